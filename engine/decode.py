@@ -13,11 +13,21 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (  # noqa: F401  (importing a plugin registers its format)
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 from .errors import CorruptImageError, EmptyInputError, ImageTooLargeError, UnsupportedFormatError
 
-SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG also opens MPO
 _JPEG_EOI = b"\xff\xd9"
 
 
@@ -52,15 +62,16 @@ def decode_image(data: bytes, max_megapixels: float) -> DecodedImage:
 
 
 def _open(data: bytes) -> Image.Image:
+    """Read the header only (lazy): format, mode and size, before any pixel is decoded."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap applies
             return Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
     except UnidentifiedImageError:
         raise UnsupportedFormatError(
             f"not a supported image ({_describe(data)}); send JPEG, PNG, WebP, GIF, BMP or TIFF"
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"image dimensions are too large: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptImageError(f"the image header is corrupt: {exc}") from None
@@ -78,20 +89,19 @@ def _check_size(size: tuple[int, int], max_megapixels: float) -> None:
 
 
 def _decode_with_pillow(image: Image.Image) -> DecodedImage:
+    fmt = str(image.format)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # size already checked
             image.seek(0)  # animated GIF/WebP/TIFF: the first frame
             image.load()
             icc = image.info.get("icc_profile")
             image = ImageOps.exif_transpose(image)
             rgb, alpha = _to_rgb_and_alpha(image)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"image dimensions are too large: {exc}") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
         raise CorruptImageError(f"the image data is corrupt or truncated: {exc}") from None
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    return DecodedImage(bgr, alpha, icc, str(image.format or "UNKNOWN"))
+    return DecodedImage(bgr, alpha, icc, fmt)
 
 
 def _to_rgb_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -1,0 +1,163 @@
+"""Decoding every format and mode an upload may arrive in, and refusing bad input clearly."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.decode import decode_image
+from engine.errors import CorruptImageError, EmptyInputError, ImageTooLargeError, UnsupportedFormatError
+
+from tests.synthetic import scene
+
+MAX_MP = 64.0
+
+
+def _rgb() -> np.ndarray:
+    bgr, _ = scene(96, 64, seed=3)
+    return bgr[:, :, ::-1].copy()
+
+
+def _save(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"])
+def test_every_supported_format_decodes_to_bgr(fmt: str) -> None:
+    rgb = _rgb()
+    decoded = decode_image(_save(Image.fromarray(rgb), fmt), MAX_MP)
+    assert decoded.bgr.shape == (64, 96, 3) and decoded.bgr.dtype == np.uint8
+    assert decoded.format == fmt
+    tolerance = 40 if fmt in ("JPEG", "WEBP", "GIF") else 0
+    assert np.abs(decoded.bgr[:, :, ::-1].astype(int) - rgb).mean() <= tolerance
+
+
+def test_exif_orientation_is_applied() -> None:
+    rgb = np.zeros((40, 80, 3), np.uint8)
+    rgb[:, :40] = 255  # white left half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    for data in (_save(Image.fromarray(rgb), "JPEG", exif=exif.tobytes()),
+                 _save(Image.fromarray(rgb), "PNG", exif=exif.tobytes())):
+        decoded = decode_image(data, MAX_MP)
+        assert decoded.bgr.shape[:2] == (80, 40)
+        assert decoded.bgr[5, 20].mean() > 200 and decoded.bgr[75, 20].mean() < 50  # white on top
+
+
+def test_rgba_keeps_its_alpha() -> None:
+    rgba = np.dstack([_rgb(), np.full((64, 96), 255, np.uint8)])
+    rgba[:, :10, 3] = 0
+    decoded = decode_image(_save(Image.fromarray(rgba), "PNG"), MAX_MP)
+    assert decoded.alpha is not None
+    assert decoded.alpha[:, :10].max() == 0 and decoded.alpha[:, 10:].min() == 255
+
+
+def test_la_and_palette_transparency_become_alpha() -> None:
+    la = Image.fromarray(np.dstack([np.full((8, 8), 120, np.uint8), np.eye(8, dtype=np.uint8) * 255]), "LA")
+    assert decode_image(_save(la, "PNG"), MAX_MP).alpha is not None
+    palette = Image.fromarray(_rgb()).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    index = palette.getpixel((0, 0))
+    data = _save(palette, "PNG", transparency=index)
+    decoded = decode_image(data, MAX_MP)
+    assert decoded.alpha is not None and decoded.alpha[0, 0] == 0
+
+
+def test_cmyk_jpeg_decodes_to_the_right_colour() -> None:
+    red = Image.new("RGB", (32, 32), (220, 20, 20)).convert("CMYK")
+    decoded = decode_image(_save(red, "JPEG"), MAX_MP)
+    b, g, r = decoded.bgr[16, 16].astype(int)
+    assert r > 180 and g < 70 and b < 70
+
+
+def test_grayscale_and_bilevel() -> None:
+    gray = Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (16, 1)))
+    decoded = decode_image(_save(gray, "PNG"), MAX_MP)
+    assert decoded.bgr.shape == (16, 64, 3) and decoded.bgr[0, 63, 0] == 252
+    bilevel = gray.convert("1")
+    assert decode_image(_save(bilevel, "PNG"), MAX_MP).bgr.max() == 255
+
+
+def test_16_bit_png_is_scaled_not_clipped() -> None:
+    ramp = (np.arange(256, dtype=np.uint32) * 257).reshape(16, 16).astype(np.uint16)
+    data = _save(Image.fromarray(ramp), "PNG")
+    decoded = decode_image(data, MAX_MP)
+    assert decoded.bgr[:, :, 0].ravel().tolist() == list(range(256))  # not all white
+
+
+def test_16_bit_rgb_tiff() -> None:
+    data = _save(Image.fromarray(_rgb()), "TIFF")
+    assert decode_image(data, MAX_MP).bgr.shape == (64, 96, 3)
+
+
+def test_animated_gif_takes_the_first_frame() -> None:
+    frames = [Image.new("RGB", (20, 20), c) for c in ((250, 0, 0), (0, 0, 250))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    decoded = decode_image(buffer.getvalue(), MAX_MP)
+    assert decoded.bgr[10, 10, 2] > 200 and decoded.bgr[10, 10, 0] < 50
+
+
+def test_animated_webp_takes_the_first_frame() -> None:
+    frames = [Image.new("RGB", (20, 20), c) for c in ((0, 250, 0), (0, 0, 250))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "WEBP", save_all=True, append_images=frames[1:], duration=50, lossless=True)
+    decoded = decode_image(buffer.getvalue(), MAX_MP)
+    assert decoded.bgr[10, 10, 1] > 200 and decoded.bgr[10, 10, 0] < 50
+
+
+def test_icc_profile_is_kept() -> None:
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for fmt in ("JPEG", "PNG"):
+        decoded = decode_image(_save(Image.fromarray(_rgb()), fmt, icc_profile=profile), MAX_MP)
+        assert decoded.icc_profile == profile
+
+
+def test_empty_input() -> None:
+    with pytest.raises(EmptyInputError, match="empty"):
+        decode_image(b"", MAX_MP)
+
+
+@pytest.mark.parametrize(
+    ("data", "hint"),
+    [(b"hello, this is text\n" * 5, "text"), (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF"),
+     (b"<!DOCTYPE html><html><body>hi</body></html>", "HTML")],
+)
+def test_non_images_are_unsupported(data: bytes, hint: str) -> None:
+    with pytest.raises(UnsupportedFormatError, match=hint):
+        decode_image(data, MAX_MP)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_truncated_files_are_corrupt(fmt: str) -> None:
+    data = _save(Image.fromarray(_rgb()), fmt)
+    with pytest.raises(CorruptImageError):
+        decode_image(data[: len(data) // 2], MAX_MP)
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    bomb = _save(Image.new("1", (20000, 20000)), "PNG")  # ~50 kB file, 400 MP
+    assert len(bomb) < 200_000
+    with pytest.raises(ImageTooLargeError, match="too large"):
+        decode_image(bomb, MAX_MP)
+    medium = _save(Image.new("1", (10000, 8000)), "PNG")  # 80 MP: under Pillow's limit, over ours
+    with pytest.raises(ImageTooLargeError, match=r"80.0 MP\), over the 64 MP limit"):
+        decode_image(medium, MAX_MP)
+
+
+def test_megapixel_cap_is_configurable() -> None:
+    data = _save(Image.fromarray(_rgb()), "PNG")
+    with pytest.raises(ImageTooLargeError, match="limit"):
+        decode_image(data, 0.001)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (20000, 10)])
+def test_extreme_shapes_decode(size: tuple[int, int]) -> None:
+    data = _save(Image.new("RGB", size, (10, 20, 30)), "PNG")
+    assert decode_image(data, MAX_MP).bgr.shape == (size[1], size[0], 3)

@@ -1,0 +1,86 @@
+"""Model loading: one checked session per process, clear errors for a broken deployment."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.cpus import cgroup_cpu_limit, usable_cpus
+from engine.errors import InvalidOptionError, ModelIntegrityError, ModelNotFoundError
+from engine.model import get_model
+from engine.settings import DEFAULT_MODEL, MODELS_DIR, EngineSettings
+
+
+@pytest.fixture()
+def model_copy(tmp_path: Path) -> Path:
+    """A private copy of the default model and its manifest."""
+    for suffix in (".json", ".onnx"):
+        shutil.copy(MODELS_DIR / f"{DEFAULT_MODEL}{suffix}", tmp_path / f"{DEFAULT_MODEL}{suffix}")
+    return tmp_path
+
+
+def test_session_is_created_once_and_reused(model_copy: Path) -> None:
+    first = get_model(DEFAULT_MODEL, model_copy, 1)
+    (model_copy / f"{DEFAULT_MODEL}.onnx").unlink()  # a reload would now fail
+    assert get_model(DEFAULT_MODEL, model_copy, 1) is first
+
+
+def test_missing_model_file_says_how_to_build_it(model_copy: Path) -> None:
+    (model_copy / f"{DEFAULT_MODEL}.onnx").unlink()
+    with pytest.raises(ModelNotFoundError, match="make models"):
+        get_model(DEFAULT_MODEL, model_copy, 1)
+
+
+def test_altered_model_file_is_refused(model_copy: Path) -> None:
+    path = model_copy / f"{DEFAULT_MODEL}.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        get_model(DEFAULT_MODEL, model_copy, 1)
+
+
+def test_truncated_model_file_is_refused(model_copy: Path) -> None:
+    path = model_copy / f"{DEFAULT_MODEL}.onnx"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ModelIntegrityError, match="bytes"):
+        get_model(DEFAULT_MODEL, model_copy, 1)
+
+
+def test_unknown_model_lists_the_known_ones(model_copy: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match=DEFAULT_MODEL):
+        get_model("nope", model_copy, 1)
+
+
+def test_every_committed_manifest_matches_its_model_file() -> None:
+    for manifest in MODELS_DIR.glob("*.json"):
+        data = json.loads(manifest.read_text())
+        assert data["id"] == manifest.stem
+        assert {"sha256", "bytes", "input", "output", "provenance", "metrics"} <= set(data)
+    get_model(DEFAULT_MODEL, MODELS_DIR, 1)  # the shipped default loads and passes its check
+
+
+def test_settings_read_from_environment() -> None:
+    settings = EngineSettings.from_env({"ENGINE_MODEL": "u2netp", "ENGINE_THREADS": "3", "ENGINE_MAX_MEGAPIXELS": "12.5"})
+    assert (settings.model, settings.threads, settings.max_megapixels) == ("u2netp", 3, 12.5)
+    defaults = EngineSettings.from_env({})
+    assert defaults.model == DEFAULT_MODEL and defaults.threads == usable_cpus()
+    for bad in ({"ENGINE_THREADS": "0"}, {"ENGINE_THREADS": "two"}, {"ENGINE_MAX_MEGAPIXELS": "-1"}):
+        with pytest.raises(InvalidOptionError):
+            EngineSettings.from_env(bad)
+
+
+def test_cgroup_quota_limits_the_thread_count(tmp_path: Path) -> None:
+    v2 = tmp_path / "cpu.max"
+    v2.write_text("150000 100000\n")
+    assert cgroup_cpu_limit(v2, tmp_path / "none", tmp_path / "none") == 1.5
+    v2.write_text("max 100000\n")
+    assert cgroup_cpu_limit(v2, tmp_path / "none", tmp_path / "none") is None
+    quota, period = tmp_path / "quota", tmp_path / "period"
+    quota.write_text("200000")
+    period.write_text("100000")
+    assert cgroup_cpu_limit(tmp_path / "none", quota, period) == 2.0
+    assert 1 <= usable_cpus()

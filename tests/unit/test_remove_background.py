@@ -1,0 +1,115 @@
+"""The public API end to end: bytes in, a PNG a user would accept out."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+import engine
+from engine import Options, OutputMode
+
+from tests.synthetic import encode, scene
+
+
+def _decode(png: bytes) -> Image.Image:
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    return image
+
+
+def _iou(alpha: np.ndarray, mask: np.ndarray) -> float:
+    a, m = alpha >= 128, mask >= 128
+    return float((a & m).sum() / (a | m).sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cutout_of_a_generated_scene_matches_its_ground_truth(seed: int) -> None:
+    bgr, mask = scene(seed=seed)
+    cutout = engine.remove_background(encode(bgr, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
+    image = _decode(cutout.png)
+    assert image.mode == "RGBA" and image.size == (640, 480)
+    alpha = np.asarray(image)[:, :, 3]
+    assert _iou(alpha, mask) >= 0.95
+    assert np.abs(alpha / 255 - mask / 255).mean() <= 0.02
+    assert 0.15 <= cutout.foreground <= 0.40
+    assert np.asarray(image)[alpha == 0].max() == 0  # transparent pixels carry no colour
+
+
+def test_result_carries_sizes_timings_scores_and_model() -> None:
+    bgr, _ = scene(320, 240, seed=4)
+    cutout = engine.remove_background(encode(bgr, ".png"))
+    assert (cutout.width, cutout.height, cutout.source_width, cutout.source_height) == (320, 240, 320, 240)
+    assert cutout.model_id == engine.settings().model
+    assert 0.0 <= cutout.uncertainty <= 0.2
+    t = cutout.timings
+    assert min(t.decode, t.infer, t.refine, t.encode) > 0 and t.as_dict()["total_ms"] >= t.infer
+    assert cutout.media_type == "image/png" and cutout.megapixels == pytest.approx(0.0768)
+
+
+def test_mask_output_is_a_grayscale_matte() -> None:
+    bgr, mask = scene(seed=1)
+    image = _decode(engine.remove_background(encode(bgr), Options(output=OutputMode.MASK)).png)
+    assert image.mode == "L" and image.size == (640, 480)
+    assert _iou(np.asarray(image), mask) >= 0.95
+
+
+def test_crop_keeps_the_subject_with_a_margin() -> None:
+    bgr, mask = scene(seed=2)
+    ys, xs = np.nonzero(mask)
+    cutout = engine.remove_background(encode(bgr), Options(crop=True, crop_margin=0.1))
+    subject_w, subject_h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    assert subject_w < cutout.width < 640 and subject_h < cutout.height < 480
+    alpha = np.asarray(_decode(cutout.png))[:, :, 3]
+    assert alpha[0].max() < 128 and alpha[-1].max() < 128  # margin rows are background
+    assert alpha[cutout.height // 2, cutout.width // 2] > 240
+
+
+def test_solid_background_colour_gives_an_opaque_rgb_png() -> None:
+    bgr, mask = scene(seed=0)
+    image = _decode(engine.remove_background(encode(bgr), Options(background=(255, 255, 255))).png)
+    assert image.mode == "RGB"
+    pixels = np.asarray(image)
+    assert (pixels[5, 5] >= 250).all() and (pixels[-5, -5] >= 250).all()
+    cy, cx = np.argwhere(mask).mean(axis=0).astype(int)
+    assert pixels[cy, cx].min() < 200  # the subject is still there
+
+
+def test_existing_transparency_is_combined_with_the_prediction() -> None:
+    bgr, _ = scene(seed=0)
+    rgba = np.dstack([bgr[:, :, ::-1], np.full(bgr.shape[:2], 255, np.uint8)])
+    rgba[:, :320, 3] = 0  # the left half was already cut away
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, "PNG")
+    alpha = np.asarray(_decode(engine.remove_background(buffer.getvalue()).png))[:, :, 3]
+    assert alpha[:, :320].max() == 0 and alpha[:, 320:].max() == 255
+
+
+def test_icc_profile_is_carried_into_the_png() -> None:
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    bgr, _ = scene(160, 120, seed=1)
+    buffer = io.BytesIO()
+    Image.fromarray(bgr[:, :, ::-1]).save(buffer, "JPEG", icc_profile=profile)
+    assert _decode(engine.remove_background(buffer.getvalue()).png).info.get("icc_profile") == profile
+
+
+def test_fp32_model_is_selectable_per_call() -> None:
+    bgr, mask = scene(seed=3)
+    cutout = engine.remove_background(encode(bgr), Options(model="u2netp", output=OutputMode.MASK))
+    assert cutout.model_id == "u2netp"
+    assert _iou(np.asarray(_decode(cutout.png)), mask) >= 0.95
+
+
+def test_bad_input_raises_typed_errors() -> None:
+    with pytest.raises(engine.EmptyInputError):
+        engine.remove_background(b"")
+    with pytest.raises(engine.UnsupportedFormatError):
+        engine.remove_background(b"<html><body>not an image</body></html>")
+    with pytest.raises(engine.CorruptImageError):
+        engine.remove_background(encode(scene(seed=0)[0], ".png")[:3000])
+    with pytest.raises(engine.ModelNotFoundError, match="unknown model"):
+        engine.remove_background(encode(scene(seed=0)[0]), Options(model="no-such-model"))
