@@ -9,6 +9,12 @@ Convention (reproduces shared/reference/rembg-baseline.md to 4 decimals on dev/h
   F = (1 + b2) P R / (b2 P + R) with b2 = 0.3, and the maximum over thresholds is reported;
 - IoU is |pred >= 0.5 and gt| / |pred >= 0.5 or gt| per image (pred >= 128; 1.0 when both are empty),
   then the mean over images.
+
+What decides the match (checked on all 12 figures): F-beta from the *mean* P/R curve (the mean of
+per-image F curves gives 0.9485 instead of 0.9513 on horse/u2netp, 0.8133 instead of 0.8395 on
+sod/u2netp); IoU with pred >= 128 (pred > 128 gives 0.8895, pred >= 127 0.8893 on horse/u2netp).
+Not visible at 4 decimals: pred >= t vs pred > t, GT >= 128 vs > 128 vs > 0, and precision 0, 1 or
+tp / (tp + fp + eps) where nothing is predicted.
 """
 
 from __future__ import annotations

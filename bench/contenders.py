@@ -1,0 +1,169 @@
+"""The systems under test behind one small interface: our engine and rembg 2.0.86.
+
+Each contender goes through the same three steps, in-process or in a fresh interpreter:
+`import_library()`, `load_model()`, then `cutout(jpeg)` / `mask(image)` as often as needed.
+Libraries (numpy and Pillow included) are imported inside methods: the cold-start probe imports
+this module first, so it must cost nothing, and the parts of the benchmark that do not run rembg
+never need it installed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+U2NET_HOME = Path(__file__).resolve().parent.parent / ".cache" / "models"  # where `python -m modelbuild install` puts rembg's source weights
+REMBG_MD5 = {  # the md5 rembg 2.0.86 pins for each model it downloads
+    "u2netp": "8e83ca70e441ab06c318d82300c84806",
+    "u2net": "60024c5c889badc19c04ad937298a77b",
+}
+REMBG_MODELS = tuple(REMBG_MD5)
+BASELINE = "rembg:u2netp"  # every ratio is taken against this contender
+DEFAULT_KEYS = ("engine", "engine:u2netp", "engine:u2net-int8", "rembg:u2netp", "rembg:u2net")
+
+
+@dataclass(frozen=True)
+class CutoutRun:
+    """One end-to-end cut-out: the PNG and the stage times the system reports itself (ms)."""
+
+    png: bytes
+    stages_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Contender(Protocol):
+    key: str
+
+    def missing(self) -> str | None:
+        """Why this contender cannot run here, or None when it can."""
+
+    def import_library(self) -> None: ...
+
+    def load_model(self) -> None: ...
+
+    def model_id(self) -> str: ...
+
+    def cutout(self, data: bytes) -> CutoutRun: ...
+
+    def mask(self, data: bytes) -> np.ndarray: ...
+
+    def predict_seconds(self, data: bytes) -> float | None:
+        """Time of the model step alone (with its pre/post resizing), when it can be called apart."""
+
+
+def decode_gray(png: bytes) -> np.ndarray:
+    """An encoded mask image -> 8-bit gray array."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("L"))
+
+
+class EngineContender:
+    """Our engine through its public API; `model=None` means the engine's default model."""
+
+    def __init__(self, model: str | None = None) -> None:
+        self.model = model
+        self.key = f"engine:{model}" if model else "engine"
+        self._engine: Any = None
+
+    def missing(self) -> str | None:
+        from engine import ModelError, settings
+        from engine.manifest import load_manifest
+
+        config = settings()
+        try:
+            manifest = load_manifest(self.model or config.model, config.model_dir)
+        except ModelError as exc:
+            return str(exc)
+        return None if manifest.path.is_file() else f"model file {manifest.path} not installed"
+
+    def import_library(self) -> None:
+        import engine
+
+        self._engine = engine
+
+    def model_id(self) -> str:
+        return self.model or self._engine.settings().model
+
+    def load_model(self) -> None:
+        from engine.model import get_model
+
+        config = self._engine.settings()
+        get_model(self.model_id(), config.model_dir, config.threads)
+
+    def cutout(self, data: bytes) -> CutoutRun:
+        result = self._engine.remove_background(data, self._engine.Options(model=self.model))
+        return CutoutRun(result.png, result.timings.as_dict())
+
+    def mask(self, data: bytes) -> np.ndarray:
+        options = self._engine.Options(model=self.model, output=self._engine.OutputMode.MASK)
+        return decode_gray(self._engine.remove_background(data, options).png)
+
+    def predict_seconds(self, data: bytes) -> float | None:
+        return None  # the engine reports its model time as the `infer_ms` stage
+
+
+class RembgContender:
+    """rembg with its defaults: `remove(data, session=new_session(name))`."""
+
+    def __init__(self, name: str, home: Path = U2NET_HOME) -> None:
+        self.name = name
+        self.home = home
+        self.key = f"rembg:{name}"
+        self._rembg: Any = None
+        self._session: Any = None
+
+    def missing(self) -> str | None:
+        model_file = self.home / f"{self.name}.onnx"
+        if not model_file.is_file():
+            return f"{model_file} not found (run `make models` or pass --u2net-home)"
+        return None
+
+    def import_library(self) -> None:
+        os.environ["U2NET_HOME"] = str(self.home)
+        import rembg
+
+        self._rembg = rembg
+
+    def model_id(self) -> str:
+        return self.name
+
+    def load_model(self) -> None:
+        self._session = self._rembg.new_session(self.name)
+
+    def cutout(self, data: bytes) -> CutoutRun:
+        return CutoutRun(self._rembg.remove(data, session=self._session))
+
+    def mask(self, data: bytes) -> np.ndarray:
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(self._rembg.remove(image, session=self._session, only_mask=True).convert("L"))
+
+    def predict_seconds(self, data: bytes) -> float | None:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            start = time.perf_counter()
+            self._session.predict(image)
+            return time.perf_counter() - start
+
+
+def make_contender(key: str, u2net_home: Path = U2NET_HOME) -> Contender:
+    """`engine`, `engine:<model id>` or `rembg:<u2netp|u2net>` -> a contender (nothing loaded yet)."""
+    kind, _, model = key.partition(":")
+    if kind == "engine":
+        return EngineContender(model or None)
+    if kind == "rembg" and model in REMBG_MODELS:
+        return RembgContender(model, u2net_home)
+    raise ValueError(f"unknown contender {key!r}: use engine, engine:<model id> or rembg:{'|'.join(REMBG_MODELS)}")

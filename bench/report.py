@@ -1,0 +1,146 @@
+"""Render the results dictionary as Markdown tables and write it (JSON + Markdown) to disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from .acceptance import Check, baseline_checks, product_checks
+from .contenders import BASELINE
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def label(results: dict[str, Any], key: str) -> str:
+    """`engine` -> `engine (u2netp-int8)`: the key and, where it differs, the model it ran."""
+    model = results.get("contenders", {}).get(key, {}).get("model_id")
+    return f"{key} ({model})" if model and not key.endswith(f":{model}") else key
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    return f"{value / base:.2f}x" if value is not None and base else "—"
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def quality_markdown(results: dict[str, Any]) -> str:
+    rows = []
+    for name, by_key in results.get("quality", {}).items():
+        for key, r in by_key.items():
+            rows.append(
+                [name, label(results, key), str(r["n"]), f"{r['mae']:.4f}", f"{r['max_fbeta']:.4f}",
+                 f"{r['miou']:.4f}", f"{r['s_per_img']:.3f}"]
+            )
+    loads = [r["other_cpu_cores"] for by_key in results.get("quality", {}).values() for r in by_key.values()]
+    note = f"\n\nCPU used by other processes during the quality pass: up to {max(loads):.2f} cores." if loads else ""
+    header = ["set", "model", "n", "MAE", "maxFβ", "mIoU", "s/img"]
+    return table(header, rows) + note
+
+
+def _stages(row: dict[str, Any]) -> str:
+    stages = row.get("stages_ms")
+    if stages:
+        return " / ".join(f"{stages[k]:.0f}" for k in ("decode_ms", "infer_ms", "refine_ms", "encode_ms"))
+    return f"predict {row['predict_s']:.3f} s" if "predict_s" in row else "—"
+
+
+def warm_markdown(results: dict[str, Any]) -> str:
+    warm = results.get("speed", {}).get("warm", {})
+    sizes = list(warm)
+    header = ["model"]
+    for size in sizes:
+        header += [f"warm {size} s", f"× {BASELINE}", f"{size} decode/infer/refine/encode ms"]
+    keys = list(dict.fromkeys(k for size in sizes for k in warm[size]))
+    rows = []
+    for key in keys:
+        row = [label(results, key)]
+        for size in sizes:
+            r, base = warm[size].get(key, {}), warm[size].get(BASELINE, {})
+            row += [
+                f"{_num(r.get('median_s'), 3)} ({_num(r.get('min_s'), 3)}–{_num(r.get('max_s'), 3)})",
+                _ratio(r.get("median_s"), base.get("median_s")),
+                _stages(r),
+            ]
+        rows.append(row)
+    return table(header, rows)
+
+
+def cold_markdown(results: dict[str, Any]) -> str:
+    speed = results.get("speed", {})
+    cold, rss = speed.get("cold", {}), speed.get("rss", {})
+    base_cold, base_rss = cold.get(BASELINE, {}), rss.get(BASELINE, {})
+    rows = []
+    for key in dict.fromkeys([*cold, *rss]):
+        c, m = cold.get(key, {}), rss.get(key, {})
+        steps = " / ".join(_num(c.get(s), 2) for s in ("import_s", "session_s", "first_s"))
+        rows.append([
+            label(results, key),
+            _num(c.get("median_s"), 2), _ratio(c.get("median_s"), base_cold.get("median_s")), steps,
+            _num(m.get("peak_rss_mib"), 0), _ratio(m.get("peak_rss_mib"), base_rss.get("peak_rss_mib")),
+            f"{_num(m.get('rss_import_mib'), 0)} / {_num(m.get('rss_session_mib'), 0)}",
+        ])
+    header = ["model", "cold start s", f"× {BASELINE}", "import / session / 1st s",
+              "peak RSS 12MP MiB", f"× {BASELINE}", "RSS after import / session MiB"]
+    return table(header, rows)
+
+
+def checks_markdown(checks: list[Check]) -> str:
+    return "\n".join(f"- {c.line()}" for c in checks)
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole report: settings, quality, speed, cold start and memory, then the checks."""
+    env = results.get("environment", {})
+    speed = results.get("speed", {})
+    parts = [
+        f"# Benchmark: engine vs rembg {env.get('rembg', '?')}",
+        f"{'QUICK smoke run (few images, 1 repeat): not for comparison.' if results.get('quick') else 'Full run.'} "
+        f"{results.get('created', '')}; python {env.get('python', '?')}, onnxruntime {env.get('onnxruntime', '?')}, "
+        f"{env.get('cpus', '?')} CPUs.",
+    ]
+    pinned = [
+        f"{key}: md5 {info['md5']} ({'=' if info['md5_is_rembg_pinned'] else '!='} rembg's pinned md5)"
+        for key, info in results.get("contenders", {}).items()
+        if "md5" in info
+    ]
+    if pinned:
+        parts.append(f"rembg models from `{env.get('u2net_home', '?')}`: " + "; ".join(pinned))
+    if results.get("skipped"):
+        parts.append("Skipped: " + "; ".join(f"{k}: {why}" for k, why in results["skipped"].items()))
+    if results.get("quality"):
+        parts += ["## Quality (full-resolution GT)", quality_markdown(results)]
+    if speed.get("warm"):
+        images = ", ".join(f"{k} = {v['width']}x{v['height']}" for k, v in speed.get("images", {}).items())
+        parts += [
+            "## Warm end-to-end (JPEG bytes -> PNG bytes)",
+            f"Median of {speed.get('repeats')} after 1 warm-up, round-robin; {images}. "
+            f"CPU used by other processes: {speed.get('other_cpu_cores_warm', 0):.2f} cores.",
+            warm_markdown(results),
+        ]
+    if speed.get("cold") or speed.get("rss"):
+        parts += [
+            "## Cold start (fresh interpreter, 2MP) and peak RSS (fresh interpreter, 12MP)",
+            f"Cold = median of {speed.get('cold_runs')} runs. "
+            f"CPU used by other processes: {speed.get('other_cpu_cores_cold', 0):.2f} cores.",
+            cold_markdown(results),
+        ]
+    parts += ["## Acceptance targets", checks_markdown(product_checks(results))]
+    parts += ["## Metric check against rembg-baseline.md", checks_markdown(baseline_checks(results))]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_results(results: dict[str, Any], stem: Path) -> tuple[Path, Path]:
+    """Write `<stem>.json` and `<stem>.md`; returns both paths."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
+    json_path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    md_path.write_text(render(results))
+    return json_path, md_path
