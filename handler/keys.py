@@ -1,0 +1,66 @@
+"""Where results go: output, failure-record and upload keys derived from a source key.
+
+Two rules hold for every key: distinct sources never share an output (the source name is kept
+whole and `.png` appended, so `photo.jpg` -> `photo.jpg.png` and `photo.png` -> `photo.png.png`),
+and a result never leaves its prefix, even for a tool that normalises keys as paths (`.` and `..`
+segments and backslashes are percent-encoded; `%` itself is escaped so the mapping stays one-to-one).
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
+SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class KeyTooLongError(ValueError):
+    """The result's key would exceed S3's 1024-byte limit: a permanent property of the source."""
+
+    code = "key_too_long"
+
+
+def path_safe(key: str) -> str:
+    """The key with every segment made inert as a path segment (see the module docstring)."""
+    return "/".join(_safe_segment(segment) for segment in key.split("/"))
+
+
+def _safe_segment(segment: str) -> str:
+    escaped = segment.replace("%", "%25").replace("\\", "%5C")
+    if escaped in (".", ".."):
+        return escaped.replace(".", "%2E")
+    return escaped
+
+
+def output_key(source_key: str, prefix: str) -> str:
+    """Key of the cut-out of `source_key`: `prefix + source key + ".png"`."""
+    return _under(prefix, source_key, ".png")
+
+
+def failure_key(source_key: str, prefix: str) -> str:
+    """Key of the JSON failure record of `source_key`: `prefix + source key + ".json"`."""
+    return _under(prefix, source_key, ".json")
+
+
+def _under(prefix: str, source_key: str, suffix: str) -> str:
+    key = prefix + path_safe(source_key) + suffix
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise KeyTooLongError(f"the result key would be longer than {MAX_KEY_BYTES} bytes")
+    return key
+
+
+def has_supported_suffix(name: str) -> bool:
+    """Whether the name ends in one of the image suffixes the S3 notifications filter on (any case)."""
+    return name.lower().endswith(SUPPORTED_SUFFIXES)
+
+
+def upload_key(input_prefix: str, token: str, filename: str) -> str:
+    """Key for a browser upload: `input_prefix + "uploads/" + token + "/" + cleaned file name`.
+
+    The suffix is lower-cased so that the bucket's (case-sensitive) suffix filters match it.
+    """
+    base = re.split(r"[/\\]", filename)[-1]
+    stem, dot, suffix = _UNSAFE_NAME_CHARS.sub("_", base).strip("._").rpartition(".")
+    cleaned = f"{stem[-96:]}{dot}{suffix.lower()}" if dot else suffix[-100:]
+    return f"{input_prefix}uploads/{token}/{cleaned or 'image'}"

@@ -1,0 +1,62 @@
+"""Logger, Tracer and Metrics shared by the entry points, and the one traced call of the engine.
+
+Service name and metric namespace come from POWERTOOLS_SERVICE_NAME and
+POWERTOOLS_METRICS_NAMESPACE. Offline (tests, local emulator) set POWERTOOLS_TRACE_DISABLED=true:
+subsegments become no-ops, logs stay JSON and metrics are printed as EMF lines.
+"""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from engine import Cutout, Options, remove_background
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "BackgroundRemover")
+
+
+def traced_removal(data: bytes, options: Options) -> Cutout:
+    """Run the engine inside a trace subsegment and record the image's metrics."""
+    with tracer.provider.in_subsegment("## remove_background") as subsegment:
+        cutout = remove_background(data, options)
+        subsegment.put_annotation("model", cutout.model_id)
+        subsegment.put_metadata("timings_ms", cutout.timings.as_dict())
+    record_cutout(cutout)
+    return cutout
+
+
+def record_cutout(cutout: Cutout) -> None:
+    """Size, stage latencies and matte uncertainty of one processed image."""
+    metrics.add_metric(name="ImagesProcessed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="Megapixels", unit=MetricUnit.Count, value=round(cutout.megapixels, 3))
+    for stage, milliseconds in cutout.timings.as_dict().items():  # decode_ms -> DecodeLatency
+        name = stage.removesuffix("_ms").capitalize() + "Latency"
+        metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=milliseconds)
+    metrics.add_metric(name="Uncertainty", unit=MetricUnit.Percent, value=round(cutout.uncertainty * 100, 2))
+
+
+def record_failure(reason: str) -> None:
+    """One image that failed permanently: in total (what the alarm watches) and by reason code."""
+    metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
+    _count_by_reason("ImagesFailed", reason)
+
+
+def record_skip(reason: str) -> None:
+    """One event that needed no work (a duplicate delivery, our own output, another prefix)."""
+    metrics.add_metric(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
+    _count_by_reason("ImagesSkipped", reason)
+
+
+def _count_by_reason(name: str, reason: str) -> None:
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=metrics.namespace,
+        default_dimensions={"service": metrics.service or "service_undefined", **metrics.default_dimensions},
+    ) as metric:
+        metric.add_dimension(name="Reason", value=reason)

@@ -1,0 +1,103 @@
+"""Entry point `handler.s3_entry.lambda_handler`: objects created in the input bucket.
+
+Accepts four event shapes and answers each the way its caller expects:
+
+- S3 notification (asynchronous invoke, one or more records) and EventBridge "Object Created":
+  a transient error, or too little time left, raises. Asynchronous invocations have no
+  partial-success reply, so raising is the only way not to drop the remaining records: Lambda
+  retries the whole event (then hands it to the on-failure destination) and the records already
+  done are recognised as duplicates on the retry, at the cost of one HEAD each.
+- SQS messages whose bodies are S3 notifications (ReportBatchItemFailures): each message
+  succeeds or fails alone through Powertools' BatchProcessor; messages not started for lack of
+  time are reported failed, so SQS redelivers them. `s3:TestEvent` messages are dropped.
+- S3 Batch Operations jobs (schema 1.0 and 2.0): one result per task, Succeeded,
+  PermanentFailure (bad image, missing object, not in the input prefix) or TemporaryFailure
+  (anything that may pass on retry); schema 2.0 user arguments are engine options.
+
+Permanent failures never raise: they leave a JSON record under FAILURE_PREFIX (see worker.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationResponse,
+    S3BatchOperationResponseRecord,
+    S3BatchOperationTask,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from engine import InvalidOptionError, Options
+
+from .observability import logger, metrics, tracer
+from .settings import load_settings, options_with
+from .sources import is_batch_operations_job, is_sqs_batch, message_object_refs, object_refs
+from .storage import ObjectRef, Storage
+from .worker import Outcome, Worker, ensure_time_left
+
+settings = load_settings()  # read once: a bad variable fails the cold start
+worker = Worker(settings, Storage.from_env())
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_sqs_batch(event):
+        return process_partial_response(event=event, record_handler=handle_message, processor=processor, context=context)
+    if is_batch_operations_job(event):
+        return handle_batch_job(S3BatchOperationEvent(event), context)
+    return handle_notification(event, context)
+
+
+def handle_notification(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+    """A direct S3 notification or an EventBridge event: every object, in order, or raise."""
+    first_record = (event.get("Records") or [{}])[0]
+    logger.set_correlation_id(event.get("id") or first_record.get("responseElements", {}).get("x-amz-request-id"))
+    results = []
+    for ref in object_refs(event):
+        ensure_time_left(context, settings.min_remaining_ms)
+        results.append(worker.process(ref).describe())
+    return {"results": results}
+
+
+def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> list[str]:
+    """One SQS message; raising fails this message alone and SQS redelivers it later."""
+    logger.set_correlation_id(record.message_id)
+    try:
+        ensure_time_left(lambda_context, settings.min_remaining_ms)
+        return [worker.process(ref).describe() for ref in message_object_refs(record.body)]
+    except Exception:
+        logger.exception("message failed; it will be redelivered", extra={"message_id": record.message_id})
+        raise
+
+
+def handle_batch_job(event: S3BatchOperationEvent, context: LambdaContext | None) -> dict[str, Any]:
+    """An S3 Batch Operations invocation: a result code and string for each task."""
+    logger.set_correlation_id(event.invocation_id)
+    response = S3BatchOperationResponse(event.invocation_schema_version, event.invocation_id, "PermanentFailure")
+    try:
+        options = options_with(settings.default_options, event.job.user_arguments)
+    except InvalidOptionError as error:
+        for task in event.tasks:
+            response.add_result(task.build_task_batch_response("PermanentFailure", f"invalid_option: {error}"))
+        return response.asdict()
+    for task in event.tasks:
+        response.add_result(run_task(task, options, context))
+    return response.asdict()
+
+
+def run_task(task: S3BatchOperationTask, options: Options, context: LambdaContext | None) -> S3BatchOperationResponseRecord:
+    try:
+        ensure_time_left(context, settings.min_remaining_ms)
+        result = worker.process(ObjectRef(task.s3_bucket, task.s3_key, task.s3_version_id), options)
+    except Exception as error:  # throttling, outage, broken deployment, no time: Batch Operations retries
+        logger.exception("task failed; Batch Operations will retry it", extra={"task_id": task.task_id})
+        return task.build_task_batch_response("TemporaryFailure", f"{type(error).__name__}: {error}")
+    done = result.outcome in (Outcome.WRITTEN, Outcome.DUPLICATE)
+    return task.build_task_batch_response("Succeeded" if done else "PermanentFailure", result.describe())

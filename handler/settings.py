@@ -1,0 +1,135 @@
+"""Handler configuration: one typed object, read once from the environment at cold start.
+
+A bad variable raises `SettingsError` while the module is imported, so a misconfigured
+deployment fails its first invocation loudly (an init error) instead of mis-handling images.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Mapping
+from urllib.parse import parse_qsl
+
+from engine import InvalidOptionError, Options
+
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # request and response limit of a synchronous invoke
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the handler cannot work with."""
+
+
+@dataclass(frozen=True)
+class HandlerSettings:
+    """Environment variables (all optional unless an entry point says otherwise):
+
+    INPUT_BUCKET       only objects of this bucket are processed; uploads land here (API)
+    INPUT_PREFIX       only keys under this prefix are processed (default: whole bucket)
+    OUTPUT_BUCKET      where cut-outs and failure records are written (required by the S3 entry)
+    OUTPUT_PREFIX      cut-outs go to OUTPUT_PREFIX + source key + ".png" (default "")
+    FAILURE_PREFIX     failure records go to FAILURE_PREFIX + source key + ".json" ("failures/")
+    MIN_REMAINING_MS   stop taking new work when less time than this is left (default 10000)
+    MAX_INPUT_BYTES    larger source objects are refused without download (default 50 MB)
+    DEFAULT_OPTIONS    engine options for S3 work, as a query string: "crop=true&refine=false"
+    API_MAX_BODY_BYTES larger API request bodies get 413 and a pointer to /uploads (6 MiB)
+    UPLOAD_URL_EXPIRES lifetime of presigned upload/download URLs, seconds (default 900)
+    """
+
+    input_bucket: str | None = None
+    input_prefix: str = ""
+    output_bucket: str | None = None
+    output_prefix: str = ""
+    failure_prefix: str = "failures/"
+    min_remaining_ms: int = 10_000
+    max_input_bytes: int = 50_000_000
+    default_options: Options = Options()
+    api_max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
+    upload_url_expires: int = 900
+
+    def __post_init__(self) -> None:
+        shares_bucket = self.output_bucket and self.input_bucket in (None, self.output_bucket)
+        if shares_bucket and not (self.output_prefix and self.failure_prefix):
+            raise SettingsError(
+                "OUTPUT_PREFIX and FAILURE_PREFIX must be set when outputs may land in the input "
+                "bucket: events for those prefixes are ignored, which is what prevents loops"
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "HandlerSettings":
+        env = os.environ if env is None else env
+        return cls(
+            input_bucket=_bucket(env, "INPUT_BUCKET"),
+            input_prefix=_prefix(env, "INPUT_PREFIX", ""),
+            output_bucket=_bucket(env, "OUTPUT_BUCKET"),
+            output_prefix=_prefix(env, "OUTPUT_PREFIX", ""),
+            failure_prefix=_prefix(env, "FAILURE_PREFIX", "failures/"),
+            min_remaining_ms=_count(env, "MIN_REMAINING_MS", 10_000, minimum=0),
+            max_input_bytes=_count(env, "MAX_INPUT_BYTES", 50_000_000, minimum=1),
+            default_options=_options(env, "DEFAULT_OPTIONS"),
+            api_max_body_bytes=_count(env, "API_MAX_BODY_BYTES", LAMBDA_SYNC_PAYLOAD_BYTES, minimum=1),
+            upload_url_expires=_count(env, "UPLOAD_URL_EXPIRES", 900, minimum=1),
+        )
+
+    def require_output_bucket(self) -> str:
+        """The output bucket, or SettingsError when the deployment did not set one."""
+        if not self.output_bucket:
+            raise SettingsError("OUTPUT_BUCKET must be set to the bucket that receives the cut-outs")
+        return self.output_bucket
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _bucket(env: Mapping[str, str], name: str) -> str | None:
+    value = _text(env, name)
+    if not value:
+        return None
+    if not _BUCKET_NAME.fullmatch(value) or ".." in value:
+        raise SettingsError(f"{name} must be an S3 bucket name, got {value!r}")
+    return value
+
+
+def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, default)
+    segments = value.split("/")
+    if value.startswith("/") or "\\" in value or any(s in (".", "..") for s in segments):
+        raise SettingsError(f"{name} must be a plain key prefix such as 'cutouts/', got {value!r}")
+    return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = _text(env, name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _options(env: Mapping[str, str], name: str) -> Options:
+    raw = _text(env, name)
+    try:
+        return Options.from_strings(dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw))))
+    except (InvalidOptionError, ValueError) as exc:
+        raise SettingsError(f"{name} is not valid engine options ({exc}); example: 'crop=true&refine=false'") from None
+
+
+def options_with(base: Options, overrides: Mapping[str, str]) -> Options:
+    """`base` with the options named in `overrides` parsed from text (InvalidOptionError if bad)."""
+    parsed = Options.from_strings(overrides)
+    return replace(base, **{name: getattr(parsed, name) for name in overrides})
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> HandlerSettings:
+    """The settings of this process, read from the environment on first use."""
+    return HandlerSettings.from_env()

@@ -1,0 +1,119 @@
+"""S3 access for the handlers: fetch a source, read an earlier result's metadata, write, presign.
+
+Errors: a missing source object becomes `SourceMissingError` and an oversized one
+`SourceTooLargeError` (both permanent); every other `ClientError` or connection error is left
+to propagate, because throttling and outages are transient and the caller's retry handles them.
+The endpoint comes from the standard AWS configuration (`AWS_ENDPOINT_URL_S3` for a local S3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NotFound", "404"})
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """An object some event asks us to process."""
+
+    bucket: str
+    key: str  # decoded: as stored in S3, not as URL-encoded in the event
+    version_id: str | None = None
+    etag: str | None = None  # as announced by the event, when it carries one
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    data: bytes
+    etag: str
+    version_id: str | None
+
+
+class SourceMissingError(Exception):
+    """The object was deleted (or never existed) before we could read it."""
+
+    code = "source_missing"
+
+
+class SourceTooLargeError(Exception):
+    """The object is larger than MAX_INPUT_BYTES; it is not downloaded."""
+
+    code = "source_too_large"
+
+
+def is_missing(error: ClientError) -> bool:
+    """Whether S3 answered 'no such object' (GET says NoSuchKey, HEAD says 404)."""
+    return str(error.response.get("Error", {}).get("Code")) in _MISSING_CODES
+
+
+def clean_etag(etag: str | None) -> str | None:
+    """S3 quotes ETags in headers but not in event notifications; compare them unquoted."""
+    return etag.strip('"') if etag else None
+
+
+class Storage:
+    """The few S3 calls the handlers make, on one reused client."""
+
+    def __init__(self, client) -> None:  # a boto3 S3 client
+        self._s3 = client
+
+    @classmethod
+    def from_env(cls) -> "Storage":
+        config = Config(
+            signature_version="s3v4",
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=5,
+            read_timeout=30,
+        )
+        return cls(boto3.client("s3", config=config))
+
+    def fetch(self, ref: ObjectRef, max_bytes: int) -> SourceObject:
+        """Download the object (the version named by the event, when it names one)."""
+        params = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            params["VersionId"] = ref.version_id
+        try:
+            response = self._s3.get_object(**params)
+        except ClientError as error:
+            if is_missing(error):
+                raise SourceMissingError(f"s3://{ref.bucket}/{ref.key} no longer exists") from error
+            raise
+        with response["Body"] as body:
+            if response["ContentLength"] > max_bytes:
+                raise SourceTooLargeError(
+                    f"the object is {response['ContentLength']} bytes, over the {max_bytes}-byte limit"
+                )
+            data = body.read()
+        return SourceObject(data, clean_etag(response["ETag"]) or "", response.get("VersionId"))
+
+    def metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+        """User metadata of an existing object, or None when there is no such object."""
+        try:
+            return self._s3.head_object(Bucket=bucket, Key=key).get("Metadata", {})
+        except ClientError as error:
+            if is_missing(error):
+                return None
+            raise
+
+    def put(self, bucket: str, key: str, body: bytes, content_type: str, metadata: dict[str, str]) -> None:
+        self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata)
+
+    def presign(
+        self,
+        action: Literal["get_object", "put_object"],
+        bucket: str,
+        key: str,
+        expires: int,
+        content_type: str | None = None,
+    ) -> str:
+        """A URL that lets its holder GET or PUT this one key until it expires."""
+        params = {"Bucket": bucket, "Key": key}
+        if content_type:
+            params["ContentType"] = content_type
+        return self._s3.generate_presigned_url(action, Params=params, ExpiresIn=expires)

@@ -1,0 +1,167 @@
+"""One object from the input bucket to one cut-out in the output bucket, whatever event named it.
+
+`Worker.process` returns a `Result` for everything that will never succeed on retry (ignored
+objects, duplicate deliveries, bad images, vanished objects: the last two leave a JSON failure
+record beside the outputs) and raises for everything that might (S3 throttling and outages, a
+broken model deployment, too little time left), so that the caller's retry mechanism runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Protocol
+from urllib.parse import quote, urlencode
+
+from engine import InputError, Options
+from engine import settings as engine_settings
+
+from .keys import KeyTooLongError, failure_key, output_key
+from .observability import logger, record_failure, record_skip, traced_removal, tracer
+from .settings import HandlerSettings
+from .storage import ObjectRef, SourceMissingError, SourceTooLargeError, Storage
+
+PERMANENT_ERRORS = (InputError, SourceMissingError, SourceTooLargeError, KeyTooLongError)
+_MAX_METADATA_KEY_CHARS = 1024  # S3 allows 2 KB of user metadata in all
+
+
+class Outcome(str, Enum):
+    WRITTEN = "written"  # a new cut-out was stored
+    DUPLICATE = "duplicate"  # the cut-out of this object version (and options) already exists
+    IGNORED = "ignored"  # not ours to process: our own output, another bucket or prefix
+    FAILED = "failed"  # permanent failure, recorded; retrying would not help
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    detail: str  # the output key, or the reason code of a skip or failure
+    message: str = ""
+
+    def describe(self) -> str:
+        return f"{self.outcome.value}: {self.detail}" + (f" ({self.message})" if self.message else "")
+
+
+class OutOfTimeError(Exception):
+    """Too little of the invocation is left to start another image; it must be retried later."""
+
+
+class LambdaContextLike(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+def ensure_time_left(context: LambdaContextLike | None, min_remaining_ms: int) -> None:
+    """Raise OutOfTimeError when the invocation has less than `min_remaining_ms` left."""
+    if context is not None and context.get_remaining_time_in_millis() < min_remaining_ms:
+        raise OutOfTimeError(f"less than {min_remaining_ms} ms left in this invocation")
+
+
+def recipe(options: Options) -> str:
+    """Canonical text of the options (model resolved), stored with a cut-out to recognise repeats."""
+    values = {name: str(value).lower() if isinstance(value, bool) else value for name, value in asdict(options).items()}
+    values["model"] = options.model or engine_settings().model
+    values["output"] = options.output.value
+    values["background"] = ",".join(map(str, options.background)) if options.background else "none"
+    return urlencode(sorted(values.items()))
+
+
+class Worker:
+    """Processes objects named by S3, SQS, EventBridge or Batch Operations events."""
+
+    def __init__(self, settings: HandlerSettings, storage: Storage) -> None:
+        self.settings = settings
+        self.output_bucket = settings.require_output_bucket()
+        self.storage = storage
+
+    def process(self, ref: ObjectRef, options: Options | None = None) -> Result:
+        with logger.append_context_keys(bucket=ref.bucket, key=ref.key, version_id=ref.version_id):
+            result = self._process(ref, options or self.settings.default_options)
+            logger.info("processed object", extra={"outcome": result.outcome.value, "detail": result.detail})
+            return result
+
+    def ignore_reason(self, ref: ObjectRef) -> str | None:
+        """Why this object is not ours to process, or None when it is."""
+        s = self.settings
+        if ref.bucket == self.output_bucket and ref.key.startswith((s.output_prefix, s.failure_prefix)):
+            return "own_output"
+        if s.input_bucket and ref.bucket != s.input_bucket:
+            return "other_bucket"
+        if not ref.key.startswith(s.input_prefix):
+            return "outside_input_prefix"
+        return None
+
+    def _process(self, ref: ObjectRef, options: Options) -> Result:
+        reason = self.ignore_reason(ref)
+        if reason:
+            record_skip(reason)
+            return Result(Outcome.IGNORED, reason)
+        wanted = recipe(options)
+        etag = ref.etag
+        try:
+            target = output_key(ref.key, self.settings.output_prefix)
+            with tracer.provider.in_subsegment("## check_output"):
+                recorded = self.storage.metadata(self.output_bucket, target)
+            if _made_from(recorded, ref.etag, wanted):
+                return self._duplicate(target)
+            with tracer.provider.in_subsegment("## fetch"):
+                source = self.storage.fetch(ref, self.settings.max_input_bytes)
+            etag = source.etag
+            if _made_from(recorded, etag, wanted):
+                return self._duplicate(target)
+            cutout = traced_removal(source.data, options)
+        except PERMANENT_ERRORS as error:
+            return self._fail(ref, etag, error)
+        metadata = {
+            **_source_metadata(ref.bucket, ref.key, source.etag, source.version_id),
+            "model": cutout.model_id,
+            "options": wanted,
+            "size": f"{cutout.width}x{cutout.height}",
+            "timings": json.dumps(cutout.timings.as_dict(), separators=(",", ":")),
+            "uncertainty": f"{cutout.uncertainty:.4f}",
+            "foreground": f"{cutout.foreground:.4f}",
+        }
+        with tracer.provider.in_subsegment("## store"):
+            self.storage.put(self.output_bucket, target, cutout.png, cutout.media_type, metadata)
+        return Result(Outcome.WRITTEN, target)
+
+    def _duplicate(self, target: str) -> Result:
+        record_skip("duplicate")
+        return Result(Outcome.DUPLICATE, target, "already made from this object version")
+
+    def _fail(self, ref: ObjectRef, etag: str | None, error: Exception) -> Result:
+        """Record a permanent failure beside the outputs (when its key fits) and report it."""
+        code = str(getattr(error, "code", "bad_input"))
+        logger.warning("permanent failure", extra={"reason": code, "error": str(error)})
+        record_failure(code)
+        record = {
+            "source": {"bucket": ref.bucket, "key": ref.key, "etag": etag, "version_id": ref.version_id},
+            "reason": code,
+            "message": str(error),
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        try:
+            key = failure_key(ref.key, self.settings.failure_prefix)
+        except KeyTooLongError:
+            return Result(Outcome.FAILED, code, str(error))
+        body = json.dumps(record, ensure_ascii=False, indent=2).encode()
+        metadata = _source_metadata(ref.bucket, ref.key, etag, ref.version_id)
+        with tracer.provider.in_subsegment("## record_failure"):
+            self.storage.put(self.output_bucket, key, body, "application/json", metadata)
+        return Result(Outcome.FAILED, code, str(error))
+
+
+def _made_from(recorded: dict[str, str] | None, etag: str | None, wanted: str) -> bool:
+    """Whether an existing output was made from this object version with these options."""
+    return bool(recorded and etag and recorded.get("source-etag") == etag and recorded.get("options") == wanted)
+
+
+def _source_metadata(bucket: str, key: str, etag: str | None, version_id: str | None) -> dict[str, str]:
+    """Where a result came from, as S3 user metadata (ASCII only: the key is percent-encoded)."""
+    metadata = {"source-bucket": bucket, "source-key": quote(key, safe="/")[:_MAX_METADATA_KEY_CHARS]}
+    if etag:
+        metadata["source-etag"] = etag
+    if version_id:
+        metadata["source-version-id"] = version_id
+    return metadata

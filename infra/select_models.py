@@ -1,0 +1,33 @@
+"""Build-time helper: copy the named models (manifest + the file it names) into a folder,
+refusing a missing file or one whose size or sha256 differs from its manifest.
+
+Usage: python3 select_models.py SOURCE_DIR TARGET_DIR MODEL_ID[,MODEL_ID...]
+Standard library only: it runs in the image's build stage before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def select(source: Path, target: Path, model_ids: list[str]) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for model_id in model_ids:
+        manifest_path = source / f"{model_id}.json"
+        manifest = json.loads(manifest_path.read_text())
+        model_file = source / manifest["file"]
+        data = model_file.read_bytes()
+        if len(data) != manifest["bytes"] or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+            sys.exit(f"{model_file} does not match {manifest_path} (size or sha256): rebuild it with `make models`")
+        shutil.copy2(manifest_path, target / manifest_path.name)
+        shutil.copy2(model_file, target / model_file.name)
+        print(f"model {model_id}: {model_file.name}, {len(data)} bytes")
+
+
+if __name__ == "__main__":
+    source_dir, target_dir, ids = sys.argv[1:4]
+    select(Path(source_dir), Path(target_dir), [i for i in ids.replace(",", " ").split() if i])
