@@ -35,7 +35,7 @@ from engine import (
 )
 
 from .keys import SUPPORTED_SUFFIXES, failure_key, has_supported_suffix, output_key, upload_key
-from .observability import logger, metrics, traced_removal, tracer
+from .observability import logger, metrics, record_failure, traced_removal, tracer
 from .settings import LAMBDA_SYNC_PAYLOAD_BYTES, load_settings, options_with
 from .storage import Storage
 
@@ -137,6 +137,7 @@ def _download(bucket: str, key: str, expires: int) -> dict[str, str]:
 def bad_input(error: InputError) -> Response:
     status = next((s for kind, s in _STATUS_OF_INPUT_ERROR.items() if isinstance(error, kind)), 422)
     logger.info("rejected input", extra={"reason": error.code, "status": status})
+    record_failure(error.code)
     return error_response(status, error.code, str(error))
 
 

@@ -8,11 +8,15 @@ subsegments become no-ops, logs stay JSON and metrics are printed as EMF lines.
 from __future__ import annotations
 
 import os
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from engine import Cutout, Options, remove_background
+
+# Invocations that touch no image (the page, a duplicate, a test event) have no metrics to publish.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger()
 tracer = Tracer()

@@ -1,0 +1,153 @@
+"""The API entry point, in process, with the API Gateway events in events/ and a moto S3 server."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import json
+import struct
+import zlib
+from types import ModuleType
+from urllib.parse import quote_plus
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, load_event
+
+
+@pytest.fixture
+def api_entry(aws_environment) -> ModuleType:
+    return importlib.import_module("handler.api_entry")
+
+
+def post_remove(api_entry, context, body: bytes, query: dict[str, str] | None = None) -> dict:
+    """events/api-post.json with another body and query string."""
+    event = load_event("api-post.json")
+    event["body"] = base64.b64encode(body).decode()
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
+    return api_entry.lambda_handler(event, context)
+
+
+def json_error(response: dict) -> tuple[int, str]:
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+    body = json.loads(response["body"])
+    assert body["message"]
+    return response["statusCode"], body["error"]
+
+
+def huge_png_header(width: int, height: int) -> bytes:
+    """A PNG that declares `width` x `height` pixels (a decompression bomb's header)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_page_is_a_self_contained_html_document(api_entry, lambda_context):
+    response = api_entry.lambda_handler(load_event("api-page.json"), lambda_context)
+
+    assert response["statusCode"] == 200
+    assert response["multiValueHeaders"]["Content-Type"] == ["text/html; charset=utf-8"]
+    page = response["body"]
+    assert page.startswith("<!doctype html>") and '<input id="file" type="file"' in page
+    assert "fetch(`remove?" in page and 'fetch("uploads"' in page
+    for external in ('src="http', "src='http", 'href="http', "@import", "<link"):
+        assert external not in page
+
+
+def test_post_remove_returns_the_cutout_png(api_entry, lambda_context, sample_images):
+    response = api_entry.lambda_handler(load_event("api-post.json"), lambda_context)  # chelsea.jpg, crop=true
+
+    assert response["statusCode"] == 200 and response["isBase64Encoded"] is True
+    headers = response["multiValueHeaders"]
+    assert headers["Content-Type"] == ["image/png"] and headers["X-Model"] == ["u2netp-int8"]
+    image = Image.open(io.BytesIO(base64.b64decode(response["body"])))
+    assert image.format == "PNG" and image.mode == "RGBA"
+    assert image.width <= 451 and image.height <= 300 and image.size != (451, 300)  # cropped
+
+
+def test_post_remove_takes_options_from_the_query_string(api_entry, lambda_context, sample_images):
+    response = post_remove(api_entry, lambda_context, sample_images["coffee.jpg"], {"output": "mask"})
+
+    image = Image.open(io.BytesIO(base64.b64decode(response["body"])))
+    assert response["statusCode"] == 200 and image.mode == "L" and image.size == (600, 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "status", "code"),
+    [
+        (b"", None, 400, "empty_input"),
+        (b"JPEG", {"crop": "sometimes"}, 400, "invalid_option"),
+        (b"JPEG", {"colour": "red"}, 400, "invalid_option"),
+        (b"%PDF-1.7 not an image", None, 415, "unsupported_format"),
+        (huge_png_header(30_000, 30_000), None, 422, "image_too_large"),
+    ],
+)
+def test_post_remove_errors(api_entry, lambda_context, body, query, status, code):
+    assert json_error(post_remove(api_entry, lambda_context, body, query)) == (status, code)
+
+
+def test_post_remove_corrupt_image_is_422(api_entry, lambda_context, sample_images):
+    response = post_remove(api_entry, lambda_context, sample_images["coffee.jpg"][:3000])
+    assert json_error(response) == (422, "corrupt_image")
+
+
+def test_post_remove_over_the_payload_limit_is_413_with_a_pointer_to_uploads(api_entry, lambda_context):
+    response = post_remove(api_entry, lambda_context, b"\xff\xd8" + bytes(6 * 1024 * 1024))
+
+    assert json_error(response) == (413, "payload_too_large")
+    body = json.loads(response["body"])
+    assert body["upload_route"] == "uploads" and "POST /uploads" in body["message"]
+
+
+def test_uploads_route_gives_urls_that_work_end_to_end(s3, api_entry, lambda_context, sample_images):
+    response = api_entry.lambda_handler(load_event("api-upload-url.json"), lambda_context)
+
+    assert response["statusCode"] == 201
+    ticket = json.loads(response["body"])
+    key = ticket["source"]["key"]
+    assert ticket["source"]["bucket"] == INPUT_BUCKET
+    assert key.startswith("samples/uploads/") and key.endswith("/My_Photo.jpg")
+    assert ticket["result"] == {**ticket["result"], "bucket": OUTPUT_BUCKET, "key": f"cutouts/{key}.png"}
+    assert ticket["failure"]["key"] == f"failures/{key}.json"
+
+    upload = ticket["upload"]
+    put = requests.put(upload["url"], data=sample_images["astronaut.jpg"], headers=upload["headers"], timeout=10)
+    assert put.status_code == 200
+    assert requests.get(ticket["result"]["url"], timeout=10).status_code in (403, 404)  # not made yet
+
+    s3_entry = importlib.import_module("handler.s3_entry")
+    event = load_event("s3-put.json")
+    event["Records"][0]["s3"]["object"]["key"] = quote_plus(key, safe="/")
+    s3_entry.lambda_handler(event, lambda_context)
+
+    result = requests.get(ticket["result"]["url"], timeout=10)
+    assert result.status_code == 200
+    assert Image.open(io.BytesIO(result.content)).size == (512, 512)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"filename": "notes.txt"}, 415, "unsupported_format"),
+        (["photo.jpg"], 400, "bad_request"),
+        ("{not json", 400, "bad_request"),
+    ],
+)
+def test_uploads_route_errors(api_entry, lambda_context, body, status, code):
+    event = load_event("api-upload-url.json")
+    text = body if isinstance(body, str) else json.dumps(body)
+    event["body"] = base64.b64encode(text.encode()).decode()
+    assert json_error(api_entry.lambda_handler(event, lambda_context)) == (status, code)
+
+
+def test_unknown_route_is_404(api_entry, lambda_context):
+    event = load_event("api-page.json")
+    event.update(path="/nowhere", resource="/nowhere")
+    assert api_entry.lambda_handler(event, lambda_context)["statusCode"] == 404

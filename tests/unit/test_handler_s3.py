@@ -1,0 +1,290 @@
+"""The S3 entry point, in process, against a real moto S3 server, fed the events in events/."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import io
+import json
+from types import ModuleType
+from urllib.parse import quote_plus
+
+import pytest
+from botocore.exceptions import ClientError
+from PIL import Image
+
+from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, LambdaContext, load_event
+
+ASTRONAUT_OUT = "cutouts/samples/astronaut.jpg.png"
+
+
+@pytest.fixture
+def s3_entry(aws_environment) -> ModuleType:
+    return importlib.import_module("handler.s3_entry")
+
+
+def put(s3, key: str, data: bytes) -> str:
+    return s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=data)["ETag"].strip('"')
+
+
+def output_keys(s3) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=OUTPUT_BUCKET).get("Contents", []))
+
+
+def read_png(s3, key: str) -> tuple[Image.Image, dict]:
+    response = s3.get_object(Bucket=OUTPUT_BUCKET, Key=key)
+    image = Image.open(io.BytesIO(response["Body"].read()))
+    image.load()
+    return image, response
+
+
+def read_failure(s3, key: str) -> dict:
+    return json.loads(s3.get_object(Bucket=OUTPUT_BUCKET, Key=key)["Body"].read())
+
+
+def s3_record(key: str) -> dict:
+    """A record shaped like events/s3-put.json for another key (URL-encoded as S3 does)."""
+    record = copy.deepcopy(load_event("s3-put.json")["Records"][0])
+    record["s3"]["object"]["key"] = quote_plus(key, safe="/")
+    return record
+
+
+def emf_metrics(output: str) -> dict[str, list[float]]:
+    """Metric name -> values from the EMF lines a run printed."""
+    found: dict[str, list[float]] = {}
+    for line in output.splitlines():
+        if line.startswith('{"_aws"'):
+            blob = json.loads(line)
+            for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                found.setdefault(definition["Name"], []).extend(blob[definition["Name"]])
+    return found
+
+
+def test_s3_put_writes_an_rgba_png_with_its_provenance(s3, s3_entry, sample_images, lambda_context, capsys):
+    etag = put(s3, "samples/astronaut.jpg", sample_images["astronaut.jpg"])
+    result = s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)
+
+    assert result == {"results": [f"written: {ASTRONAUT_OUT}"]}
+    image, response = read_png(s3, ASTRONAUT_OUT)
+    assert image.format == "PNG" and image.mode == "RGBA" and image.size == (512, 512)
+    assert response["ContentType"] == "image/png"
+    metadata = response["Metadata"]
+    assert metadata["source-bucket"] == INPUT_BUCKET and metadata["source-key"] == "samples/astronaut.jpg"
+    assert metadata["source-etag"] == etag and metadata["model"] == "u2netp-int8"
+    assert set(json.loads(metadata["timings"])) >= {"decode_ms", "infer_ms", "refine_ms", "encode_ms"}
+    assert 0 <= float(metadata["uncertainty"]) <= 1
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert metrics["ImagesProcessed"] == [1.0] and metrics["InferLatency"][0] > 0
+    assert metrics["Megapixels"] == [0.262]
+
+
+def test_redelivery_of_the_same_object_version_is_a_no_op(s3, s3_entry, sample_images, lambda_context):
+    put(s3, "samples/astronaut.jpg", sample_images["astronaut.jpg"])
+    s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)
+    first = s3.head_object(Bucket=OUTPUT_BUCKET, Key=ASTRONAUT_OUT)
+
+    again = s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)
+
+    assert again["results"][0].startswith("duplicate:")
+    assert output_keys(s3) == [ASTRONAUT_OUT]
+    assert s3.head_object(Bucket=OUTPUT_BUCKET, Key=ASTRONAUT_OUT)["LastModified"] == first["LastModified"]
+
+
+def test_a_new_version_of_the_object_is_processed_again(s3, s3_entry, sample_images, lambda_context):
+    put(s3, "samples/astronaut.jpg", sample_images["astronaut.jpg"])
+    s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)
+    etag = put(s3, "samples/astronaut.jpg", sample_images["coffee.jpg"])  # same key, new content
+    event = load_event("s3-put.json")
+    event["Records"][0]["s3"]["object"]["eTag"] = etag
+
+    result = s3_entry.lambda_handler(event, lambda_context)
+
+    assert result["results"] == [f"written: {ASTRONAUT_OUT}"]
+    image, response = read_png(s3, ASTRONAUT_OUT)
+    assert image.size == (600, 400) and response["Metadata"]["source-etag"] == etag
+
+
+def test_awkward_keys_are_decoded_and_kept_in_the_output_key(s3, s3_entry, sample_images, lambda_context):
+    key = "samples/new folder/café + crème ☕ 1.jpg"
+    put(s3, key, sample_images["chelsea.jpg"])
+
+    result = s3_entry.lambda_handler(load_event("s3-put-awkward-key.json"), lambda_context)
+
+    assert result["results"] == [f"written: cutouts/{key}.png"]
+    image, response = read_png(s3, f"cutouts/{key}.png")
+    assert image.size == (451, 300)
+    assert response["Metadata"]["source-key"] == "samples/new%20folder/caf%C3%A9%20%2B%20cr%C3%A8me%20%E2%98%95%201.jpg"
+
+
+def test_a_corrupt_image_is_recorded_and_does_not_poison_the_other_records(s3, s3_entry, sample_images, lambda_context):
+    put(s3, "samples/astronaut.jpg", sample_images["astronaut.jpg"])
+    put(s3, "samples/broken.jpg", sample_images["coffee.jpg"][:3000])  # truncated JPEG
+    put(s3, "samples/notes.png", b"this is not an image")
+    put(s3, "samples/coffee.jpg", sample_images["coffee.jpg"])
+    keys = ["samples/astronaut.jpg", "samples/broken.jpg", "samples/notes.png", "samples/coffee.jpg"]
+    event = {"Records": [s3_record(key) for key in keys]}
+
+    result = s3_entry.lambda_handler(event, lambda_context)
+
+    assert [line.split(":")[0] for line in result["results"]] == ["written", "failed", "failed", "written"]
+    assert output_keys(s3) == [
+        ASTRONAUT_OUT,
+        "cutouts/samples/coffee.jpg.png",
+        "failures/samples/broken.jpg.json",
+        "failures/samples/notes.png.json",
+    ]
+    broken = read_failure(s3, "failures/samples/broken.jpg.json")
+    assert broken["reason"] == "corrupt_image" and broken["source"]["key"] == "samples/broken.jpg"
+    assert broken["source"]["etag"] and broken["message"] and broken["time"]
+    assert read_failure(s3, "failures/samples/notes.png.json")["reason"] == "unsupported_format"
+
+
+def test_an_object_deleted_before_processing_is_recorded_not_retried(s3, s3_entry, lambda_context):
+    result = s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)  # never uploaded
+
+    assert result["results"][0].startswith("failed: source_missing")
+    assert read_failure(s3, "failures/samples/astronaut.jpg.json")["reason"] == "source_missing"
+
+
+def test_s3_errors_surface_so_that_lambda_retries(s3, s3_entry, lambda_context):
+    s3.delete_bucket(Bucket=INPUT_BUCKET)  # GetObject now fails with NoSuchBucket: not a missing object
+
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)
+    assert output_keys(s3) == []
+
+
+def test_with_too_little_time_left_the_event_is_given_back_for_a_retry(s3, s3_entry, sample_images):
+    from handler.worker import OutOfTimeError  # after the environment fixture, like the entry module
+
+    put(s3, "samples/astronaut.jpg", sample_images["astronaut.jpg"])
+
+    with pytest.raises(OutOfTimeError):
+        s3_entry.lambda_handler(load_event("s3-put.json"), LambdaContext(remaining_ms=5_000))
+    assert output_keys(s3) == []
+
+
+def test_events_for_our_own_outputs_or_other_places_are_ignored(s3, s3_entry, lambda_context):
+    own_output = s3_record(ASTRONAUT_OUT)
+    own_output["s3"]["bucket"]["name"] = OUTPUT_BUCKET
+    outside_prefix = s3_record("elsewhere/astronaut.jpg")
+
+    result = s3_entry.lambda_handler({"Records": [own_output, outside_prefix]}, lambda_context)
+
+    assert result["results"] == ["ignored: own_output", "ignored: outside_input_prefix"]
+    assert output_keys(s3) == []
+
+
+def test_an_unknown_event_is_refused_loudly(s3_entry, lambda_context):
+    with pytest.raises(ValueError, match="not an S3 or EventBridge object event"):
+        s3_entry.lambda_handler({"hello": "world"}, lambda_context)
+
+
+def test_eventbridge_object_created(s3, s3_entry, sample_images, lambda_context):
+    put(s3, "samples/chelsea.jpg", sample_images["chelsea.jpg"])
+
+    result = s3_entry.lambda_handler(load_event("eventbridge-object-created.json"), lambda_context)
+
+    assert result["results"] == ["written: cutouts/samples/chelsea.jpg.png"]
+    image, _ = read_png(s3, "cutouts/samples/chelsea.jpg.png")
+    assert image.mode == "RGBA" and image.size == (451, 300)
+
+
+def test_sqs_batch_skips_the_test_event_and_processes_the_notification(s3, s3_entry, sample_images, lambda_context):
+    put(s3, "samples/coffee.jpg", sample_images["coffee.jpg"])
+
+    response = s3_entry.lambda_handler(load_event("sqs-s3.json"), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    assert output_keys(s3) == ["cutouts/samples/coffee.jpg.png"]
+
+
+def sqs_batch(*bodies: dict | str) -> dict:
+    """An SQS batch shaped like events/sqs-s3.json with one message per body."""
+    shape = load_event("sqs-s3.json")["Records"][1]
+    records = []
+    for index, body in enumerate(bodies):
+        record = copy.deepcopy(shape)
+        record["messageId"] = f"message-{index}"
+        record["body"] = body if isinstance(body, str) else json.dumps(body)
+        records.append(record)
+    return {"Records": records}
+
+
+def test_sqs_partial_failure_fails_only_the_messages_that_may_pass_later(s3, s3_entry, sample_images, lambda_context):
+    put(s3, "samples/coffee.jpg", sample_images["coffee.jpg"])
+    put(s3, "samples/broken.jpg", b"\xff\xd8\xff\xe0 truncated")
+    s3.put_object(Bucket=INPUT_BUCKET, Key="samples/archived.jpg", Body=sample_images["chelsea.jpg"], StorageClass="GLACIER")
+    event = sqs_batch(
+        {"Records": [s3_record("samples/coffee.jpg")]},
+        {"Records": [s3_record("samples/broken.jpg")]},  # bad image: recorded, message done
+        {"Records": [s3_record("samples/archived.jpg")]},  # S3 refuses the GET (InvalidObjectState)
+        "not json at all",  # fails every time: SQS redrives it to the dead-letter queue
+    )
+
+    response = s3_entry.lambda_handler(event, lambda_context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "message-2"}, {"itemIdentifier": "message-3"}]}
+    assert output_keys(s3) == ["cutouts/samples/coffee.jpg.png", "failures/samples/broken.jpg.json"]
+
+
+def test_sqs_messages_left_when_time_runs_short_are_returned_for_retry(s3, s3_entry, sample_images):
+    put(s3, "samples/coffee.jpg", sample_images["coffee.jpg"])
+    event = sqs_batch({"Records": [s3_record("samples/coffee.jpg")]}, {"Records": [s3_record("samples/coffee.jpg")]})
+
+    response = s3_entry.lambda_handler(event, LambdaContext(remaining_ms=1_000))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "message-0"}, {"itemIdentifier": "message-1"}]}
+    assert output_keys(s3) == []
+
+
+def batch_task_result(s3_entry, lambda_context, key: str) -> tuple[str, str]:
+    """Run events/batch-ops-v1.json with its one task pointed at `key`: (resultCode, resultString)."""
+    event = load_event("batch-ops-v1.json")
+    event["tasks"][0]["s3Key"] = quote_plus(key, safe="/")
+    response = s3_entry.lambda_handler(event, lambda_context)
+    assert response["invocationSchemaVersion"] == "1.0" and response["invocationId"] == event["invocationId"]
+    assert response["treatMissingKeysAs"] == "PermanentFailure"
+    (result,) = response["results"]
+    assert result["taskId"] == event["tasks"][0]["taskId"]
+    return result["resultCode"], result["resultString"]
+
+
+def test_batch_operations_v1_reports_a_result_code_per_task(s3, s3_entry, sample_images, lambda_context):
+    put(s3, "samples/astronaut.jpg", sample_images["astronaut.jpg"])
+    put(s3, "samples/broken.jpg", sample_images["coffee.jpg"][:3000])
+
+    assert s3_entry.lambda_handler(load_event("batch-ops-v1.json"), lambda_context)["results"] == [
+        {"taskId": "dGFza2lkZ29lc2hlcmUK", "resultCode": "Succeeded", "resultString": f"written: {ASTRONAUT_OUT}"}
+    ]
+    assert batch_task_result(s3_entry, lambda_context, "samples/astronaut.jpg")[1].startswith("duplicate:")
+    code, text = batch_task_result(s3_entry, lambda_context, "samples/broken.jpg")
+    assert code == "PermanentFailure" and text.startswith("failed: corrupt_image")
+    assert batch_task_result(s3_entry, lambda_context, "samples/gone.jpg")[0] == "PermanentFailure"
+    assert batch_task_result(s3_entry, lambda_context, "elsewhere/x.jpg") == ("PermanentFailure", "ignored: outside_input_prefix")
+    assert read_png(s3, ASTRONAUT_OUT)[0].mode == "RGBA"
+
+
+def test_batch_operations_v2_applies_user_arguments_as_options(s3, s3_entry, sample_images, lambda_context):
+    put(s3, "samples/chelsea.jpg", sample_images["chelsea.jpg"])
+    event = load_event("batch-ops-v2.json")
+
+    response = s3_entry.lambda_handler(event, lambda_context)
+
+    assert response["invocationSchemaVersion"] == "2.0"
+    assert [r["resultCode"] for r in response["results"]] == ["Succeeded"]
+    image, result = read_png(s3, "cutouts/samples/chelsea.jpg.png")
+    assert image.width < 451 or image.height < 300  # crop=true from the job's user arguments
+    assert "crop=true" in result["Metadata"]["options"]
+
+
+def test_batch_operations_temporary_failure_for_s3_errors_and_bad_arguments(s3, s3_entry, lambda_context):
+    s3.delete_bucket(Bucket=INPUT_BUCKET)
+    response = s3_entry.lambda_handler(load_event("batch-ops-v2.json"), lambda_context)
+    (result,) = response["results"]
+    assert result["resultCode"] == "TemporaryFailure" and "NoSuchBucket" in result["resultString"]
+
+    bad = load_event("batch-ops-v2.json")
+    bad["job"]["userArguments"] = {"crop": "sometimes"}
+    (result,) = s3_entry.lambda_handler(bad, lambda_context)["results"]
+    assert result["resultCode"] == "PermanentFailure" and result["resultString"].startswith("invalid_option")

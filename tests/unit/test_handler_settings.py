@@ -1,0 +1,76 @@
+"""Handler settings: read once from the environment; a bad variable fails at cold start."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import InvalidOptionError, Options, OutputMode
+from handler.settings import HandlerSettings, SettingsError, options_with
+
+
+def test_defaults_process_the_whole_bucket():
+    settings = HandlerSettings.from_env({"INPUT_BUCKET": "in-bucket", "OUTPUT_BUCKET": "out-bucket"})
+    assert settings.input_prefix == "" and settings.output_prefix == "" and settings.failure_prefix == "failures/"
+    assert settings.min_remaining_ms == 10_000 and settings.default_options == Options()
+    assert settings.require_output_bucket() == "out-bucket"
+
+
+def test_every_variable_is_read():
+    settings = HandlerSettings.from_env(
+        {
+            "INPUT_BUCKET": "in-bucket",
+            "INPUT_PREFIX": "incoming/",
+            "OUTPUT_BUCKET": "out-bucket",
+            "OUTPUT_PREFIX": "cutouts/",
+            "FAILURE_PREFIX": "errors/",
+            "MIN_REMAINING_MS": "2500",
+            "MAX_INPUT_BYTES": "1000",
+            "DEFAULT_OPTIONS": "crop=true&output=mask&background=%23ffffff",
+            "API_MAX_BODY_BYTES": "500",
+            "UPLOAD_URL_EXPIRES": "60",
+        }
+    )
+    assert (settings.input_prefix, settings.output_prefix, settings.failure_prefix) == ("incoming/", "cutouts/", "errors/")
+    assert (settings.min_remaining_ms, settings.max_input_bytes, settings.api_max_body_bytes) == (2500, 1000, 500)
+    assert settings.upload_url_expires == 60
+    assert settings.default_options == Options(crop=True, output=OutputMode.MASK, background=(255, 255, 255))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OUTPUT_BUCKET", "Not_A_Bucket"),
+        ("INPUT_BUCKET", "a..b"),
+        ("OUTPUT_PREFIX", "../escape/"),
+        ("FAILURE_PREFIX", "/rooted/"),
+        ("MIN_REMAINING_MS", "soon"),
+        ("MIN_REMAINING_MS", "-1"),
+        ("MAX_INPUT_BYTES", "0"),
+        ("DEFAULT_OPTIONS", "crop=maybe"),
+        ("DEFAULT_OPTIONS", "sharpen=true"),
+    ],
+)
+def test_a_bad_variable_fails_fast(name, value):
+    env = {"INPUT_BUCKET": "in-bucket", "OUTPUT_BUCKET": "out-bucket", name: value}
+    with pytest.raises(SettingsError, match=name):
+        HandlerSettings.from_env(env)
+
+
+def test_one_bucket_for_inputs_and_outputs_needs_output_prefixes():
+    with pytest.raises(SettingsError, match="OUTPUT_PREFIX"):
+        HandlerSettings.from_env({"INPUT_BUCKET": "one-bucket", "OUTPUT_BUCKET": "one-bucket"})
+    shared = HandlerSettings.from_env({"INPUT_BUCKET": "one-bucket", "OUTPUT_BUCKET": "one-bucket", "OUTPUT_PREFIX": "out/"})
+    assert shared.output_prefix == "out/"
+
+
+def test_the_s3_entry_needs_an_output_bucket():
+    with pytest.raises(SettingsError, match="OUTPUT_BUCKET"):
+        HandlerSettings.from_env({}).require_output_bucket()
+
+
+def test_request_options_override_only_what_they_name():
+    base = Options(crop=True, refine=False)
+    merged = options_with(base, {"output": "mask"})
+    assert merged == Options(crop=True, refine=False, output=OutputMode.MASK)
+    with pytest.raises(InvalidOptionError):
+        options_with(base, {"compress_level": "12"})

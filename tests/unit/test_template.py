@@ -1,0 +1,190 @@
+"""template.yaml: lint-clean, and the properties a reviewer checks (least privilege, locked-down
+buckets, image functions wired to the documented entry points, filters for every format)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from handler.keys import SUPPORTED_SUFFIXES
+from handler.settings import HandlerSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+ENTRY_POINTS = {"RemoverFunction": "handler.s3_entry.lambda_handler", "ApiFunction": "handler.api_entry.lambda_handler"}
+
+
+def sam_executable() -> str:
+    local = Path(sys.executable).with_name("sam")
+    found = str(local) if local.exists() else shutil.which("sam")
+    if not found:
+        pytest.fail("aws-sam-cli is not installed (requirements-dev.txt)")
+    return found
+
+
+def test_sam_validate_lint_is_clean():
+    result = subprocess.run(
+        [sam_executable(), "validate", "--lint", "--template-file", str(ROOT / "template.yaml")],
+        capture_output=True,
+        text=True,
+        env={"SAM_CLI_TELEMETRY": "0", "PATH": "/usr/bin:/bin", "HOME": str(ROOT / ".cache")},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+def test_both_functions_are_images_of_infra_dockerfile_with_the_documented_commands():
+    assert TEMPLATE["Transform"] == "AWS::Serverless-2016-10-31"
+    assert set(functions()) == set(ENTRY_POINTS)
+    for name, function in functions().items():
+        assert function["Properties"]["PackageType"] == "Image"
+        assert function["Metadata"]["DockerContext"] == "."
+        assert function["Metadata"]["Dockerfile"] == "infra/Dockerfile"
+        assert (ROOT / function["Metadata"]["Dockerfile"]).is_file()
+        assert function["Properties"]["ImageConfig"]["Command"] == [ENTRY_POINTS[name]]
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS.values()))
+def test_each_entry_point_exists(entry_point: str):
+    module, function = entry_point.rsplit(".", 1)
+    tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+    assert function in {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("bucket", ["InputBucket", "OutputBucket"])
+def test_buckets_are_encrypted_private_and_tls_only(bucket: str):
+    properties = RESOURCES[bucket]["Properties"]
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (policy,) = [r for r in RESOURCES.values() if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket}]
+    deny = policy["Properties"]["PolicyDocument"]["Statement"][0]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def notification_suffixes(kind: str) -> set[str]:
+    configurations = RESOURCES["InputBucket"]["Properties"]["NotificationConfiguration"][kind]["Fn::If"]
+    listed = next(branch for branch in configurations[1:] if isinstance(branch, list))
+    suffixes = set()
+    for configuration in listed:
+        rules = {rule["Name"]: rule["Value"] for rule in configuration["Filter"]["S3Key"]["Rules"]}
+        assert rules["prefix"] == {"Ref": "InputPrefix"}
+        suffixes.add(rules["suffix"])
+    return suffixes
+
+
+@pytest.mark.parametrize("kind", ["LambdaConfigurations", "QueueConfigurations"])
+def test_notifications_cover_every_supported_suffix_in_both_cases(kind: str):
+    assert notification_suffixes(kind) == {s for suffix in SUPPORTED_SUFFIXES for s in (suffix, suffix.upper())}
+
+
+def statements(function: str) -> list[dict[str, Any]]:
+    policies = RESOURCES[function]["Properties"]["Policies"]
+    return [statement for policy in policies if "Statement" in policy for statement in policy["Statement"]]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def resource_text(resource: Any) -> str:
+    return json.dumps(resource)
+
+
+def test_worker_reads_only_the_input_prefix_and_writes_only_the_output_prefixes():
+    by_action: dict[str, list[str]] = {}
+    for statement in statements("RemoverFunction"):
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            assert "*" not in action
+            by_action.setdefault(action, []).extend(resource_text(r) for r in as_list(statement["Resource"]))
+    assert set(by_action) == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject"}
+    assert by_action["s3:PutObject"] == ['{"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}*"}', '{"Fn::Sub": "${OutputBucket.Arn}/${FailurePrefix}*"}']
+    assert all("bg-remover-input" in r and "${InputPrefix}*" in r for r in by_action["s3:GetObjectVersion"])
+    reads = by_action["s3:GetObject"]
+    assert sum("bg-remover-input" in r for r in reads) == 1 and all("${InputPrefix}*" in r or "OutputBucket" in r for r in reads)
+
+
+def test_worker_and_notification_targets_compute_the_input_bucket_name_instead_of_referencing_it():
+    """The bucket's notification depends on the worker: a reference back would be a cycle."""
+    worker = json.dumps(RESOURCES["RemoverFunction"]) + json.dumps(RESOURCES["InputBucketInvokePermission"])
+    assert '"InputBucket"' not in worker and "InputBucket.Arn" not in worker
+    name, variables = RESOURCES["InputBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+    assert RESOURCES["RemoverFunction"]["Properties"]["Environment"]["Variables"]["INPUT_BUCKET"] == {"Fn::Sub": [name, variables]}
+    arn = {"Fn::Sub": ["arn:${AWS::Partition}:s3:::" + name, variables]}
+    assert RESOURCES["InputBucketInvokePermission"]["Properties"]["SourceArn"] == arn
+    queue_statement = RESOURCES["BufferQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert queue_statement["Condition"]["ArnEquals"]["aws:SourceArn"] == arn
+
+
+def test_api_writes_only_browser_uploads_and_reads_only_their_results():
+    actions = {}
+    for statement in statements("ApiFunction"):
+        for action in as_list(statement["Action"]):
+            actions.setdefault(action, []).extend(resource_text(r) for r in as_list(statement["Resource"]))
+    assert set(actions) == {"s3:PutObject", "s3:GetObject"}
+    assert actions["s3:PutObject"] == ['{"Fn::Sub": "${InputBucket.Arn}/${InputPrefix}uploads/*"}']
+    assert all("OutputBucket" in r and "${InputPrefix}uploads/*" in r for r in actions["s3:GetObject"])
+
+
+def test_api_is_optional_iam_authenticated_and_binary():
+    api = RESOURCES["Api"]
+    assert api["Condition"] == "ApiEnabled" and RESOURCES["ApiFunction"]["Condition"] == "ApiEnabled"
+    assert api["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+    assert "*~1*" in api["Properties"]["BinaryMediaTypes"]
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in RESOURCES["ApiFunction"]["Properties"]["Events"].values()}
+    assert routes == {("GET", "/"), ("POST", "/remove"), ("POST", "/uploads")}
+
+
+def test_failures_have_a_destination_and_alarms():
+    destination = RESOURCES["RemoverFunction"]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert destination == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}}
+    assert RESOURCES["BufferQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    mapping = RESOURCES["BufferQueueEventSource"]
+    assert mapping["Condition"] == "QueueEnabled" and mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    alarms = {r["Properties"]["MetricName"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert alarms == {"Errors", "ImagesFailed", "ApproximateNumberOfMessagesVisible"}
+
+
+def test_parameters_and_their_defaults_are_accepted_by_the_handler():
+    parameters = TEMPLATE["Parameters"]
+    expected = {"MemorySize", "Timeout", "EngineModel", "InputPrefix", "OutputPrefix", "FailurePrefix", "DefaultOptions",
+                "ReservedConcurrency", "LogRetentionDays", "UseQueue", "EnableApi", "AlarmTopicArn"}
+    assert expected <= set(parameters)
+    HandlerSettings.from_env(
+        {
+            "INPUT_BUCKET": "bg-remover-input-123456789012-us-east-1-abcdef012345",
+            "OUTPUT_BUCKET": "stack-outputbucket-1a2b3c4d5e6f",
+            **{variable: parameters[name]["Default"] for variable, name in
+               [("INPUT_PREFIX", "InputPrefix"), ("OUTPUT_PREFIX", "OutputPrefix"),
+                ("FAILURE_PREFIX", "FailurePrefix"), ("DEFAULT_OPTIONS", "DefaultOptions")]},
+        }
+    )
+
+
+def test_env_json_sets_only_variables_the_template_declares():
+    """`sam local invoke -n events/env.json` ignores variables a function does not declare."""
+    globals_env = set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+    overrides = json.loads((ROOT / "events" / "env.json").read_text())
+    for name, variables in overrides.items():
+        declared = globals_env | set(RESOURCES[name]["Properties"]["Environment"]["Variables"])
+        assert set(variables) - declared <= {"POWERTOOLS_TRACE_DISABLED"}

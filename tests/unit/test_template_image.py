@@ -1,0 +1,100 @@
+"""infra/Dockerfile and .dockerignore (no Docker here: the checks read them, and run the model
+selection step the build runs)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = (ROOT / "infra" / "Dockerfile").read_text()
+SELECT_MODELS = ROOT / "infra" / "select_models.py"
+
+
+def instructions(name: str) -> list[str]:
+    return [line.split(None, 1)[1] for line in DOCKERFILE.splitlines() if line.startswith(name + " ")]
+
+
+def included(path: str) -> bool:
+    """Whether .dockerignore lets `path` into the build context (last matching rule wins)."""
+    keep = True
+    for rule in (ROOT / ".dockerignore").read_text().splitlines():
+        rule = rule.strip()
+        if not rule or rule.startswith("#"):
+            continue
+        negated, pattern = rule.startswith("!"), rule.lstrip("!").rstrip("/")
+        if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
+            keep = negated
+    return keep
+
+
+def test_image_is_the_lambda_python_312_base_running_the_s3_entry():
+    assert "ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12" in DOCKERFILE
+    assert instructions("CMD") == ['["handler.s3_entry.lambda_handler"]']
+
+
+def test_only_runtime_requirements_are_installed():
+    (install,) = [run for run in instructions("RUN") if "pip install" in run]
+    assert "-r /build/requirements.txt" in install and "--target" in install
+    runtime = (ROOT / "requirements.txt").read_text().lower()
+    for dev_only in ("pytest", "moto", "aws-sam-cli", "awslambdaric"):
+        assert dev_only not in runtime
+
+
+def test_every_copied_source_exists_and_is_in_the_build_context():
+    sources = []
+    for copy in instructions("COPY"):
+        if copy.startswith("--from="):
+            continue
+        sources += copy.split()[:-1]
+    assert sources, "no COPY instructions"
+    for source in sources:
+        matches = list(ROOT.glob(source.rstrip("/"))) if "*" in source else [ROOT / source]
+        assert matches and all(m.exists() for m in matches), source
+        for match in matches:
+            assert included(str(match.relative_to(ROOT))), f"{source} is excluded by .dockerignore"
+    for excluded in (".venv/bin/python", ".git/HEAD", "tests/conftest.py", "samples/astronaut.jpg", "engine/__pycache__/x.pyc"):
+        assert not included(excluded)
+
+
+def build_models_arg() -> str:
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    args = {r["Metadata"]["DockerBuildArgs"]["ENGINE_MODELS"] for r in template["Resources"].values() if "Metadata" in r and "DockerBuildArgs" in r["Metadata"]}
+    (models,) = args
+    assert re.search(rf"ARG ENGINE_MODELS={re.escape(models)}\n", DOCKERFILE)
+    return models
+
+
+def test_model_selection_copies_the_models_the_template_builds_with(tmp_path: Path):
+    models = build_models_arg()
+    subprocess.run([sys.executable, str(SELECT_MODELS), str(ROOT / "engine" / "models"), str(tmp_path), models], check=True)
+    for model_id in models.split(","):
+        manifest = json.loads((tmp_path / f"{model_id}.json").read_text())
+        assert (tmp_path / manifest["file"]).stat().st_size == manifest["bytes"]
+
+
+def test_model_selection_refuses_a_model_that_does_not_match_its_manifest(tmp_path: Path):
+    source = tmp_path / "models"
+    source.mkdir()
+    manifest = json.loads((ROOT / "engine" / "models" / "u2netp-int8.json").read_text())
+    shutil.copy(ROOT / "engine" / "models" / "u2netp-int8.json", source)
+    data = bytearray((ROOT / "engine" / "models" / manifest["file"]).read_bytes())
+    data[-1] ^= 0xFF
+    (source / manifest["file"]).write_bytes(bytes(data))
+
+    result = subprocess.run([sys.executable, str(SELECT_MODELS), str(source), str(tmp_path / "out"), "u2netp-int8"], capture_output=True, text=True)
+
+    assert result.returncode != 0 and "does not match" in result.stderr
+
+
+def test_model_selection_refuses_an_unknown_model(tmp_path: Path):
+    with pytest.raises(subprocess.CalledProcessError):
+        subprocess.run([sys.executable, str(SELECT_MODELS), str(ROOT / "engine" / "models"), str(tmp_path), "no-such-model"], check=True, capture_output=True)
