@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test models bench
+.PHONY: run test models bench invoke serve
 
 $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,15 @@ test: $(STAMP) models
 bench: $(STAMP) models
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) -m bench
+
+# Local, Docker-free runs of the real function: moto's S3 server + the Lambda Runtime Interface Emulator.
+EVENT ?= events/s3-put.json
+
+run: $(STAMP) models
+	$(PY) -m local.demo
+
+invoke: $(STAMP) models
+	$(PY) -m local.invoke $(EVENT)
+
+serve: $(STAMP) models
+	$(PY) -m local.api_gateway

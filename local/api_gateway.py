@@ -1,0 +1,195 @@
+"""A stand-in for API Gateway (REST API, Lambda proxy integration) in front of the emulator.
+
+`proxy_event` turns an HTTP request into the event API Gateway would send (shaped like
+events/api-post.json; bodies base64-encoded, as with binary media type `*/*`), and
+`ApiResponse.from_invocation` turns the function's answer back into status, headers and body
+(502 when the function failed, 504 when it timed out, as API Gateway answers).
+
+`python -m local.api_gateway` (`make serve`) serves the API function on http://127.0.0.1:PORT:
+open it in a browser to try the page against the real handler and a local S3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import json
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .emulator import Invocation, LambdaEmulator
+from .events import EVENTS_DIR, load_event
+
+API_EVENT = EVENTS_DIR / "api-post.json"
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+def proxy_event(
+    method: str,
+    path: str,
+    query: Mapping[str, list[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    template: Path = API_EVENT,
+) -> dict[str, Any]:
+    """The API Gateway REST proxy event for one request."""
+    event = copy.deepcopy(load_event(template))
+    headers = dict(headers or {})
+    query = {k: list(v) for k, v in (query or {}).items()}
+    event.update(
+        {
+            "httpMethod": method,
+            "path": path,
+            "resource": "/" if path == "/" else "/{proxy+}",
+            "pathParameters": None if path == "/" else {"proxy": path.lstrip("/")},
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "body": base64.b64encode(body).decode() if body else None,
+            "isBase64Encoded": bool(body),
+        }
+    )
+    context = event["requestContext"]
+    context.update(
+        {
+            "httpMethod": method,
+            "path": f"/{context.get('stage', 'v1')}{path}",
+            "resourcePath": event["resource"],
+            "requestId": str(uuid.uuid4()),
+        }
+    )
+    return event
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """What the HTTP client receives."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @classmethod
+    def from_invocation(cls, invocation: Invocation) -> ApiResponse:
+        if invocation.timed_out:
+            return cls._gateway_error(HTTPStatus.GATEWAY_TIMEOUT, "Endpoint request timed out")
+        if invocation.function_error or invocation.status != 200:
+            return cls._gateway_error(HTTPStatus.BAD_GATEWAY, "Internal server error")
+        payload = invocation.payload()
+        body = payload.get("body") or ""
+        data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
+        return cls(int(payload["statusCode"]), response_headers(payload), data)
+
+    @classmethod
+    def _gateway_error(cls, status: HTTPStatus, message: str) -> ApiResponse:
+        body = json.dumps({"message": message}).encode()
+        return cls(int(status), {"Content-Type": "application/json"}, body)
+
+
+def response_headers(payload: Mapping[str, Any]) -> dict[str, str]:
+    """Single- and multi-value headers of a proxy response merged (values joined by ', ')."""
+    headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
+    for name, values in (payload.get("multiValueHeaders") or {}).items():
+        headers[str(name)] = ", ".join(str(v) for v in values)
+    return headers
+
+
+def call_api(
+    emulator: LambdaEmulator,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, list[str]] | None = None,
+) -> ApiResponse:
+    """One HTTP request to the API function, the way API Gateway would make it."""
+    return ApiResponse.from_invocation(emulator.invoke(proxy_event(method, path, query, headers, body)))
+
+
+class _BridgeHandler(BaseHTTPRequestHandler):
+    """Each request becomes a proxy event for the emulator; its answer goes back to the client."""
+
+    server: ApiGatewayBridge
+    protocol_version = "HTTP/1.1"
+
+    def _forward(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        response = call_api(self.server.emulator, self.command, url.path, body, headers, parse_qs(url.query))
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _forward
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+
+class ApiGatewayBridge(ThreadingHTTPServer):
+    """HTTP server on 127.0.0.1 that forwards every request to the API function's emulator."""
+
+    daemon_threads = True
+
+    def __init__(self, emulator: LambdaEmulator, port: int = 0, verbose: bool = False):
+        super().__init__(("127.0.0.1", port), _BridgeHandler)
+        self.emulator = emulator
+        self.verbose = verbose
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def __enter__(self) -> ApiGatewayBridge:
+        self._thread = threading.Thread(target=self.serve_forever, name="api-gateway-bridge", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .deployment import LocalDeployment  # noqa: PLC0415 - keeps the module importable alone
+
+    parser = argparse.ArgumentParser(prog="python -m local.api_gateway", description="Serve the API locally.")
+    parser.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args(argv)
+    with LocalDeployment() as stack, ApiGatewayBridge(stack.emulator(stack.api_function), args.port, True) as bridge:
+        print(f"API function {stack.api_function} on {bridge.url} (S3 at {stack.server.endpoint}); Ctrl-C stops")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopping")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The HTTP API as API Gateway calls it: proxy events (as in events/api-*.json) posted to the
+API function under the Lambda emulator, with moto's S3 server behind presigned URLs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+import pytest
+import requests
+from PIL import Image
+
+from local.api_gateway import ApiResponse, call_api
+from local.events import EVENTS_DIR, NewObject, load_event, s3_put_event
+from tests.integration.buckets import corrupt_jpeg, image_size, sample_bytes
+
+JPEG = {"Content-Type": "image/jpeg"}
+
+
+def assert_json_error(response: ApiResponse, status: int, code: str) -> None:
+    assert response.status == status
+    assert response.content_type.startswith("application/json")
+    body = response.json()
+    assert body["error"] == code
+    assert body["message"]
+
+
+def test_post_image_returns_a_png_cutout(api):
+    source = sample_bytes("chelsea.jpg")
+
+    response = call_api(api, "POST", "/remove", source, JPEG)
+
+    assert response.status == 200
+    assert response.content_type == "image/png"
+    with Image.open(io.BytesIO(response.body)) as image:
+        assert (image.format, image.mode, image.size) == ("PNG", "RGBA", image_size(source))
+    assert response.headers["X-Model"]
+
+
+def test_replayed_api_post_event_applies_its_query_options(api):
+    event = load_event(EVENTS_DIR / "api-post.json")
+    assert event["queryStringParameters"] == {"crop": "true"}
+
+    response = ApiResponse.from_invocation(api.invoke(event))
+
+    assert response.status == 200
+    with Image.open(io.BytesIO(response.body)) as image:
+        assert image.mode == "RGBA"
+        source = image_size(base64.b64decode(event["body"]))
+        assert image.size[0] <= source[0] and image.size[1] <= source[1] and image.size != source
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "status", "code"),
+    [
+        (b"", {}, 400, "empty_input"),
+        (b"JPEG", {"crop": ["sideways"]}, 400, "invalid_option"),
+        (b"just some text, not an image", {}, 415, "unsupported_format"),
+        (b"CORRUPT", {}, 422, "corrupt_image"),
+    ],
+)
+def test_bad_requests_get_documented_json_errors(api, body, query, status, code):
+    payload = {b"JPEG": sample_bytes("coffee.jpg"), b"CORRUPT": corrupt_jpeg()}.get(body, body)
+
+    response = call_api(api, "POST", "/remove", payload, JPEG, query)
+
+    assert_json_error(response, status, code)
+
+
+def test_too_large_body_gets_413_with_a_pointer_to_uploads(api, api_max_body_bytes):
+    response = call_api(api, "POST", "/remove", os.urandom(api_max_body_bytes + 1), JPEG)
+
+    assert_json_error(response, 413, "payload_too_large")
+    assert response.json()["upload_route"] == "uploads"
+
+
+def test_page_loads(api):
+    response = ApiResponse.from_invocation(api.invoke(load_event(EVENTS_DIR / "api-page.json")))
+
+    assert response.status == 200
+    assert response.content_type.startswith("text/html")
+    assert b"<title>Background remover</title>" in response.body
+
+
+def test_upload_url_round_trip_through_s3_and_the_worker(stack, api, worker):
+    ticket = ApiResponse.from_invocation(api.invoke(load_event(EVENTS_DIR / "api-upload-url.json")))
+    assert ticket.status == 201
+    plan = ticket.json()
+    source = sample_bytes("astronaut.jpg")
+
+    put = requests.put(plan["upload"]["url"], data=source, headers=plan["upload"]["headers"], timeout=10)
+    assert put.status_code == 200
+    assert requests.get(plan["result"]["url"], timeout=10).status_code == 404
+    head = stack.s3.head_object(Bucket=plan["source"]["bucket"], Key=plan["source"]["key"])
+    uploaded = NewObject(plan["source"]["bucket"], plan["source"]["key"], len(source), head["ETag"].strip('"'))
+    event = s3_put_event([uploaded])  # what S3 then notifies the worker of
+    assert worker.invoke(event).payload()["results"][0] == f"written: {plan['result']['key']}"
+
+    result = requests.get(plan["result"]["url"], timeout=10)
+    assert result.status_code == 200
+    with Image.open(io.BytesIO(result.content)) as image:
+        assert (image.mode, image.size) == ("RGBA", image_size(source))

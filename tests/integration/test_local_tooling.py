@@ -1,0 +1,87 @@
+"""The local tooling itself: configuration read from template.yaml as Lambda would see it, the
+emulator's timeout answer, `make invoke` / `make run`, and no process left behind."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from PIL import Image
+
+from local import demo, invoke
+from local.deployment import ENV_FILE, TEMPLATE, LocalDeployment
+from local.emulator import LambdaEmulator
+from local.events import EVENTS_DIR, load_event, s3_put_event
+from local.samples import sample_images
+from local.template_config import function_config, function_ids, load_template
+from tests.integration.buckets import sample_bytes, upload
+
+
+def test_function_config_comes_from_the_template_with_env_json_overrides(stack):
+    template = load_template(TEMPLATE)
+    worker = function_config(template, stack.s3_function)
+    defaults = template["Parameters"]
+
+    assert worker.handler == "handler.s3_entry.lambda_handler"
+    assert worker.memory_mb == int(defaults["MemorySize"]["Default"])
+    assert worker.timeout_s == int(defaults["Timeout"]["Default"])
+    assert worker.environment["ENGINE_MODEL"] == defaults["EngineModel"]["Default"]  # a !Ref in Globals
+    assert worker.environment["INPUT_BUCKET"].startswith("bg-remover-input-123456789012-us-east-1-")  # !Sub, !Select
+    overrides = load_event(ENV_FILE)[stack.s3_function]
+    assert stack.configs[stack.s3_function].environment["INPUT_BUCKET"] == overrides["INPUT_BUCKET"]
+    assert stack.configs[stack.api_function].timeout_s == 29
+
+
+def test_conditions_decide_which_functions_exist():
+    template = load_template(TEMPLATE)
+
+    assert "ApiFunction" in function_ids(template)
+    assert function_ids(template, {"EnableApi": "false"}) == ["RemoverFunction"]
+
+
+def test_timeout_is_reported_and_the_next_invoke_is_a_fresh_cold_start(stack, input_prefix):
+    objects = [upload(stack, f"{input_prefix}slow/{n}.jpg", sample_bytes("astronaut.jpg")) for n in range(12)]
+    config = dataclasses.replace(stack.configs[stack.s3_function], timeout_s=2)
+    env = {**stack.server.function_environment(), "MIN_REMAINING_MS": "0"}
+
+    with LambdaEmulator(config, stack.task_root, env, stack.python) as emulator:
+        slow = emulator.invoke(s3_put_event(objects))
+        after = emulator.invoke({"Event": "s3:TestEvent"})
+
+    assert slow.status == 200 and slow.timed_out
+    assert slow.function_error["errorType"] == "Sandbox.Timedout"
+    assert after.cold and after.payload() == {"results": []}
+
+
+def test_make_invoke_runs_one_event_and_downloads_the_output(tmp_path: Path, capsys):
+    event = EVENTS_DIR / "s3-put.json"
+
+    status = invoke.run(event, None, TEMPLATE, ENV_FILE, tmp_path)
+
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "cold start | invoke" in printed and "peak RSS" in printed
+    (png,) = tmp_path.rglob("*.png")
+    with Image.open(png) as image:
+        assert image.mode == "RGBA"
+
+
+def test_make_run_cuts_out_every_sample(tmp_path: Path, capsys):
+    rows = demo.run(tmp_path)
+
+    assert [row.invocation.cold for row in rows] == [True] + [False] * (len(rows) - 1)
+    assert {row.label for row in rows[:-1]} == {image.name for image in sample_images()}
+    for row in rows:
+        with Image.open(row.local_path) as image:
+            assert image.mode == "RGBA"
+    assert "decode/infer/refine/encode ms" in capsys.readouterr().out
+
+
+def test_stopping_a_deployment_leaves_no_process_behind():
+    with LocalDeployment() as deployment:
+        emulator = deployment.emulator(deployment.s3_function)
+        emulator.invoke({"Event": "s3:TestEvent"})
+        pids = [deployment.server.pid, emulator.pid, *emulator.runtime_pids()]
+        assert len(pids) == 3
+
+    assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []

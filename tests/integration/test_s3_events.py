@@ -1,0 +1,190 @@
+"""S3 notifications, SQS batches, EventBridge events and Batch Operations jobs, replayed from
+events/ through the worker under the Lambda emulator against moto's S3 server."""
+
+from __future__ import annotations
+
+import io
+import json
+from urllib.parse import quote
+
+import pytest
+from PIL import Image
+
+from local.events import EVENTS_DIR, load_event, named_objects, s3_put_event, sqs_event
+from local.samples import sample_for, sample_images
+from tests.integration.buckets import corrupt_jpeg, image_size, output_keys, read_object, sample_bytes, upload
+
+TIMING_KEYS = {"decode_ms", "infer_ms", "refine_ms", "encode_ms", "total_ms"}
+
+
+def seed_event_objects(stack, event: dict) -> dict[str, bytes]:
+    """Store a sample image under every key the event names; returns the bytes by key."""
+    images = sample_images()
+    stored = {}
+    for index, ref in enumerate(named_objects(event)):
+        data = sample_for(ref.key, index, images).read_bytes()
+        upload(stack, ref.key, data)
+        stored[ref.key] = data
+    return stored
+
+
+def output_key(stack, source_key: str) -> str:
+    return stack.variable(stack.s3_function, "OUTPUT_PREFIX") + source_key + ".png"
+
+
+def failure_key(stack, source_key: str) -> str:
+    return stack.variable(stack.s3_function, "FAILURE_PREFIX") + source_key + ".json"
+
+
+def assert_cutout_of(stack, source_key: str, source: bytes) -> dict[str, str]:
+    """The output exists, is an RGBA PNG the size of the source, and says where it came from."""
+    png, metadata = read_object(stack, output_key(stack, source_key))
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG"
+        assert image.mode == "RGBA"
+        assert image.size == image_size(source)
+        alpha = image.getchannel("A")
+        assert alpha.getextrema() == (0, 255), "a cut-out has both transparent and opaque pixels"
+    source_etag = stack.s3.head_object(Bucket=stack.input_bucket, Key=source_key)["ETag"].strip('"')
+    assert metadata["source-etag"] == source_etag
+    assert metadata["source-key"] == quote(source_key, safe="/")
+    assert metadata["model"] == stack.variable(stack.s3_function, "ENGINE_MODEL")
+    assert TIMING_KEYS <= set(json.loads(metadata["timings"]))
+    return metadata
+
+
+def test_s3_put_with_several_records_writes_one_cutout_per_image(stack, worker, input_prefix):
+    objects = [upload(stack, f"{input_prefix}batch/{name}", sample_bytes(name)) for name in
+               ("astronaut.jpg", "chelsea.jpg", "coffee.jpg")]  # fmt: skip
+
+    invocation = worker.invoke(s3_put_event(objects))
+
+    assert invocation.function_error is None
+    assert invocation.payload() == {"results": [f"written: {output_key(stack, o.key)}" for o in objects]}
+    for obj in objects:
+        assert_cutout_of(stack, obj.key, sample_bytes(obj.key.rsplit("/", 1)[-1]))
+
+
+@pytest.mark.parametrize("event_file", ["s3-put.json", "eventbridge-object-created.json"])
+def test_replayed_event_file_is_processed(stack, worker, event_file):
+    event = load_event(EVENTS_DIR / event_file)
+    stored = seed_event_objects(stack, event)
+    assert stored
+
+    invocation = worker.invoke(event)
+
+    assert invocation.function_error is None
+    for key, data in stored.items():
+        assert_cutout_of(stack, key, data)
+
+
+def test_awkward_key_with_spaces_plus_and_unicode_round_trips(stack, worker):
+    event = load_event(EVENTS_DIR / "s3-put-awkward-key.json")
+    stored = seed_event_objects(stack, event)
+    (key,) = stored
+    assert " " in key and "+" in key and not key.isascii()
+
+    invocation = worker.invoke(event)
+
+    assert invocation.payload() == {"results": [f"written: {output_key(stack, key)}"]}
+    assert_cutout_of(stack, key, stored[key])
+
+
+def test_duplicate_delivery_leaves_one_output_and_the_repeat_is_a_no_op(stack, worker, input_prefix):
+    obj = upload(stack, f"{input_prefix}twice/chelsea.jpg", sample_bytes("chelsea.jpg"))
+    event = s3_put_event([obj])
+    first = worker.invoke(event)
+    before = stack.s3.head_object(Bucket=stack.output_bucket, Key=output_key(stack, obj.key))
+
+    second = worker.invoke(event)
+
+    assert first.payload()["results"][0].startswith("written: ")
+    assert second.payload()["results"][0].startswith("duplicate: ")
+    assert output_keys(stack) == [output_key(stack, obj.key)]
+    after = stack.s3.head_object(Bucket=stack.output_bucket, Key=output_key(stack, obj.key))
+    assert (after["ETag"], after["LastModified"]) == (before["ETag"], before["LastModified"])
+    assert second.wall_ms < first.wall_ms / 3, "a duplicate is recognised without running the model"
+
+
+def test_corrupt_object_leaves_a_failure_record_and_the_rest_of_the_batch_is_done(stack, worker, input_prefix):
+    good = upload(stack, f"{input_prefix}mixed/astronaut.jpg", sample_bytes("astronaut.jpg"))
+    bad = upload(stack, f"{input_prefix}mixed/broken.jpg", corrupt_jpeg())
+    other = upload(stack, f"{input_prefix}mixed/coffee.jpg", sample_bytes("coffee.jpg"))
+
+    invocation = worker.invoke(s3_put_event([good, bad, other]))
+
+    assert invocation.function_error is None
+    results = invocation.payload()["results"]
+    assert results[0].startswith("written: ") and results[2].startswith("written: ")
+    assert results[1].startswith("failed: corrupt_image")
+    assert_cutout_of(stack, good.key, sample_bytes("astronaut.jpg"))
+    assert_cutout_of(stack, other.key, sample_bytes("coffee.jpg"))
+    body, _ = read_object(stack, failure_key(stack, bad.key))
+    record = json.loads(body)
+    assert record["reason"] == "corrupt_image"
+    assert record["source"] == {"bucket": stack.input_bucket, "key": bad.key, "etag": bad.etag, "version_id": None}
+    assert output_key(stack, bad.key) not in output_keys(stack)
+
+
+def test_sqs_batch_reports_only_the_bad_message(stack, worker, input_prefix):
+    replayed = load_event(EVENTS_DIR / "sqs-s3.json")
+    seed_event_objects(stack, replayed)
+    good = upload(stack, f"{input_prefix}queued/chelsea.jpg", sample_bytes("chelsea.jpg"))
+    bodies = [record["body"] for record in replayed["Records"]]
+    bodies += ["this is not an S3 event", json.dumps(s3_put_event([good]))]
+    event = sqs_event(bodies)
+
+    invocation = worker.invoke(event)
+
+    bad_id = event["Records"][len(bodies) - 2]["messageId"]
+    assert invocation.payload() == {"batchItemFailures": [{"itemIdentifier": bad_id}]}
+    for ref in named_objects(replayed) + named_objects(s3_put_event([good])):
+        assert output_key(stack, ref.key) in output_keys(stack)
+
+
+def one_task_jobs(event: dict) -> list[dict]:
+    """The job split as S3 Batch Operations invokes it: one task per invocation."""
+    return [{**event, "tasks": [task]} for task in event["tasks"]]
+
+
+def test_batch_operations_v1_reports_a_result_code_per_task(stack, worker, input_prefix):
+    event = load_event(EVENTS_DIR / "batch-ops-v1.json")
+    stored = seed_event_objects(stack, event)
+    broken = upload(stack, f"{input_prefix}jobs/broken.jpg", corrupt_jpeg())
+    bucket_arn = event["tasks"][0]["s3BucketArn"]
+    event["tasks"].append({"taskId": "broken", "s3Key": broken.key, "s3VersionId": None, "s3BucketArn": bucket_arn})
+    event["tasks"].append({"taskId": "gone", "s3Key": f"{input_prefix}jobs/gone.jpg", "s3VersionId": None,
+                           "s3BucketArn": bucket_arn})  # fmt: skip
+
+    responses = [worker.invoke(job).payload() for job in one_task_jobs(event)]
+
+    assert {(r["invocationSchemaVersion"], r["invocationId"]) for r in responses} == {("1.0", event["invocationId"])}
+    codes = {result["taskId"]: result["resultCode"] for r in responses for result in r["results"]}
+    assert codes == {
+        **{task["taskId"]: "Succeeded" for task in event["tasks"][: len(stored)]},
+        "broken": "PermanentFailure",
+        "gone": "PermanentFailure",
+    }
+    for key, data in stored.items():
+        assert_cutout_of(stack, key, data)
+
+
+def test_batch_operations_v2_applies_user_arguments_and_rejects_bad_ones(stack, worker):
+    event = load_event(EVENTS_DIR / "batch-ops-v2.json")
+    assert event["job"]["userArguments"] == {"crop": "true"}
+    stored = seed_event_objects(stack, event)
+
+    responses = [worker.invoke(job).payload() for job in one_task_jobs(event)]
+
+    assert {r["invocationSchemaVersion"] for r in responses} == {"2.0"}
+    assert {result["resultCode"] for r in responses for result in r["results"]} == {"Succeeded"}
+    for key, data in stored.items():
+        png, _ = read_object(stack, output_key(stack, key))
+        width, height = image_size(png)
+        source_width, source_height = image_size(data)
+        assert width <= source_width and height <= source_height and (width, height) != (source_width, source_height)
+
+    event["job"]["userArguments"] = {"crop": "sideways"}
+    rejected = [result for job in one_task_jobs(event) for result in worker.invoke(job).payload()["results"]]
+    assert [r["resultCode"] for r in rejected] == ["PermanentFailure"] * len(event["tasks"])
+    assert all(r["resultString"].startswith("invalid_option") for r in rejected)
