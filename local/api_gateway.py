@@ -5,8 +5,10 @@ events/api-post.json; bodies base64-encoded, as with binary media type `*/*`), a
 `ApiResponse.from_invocation` turns the function's answer back into status, headers and body
 (502 when the function failed, 504 when it timed out, as API Gateway answers).
 
-`python -m local.api_gateway` (`make serve`) serves the API function on http://127.0.0.1:PORT:
-open it in a browser to try the page against the real handler and a local S3.
+`python -m local.api_gateway` (`make serve`) serves the API function on http://127.0.0.1:3000:
+open it in a browser to try the page against the real handler and a local S3; large images go
+through a presigned upload, which reaches the worker via S3 notifications and SQS
+(local/queue_trigger.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import base64
 import copy
 import json
+import signal
 import threading
 import uuid
 from collections.abc import Mapping
@@ -177,18 +180,31 @@ class ApiGatewayBridge(ThreadingHTTPServer):
             self._thread.join(timeout=5)
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # leave the with-blocks, so that every child process is stopped
+
+
 def main(argv: list[str] | None = None) -> None:
     from .deployment import LocalDeployment  # noqa: PLC0415 - keeps the module importable alone
+    from .queue_trigger import QueueTrigger  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="python -m local.api_gateway", description="Serve the API locally.")
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args(argv)
-    with LocalDeployment() as stack, ApiGatewayBridge(stack.emulator(stack.api_function), args.port, True) as bridge:
-        print(f"API function {stack.api_function} on {bridge.url} (S3 at {stack.server.endpoint}); Ctrl-C stops")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("stopping")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    with LocalDeployment() as stack:
+        worker = stack.emulator(stack.s3_function)
+        prefix = stack.variable(stack.s3_function, "INPUT_PREFIX")
+        with (
+            QueueTrigger(stack.server, worker, stack.input_bucket, prefix),
+            ApiGatewayBridge(stack.emulator(stack.api_function), args.port, verbose=True) as bridge,
+        ):
+            print(f"{stack.api_function} on {bridge.url}; uploads to s3://{stack.input_bucket}/{prefix} reach")
+            print(f"{stack.s3_function} through S3 notifications and SQS (S3 at {stack.server.endpoint}); Ctrl-C stops")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                print("stopping")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,110 @@
+"""S3 -> SQS -> worker on one machine: the template's `UseQueue=true` path.
+
+moto's server delivers the input bucket's `ObjectCreated` notifications (under the input prefix)
+to a queue; a thread long-polls it and invokes the worker with SQS batch events, as Lambda's
+event source mapping would with `ReportBatchItemFailures`: messages the function did not report
+as failed are deleted, the others become visible again and are retried.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Self
+
+from .emulator import Invocation, LambdaEmulator
+from .processes import Service
+from .s3_server import REGION, S3Endpoint
+
+QUEUE_NAME = "local-buffer-queue"
+VISIBILITY_TIMEOUT_S = 30
+
+
+class QueueTrigger(Service):
+    """Feeds the worker from the input bucket's notifications while it runs."""
+
+    def __init__(self, server: S3Endpoint, worker: LambdaEmulator, bucket: str, prefix: str, batch_size: int = 10):
+        self.s3 = server.client("s3")
+        self.sqs = server.client("sqs")
+        self.worker = worker
+        self.bucket = bucket
+        self.prefix = prefix
+        self.batch_size = batch_size
+        self.queue_url = ""
+        self.queue_arn = ""
+        self.invocations: list[Invocation] = []
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        self.queue_url = self.sqs.create_queue(
+            QueueName=QUEUE_NAME, Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT_S)}
+        )["QueueUrl"]
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        self.queue_arn = attributes["Attributes"]["QueueArn"]
+        rule = {"Key": {"FilterRules": [{"Name": "prefix", "Value": self.prefix}]}}
+        self.s3.put_bucket_notification_configuration(
+            Bucket=self.bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [{"QueueArn": self.queue_arn, "Events": ["s3:ObjectCreated:*"], "Filter": rule}]
+            },
+        )
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._poll_until_stopped, name="queue-trigger", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=VISIBILITY_TIMEOUT_S + 30)
+            self._thread = None
+        if self.queue_url:
+            self.s3.put_bucket_notification_configuration(Bucket=self.bucket, NotificationConfiguration={})
+            self.sqs.delete_queue(QueueUrl=self.queue_url)
+            self.queue_url = ""
+
+    def _poll_until_stopped(self) -> None:
+        while not self._stopping.is_set():
+            self.poll_once()
+
+    def poll_once(self, wait_s: int = 1) -> Invocation | None:
+        """Receive up to one batch, invoke the worker with it, delete what succeeded."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=wait_s,
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return None
+        invocation = self.worker.invoke({"Records": [self._record(message) for message in messages]})
+        self.invocations.append(invocation)
+        failed = _failed_ids(invocation, messages)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        return invocation
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        """One message as Lambda's SQS event source hands it to the function."""
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": REGION,
+        }
+
+
+def _failed_ids(invocation: Invocation, messages: list[dict[str, Any]]) -> set[str]:
+    """Messages to retry: those reported in batchItemFailures, or all when the invoke failed."""
+    if invocation.function_error:
+        return {m["MessageId"] for m in messages}
+    return {f["itemIdentifier"] for f in invocation.payload().get("batchItemFailures", [])}
