@@ -40,7 +40,7 @@ def test_conditions_decide_which_functions_exist():
 
 
 def test_timeout_is_reported_and_the_next_invoke_is_a_fresh_cold_start(stack, input_prefix):
-    objects = [upload(stack, f"{input_prefix}slow/{n}.jpg", sample_bytes("astronaut.jpg")) for n in range(12)]
+    objects = [upload(stack, f"{input_prefix}slow/{n}.jpg", sample_bytes("astronaut.jpg")) for n in range(40)]
     config = dataclasses.replace(stack.configs[stack.s3_function], timeout_s=2)
     env = {**stack.server.function_environment(), "MIN_REMAINING_MS": "0"}
 
