@@ -35,7 +35,7 @@ def describe_invocation(invocation: Invocation, memory_mb: int) -> str:
     if invocation.init_ms is not None:
         parts.append(f"init {invocation.init_ms:.0f} ms")
     if invocation.duration_ms is not None:
-        parts.append(f"billed duration {invocation.duration_ms:.0f} ms")
+        parts.append(f"duration {invocation.duration_ms:.0f} ms")
     if invocation.peak_rss_mb is not None:
         parts.append(f"peak RSS {invocation.peak_rss_mb:.0f} MiB of {memory_mb} MB")
     return " | ".join(parts)
