@@ -161,3 +161,19 @@ def test_results_are_written_as_json_and_markdown(tmp_path: Path) -> None:
 def test_the_harness_imports_without_rembg() -> None:
     code = "import sys, bench.__main__, bench.probe; assert 'rembg' not in sys.modules, 'rembg imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_command_line_quick_quality_run_writes_both_files(dev_dir: Path, tmp_path: Path, capsys) -> None:
+    from bench.__main__ import main
+
+    out = tmp_path / "quick"
+    code = main(["--quick", "--dev-dir", str(dev_dir), "--sets", "tiny", "--models", f"engine:{MODEL},rembg:u2netp",
+                 "--u2net-home", str(tmp_path), "--parts", "quality", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "SKIP rembg:u2netp" in printed  # no model files in tmp_path: said, not hidden
+    results = json.loads(out.with_suffix(".json").read_text())
+    assert list(results["quality"]) == ["tiny"] and results["quick"] is True
+    assert "rembg:u2netp" in results["skipped"]
+    assert f"| tiny | engine:{MODEL} | 2 |" in out.with_suffix(".md").read_text()
+    assert "N/A  warm 2MP time <= 0.5x rembg u2netp" in printed
