@@ -1,0 +1,134 @@
+"""Full-resolution alpha refinement and colour decontamination on generated photos with known truth."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.refine import decontaminate, refine_alpha
+
+PRED_SIDE = 320  # the model's output size
+
+
+def _disc_mask(height: int, width: int, radius: float, centre: tuple[float, float] | None = None) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    cx, cy = centre or (width / 2, height / 2)
+    return ((xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2).astype(np.uint8) * 255
+
+
+def _textured_photo(mask: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A light subject on a darker, blotchy and noisy background, with a sharp boundary."""
+    rng = np.random.default_rng(seed)
+    height, width = mask.shape
+    blotches = cv2.GaussianBlur(rng.normal(0, 1, (height, width, 3)).astype(np.float32), (0, 0), 6) * 120
+    background = np.float32([70, 90, 60]) + blotches
+    subject = np.float32([180, 200, 230]) + rng.normal(0, 6, (height, width, 3)).astype(np.float32)
+    photo = np.where(mask[:, :, None] > 0, subject, background)
+    return np.clip(photo, 0, 255).astype(np.uint8)
+
+
+def _model_like_pred(mask: np.ndarray) -> np.ndarray:
+    """What a saliency model gives: the truth at 320x320, blurred, min-max normalised float32."""
+    small = cv2.resize(mask, (PRED_SIDE, PRED_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    small = cv2.GaussianBlur(small, (0, 0), 2.5)
+    return (small - small.min()) / (small.max() - small.min())
+
+
+def _plain_resize(pred: np.ndarray, height: int, width: int) -> np.ndarray:
+    resized = cv2.resize(pred, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(resized * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _mae(alpha: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.abs(alpha.astype(np.float32) - truth.astype(np.float32)).mean() / 255)
+
+
+@pytest.mark.parametrize(("height", "width"), [(480, 640), (1224, 1634)])
+def test_refined_alpha_follows_the_true_edge_better_than_a_plain_resize(height: int, width: int) -> None:
+    truth = _disc_mask(height, width, radius=0.3 * height)
+    photo = _textured_photo(truth)
+    pred = _model_like_pred(truth)
+
+    refined = refine_alpha(pred, photo)
+    plain = _plain_resize(pred, height, width)
+
+    assert _mae(refined, truth) < 0.5 * _mae(plain, truth)
+    edge = cv2.morphologyEx(truth, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+    assert np.mean(refined[edge] >= 128) == pytest.approx(np.mean(truth[edge] >= 128), abs=0.1)
+
+
+def test_specks_and_pinholes_are_removed_while_the_edge_stays_soft() -> None:
+    height, width = 600, 800
+    truth = _disc_mask(height, width, radius=200)
+    speck = _disc_mask(height, width, radius=14, centre=(80, 80))
+    pinhole = _disc_mask(height, width, radius=8, centre=(width / 2 + 60, height / 2 - 40))
+    flat_photo = np.full((height, width, 3), 128, np.uint8)  # no edges to snap to: only cleaning acts
+    pred = _model_like_pred(np.maximum(truth, speck) & ~pinhole)
+    plain = _plain_resize(pred, height, width)
+    assert plain[speck > 0].max() > 200 and plain[pinhole > 0].min() < 128  # both show in a plain resize
+
+    alpha = refine_alpha(pred, flat_photo)
+
+    assert alpha[speck > 0].max() == 0
+    assert alpha[pinhole > 0].min() == 255
+    row = alpha[height // 2, : width // 2]  # from the left border into the disc
+    ramp = row[(row > 0) & (row < 255)]
+    assert ramp.size >= 3 and np.all(np.diff(row.astype(int)) >= 0)  # a monotone soft ramp, not a step
+
+
+def _green_screen(height: int = 200, width: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A red disc over green with a soft 6-pixel edge: (photo, alpha, the subject's true colour)."""
+    soft = cv2.GaussianBlur(_disc_mask(height, width, radius=60).astype(np.float32) / 255, (0, 0), 2.0)
+    red, green = np.float32([20, 30, 220]), np.float32([40, 200, 30])
+    photo = soft[:, :, None] * red + (1 - soft[:, :, None]) * green
+    return np.clip(photo + 0.5, 0, 255).astype(np.uint8), np.clip(soft * 255 + 0.5, 0, 255).astype(np.uint8), red
+
+
+def test_decontamination_removes_the_green_halo_from_a_red_subjects_edge() -> None:
+    photo, alpha, red = _green_screen()
+    edge = (alpha > 25) & (alpha < 230)
+
+    clean = decontaminate(photo, alpha)
+
+    before = np.abs(photo[edge].astype(np.float32) - red).mean()
+    after = np.abs(clean[edge].astype(np.float32) - red).mean()
+    assert after < 0.2 * before
+    assert clean[edge][:, 1].mean() < 60  # the green channel of the edge is (nearly) the subject's own
+    assert np.array_equal(clean[alpha == 255], photo[alpha == 255])
+    assert np.array_equal(clean[alpha == 0], photo[alpha == 0])
+
+
+def test_decontamination_leaves_its_input_untouched() -> None:
+    photo, alpha, _ = _green_screen()
+    copy = photo.copy()
+    decontaminate(photo, alpha)
+    assert np.array_equal(photo, copy)
+    hard = np.where(alpha >= 128, 255, 0).astype(np.uint8)
+    assert np.array_equal(decontaminate(photo, hard), photo)  # nothing partial, nothing to change
+
+
+SIZES = [(1, 1), (10, 20000), (20000, 10), (7, 5), (481, 321), (512, 512), (1224, 1634), (1536, 2048)]
+
+
+@pytest.mark.parametrize("uncertain", [False, True], ids=["disc", "all-uncertain"])
+@pytest.mark.parametrize(("height", "width"), SIZES)
+def test_shapes_and_dtypes_hold_for_any_photo_size(height: int, width: int, uncertain: bool) -> None:
+    rng = np.random.default_rng(height * 31 + width)
+    photo = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    pred = _model_like_pred(_disc_mask(PRED_SIDE, PRED_SIDE, radius=100))
+    if uncertain:  # every pixel needs the full-resolution computation
+        pred = np.full_like(pred, 0.5)
+
+    alpha = refine_alpha(pred, photo)
+    foreground = decontaminate(photo, alpha)
+
+    assert alpha.shape == (height, width) and alpha.dtype == np.uint8
+    assert foreground.shape == (height, width, 3) and foreground.dtype == np.uint8
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0])
+def test_a_uniform_prediction_gives_a_uniform_alpha(level: float) -> None:
+    photo = _textured_photo(_disc_mask(300, 400, radius=90))
+    alpha = refine_alpha(np.full((PRED_SIDE, PRED_SIDE), level, np.float32), photo)
+    assert np.all(alpha == round(level * 255))
