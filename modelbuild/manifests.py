@@ -1,0 +1,43 @@
+"""Writing the manifest that ships next to each engine model (schema: engine/manifest.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from engine.manifest import sha256_file
+
+from .photos import MEAN, STD
+
+
+def describe_model(model_id: str, path: Path, provenance: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of a model file: its hash and size, and the input/output contract read from its graph."""
+    graph = onnx.load(str(path), load_external_data=False).graph
+    dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    return {
+        "id": model_id,
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "bytes": path.stat().st_size,
+        "input": {"name": graph.input[0].name, "size": [dims[3], dims[2]], "mean": list(MEAN), "std": list(STD)},
+        "output": {"index": 0, "name": graph.output[0].name, "normalize": "minmax"},
+        "provenance": provenance,
+        "metrics": metrics,
+    }
+
+
+def write_manifest(manifest: dict[str, Any], folder: Path) -> Path:
+    """`<folder>/<id>.json`, rewritten only when its content changes (so rebuilds leave git clean)."""
+    path = folder / f"{manifest['id']}.json"
+    text = json.dumps(manifest, indent=2) + "\n"
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest at `path`, or None if there is none."""
+    return json.loads(path.read_text()) if path.is_file() else None

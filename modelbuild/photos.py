@@ -1,0 +1,63 @@
+"""Real photos as model inputs: a deterministic calibration set and a disjoint held-out set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from onnxruntime.quantization import CalibrationDataReader
+
+from .paths import PHOTOS
+
+MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, as U²-Net was trained
+STD = (0.229, 0.224, 0.225)
+SIZE = 320
+
+
+@dataclass(frozen=True)
+class PhotoSplit:
+    """Photos sorted by name: every `stride`-th calibrates, the ones right after them check."""
+
+    folder: Path = PHOTOS
+    stride: int = 3
+    calibration_count: int = 48
+    holdout_count: int = 24
+
+    def _every(self, offset: int, count: int) -> list[Path]:
+        photos = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+        return photos[offset :: self.stride][:count]
+
+    def calibration(self) -> list[Path]:
+        return self._every(0, self.calibration_count)
+
+    def holdout(self) -> list[Path]:
+        return self._every(1, self.holdout_count)
+
+
+def photo_tensor(path: Path) -> np.ndarray:
+    """A photo as the engine feeds it: 320x320 area-resized RGB, scaled by its max, normalised, NCHW."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot read photo {path}")
+    rgb = cv2.resize(bgr, (SIZE, SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1].astype(np.float32)
+    rgb = (rgb / max(float(rgb.max()), 1e-6) - np.float32(MEAN)) / np.float32(STD)
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+class PhotoReader(CalibrationDataReader):
+    """Feeds photos, one per batch, to ONNX Runtime's calibration and debugging tools."""
+
+    def __init__(self, input_name: str, tensors: Sequence[np.ndarray]) -> None:
+        self.input_name = input_name
+        self.tensors = list(tensors)
+        self._iter: Iterator[np.ndarray] = iter(self.tensors)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        tensor = next(self._iter, None)
+        return None if tensor is None else {self.input_name: tensor}
+
+    def rewind(self) -> None:
+        self._iter = iter(self.tensors)

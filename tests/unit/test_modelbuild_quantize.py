@@ -1,0 +1,39 @@
+"""The quantization recipe on the real u2netp with two calibration photos: the noise ranking finds
+the node that breaks the INT8 output, and keeping its island in float repairs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from modelbuild.evaluate import mean_abs_error, open_session, predict_maps
+from modelbuild.graph import prepare_float_graph
+from modelbuild.paths import SOURCE_MODELS
+from modelbuild.photos import PhotoReader, PhotoSplit, photo_tensor
+from modelbuild.quantize import quantize_qdq
+from modelbuild.sensitivity import activations, float_island, noisiest_nodes, tensor_sqnr
+
+DEV_PHOTO = Path("/work/shared/data/dev/horse/images/horse001.jpg")
+
+
+def test_noisiest_node_found_and_its_float_island_repairs_the_output(tmp_path: Path) -> None:
+    float_model = prepare_float_graph(SOURCE_MODELS / "u2netp.onnx", tmp_path / "float.onnx")
+    graph = onnx.load(str(float_model)).graph
+    assert [o.name for o in graph.output] == ["1959"], "only the fused output is kept"
+    calibration = [photo_tensor(p) for p in PhotoSplit(calibration_count=2).calibration()]
+    ranges, quantized = tmp_path / "ranges.json", tmp_path / "int8.onnx"
+    quantize_qdq(float_model, quantized, ranges, calibration=PhotoReader("input.1", calibration))
+
+    check = [photo_tensor(DEV_PHOTO)]
+    reference = predict_maps(open_session(float_model), check)
+    all_int8 = mean_abs_error(predict_maps(open_session(quantized), check), reference)
+
+    quant_acts = activations(quantized, "input.1", calibration[:1])
+    noisy = noisiest_nodes(graph, tensor_sqnr(activations(float_model, "input.1", calibration[:1]), quant_acts))
+    island = float_island(graph, noisy[0].tensor, set(quant_acts))
+    quantize_qdq(float_model, quantized, ranges, island)
+    repaired = mean_abs_error(predict_maps(open_session(quantized), check), reference)
+
+    assert all_int8 > 0.03, "fully INT8 u2netp is known to be broken"
+    assert repaired < all_int8 / 4 and repaired < 0.02, (island, all_int8, repaired)
