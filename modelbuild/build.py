@@ -12,7 +12,7 @@ import onnxruntime as ort
 from .errors import AccuracyError
 from .evaluate import compare_latency, image_errors, mean_abs_error, open_session, predict_maps
 from .graph import prepare_float_graph
-from .manifests import describe_model, write_manifest
+from .manifests import describe_model, read_manifest, write_manifest
 from .paths import ENGINE_MODELS, WORK
 from .photos import PhotoReader, photo_tensor
 from .quantize import ACTIVATIONS, WEIGHTS, ExclusionSearch, quantize_qdq
@@ -41,8 +41,12 @@ def build_quantized(name: str, engine_models: Path = ENGINE_MODELS) -> Path:
     metrics = verify(recipe, source, quantized, float_model, ranges)
     target = engine_models / f"{recipe.model_id}.onnx"
     shutil.copyfile(quantized, target)
-    provenance = quantization_provenance(recipe, calibration, float_nodes)
-    write_manifest(describe_model(recipe.model_id, target, provenance, metrics), engine_models)
+    manifest = describe_model(recipe.model_id, target, quantization_provenance(recipe, calibration, float_nodes), metrics)
+    previous = read_manifest(engine_models / f"{recipe.model_id}.json")
+    if previous is not None and previous["sha256"] == manifest["sha256"]:
+        print(f"{name}: same bytes as the manifest already describes; its figures are kept", flush=True)
+    else:
+        write_manifest(manifest, engine_models)
     print(f"{name}: wrote {target} ({target.stat().st_size / 1e6:.2f} MB)", flush=True)
     return target
 
