@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from modelbuild.paths import DATA
+
 ROOT = Path(__file__).resolve().parent.parent
-DEV_DIR = Path("/work/shared/data/dev")
+DEV_DIR = DATA / "dev"
 SPEED_SOURCE = DEV_DIR / "horse" / "images" / "horse087.jpg"
 SPEED_SIZES: dict[str, tuple[int, int]] = {"2MP": (1634, 1224), "12MP": (4001, 2999)}
 SPEED_JPEG_QUALITY = 90

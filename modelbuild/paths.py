@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -10,4 +11,6 @@ WHEELS = CACHE / "wheels"
 SOURCE_MODELS = CACHE / "models"  # extracted source weights; doubles as rembg's U2NET_HOME
 WORK = CACHE / "modelbuild"  # intermediate graphs and calibration ranges
 ENGINE_MODELS = REPO / "engine" / "models"
-PHOTOS = Path("/work/shared/data/train/images")
+SHARED = Path(os.environ.get("SHARED_DIR", REPO.parent / "shared"))  # ../shared beside the checkout
+DATA = SHARED / "data"
+PHOTOS = DATA / "train" / "images"

