@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test models models-all bench invoke serve
+.PHONY: run test models models-all bench invoke serve image-size
 
 $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ invoke: $(STAMP) models
 
 serve: $(STAMP) models
 	$(PY) -m local.api_gateway
+
+# What the Lambda image installs over its base (wheels for CPython 3.12 / manylinux), without Docker.
+image-size: $(STAMP)
+	$(PY) -m infra.image_size

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
+from engine.model import model_input
+
 from .paths import PHOTOS
 
 MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, as U²-Net was trained
@@ -38,13 +40,11 @@ class PhotoSplit:
 
 
 def photo_tensor(path: Path) -> np.ndarray:
-    """A photo as the engine feeds it: 320x320 area-resized RGB, scaled by its max, normalised, NCHW."""
+    """A photo as the engine feeds it (`engine.model.model_input`), NCHW float32."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot read photo {path}")
-    rgb = cv2.resize(bgr, (SIZE, SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1].astype(np.float32)
-    rgb = (rgb / max(float(rgb.max()), 1e-6) - np.float32(MEAN)) / np.float32(STD)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
+    return model_input(bgr, (SIZE, SIZE), MEAN, STD)
 
 
 class PhotoReader(CalibrationDataReader):
