@@ -21,10 +21,11 @@ _SAMPLE_COLS = 4096  # remap wants each side of its maps below 32767: point list
 _PIXEL = np.dtype((np.void, 3))  # one BGR pixel as a single item, for fast gathers and scatters
 
 
-def decontaminate(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def decontaminate(bgr: np.ndarray, alpha: np.ndarray, in_place: bool = False) -> np.ndarray:
     """Foreground colours (HxWx3 uint8) with the old background's tint removed where alpha is
     partial (0 < alpha < 255); other pixels keep their colour. Returns `bgr` itself when no pixel
-    is partial, otherwise a new array; the inputs are never modified."""
+    is partial, otherwise a new array (or, with `in_place`, `bgr` rewritten: no full-size copy);
+    `alpha` is never modified."""
     alpha = np.ascontiguousarray(alpha)
     height, width = alpha.shape
     out: np.ndarray | None = None
@@ -35,7 +36,7 @@ def decontaminate(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         if points is None:
             continue
         if out is None:
-            out = bgr.copy()  # C-contiguous even when `bgr` is a crop
+            out = bgr if in_place and bgr.flags.c_contiguous else bgr.copy()  # gathers need C order
             k, fg_local, diff_local = _local_colours(bgr, alpha)
         xs, ys = _fold(points.reshape(-1, 2).T)
         ys += y0

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
@@ -45,11 +46,15 @@ def model_input(
     """A photo as U²-Net models take it: Lanczos-resized to `size` (width, height), RGB scaled by
     its max, normalised by mean/std, NCHW float32. Lanczos, as rembg feeds these models: on the
     dev and train sets it ranks edges better than an area average (max F-beta +0.002 on horse).
-    `reducing_gap` box-reduces large photos first (12 MP: 40 ms instead of 85 ms, same result)."""
+    A large photo is first box-reduced by whole factors to at least 3x the target (as Pillow's
+    `reducing_gap=3` does), so no full-size copy is ever made (12 MP: 15 ms instead of 85 ms)."""
     height, width = bgr.shape[:2]
+    fx, fy = max(1, width // (3 * size[0])), max(1, height // (3 * size[1]))
+    if fx > 1 or fy > 1:
+        bgr = cv2.resize(bgr, (width // fx, height // fy), interpolation=cv2.INTER_AREA)
+        height, width = bgr.shape[:2]
     photo = Image.frombuffer("RGB", (width, height), np.ascontiguousarray(bgr), "raw", "BGR", 0, 1)
-    small = photo.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    tensor = np.asarray(small, dtype=np.float32)
+    tensor = np.asarray(photo.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
     tensor *= 1.0 / max(float(tensor.max()), 1e-6)  # U²-Net's training scaled by the image max
     tensor -= np.asarray(mean, dtype=np.float32)
     tensor /= np.asarray(std, dtype=np.float32)
@@ -62,6 +67,9 @@ def create_session(path: Path, threads: int) -> ort.InferenceSession:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # No memory pattern: ORT would keep one block sized for every activation at once (about 100 MiB
+    # for u2netp at 320x320); the arena still reuses freed chunks, at the same speed.
+    options.enable_mem_pattern = False
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

@@ -92,7 +92,8 @@ def _compose(bgr: np.ndarray, alpha: np.ndarray, options: Options, box: Box | No
         bgr, alpha = bgr[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
     if options.output is OutputMode.MASK:
         return np.ascontiguousarray(alpha)
-    foreground = decontaminate(bgr, alpha) if options.decontaminate else bgr
+    # the decoded pixels are this call's own: rewriting them in place saves two full-size copies
+    foreground = decontaminate(bgr, alpha, in_place=True) if options.decontaminate else bgr
     if options.background is not None:
         return flatten(foreground, alpha, options.background)
     return to_bgra(foreground, alpha)
@@ -100,9 +101,10 @@ def _compose(bgr: np.ndarray, alpha: np.ndarray, options: Options, box: Box | No
 
 def to_bgra(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Stack colour and alpha; fully transparent pixels carry no colour (smaller PNG, no leaks)."""
-    visible = cv2.copyTo(bgr, alpha)  # zero where alpha == 0
     bgra = np.empty((*alpha.shape, 4), np.uint8)
-    cv2.mixChannels([visible, alpha], [bgra], [0, 0, 1, 1, 2, 2, 3, 3])
+    cv2.mixChannels([bgr, alpha], [bgra], [0, 0, 1, 1, 2, 2, 3, 3])
+    clear = cv2.compare(alpha, 0, cv2.CMP_EQ)
+    cv2.subtract(bgra, bgra, dst=bgra, mask=clear)  # zero where alpha == 0, in place
     return bgra
 
 

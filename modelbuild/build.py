@@ -24,13 +24,21 @@ def build_quantized(name: str, engine_models: Path = ENGINE_MODELS) -> Path:
     """Quantize source `name` by its recipe, verify it on held-out photos, install it with its manifest."""
     recipe = RECIPES[name]
     source = ensure_source(recipe.source)
+    provenance = {"source": SOURCES[recipe.source].as_provenance(), "command": f"python -m modelbuild quantize {name}"}
+    return quantize_model(recipe, source, provenance, engine_models)
+
+
+def quantize_model(recipe: Recipe, source: Path, provenance: dict[str, Any], engine_models: Path = ENGINE_MODELS) -> Path:
+    """Quantize the float model `source` by `recipe`, verify it, install it with its manifest;
+    `provenance` (where the float model came from, the command) heads the manifest's provenance."""
+    name = recipe.source
     workdir = WORK / name
     workdir.mkdir(parents=True, exist_ok=True)
     float_model = prepare_float_graph(source, workdir / "float.onnx")
     calibration = recipe.photos.calibration()
     ranges, quantized = workdir / "ranges.json", workdir / "int8.onnx"
     ranges.unlink(missing_ok=True)
-    tensors = [photo_tensor(p) for p in calibration]
+    tensors = [photo_tensor(p, recipe.input_size) for p in calibration]
     input_name = onnx.load(str(float_model), load_external_data=False).graph.input[0].name
     print(f"{name}: calibrating on {len(calibration)} photos", flush=True)
     quantize_qdq(float_model, quantized, ranges, calibration=PhotoReader(input_name, tensors))
@@ -41,7 +49,7 @@ def build_quantized(name: str, engine_models: Path = ENGINE_MODELS) -> Path:
     metrics = verify(recipe, source, quantized, float_model, ranges)
     target = engine_models / f"{recipe.model_id}.onnx"
     shutil.copyfile(quantized, target)
-    manifest = describe_model(recipe.model_id, target, quantization_provenance(recipe, calibration, float_nodes), metrics)
+    manifest = describe_model(recipe.model_id, target, provenance | quantization_provenance(recipe, calibration, float_nodes), metrics)
     previous = read_manifest(engine_models / f"{recipe.model_id}.json")
     if previous is not None and previous["sha256"] == manifest["sha256"]:
         print(f"{name}: same bytes as the manifest already describes; its figures are kept", flush=True)
@@ -57,7 +65,7 @@ def verify(recipe: Recipe, source: Path, quantized: Path, float_model: Path, ran
     For the record, also the MAE the same recipe reaches with no node kept in float.
     """
     holdout = recipe.photos.holdout()
-    tensors = [photo_tensor(p) for p in holdout]
+    tensors = [photo_tensor(p, recipe.input_size) for p in holdout]
     reference = predict_maps(open_session(source), tensors)
     errors = image_errors(predict_maps(open_session(quantized), tensors), reference)
     mae = sum(errors) / len(errors)
@@ -83,8 +91,6 @@ def verify(recipe: Recipe, source: Path, quantized: Path, float_model: Path, ran
 
 def quantization_provenance(recipe: Recipe, calibration: list[Path], float_nodes: list[str]) -> dict[str, Any]:
     return {
-        "source": SOURCES[recipe.source].as_provenance(),
-        "command": f"python -m modelbuild quantize {recipe.source}",
         "method": "static QDQ: activations QUInt8 (MinMax), weights QInt8 per-channel, opset 13, "
         "fused output only; nodes kept float by a greedy quantization-noise search",
         "activations": ACTIVATIONS.name,

@@ -39,12 +39,12 @@ class PhotoSplit:
         return self._every(1, self.holdout_count)
 
 
-def photo_tensor(path: Path) -> np.ndarray:
-    """A photo as the engine feeds it (`engine.model.model_input`), NCHW float32."""
+def photo_tensor(path: Path, size: int = SIZE) -> np.ndarray:
+    """A photo as the engine feeds it (`engine.model.model_input`) to a model of input side `size`."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot read photo {path}")
-    return model_input(bgr, (SIZE, SIZE), MEAN, STD)
+    return model_input(bgr, (size, size), MEAN, STD)
 
 
 class PhotoReader(CalibrationDataReader):

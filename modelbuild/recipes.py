@@ -16,8 +16,9 @@ class Recipe:
     held-out photos is at most `max_mae`.
     """
 
-    source: str  # a key of sources.SOURCES
+    source: str  # a key of sources.SOURCES (or a name for a model made here, e.g. by training/)
     model_id: str
+    input_size: int = 320  # side of the model's square input
     target_mae: float = 0.005
     max_mae: float = 0.01
     photos: PhotoSplit = field(default_factory=PhotoSplit)
