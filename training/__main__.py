@@ -44,6 +44,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--alpha", type=float, default=defaults.alpha)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--train-only", default=defaults.train_only,
+                        help="comma-separated parameter-name prefixes to train; '' = all (e.g. sides,fuse,decoders.4)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set")
     return parser.parse_args(argv)
 
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     from . import pipeline  # noqa: PLC0415 (torch is imported only when a step runs)
 
     config = TrainConfig(size=args.size, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         alpha=args.alpha, seed=args.seed, checkpoint_every=args.checkpoint_every)
+                         alpha=args.alpha, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                         train_only=args.train_only)
     job = pipeline.Job(
         data=args.data or [TRAIN_SET, UNLABELED], run_dir=RUNS / args.run, labels=args.labels,
         model_id=args.model_id, config=config, engine_models=args.engine_models,
