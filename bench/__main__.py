@@ -88,9 +88,16 @@ def prepare(keys: Sequence[str], u2net_home: Path) -> tuple[list[Contender], dic
 def describe(contender: Contender) -> dict[str, Any]:
     info: dict[str, Any] = {"model_id": contender.model_id()}
     if isinstance(contender, RembgContender):
-        with (contender.home / f"{contender.name}.onnx").open("rb") as handle:
+        path = contender.home / f"{contender.name}.onnx"
+        with path.open("rb") as handle:
             info["md5"] = hashlib.file_digest(handle, "md5").hexdigest()
         info["md5_is_rembg_pinned"] = info["md5"] == REMBG_MD5[contender.name]
+        info["model_bytes"] = path.stat().st_size
+    else:
+        from engine import settings  # noqa: PLC0415
+        from engine.manifest import load_manifest  # noqa: PLC0415
+
+        info["model_bytes"] = load_manifest(contender.model_id(), settings().model_dir).bytes
     return info
 
 

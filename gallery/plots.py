@@ -1,0 +1,90 @@
+"""Plots from the benchmark's own results file (bench/results/latest.json), never retyped numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+BASELINE = "rembg:u2netp"
+STAGES = ("decode_ms", "infer_ms", "refine_ms", "encode_ms")
+COLOURS = {"decode_ms": "#8d99ae", "infer_ms": "#2b6cb0", "refine_ms": "#38a169", "encode_ms": "#d69e2e",
+           "predict": "#c53030", "rest": "#feb2b2"}
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    results = json.loads(path.read_text())
+    if "speed" not in results or "quality" not in results:
+        raise ValueError(f"{path} has no speed or quality part: run `make bench` (both parts)")
+    return results
+
+
+def label(results: dict[str, Any], key: str) -> str:
+    return f"{key} ({results['contenders'][key]['model_id']})" if key == "engine" else key
+
+
+def quality_vs_speed(results: dict[str, Any], target: Path) -> Path:
+    """Per dev set: MAE against warm 2 MP time as a ratio to rembg u2netp; marker area ~ model MB."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    warm = results["speed"]["warm"]["2MP"]
+    base = warm[BASELINE]["median_s"]
+    sets = sorted(results["quality"])
+    figure, axes = plt.subplots(1, len(sets), figsize=(4.6 * len(sets), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], sets):
+        for key, row in results["quality"][name].items():
+            if key not in warm:
+                continue
+            megabytes = results["contenders"][key].get("model_bytes", 4e6) / 1e6
+            ours = key.startswith("engine")
+            ax.scatter(warm[key]["median_s"] / base, row["mae"], s=30 + 4 * megabytes, alpha=0.75,
+                       color="#2b6cb0" if ours else "#c53030", edgecolor="black", linewidth=0.5)
+            ax.annotate(f"{label(results, key)}\n{megabytes:.1f} MB", (warm[key]["median_s"] / base, row["mae"]),
+                        fontsize=7, xytext=(6, 4), textcoords="offset points")
+        ax.set_title(f"dev/{name}")
+        ax.set_xlabel("warm 2 MP time, x rembg u2netp (lower is faster)")
+        ax.set_ylabel("MAE (lower is better)")
+        ax.grid(alpha=0.3)
+        ax.margins(x=0.35, y=0.2)
+    figure.suptitle(f"Quality against speed, one benchmark run ({results['created'][:10]}); marker area ~ model size", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(target, dpi=80)
+    plt.close(figure)
+    return target
+
+
+def stage_bars(results: dict[str, Any], target: Path) -> Path:
+    """Stacked per-stage times at ~2 MP and ~12 MP: the engine's four stages; rembg's model step
+    (`session.predict`, with its resizing) and the rest of its `remove()`."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    sizes = list(results["speed"]["warm"])
+    figure, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 3.6), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        rows = results["speed"]["warm"][size]
+        keys = list(rows)
+        for i, key in enumerate(keys):
+            row, bottom = rows[key], 0.0
+            parts = ([(s, row["stages_ms"][s]) for s in STAGES] if "stages_ms" in row else
+                     [("predict", row["predict_s"] * 1000), ("rest", (row["median_s"] - row["predict_s"]) * 1000)])
+            for stage, ms in parts:
+                ax.bar(i, ms, bottom=bottom, color=COLOURS[stage], label=stage.removesuffix("_ms"))
+                bottom += ms
+        ax.set_xticks(range(len(keys)), [label(results, k).replace(" (", "\n(") for k in keys], fontsize=7, rotation=20)
+        ax.set_ylabel("ms (median of warm runs)")
+        ax.set_title(f"{size}: {results['speed']['images'][size]['width']}x{results['speed']['images'][size]['height']}")
+        ax.grid(axis="y", alpha=0.3)
+        handles, names = ax.get_legend_handles_labels()
+        unique = dict(zip(names, handles))
+        ax.legend(unique.values(), unique.keys(), fontsize=7)
+    figure.suptitle("Where the time goes: JPEG bytes -> PNG bytes", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(target, dpi=80)
+    plt.close(figure)
+    return target

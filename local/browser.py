@@ -1,0 +1,105 @@
+"""Headless Chromium driving the page (GET /): used by the browser tests and by `make gallery`'s
+screenshot, so the picture in the README is what the tests check.
+
+Chromium and its driver come from Debian's packages (chromium, chromium-driver), installed here
+with apt-get when they are missing and we are root.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+READ_RESULT_JS = """
+const done = arguments[arguments.length - 1];
+fetch(document.getElementById("after").src)
+  .then((response) => response.arrayBuffer())
+  .then((buffer) => {
+    let text = "";
+    for (const byte of new Uint8Array(buffer)) text += String.fromCharCode(byte);
+    done(btoa(text));
+  })
+  .catch((error) => done("ERROR " + error));
+"""
+
+
+class BrowserError(RuntimeError):
+    """Chromium is missing and cannot be installed, or the page did not finish a cut-out."""
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium and chromium-driver when they are missing (needs root)."""
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise BrowserError("needs /usr/bin/chromium and chromedriver: apt-get install chromium chromium-driver")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
+        subprocess.run(command, check=True, env=env, timeout=900, stdout=subprocess.DEVNULL)  # noqa: S603
+
+
+@contextmanager
+def chromium(window: tuple[int, int] = (1000, 900)) -> Iterator[Any]:
+    """A selenium driver for headless Chromium with a fresh profile, closed on exit."""
+    ensure_chromium()
+    from selenium import webdriver  # noqa: PLC0415 - only browser work needs selenium
+    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={window[0]},{window[1]}"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def cut_out_in_page(driver: Any, page_url: str, photo: Path, timeout: float = 120) -> Image.Image:
+    """Choose `photo` in the page, wait for the result, and return the cut-out the page shows."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
+
+    driver.get(page_url)
+    if driver.title != "Background remover":
+        raise BrowserError(f"unexpected page title {driver.title!r}")
+    driver.find_element(By.ID, "file").send_keys(str(photo))
+    status = driver.find_element(By.ID, "status")
+    WebDriverWait(driver, timeout).until(
+        lambda _: status.text.startswith("Done") or "error" in status.get_attribute("class")
+    )
+    if not status.text.startswith("Done"):
+        raise BrowserError(f"the page reports: {status.text}")
+    if not driver.find_element(By.ID, "download").is_displayed():
+        raise BrowserError("no download link after the cut-out")
+    if not driver.execute_script("return document.getElementById('after').naturalWidth") > 0:
+        raise BrowserError("the result image did not load")
+    encoded = driver.execute_async_script(READ_RESULT_JS)
+    if encoded.startswith("ERROR"):
+        raise BrowserError(encoded)
+    return Image.open(io.BytesIO(base64.b64decode(encoded)))

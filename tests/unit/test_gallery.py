@@ -1,0 +1,35 @@
+"""`make gallery` on two photos, into a temporary folder: every file it writes is there, of the
+right kind, and the cut-outs have a real alpha channel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("matplotlib", reason="gallery/requirements.txt is installed by make test")
+pytest.importorskip("skimage", reason="gallery/requirements.txt is installed by make test")
+
+from gallery.__main__ import main  # noqa: E402
+
+
+def test_gallery_writes_strips_edges_cutouts_and_plots(tmp_path: Path):
+    assert main(["--photos", "chelsea,camera", "--out", str(tmp_path), "--no-screenshot", "--u2net-home", str(tmp_path / "none")]) == 0
+
+    for name in ("chelsea", "camera"):
+        with Image.open(tmp_path / "gallery" / f"{name}.jpg") as strip:
+            assert strip.format == "JPEG" and strip.width > 3 * strip.height  # four tiles side by side
+        with Image.open(tmp_path / "gallery" / f"{name}-edge.jpg") as edge:
+            assert edge.format == "JPEG" and edge.width > 2 * edge.height
+        with Image.open(tmp_path / "gallery" / f"{name}-cutout.png") as cutout:
+            assert cutout.mode == "RGBA" and max(cutout.size) == 320
+            alpha = np.asarray(cutout.getchannel("A"))
+            assert 0.05 < (alpha > 128).mean() < 0.95  # a subject, and background removed around it
+    for plot in ("quality-vs-speed.png", "stages.png"):
+        with Image.open(tmp_path / "plots" / plot) as image:
+            assert image.format == "PNG" and image.width >= 600
+    licences = (tmp_path / "LICENSES.md").read_text()
+    assert "chelsea" in licences and "CC0" in licences
+    assert sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file()) < 1_000_000
