@@ -35,7 +35,7 @@ def quality_vs_speed(results: dict[str, Any], target: Path) -> Path:
     sets = sorted(results["quality"])
     figure, axes = plt.subplots(1, len(sets), figsize=(4.6 * len(sets), 3.8), squeeze=False)
     for ax, name in zip(axes[0], sets):
-        for key, row in results["quality"][name].items():
+        for index, (key, row) in enumerate(results["quality"][name].items()):
             if key not in warm:
                 continue
             megabytes = results["contenders"][key].get("model_bytes", 4e6) / 1e6
@@ -43,7 +43,7 @@ def quality_vs_speed(results: dict[str, Any], target: Path) -> Path:
             ax.scatter(warm[key]["median_s"] / base, row["mae"], s=30 + 4 * megabytes, alpha=0.75,
                        color="#2b6cb0" if ours else "#c53030", edgecolor="black", linewidth=0.5)
             ax.annotate(f"{label(results, key)}\n{megabytes:.1f} MB", (warm[key]["median_s"] / base, row["mae"]),
-                        fontsize=7, xytext=(6, 4), textcoords="offset points")
+                        fontsize=7, xytext=(8, 14 - 16 * (index % 3)), textcoords="offset points")
         ax.set_title(f"dev/{name}")
         ax.set_xlabel("warm 2 MP time, x rembg u2netp (lower is faster)")
         ax.set_ylabel("MAE (lower is better)")
