@@ -103,7 +103,7 @@ def to_bgra(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Stack colour and alpha; fully transparent pixels carry no colour (smaller PNG, no leaks)."""
     bgra = np.empty((*alpha.shape, 4), np.uint8)
     cv2.mixChannels([bgr, alpha], [bgra], [0, 0, 1, 1, 2, 2, 3, 3])
-    clear = cv2.compare(alpha, 0, cv2.CMP_EQ)
+    clear = np.equal(alpha, 0).view(np.uint8)  # (cv2.compare takes a 1x1 array for a scalar)
     cv2.subtract(bgra, bgra, dst=bgra, mask=clear)  # zero where alpha == 0, in place
     return bgra
 

@@ -113,3 +113,12 @@ def test_bad_input_raises_typed_errors() -> None:
         engine.remove_background(encode(scene(seed=0)[0], ".png")[:3000])
     with pytest.raises(engine.ModelNotFoundError, match="unknown model"):
         engine.remove_background(encode(scene(seed=0)[0]), Options(model="no-such-model"))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 7), (7, 1), (20000, 10), (10, 20000)])
+@pytest.mark.parametrize("output", ["cutout", "mask"])
+def test_degenerate_shapes_give_a_png_of_the_same_size(size: tuple[int, int], output: str) -> None:
+    data = encode(np.full((size[1], size[0], 3), (30, 30, 200), np.uint8), ".png")
+    result = engine.remove_background(data, Options(output=OutputMode(output)))
+    with _decode(result.png) as image:
+        assert image.size == size and image.mode == ("RGBA" if output == "cutout" else "L")
