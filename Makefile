@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test models models-all bench invoke serve image-size train gallery
+SCAN_STAMP := .venv-scan/.installed
+SCANNED := engine handler local infra bench modelbuild training gallery
+
+.PHONY: run test models models-all bench invoke serve image-size train gallery scan
 
 $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt training/requirements.txt gallery/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +23,13 @@ models: $(STAMP)
 models-all: $(STAMP)
 	$(PY) -m modelbuild install --all
 
-test: $(STAMP) models
+# The scanners live in their own environment: checkov's pins conflict with the dev requirements.
+$(SCAN_STAMP): security/requirements.txt
+	$(PYTHON) -m venv .venv-scan
+	.venv-scan/bin/python -m pip install --quiet -r security/requirements.txt
+	touch $(SCAN_STAMP)
+
+test: $(STAMP) models $(SCAN_STAMP)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP) models-all
@@ -52,3 +61,8 @@ train: $(STAMP) models-all
 # The rembg column appears when bench/requirements.txt is installed (make bench does that).
 gallery: $(STAMP) models
 	$(PY) -m gallery
+
+# bandit on our Python, checkov on template.yaml (justified skips in security/checkov.yaml).
+scan: $(SCAN_STAMP)
+	.venv-scan/bin/bandit -q -r $(SCANNED)
+	.venv-scan/bin/checkov -f template.yaml --config-file security/checkov.yaml

@@ -174,7 +174,8 @@ class LambdaEmulator(Service):
 
     def _request_logs(self, mark: int, timeout_s: float = 5.0) -> list[str]:
         """Lines from `mark` up to this request's REPORT line (written just after the response)."""
-        assert self._process is not None
+        if self._process is None:
+            raise RuntimeError("the emulator is not running")
         process = self._process
         deadline = time.monotonic() + timeout_s
         with process.new_line:

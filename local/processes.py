@@ -12,7 +12,7 @@ import ctypes
 import os
 import signal
 import socket
-import subprocess
+import subprocess  # fixed argument lists built here, never a shell  # nosec B404
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -121,7 +121,7 @@ class ManagedProcess(Service):
         return self._process.pid
 
     def start(self) -> ManagedProcess:
-        self._process = subprocess.Popen(  # noqa: S603 - commands are built by this package
+        self._process = subprocess.Popen(  # noqa: S603  # commands are built by this package  # nosec B603
             self.command,
             env=self.env,
             cwd=self.cwd,
@@ -139,7 +139,8 @@ class ManagedProcess(Service):
         return self
 
     def _read_output(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
+        if self._process is None or self._process.stdout is None:
+            raise RuntimeError("the process is not running")
         for line in self._process.stdout:
             with self.new_line:
                 self.lines.append(line.rstrip("\n"))

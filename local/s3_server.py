@@ -16,8 +16,8 @@ from .processes import ManagedProcess, ProcessStartError, Service, start_listeni
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # moto's documented dummy credentials, local only  # nosec B105
+    "AWS_SESSION_TOKEN": "testing",  # nosec B105
 }
 HOST = "127.0.0.1"
 

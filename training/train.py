@@ -89,7 +89,7 @@ def train(examples: Sequence[Example], init_onnx: Path, run_dir: Path, config: T
     rng = np.random.default_rng(config.seed)
     step = 0
     if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=True)
         if state["config"] != asdict(config):
             raise ValueError(f"{checkpoint} was made with other settings {state['config']}; use a new run name")
         model.load_state_dict(state["model"])
@@ -137,7 +137,7 @@ def save_checkpoint(path: Path, model: U2NetP, optimiser: torch.optim.Optimizer,
 
 
 def load_student(checkpoint: Path) -> tuple[U2NetP, dict]:
-    state = torch.load(checkpoint, weights_only=False)
+    state = torch.load(checkpoint, weights_only=True)
     model = U2NetP()
     model.load_state_dict(state["model"])
     return model.eval(), state
