@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SCAN_STAMP := .venv-scan/.installed
 SCANNED := engine handler local infra bench modelbuild training gallery
 
-.PHONY: run test models models-all bench invoke serve image-size train gallery scan
+.PHONY: run test models models-all bench invoke serve image-size train gallery scan soak
 
 $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt training/requirements.txt gallery/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -66,3 +66,8 @@ gallery: $(STAMP) models
 scan: $(SCAN_STAMP)
 	.venv-scan/bin/bandit -q -r $(SCANNED)
 	.venv-scan/bin/checkov -f template.yaml --config-file security/checkov.yaml
+
+# N mixed objects (photos and bad inputs) through S3 -> SQS -> the worker under the emulator.
+N ?= 1000
+soak: $(STAMP) models
+	$(PY) -m local.soak -n $(N)

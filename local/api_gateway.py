@@ -23,13 +23,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .emulator import Invocation, LambdaEmulator
 from .events import EVENTS_DIR, load_event
+from .processes import BackgroundHTTPServer
 
 API_EVENT = EVENTS_DIR / "api-post.json"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
@@ -152,32 +153,13 @@ class _BridgeHandler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-class ApiGatewayBridge(ThreadingHTTPServer):
+class ApiGatewayBridge(BackgroundHTTPServer):
     """HTTP server on 127.0.0.1 that forwards every request to the API function's emulator."""
 
-    daemon_threads = True
-
     def __init__(self, emulator: LambdaEmulator, port: int = 0, verbose: bool = False):
-        super().__init__(("127.0.0.1", port), _BridgeHandler)
+        super().__init__(_BridgeHandler, port)
         self.emulator = emulator
         self.verbose = verbose
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def __enter__(self) -> ApiGatewayBridge:
-        self._thread = threading.Thread(target=self.serve_forever, name="api-gateway-bridge", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.shutdown()
-        self.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:

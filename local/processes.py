@@ -16,6 +16,7 @@ import subprocess  # fixed argument lists built here, never a shell  # nosec B40
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -209,3 +210,29 @@ def peak_rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+class BackgroundHTTPServer(ThreadingHTTPServer):
+    """An HTTP server on 127.0.0.1 that serves from a daemon thread inside a with-block."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(target=self.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,4 +1,4 @@
-"""The bad-input corpus, generated (never hand-picked files): each case is the bytes a user might
+"""The bad-input corpus, generated (never hand-picked files; used by the tests and `make soak`): each case is the bytes a user might
 upload, under an awkward key, with the outcome the service must give it."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from local.samples import SAMPLES_DIR
+from .samples import SAMPLES_DIR
 
 
 @dataclass(frozen=True)
