@@ -151,3 +151,22 @@ def test_unknown_route_is_404(api_entry, lambda_context):
     event = load_event("api-page.json")
     event.update(path="/nowhere", resource="/nowhere")
     assert api_entry.lambda_handler(event, lambda_context)["statusCode"] == 404
+
+
+def test_logs_carry_no_image_bytes_and_no_signed_urls(api_entry, lambda_context, sample_images, capsys):
+    import re  # noqa: PLC0415
+
+    photo = sample_images["chelsea.jpg"]
+    response = post_remove(api_entry, lambda_context, photo)
+    upload = api_entry.lambda_handler(load_event("api-upload-url.json"), lambda_context)
+    assert response["statusCode"] == 200 and upload["statusCode"] == 201
+    signatures = re.findall(r"X-Amz-Signature=([0-9a-f]+)", upload["body"])
+    assert signatures, "the upload answer carries presigned URLs"
+
+    captured = capsys.readouterr()
+    logs = captured.out + captured.err
+    assert logs, "the handler does log each request"
+    assert base64.b64encode(photo).decode()[:64] not in logs  # the upload's bytes
+    assert response["body"][:64] not in logs  # the cut-out's bytes
+    assert all(signature not in logs for signature in signatures)
+    assert "X-Amz-Credential" not in logs and "X-Amz-Security-Token" not in logs
