@@ -3,11 +3,13 @@
 moto's server delivers the input bucket's `ObjectCreated` notifications (under the input prefix)
 to a queue; a thread long-polls it and invokes the worker with SQS batch events, as Lambda's
 event source mapping would with `ReportBatchItemFailures`: messages the function did not report
-as failed are deleted, the others become visible again and are retried.
+as failed are deleted, the others become visible again and are retried; after `max_receive_count`
+receives SQS moves a message to the dead-letter queue, as the template's redrive policy does.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any, Self
 
@@ -16,28 +18,40 @@ from .processes import Service
 from .s3_server import REGION, S3Endpoint
 
 QUEUE_NAME = "local-buffer-queue"
+DEAD_LETTER_QUEUE_NAME = "local-failed-events"
 VISIBILITY_TIMEOUT_S = 30
+MAX_RECEIVE_COUNT = 5  # as template.yaml's BufferQueue RedrivePolicy
 
 
 class QueueTrigger(Service):
     """Feeds the worker from the input bucket's notifications while it runs."""
 
-    def __init__(self, server: S3Endpoint, worker: LambdaEmulator, bucket: str, prefix: str, batch_size: int = 10):
+    def __init__(
+        self, server: S3Endpoint, worker: LambdaEmulator, bucket: str, prefix: str, batch_size: int = 10,
+        visibility_timeout_s: int = VISIBILITY_TIMEOUT_S, max_receive_count: int = MAX_RECEIVE_COUNT,
+    ):
         self.s3 = server.client("s3")
         self.sqs = server.client("sqs")
         self.worker = worker
         self.bucket = bucket
         self.prefix = prefix
         self.batch_size = batch_size
+        self.visibility_timeout_s = visibility_timeout_s
+        self.max_receive_count = max_receive_count
         self.queue_url = ""
+        self.dead_letter_url = ""
         self.queue_arn = ""
         self.invocations: list[Invocation] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> Self:
+        self.dead_letter_url = self.sqs.create_queue(QueueName=DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
+        dead_letter_arn = self.sqs.get_queue_attributes(QueueUrl=self.dead_letter_url, AttributeNames=["QueueArn"])
+        redrive = {"deadLetterTargetArn": dead_letter_arn["Attributes"]["QueueArn"], "maxReceiveCount": self.max_receive_count}
         self.queue_url = self.sqs.create_queue(
-            QueueName=QUEUE_NAME, Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT_S)}
+            QueueName=QUEUE_NAME,
+            Attributes={"VisibilityTimeout": str(self.visibility_timeout_s), "RedrivePolicy": json.dumps(redrive)},
         )["QueueUrl"]
         attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
         self.queue_arn = attributes["Attributes"]["QueueArn"]
@@ -56,12 +70,23 @@ class QueueTrigger(Service):
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:
-            self._thread.join(timeout=VISIBILITY_TIMEOUT_S + 30)
+            self._thread.join(timeout=self.visibility_timeout_s + 30)
             self._thread = None
         if self.queue_url:
             self.s3.put_bucket_notification_configuration(Bucket=self.bucket, NotificationConfiguration={})
             self.sqs.delete_queue(QueueUrl=self.queue_url)
-            self.queue_url = ""
+            self.sqs.delete_queue(QueueUrl=self.dead_letter_url)
+            self.queue_url = self.dead_letter_url = ""
+
+    def dead_letters(self) -> list[str]:
+        """Bodies of the messages SQS moved to the dead-letter queue (the failure destination)."""
+        bodies: list[str] = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                             VisibilityTimeout=60).get("Messages", [])
+            if not batch:
+                return bodies
+            bodies.extend(m["Body"] for m in batch)
 
     def _poll_until_stopped(self) -> None:
         while not self._stopping.is_set():
