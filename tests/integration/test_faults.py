@@ -85,3 +85,19 @@ def test_s3_unreachable_hands_back_everything_and_loses_nothing(stack, faulty, i
 
     assert deliver(worker, bodies) == []
     assert_one_cutout_each(stack, objects)
+
+
+def test_work_the_deadline_leaves_no_time_for_is_handed_back_not_dropped(stack, worker, moto_endpoint, input_prefix):
+    """MIN_REMAINING_MS above the function's whole timeout: the worker must refuse every record
+    (the deterministic form of "the deadline is near") and hand all of them back."""
+    objects = uploads(stack, input_prefix, "deadline", 2)
+    bodies = [json.dumps(s3_put_event([obj])) for obj in objects]
+    with LocalDeployment(s3_endpoint=moto_endpoint, extra_env={"MIN_REMAINING_MS": "3600000"}) as deployment:
+        hurried = deployment.emulator(deployment.s3_function)
+        assert deliver(hurried, bodies) == [0, 1]
+        direct = hurried.invoke(s3_put_event(objects))
+    assert direct.function_error is not None, "a direct S3 event is failed whole, so Lambda retries it"
+    assert output_keys(stack) == []
+
+    assert deliver(worker, bodies) == []  # retried with time to spare: done, once
+    assert_one_cutout_each(stack, objects)
