@@ -26,7 +26,7 @@ REMBG_MD5 = {  # the md5 rembg 2.0.86 pins for each model it downloads
 }
 REMBG_MODELS = tuple(REMBG_MD5)
 BASELINE = "rembg:u2netp"  # every ratio is taken against this contender
-DEFAULT_KEYS = ("engine", "engine:u2netp", "engine:u2net-int8", "rembg:u2netp", "rembg:u2net")
+DEFAULT_KEYS = ("engine", "engine:u2netp-256-int8", "engine:u2netp", "engine:u2net-int8", "rembg:u2netp", "rembg:u2net")
 
 
 @dataclass(frozen=True)

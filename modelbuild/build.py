@@ -31,10 +31,10 @@ def build_quantized(name: str, engine_models: Path = ENGINE_MODELS) -> Path:
 def quantize_model(recipe: Recipe, source: Path, provenance: dict[str, Any], engine_models: Path = ENGINE_MODELS) -> Path:
     """Quantize the float model `source` by `recipe`, verify it, install it with its manifest;
     `provenance` (where the float model came from, the command) heads the manifest's provenance."""
-    name = recipe.source
+    name = recipe.model_id
     workdir = WORK / name
     workdir.mkdir(parents=True, exist_ok=True)
-    float_model = prepare_float_graph(source, workdir / "float.onnx")
+    float_model = prepare_float_graph(source, workdir / "float.onnx", recipe.input_size)
     calibration = recipe.photos.calibration()
     ranges, quantized = workdir / "ranges.json", workdir / "int8.onnx"
     ranges.unlink(missing_ok=True)
@@ -46,7 +46,7 @@ def quantize_model(recipe: Recipe, source: Path, provenance: dict[str, Any], eng
     float_nodes = ExclusionSearch(float_model, ranges, workdir, tensors, recipe.target_mae).run()
     print(f"{name}: float nodes: {', '.join(float_nodes) or 'none'}", flush=True)
     quantize_qdq(float_model, quantized, ranges, float_nodes)
-    metrics = verify(recipe, source, quantized, float_model, ranges)
+    metrics = verify(recipe, float_model, quantized, float_model, ranges)
     target = engine_models / f"{recipe.model_id}.onnx"
     shutil.copyfile(quantized, target)
     manifest = describe_model(recipe.model_id, target, provenance | quantization_provenance(recipe, calibration, float_nodes), metrics)
@@ -60,7 +60,8 @@ def quantize_model(recipe: Recipe, source: Path, provenance: dict[str, Any], eng
 
 
 def verify(recipe: Recipe, source: Path, quantized: Path, float_model: Path, ranges: Path) -> dict[str, Any]:
-    """MAE vs fp32 on held-out photos (refusing the model above `max_mae`) and latency at 2 threads.
+    """MAE vs fp32 (`source`: the float graph at the recipe's input size) on held-out photos,
+    refusing the model above `max_mae`, and latency at 2 threads.
 
     For the record, also the MAE the same recipe reaches with no node kept in float.
     """

@@ -27,4 +27,6 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "u2netp": Recipe(source="u2netp", model_id="u2netp-int8"),
     "u2net": Recipe(source="u2net", model_id="u2net-int8"),
+    # the same weights at a 256x256 input: 0.64x the pixels; on the dev sets as good as at 320
+    "u2netp-256": Recipe(source="u2netp", model_id="u2netp-256-int8", input_size=256),
 }

@@ -15,6 +15,7 @@ from engine.errors import ModelIntegrityError
 from engine.manifest import available_models, load_manifest, sha256_file, verify_model_file
 from modelbuild.errors import SourceError
 from modelbuild.evaluate import mean_abs_error, open_session, predict_maps
+from modelbuild.graph import prepare_float_graph
 from modelbuild.install import install_float
 from modelbuild.manifests import describe_model, write_manifest
 from modelbuild.paths import DATA, ENGINE_MODELS, SOURCE_MODELS
@@ -87,7 +88,7 @@ def test_install_float_is_idempotent(tmp_path: Path) -> None:
 @pytest.mark.parametrize("model_id", available_models(ENGINE_MODELS))
 def test_every_manifest_matches_its_installed_file(model_id: str) -> None:
     manifest = load_manifest(model_id, ENGINE_MODELS)
-    if not manifest.path.is_file() and model_id not in {"u2netp", "u2netp-int8"}:
+    if not manifest.path.is_file() and model_id not in {"u2netp", "u2netp-int8", "u2netp-256-int8"}:
         pytest.skip(f"{manifest.file} is built by `make models-all`")
     verify_model_file(manifest)
     graph = onnx.load(str(manifest.path), load_external_data=False).graph
@@ -95,8 +96,13 @@ def test_every_manifest_matches_its_installed_file(model_id: str) -> None:
     assert graph.output[manifest.output_index].name == manifest.output_name
 
 
-def test_shipped_int8_records_a_checked_build() -> None:
-    data = json.loads((ENGINE_MODELS / "u2netp-int8.json").read_text())
+SHIPPED_INT8 = {"u2netp-int8": 320, "u2netp-256-int8": 256}  # committed model -> input side
+
+
+@pytest.mark.parametrize("model_id", sorted(SHIPPED_INT8))
+def test_shipped_int8_records_a_checked_build(model_id: str) -> None:
+    data = json.loads((ENGINE_MODELS / f"{model_id}.json").read_text())
+    assert data["input"]["size"] == [SHIPPED_INT8[model_id]] * 2
     calibration = set(data["provenance"]["calibration"]["photos"])
     holdout = set(data["metrics"]["holdout"]["photos"])
     assert calibration and holdout and not calibration & holdout
@@ -105,10 +111,13 @@ def test_shipped_int8_records_a_checked_build() -> None:
     assert data["provenance"]["float_nodes"], "the search keeps at least the output stage in float"
 
 
-def test_shipped_int8_stays_close_to_fp32_on_a_real_photo() -> None:
-    tensors = [photo_tensor(DEV_PHOTO)]
-    int8 = predict_maps(open_session(ENGINE_MODELS / "u2netp-int8.onnx"), tensors)
-    fp32 = predict_maps(open_session(ENGINE_MODELS / "u2netp.onnx"), tensors)
+@pytest.mark.parametrize("model_id", sorted(SHIPPED_INT8))
+def test_shipped_int8_stays_close_to_fp32_on_a_real_photo(model_id: str, tmp_path: Path) -> None:
+    side = SHIPPED_INT8[model_id]
+    tensors = [photo_tensor(DEV_PHOTO, side)]
+    int8 = predict_maps(open_session(ENGINE_MODELS / f"{model_id}.onnx"), tensors)
+    reference = prepare_float_graph(ENGINE_MODELS / "u2netp.onnx", tmp_path / "float.onnx", side)
+    fp32 = predict_maps(open_session(reference), tensors)
     assert mean_abs_error(int8, fp32) < 0.02
     assert np.corrcoef(int8[0].ravel(), fp32[0].ravel())[0, 1] > 0.98
 
