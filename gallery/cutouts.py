@@ -3,7 +3,10 @@ zoomed edge crop with and without colour decontamination."""
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,18 +23,27 @@ EDGE_WINDOW = 0.12  # edge crop side, as a share of the photo's shorter side
 EDGE_ZOOM = 240  # the crop is shown this many pixels high
 
 
-def rembg_cutout(jpeg: bytes, u2net_home: Path) -> Image.Image | None:
-    """rembg u2netp's cut-out when rembg and its model are installed here, else None."""
+@lru_cache(maxsize=1)
+def rembg_session(u2net_home: Path) -> Any | None:
+    """rembg's u2netp session, loaded once, when rembg and its model are installed here; else None."""
     if not (u2net_home / "u2netp.onnx").is_file():
         return None
+    os.environ.setdefault("U2NET_HOME", str(u2net_home))
     try:
-        import os  # noqa: PLC0415
-
-        os.environ.setdefault("U2NET_HOME", str(u2net_home))
-        from rembg import new_session, remove  # noqa: PLC0415
+        from rembg import new_session  # noqa: PLC0415
     except ImportError:
         return None
-    return decode(remove(jpeg, session=new_session("u2netp")))
+    return new_session("u2netp")
+
+
+def rembg_cutout(jpeg: bytes, u2net_home: Path) -> Image.Image | None:
+    """rembg u2netp's cut-out, or None when rembg is not installed here."""
+    session = rembg_session(u2net_home)
+    if session is None:
+        return None
+    from rembg import remove  # noqa: PLC0415
+
+    return decode(remove(jpeg, session=session))
 
 
 def cutout_strip(jpeg: bytes, cutout: Image.Image, rembg: Image.Image | None) -> Image.Image:

@@ -19,17 +19,23 @@ def load_results(path: Path) -> dict[str, Any]:
     return results
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no display here)."""
+    import matplotlib  # noqa: PLC0415 - offline dependency, imported when a plot is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
+
+
 def label(results: dict[str, Any], key: str) -> str:
     return f"{key} ({results['contenders'][key]['model_id']})" if key == "engine" else key
 
 
 def quality_vs_speed(results: dict[str, Any], target: Path) -> Path:
     """Per dev set: MAE against warm 2 MP time as a ratio to rembg u2netp; marker area ~ model MB."""
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
+    plt = pyplot()
     warm = results["speed"]["warm"]["2MP"]
     base = warm[BASELINE]["median_s"]
     sets = sorted(results["quality"])
@@ -59,11 +65,7 @@ def quality_vs_speed(results: dict[str, Any], target: Path) -> Path:
 def stage_bars(results: dict[str, Any], target: Path) -> Path:
     """Stacked per-stage times at ~2 MP and ~12 MP: the engine's four stages; rembg's model step
     (`session.predict`, with its resizing) and the rest of its `remove()`."""
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
+    plt = pyplot()
     sizes = list(results["speed"]["warm"])
     figure, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 3.6), squeeze=False)
     for ax, size in zip(axes[0], sizes):

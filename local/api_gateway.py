@@ -30,10 +30,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from .emulator import Invocation, LambdaEmulator
 from .events import EVENTS_DIR, load_event
+from .processes import HOP_BY_HOP as _HOP_BY_HOP
 from .processes import BackgroundHTTPServer
 
 API_EVENT = EVENTS_DIR / "api-post.json"
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
 def proxy_event(

@@ -33,7 +33,7 @@ def _photo(size: tuple[int, int] = (160, 120)) -> Image.Image:
         return image.convert("RGB").resize(size)
 
 
-def _bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     """A valid PNG header announcing 10^10 pixels, with almost no data: a decompression bomb."""
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
@@ -80,7 +80,7 @@ def corpus() -> list[Case]:
         Case("bad/notes.jpg", b"these are my holiday notes, not a photo\n" * 20, "unsupported_format"),
         Case("bad/invoice.jpg", b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n", "unsupported_format"),
         Case("bad/page.jpg", b"<!DOCTYPE html><html><body><img src=x></body></html>", "unsupported_format"),
-        Case("bad/bomb.png", _bomb(), "image_too_large"),
+        Case("bad/bomb.png", png_bomb(), "image_too_large"),
         Case("odd/one pixel.png", _encode(Image.new("RGB", (1, 1), (200, 10, 10)), "PNG"), None, (1, 1)),
         Case("odd/strip 20000x10.png", _encode(Image.new("RGB", (20000, 10), (90, 90, 200)), "PNG"), None, (20000, 10)),
         Case("odd/16-bit.png", _sixteen_bit(), None, (128, 96)),

@@ -13,7 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
-from .processes import BackgroundHTTPServer
+from .processes import HOP_BY_HOP, BackgroundHTTPServer
 
 SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
              b"<Message>Please reduce your request rate.</Message></Error>")
@@ -40,13 +40,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         upstream = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port, timeout=60)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in {"connection", "keep-alive"}}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP - {"host"}}
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
             payload = response.read()
             self.send_response(response.status, response.reason)
             for key, value in response.getheaders():
-                if key.lower() not in {"connection", "keep-alive", "transfer-encoding", "content-length"}:
+                if key.lower() not in HOP_BY_HOP:
                     self.send_header(key, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

@@ -203,13 +203,25 @@ def children(pid: int) -> list[int]:
 
 def peak_rss_mb(pid: int) -> float | None:
     """Peak resident set size of a process so far (VmHWM), in MiB; None if it is gone."""
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident set size of a process now (VmRSS), in MiB; None if it is gone."""
+    return _status_mb(pid, "VmRSS")
+
+
+def _status_mb(pid: int, field: str) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}  # never relayed as they are
 
 
 class BackgroundHTTPServer(ThreadingHTTPServer):

@@ -13,27 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from .corpus import corpus
 from .deployment import LocalDeployment
+from .processes import rss_mb
 from .queue_trigger import QueueTrigger
 from .s3_server import list_objects
 from .samples import put_object, sample_images
 
 BAD_SHARE = 5  # every 5th object is a bad input
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        match = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
-    except OSError:
-        return None
-    return int(match.group(1)) / 1024 if match else None
 
 
 def percentile(values: list[float], share: float) -> float:

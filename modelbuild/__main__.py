@@ -37,14 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-SHIPPED = {"u2netp": "u2netp-int8", "u2netp-256": "u2netp-256-int8"}  # recipe -> model committed in git
+SHIPPED = ("u2netp", "u2netp-256")  # recipes whose models are committed in git
 
 
 def run_install(everything: bool) -> None:
     from .install import install_float, is_installed  # noqa: PLC0415
 
     install_float("u2netp")
-    for recipe, model_id in SHIPPED.items():  # committed in git: checked, never rebuilt here
+    for recipe in SHIPPED:  # committed in git: checked, never rebuilt here
+        model_id = RECIPES[recipe].model_id
         if not is_installed(model_id):
             raise BuildError(
                 f"engine/models/{model_id}.onnx does not match its manifest: restore it from git "

@@ -46,7 +46,7 @@ def quantize_model(recipe: Recipe, source: Path, provenance: dict[str, Any], eng
     float_nodes = ExclusionSearch(float_model, ranges, workdir, tensors, recipe.target_mae).run()
     print(f"{name}: float nodes: {', '.join(float_nodes) or 'none'}", flush=True)
     quantize_qdq(float_model, quantized, ranges, float_nodes)
-    metrics = verify(recipe, float_model, quantized, float_model, ranges)
+    metrics = verify(recipe, float_model, quantized, ranges)
     target = engine_models / f"{recipe.model_id}.onnx"
     shutil.copyfile(quantized, target)
     manifest = describe_model(recipe.model_id, target, provenance | quantization_provenance(recipe, calibration, float_nodes), metrics)
@@ -59,15 +59,15 @@ def quantize_model(recipe: Recipe, source: Path, provenance: dict[str, Any], eng
     return target
 
 
-def verify(recipe: Recipe, source: Path, quantized: Path, float_model: Path, ranges: Path) -> dict[str, Any]:
-    """MAE vs fp32 (`source`: the float graph at the recipe's input size) on held-out photos,
+def verify(recipe: Recipe, float_model: Path, quantized: Path, ranges: Path) -> dict[str, Any]:
+    """MAE vs fp32 (the float graph at the recipe's input size) on held-out photos,
     refusing the model above `max_mae`, and latency at 2 threads.
 
     For the record, also the MAE the same recipe reaches with no node kept in float.
     """
     holdout = recipe.photos.holdout()
     tensors = [photo_tensor(p, recipe.input_size) for p in holdout]
-    reference = predict_maps(open_session(source), tensors)
+    reference = predict_maps(open_session(float_model), tensors)
     errors = image_errors(predict_maps(open_session(quantized), tensors), reference)
     mae = sum(errors) / len(errors)
     print(f"{recipe.model_id}: held-out MAE vs fp32 {mae:.4f} (worst photo {max(errors):.4f})", flush=True)
@@ -77,7 +77,7 @@ def verify(recipe: Recipe, source: Path, quantized: Path, float_model: Path, ran
     quantize_qdq(float_model, all_int8, ranges)
     all_int8_mae = mean_abs_error(predict_maps(open_session(all_int8), tensors), reference)
     print(f"{recipe.model_id}: (with no float nodes it would be {all_int8_mae:.4f})", flush=True)
-    latency = compare_latency({"fp32": source, "int8": quantized}, tensors[0], threads=2)
+    latency = compare_latency({"fp32": float_model, "int8": quantized}, tensors[0], threads=2)
     print(f"{recipe.model_id}: latency at 2 threads {latency['int8']} ms vs fp32 {latency['fp32']} ms", flush=True)
     return {
         "holdout": {"folder": str(recipe.photos.folder), "photos": [p.name for p in holdout]},

@@ -43,11 +43,13 @@ def mean_abs_error(maps: Sequence[np.ndarray], reference: Sequence[np.ndarray]) 
 
 
 def compare_latency(
-    paths: dict[str, Path], tensor: np.ndarray, threads: int = 2, repeats: int = 7
+    paths: dict[str, Path], tensor: np.ndarray | dict[str, np.ndarray], threads: int = 2, repeats: int = 7
 ) -> dict[str, float]:
-    """Median ms per run of each model, interleaved so drifting background load hits all alike."""
+    """Median ms per run of each model, interleaved so drifting background load hits all alike;
+    `tensor` is the input of every model, or one input per label (models of other input sizes)."""
     sessions = {label: open_session(path, threads) for label, path in paths.items()}
-    feeds = {label: {s.get_inputs()[0].name: tensor} for label, s in sessions.items()}
+    inputs = tensor if isinstance(tensor, dict) else dict.fromkeys(paths, tensor)
+    feeds = {label: {s.get_inputs()[0].name: inputs[label]} for label, s in sessions.items()}
     times: dict[str, list[float]] = {label: [] for label in sessions}
     for label, session in sessions.items():  # warm-up
         session.run(None, feeds[label])

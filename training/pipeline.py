@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -132,24 +131,13 @@ def evaluate(job: Job) -> None:
     manifest = read_manifest(job.models_dir / f"{job.model_id}.json")
     if manifest is None:
         raise FileNotFoundError(f"no manifest for {job.model_id} in {job.models_dir}: run the quantize step")
-    latency = model_latency({"u2netp_fp32_320": (job.init, 320), "student_fp32": (job.float_onnx, job.config.size),
-                             "student_int8": (job.models_dir / manifest["file"], job.config.size)})
+    from modelbuild.evaluate import compare_latency  # noqa: PLC0415
+
+    sides = {"u2netp_fp32_320": 320, "student_fp32": job.config.size, "student_int8": job.config.size}
+    paths = {"u2netp_fp32_320": job.init, "student_fp32": job.float_onnx, "student_int8": job.models_dir / manifest["file"]}
+    inputs = {key: np.full((1, 3, side, side), 0.1, np.float32) for key, side in sides.items()}
+    latency: dict[str, float] = compare_latency(paths, inputs, repeats=9)
     latency["int8_vs_u2netp_fp32"] = round(latency["student_int8"] / latency["u2netp_fp32_320"], 3)
     print(f"latency at 2 threads (ms): {latency}")
     manifest["metrics"] = manifest.get("metrics", {}) | {"dev_quality": quality, "latency_vs_u2netp": latency}
     write_manifest(manifest, job.models_dir)
-
-
-def model_latency(models: dict[str, tuple[Path, int]], repeats: int = 9) -> dict[str, float]:
-    """Median ms per inference at 2 threads of each model on its own input size, interleaved."""
-    from modelbuild.evaluate import open_session  # noqa: PLC0415
-
-    sessions = {k: (open_session(path), np.zeros((1, 3, size, size), np.float32) + 0.1) for k, (path, size) in models.items()}
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for round_ in range(repeats + 1):
-        for key, (session, tensor) in sessions.items():
-            start = time.perf_counter()
-            session.run(None, {session.get_inputs()[0].name: tensor})
-            if round_:  # the first round warms up
-                times[key].append((time.perf_counter() - start) * 1000)
-    return {k: round(statistics.median(v), 1) for k, v in times.items()}

@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from engine.model import model_input
+from modelbuild.evaluate import minmax
 from modelbuild.photos import MEAN, STD
 
 from .progress import Progress
@@ -25,8 +26,7 @@ def label_path(labels_dir: Path, image: Path) -> Path:
 def teacher_map(session: ort.InferenceSession, bgr: np.ndarray) -> np.ndarray:
     """The teacher's fused map, min-max normalised as the engine does, at the photo's size, uint8."""
     inputs = {session.get_inputs()[0].name: model_input(bgr, TEACHER_SIZE, MEAN, STD)}
-    pred = session.run([session.get_outputs()[0].name], inputs)[0][0, 0]
-    pred = (pred - pred.min()) / max(float(pred.max() - pred.min()), 1e-6)
+    pred = minmax(session.run([session.get_outputs()[0].name], inputs)[0][0, 0])
     full = cv2.resize(pred, (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_LINEAR)
     return np.clip(full * 255 + 0.5, 0, 255).astype(np.uint8)
 

@@ -158,7 +158,8 @@ def export_onnx(checkpoint: Path, target: Path, size: int, opset: int = 13) -> P
     """The student's fused output as ONNX, fixed input 1x3xSxS."""
     model, _ = load_student(checkpoint)
     dummy = torch.zeros(1, 3, size, size)
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx.*")
-    torch.onnx.export(FusedOnly(model), (dummy,), str(target), opset_version=opset, input_names=["input"],
-                      output_names=["alpha"], dynamo=False)
+    with warnings.catch_warnings():  # the TorchScript exporter warns that it is the legacy one
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(FusedOnly(model), (dummy,), str(target), opset_version=opset, input_names=["input"],
+                          output_names=["alpha"], dynamo=False)
     return target

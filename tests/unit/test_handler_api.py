@@ -6,8 +6,6 @@ import base64
 import importlib
 import io
 import json
-import struct
-import zlib
 from types import ModuleType
 from urllib.parse import quote_plus
 
@@ -15,6 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
+from local.corpus import png_bomb
 from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, load_event
 
 
@@ -37,16 +36,6 @@ def json_error(response: dict) -> tuple[int, str]:
     body = json.loads(response["body"])
     assert body["message"]
     return response["statusCode"], body["error"]
-
-
-def huge_png_header(width: int, height: int) -> bytes:
-    """A PNG that declares `width` x `height` pixels (a decompression bomb's header)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
 def test_page_is_a_self_contained_html_document(api_entry, lambda_context):
@@ -86,7 +75,7 @@ def test_post_remove_takes_options_from_the_query_string(api_entry, lambda_conte
         (b"JPEG", {"crop": "sometimes"}, 400, "invalid_option"),
         (b"JPEG", {"colour": "red"}, 400, "invalid_option"),
         (b"%PDF-1.7 not an image", None, 415, "unsupported_format"),
-        (huge_png_header(30_000, 30_000), None, 422, "image_too_large"),
+        (png_bomb(30_000, 30_000), None, 422, "image_too_large"),
     ],
 )
 def test_post_remove_errors(api_entry, lambda_context, body, query, status, code):
