@@ -5,9 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 SCAN_STAMP := .venv-scan/.installed
-SCANNED := engine handler local infra bench modelbuild training gallery
+SCANNED := engine handler local infra bench modelbuild training gallery fuzz
 
-.PHONY: run test models models-all bench invoke serve image-size train gallery scan soak
+.PHONY: run test models models-all bench invoke serve image-size train gallery scan soak fuzz
 
 $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt training/requirements.txt gallery/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -71,3 +71,9 @@ scan: $(SCAN_STAMP)
 N ?= 1000
 soak: $(STAMP) models
 	$(PY) -m local.soak -n $(N)
+
+# Coverage-guided fuzzing of the decode path (atheris); the corpus grows in .cache/fuzz across runs,
+# findings are written there as crash-*/oom-*/timeout-* files.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(PY) -m fuzz.decode -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=.cache/fuzz/ .cache/fuzz/corpus

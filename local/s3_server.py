@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import requests
 from botocore.config import Config
 
 from .processes import ManagedProcess, ProcessStartError, Service, start_listening
@@ -51,6 +54,29 @@ class S3Endpoint:
             aws_session_token=DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
         )
+
+    def iam_user(self, name: str, policy: dict[str, Any]) -> dict[str, str]:
+        """An IAM user of this server with one inline policy; its credentials as AWS_* variables
+        (no session token: moto would take the key for an assumed role's)."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"], "AWS_SESSION_TOKEN": ""}
+
+    @contextmanager
+    def iam_enforced(self) -> Iterator[None]:
+        """Inside the block moto authorises every request against its IAM users' policies (an
+        unknown key, the dummy one included, is refused); outside it nothing is checked."""
+        self._set_unchecked_requests("0")
+        try:
+            yield
+        finally:
+            self._set_unchecked_requests("inf")
+
+    def _set_unchecked_requests(self, count: str) -> None:
+        response = requests.post(f"{self.endpoint}/moto-api/reset-auth", data=count, timeout=10)
+        response.raise_for_status()
 
     def function_environment(self) -> dict[str, str]:
         """Variables that point a function's AWS SDK at this server."""

@@ -15,7 +15,7 @@ from local.deployment import LocalDeployment
 from local.emulator import LambdaEmulator
 from local.events import s3_put_event, sqs_event
 from local.fault_proxy import FaultProxy
-from tests.integration.buckets import output_keys, sample_bytes, upload
+from tests.integration.buckets import image_size, output_keys, read_object, sample_bytes, upload
 
 PHOTOS = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg")
 
@@ -101,3 +101,42 @@ def test_work_the_deadline_leaves_no_time_for_is_handed_back_not_dropped(stack, 
 
     assert deliver(worker, bodies) == []  # retried with time to spare: done, once
     assert_one_cutout_each(stack, objects)
+
+
+def test_deadline_reached_partway_through_a_batch_hands_back_only_the_unstarted(stack, worker, moto_endpoint, input_prefix):
+    """Half a second of a 60 s invocation may be spent before the worker stops starting images:
+    the first ones are done, the rest are handed back, and redelivery finishes them, once each."""
+    objects = uploads(stack, input_prefix, "partway", 12)
+    bodies = [json.dumps(s3_put_event([obj])) for obj in objects]
+    timeout_ms = worker.config.timeout_s * 1000
+    with LocalDeployment(s3_endpoint=moto_endpoint, extra_env={"MIN_REMAINING_MS": str(timeout_ms - 500)}) as deployment:
+        hurried = deployment.emulator(deployment.s3_function)
+        hurried.invoke({"Event": "s3:TestEvent"})  # warm: the deadline below is the invocation's own
+        failed = deliver(hurried, bodies)
+    done = sorted(set(range(len(objects))) - set(failed))
+    assert done and failed, f"some started in time, the rest handed back (done {done})"
+    assert done == list(range(len(done))), "records are started in order; only the tail is handed back"
+    out_prefix = stack.variable(stack.s3_function, "OUTPUT_PREFIX")
+    assert output_keys(stack) == sorted(f"{out_prefix}{objects[i].key}.png" for i in done)
+
+    assert deliver(worker, [bodies[i] for i in failed]) == []
+    assert_one_cutout_each(stack, objects)
+
+
+def test_out_of_order_notifications_of_an_overwritten_object_leave_the_newest_cutout(stack, worker, input_prefix):
+    """S3 does not order notifications: the newer version's may arrive first. The stale one must
+    not bring the old picture back; the input bucket is unversioned, so the worker reads the
+    current object and recognises it as already done."""
+    key = f"{input_prefix}overwritten/photo.jpg"
+    old = upload(stack, key, sample_bytes("astronaut.jpg"))
+    new = upload(stack, key, sample_bytes("chelsea.jpg"))
+    assert old.etag != new.etag
+
+    newest_first = [worker.invoke(s3_put_event([obj])).payload()["results"] for obj in (new, old)]
+
+    target = f"{stack.variable(stack.s3_function, 'OUTPUT_PREFIX')}{key}.png"
+    assert newest_first == [[f"written: {target}"], [f"duplicate: {target} (already made from this object version)"]]
+    assert output_keys(stack) == [target]
+    body, metadata = read_object(stack, target)
+    assert metadata["source-etag"] == new.etag
+    assert image_size(body) == image_size(sample_bytes("chelsea.jpg"))
