@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
@@ -13,6 +15,7 @@ from PIL import Image
 
 from local.api_gateway import ApiResponse, call_api
 from local.events import EVENTS_DIR, NewObject, load_event, s3_put_event
+from local.processes import BackgroundHTTPServer
 from tests.integration.buckets import corrupt_jpeg, image_size, sample_bytes
 
 JPEG = {"Content-Type": "image/jpeg"}
@@ -101,3 +104,38 @@ def test_upload_url_round_trip_through_s3_and_the_worker(stack, api, worker):
     assert result.status_code == 200
     with Image.open(io.BytesIO(result.content)) as image:
         assert (image.mode, image.size) == ("RGBA", image_size(source))
+
+
+class _CountingPhotoHandler(BaseHTTPRequestHandler):
+    """Serves a real photo at any path and counts the requests (there must be none)."""
+
+    requests: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        type(self).requests.append(self.path)
+        body = sample_bytes("chelsea.jpg")
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_urls_given_by_callers_are_never_fetched(api):
+    """Only bytes are processed: a URL as the body, as JSON or as a query parameter is refused
+    (or ignored), and the server it names never sees a request."""
+    _CountingPhotoHandler.requests = []
+    with BackgroundHTTPServer(_CountingPhotoHandler) as server:
+        photo = f"{server.url}photo.jpg"
+        assert requests.get(photo, timeout=5).status_code == 200  # it is reachable, from here
+        _CountingPhotoHandler.requests.clear()
+        as_text = call_api(api, "POST", "/remove", photo.encode(), {"Content-Type": "text/plain"})
+        as_json = call_api(api, "POST", "/remove", json.dumps({"url": photo}).encode(), {"Content-Type": "application/json"})
+        as_query = call_api(api, "POST", "/remove", b"", JPEG, {"url": [photo], "image_url": [photo]})
+    assert_json_error(as_text, 415, "unsupported_format")
+    assert_json_error(as_json, 415, "unsupported_format")
+    assert as_query.status == 400 and as_query.json()["error"] in {"empty_input", "invalid_option"}
+    assert _CountingPhotoHandler.requests == []
