@@ -41,6 +41,7 @@ def object_refs(event: dict[str, Any]) -> list[ObjectRef]:
                 key=unquote_plus(record.s3.get_object.key),  # this property does not decode
                 version_id=record.s3.get_object.version_id or None,
                 etag=clean_etag(record.s3.get_object.etag),
+                sequencer=record.s3.get_object.get("sequencer") or None,
             )
             for record in S3Event(event).records
             if record.event_source == "aws:s3" and record.event_name.startswith("ObjectCreated:")
@@ -56,6 +57,7 @@ def object_refs(event: dict[str, Any]) -> list[ObjectRef]:
                 key=detail.object.key,
                 version_id=detail.object.get("version-id") or None,
                 etag=clean_etag(detail.object.etag),
+                sequencer=detail.object.get("sequencer") or None,
             )
         ]
     raise UnsupportedEventError(f"not an S3 or EventBridge object event (keys: {sorted(event)[:8]})")

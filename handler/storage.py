@@ -26,6 +26,7 @@ class ObjectRef:
     key: str  # decoded: as stored in S3, not as URL-encoded in the event
     version_id: str | None = None
     etag: str | None = None  # as announced by the event, when it carries one
+    sequencer: str | None = None  # S3's per-key event order (hex), when the event carries one
 
 
 @dataclass(frozen=True)

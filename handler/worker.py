@@ -105,6 +105,9 @@ class Worker:
                 recorded = self.storage.metadata(self.output_bucket, target)
             if _made_from(recorded, ref.etag, wanted):
                 return self._duplicate(target)
+            if _superseded(recorded, ref.sequencer):
+                record_skip("superseded")
+                return Result(Outcome.DUPLICATE, target, "a later write of this key was already processed")
             with tracer.provider.in_subsegment("## fetch"):
                 source = self.storage.fetch(ref, self.settings.max_input_bytes)
             etag = source.etag
@@ -115,6 +118,7 @@ class Worker:
             return self._fail(ref, etag, error)
         metadata = {
             **_source_metadata(ref.bucket, ref.key, source.etag, source.version_id),
+            **({"source-sequencer": ref.sequencer} if ref.sequencer else {}),
             "model": cutout.model_id,
             "options": wanted,
             "size": f"{cutout.width}x{cutout.height}",
@@ -155,6 +159,18 @@ class Worker:
 def _made_from(recorded: dict[str, str] | None, etag: str | None, wanted: str) -> bool:
     """Whether an existing output was made from this object version with these options."""
     return bool(recorded and etag and recorded.get("source-etag") == etag and recorded.get("options") == wanted)
+
+
+def _superseded(recorded: dict[str, str] | None, sequencer: str | None) -> bool:
+    """Whether the existing output came from a later write of the key than the event's. S3 does
+    not deliver notifications in order; per key, the greater sequencer (hex, compared as left-
+    padded strings, i.e. as numbers) is the later event. This matters when the input bucket is
+    versioned: the event's version is fetched, and an older one must not replace a newer cut-out."""
+    theirs = (recorded or {}).get("source-sequencer")
+    try:
+        return bool(theirs and sequencer) and int(theirs, 16) > int(sequencer, 16)
+    except ValueError:  # not hex: no order can be told, so process as usual
+        return False
 
 
 def _source_metadata(bucket: str, key: str, etag: str | None, version_id: str | None) -> dict[str, str]:

@@ -125,17 +125,25 @@ def test_deadline_reached_partway_through_a_batch_hands_back_only_the_unstarted(
 
 def test_out_of_order_notifications_of_an_overwritten_object_leave_the_newest_cutout(stack, worker, input_prefix):
     """S3 does not order notifications: the newer version's may arrive first. The stale one must
-    not bring the old picture back; the input bucket is unversioned, so the worker reads the
-    current object and recognises it as already done."""
+    not bring the old picture back: its sequencer (S3's per-key order) is below the one the
+    cut-out was made from. Without sequencers, the worker reads the current object (the input
+    bucket is unversioned) and recognises it as already done."""
     key = f"{input_prefix}overwritten/photo.jpg"
     old = upload(stack, key, sample_bytes("astronaut.jpg"))
     new = upload(stack, key, sample_bytes("chelsea.jpg"))
     assert old.etag != new.etag
+    events = {obj.etag: s3_put_event([obj]) for obj in (old, new)}
+    for obj, sequencer in ((old, "0055AED6DCD90281E5"), (new, "0055AED6DCD90281E6")):
+        events[obj.etag]["Records"][0]["s3"]["object"]["sequencer"] = sequencer
+    without_order = s3_put_event([old])
+    del without_order["Records"][0]["s3"]["object"]["sequencer"]
 
-    newest_first = [worker.invoke(s3_put_event([obj])).payload()["results"] for obj in (new, old)]
+    newest_first = [worker.invoke(events[obj.etag]).payload()["results"] for obj in (new, old)]
+    unordered = worker.invoke(without_order).payload()["results"]
 
     target = f"{stack.variable(stack.s3_function, 'OUTPUT_PREFIX')}{key}.png"
-    assert newest_first == [[f"written: {target}"], [f"duplicate: {target} (already made from this object version)"]]
+    assert newest_first == [[f"written: {target}"], [f"duplicate: {target} (a later write of this key was already processed)"]]
+    assert unordered == [f"duplicate: {target} (already made from this object version)"]
     assert output_keys(stack) == [target]
     body, metadata = read_object(stack, target)
     assert metadata["source-etag"] == new.etag

@@ -90,6 +90,31 @@ def test_redelivery_of_the_same_object_version_is_a_no_op(s3, s3_entry, sample_i
     assert s3.head_object(Bucket=OUTPUT_BUCKET, Key=ASTRONAUT_OUT)["LastModified"] == first["LastModified"]
 
 
+def test_in_a_versioned_bucket_a_late_event_for_an_older_version_keeps_the_newer_cutout(
+    s3, s3_entry, sample_images, lambda_context
+):
+    """With versioning on, each event names its version and that version is fetched; S3's
+    sequencer tells the late, older one apart so it does not replace the newer cut-out."""
+    s3.put_bucket_versioning(Bucket=INPUT_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    events = []
+    for name, sequencer in (("astronaut.jpg", "0055AED6DCD90281E5"), ("coffee.jpg", "0055AED6DCD90281E6")):
+        written = s3.put_object(Bucket=INPUT_BUCKET, Key="samples/astronaut.jpg", Body=sample_images[name])
+        event = load_event("s3-put.json")
+        event["Records"][0]["s3"]["object"].update(
+            {"eTag": written["ETag"].strip('"'), "versionId": written["VersionId"], "sequencer": sequencer}
+        )
+        events.append(event)
+
+    newer_first = [s3_entry.lambda_handler(event, lambda_context)["results"][0] for event in reversed(events)]
+
+    assert newer_first[0] == f"written: {ASTRONAUT_OUT}"
+    assert newer_first[1].startswith("duplicate:") and "later write" in newer_first[1]
+    image, response = read_png(s3, ASTRONAUT_OUT)
+    assert image.size == Image.open(io.BytesIO(sample_images["coffee.jpg"])).size
+    assert response["Metadata"]["source-version-id"] == events[1]["Records"][0]["s3"]["object"]["versionId"]
+    assert response["Metadata"]["source-sequencer"] == "0055AED6DCD90281E6"
+
+
 def test_a_new_version_of_the_object_is_processed_again(s3, s3_entry, sample_images, lambda_context):
     put(s3, "samples/astronaut.jpg", sample_images["astronaut.jpg"])
     s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)
