@@ -52,7 +52,7 @@ def largest_packages(target: Path, count: int = 8) -> list[tuple[str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="u2netp-int8,u2netp-256-int8", help="model ids baked in (Dockerfile ENGINE_MODELS)")
+    parser.add_argument("--models", default="u2netp-distilled-int8,u2netp-int8,u2netp-256-int8", help="model ids baked in (Dockerfile ENGINE_MODELS)")
     parser.add_argument("--keep", type=Path, help="lay the task root out here instead of a temporary folder")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="image-size-") as scratch:

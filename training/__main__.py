@@ -49,6 +49,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-only", default=defaults.train_only,
                         help="comma-separated parameter-name prefixes to train; '' = all (e.g. sides,fuse,decoders.4)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set")
+    parser.add_argument("--interpolate", type=float, default=1.0,
+                        help="export init + X * (trained - init), weight-space ensembling (WiSE-FT); 1 = as trained")
     return parser.parse_args(argv)
 
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     job = pipeline.Job(
         data=args.data or [TRAIN_SET, UNLABELED], run_dir=RUNS / args.run, labels=args.labels,
         model_id=args.model_id, config=config, engine_models=args.engine_models,
-        dev_dir=args.dev_dir, limit=args.limit, teacher=TEACHER_ONNX, init=STUDENT_INIT_ONNX,
+        dev_dir=args.dev_dir, limit=args.limit, interpolate=args.interpolate, teacher=TEACHER_ONNX, init=STUDENT_INIT_ONNX,
     )
     for step in STEPS if args.step == "all" else (args.step,):
         print(f"== {step}", flush=True)

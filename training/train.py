@@ -162,9 +162,29 @@ class FusedOnly(torch.nn.Module):
         return self.model(x)[0]
 
 
-def export_onnx(checkpoint: Path, target: Path, size: int, opset: int = 13) -> Path:
-    """The student's fused output as ONNX, fixed input 1x3xSxS."""
+def interpolate_weights(model: U2NetP, init_onnx: Path, weight: float) -> U2NetP:
+    """Move the trained weights back toward the initial ones: init + weight * (trained - init).
+    Weight-space ensembling (WiSE-FT, Wortsman et al. 2022) keeps what fine-tuning gained on the
+    training distribution while losing less elsewhere; 1.0 is the trained model as it is."""
+    if weight == 1.0:
+        return model
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"interpolation weight must be in [0, 1], got {weight}")
+    init = load_onnx_weights(U2NetP(), init_onnx).state_dict()
+    trained = model.state_dict()
+    model.load_state_dict({name: init[name] + weight * (value - init[name]) for name, value in trained.items()})
+    return model
+
+
+def export_onnx(checkpoint: Path, target: Path, size: int, opset: int = 13,
+                init_onnx: Path | None = None, interpolate: float = 1.0) -> Path:
+    """The student's fused output as ONNX, fixed input 1x3xSxS; `interpolate` < 1 blends the
+    trained weights with the initial ones (`init_onnx`) first."""
     model, _ = load_student(checkpoint)
+    if interpolate != 1.0:
+        if init_onnx is None:
+            raise ValueError("interpolating needs the initial weights (init_onnx)")
+        model = interpolate_weights(model, init_onnx, interpolate)
     dummy = torch.zeros(1, 3, size, size)
     with warnings.catch_warnings():  # the TorchScript exporter warns that it is the legacy one
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -52,7 +52,7 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Job:
     return pipeline.Job(
         data=[root / "labelled", root / "unlabelled"], run_dir=root / "run", labels=root / "labels",
         model_id="tiny-student-int8", config=TrainConfig(size=64, steps=3, batch_size=2, checkpoint_every=2),
-        teacher=U2NETP, init=U2NETP, engine_models=root / "models", dev_dir=root / "dev",
+        teacher=U2NETP, init=U2NETP, engine_models=root / "models", dev_dir=root / "dev", interpolate=0.5,
         photos=PhotoSplit(folder=root / "labelled" / "images", stride=2, calibration_count=2, holdout_count=2),
     )
 
@@ -101,3 +101,16 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     settings = EngineSettings(model="tiny-student-int8", model_dir=job.engine_models, threads=1)
     result = remove_background(photo, Options(output=OutputMode.MASK), settings)
     assert result.model_id == "tiny-student-int8" and result.width == cv2.imread(str(job.dev_dir / "tiny" / "images" / "s0.jpg")).shape[1]
+
+
+def test_interpolation_lands_half_way_between_the_initial_and_the_trained_weights():
+    from training.train import interpolate_weights
+    from training.u2netp import U2NetP, load_onnx_weights
+
+    trained = load_onnx_weights(U2NetP(), U2NETP)
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(1.0)
+    blended = interpolate_weights(trained, U2NETP, 0.5).state_dict()
+    initial = load_onnx_weights(U2NetP(), U2NETP).state_dict()
+    assert all(torch.allclose(blended[name] - initial[name], torch.full_like(initial[name], 0.5)) for name in initial)
