@@ -43,15 +43,17 @@ class S3Endpoint:
     def __init__(self, endpoint: str):
         self.endpoint = endpoint
 
-    def client(self, service: str = "s3") -> Any:
-        """A boto3 client for this server (dummy credentials, path-style addressing)."""
+    def client(self, service: str = "s3", credentials: dict[str, str] | None = None) -> Any:
+        """A boto3 client for this server (path-style addressing), signing with `credentials`
+        (AWS_* variables, e.g. from `iam_user`) or the dummy ones."""
+        credentials = credentials or DUMMY_CREDENTIALS
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials.get("AWS_SESSION_TOKEN") or None,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
         )
 

@@ -166,8 +166,6 @@ def interpolate_weights(model: U2NetP, init_onnx: Path, weight: float) -> U2NetP
     """Move the trained weights back toward the initial ones: init + weight * (trained - init).
     Weight-space ensembling (WiSE-FT, Wortsman et al. 2022) keeps what fine-tuning gained on the
     training distribution while losing less elsewhere; 1.0 is the trained model as it is."""
-    if weight == 1.0:
-        return model
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"interpolation weight must be in [0, 1], got {weight}")
     init = load_onnx_weights(U2NetP(), init_onnx).state_dict()

@@ -127,7 +127,6 @@ class _CountingPhotoHandler(BaseHTTPRequestHandler):
 def test_urls_given_by_callers_are_never_fetched(api):
     """Only bytes are processed: a URL as the body, as JSON or as a query parameter is refused
     (or ignored), and the server it names never sees a request."""
-    _CountingPhotoHandler.requests = []
     with BackgroundHTTPServer(_CountingPhotoHandler) as server:
         photo = f"{server.url}photo.jpg"
         assert requests.get(photo, timeout=5).status_code == 200  # it is reachable, from here

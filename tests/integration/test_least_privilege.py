@@ -8,15 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local.deployment import LocalDeployment
 from local.emulator import LambdaEmulator
 from local.events import NewObject, s3_put_event
-from local.s3_server import REGION
 from local.samples import put_object
 from local.template_config import function_policy
 from tests.integration.buckets import corrupt_jpeg, image_size, sample_bytes
@@ -33,11 +30,7 @@ class Locked:
 
     def client(self, service: str = "s3", credentials: dict[str, str] | None = None):
         """A client signing as the worker's IAM user (or another user's `credentials`)."""
-        credentials = credentials or self.credentials
-        return boto3.client(service, endpoint_url=self.stack.server.endpoint, region_name=REGION,
-                            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+        return self.stack.server.client(service, credentials or self.credentials)
 
 
 @pytest.fixture(scope="module")
