@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders (searched recursively)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder (created if missing)")
-    parser.add_argument("--model", help="model id (default: ENGINE_MODEL or u2netp-distilled-int8)")
+    parser.add_argument("--model", help="model id (default: ENGINE_MODEL or u2netp-int8)")
     parser.add_argument("--mask", action="store_true", help="write the alpha matte only (grayscale PNG)")
     parser.add_argument("--crop", action="store_true", help="crop to the subject")
     parser.add_argument("--margin", type=float, default=0.05, help="crop margin, share of the subject size")

@@ -12,7 +12,7 @@ from .cpus import usable_cpus
 from .errors import InvalidOptionError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODEL = "u2netp-distilled-int8"
+DEFAULT_MODEL = "u2netp-int8"
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class EngineSettings:
     """Process-wide engine settings.
 
     Environment variables (all optional):
-      ENGINE_MODEL          model id, a manifest name in ENGINE_MODEL_DIR (default u2netp-distilled-int8)
+      ENGINE_MODEL          model id, a manifest name in ENGINE_MODEL_DIR (default u2netp-int8)
       ENGINE_MODEL_DIR      folder holding `<id>.json` manifests and their model files
       ENGINE_THREADS        ONNX Runtime intra-op threads (default: CPUs this process may use)
       ENGINE_MAX_MEGAPIXELS decompression-bomb guard: larger images are refused (default 64)

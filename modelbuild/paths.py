@@ -8,6 +8,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache"
 WHEELS = CACHE / "wheels"
+NPM_PACKAGES = CACHE / "npm"  # npm tarballs (npm pack)
 SOURCE_MODELS = CACHE / "models"  # extracted source weights; doubles as rembg's U2NET_HOME
 WORK = CACHE / "modelbuild"  # intermediate graphs and calibration ranges
 ENGINE_MODELS = REPO / "engine" / "models"

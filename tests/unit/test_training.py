@@ -18,6 +18,8 @@ from modelbuild.paths import SOURCE_MODELS  # noqa: E402
 from modelbuild.photos import PhotoSplit  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.data import find_examples, load_example  # noqa: E402
+from training.split import Rule, folder_key  # noqa: E402
+from training.teacher import Member, Teacher, candidates, combine  # noqa: E402
 from training.train import TrainConfig  # noqa: E402
 from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
 
@@ -50,9 +52,11 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Job:
     make_set(root / "dev" / "tiny", 3, masks=True, seed=3)
     (root / "models").mkdir()
     return pipeline.Job(
-        data=[root / "labelled", root / "unlabelled"], run_dir=root / "run", labels=root / "labels",
-        model_id="tiny-student-int8", config=TrainConfig(size=64, steps=3, batch_size=2, checkpoint_every=2),
-        teacher=U2NETP, init=U2NETP, engine_models=root / "models", dev_dir=root / "dev", interpolate=0.5,
+        data=[root / "labelled", root / "unlabelled"], run_dir=root / "run", labels_root=root / "labels",
+        model_id="tiny-student-int8",
+        config=TrainConfig(size=64, steps=3, batch_size=2, checkpoint_every=2, validate_every=2),
+        teacher=Teacher((Member("u2netp", U2NETP, 320),), flip=True), init=U2NETP, engine_models=root / "models",
+        dev_dir=root / "dev", interpolate=0.5,
         photos=PhotoSplit(folder=root / "labelled" / "images", stride=2, calibration_count=2, holdout_count=2),
     )
 
@@ -72,7 +76,7 @@ def test_module_reproduces_the_published_onnx_model():
 def test_pipeline_end_to_end(job: pipeline.Job):
     pipeline.teacher(job)
     labels = sorted(job.labels.rglob("*.png"))
-    assert len(labels) == 6
+    assert len(labels) == 6 and job.labels.name == "u2netp-flip"
     assert all(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).shape == cv2.imread(str(e.image)).shape[:2]
                for e, p in zip(job.examples(), [e.teacher for e in job.examples()]))
 
@@ -85,6 +89,12 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     log = [json.loads(line) for line in (job.run_dir / "log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [1, 2, 3]
     assert all(np.isfinite(entry["loss"]) for entry in log)
+    kept = pipeline.validation_log(job.run_dir)  # the held-out 4th labelled photo scores the kept weights
+    assert [entry["step"] for entry in kept] == [2, 3]
+    assert set(kept[0]["table"]) == {"labelled", "mean"} and 0 <= kept[0]["table"]["mean"]["mae"] <= 1
+    assert (job.run_dir / "step-2.pt").is_file() and pipeline.chosen_weights(job).name in {"step-2.pt", "step-3.pt"}
+    data = json.loads((job.run_dir / "data.json").read_text())
+    assert data["photos"] == 5 and data["validation_photos"] == {"labelled": 1}
     pipeline.train(job)  # resumes at step 3: nothing more to do
     assert len((job.run_dir / "log.jsonl").read_text().splitlines()) == 3
 
@@ -93,7 +103,8 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     pipeline.evaluate(job)
     manifest = json.loads((job.engine_models / "tiny-student-int8.json").read_text())
     assert manifest["input"]["size"] == [64, 64]
-    assert manifest["provenance"]["training"]["photos"] == 6
+    assert manifest["provenance"]["training"]["photos"] == 5
+    assert manifest["provenance"]["exported"]["weights"] == pipeline.chosen_weights(job).name
     assert set(manifest["metrics"]["dev_quality"]) == {"tiny"}
     assert manifest["metrics"]["latency_vs_u2netp"]["student_int8"] > 0
 
@@ -114,3 +125,33 @@ def test_interpolation_lands_half_way_between_the_initial_and_the_trained_weight
     blended = interpolate_weights(trained, U2NETP, 0.5).state_dict()
     initial = load_onnx_weights(U2NetP(), U2NETP).state_dict()
     assert all(torch.allclose(blended[name] - initial[name], torch.full_like(initial[name], 0.5)) for name in initial)
+
+
+def test_validation_split_holds_out_whole_sequences_and_every_nth_photo():
+    frames = [f"{seq}_{i:05d}" for seq in ("bear", "car", "dog", "elk") for i in range(3)]
+    held = Rule(every=2, by_sequence=True).held_out(frames)
+    assert held == {f"{seq}_{i:05d}" for seq in ("bear", "dog") for i in range(3)}  # whole sequences only
+    assert Rule(every=3, offset=1).held_out([f"p{i}" for i in range(7)]) == {"p1", "p4"}
+    assert folder_key(Path("/anywhere/mine")) == "mine"
+
+
+def test_teacher_candidates_cover_every_member_subset_with_and_without_flip():
+    names = {c.name: c.maps for c in candidates(["a", "b"])}
+    assert names == {"a": (0,), "a-flip": (0, 1), "b": (2,), "b-flip": (2, 3), "a+b": (0, 2), "a+b-flip": (0, 1, 2, 3)}
+    low = [np.zeros((2, 2), np.float32), np.ones((2, 2), np.float32)]
+    assert combine(low, (4, 6)).shape == (4, 6) and int(combine(low, (4, 6))[0, 0]) == 128  # the mean, upsampled
+
+
+def test_copy_paste_makes_the_target_the_union_of_both_subjects():
+    from training.data import paste_subject
+
+    rng = np.random.default_rng(0)
+    photo, own = np.zeros((60, 80, 3), np.uint8), np.zeros((60, 80), np.uint8)
+    own[:10, :10] = 255
+    donor, donor_mask = np.full((40, 40, 3), 200, np.uint8), np.zeros((40, 40), np.uint8)
+    donor_mask[10:30, 10:30] = 255
+    pasted, (target,) = paste_subject(rng, photo, [own], donor, donor_mask)
+    assert target[:10, :10].min() == 255  # the photo's own subject stays
+    inside = target > 200
+    assert inside.sum() > 100 + 150 and (pasted[inside & (own == 0)] > 150).all()  # the donor's pixels are pasted
+    assert photo.max() == 0  # the input is not modified

@@ -1,0 +1,120 @@
+"""Quality on the validation split: where every training choice is made (see `split`).
+
+Each folder of the pool contributes one group: labelled photos are scored against their ground
+truth, unlabelled ones against the teacher's label. Scores are at full resolution, with the
+benchmark's metrics (MAE, max F-beta). A candidate's summary is the mean over groups, so a big
+folder does not drown a small one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from bench.metrics import score_image, summarise
+
+from .data import Example, find_examples, read_gray
+from .progress import Progress
+from .split import folder_key
+
+Predictor = Callable[[Path], np.ndarray]  # photo file -> uint8 mask at the photo's size
+
+
+def validation_groups(folders: Sequence[Path], labels_dir: Path) -> dict[str, list[Example]]:
+    """Folder key -> its validation photos."""
+    groups = {folder_key(f): find_examples(f, labels_dir, part="validation") for f in folders}
+    return {name: examples for name, examples in groups.items() if examples}
+
+
+def score(predict: Predictor, groups: dict[str, list[Example]], what: str = "validation") -> dict[str, Any]:
+    """MAE and max F-beta per group (against truth where there is one, else the teacher), and
+    their means over groups under "mean"."""
+    progress = Progress(what, sum(len(v) for v in groups.values()), every=30)
+    table: dict[str, Any] = {}
+    for name, examples in groups.items():
+        scores = []
+        for example in examples:
+            reference = read_gray(example.truth or example.teacher)
+            scores.append(score_image(predict(example.image), reference))
+            progress.step()
+        summary = summarise(scores).as_dict()
+        summary["reference"] = "truth" if examples[0].truth else "teacher"
+        table[name] = summary
+    table["mean"] = {key: round(float(np.mean([table[g][key] for g in groups])), 6) for key in ("mae", "max_fbeta")}
+    return table
+
+
+def engine_predictor(model_id: str, model_dir: Path | None = None, threads: int = 0) -> Predictor:
+    """The engine's mask with the CLI's defaults (refinement on), for the model `model_id`."""
+    from engine import Options, OutputMode, remove_background  # noqa: PLC0415
+    from engine.cpus import usable_cpus  # noqa: PLC0415
+    from engine.settings import MODELS_DIR, EngineSettings  # noqa: PLC0415
+
+    settings = EngineSettings(model=model_id, model_dir=model_dir or MODELS_DIR, threads=threads or usable_cpus())
+    options = Options(output=OutputMode.MASK)
+
+    def predict(image: Path) -> np.ndarray:
+        png = remove_background(image.read_bytes(), options, settings).png
+        return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+
+    return predict
+
+
+METRICS = (("mae", -1), ("max_fbeta", +1))  # (key, sign): lower MAE and higher max F-beta are better
+
+
+def wins(a: dict[str, Any], b: dict[str, Any], skip: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+    """In how many (group, metric) cells table `a` beats table `b`, over the groups of both but `skip`."""
+    groups = [g for g in a if g != "mean" and g in b and g not in skip]
+    return sum(sign * (a[g][key] - b[g][key]) > 0 for g in groups for key, sign in METRICS)
+
+
+def ranking(rows: dict[str, dict[str, Any]], trained_on: dict[str, set[str]] | None = None) -> list[tuple[str, int]]:
+    """Candidates from best to worst, with their score: the sum over every other candidate of the
+    cells won minus the cells lost (`wins`), each pair compared only on the groups neither was
+    trained on; ties go to the lower mean MAE. One rule for checkpoints, blends and the default:
+    a candidate must be better on most groups and on both metrics, not on an average alone."""
+    trained_on = trained_on or {}
+    score = {}
+    for a in rows:
+        total = 0
+        for b in rows:
+            if a != b:
+                skip = trained_on.get(a, set()) | trained_on.get(b, set())
+                total += wins(rows[a], rows[b], skip) - wins(rows[b], rows[a], skip)
+        score[a] = total
+    return sorted(score.items(), key=lambda item: (-item[1], rows[item[0]]["mean"]["mae"]))
+
+
+def trained_groups(model_id: str, model_dir: Path) -> set[str]:
+    """The validation groups a shipped model was trained on (from its manifest's provenance):
+    they say nothing about how it generalises, so comparisons leave them out."""
+    manifest = model_dir / f"{model_id}.json"
+    data = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    folders = data.get("provenance", {}).get("training", {}).get("folders", [])
+    return {folder_key(Path(f)) if Path(f).is_absolute() else f.removeprefix("../shared/data/") for f in folders}
+
+
+def format_table(rows: dict[str, dict[str, Any]]) -> str:
+    """A markdown table: one row per candidate, MAE / max F-beta per group and their means."""
+    groups = [g for g in next(iter(rows.values())) if g != "mean"]
+    head = "| candidate | " + " | ".join(groups) + " | mean |"
+    lines = [head, "|" + "---|" * (len(groups) + 2)]
+    for name, table in rows.items():
+        cells = [f"{table[g]['mae']:.4f} / {table[g]['max_fbeta']:.4f}" for g in groups]
+        cells.append(f"**{table['mean']['mae']:.4f} / {table['mean']['max_fbeta']:.4f}**")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def record(path: Path, name: str, table: dict[str, Any]) -> None:
+    """Add (or replace) one candidate's table in the JSON record at `path`."""
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[name] = table
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
