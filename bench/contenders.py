@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-U2NET_HOME = Path(__file__).resolve().parent.parent / ".cache" / "models"  # where `python -m modelbuild install` puts rembg's source weights
+U2NET_HOME = (
+    Path(__file__).resolve().parent.parent / ".cache" / "models"
+)  # where `python -m modelbuild install` puts rembg's source weights
 REMBG_MD5 = {  # the md5 rembg 2.0.86 pins for each model it downloads
     "u2netp": "8e83ca70e441ab06c318d82300c84806",
     "u2net": "60024c5c889badc19c04ad937298a77b",

@@ -36,8 +36,15 @@ def quality_markdown(results: dict[str, Any]) -> str:
     for name, by_key in results.get("quality", {}).items():
         for key, r in by_key.items():
             rows.append(
-                [name, label(results, key), str(r["n"]), f"{r['mae']:.4f}", f"{r['max_fbeta']:.4f}",
-                 f"{r['miou']:.4f}", f"{r['s_per_img']:.3f}"]
+                [
+                    name,
+                    label(results, key),
+                    str(r["n"]),
+                    f"{r['mae']:.4f}",
+                    f"{r['max_fbeta']:.4f}",
+                    f"{r['miou']:.4f}",
+                    f"{r['s_per_img']:.3f}",
+                ]
             )
     loads = [r["other_cpu_cores"] for by_key in results.get("quality", {}).values() for r in by_key.values()]
     note = f"\n\nCPU used by other processes during the quality pass: up to {max(loads):.2f} cores." if loads else ""
@@ -81,14 +88,26 @@ def cold_markdown(results: dict[str, Any]) -> str:
     for key in dict.fromkeys([*cold, *rss]):
         c, m = cold.get(key, {}), rss.get(key, {})
         steps = " / ".join(_num(c.get(s), 2) for s in ("import_s", "session_s", "first_s"))
-        rows.append([
-            label(results, key),
-            _num(c.get("median_s"), 2), _ratio(c.get("median_s"), base_cold.get("median_s")), steps,
-            _num(m.get("peak_rss_mib"), 0), _ratio(m.get("peak_rss_mib"), base_rss.get("peak_rss_mib")),
-            f"{_num(m.get('rss_import_mib'), 0)} / {_num(m.get('rss_session_mib'), 0)}",
-        ])
-    header = ["model", "cold start s", f"× {BASELINE}", "import / session / 1st s",
-              "peak RSS 12MP MiB", f"× {BASELINE}", "RSS after import / session MiB"]
+        rows.append(
+            [
+                label(results, key),
+                _num(c.get("median_s"), 2),
+                _ratio(c.get("median_s"), base_cold.get("median_s")),
+                steps,
+                _num(m.get("peak_rss_mib"), 0),
+                _ratio(m.get("peak_rss_mib"), base_rss.get("peak_rss_mib")),
+                f"{_num(m.get('rss_import_mib'), 0)} / {_num(m.get('rss_session_mib'), 0)}",
+            ]
+        )
+    header = [
+        "model",
+        "cold start s",
+        f"× {BASELINE}",
+        "import / session / 1st s",
+        "peak RSS 12MP MiB",
+        f"× {BASELINE}",
+        "RSS after import / session MiB",
+    ]
     return table(header, rows)
 
 

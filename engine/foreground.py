@@ -42,11 +42,15 @@ def decontaminate(bgr: np.ndarray, alpha: np.ndarray, in_place: bool = False) ->
         ys += y0
         at = ys.astype(np.intp) * width + xs
         pixels = out.reshape(-1, 3).view(_PIXEL).ravel()
-        pixels[at.ravel()] = _unmix(
-            np.take(pixels, at).view(np.uint8).reshape(*at.shape, 3),
-            np.take(alpha.reshape(-1), at),
-            *(_sample(grid, xs, ys, k) for grid in (fg_local, diff_local)),
-        ).view(_PIXEL).ravel()
+        pixels[at.ravel()] = (
+            _unmix(
+                np.take(pixels, at).view(np.uint8).reshape(*at.shape, 3),
+                np.take(alpha.reshape(-1), at),
+                *(_sample(grid, xs, ys, k) for grid in (fg_local, diff_local)),
+            )
+            .view(_PIXEL)
+            .ravel()
+        )
     return bgr if out is None else out
 
 

@@ -37,9 +37,7 @@ def guided_slope(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> tuple[
     return cv2.blur(cv2.divide(cov_ip, cv2.add(var_i, eps)), window), mean_i
 
 
-def apply_linear_model(
-    slope: np.ndarray, offset: np.ndarray, bgr: np.ndarray, k: int, lut: np.ndarray
-) -> np.ndarray:
+def apply_linear_model(slope: np.ndarray, offset: np.ndarray, bgr: np.ndarray, k: int, lut: np.ndarray) -> np.ndarray:
     """alpha = lut(clip(slope * gray + offset)) for the photo's gray, with slope and offset
     bilinearly upsampled k-fold from their grid. Cells whose alpha is provably constant (the curve
     saturates whatever the gray) are filled directly; the others are computed in blocks of rows and
@@ -93,8 +91,13 @@ def _runs(flags: np.ndarray, gap: int) -> list[tuple[int, int]]:
 
 
 def _apply_block(
-    slope: np.ndarray, offset: np.ndarray, bgr: np.ndarray, k: int, lut: np.ndarray,
-    alpha: np.ndarray, cells: tuple[slice, slice],
+    slope: np.ndarray,
+    offset: np.ndarray,
+    bgr: np.ndarray,
+    k: int,
+    lut: np.ndarray,
+    alpha: np.ndarray,
+    cells: tuple[slice, slice],
 ) -> None:
     """Write lut(clip(slope * gray + offset)) into the pixels of a block of cells; the block is
     upsampled with one cell of context on each side so that it matches a whole-image resize."""

@@ -47,9 +47,7 @@ class Options:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise InvalidOptionError(
-                f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+            raise InvalidOptionError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         parsed: dict[str, object] = {}
         for name, raw in values.items():
             parsed[name] = _PARSERS[name](name, raw.strip())

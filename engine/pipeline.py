@@ -19,9 +19,7 @@ _CLEAR_LOW, _CLEAR_HIGH = 26, 229  # alpha outside (10 %, 90 %) counts as a conf
 _STATS_STRIDE = 4  # matte statistics on every 4th row and column are exact enough and 16x cheaper
 
 
-def remove_background(
-    data: bytes, options: Options | None = None, config: EngineSettings | None = None
-) -> Cutout:
+def remove_background(data: bytes, options: Options | None = None, config: EngineSettings | None = None) -> Cutout:
     """Cut the subject out of an encoded image and return it as PNG with timings and scores.
 
     Raises an `InputError` subclass for bad input and a `ModelError` for a broken deployment.

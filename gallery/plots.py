@@ -8,8 +8,14 @@ from typing import Any
 
 BASELINE = "rembg:u2netp"
 STAGES = ("decode_ms", "infer_ms", "refine_ms", "encode_ms")
-COLOURS = {"decode_ms": "#8d99ae", "infer_ms": "#2b6cb0", "refine_ms": "#38a169", "encode_ms": "#d69e2e",
-           "predict": "#c53030", "rest": "#feb2b2"}
+COLOURS = {
+    "decode_ms": "#8d99ae",
+    "infer_ms": "#2b6cb0",
+    "refine_ms": "#38a169",
+    "encode_ms": "#d69e2e",
+    "predict": "#c53030",
+    "rest": "#feb2b2",
+}
 
 
 def load_results(path: Path) -> dict[str, Any]:
@@ -46,16 +52,30 @@ def quality_vs_speed(results: dict[str, Any], target: Path) -> Path:
                 continue
             megabytes = results["contenders"][key].get("model_bytes", 4e6) / 1e6
             ours = key.startswith("engine")
-            ax.scatter(warm[key]["median_s"] / base, row["mae"], s=30 + 4 * megabytes, alpha=0.75,
-                       color="#2b6cb0" if ours else "#c53030", edgecolor="black", linewidth=0.5)
-            ax.annotate(f"{label(results, key)}\n{megabytes:.1f} MB", (warm[key]["median_s"] / base, row["mae"]),
-                        fontsize=7, xytext=(8, 14 - 16 * (index % 3)), textcoords="offset points")
+            ax.scatter(
+                warm[key]["median_s"] / base,
+                row["mae"],
+                s=30 + 4 * megabytes,
+                alpha=0.75,
+                color="#2b6cb0" if ours else "#c53030",
+                edgecolor="black",
+                linewidth=0.5,
+            )
+            ax.annotate(
+                f"{label(results, key)}\n{megabytes:.1f} MB",
+                (warm[key]["median_s"] / base, row["mae"]),
+                fontsize=7,
+                xytext=(8, 14 - 16 * (index % 3)),
+                textcoords="offset points",
+            )
         ax.set_title(f"dev/{name}")
         ax.set_xlabel("warm 2 MP time, x rembg u2netp (lower is faster)")
         ax.set_ylabel("MAE (lower is better)")
         ax.grid(alpha=0.3)
         ax.margins(x=0.35, y=0.2)
-    figure.suptitle(f"Quality against speed, one benchmark run ({results['created'][:10]}); marker area ~ model size", fontsize=9)
+    figure.suptitle(
+        f"Quality against speed, one benchmark run ({results['created'][:10]}); marker area ~ model size", fontsize=9
+    )
     figure.tight_layout()
     figure.savefig(target, dpi=80)
     plt.close(figure)
@@ -73,14 +93,19 @@ def stage_bars(results: dict[str, Any], target: Path) -> Path:
         keys = list(rows)
         for i, key in enumerate(keys):
             row, bottom = rows[key], 0.0
-            parts = ([(s, row["stages_ms"][s]) for s in STAGES] if "stages_ms" in row else
-                     [("predict", row["predict_s"] * 1000), ("rest", (row["median_s"] - row["predict_s"]) * 1000)])
+            parts = (
+                [(s, row["stages_ms"][s]) for s in STAGES]
+                if "stages_ms" in row
+                else [("predict", row["predict_s"] * 1000), ("rest", (row["median_s"] - row["predict_s"]) * 1000)]
+            )
             for stage, ms in parts:
                 ax.bar(i, ms, bottom=bottom, color=COLOURS[stage], label=stage.removesuffix("_ms"))
                 bottom += ms
         ax.set_xticks(range(len(keys)), [label(results, k).replace(" (", "\n(") for k in keys], fontsize=7, rotation=20)
         ax.set_ylabel("ms (median of warm runs)")
-        ax.set_title(f"{size}: {results['speed']['images'][size]['width']}x{results['speed']['images'][size]['height']}")
+        ax.set_title(
+            f"{size}: {results['speed']['images'][size]['width']}x{results['speed']['images'][size]['height']}"
+        )
         ax.grid(axis="y", alpha=0.3)
         handles, names = ax.get_legend_handles_labels()
         unique = dict(zip(names, handles))

@@ -91,7 +91,9 @@ def remove() -> Response:
     headers = {
         "X-Model": cutout.model_id,
         "X-Uncertainty": f"{cutout.uncertainty:.4f}",
-        "Server-Timing": ", ".join(f"{name.removesuffix('_ms')};dur={ms}" for name, ms in cutout.timings.as_dict().items()),
+        "Server-Timing": ", ".join(
+            f"{name.removesuffix('_ms')};dur={ms}" for name, ms in cutout.timings.as_dict().items()
+        ),
     }
     return Response(status_code=200, content_type=cutout.media_type, body=cutout.png, headers=headers)
 

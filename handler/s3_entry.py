@@ -49,7 +49,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_sqs_batch(event):
-        return process_partial_response(event=event, record_handler=handle_message, processor=processor, context=context)
+        return process_partial_response(
+            event=event, record_handler=handle_message, processor=processor, context=context
+        )
     if is_batch_operations_job(event):
         return handle_batch_job(S3BatchOperationEvent(event), context)
     return handle_notification(event, context)
@@ -92,7 +94,9 @@ def handle_batch_job(event: S3BatchOperationEvent, context: LambdaContext | None
     return response.asdict()
 
 
-def run_task(task: S3BatchOperationTask, options: Options, context: LambdaContext | None) -> S3BatchOperationResponseRecord:
+def run_task(
+    task: S3BatchOperationTask, options: Options, context: LambdaContext | None
+) -> S3BatchOperationResponseRecord:
     try:
         ensure_time_left(context, settings.min_remaining_ms)
         result = worker.process(ObjectRef(task.s3_bucket, task.s3_key, task.s3_version_id), options)

@@ -18,8 +18,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLATFORM = (*(arg for glibc in (34, 28, 17) for arg in ("--platform", f"manylinux_2_{glibc}_x86_64")),
-            "--python-version", "3.12", "--implementation", "cp")
+PLATFORM = (
+    *(arg for glibc in (34, 28, 17) for arg in ("--platform", f"manylinux_2_{glibc}_x86_64")),
+    "--python-version",
+    "3.12",
+    "--implementation",
+    "cp",
+)
 MIB = 1024 * 1024
 
 
@@ -28,8 +33,19 @@ def folder_bytes(path: Path) -> int:
 
 
 def install_requirements(target: Path) -> None:
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--only-binary=:all:", *PLATFORM,
-               "--target", str(target), "-r", str(ROOT / "requirements.txt")]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--only-binary=:all:",
+        *PLATFORM,
+        "--target",
+        str(target),
+        "-r",
+        str(ROOT / "requirements.txt"),
+    ]
     subprocess.run(command, check=True)  # pip with our own arguments  # nosec B603
 
 
@@ -52,7 +68,11 @@ def largest_packages(target: Path, count: int = 8) -> list[tuple[str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="u2netp-distilled-int8,u2netp-int8,u2netp-256-int8", help="model ids baked in (Dockerfile ENGINE_MODELS)")
+    parser.add_argument(
+        "--models",
+        default="u2netp-distilled-int8,u2netp-int8,u2netp-256-int8",
+        help="model ids baked in (Dockerfile ENGINE_MODELS)",
+    )
     parser.add_argument("--keep", type=Path, help="lay the task root out here instead of a temporary folder")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="image-size-") as scratch:

@@ -113,8 +113,10 @@ def report(stack, objects, outputs, invocations, rss, elapsed, prefix, out_prefi
             totals.append(json.loads(metadata["timings"])["total_ms"])
     batches = [i.duration_ms for i in invocations if i.duration_ms is not None]
     wrong = sum(1 for key, _, ok in objects if not ok and f"{out_prefix}{prefix}{key}.png" in outputs)
-    print(f"processed {len(outputs)} objects in {elapsed:.1f} s: {len(outputs) / elapsed:.1f} objects/s, "
-          f"{len(invocations)} batches")
+    print(
+        f"processed {len(outputs)} objects in {elapsed:.1f} s: {len(outputs) / elapsed:.1f} objects/s, "
+        f"{len(invocations)} batches"
+    )
     print(f"per image (engine total): p50 {percentile(totals, 0.5):.0f} ms, p99 {percentile(totals, 0.99):.0f} ms")
     print(f"per batch (invoke): p50 {percentile(batches, 0.5):.0f} ms, p99 {percentile(batches, 0.99):.0f} ms")
     if rss:

@@ -28,7 +28,9 @@ def build_quantized(name: str, engine_models: Path = ENGINE_MODELS) -> Path:
     return quantize_model(recipe, source, provenance, engine_models)
 
 
-def quantize_model(recipe: Recipe, source: Path, provenance: dict[str, Any], engine_models: Path = ENGINE_MODELS) -> Path:
+def quantize_model(
+    recipe: Recipe, source: Path, provenance: dict[str, Any], engine_models: Path = ENGINE_MODELS
+) -> Path:
     """Quantize the float model `source` by `recipe`, verify it, install it with its manifest;
     `provenance` (where the float model came from, the command) heads the manifest's provenance."""
     name = recipe.model_id
@@ -49,7 +51,9 @@ def quantize_model(recipe: Recipe, source: Path, provenance: dict[str, Any], eng
     metrics = verify(recipe, float_model, quantized, ranges)
     target = engine_models / f"{recipe.model_id}.onnx"
     shutil.copyfile(quantized, target)
-    manifest = describe_model(recipe.model_id, target, provenance | quantization_provenance(recipe, calibration, float_nodes), metrics)
+    manifest = describe_model(
+        recipe.model_id, target, provenance | quantization_provenance(recipe, calibration, float_nodes), metrics
+    )
     previous = read_manifest(engine_models / f"{recipe.model_id}.json")
     if previous is not None and previous["sha256"] == manifest["sha256"]:
         print(f"{name}: same bytes as the manifest already describes; its figures are kept", flush=True)

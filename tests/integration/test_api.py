@@ -132,7 +132,9 @@ def test_urls_given_by_callers_are_never_fetched(api):
         assert requests.get(photo, timeout=5).status_code == 200  # it is reachable, from here
         _CountingPhotoHandler.requests.clear()
         as_text = call_api(api, "POST", "/remove", photo.encode(), {"Content-Type": "text/plain"})
-        as_json = call_api(api, "POST", "/remove", json.dumps({"url": photo}).encode(), {"Content-Type": "application/json"})
+        as_json = call_api(
+            api, "POST", "/remove", json.dumps({"url": photo}).encode(), {"Content-Type": "application/json"}
+        )
         as_query = call_api(api, "POST", "/remove", b"", JPEG, {"url": [photo], "image_url": [photo]})
     assert_json_error(as_text, 415, "unsupported_format")
     assert_json_error(as_json, 415, "unsupported_format")

@@ -38,7 +38,9 @@ def test_folder_is_processed_recursively_without_overwrites(photos: Path, tmp_pa
     assert image.mode == "RGBA" and image.size == (160, 120)
 
 
-def test_a_bad_file_fails_alone_with_its_reason(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_file_fails_alone_with_its_reason(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = photos / "broken.jpg"
     bad.write_bytes(b"GIF89a truncated")
     report = tmp_path / "report.jsonl"
@@ -78,7 +80,11 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 def test_runs_as_a_module(photos: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "engine", str(photos / "a.jpg"), "--out", str(tmp_path / "o")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "1 inputs: 1 written" in result.stdout and (tmp_path / "o" / "a.png").is_file()

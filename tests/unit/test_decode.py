@@ -42,8 +42,10 @@ def test_exif_orientation_is_applied() -> None:
     rgb[:, :40] = 255  # white left half
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise on display
-    for data in (_save(Image.fromarray(rgb), "JPEG", exif=exif.tobytes()),
-                 _save(Image.fromarray(rgb), "PNG", exif=exif.tobytes())):
+    for data in (
+        _save(Image.fromarray(rgb), "JPEG", exif=exif.tobytes()),
+        _save(Image.fromarray(rgb), "PNG", exif=exif.tobytes()),
+    ):
         decoded = decode_image(data, MAX_MP)
         assert decoded.bgr.shape[:2] == (80, 40)
         assert decoded.bgr[5, 20].mean() > 200 and decoded.bgr[75, 20].mean() < 50  # white on top
@@ -126,8 +128,11 @@ def test_empty_input() -> None:
 
 @pytest.mark.parametrize(
     ("data", "hint"),
-    [(b"hello, this is text\n" * 5, "text"), (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF"),
-     (b"<!DOCTYPE html><html><body>hi</body></html>", "HTML")],
+    [
+        (b"hello, this is text\n" * 5, "text"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF"),
+        (b"<!DOCTYPE html><html><body>hi</body></html>", "HTML"),
+    ],
 )
 def test_non_images_are_unsupported(data: bytes, hint: str) -> None:
     with pytest.raises(UnsupportedFormatError, match=hint):

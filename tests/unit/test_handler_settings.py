@@ -30,7 +30,11 @@ def test_every_variable_is_read():
             "UPLOAD_URL_EXPIRES": "60",
         }
     )
-    assert (settings.input_prefix, settings.output_prefix, settings.failure_prefix) == ("incoming/", "cutouts/", "errors/")
+    assert (settings.input_prefix, settings.output_prefix, settings.failure_prefix) == (
+        "incoming/",
+        "cutouts/",
+        "errors/",
+    )
     assert (settings.min_remaining_ms, settings.max_input_bytes, settings.api_max_body_bytes) == (2500, 1000, 500)
     assert settings.upload_url_expires == 60
     assert settings.default_options == Options(crop=True, output=OutputMode.MASK, background=(255, 255, 255))
@@ -59,7 +63,9 @@ def test_a_bad_variable_fails_fast(name, value):
 def test_one_bucket_for_inputs_and_outputs_needs_output_prefixes():
     with pytest.raises(SettingsError, match="OUTPUT_PREFIX"):
         HandlerSettings.from_env({"INPUT_BUCKET": "one-bucket", "OUTPUT_BUCKET": "one-bucket"})
-    shared = HandlerSettings.from_env({"INPUT_BUCKET": "one-bucket", "OUTPUT_BUCKET": "one-bucket", "OUTPUT_PREFIX": "out/"})
+    shared = HandlerSettings.from_env(
+        {"INPUT_BUCKET": "one-bucket", "OUTPUT_BUCKET": "one-bucket", "OUTPUT_PREFIX": "out/"}
+    )
     assert shared.output_prefix == "out/"
 
 

@@ -64,7 +64,9 @@ def test_every_committed_manifest_matches_its_model_file() -> None:
 
 
 def test_settings_read_from_environment() -> None:
-    settings = EngineSettings.from_env({"ENGINE_MODEL": "u2netp", "ENGINE_THREADS": "3", "ENGINE_MAX_MEGAPIXELS": "12.5"})
+    settings = EngineSettings.from_env(
+        {"ENGINE_MODEL": "u2netp", "ENGINE_THREADS": "3", "ENGINE_MAX_MEGAPIXELS": "12.5"}
+    )
     assert (settings.model, settings.threads, settings.max_megapixels) == ("u2netp", 3, 12.5)
     defaults = EngineSettings.from_env({})
     assert defaults.model == DEFAULT_MODEL and defaults.threads == usable_cpus()

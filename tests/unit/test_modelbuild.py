@@ -88,7 +88,12 @@ def test_install_float_is_idempotent(tmp_path: Path) -> None:
 @pytest.mark.parametrize("model_id", available_models(ENGINE_MODELS))
 def test_every_manifest_matches_its_installed_file(model_id: str) -> None:
     manifest = load_manifest(model_id, ENGINE_MODELS)
-    if not manifest.path.is_file() and model_id not in {"u2netp", "u2netp-int8", "u2netp-256-int8", "u2netp-distilled-int8"}:
+    if not manifest.path.is_file() and model_id not in {
+        "u2netp",
+        "u2netp-int8",
+        "u2netp-256-int8",
+        "u2netp-distilled-int8",
+    }:
         pytest.skip(f"{manifest.file} is built by `make models-all`")
     verify_model_file(manifest)
     graph = onnx.load(str(manifest.path), load_external_data=False).graph

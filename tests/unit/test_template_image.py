@@ -61,13 +61,23 @@ def test_every_copied_source_exists_and_is_in_the_build_context():
         assert matches and all(m.exists() for m in matches), source
         for match in matches:
             assert included(str(match.relative_to(ROOT))), f"{source} is excluded by .dockerignore"
-    for excluded in (".venv/bin/python", ".git/HEAD", "tests/conftest.py", "samples/astronaut.jpg", "engine/__pycache__/x.pyc"):
+    for excluded in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/conftest.py",
+        "samples/astronaut.jpg",
+        "engine/__pycache__/x.pyc",
+    ):
         assert not included(excluded)
 
 
 def build_models_arg() -> str:
     template = yaml_parse((ROOT / "template.yaml").read_text())
-    args = {r["Metadata"]["DockerBuildArgs"]["ENGINE_MODELS"] for r in template["Resources"].values() if "Metadata" in r and "DockerBuildArgs" in r["Metadata"]}
+    args = {
+        r["Metadata"]["DockerBuildArgs"]["ENGINE_MODELS"]
+        for r in template["Resources"].values()
+        if "Metadata" in r and "DockerBuildArgs" in r["Metadata"]
+    }
     (models,) = args
     assert re.search(rf"ARG ENGINE_MODELS={re.escape(models)}\n", DOCKERFILE)
     return models
@@ -75,7 +85,9 @@ def build_models_arg() -> str:
 
 def test_model_selection_copies_the_models_the_template_builds_with(tmp_path: Path):
     models = build_models_arg()
-    subprocess.run([sys.executable, str(SELECT_MODELS), str(ROOT / "engine" / "models"), str(tmp_path), models], check=True)
+    subprocess.run(
+        [sys.executable, str(SELECT_MODELS), str(ROOT / "engine" / "models"), str(tmp_path), models], check=True
+    )
     for model_id in models.split(","):
         manifest = json.loads((tmp_path / f"{model_id}.json").read_text())
         assert (tmp_path / manifest["file"]).stat().st_size == manifest["bytes"]
@@ -90,11 +102,19 @@ def test_model_selection_refuses_a_model_that_does_not_match_its_manifest(tmp_pa
     data[-1] ^= 0xFF
     (source / manifest["file"]).write_bytes(bytes(data))
 
-    result = subprocess.run([sys.executable, str(SELECT_MODELS), str(source), str(tmp_path / "out"), "u2netp-int8"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(SELECT_MODELS), str(source), str(tmp_path / "out"), "u2netp-int8"],
+        capture_output=True,
+        text=True,
+    )
 
     assert result.returncode != 0 and "does not match" in result.stderr
 
 
 def test_model_selection_refuses_an_unknown_model(tmp_path: Path):
     with pytest.raises(subprocess.CalledProcessError):
-        subprocess.run([sys.executable, str(SELECT_MODELS), str(ROOT / "engine" / "models"), str(tmp_path), "no-such-model"], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(SELECT_MODELS), str(ROOT / "engine" / "models"), str(tmp_path), "no-such-model"],
+            check=True,
+            capture_output=True,
+        )
