@@ -12,9 +12,10 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .acceptance import as_dicts, baseline_checks, product_checks
 from .contenders import BASELINE, DEFAULT_KEYS, REMBG_MD5, U2NET_HOME, Contender, RembgContender, make_contender

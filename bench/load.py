@@ -31,7 +31,7 @@ class OtherLoad:
         self.cores = 0.0
         self._start = (0.0, 0.0, 0.0)
 
-    def __enter__(self) -> "OtherLoad":
+    def __enter__(self) -> OtherLoad:
         self._start = (time.monotonic(), _busy_seconds(), _own_seconds())
         return self
 

@@ -7,9 +7,10 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from .errors import EngineError, InputError
 from .options import Options, OutputMode, parse_color
@@ -48,7 +49,7 @@ def plan_jobs(images: Sequence[tuple[Path, Path]], out_dir: Path) -> list[Job]:
         taken[target] = taken.get(target, 0) + 1
     return [
         Job(src, out_dir / rel.with_name(rel.name + ".png") if taken[target] > 1 else target)
-        for (src, rel), target in zip(images, plain)
+        for (src, rel), target in zip(images, plain, strict=True)
     ]
 
 

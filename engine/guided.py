@@ -83,7 +83,7 @@ def _runs(flags: np.ndarray, gap: int) -> list[tuple[int, int]]:
     """[start, end) of the runs of True in `flags`, runs closer than `gap` merged."""
     edges = np.flatnonzero(np.diff(np.concatenate(([False], flags, [False])).astype(np.int8)))
     runs: list[tuple[int, int]] = []
-    for start, end in zip(edges[::2].tolist(), edges[1::2].tolist()):
+    for start, end in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
         if runs and start - runs[-1][1] < gap:
             start = runs.pop()[0]
         runs.append((start, end))

@@ -34,7 +34,7 @@ class Manifest:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], folder: Path) -> "Manifest":
+    def from_dict(cls, data: dict[str, Any], folder: Path) -> Manifest:
         try:
             inp, out = data["input"], data["output"]
             return cls(

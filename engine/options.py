@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from enum import Enum
-from typing import Mapping
+from enum import StrEnum
 
 from .errors import InvalidOptionError
 
 
-class OutputMode(str, Enum):
+class OutputMode(StrEnum):
     CUTOUT = "cutout"  # RGBA PNG: the subject on transparency
     MASK = "mask"  # 8-bit grayscale PNG: the alpha matte alone
 
@@ -42,7 +42,7 @@ class Options:
             raise InvalidOptionError(f"background must be three values 0-255, got {self.background}")
 
     @classmethod
-    def from_strings(cls, values: Mapping[str, str]) -> "Options":
+    def from_strings(cls, values: Mapping[str, str]) -> Options:
         """Parse options given as text (CLI flags, query parameters). Unknown names are refused."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)

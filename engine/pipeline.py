@@ -79,7 +79,7 @@ def subject_box(alpha: np.ndarray, margin: float, threshold: int = 8) -> Box | N
     if points is None:
         return None
     x, y, w, h = cv2.boundingRect(points)
-    pad = int(round(margin * max(w, h)))
+    pad = round(margin * max(w, h))
     height, width = alpha.shape
     return max(0, x - pad), max(0, y - pad), min(width, x + w + pad), min(height, y + h + pad)
 

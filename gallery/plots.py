@@ -46,7 +46,7 @@ def quality_vs_speed(results: dict[str, Any], target: Path) -> Path:
     base = warm[BASELINE]["median_s"]
     sets = sorted(results["quality"])
     figure, axes = plt.subplots(1, len(sets), figsize=(4.6 * len(sets), 3.8), squeeze=False)
-    for ax, name in zip(axes[0], sets):
+    for ax, name in zip(axes[0], sets, strict=True):
         for index, (key, row) in enumerate(results["quality"][name].items()):
             if key not in warm:
                 continue
@@ -88,7 +88,7 @@ def stage_bars(results: dict[str, Any], target: Path) -> Path:
     plt = pyplot()
     sizes = list(results["speed"]["warm"])
     figure, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 3.6), squeeze=False)
-    for ax, size in zip(axes[0], sizes):
+    for ax, size in zip(axes[0], sizes, strict=True):
         rows = results["speed"]["warm"][size]
         keys = list(rows)
         for i, key in enumerate(keys):
@@ -108,7 +108,7 @@ def stage_bars(results: dict[str, Any], target: Path) -> Path:
         )
         ax.grid(axis="y", alpha=0.3)
         handles, names = ax.get_legend_handles_labels()
-        unique = dict(zip(names, handles))
+        unique = dict(zip(names, handles, strict=True))
         ax.legend(unique.values(), unique.keys(), fontsize=7)
     figure.suptitle("Where the time goes: JPEG bytes -> PNG bytes", fontsize=9)
     figure.tight_layout()

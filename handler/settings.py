@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Mapping
 from urllib.parse import parse_qsl
 
 from engine import InvalidOptionError, Options
@@ -46,7 +46,7 @@ class HandlerSettings:
     failure_prefix: str = "failures/"
     min_remaining_ms: int = 10_000
     max_input_bytes: int = 50_000_000
-    default_options: Options = Options()
+    default_options: Options = field(default_factory=Options)
     api_max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
     upload_url_expires: int = 900
 
@@ -59,7 +59,7 @@ class HandlerSettings:
             )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "HandlerSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HandlerSettings:
         env = os.environ if env is None else env
         return cls(
             input_bucket=_bucket(env, "INPUT_BUCKET"),

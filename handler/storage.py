@@ -65,7 +65,7 @@ class Storage:
         self._s3 = client
 
     @classmethod
-    def from_env(cls) -> "Storage":
+    def from_env(cls) -> Storage:
         config = Config(
             signature_version="s3v4",
             retries={"mode": "standard", "max_attempts": 3},

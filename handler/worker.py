@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Protocol
 from urllib.parse import quote, urlencode
 
@@ -27,7 +27,7 @@ PERMANENT_ERRORS = (InputError, SourceMissingError, SourceTooLargeError, KeyTooL
 _MAX_METADATA_KEY_CHARS = 1024  # S3 allows 2 KB of user metadata in all
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     WRITTEN = "written"  # a new cut-out was stored
     DUPLICATE = "duplicate"  # the cut-out of this object version (and options) already exists
     IGNORED = "ignored"  # not ours to process: our own output, another bucket or prefix
@@ -143,7 +143,7 @@ class Worker:
             "source": {"bucket": ref.bucket, "key": ref.key, "etag": etag, "version_id": ref.version_id},
             "reason": code,
             "message": str(error),
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         try:
             key = failure_key(ref.key, self.settings.failure_prefix)

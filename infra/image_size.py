@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .select_models import select  # the build stage's own helper
+
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = (
     *(arg for glibc in (34, 28, 17) for arg in ("--platform", f"manylinux_2_{glibc}_x86_64")),
@@ -46,14 +48,11 @@ def install_requirements(target: Path) -> None:
         "-r",
         str(ROOT / "requirements.txt"),
     ]
-    subprocess.run(command, check=True)  # pip with our own arguments  # nosec B603
+    subprocess.run(command, check=True)  # noqa: S603  # pip with our own arguments  # nosec B603
 
 
 def lay_out_code(task_root: Path, models: list[str]) -> None:
     """engine/*.py, the chosen models and handler/, as the Dockerfile's COPY lines place them."""
-    sys.path.insert(0, str(ROOT / "infra"))
-    from select_models import select  # the build stage's own helper
-
     (task_root / "engine").mkdir(parents=True)
     for source in (ROOT / "engine").glob("*.py"):
         shutil.copy2(source, task_root / "engine" / source.name)

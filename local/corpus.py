@@ -1,5 +1,6 @@
-"""The bad-input corpus, generated (never hand-picked files; used by the tests and `make soak`): each case is the bytes a user might
-upload, under an awkward key, with the outcome the service must give it."""
+"""The bad-input corpus, generated (never hand-picked files; used by the tests and `make soak`):
+each case is the bytes a user might upload, under an awkward key, with the outcome the service
+must give it."""
 
 from __future__ import annotations
 

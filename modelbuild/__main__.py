@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .errors import BuildError
 from .paths import SOURCE_MODELS
 from .recipes import RECIPES
-from .errors import BuildError
 from .sources import SOURCES, ensure_source
 
 

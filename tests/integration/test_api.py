@@ -8,6 +8,7 @@ import io
 import json
 import os
 from http.server import BaseHTTPRequestHandler
+from typing import ClassVar
 
 import pytest
 import requests
@@ -109,9 +110,9 @@ def test_upload_url_round_trip_through_s3_and_the_worker(stack, api, worker):
 class _CountingPhotoHandler(BaseHTTPRequestHandler):
     """Serves a real photo at any path and counts the requests (there must be none)."""
 
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         type(self).requests.append(self.path)
         body = sample_bytes("chelsea.jpg")
         self.send_response(200)

@@ -9,8 +9,8 @@ import json
 
 from PIL import Image
 
-from local.events import s3_put_event
 from local.corpus import corpus
+from local.events import s3_put_event
 from tests.integration.buckets import output_keys, read_object, upload
 
 

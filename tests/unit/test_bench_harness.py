@@ -14,6 +14,7 @@ import cv2
 import pytest
 from PIL import Image
 
+from bench.__main__ import main
 from bench.acceptance import baseline_checks, product_checks
 from bench.contenders import EngineContender, RembgContender, make_contender
 from bench.data import discover_sets, load_set, resized_jpeg
@@ -143,7 +144,10 @@ def test_acceptance_lines_pass_fail_and_not_measured() -> None:
 def test_baseline_check_demands_the_reference_figures_to_four_decimals() -> None:
     exact = {"n": 164, "mae": 0.03814, "max_fbeta": 0.95126, "miou": 0.88941}
     off = {**exact, "miou": 0.8895}
-    statuses = lambda row: {c.name: c.status for c in baseline_checks({"quality": {"horse": {"rembg:u2netp": row}}})}
+
+    def statuses(row: dict[str, float]) -> dict[str, str]:
+        return {c.name: c.status for c in baseline_checks({"quality": {"horse": {"rembg:u2netp": row}}})}
+
     assert statuses(exact)["reproduces reference horse rembg:u2netp"] == "PASS"
     assert statuses(off)["reproduces reference horse rembg:u2netp"] == "FAIL"
     assert statuses({**exact, "n": 6})["reproduces reference horse rembg:u2netp"] == "N/A"
@@ -167,8 +171,6 @@ def test_the_harness_imports_without_rembg() -> None:
 
 
 def test_command_line_quick_quality_run_writes_both_files(dev_dir: Path, tmp_path: Path, capsys) -> None:
-    from bench.__main__ import main
-
     out = tmp_path / "quick"
     code = main(
         [

@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from engine.cli import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, main
-
 from tests.synthetic import encode, scene
 
 ROOT = Path(__file__).resolve().parents[2]

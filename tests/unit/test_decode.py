@@ -6,11 +6,10 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from engine.decode import decode_image
 from engine.errors import CorruptImageError, EmptyInputError, ImageTooLargeError, UnsupportedFormatError
-
 from tests.synthetic import scene
 
 MAX_MP = 64.0
@@ -113,8 +112,6 @@ def test_animated_webp_takes_the_first_frame() -> None:
 
 
 def test_icc_profile_is_kept() -> None:
-    from PIL import ImageCms
-
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     for fmt in ("JPEG", "PNG"):
         decoded = decode_image(_save(Image.fromarray(_rgb()), fmt, icc_profile=profile), MAX_MP)

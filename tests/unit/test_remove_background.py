@@ -11,7 +11,6 @@ from PIL import Image, ImageCms
 
 import engine
 from engine import Options, OutputMode
-
 from tests.synthetic import encode, scene
 
 
