@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SCAN_STAMP := .venv-scan/.installed
 SCANNED := engine handler local infra bench modelbuild training gallery fuzz
 
-.PHONY: run test models models-all bench invoke serve image-size train gallery scan soak fuzz
+.PHONY: run test lint format typecheck models models-all bench invoke serve image-size train gallery scan soak fuzz
 
 $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt training/requirements.txt gallery/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,21 @@ $(SCAN_STAMP): security/requirements.txt
 	.venv-scan/bin/python -m pip install --quiet -r security/requirements.txt
 	touch $(SCAN_STAMP)
 
-test: $(STAMP) models $(SCAN_STAMP)
+# Lint, format and types first: CI (.ci/run = make test) enforces them.
+test: lint typecheck $(STAMP) models $(SCAN_STAMP)
 	$(PY) -m pytest -q tests
+
+# ruff's rules and format, and mypy (strict on engine/ and handler/), as configured in pyproject.toml.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 bench: $(STAMP) models-all
 	$(PY) -m pip install --quiet -r bench/requirements.txt

@@ -125,7 +125,8 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
         top = float(np.nanmax(values)) if values.size else 1.0
         scale = 255.0 if top <= 1.0 else 255.0 / max(top, 1e-6)
-        return np.clip(np.nan_to_num(values) * scale, 0, 255).astype(np.uint8)
+        scaled: np.ndarray = np.clip(np.nan_to_num(values) * scale, 0, 255).astype(np.uint8)
+        return scaled
     wide = values.astype(np.uint32, copy=False)
     top = int(wide.max()) if wide.size else 0
     if top <= 255:  # an 8-bit image stored in a wide mode

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 BAND_ROWS = 256  # full-resolution rows produced per step (bounds the float32 temporaries)
 RUN_GAP = 4  # column runs of cells to compute closer than this many cells are merged
@@ -24,7 +25,8 @@ def resample_to_grid(pred: np.ndarray, k: int, height: int, width: int) -> np.nd
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     pred = pred.astype(np.float32, copy=False)
     size = (width // k, height // k)
-    return cv2.warpAffine(pred, to_pred, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    grid: np.ndarray = cv2.warpAffine(pred, to_pred, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return grid
 
 
 def guided_slope(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +81,7 @@ def _upsample_cells(fill: np.ndarray, k: int, height: int, width: int) -> np.nda
     return alpha
 
 
-def _runs(flags: np.ndarray, gap: int) -> list[tuple[int, int]]:
+def _runs(flags: npt.ArrayLike, gap: int) -> list[tuple[int, int]]:
     """[start, end) of the runs of True in `flags`, runs closer than `gap` merged."""
     edges = np.flatnonzero(np.diff(np.concatenate(([False], flags, [False])).astype(np.int8)))
     runs: list[tuple[int, int]] = []

@@ -37,7 +37,8 @@ class Model:
         if self.manifest.normalize_output == "minmax":
             low, high = float(pred.min()), float(pred.max())
             pred = (pred - low) / max(high - low, 1e-6)
-        return np.clip(pred, 0.0, 1.0, out=pred)
+        clipped: np.ndarray = np.clip(pred, 0.0, 1.0, out=pred)
+        return clipped
 
 
 def model_input(bgr: np.ndarray, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:

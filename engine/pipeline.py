@@ -65,7 +65,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
 
 
 def _upsample(pred: np.ndarray, width: int, height: int) -> np.ndarray:
-    alpha = cv2.resize(pred, (width, height), interpolation=cv2.INTER_LINEAR)
+    alpha: np.ndarray = cv2.resize(pred, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 

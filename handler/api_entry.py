@@ -53,7 +53,7 @@ _STATUS_OF_INPUT_ERROR = {
 _RESPONSE_ENVELOPE_BYTES = 4096  # status, headers and JSON framing around the base64 body
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+def error_response(status: int, code: str, message: str, **extra: Any) -> Response[Any]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -62,12 +62,12 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 
 @app.get("/")
-def page() -> Response:
+def page() -> Response[Any]:
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=PAGE_HTML)
 
 
 @app.post("/remove")
-def remove() -> Response:
+def remove() -> Response[Any]:
     event = app.current_event
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     if len(body) > settings.api_max_body_bytes:
@@ -99,7 +99,7 @@ def remove() -> Response:
 
 
 @app.post("/uploads")
-def create_upload() -> Response:
+def create_upload() -> Response[Any]:
     if not (settings.input_bucket and settings.output_bucket):
         return error_response(501, "uploads_not_configured", "INPUT_BUCKET and OUTPUT_BUCKET are not set")
     request = app.current_event.json_body if app.current_event.body else {}
@@ -136,7 +136,7 @@ def _download(bucket: str, key: str, expires: int) -> dict[str, str]:
 
 
 @app.exception_handler(InputError)
-def bad_input(error: InputError) -> Response:
+def bad_input(error: InputError) -> Response[Any]:
     status = next((s for kind, s in _STATUS_OF_INPUT_ERROR.items() if isinstance(error, kind)), 422)
     logger.info("rejected input", extra={"reason": error.code, "status": status})
     record_failure(error.code)
@@ -144,13 +144,13 @@ def bad_input(error: InputError) -> Response:
 
 
 @app.exception_handler(ModelError)
-def broken_deployment(error: EngineError) -> Response:
+def broken_deployment(error: EngineError) -> Response[Any]:
     logger.exception("the model could not be loaded")
     return error_response(500, error.code, "the service is misconfigured; the error has been logged")
 
 
 @app.exception_handler([json.JSONDecodeError, UnicodeDecodeError])
-def bad_json(error: ValueError) -> Response:
+def bad_json(error: ValueError) -> Response[Any]:
     return error_response(400, "bad_request", f"the request body is not valid JSON: {error}")
 
 

@@ -167,8 +167,10 @@ def _superseded(recorded: dict[str, str] | None, sequencer: str | None) -> bool:
     padded strings, i.e. as numbers) is the later event. This matters when the input bucket is
     versioned: the event's version is fetched, and an older one must not replace a newer cut-out."""
     theirs = (recorded or {}).get("source-sequencer")
+    if not (theirs and sequencer):
+        return False
     try:
-        return bool(theirs and sequencer) and int(theirs, 16) > int(sequencer, 16)
+        return int(theirs, 16) > int(sequencer, 16)
     except ValueError:  # not hex: no order can be told, so process as usual
         return False
 
