@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 SCAN_STAMP := .venv-scan/.installed
-SCANNED := engine handler local infra bench modelbuild training gallery fuzz
+SCANNED := engine handler local reliability infra bench modelbuild training gallery
 
 .PHONY: run test lint format typecheck models models-all bench invoke serve image-size train gallery scan soak fuzz
 
@@ -83,10 +83,10 @@ scan: $(SCAN_STAMP)
 # N mixed objects (photos and bad inputs) through S3 -> SQS -> the worker under the emulator.
 N ?= 1000
 soak: $(STAMP) models
-	$(PY) -m local.soak -n $(N)
+	$(PY) -m reliability.soak -n $(N)
 
 # Coverage-guided fuzzing of the decode path (atheris); the corpus grows in .cache/fuzz across runs,
 # findings are written there as crash-*/oom-*/timeout-* files.
 FUZZ_SECONDS ?= 600
 fuzz: $(STAMP)
-	$(PY) -m fuzz.decode -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=.cache/fuzz/ .cache/fuzz/corpus
+	$(PY) -m reliability.fuzz_decode -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=.cache/fuzz/ .cache/fuzz/corpus

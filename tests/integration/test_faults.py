@@ -1,5 +1,5 @@
 """Faults through the real path: the worker under the Lambda emulator reaches S3 through a fault-
-injecting proxy (local/fault_proxy.py) in front of the session's moto server. When S3 fails mid-
+injecting proxy (reliability/fault_proxy.py) in front of the session's moto server. When S3 fails mid-
 batch or cannot be reached, the messages it could not finish are handed back for retry; redelivered
 (as SQS would), every input ends as exactly one cut-out: none lost, none duplicated, no failure
 records for what was only a transient fault."""
@@ -14,7 +14,7 @@ import pytest
 from local.deployment import LocalDeployment
 from local.emulator import LambdaEmulator
 from local.events import s3_put_event, sqs_event
-from local.fault_proxy import FaultProxy
+from reliability.fault_proxy import FaultProxy
 from tests.integration.buckets import image_size, output_keys, read_object, sample_bytes, upload
 
 PHOTOS = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg")

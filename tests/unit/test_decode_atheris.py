@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from local.corpus import corpus
+from reliability.corpus import corpus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,7 @@ def test_coverage_guided_fuzzing_finds_no_crash_in_the_decode_path(tmp_path: Pat
         [
             sys.executable,
             "-m",
-            "fuzz.decode",
+            "reliability.fuzz_decode",
             "-runs=30000",
             "-seed=1",
             "-rss_limit_mb=768",

@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from local.corpus import png_bomb
+from reliability.corpus import png_bomb
 from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, load_event
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .samples import SAMPLES_DIR
+from local.samples import SAMPLES_DIR
 
 
 @dataclass(frozen=True)
