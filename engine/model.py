@@ -73,13 +73,13 @@ def create_session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-_models: dict[tuple[str, Path], Model] = {}
+_models: dict[tuple[str, Path, int], Model] = {}
 _lock = threading.Lock()
 
 
 def get_model(model_id: str, model_dir: Path, threads: int) -> Model:
-    """The process-wide model for this id: loaded (and checked) once, then reused."""
-    key = (model_id, model_dir)
+    """The process-wide model for this id and thread count: loaded (and checked) once, then reused."""
+    key = (model_id, model_dir, threads)
     model = _models.get(key)
     if model is not None:
         return model
@@ -91,8 +91,3 @@ def get_model(model_id: str, model_dir: Path, threads: int) -> Model:
             model = Model(manifest, create_session(manifest.path, threads))
             _models[key] = model
     return model
-
-
-def loaded_models() -> list[str]:
-    """Ids of the models this process has loaded (for tests and health checks)."""
-    return sorted(model_id for model_id, _ in _models)

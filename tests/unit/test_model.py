@@ -28,6 +28,13 @@ def test_session_is_created_once_and_reused(model_copy: Path) -> None:
     assert get_model(DEFAULT_MODEL, model_copy, 1) is first
 
 
+def test_a_session_runs_on_the_threads_it_was_asked_for(model_copy: Path) -> None:
+    one = get_model(DEFAULT_MODEL, model_copy, 1)
+    two = get_model(DEFAULT_MODEL, model_copy, 2)
+    assert two is not one
+    assert [m.session.get_session_options().intra_op_num_threads for m in (one, two)] == [1, 2]
+
+
 def test_missing_model_file_says_how_to_build_it(model_copy: Path) -> None:
     (model_copy / f"{DEFAULT_MODEL}.onnx").unlink()
     with pytest.raises(ModelNotFoundError, match="make models"):
