@@ -18,6 +18,8 @@ def select(source: Path, target: Path, model_ids: list[str]) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for model_id in model_ids:
         manifest_path = source / f"{model_id}.json"
+        if not manifest_path.is_file():
+            sys.exit(f"no manifest {manifest_path.name} in {source}: unknown model {model_id!r}")
         manifest = json.loads(manifest_path.read_text())
         model_file = source / manifest["file"]
         data = model_file.read_bytes()
@@ -28,6 +30,11 @@ def select(source: Path, target: Path, model_ids: list[str]) -> None:
         print(f"model {model_id}: {model_file.name}, {len(data)} bytes")
 
 
-if __name__ == "__main__":
-    source_dir, target_dir, ids = sys.argv[1:4]
+def main(argv: list[str]) -> None:
+    """SOURCE_DIR TARGET_DIR MODEL_ID[,MODEL_ID...]"""
+    source_dir, target_dir, ids = argv
     select(Path(source_dir), Path(target_dir), [i for i in ids.replace(",", " ").split() if i])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

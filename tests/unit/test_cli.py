@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,16 +72,3 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as bad_colour:
         main([str(tmp_path), "--out", str(tmp_path), "--background", "purple"])
     assert bad_colour.value.code == EXIT_USAGE
-
-
-def test_runs_as_a_module(photos: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "engine", str(photos / "a.jpg"), "--out", str(tmp_path / "o")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "1 inputs: 1 written" in result.stdout and (tmp_path / "o" / "a.png").is_file()

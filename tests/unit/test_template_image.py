@@ -7,16 +7,15 @@ import fnmatch
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
+from infra import select_models
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "infra" / "Dockerfile").read_text()
-SELECT_MODELS = ROOT / "infra" / "select_models.py"
 
 
 def instructions(name: str) -> list[str]:
@@ -85,9 +84,7 @@ def build_models_arg() -> str:
 
 def test_model_selection_copies_the_models_the_template_builds_with(tmp_path: Path):
     models = build_models_arg()
-    subprocess.run(
-        [sys.executable, str(SELECT_MODELS), str(ROOT / "engine" / "models"), str(tmp_path), models], check=True
-    )
+    select_models.main([str(ROOT / "engine" / "models"), str(tmp_path), models])
     for model_id in models.split(","):
         manifest = json.loads((tmp_path / f"{model_id}.json").read_text())
         assert (tmp_path / manifest["file"]).stat().st_size == manifest["bytes"]
@@ -102,19 +99,12 @@ def test_model_selection_refuses_a_model_that_does_not_match_its_manifest(tmp_pa
     data[-1] ^= 0xFF
     (source / manifest["file"]).write_bytes(bytes(data))
 
-    result = subprocess.run(
-        [sys.executable, str(SELECT_MODELS), str(source), str(tmp_path / "out"), "u2netp-int8"],
-        capture_output=True,
-        text=True,
-    )
+    with pytest.raises(SystemExit) as refused:
+        select_models.main([str(source), str(tmp_path / "out"), "u2netp-int8"])
 
-    assert result.returncode != 0 and "does not match" in result.stderr
+    assert refused.value.code != 0 and "does not match" in str(refused.value.code)
 
 
 def test_model_selection_refuses_an_unknown_model(tmp_path: Path):
-    with pytest.raises(subprocess.CalledProcessError):
-        subprocess.run(
-            [sys.executable, str(SELECT_MODELS), str(ROOT / "engine" / "models"), str(tmp_path), "no-such-model"],
-            check=True,
-            capture_output=True,
-        )
+    with pytest.raises(SystemExit, match="unknown model"):
+        select_models.main([str(ROOT / "engine" / "models"), str(tmp_path), "no-such-model"])

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, LambdaContext, load_event
+from tests.integration.in_process import INPUT_BUCKET, OUTPUT_BUCKET, LambdaContext, load_event
 
 ASTRONAUT_OUT = "cutouts/samples/astronaut.jpg.png"
 

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCAN_BIN = ROOT / ".venv-scan" / "bin"
-PACKAGES = ["engine", "handler", "local", "infra", "bench", "modelbuild", "training", "gallery"]
+PACKAGES = sorted(init.parent.name for init in ROOT.glob("*/__init__.py") if init.parent.name != "tests")
 
 
 def scanner(name: str) -> Path:

@@ -14,7 +14,7 @@ import requests
 from PIL import Image
 
 from reliability.corpus import png_bomb
-from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, load_event
+from tests.integration.in_process import INPUT_BUCKET, OUTPUT_BUCKET, load_event
 
 
 @pytest.fixture
