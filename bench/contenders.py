@@ -103,11 +103,11 @@ class EngineContender:
 
     def cutout(self, data: bytes) -> CutoutRun:
         result = self._engine.remove_background(data, self._engine.Options(model=self.model))
-        return CutoutRun(result.png, result.timings.as_dict())
+        return CutoutRun(result.data, result.timings.as_dict())
 
     def mask(self, data: bytes) -> np.ndarray:
         options = self._engine.Options(model=self.model, output=self._engine.OutputMode.MASK)
-        return decode_gray(self._engine.remove_background(data, options).png)
+        return decode_gray(self._engine.remove_background(data, options).data)
 
     def predict_seconds(self, data: bytes) -> float | None:
         return None  # the engine reports its model time as the `infer_ms` stage

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.result import StageTimings
+
 from .acceptance import Check, baseline_checks, product_checks
 from .contenders import BASELINE
 
@@ -56,7 +58,7 @@ def quality_markdown(results: dict[str, Any]) -> str:
 def _stages(row: dict[str, Any]) -> str:
     stages = row.get("stages_ms")
     if stages:
-        return " / ".join(f"{stages[k]:.0f}" for k in ("decode_ms", "infer_ms", "refine_ms", "encode_ms"))
+        return " / ".join(f"{stages.get(f'{stage}_ms', 0):.0f}" for stage in StageTimings.stages())
     return f"predict {row['predict_s']:.3f} s" if "predict_s" in row else "—"
 
 
@@ -65,7 +67,7 @@ def warm_markdown(results: dict[str, Any]) -> str:
     sizes = list(warm)
     header = ["model"]
     for size in sizes:
-        header += [f"warm {size} s", f"× {BASELINE}", f"{size} decode/infer/refine/encode ms"]
+        header += [f"warm {size} s", f"× {BASELINE}", f"{size} {'/'.join(StageTimings.stages())} ms"]
     keys = list(dict.fromkeys(k for size in sizes for k in warm[size]))
     rows = []
     for key in keys:

@@ -1,4 +1,4 @@
-"""The pipeline: decode -> segment -> refine -> compose -> encode, timed per stage."""
+"""The pipeline: decode -> infer -> refine -> compose -> encode, timed per stage (`StageTimings`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 
 from .decode import decode_image
-from .encode import encode_png
 from .model import get_model
 from .options import Options, OutputMode
 from .refine import decontaminate, refine_alpha
@@ -20,7 +19,8 @@ _STATS_STRIDE = 4  # matte statistics on every 4th row and column are exact enou
 
 
 def remove_background(data: bytes, options: Options | None = None, config: EngineSettings | None = None) -> Cutout:
-    """Cut the subject out of an encoded image and return it as PNG with timings and scores.
+    """Cut the subject out of an encoded image and return it, encoded in the options' format,
+    with timings and scores.
 
     Raises an `InputError` subclass for bad input and a `ModelError` for a broken deployment.
     """
@@ -39,15 +39,17 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         alpha = _upsample(pred, decoded.width, decoded.height)
     if decoded.alpha is not None:  # keep transparency the input already had
         alpha = cv2.multiply(alpha, decoded.alpha, scale=1 / 255)
+    refined_at = time.perf_counter()
     box = subject_box(alpha, options.crop_margin) if options.crop else None
     pixels = _compose(decoded.bgr, alpha, options, box)
-    refined_at = time.perf_counter()
-    png = encode_png(pixels, options.compress_level, decoded.icc_profile)
+    composed_at = time.perf_counter()
+    output = options.output_format
+    data = output.encode(pixels, options.compress_level, decoded.icc_profile)
     encoded_at = time.perf_counter()
 
     sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE]
     return Cutout(
-        png=png,
+        data=data,
         width=int(pixels.shape[1]),
         height=int(pixels.shape[0]),
         source_width=decoded.width,
@@ -59,8 +61,10 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
             decode=(decoded_at - start) * 1000,
             infer=(inferred_at - decoded_at) * 1000,
             refine=(refined_at - inferred_at) * 1000,
-            encode=(encoded_at - refined_at) * 1000,
+            compose=(composed_at - refined_at) * 1000,
+            encode=(encoded_at - composed_at) * 1000,
         ),
+        format=output,
     )
 
 

@@ -73,7 +73,7 @@ def edge_box(alpha: np.ndarray) -> tuple[int, int, int, int]:
 
 def edge_comparison(jpeg: bytes, cutout: Image.Image) -> Image.Image:
     """The softest edge, zoomed, on white: without colour decontamination, then with it."""
-    raw = decode(remove_background(jpeg, Options(decontaminate=False)).png)
+    raw = decode(remove_background(jpeg, Options(decontaminate=False)).data)
     box = edge_box(np.asarray(cutout.getchannel("A")))
     tiles = [
         labelled(decode(jpeg).crop(box), "original", EDGE_ZOOM),
@@ -91,7 +91,7 @@ def thumbnail(cutout: Image.Image, side: int = 320) -> Image.Image:
 
 def make(jpeg: bytes, u2net_home: Path) -> dict[str, Image.Image]:
     """name suffix -> image, for one photo."""
-    cutout = decode(remove_background(jpeg).png)
+    cutout = decode(remove_background(jpeg).data)
     return {
         "strip": cutout_strip(jpeg, cutout, rembg_cutout(jpeg, u2net_home)),
         "edge": edge_comparison(jpeg, cutout),

@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.result import StageTimings
+
 BASELINE = "rembg:u2netp"
-STAGES = ("decode_ms", "infer_ms", "refine_ms", "encode_ms")
+STAGES = tuple(f"{stage}_ms" for stage in StageTimings.stages())
 COLOURS = {
     "decode_ms": "#8d99ae",
     "infer_ms": "#2b6cb0",
     "refine_ms": "#38a169",
+    "compose_ms": "#805ad5",
     "encode_ms": "#d69e2e",
     "predict": "#c53030",
     "rest": "#feb2b2",
@@ -94,7 +97,7 @@ def stage_bars(results: dict[str, Any], target: Path) -> Path:
         for i, key in enumerate(keys):
             row, bottom = rows[key], 0.0
             parts = (
-                [(s, row["stages_ms"][s]) for s in STAGES]
+                [(s, row["stages_ms"].get(s, 0.0)) for s in STAGES]  # results from before compose_ms: 0
                 if "stages_ms" in row
                 else [("predict", row["predict_s"] * 1000), ("rest", (row["median_s"] - row["predict_s"]) * 1000)]
             )

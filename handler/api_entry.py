@@ -3,7 +3,7 @@
 Routes:
   GET  /         a self-contained page: pick an image, see the cut-out on a checkerboard, download
   POST /remove   body = the image (binary; base64 through API Gateway), query = engine options
-                 (`?crop=true&background=ffffff`), answers the PNG (image/png) or a JSON error:
+                 (`?crop=true&background=ffffff`), answers the cut-out (image/png) or a JSON error:
                  400 bad options / empty body, 413 body over API_MAX_BODY_BYTES or result over
                  the 6 MB response limit (use /uploads), 415 not an image format we read,
                  422 corrupt or too many megapixels, 500 broken deployment (model missing)
@@ -24,6 +24,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine import (
+    INPUT_SUFFIXES,
     CorruptImageError,
     EmptyInputError,
     EngineError,
@@ -34,9 +35,9 @@ from engine import (
     UnsupportedFormatError,
 )
 
-from .keys import SUPPORTED_SUFFIXES, failure_key, has_supported_suffix, output_key, upload_key
+from .keys import failure_key, has_supported_suffix, output_key, upload_key
 from .observability import logger, metrics, record_failure, traced_removal, tracer
-from .settings import LAMBDA_SYNC_PAYLOAD_BYTES, load_settings, options_with
+from .settings import LAMBDA_SYNC_PAYLOAD_BYTES, load_settings
 from .storage import Storage
 
 settings = load_settings()  # read once: a bad variable fails the cold start
@@ -78,13 +79,13 @@ def remove() -> Response[Any]:
             "route; POST /uploads for an upload URL instead",
             upload_route="uploads",
         )
-    options = options_with(settings.default_options, event.query_string_parameters or {})
+    options = settings.default_options.merged(event.query_string_parameters or {})
     cutout = traced_removal(body, options)
-    if 4 * -(-len(cutout.png) // 3) + _RESPONSE_ENVELOPE_BYTES > LAMBDA_SYNC_PAYLOAD_BYTES:
+    if 4 * -(-len(cutout.data) // 3) + _RESPONSE_ENVELOPE_BYTES > LAMBDA_SYNC_PAYLOAD_BYTES:
         return error_response(
             413,
             "result_too_large",
-            f"the PNG is {len(cutout.png)} bytes, too large for a synchronous reply; "
+            f"the {cutout.format.name.upper()} is {len(cutout.data)} bytes, too large for a synchronous reply; "
             "POST /uploads for an upload URL instead, or ask for crop=true or output=mask",
             upload_route="uploads",
         )
@@ -95,7 +96,7 @@ def remove() -> Response[Any]:
             f"{name.removesuffix('_ms')};dur={ms}" for name, ms in cutout.timings.as_dict().items()
         ),
     }
-    return Response(status_code=200, content_type=cutout.media_type, body=cutout.png, headers=headers)
+    return Response(status_code=200, content_type=cutout.media_type, body=cutout.data, headers=headers)
 
 
 @app.post("/uploads")
@@ -109,10 +110,11 @@ def create_upload() -> Response[Any]:
     key = upload_key(settings.input_prefix, uuid.uuid4().hex, filename)
     if not has_supported_suffix(key):
         return error_response(
-            415, "unsupported_format", f"the file name must end in one of {', '.join(SUPPORTED_SUFFIXES)}"
+            415, "unsupported_format", f"the file name must end in one of {', '.join(INPUT_SUFFIXES)}"
         )
     content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-    result, failure = output_key(key, settings.output_prefix), failure_key(key, settings.failure_prefix)
+    suffix = settings.default_options.output_format.suffix  # the worker makes it with the default options
+    result, failure = output_key(key, settings.output_prefix, suffix), failure_key(key, settings.failure_prefix)
     expires = settings.upload_url_expires
     return Response(
         status_code=201,
@@ -155,7 +157,7 @@ def bad_json(error: ValueError) -> Response[Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler(capture_response=False)  # a PNG reply would overflow the 64 KB trace document
+@tracer.capture_lambda_handler(capture_response=False)  # an image reply would overflow the 64 KB trace document
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

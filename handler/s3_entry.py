@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from engine import InvalidOptionError, Options
 
 from .observability import logger, metrics, tracer
-from .settings import load_settings, options_with
+from .settings import load_settings
 from .sources import is_batch_operations_job, is_sqs_batch, message_object_refs, object_refs
 from .storage import ObjectRef, Storage
 from .worker import Outcome, Worker, ensure_time_left
@@ -85,7 +85,7 @@ def handle_batch_job(event: S3BatchOperationEvent, context: LambdaContext | None
     logger.set_correlation_id(event.invocation_id)
     response = S3BatchOperationResponse(event.invocation_schema_version, event.invocation_id, "PermanentFailure")
     try:
-        options = options_with(settings.default_options, event.job.user_arguments)
+        options = settings.default_options.merged(event.job.user_arguments)
     except InvalidOptionError as error:
         for task in event.tasks:
             response.add_result(task.build_task_batch_response("PermanentFailure", f"invalid_option: {error}"))

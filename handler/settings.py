@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import parse_qsl
 
@@ -30,7 +30,7 @@ class HandlerSettings:
     INPUT_BUCKET       only objects of this bucket are processed; uploads land here (API)
     INPUT_PREFIX       only keys under this prefix are processed (default: whole bucket)
     OUTPUT_BUCKET      where cut-outs and failure records are written (required by the S3 entry)
-    OUTPUT_PREFIX      cut-outs go to OUTPUT_PREFIX + source key + ".png" (default "")
+    OUTPUT_PREFIX      cut-outs go to OUTPUT_PREFIX + source key + the format's suffix (".png") ("")
     FAILURE_PREFIX     failure records go to FAILURE_PREFIX + source key + ".json" ("failures/")
     MIN_REMAINING_MS   stop taking new work when less time than this is left (default 10000)
     MAX_INPUT_BYTES    larger source objects are refused without download (default 50 MB)
@@ -121,12 +121,6 @@ def _options(env: Mapping[str, str], name: str) -> Options:
         return Options.from_strings(dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw))))
     except (InvalidOptionError, ValueError) as exc:
         raise SettingsError(f"{name} is not valid engine options ({exc}); example: 'crop=true&refine=false'") from None
-
-
-def options_with(base: Options, overrides: Mapping[str, str]) -> Options:
-    """`base` with the options named in `overrides` parsed from text (InvalidOptionError if bad)."""
-    parsed = Options.from_strings(overrides)
-    return replace(base, **{name: getattr(parsed, name) for name in overrides})
 
 
 @lru_cache(maxsize=1)

@@ -9,11 +9,11 @@ broken model deployment, too little time left), so that the caller's retry mecha
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from engine import InputError, Options
 from engine import settings as engine_settings
@@ -58,15 +58,6 @@ def ensure_time_left(context: LambdaContextLike | None, min_remaining_ms: int) -
         raise OutOfTimeError(f"less than {min_remaining_ms} ms left in this invocation")
 
 
-def recipe(options: Options) -> str:
-    """Canonical text of the options (model resolved), stored with a cut-out to recognise repeats."""
-    values = {name: str(value).lower() if isinstance(value, bool) else value for name, value in asdict(options).items()}
-    values["model"] = options.model or engine_settings().model
-    values["output"] = options.output.value
-    values["background"] = ",".join(map(str, options.background)) if options.background else "none"
-    return urlencode(sorted(values.items()))
-
-
 class Worker:
     """Processes objects named by S3, SQS, EventBridge or Batch Operations events."""
 
@@ -97,10 +88,10 @@ class Worker:
         if reason:
             record_skip(reason)
             return Result(Outcome.IGNORED, reason)
-        wanted = recipe(options)
+        wanted = options.recipe(engine_settings().model)
         etag = ref.etag
         try:
-            target = output_key(ref.key, self.settings.output_prefix)
+            target = output_key(ref.key, self.settings.output_prefix, options.output_format.suffix)
             with tracer.provider.in_subsegment("## check_output"):
                 recorded = self.storage.metadata(self.output_bucket, target)
             if _made_from(recorded, ref.etag, wanted):
@@ -127,7 +118,7 @@ class Worker:
             "foreground": f"{cutout.foreground:.4f}",
         }
         with tracer.provider.in_subsegment("## store"):
-            self.storage.put(self.output_bucket, target, cutout.png, cutout.media_type, metadata)
+            self.storage.put(self.output_bucket, target, cutout.data, cutout.media_type, metadata)
         return Result(Outcome.WRITTEN, target)
 
     def _duplicate(self, target: str) -> Result:

@@ -72,3 +72,6 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as bad_colour:
         main([str(tmp_path), "--out", str(tmp_path), "--background", "purple"])
     assert bad_colour.value.code == EXIT_USAGE
+    with pytest.raises(SystemExit) as bad_format:
+        main([str(tmp_path), "--out", str(tmp_path), "--format", "bmp"])
+    assert bad_format.value.code == EXIT_USAGE

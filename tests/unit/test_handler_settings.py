@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import InvalidOptionError, Options, OutputMode
-from handler.settings import HandlerSettings, SettingsError, options_with
+from engine import Options, OutputMode
+from handler.settings import HandlerSettings, SettingsError
 
 
 def test_defaults_process_the_whole_bucket():
@@ -72,11 +72,3 @@ def test_one_bucket_for_inputs_and_outputs_needs_output_prefixes():
 def test_the_s3_entry_needs_an_output_bucket():
     with pytest.raises(SettingsError, match="OUTPUT_BUCKET"):
         HandlerSettings.from_env({}).require_output_bucket()
-
-
-def test_request_options_override_only_what_they_name():
-    base = Options(crop=True, refine=False)
-    merged = options_with(base, {"output": "mask"})
-    assert merged == Options(crop=True, refine=False, output=OutputMode.MASK)
-    with pytest.raises(InvalidOptionError):
-        options_with(base, {"compress_level": "12"})

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from handler.keys import SUPPORTED_SUFFIXES
+from engine import INPUT_SUFFIXES
 from handler.settings import HandlerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def notification_suffixes(kind: str) -> set[str]:
 
 @pytest.mark.parametrize("kind", ["LambdaConfigurations", "QueueConfigurations"])
 def test_notifications_cover_every_supported_suffix_in_both_cases(kind: str):
-    assert notification_suffixes(kind) == {s for suffix in SUPPORTED_SUFFIXES for s in (suffix, suffix.upper())}
+    assert notification_suffixes(kind) == {s for suffix in INPUT_SUFFIXES for s in (suffix, suffix.upper())}
 
 
 def statements(function: str) -> list[dict[str, Any]]:
