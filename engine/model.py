@@ -1,4 +1,5 @@
-"""One ONNX Runtime session per model per process, created on first use and then reused."""
+"""One ONNX Runtime session per model and thread count per process, created on first use and then
+reused; the photo as the model takes it, and its output as a foreground map."""
 
 from __future__ import annotations
 
@@ -12,15 +13,20 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from .families import FAMILIES, Family, minmax
 from .manifest import Manifest, load_manifest, verify_model_file
 
 
 @dataclass(frozen=True)
 class Model:
-    """A loaded model: its manifest and its inference session."""
+    """A loaded model: its manifest, its family and its inference session."""
 
     manifest: Manifest
     session: ort.InferenceSession
+
+    @property
+    def family(self) -> Family:
+        return FAMILIES[self.manifest.family]
 
     @property
     def id(self) -> str:
@@ -31,12 +37,12 @@ class Model:
         return model_input(bgr, self.manifest.input_size, self.manifest.mean, self.manifest.std)
 
     def predict(self, bgr: np.ndarray) -> np.ndarray:
-        """The model's foreground probability at its own input size, float32 in 0..1."""
+        """The model's foreground probability at its own input size, float32 in 0..1: its output
+        through its family's activation, then min-max normalised when the manifest says so."""
         (out,) = self.session.run([self.manifest.output_name], {self.manifest.input_name: self.prepare(bgr)})
-        pred = out.reshape(out.shape[-2], out.shape[-1]).astype(np.float32, copy=False)
+        pred = self.family.activation(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float32, copy=False))
         if self.manifest.normalize_output == "minmax":
-            low, high = float(pred.min()), float(pred.max())
-            pred = (pred - low) / max(high - low, 1e-6)
+            pred = minmax(pred)
         clipped: np.ndarray = np.clip(pred, 0.0, 1.0, out=pred)
         return clipped
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from engine.families import minmax
 from engine.model import create_session
 
 THREADS = 2  # the latency figures in the manifests are measured at 2 threads
@@ -18,12 +19,6 @@ THREADS = 2  # the latency figures in the manifests are measured at 2 threads
 def open_session(path: Path, threads: int = THREADS) -> ort.InferenceSession:
     """The engine's own session (`engine.model.create_session`): what is measured is what serves."""
     return create_session(path, threads)
-
-
-def minmax(pred: np.ndarray) -> np.ndarray:
-    """The map rescaled to 0..1, as rembg and the engine post-process U²-Net's output."""
-    low, high = float(pred.min()), float(pred.max())
-    return (pred - low) / max(high - low, 1e-6)
 
 
 def predict_maps(session: ort.InferenceSession, tensors: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -12,6 +12,8 @@ from engine.manifest import sha256_file
 
 from .photos import MEAN, STD
 
+FAMILY = "u2net"  # every model built here and in training/ is U²-Net or U²-Netp
+
 
 def describe_model(model_id: str, path: Path, provenance: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
     """The manifest of a model file: its hash and size, and the input/output contract read from its graph."""
@@ -19,11 +21,12 @@ def describe_model(model_id: str, path: Path, provenance: dict[str, Any], metric
     dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
     return {
         "id": model_id,
+        "family": FAMILY,
         "file": path.name,
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,
         "input": {"name": graph.input[0].name, "size": [dims[3], dims[2]], "mean": list(MEAN), "std": list(STD)},
-        "output": {"index": 0, "name": graph.output[0].name, "normalize": "minmax"},
+        "output": {"name": graph.output[0].name, "normalize": "minmax"},
         "provenance": provenance,
         "metrics": metrics,
     }
