@@ -15,8 +15,8 @@ from engine.errors import ModelIntegrityError
 from engine.manifest import available_models, load_manifest, sha256_file, verify_model_file
 from modelbuild.errors import SourceError
 from modelbuild.install import install_float
-from modelbuild.manifests import describe_model, write_manifest
-from modelbuild.paths import DATA, ENGINE_MODELS, SOURCE_MODELS
+from modelbuild.manifests import describe_model, repo_relative, write_manifest
+from modelbuild.paths import DATA, ENGINE_MODELS, REPO, SOURCE_MODELS
 from modelbuild.photos import PhotoSplit
 from modelbuild.sources import SourceWeights, fetch_source
 
@@ -116,3 +116,25 @@ def test_photo_split_keeps_calibration_and_holdout_apart() -> None:
     split = PhotoSplit()
     assert not set(split.calibration()) & set(split.holdout())
     assert split.calibration() == PhotoSplit().calibration()
+
+
+def strings(value: object, key: str = "") -> list[tuple[str, str]]:
+    """Every string in a JSON document, with the key it is under."""
+    if isinstance(value, str):
+        return [(key, value)]
+    if isinstance(value, dict):
+        return [found for k, item in value.items() for found in strings(item, k)]
+    return [found for item in value for found in strings(item, key)] if isinstance(value, list) else []
+
+
+@pytest.mark.parametrize("model_id", available_models(ENGINE_MODELS))
+def test_manifests_name_no_path_of_the_machine_that_built_them(model_id: str) -> None:
+    found = strings(json.loads((ENGINE_MODELS / f"{model_id}.json").read_text()))
+    machine = (str(REPO), str(DATA.absolute()), str(DATA.resolve()))
+    assert [text for _, text in found if any(root in text for root in machine)] == []
+    assert [text for key, text in found if key in ("folder", "folders") and Path(text).is_absolute()] == []
+
+
+def test_data_sets_are_recorded_relative_to_the_repository() -> None:
+    assert repo_relative(REPO / "engine" / "models") == "engine/models"
+    assert repo_relative(REPO.parent / "shared" / "data" / "train") == "../shared/data/train"
