@@ -41,8 +41,15 @@ def repo_relative(path: Path) -> str:
 
 
 def write_manifest(manifest: dict[str, Any], folder: Path) -> Path:
-    """`<folder>/<id>.json`, rewritten only when its content changes (so rebuilds leave git clean)."""
+    """`<folder>/<id>.json`, rewritten only when its content changes (so rebuilds leave git clean).
+
+    `"shipped"` is decided by hand in the manifest (the model is committed and baked into the
+    image): a rebuild that does not say otherwise keeps it.
+    """
     path = folder / f"{manifest['id']}.json"
+    previous = read_manifest(path)
+    if previous is not None and "shipped" in previous and "shipped" not in manifest:
+        manifest = {"id": manifest["id"], "shipped": previous["shipped"], **manifest}
     text = json.dumps(manifest, indent=2) + "\n"
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)

@@ -10,15 +10,18 @@ import numpy as np
 import onnx
 import pytest
 
+from infra.select_models import shipped_models
 from modelbuild.evaluate import mean_abs_error, open_session, predict_maps
 from modelbuild.graph import prepare_float_graph
 from modelbuild.paths import DATA, ENGINE_MODELS, SOURCE_MODELS
 from modelbuild.photos import PhotoReader, PhotoSplit, photo_tensor
 from modelbuild.quantize import quantize_qdq
+from modelbuild.recipes import RECIPES
 from modelbuild.sensitivity import activations, float_island, noisiest_nodes, tensor_sqnr
 
 DEV_PHOTO = DATA / "dev" / "horse" / "images" / "horse001.jpg"
-SHIPPED_INT8 = {"u2netp-int8": 320, "u2netp-256-int8": 256}  # committed model -> input side
+SHIPPED = shipped_models(ENGINE_MODELS)
+SHIPPED_INT8 = {r.model_id: r.input_size for r in RECIPES.values() if r.model_id in SHIPPED}  # -> input side
 
 
 def test_noisiest_node_found_and_its_float_island_repairs_the_output(tmp_path: Path) -> None:

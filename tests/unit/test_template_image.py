@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
+from engine.settings import DEFAULT_MODEL
 from infra import select_models
+from infra.select_models import shipped_models
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "infra" / "Dockerfile").read_text()
@@ -70,24 +71,24 @@ def test_every_copied_source_exists_and_is_in_the_build_context():
         assert not included(excluded)
 
 
-def build_models_arg() -> str:
+SHIPPED = shipped_models(ROOT / "engine" / "models")
+
+
+def test_the_shipped_models_are_named_by_their_manifests_alone():
+    assert SHIPPED, "at least the default model is shipped"
+    assert "ARG ENGINE_MODELS=\n" in DOCKERFILE, "extra models only: the shipped ones come from the manifests"
     template = yaml_parse((ROOT / "template.yaml").read_text())
-    args = {
-        r["Metadata"]["DockerBuildArgs"]["ENGINE_MODELS"]
-        for r in template["Resources"].values()
-        if "Metadata" in r and "DockerBuildArgs" in r["Metadata"]
-    }
-    (models,) = args
-    assert re.search(rf"ARG ENGINE_MODELS={re.escape(models)}\n", DOCKERFILE)
-    return models
+    assert not [r for r in template["Resources"].values() if "DockerBuildArgs" in r.get("Metadata", {})]
+    assert template["Parameters"]["EngineModel"]["Default"] in SHIPPED
+    assert DEFAULT_MODEL in SHIPPED
 
 
-def test_model_selection_copies_the_models_the_template_builds_with(tmp_path: Path):
-    models = build_models_arg()
-    select_models.main([str(ROOT / "engine" / "models"), str(tmp_path), models])
-    for model_id in models.split(","):
+def test_model_selection_copies_the_shipped_models_and_the_extra_ones(tmp_path: Path):
+    select_models.main([str(ROOT / "engine" / "models"), str(tmp_path), "u2netp"])
+    for model_id in [*SHIPPED, "u2netp"]:
         manifest = json.loads((tmp_path / f"{model_id}.json").read_text())
         assert (tmp_path / manifest["file"]).stat().st_size == manifest["bytes"]
+    assert len(list(tmp_path.glob("*.json"))) == len(SHIPPED) + 1
 
 
 def test_model_selection_refuses_a_model_that_does_not_match_its_manifest(tmp_path: Path):
