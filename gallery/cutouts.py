@@ -30,7 +30,7 @@ def rembg_session(u2net_home: Path) -> Any | None:
         return None
     os.environ.setdefault("U2NET_HOME", str(u2net_home))
     try:
-        from rembg import new_session  # noqa: PLC0415
+        from rembg import new_session  # noqa: PLC0415  # optional: bench/requirements.txt
     except ImportError:
         return None
     return new_session("u2netp")
@@ -41,7 +41,7 @@ def rembg_cutout(jpeg: bytes, u2net_home: Path) -> Image.Image | None:
     session = rembg_session(u2net_home)
     if session is None:
         return None
-    from rembg import remove  # noqa: PLC0415
+    from rembg import remove  # noqa: PLC0415  # optional: bench/requirements.txt
 
     return decode(remove(jpeg, session=session))
 

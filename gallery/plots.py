@@ -33,7 +33,7 @@ def pyplot() -> Any:
     import matplotlib  # noqa: PLC0415 - offline dependency, imported when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - only after the backend is chosen
 
     return plt
 

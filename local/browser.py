@@ -60,7 +60,7 @@ def chromium(window: tuple[int, int] = (1000, 900)) -> Iterator[Any]:
     """A selenium driver for headless Chromium with a fresh profile, closed on exit."""
     require_chromium()
     from selenium import webdriver  # noqa: PLC0415 - only browser work needs selenium
-    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
+    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415 - (as above)
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -76,8 +76,8 @@ def chromium(window: tuple[int, int] = (1000, 900)) -> Iterator[Any]:
 
 def cut_out_in_page(driver: Any, page_url: str, photo: Path, timeout: float = 120) -> Image.Image:
     """Choose `photo` in the page, wait for the result, and return the cut-out the page shows."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
+    from selenium.webdriver.common.by import By  # noqa: PLC0415 - only browser work needs selenium
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415 - (as above)
 
     driver.get(page_url)
     if driver.title != "Background remover":
