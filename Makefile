@@ -26,7 +26,7 @@ models-all: $(STAMP)
 
 # The scanners live in their own environment: checkov's pins conflict with the dev requirements.
 $(SCAN_STAMP): security/requirements.txt
-	$(PYTHON) -m venv .venv-scan
+	test -x .venv-scan/bin/python || $(PYTHON) -m venv .venv-scan
 	.venv-scan/bin/python -m pip install --quiet -r security/requirements.txt
 	touch $(SCAN_STAMP)
 
