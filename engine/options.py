@@ -15,7 +15,7 @@ from enum import StrEnum
 from urllib.parse import urlencode
 
 from .errors import InvalidOptionError
-from .formats import OutputFormat, output_format
+from .formats import PNG, OutputFormat, output_format
 
 
 class OutputMode(StrEnum):
@@ -32,7 +32,7 @@ class Options:
 
     model: str | None = None  # model id; None = the process default (ENGINE_MODEL)
     output: OutputMode = OutputMode.CUTOUT
-    format: str = "png"  # a name in formats.FORMATS
+    format: str = PNG.name  # a name in formats.FORMATS
     crop: bool = False  # crop to the subject's bounding box
     crop_margin: float = 0.05  # margin around the crop, as a share of the subject's longer side
     background: RGB | None = None  # flatten onto this colour (RGB) instead of transparency
