@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 SCAN_STAMP := .venv-scan/.installed
-SCANNED := engine handler local infra bench modelbuild training gallery fuzz
+SCANNED := $(filter-out tests,$(patsubst %/__init__.py,%,$(wildcard */__init__.py)))  # every package of ours
 
-.PHONY: run test models models-all bench invoke serve image-size train gallery scan soak fuzz
+.PHONY: run test unit integration offline lint format typecheck browser models models-all bench invoke serve \
+	image-size train gallery scan soak fuzz
 
 $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt training/requirements.txt gallery/requirements.txt
-	$(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -r training/requirements.txt -r gallery/requirements.txt
 	touch $(STAMP)
@@ -25,12 +26,42 @@ models-all: $(STAMP)
 
 # The scanners live in their own environment: checkov's pins conflict with the dev requirements.
 $(SCAN_STAMP): security/requirements.txt
-	$(PYTHON) -m venv .venv-scan
+	test -x .venv-scan/bin/python || $(PYTHON) -m venv .venv-scan
 	.venv-scan/bin/python -m pip install --quiet -r security/requirements.txt
 	touch $(SCAN_STAMP)
 
-test: $(STAMP) models $(SCAN_STAMP)
+# Lint, format and types first: CI (.ci/run = make test) enforces them. Then every tier of tests/
+# (tests/conftest.py): unit, integration (local S3, emulator, browser), offline (training,
+# quantization, fuzzing, scanners), with what they need installed beforehand.
+test: lint typecheck $(STAMP) models $(SCAN_STAMP) browser
 	$(PY) -m pytest -q tests
+
+# The developer's loop: pure tests, no child process, seconds.
+unit: $(STAMP) models
+	$(PY) -m pytest -q tests/unit
+
+integration: $(STAMP) models browser
+	$(PY) -m pytest -q tests/integration
+
+offline: $(STAMP) models $(SCAN_STAMP)
+	$(PY) -m pytest -q tests/offline
+
+# Debian's Chromium and its driver, for the browser tests and the page screenshot (apt-get: root).
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+# ruff's rules and format, and mypy (strict on engine/ and handler/), as configured in pyproject.toml.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 bench: $(STAMP) models-all
 	$(PY) -m pip install --quiet -r bench/requirements.txt
@@ -59,7 +90,7 @@ train: $(STAMP) models-all
 
 # docs/: cut-out gallery, benchmark plots (from bench/results/latest.json) and the page screenshot.
 # The rembg column appears when bench/requirements.txt is installed (make bench does that).
-gallery: $(STAMP) models
+gallery: $(STAMP) models browser
 	$(PY) -m gallery
 
 # bandit on our Python, checkov on template.yaml (justified skips in security/checkov.yaml).
@@ -70,10 +101,10 @@ scan: $(SCAN_STAMP)
 # N mixed objects (photos and bad inputs) through S3 -> SQS -> the worker under the emulator.
 N ?= 1000
 soak: $(STAMP) models
-	$(PY) -m local.soak -n $(N)
+	$(PY) -m reliability.soak -n $(N)
 
 # Coverage-guided fuzzing of the decode path (atheris); the corpus grows in .cache/fuzz across runs,
 # findings are written there as crash-*/oom-*/timeout-* files.
 FUZZ_SECONDS ?= 600
 fuzz: $(STAMP)
-	$(PY) -m fuzz.decode -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=.cache/fuzz/ .cache/fuzz/corpus
+	$(PY) -m reliability.fuzz_decode -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=.cache/fuzz/ .cache/fuzz/corpus

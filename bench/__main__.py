@@ -12,9 +12,10 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .acceptance import as_dicts, baseline_checks, product_checks
 from .contenders import BASELINE, DEFAULT_KEYS, REMBG_MD5, U2NET_HOME, Contender, RembgContender, make_contender
@@ -94,8 +95,8 @@ def describe(contender: Contender) -> dict[str, Any]:
         info["md5_is_rembg_pinned"] = info["md5"] == REMBG_MD5[contender.name]
         info["model_bytes"] = path.stat().st_size
     else:
-        from engine import settings  # noqa: PLC0415
-        from engine.manifest import load_manifest  # noqa: PLC0415
+        from engine import settings  # noqa: PLC0415  # the engine loads only when it is a contender
+        from engine.manifest import load_manifest  # noqa: PLC0415  # (as above)
 
         info["model_bytes"] = load_manifest(contender.model_id(), settings().model_dir).bytes
     return info

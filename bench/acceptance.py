@@ -66,9 +66,7 @@ def product_checks(results: dict[str, Any]) -> list[Check]:
         rows = _get(results, "quality", name) or {}
         ours, base = rows.get(OURS, {}), rows.get(BASELINE, {})
         checks.append(_compare(f"{name} MAE <= rembg u2netp", ours.get("mae"), base.get("mae"), "lower"))
-        checks.append(
-            _compare(f"{name} maxFβ >= rembg u2netp", ours.get("max_fbeta"), base.get("max_fbeta"), "higher")
-        )
+        checks.append(_compare(f"{name} maxFβ >= rembg u2netp", ours.get("max_fbeta"), base.get("max_fbeta"), "higher"))
     speed = results.get("speed", {})
     checks.append(_ratio_check("warm 2MP time <= 0.5x rembg u2netp", _get(speed, "warm", "2MP"), "median_s"))
     checks.append(_ratio_check("peak RSS 12MP <= 0.5x rembg u2netp", _get(speed, "rss"), "peak_rss_mib"))

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-U2NET_HOME = Path(__file__).resolve().parent.parent / ".cache" / "models"  # where `python -m modelbuild install` puts rembg's source weights
+U2NET_HOME = (
+    Path(__file__).resolve().parent.parent / ".cache" / "models"
+)  # where `python -m modelbuild install` puts rembg's source weights
 REMBG_MD5 = {  # the md5 rembg 2.0.86 pins for each model it downloads
     "u2netp": "8e83ca70e441ab06c318d82300c84806",
     "u2net": "60024c5c889badc19c04ad937298a77b",
@@ -101,11 +103,11 @@ class EngineContender:
 
     def cutout(self, data: bytes) -> CutoutRun:
         result = self._engine.remove_background(data, self._engine.Options(model=self.model))
-        return CutoutRun(result.png, result.timings.as_dict())
+        return CutoutRun(result.data, result.timings.as_dict())
 
     def mask(self, data: bytes) -> np.ndarray:
         options = self._engine.Options(model=self.model, output=self._engine.OutputMode.MASK)
-        return decode_gray(self._engine.remove_background(data, options).png)
+        return decode_gray(self._engine.remove_background(data, options).data)
 
     def predict_seconds(self, data: bytes) -> float | None:
         return None  # the engine reports its model time as the `infer_ms` stage

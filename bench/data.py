@@ -37,9 +37,7 @@ class Sample:
 
 def discover_sets(dev_dir: Path = DEV_DIR) -> list[str]:
     """Names of the labelled sets: folders of `dev_dir` holding both images/ and masks/."""
-    return sorted(
-        p.name for p in dev_dir.iterdir() if (p / "images").is_dir() and (p / "masks").is_dir()
-    )
+    return sorted(p.name for p in dev_dir.iterdir() if (p / "images").is_dir() and (p / "masks").is_dir())
 
 
 def load_set(name: str, dev_dir: Path = DEV_DIR, limit: int | None = None) -> list[Sample]:

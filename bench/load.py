@@ -31,13 +31,11 @@ class OtherLoad:
         self.cores = 0.0
         self._start = (0.0, 0.0, 0.0)
 
-    def __enter__(self) -> "OtherLoad":
+    def __enter__(self) -> OtherLoad:
         self._start = (time.monotonic(), _busy_seconds(), _own_seconds())
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         wall0, busy0, own0 = self._start
         wall = max(time.monotonic() - wall0, 1e-9)
         other = (_busy_seconds() - busy0) - (_own_seconds() - own0)

@@ -19,8 +19,8 @@ tp / (tp + fp + eps) where nothing is predicted.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

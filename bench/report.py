@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+
+from engine.result import StageTimings
 
 from .acceptance import Check, baseline_checks, product_checks
 from .contenders import BASELINE
@@ -36,8 +39,15 @@ def quality_markdown(results: dict[str, Any]) -> str:
     for name, by_key in results.get("quality", {}).items():
         for key, r in by_key.items():
             rows.append(
-                [name, label(results, key), str(r["n"]), f"{r['mae']:.4f}", f"{r['max_fbeta']:.4f}",
-                 f"{r['miou']:.4f}", f"{r['s_per_img']:.3f}"]
+                [
+                    name,
+                    label(results, key),
+                    str(r["n"]),
+                    f"{r['mae']:.4f}",
+                    f"{r['max_fbeta']:.4f}",
+                    f"{r['miou']:.4f}",
+                    f"{r['s_per_img']:.3f}",
+                ]
             )
     loads = [r["other_cpu_cores"] for by_key in results.get("quality", {}).values() for r in by_key.values()]
     note = f"\n\nCPU used by other processes during the quality pass: up to {max(loads):.2f} cores." if loads else ""
@@ -48,7 +58,7 @@ def quality_markdown(results: dict[str, Any]) -> str:
 def _stages(row: dict[str, Any]) -> str:
     stages = row.get("stages_ms")
     if stages:
-        return " / ".join(f"{stages[k]:.0f}" for k in ("decode_ms", "infer_ms", "refine_ms", "encode_ms"))
+        return " / ".join(f"{stages.get(f'{stage}_ms', 0):.0f}" for stage in StageTimings.stages())
     return f"predict {row['predict_s']:.3f} s" if "predict_s" in row else "—"
 
 
@@ -57,7 +67,7 @@ def warm_markdown(results: dict[str, Any]) -> str:
     sizes = list(warm)
     header = ["model"]
     for size in sizes:
-        header += [f"warm {size} s", f"× {BASELINE}", f"{size} decode/infer/refine/encode ms"]
+        header += [f"warm {size} s", f"× {BASELINE}", f"{size} {'/'.join(StageTimings.stages())} ms"]
     keys = list(dict.fromkeys(k for size in sizes for k in warm[size]))
     rows = []
     for key in keys:
@@ -81,14 +91,26 @@ def cold_markdown(results: dict[str, Any]) -> str:
     for key in dict.fromkeys([*cold, *rss]):
         c, m = cold.get(key, {}), rss.get(key, {})
         steps = " / ".join(_num(c.get(s), 2) for s in ("import_s", "session_s", "first_s"))
-        rows.append([
-            label(results, key),
-            _num(c.get("median_s"), 2), _ratio(c.get("median_s"), base_cold.get("median_s")), steps,
-            _num(m.get("peak_rss_mib"), 0), _ratio(m.get("peak_rss_mib"), base_rss.get("peak_rss_mib")),
-            f"{_num(m.get('rss_import_mib'), 0)} / {_num(m.get('rss_session_mib'), 0)}",
-        ])
-    header = ["model", "cold start s", f"× {BASELINE}", "import / session / 1st s",
-              "peak RSS 12MP MiB", f"× {BASELINE}", "RSS after import / session MiB"]
+        rows.append(
+            [
+                label(results, key),
+                _num(c.get("median_s"), 2),
+                _ratio(c.get("median_s"), base_cold.get("median_s")),
+                steps,
+                _num(m.get("peak_rss_mib"), 0),
+                _ratio(m.get("peak_rss_mib"), base_rss.get("peak_rss_mib")),
+                f"{_num(m.get('rss_import_mib'), 0)} / {_num(m.get('rss_session_mib'), 0)}",
+            ]
+        )
+    header = [
+        "model",
+        "cold start s",
+        f"× {BASELINE}",
+        "import / session / 1st s",
+        "peak RSS 12MP MiB",
+        f"× {BASELINE}",
+        "RSS after import / session MiB",
+    ]
     return table(header, rows)
 
 

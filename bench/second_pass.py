@@ -41,7 +41,9 @@ def zoomed(model: Model, bgr: np.ndarray, pred: np.ndarray, max_share: float) ->
     bx1, by1 = int(min(width, x1 + pad)), int(min(height, y1 + pad))
     box_pred = model.predict(np.ascontiguousarray(bgr[by0:by1, bx0:bx1]))
     scale = GRID_SIDE / max(height, width)
-    grid = cv2.resize(pred, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_LINEAR)
+    grid = cv2.resize(
+        pred, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_LINEAR
+    )
     gx0, gy0 = round(bx0 * scale), round(by0 * scale)
     gx1, gy1 = max(gx0 + 1, round(bx1 * scale)), max(gy0 + 1, round(by1 * scale))
     grid[gy0:gy1, gx0:gx1] = cv2.resize(box_pred, (gx1 - gx0, gy1 - gy0), interpolation=cv2.INTER_LINEAR)
@@ -51,7 +53,9 @@ def zoomed(model: Model, bgr: np.ndarray, pred: np.ndarray, max_share: float) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model id (default: the engine's)")
-    parser.add_argument("--shares", default="0.25,0.5", help="largest subject share of the frame that gets a second pass")
+    parser.add_argument(
+        "--shares", default="0.25,0.5", help="largest subject share of the frame that gets a second pass"
+    )
     args = parser.parse_args(argv)
     config = settings()
     model = get_model(args.model or config.model, config.model_dir, config.threads)
@@ -72,8 +76,11 @@ def main(argv: list[str] | None = None) -> int:
                 scores[f"<= {share}"].append(score_image(first if grid is None else refine_alpha(grid, bgr), truth))
         for variant, items in scores.items():
             s = summarise(items)
-            print(f"{name:>6} {variant:<9} second pass on {used[variant]:>3}/{len(samples)}: "
-                  f"MAE {s.mae:.4f} maxFb {s.max_fbeta:.4f} mIoU {s.miou:.4f}", flush=True)
+            print(
+                f"{name:>6} {variant:<9} second pass on {used[variant]:>3}/{len(samples)}: "
+                f"MAE {s.mae:.4f} maxFb {s.max_fbeta:.4f} mIoU {s.miou:.4f}",
+                flush=True,
+            )
     return 0
 
 

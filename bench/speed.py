@@ -11,8 +11,8 @@ import statistics
 import subprocess  # fixed argument lists built here, never a shell  # nosec B404
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .contenders import Contender
 from .data import ROOT
@@ -68,7 +68,7 @@ def run_probe(key: str, image: Path, u2net_home: Path) -> tuple[float, dict]:
     """Wall time of a fresh interpreter doing the contender's cold path, and what it reported."""
     command = [sys.executable, "-m", "bench.probe", key, str(image), str(u2net_home)]
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)  # our probe  # nosec B603
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)  # noqa: S603  # our probe  # nosec B603
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"probe {key} failed ({done.returncode}):\n{done.stderr[-2000:]}")

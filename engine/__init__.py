@@ -1,5 +1,6 @@
-"""Background removal engine: image bytes in, RGBA PNG out. Pure Python, no AWS."""
+"""Background removal engine: image bytes in, a cut-out (RGBA PNG) out. Pure Python, no AWS."""
 
+from .decode import INPUT_SUFFIXES
 from .errors import (
     CorruptImageError,
     EmptyInputError,
@@ -12,12 +13,15 @@ from .errors import (
     ModelNotFoundError,
     UnsupportedFormatError,
 )
+from .formats import FORMATS, OutputFormat
 from .options import Options, OutputMode
 from .pipeline import remove_background
 from .result import Cutout, StageTimings
 from .settings import EngineSettings, settings
 
 __all__ = [
+    "FORMATS",
+    "INPUT_SUFFIXES",
     "CorruptImageError",
     "Cutout",
     "EmptyInputError",
@@ -30,6 +34,7 @@ __all__ = [
     "ModelIntegrityError",
     "ModelNotFoundError",
     "Options",
+    "OutputFormat",
     "OutputMode",
     "StageTimings",
     "UnsupportedFormatError",

@@ -7,15 +7,18 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
-from .errors import EngineError, InputError
-from .options import Options, OutputMode, parse_color
+from .decode import INPUT_SUFFIXES
+from .errors import EngineError, InputError, InvalidOptionError
+from .formats import FORMATS
+from .options import Options, OutputMode
 from .pipeline import remove_background
+from .settings import DEFAULT_MODEL
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 
 
@@ -30,7 +33,7 @@ def find_images(inputs: Sequence[Path]) -> list[tuple[Path, Path]]:
     found: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
             found.extend((p, p.relative_to(item)) for p in files)
         elif item.is_file():
             found.append((item, Path(item.name)))
@@ -39,58 +42,57 @@ def find_images(inputs: Sequence[Path]) -> list[tuple[Path, Path]]:
     return found
 
 
-def plan_jobs(images: Sequence[tuple[Path, Path]], out_dir: Path) -> list[Job]:
-    """Map each input to `<out>/<relative path>.png`; inputs that would share a name keep their
-    original extension (`a.jpg.png`, `a.png.png`) so nothing is overwritten."""
-    plain = [out_dir / rel.with_suffix(".png") for _, rel in images]
+def plan_jobs(images: Sequence[tuple[Path, Path]], out_dir: Path, suffix: str) -> list[Job]:
+    """Map each input to `<out>/<relative path>` with the output format's `suffix` in place of its
+    own; inputs that would share a name keep their original extension (`a.jpg.png`, `a.png.png`)
+    so nothing is overwritten."""
+    plain = [out_dir / rel.with_suffix(suffix) for _, rel in images]
     taken: dict[Path, int] = {}
     for target in plain:
         taken[target] = taken.get(target, 0) + 1
     return [
-        Job(src, out_dir / rel.with_name(rel.name + ".png") if taken[target] > 1 else target)
-        for (src, rel), target in zip(images, plain)
+        Job(src, out_dir / rel.with_name(rel.name + suffix) if taken[target] > 1 else target)
+        for (src, rel), target in zip(images, plain, strict=True)
     ]
 
 
-def _colour(raw: str) -> tuple[int, int, int]:
-    try:
-        return parse_color(raw)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
+    defaults = Options()
     parser = argparse.ArgumentParser(
         prog="python -m engine",
-        description="Remove the background of images: writes one PNG per input into --out.",
+        description="Remove the background of images: writes one cut-out per input into --out.",
     )
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders (searched recursively)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder (created if missing)")
-    parser.add_argument("--model", help="model id (default: ENGINE_MODEL or u2netp-int8)")
-    parser.add_argument("--mask", action="store_true", help="write the alpha matte only (grayscale PNG)")
+    parser.add_argument("--model", help=f"model id (default: ENGINE_MODEL or {DEFAULT_MODEL})")
+    parser.add_argument("--format", help=f"output format: {', '.join(FORMATS)} (default {defaults.format})")
+    parser.add_argument("--mask", action="store_true", help="write the alpha matte only (grayscale)")
     parser.add_argument("--crop", action="store_true", help="crop to the subject")
-    parser.add_argument("--margin", type=float, default=0.05, help="crop margin, share of the subject size")
-    parser.add_argument("--background", type=_colour, help="flatten onto a colour, e.g. '#ffffff' or 255,255,255")
+    parser.add_argument("--margin", help=f"crop margin, share of the subject size (default {defaults.crop_margin})")
+    parser.add_argument("--background", help="flatten onto a colour, e.g. '#ffffff' or 255,255,255")
     parser.add_argument("--no-refine", action="store_true", help="skip edge-aware refinement")
     parser.add_argument("--no-decontaminate", action="store_true", help="keep the original edge colours")
-    parser.add_argument("--compress-level", type=int, default=1, help="PNG zlib level 0-9 (default 1: fast)")
+    parser.add_argument("--compress-level", help=f"0-9, PNG's zlib level (default {defaults.compress_level}: fast)")
     parser.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist")
     parser.add_argument("--report", type=Path, help="write one JSON line per input (timings, uncertainty, error)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     return parser
 
 
-def options_from_args(args: argparse.Namespace) -> Options:
-    return Options(
-        model=args.model,
-        output=OutputMode.MASK if args.mask else OutputMode.CUTOUT,
-        crop=args.crop,
-        crop_margin=args.margin,
-        background=args.background,
-        refine=not args.no_refine,
-        decontaminate=not args.no_decontaminate,
-        compress_level=args.compress_level,
-    )
+def option_strings(args: argparse.Namespace) -> dict[str, str]:
+    """The flags given, as the option text `Options.from_strings` parses (as the API's query is)."""
+    given = {
+        "model": args.model,
+        "format": args.format,
+        "output": OutputMode.MASK.value if args.mask else None,
+        "crop": "true" if args.crop else None,
+        "crop_margin": args.margin,
+        "background": args.background,
+        "refine": "false" if args.no_refine else None,
+        "decontaminate": "false" if args.no_decontaminate else None,
+        "compress_level": args.compress_level,
+    }
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def run_job(job: Job, options: Options) -> dict[str, object]:
@@ -103,7 +105,7 @@ def run_job(job: Job, options: Options) -> dict[str, object]:
     except OSError as exc:
         return {**record, "ok": False, "error": "read_error", "reason": str(exc)}
     job.target.parent.mkdir(parents=True, exist_ok=True)
-    job.target.write_bytes(cutout.png)
+    job.target.write_bytes(cutout.data)
     return {
         **record,
         "ok": True,
@@ -147,10 +149,14 @@ def summarize(records: Sequence[dict[str, object]], skipped: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        options = options_from_args(args)
-        jobs = plan_jobs(find_images(args.inputs), args.out)
+        options = Options.from_strings(option_strings(args))
+    except InvalidOptionError as exc:
+        parser.error(str(exc))  # exits 2 with the usage line, as for any bad flag
+    try:
+        jobs = plan_jobs(find_images(args.inputs), args.out, options.output_format.suffix)
     except (EngineError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -27,7 +27,19 @@ from PIL import (  # noqa: F401  (importing a plugin registers its format)
 
 from .errors import CorruptImageError, EmptyInputError, ImageTooLargeError, UnsupportedFormatError
 
-SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG also opens MPO
+# What we read: Pillow's format names and the file suffixes that announce them (JPEG also opens
+# MPO). The suffixes are the ones the CLI picks up from folders, the S3 notifications filter on
+# (template.yaml) and browser uploads must end in.
+INPUT_FORMATS: dict[str, tuple[str, ...]] = {
+    "JPEG": (".jpg", ".jpeg"),
+    "PNG": (".png",),
+    "WEBP": (".webp",),
+    "GIF": (".gif",),
+    "BMP": (".bmp",),
+    "TIFF": (".tif", ".tiff"),
+}
+SUPPORTED_FORMATS = tuple(INPUT_FORMATS)
+INPUT_SUFFIXES = tuple(suffix for suffixes in INPUT_FORMATS.values() for suffix in suffixes)
 _JPEG_EOI = b"\xff\xd9"
 
 
@@ -125,7 +137,8 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
         top = float(np.nanmax(values)) if values.size else 1.0
         scale = 255.0 if top <= 1.0 else 255.0 / max(top, 1e-6)
-        return np.clip(np.nan_to_num(values) * scale, 0, 255).astype(np.uint8)
+        scaled: np.ndarray = np.clip(np.nan_to_num(values) * scale, 0, 255).astype(np.uint8)
+        return scaled
     wide = values.astype(np.uint32, copy=False)
     top = int(wide.max()) if wide.size else 0
     if top <= 255:  # an 8-bit image stored in a wide mode

@@ -42,11 +42,15 @@ def decontaminate(bgr: np.ndarray, alpha: np.ndarray, in_place: bool = False) ->
         ys += y0
         at = ys.astype(np.intp) * width + xs
         pixels = out.reshape(-1, 3).view(_PIXEL).ravel()
-        pixels[at.ravel()] = _unmix(
-            np.take(pixels, at).view(np.uint8).reshape(*at.shape, 3),
-            np.take(alpha.reshape(-1), at),
-            *(_sample(grid, xs, ys, k) for grid in (fg_local, diff_local)),
-        ).view(_PIXEL).ravel()
+        pixels[at.ravel()] = (
+            _unmix(
+                np.take(pixels, at).view(np.uint8).reshape(*at.shape, 3),
+                np.take(alpha.reshape(-1), at),
+                *(_sample(grid, xs, ys, k) for grid in (fg_local, diff_local)),
+            )
+            .view(_PIXEL)
+            .ravel()
+        )
     return bgr if out is None else out
 
 
@@ -76,7 +80,8 @@ def _sample(grid: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: int) -> np.ndar
     """Bilinear samples of a float32 grid of k x k cells at full-resolution pixel positions."""
     map_x = (xs.astype(np.float32) + 0.5) * (1 / k) - 0.5
     map_y = (ys.astype(np.float32) + 0.5) * (1 / k) - 0.5
-    return cv2.remap(grid, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    samples: np.ndarray = cv2.remap(grid, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return samples
 
 
 def _local_colours(bgr: np.ndarray, alpha: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:

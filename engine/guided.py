@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 BAND_ROWS = 256  # full-resolution rows produced per step (bounds the float32 temporaries)
 RUN_GAP = 4  # column runs of cells to compute closer than this many cells are merged
@@ -24,7 +25,8 @@ def resample_to_grid(pred: np.ndarray, k: int, height: int, width: int) -> np.nd
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     pred = pred.astype(np.float32, copy=False)
     size = (width // k, height // k)
-    return cv2.warpAffine(pred, to_pred, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    grid: np.ndarray = cv2.warpAffine(pred, to_pred, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return grid
 
 
 def guided_slope(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -37,9 +39,7 @@ def guided_slope(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> tuple[
     return cv2.blur(cv2.divide(cov_ip, cv2.add(var_i, eps)), window), mean_i
 
 
-def apply_linear_model(
-    slope: np.ndarray, offset: np.ndarray, bgr: np.ndarray, k: int, lut: np.ndarray
-) -> np.ndarray:
+def apply_linear_model(slope: np.ndarray, offset: np.ndarray, bgr: np.ndarray, k: int, lut: np.ndarray) -> np.ndarray:
     """alpha = lut(clip(slope * gray + offset)) for the photo's gray, with slope and offset
     bilinearly upsampled k-fold from their grid. Cells whose alpha is provably constant (the curve
     saturates whatever the gray) are filled directly; the others are computed in blocks of rows and
@@ -81,11 +81,11 @@ def _upsample_cells(fill: np.ndarray, k: int, height: int, width: int) -> np.nda
     return alpha
 
 
-def _runs(flags: np.ndarray, gap: int) -> list[tuple[int, int]]:
+def _runs(flags: npt.ArrayLike, gap: int) -> list[tuple[int, int]]:
     """[start, end) of the runs of True in `flags`, runs closer than `gap` merged."""
     edges = np.flatnonzero(np.diff(np.concatenate(([False], flags, [False])).astype(np.int8)))
     runs: list[tuple[int, int]] = []
-    for start, end in zip(edges[::2].tolist(), edges[1::2].tolist()):
+    for start, end in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
         if runs and start - runs[-1][1] < gap:
             start = runs.pop()[0]
         runs.append((start, end))
@@ -93,8 +93,13 @@ def _runs(flags: np.ndarray, gap: int) -> list[tuple[int, int]]:
 
 
 def _apply_block(
-    slope: np.ndarray, offset: np.ndarray, bgr: np.ndarray, k: int, lut: np.ndarray,
-    alpha: np.ndarray, cells: tuple[slice, slice],
+    slope: np.ndarray,
+    offset: np.ndarray,
+    bgr: np.ndarray,
+    k: int,
+    lut: np.ndarray,
+    alpha: np.ndarray,
+    cells: tuple[slice, slice],
 ) -> None:
     """Write lut(clip(slope * gray + offset)) into the pixels of a block of cells; the block is
     upsampled with one cell of context on each side so that it matches a whole-image resize."""

@@ -1,8 +1,10 @@
 """The model manifest: the contract between a model file and the code that feeds it.
 
 Each model `<id>` is described by `<id>.json` next to its ONNX file. The loader checks the
-file's size and sha256 against it, and preprocessing reads input size, mean/std and output
-index from it, so the two cannot drift apart.
+file's size and sha256 against it; preprocessing reads input size and mean/std from it, and
+post-processing its family (families.py), output name and normalisation, so the two cannot
+drift apart. `"shipped": true` marks the models committed in git and baked into the Lambda
+image (infra/select_models.py reads it; the engine does not need it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError, ModelIntegrityError, ModelNotFoundError
+from .families import DEFAULT_FAMILY, FAMILIES
 
 
 @dataclass(frozen=True)
@@ -22,11 +25,11 @@ class Manifest:
     file: str
     sha256: str
     bytes: int
+    family: str  # a key of families.FAMILIES
     input_name: str
     input_size: tuple[int, int]  # (width, height)
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    output_index: int
     output_name: str
     normalize_output: str  # "minmax" (rescale the map to 0..1 per image) or "none"
     path: Path  # the model file, resolved next to the manifest
@@ -34,7 +37,7 @@ class Manifest:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], folder: Path) -> "Manifest":
+    def from_dict(cls, data: dict[str, Any], folder: Path) -> Manifest:
         try:
             inp, out = data["input"], data["output"]
             return cls(
@@ -42,11 +45,11 @@ class Manifest:
                 file=str(data["file"]),
                 sha256=str(data["sha256"]).lower(),
                 bytes=int(data["bytes"]),
+                family=_family(data),
                 input_name=str(inp["name"]),
                 input_size=(int(inp["size"][0]), int(inp["size"][1])),
                 mean=tuple(float(v) for v in inp["mean"]),  # type: ignore[arg-type]
                 std=tuple(float(v) for v in inp["std"]),  # type: ignore[arg-type]
-                output_index=int(out["index"]),
                 output_name=str(out["name"]),
                 normalize_output=str(out.get("normalize", "none")),
                 path=folder / str(data["file"]),
@@ -55,6 +58,13 @@ class Manifest:
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ModelError(f"model manifest for {data.get('id', '?')!r} is malformed: {exc!r}") from exc
+
+
+def _family(data: dict[str, Any]) -> str:
+    name = str(data.get("family", DEFAULT_FAMILY))
+    if name not in FAMILIES:
+        raise ValueError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})")
+    return name
 
 
 def manifest_path(model_id: str, model_dir: Path) -> Path:

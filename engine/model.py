@@ -1,26 +1,32 @@
-"""One ONNX Runtime session per model per process, created on first use and then reused."""
+"""One ONNX Runtime session per model and thread count per process, created on first use and then
+reused; the photo as the model takes it, and its output as a foreground map."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from .families import FAMILIES, Family, minmax
 from .manifest import Manifest, load_manifest, verify_model_file
 
 
 @dataclass(frozen=True)
 class Model:
-    """A loaded model: its manifest and its inference session."""
+    """A loaded model: its manifest, its family and its inference session."""
 
     manifest: Manifest
     session: ort.InferenceSession
+
+    @property
+    def family(self) -> Family:
+        return FAMILIES[self.manifest.family]
 
     @property
     def id(self) -> str:
@@ -31,18 +37,17 @@ class Model:
         return model_input(bgr, self.manifest.input_size, self.manifest.mean, self.manifest.std)
 
     def predict(self, bgr: np.ndarray) -> np.ndarray:
-        """The model's foreground probability at its own input size, float32 in 0..1."""
+        """The model's foreground probability at its own input size, float32 in 0..1: its output
+        through its family's activation, then min-max normalised when the manifest says so."""
         (out,) = self.session.run([self.manifest.output_name], {self.manifest.input_name: self.prepare(bgr)})
-        pred = out.reshape(out.shape[-2], out.shape[-1]).astype(np.float32, copy=False)
+        pred = self.family.activation(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float32, copy=False))
         if self.manifest.normalize_output == "minmax":
-            low, high = float(pred.min()), float(pred.max())
-            pred = (pred - low) / max(high - low, 1e-6)
-        return np.clip(pred, 0.0, 1.0, out=pred)
+            pred = minmax(pred)
+        clipped: np.ndarray = np.clip(pred, 0.0, 1.0, out=pred)
+        return clipped
 
 
-def model_input(
-    bgr: np.ndarray, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]
-) -> np.ndarray:
+def model_input(bgr: np.ndarray, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """A photo as U²-Net models take it: Lanczos-resized to `size` (width, height), RGB scaled by
     its max, normalised by mean/std, NCHW float32. Lanczos, as rembg feeds these models: on the
     dev and train sets it ranks edges better than an area average (max F-beta +0.002 on horse).
@@ -74,13 +79,13 @@ def create_session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-_models: dict[tuple[str, Path], Model] = {}
+_models: dict[tuple[str, Path, int], Model] = {}
 _lock = threading.Lock()
 
 
 def get_model(model_id: str, model_dir: Path, threads: int) -> Model:
-    """The process-wide model for this id: loaded (and checked) once, then reused."""
-    key = (model_id, model_dir)
+    """The process-wide model for this id and thread count: loaded (and checked) once, then reused."""
+    key = (model_id, model_dir, threads)
     model = _models.get(key)
     if model is not None:
         return model
@@ -92,8 +97,3 @@ def get_model(model_id: str, model_dir: Path, threads: int) -> Model:
             model = Model(manifest, create_session(manifest.path, threads))
             _models[key] = model
     return model
-
-
-def loaded_models() -> list[str]:
-    """Ids of the models this process has loaded (for tests and health checks)."""
-    return sorted(model_id for model_id, _ in _models)

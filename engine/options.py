@@ -1,18 +1,26 @@
-"""What the caller asks for: output mode, crop, background colour, refinement switches."""
+"""What the caller asks for: output mode and format, crop, background colour, refinement switches.
+
+Options travel as text (query parameters, DEFAULT_OPTIONS, Batch Operations arguments, CLI flags):
+`Options.from_strings` parses it, `merged` lays text over options, `to_strings` writes it back
+(`Options.from_strings(o.to_strings()) == o`), and `recipe` is the canonical text stored beside a
+cut-out to recognise a repeat.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from enum import Enum
-from typing import Mapping
+from enum import StrEnum
+from urllib.parse import urlencode
 
 from .errors import InvalidOptionError
+from .formats import PNG, OutputFormat, output_format
 
 
-class OutputMode(str, Enum):
-    CUTOUT = "cutout"  # RGBA PNG: the subject on transparency
-    MASK = "mask"  # 8-bit grayscale PNG: the alpha matte alone
+class OutputMode(StrEnum):
+    CUTOUT = "cutout"  # the subject on transparency (RGBA), or on `background` (RGB)
+    MASK = "mask"  # the alpha matte alone (8-bit gray)
 
 
 RGB = tuple[int, int, int]
@@ -24,14 +32,16 @@ class Options:
 
     model: str | None = None  # model id; None = the process default (ENGINE_MODEL)
     output: OutputMode = OutputMode.CUTOUT
+    format: str = PNG.name  # a name in formats.FORMATS
     crop: bool = False  # crop to the subject's bounding box
     crop_margin: float = 0.05  # margin around the crop, as a share of the subject's longer side
-    background: RGB | None = None  # flatten onto this colour (RGB PNG) instead of transparency
+    background: RGB | None = None  # flatten onto this colour (RGB) instead of transparency
     refine: bool = True  # edge-aware full-resolution refinement of the matte
     decontaminate: bool = True  # re-estimate foreground colours where alpha is partial
-    compress_level: int = 1  # PNG zlib level 0-9 (1 = fast)
+    compress_level: int = 1  # 0-9, 1 = fast (PNG: the zlib level)
 
     def __post_init__(self) -> None:
+        output_format(self.format)  # refuses an unknown one
         if not 0 <= self.compress_level <= 9:
             raise InvalidOptionError(f"compress_level must be 0-9, got {self.compress_level}")
         if not 0 <= self.crop_margin <= 1:
@@ -42,18 +52,45 @@ class Options:
             raise InvalidOptionError(f"background must be three values 0-255, got {self.background}")
 
     @classmethod
-    def from_strings(cls, values: Mapping[str, str]) -> "Options":
+    def from_strings(cls, values: Mapping[str, str]) -> Options:
         """Parse options given as text (CLI flags, query parameters). Unknown names are refused."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise InvalidOptionError(
-                f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+            raise InvalidOptionError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         parsed: dict[str, object] = {}
         for name, raw in values.items():
             parsed[name] = _PARSERS[name](name, raw.strip())
         return replace(cls(), **parsed)  # type: ignore[arg-type]
+
+    def merged(self, overrides: Mapping[str, str]) -> Options:
+        """These options with the ones named in `overrides` parsed from text (InvalidOptionError if bad)."""
+        parsed = Options.from_strings(overrides)
+        return replace(self, **{name: getattr(parsed, name) for name in overrides})
+
+    def to_strings(self) -> dict[str, str]:
+        """Every option as the text `from_strings` reads back into these options."""
+        return {f.name: _as_text(getattr(self, f.name)) for f in fields(self)}
+
+    def recipe(self, default_model: str) -> str:
+        """Canonical text of these options with the model resolved (`default_model` when unset):
+        options that make the same cut-out give the same text. Stored with each cut-out."""
+        return urlencode(sorted(replace(self, model=self.model or default_model).to_strings().items()))
+
+    @property
+    def output_format(self) -> OutputFormat:
+        return output_format(self.format)
+
+
+def _as_text(value: object) -> str:
+    """One option's value as its parser reads it: "" for unset, true/false, r,g,b, enum values."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def _parse_bool(name: str, raw: str) -> bool:
@@ -87,6 +124,10 @@ def _parse_output(name: str, raw: str) -> OutputMode:
         raise InvalidOptionError(f"{name} must be one of {choices}, got {raw!r}") from None
 
 
+def _parse_format(name: str, raw: str) -> str:
+    return output_format(raw.lower()).name
+
+
 def _parse_model(name: str, raw: str) -> str | None:
     if not raw:
         return None
@@ -117,6 +158,7 @@ def _parse_background(name: str, raw: str) -> RGB | None:
 _PARSERS = {
     "model": _parse_model,
     "output": _parse_output,
+    "format": _parse_format,
     "crop": _parse_bool,
     "crop_margin": _parse_float,
     "background": _parse_background,

@@ -1,4 +1,4 @@
-"""The pipeline: decode -> segment -> refine -> compose -> encode, timed per stage."""
+"""The pipeline: decode -> infer -> refine -> compose -> encode, timed per stage (`StageTimings`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 
 from .decode import decode_image
-from .encode import encode_png
 from .model import get_model
 from .options import Options, OutputMode
 from .refine import decontaminate, refine_alpha
@@ -19,10 +18,9 @@ _CLEAR_LOW, _CLEAR_HIGH = 26, 229  # alpha outside (10 %, 90 %) counts as a conf
 _STATS_STRIDE = 4  # matte statistics on every 4th row and column are exact enough and 16x cheaper
 
 
-def remove_background(
-    data: bytes, options: Options | None = None, config: EngineSettings | None = None
-) -> Cutout:
-    """Cut the subject out of an encoded image and return it as PNG with timings and scores.
+def remove_background(data: bytes, options: Options | None = None, config: EngineSettings | None = None) -> Cutout:
+    """Cut the subject out of an encoded image and return it, encoded in the options' format,
+    with timings and scores.
 
     Raises an `InputError` subclass for bad input and a `ModelError` for a broken deployment.
     """
@@ -41,15 +39,17 @@ def remove_background(
         alpha = _upsample(pred, decoded.width, decoded.height)
     if decoded.alpha is not None:  # keep transparency the input already had
         alpha = cv2.multiply(alpha, decoded.alpha, scale=1 / 255)
+    refined_at = time.perf_counter()
     box = subject_box(alpha, options.crop_margin) if options.crop else None
     pixels = _compose(decoded.bgr, alpha, options, box)
-    refined_at = time.perf_counter()
-    png = encode_png(pixels, options.compress_level, decoded.icc_profile)
+    composed_at = time.perf_counter()
+    output = options.output_format
+    data = output.encode(pixels, options.compress_level, decoded.icc_profile)
     encoded_at = time.perf_counter()
 
     sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE]
     return Cutout(
-        png=png,
+        data=data,
         width=int(pixels.shape[1]),
         height=int(pixels.shape[0]),
         source_width=decoded.width,
@@ -61,13 +61,15 @@ def remove_background(
             decode=(decoded_at - start) * 1000,
             infer=(inferred_at - decoded_at) * 1000,
             refine=(refined_at - inferred_at) * 1000,
-            encode=(encoded_at - refined_at) * 1000,
+            compose=(composed_at - refined_at) * 1000,
+            encode=(encoded_at - composed_at) * 1000,
         ),
+        format=output,
     )
 
 
 def _upsample(pred: np.ndarray, width: int, height: int) -> np.ndarray:
-    alpha = cv2.resize(pred, (width, height), interpolation=cv2.INTER_LINEAR)
+    alpha: np.ndarray = cv2.resize(pred, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -81,7 +83,7 @@ def subject_box(alpha: np.ndarray, margin: float, threshold: int = 8) -> Box | N
     if points is None:
         return None
     x, y, w, h = cv2.boundingRect(points)
-    pad = int(round(margin * max(w, h)))
+    pad = round(margin * max(w, h))
     height, width = alpha.shape
     return max(0, x - pad), max(0, y - pad), min(width, x + w + pad), min(height, y + h + pad)
 

@@ -58,7 +58,8 @@ def edge_curve(steepness: float) -> np.ndarray:
     """uint8 lookup table of a tanh S-curve through (128, 128): narrows the soft edge, keeps it soft."""
     x = np.arange(256, dtype=np.float64) / 255 - 0.5
     curve = 0.5 + 0.5 * np.tanh(steepness * x) / np.tanh(steepness / 2)
-    return np.clip(curve * 255 + 0.5, 0, 255).astype(np.uint8)
+    lut: np.ndarray = np.clip(curve * 255 + 0.5, 0, 255).astype(np.uint8)
+    return lut
 
 
 def remove_specks(p: np.ndarray, island: float, hole: float) -> np.ndarray:

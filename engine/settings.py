@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
 
 from .cpus import usable_cpus
 from .errors import InvalidOptionError
@@ -32,7 +32,7 @@ class EngineSettings:
     max_megapixels: float = 64.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "EngineSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EngineSettings:
         env = os.environ if env is None else env
         return cls(
             model=env.get("ENGINE_MODEL", "").strip() or DEFAULT_MODEL,

@@ -27,8 +27,9 @@ PAGE_PHOTO = ROOT / "samples" / "chelsea.jpg"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gallery", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m gallery", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--photos", help="comma-separated skimage.data names (default: all six)")
     parser.add_argument("--out", type=Path, default=DOCS)
     parser.add_argument("--results", type=Path, default=RESULTS, help="the benchmark's results file")

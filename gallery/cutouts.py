@@ -30,7 +30,7 @@ def rembg_session(u2net_home: Path) -> Any | None:
         return None
     os.environ.setdefault("U2NET_HOME", str(u2net_home))
     try:
-        from rembg import new_session  # noqa: PLC0415
+        from rembg import new_session  # noqa: PLC0415  # optional: bench/requirements.txt
     except ImportError:
         return None
     return new_session("u2netp")
@@ -41,7 +41,7 @@ def rembg_cutout(jpeg: bytes, u2net_home: Path) -> Image.Image | None:
     session = rembg_session(u2net_home)
     if session is None:
         return None
-    from rembg import remove  # noqa: PLC0415
+    from rembg import remove  # noqa: PLC0415  # optional: bench/requirements.txt
 
     return decode(remove(jpeg, session=session))
 
@@ -73,7 +73,7 @@ def edge_box(alpha: np.ndarray) -> tuple[int, int, int, int]:
 
 def edge_comparison(jpeg: bytes, cutout: Image.Image) -> Image.Image:
     """The softest edge, zoomed, on white: without colour decontamination, then with it."""
-    raw = decode(remove_background(jpeg, Options(decontaminate=False)).png)
+    raw = decode(remove_background(jpeg, Options(decontaminate=False)).data)
     box = edge_box(np.asarray(cutout.getchannel("A")))
     tiles = [
         labelled(decode(jpeg).crop(box), "original", EDGE_ZOOM),
@@ -91,7 +91,7 @@ def thumbnail(cutout: Image.Image, side: int = 320) -> Image.Image:
 
 def make(jpeg: bytes, u2net_home: Path) -> dict[str, Image.Image]:
     """name suffix -> image, for one photo."""
-    cutout = decode(remove_background(jpeg).png)
+    cutout = decode(remove_background(jpeg).data)
     return {
         "strip": cutout_strip(jpeg, cutout, rembg_cutout(jpeg, u2net_home)),
         "edge": edge_comparison(jpeg, cutout),

@@ -6,10 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.result import StageTimings
+
 BASELINE = "rembg:u2netp"
-STAGES = ("decode_ms", "infer_ms", "refine_ms", "encode_ms")
-COLOURS = {"decode_ms": "#8d99ae", "infer_ms": "#2b6cb0", "refine_ms": "#38a169", "encode_ms": "#d69e2e",
-           "predict": "#c53030", "rest": "#feb2b2"}
+STAGES = tuple(f"{stage}_ms" for stage in StageTimings.stages())
+COLOURS = {
+    "decode_ms": "#8d99ae",
+    "infer_ms": "#2b6cb0",
+    "refine_ms": "#38a169",
+    "compose_ms": "#805ad5",
+    "encode_ms": "#d69e2e",
+    "predict": "#c53030",
+    "rest": "#feb2b2",
+}
 
 
 def load_results(path: Path) -> dict[str, Any]:
@@ -24,7 +33,7 @@ def pyplot() -> Any:
     import matplotlib  # noqa: PLC0415 - offline dependency, imported when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - only after the backend is chosen
 
     return plt
 
@@ -40,22 +49,36 @@ def quality_vs_speed(results: dict[str, Any], target: Path) -> Path:
     base = warm[BASELINE]["median_s"]
     sets = sorted(results["quality"])
     figure, axes = plt.subplots(1, len(sets), figsize=(4.6 * len(sets), 3.8), squeeze=False)
-    for ax, name in zip(axes[0], sets):
+    for ax, name in zip(axes[0], sets, strict=True):
         for index, (key, row) in enumerate(results["quality"][name].items()):
             if key not in warm:
                 continue
             megabytes = results["contenders"][key].get("model_bytes", 4e6) / 1e6
             ours = key.startswith("engine")
-            ax.scatter(warm[key]["median_s"] / base, row["mae"], s=30 + 4 * megabytes, alpha=0.75,
-                       color="#2b6cb0" if ours else "#c53030", edgecolor="black", linewidth=0.5)
-            ax.annotate(f"{label(results, key)}\n{megabytes:.1f} MB", (warm[key]["median_s"] / base, row["mae"]),
-                        fontsize=7, xytext=(8, 14 - 16 * (index % 3)), textcoords="offset points")
+            ax.scatter(
+                warm[key]["median_s"] / base,
+                row["mae"],
+                s=30 + 4 * megabytes,
+                alpha=0.75,
+                color="#2b6cb0" if ours else "#c53030",
+                edgecolor="black",
+                linewidth=0.5,
+            )
+            ax.annotate(
+                f"{label(results, key)}\n{megabytes:.1f} MB",
+                (warm[key]["median_s"] / base, row["mae"]),
+                fontsize=7,
+                xytext=(8, 14 - 16 * (index % 3)),
+                textcoords="offset points",
+            )
         ax.set_title(f"dev/{name}")
         ax.set_xlabel("warm 2 MP time, x rembg u2netp (lower is faster)")
         ax.set_ylabel("MAE (lower is better)")
         ax.grid(alpha=0.3)
         ax.margins(x=0.35, y=0.2)
-    figure.suptitle(f"Quality against speed, one benchmark run ({results['created'][:10]}); marker area ~ model size", fontsize=9)
+    figure.suptitle(
+        f"Quality against speed, one benchmark run ({results['created'][:10]}); marker area ~ model size", fontsize=9
+    )
     figure.tight_layout()
     figure.savefig(target, dpi=80)
     plt.close(figure)
@@ -68,22 +91,27 @@ def stage_bars(results: dict[str, Any], target: Path) -> Path:
     plt = pyplot()
     sizes = list(results["speed"]["warm"])
     figure, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 3.6), squeeze=False)
-    for ax, size in zip(axes[0], sizes):
+    for ax, size in zip(axes[0], sizes, strict=True):
         rows = results["speed"]["warm"][size]
         keys = list(rows)
         for i, key in enumerate(keys):
             row, bottom = rows[key], 0.0
-            parts = ([(s, row["stages_ms"][s]) for s in STAGES] if "stages_ms" in row else
-                     [("predict", row["predict_s"] * 1000), ("rest", (row["median_s"] - row["predict_s"]) * 1000)])
+            parts = (
+                [(s, row["stages_ms"].get(s, 0.0)) for s in STAGES]  # results from before compose_ms: 0
+                if "stages_ms" in row
+                else [("predict", row["predict_s"] * 1000), ("rest", (row["median_s"] - row["predict_s"]) * 1000)]
+            )
             for stage, ms in parts:
                 ax.bar(i, ms, bottom=bottom, color=COLOURS[stage], label=stage.removesuffix("_ms"))
                 bottom += ms
         ax.set_xticks(range(len(keys)), [label(results, k).replace(" (", "\n(") for k in keys], fontsize=7, rotation=20)
         ax.set_ylabel("ms (median of warm runs)")
-        ax.set_title(f"{size}: {results['speed']['images'][size]['width']}x{results['speed']['images'][size]['height']}")
+        ax.set_title(
+            f"{size}: {results['speed']['images'][size]['width']}x{results['speed']['images'][size]['height']}"
+        )
         ax.grid(axis="y", alpha=0.3)
         handles, names = ax.get_legend_handles_labels()
-        unique = dict(zip(names, handles))
+        unique = dict(zip(names, handles, strict=True))
         ax.legend(unique.values(), unique.keys(), fontsize=7)
     figure.suptitle("Where the time goes: JPEG bytes -> PNG bytes", fontsize=9)
     figure.tight_layout()

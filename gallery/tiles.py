@@ -26,14 +26,20 @@ def checkerboard(size: tuple[int, int], cell: int = CELL) -> Image.Image:
 
 def over(cutout: Image.Image, background: Image.Image | tuple[int, int, int]) -> Image.Image:
     """The RGBA cut-out composited over a background image or colour, as RGB."""
-    base = background.convert("RGBA") if isinstance(background, Image.Image) else Image.new("RGBA", cutout.size, (*background, 255))
+    base = (
+        background.convert("RGBA")
+        if isinstance(background, Image.Image)
+        else Image.new("RGBA", cutout.size, (*background, 255))
+    )
     base.alpha_composite(cutout.convert("RGBA"))
     return base.convert("RGB")
 
 
 def labelled(image: Image.Image, label: str, height: int) -> Image.Image:
     """The image scaled to `height`, with a caption bar above it."""
-    scaled = image.convert("RGB").resize((max(1, round(image.width * height / image.height)), height), Image.Resampling.LANCZOS)
+    scaled = image.convert("RGB").resize(
+        (max(1, round(image.width * height / image.height)), height), Image.Resampling.LANCZOS
+    )
     tile = Image.new("RGB", (scaled.width, height + LABEL_HEIGHT), (255, 255, 255))
     tile.paste(scaled, (0, LABEL_HEIGHT))
     ImageDraw.Draw(tile).text((4, 3), label, fill=(30, 30, 30))

@@ -3,7 +3,7 @@
 Routes:
   GET  /         a self-contained page: pick an image, see the cut-out on a checkerboard, download
   POST /remove   body = the image (binary; base64 through API Gateway), query = engine options
-                 (`?crop=true&background=ffffff`), answers the PNG (image/png) or a JSON error:
+                 (`?crop=true&background=ffffff`), answers the cut-out (image/png) or a JSON error:
                  400 bad options / empty body, 413 body over API_MAX_BODY_BYTES or result over
                  the 6 MB response limit (use /uploads), 415 not an image format we read,
                  422 corrupt or too many megapixels, 500 broken deployment (model missing)
@@ -24,6 +24,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine import (
+    INPUT_SUFFIXES,
     CorruptImageError,
     EmptyInputError,
     EngineError,
@@ -34,9 +35,9 @@ from engine import (
     UnsupportedFormatError,
 )
 
-from .keys import SUPPORTED_SUFFIXES, failure_key, has_supported_suffix, output_key, upload_key
+from .keys import failure_key, has_supported_suffix, output_key, upload_key
 from .observability import logger, metrics, record_failure, traced_removal, tracer
-from .settings import LAMBDA_SYNC_PAYLOAD_BYTES, load_settings, options_with
+from .settings import LAMBDA_SYNC_PAYLOAD_BYTES, load_settings
 from .storage import Storage
 
 settings = load_settings()  # read once: a bad variable fails the cold start
@@ -53,7 +54,7 @@ _STATUS_OF_INPUT_ERROR = {
 _RESPONSE_ENVELOPE_BYTES = 4096  # status, headers and JSON framing around the base64 body
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+def error_response(status: int, code: str, message: str, **extra: Any) -> Response[Any]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -62,12 +63,12 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 
 @app.get("/")
-def page() -> Response:
+def page() -> Response[Any]:
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=PAGE_HTML)
 
 
 @app.post("/remove")
-def remove() -> Response:
+def remove() -> Response[Any]:
     event = app.current_event
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     if len(body) > settings.api_max_body_bytes:
@@ -78,26 +79,28 @@ def remove() -> Response:
             "route; POST /uploads for an upload URL instead",
             upload_route="uploads",
         )
-    options = options_with(settings.default_options, event.query_string_parameters or {})
+    options = settings.default_options.merged(event.query_string_parameters or {})
     cutout = traced_removal(body, options)
-    if 4 * -(-len(cutout.png) // 3) + _RESPONSE_ENVELOPE_BYTES > LAMBDA_SYNC_PAYLOAD_BYTES:
+    if 4 * -(-len(cutout.data) // 3) + _RESPONSE_ENVELOPE_BYTES > LAMBDA_SYNC_PAYLOAD_BYTES:
         return error_response(
             413,
             "result_too_large",
-            f"the PNG is {len(cutout.png)} bytes, too large for a synchronous reply; "
+            f"the {cutout.format.name.upper()} is {len(cutout.data)} bytes, too large for a synchronous reply; "
             "POST /uploads for an upload URL instead, or ask for crop=true or output=mask",
             upload_route="uploads",
         )
     headers = {
         "X-Model": cutout.model_id,
         "X-Uncertainty": f"{cutout.uncertainty:.4f}",
-        "Server-Timing": ", ".join(f"{name.removesuffix('_ms')};dur={ms}" for name, ms in cutout.timings.as_dict().items()),
+        "Server-Timing": ", ".join(
+            f"{name.removesuffix('_ms')};dur={ms}" for name, ms in cutout.timings.as_dict().items()
+        ),
     }
-    return Response(status_code=200, content_type=cutout.media_type, body=cutout.png, headers=headers)
+    return Response(status_code=200, content_type=cutout.media_type, body=cutout.data, headers=headers)
 
 
 @app.post("/uploads")
-def create_upload() -> Response:
+def create_upload() -> Response[Any]:
     if not (settings.input_bucket and settings.output_bucket):
         return error_response(501, "uploads_not_configured", "INPUT_BUCKET and OUTPUT_BUCKET are not set")
     request = app.current_event.json_body if app.current_event.body else {}
@@ -107,10 +110,11 @@ def create_upload() -> Response:
     key = upload_key(settings.input_prefix, uuid.uuid4().hex, filename)
     if not has_supported_suffix(key):
         return error_response(
-            415, "unsupported_format", f"the file name must end in one of {', '.join(SUPPORTED_SUFFIXES)}"
+            415, "unsupported_format", f"the file name must end in one of {', '.join(INPUT_SUFFIXES)}"
         )
     content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-    result, failure = output_key(key, settings.output_prefix), failure_key(key, settings.failure_prefix)
+    suffix = settings.default_options.output_format.suffix  # the worker makes it with the default options
+    result, failure = output_key(key, settings.output_prefix, suffix), failure_key(key, settings.failure_prefix)
     expires = settings.upload_url_expires
     return Response(
         status_code=201,
@@ -134,7 +138,7 @@ def _download(bucket: str, key: str, expires: int) -> dict[str, str]:
 
 
 @app.exception_handler(InputError)
-def bad_input(error: InputError) -> Response:
+def bad_input(error: InputError) -> Response[Any]:
     status = next((s for kind, s in _STATUS_OF_INPUT_ERROR.items() if isinstance(error, kind)), 422)
     logger.info("rejected input", extra={"reason": error.code, "status": status})
     record_failure(error.code)
@@ -142,18 +146,18 @@ def bad_input(error: InputError) -> Response:
 
 
 @app.exception_handler(ModelError)
-def broken_deployment(error: EngineError) -> Response:
+def broken_deployment(error: EngineError) -> Response[Any]:
     logger.exception("the model could not be loaded")
     return error_response(500, error.code, "the service is misconfigured; the error has been logged")
 
 
 @app.exception_handler([json.JSONDecodeError, UnicodeDecodeError])
-def bad_json(error: ValueError) -> Response:
+def bad_json(error: ValueError) -> Response[Any]:
     return error_response(400, "bad_request", f"the request body is not valid JSON: {error}")
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler(capture_response=False)  # a PNG reply would overflow the 64 KB trace document
+@tracer.capture_lambda_handler(capture_response=False)  # an image reply would overflow the 64 KB trace document
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -1,7 +1,8 @@
 """Where results go: output, failure-record and upload keys derived from a source key.
 
 Two rules hold for every key: distinct sources never share an output (the source name is kept
-whole and `.png` appended, so `photo.jpg` -> `photo.jpg.png` and `photo.png` -> `photo.png.png`),
+whole and the output format's suffix appended, so `photo.jpg` -> `photo.jpg.png` and `photo.png`
+-> `photo.png.png`),
 and a result never leaves its prefix, even for a tool that normalises keys as paths (`.` and `..`
 segments and backslashes are percent-encoded; `%` itself is escaped so the mapping stays one-to-one).
 """
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import re
 
+from engine import INPUT_SUFFIXES
+
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
-SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -33,9 +35,9 @@ def _safe_segment(segment: str) -> str:
     return escaped
 
 
-def output_key(source_key: str, prefix: str) -> str:
-    """Key of the cut-out of `source_key`: `prefix + source key + ".png"`."""
-    return _under(prefix, source_key, ".png")
+def output_key(source_key: str, prefix: str, suffix: str) -> str:
+    """Key of the cut-out of `source_key`: `prefix + source key + suffix` (the output format's)."""
+    return _under(prefix, source_key, suffix)
 
 
 def failure_key(source_key: str, prefix: str) -> str:
@@ -52,7 +54,7 @@ def _under(prefix: str, source_key: str, suffix: str) -> str:
 
 def has_supported_suffix(name: str) -> bool:
     """Whether the name ends in one of the image suffixes the S3 notifications filter on (any case)."""
-    return name.lower().endswith(SUPPORTED_SUFFIXES)
+    return name.lower().endswith(INPUT_SUFFIXES)
 
 
 def upload_key(input_prefix: str, token: str, filename: str) -> str:

@@ -19,6 +19,7 @@ Permanent failures never raise: they leave a JSON record under FAILURE_PREFIX (s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -34,7 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from engine import InvalidOptionError, Options
 
 from .observability import logger, metrics, tracer
-from .settings import load_settings, options_with
+from .settings import load_settings
 from .sources import is_batch_operations_job, is_sqs_batch, message_object_refs, object_refs
 from .storage import ObjectRef, Storage
 from .worker import Outcome, Worker, ensure_time_left
@@ -47,9 +48,11 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
     if is_sqs_batch(event):
-        return process_partial_response(event=event, record_handler=handle_message, processor=processor, context=context)
+        return process_partial_response(
+            event=event, record_handler=handle_message, processor=processor, context=context
+        )
     if is_batch_operations_job(event):
         return handle_batch_job(S3BatchOperationEvent(event), context)
     return handle_notification(event, context)
@@ -82,7 +85,7 @@ def handle_batch_job(event: S3BatchOperationEvent, context: LambdaContext | None
     logger.set_correlation_id(event.invocation_id)
     response = S3BatchOperationResponse(event.invocation_schema_version, event.invocation_id, "PermanentFailure")
     try:
-        options = options_with(settings.default_options, event.job.user_arguments)
+        options = settings.default_options.merged(event.job.user_arguments)
     except InvalidOptionError as error:
         for task in event.tasks:
             response.add_result(task.build_task_batch_response("PermanentFailure", f"invalid_option: {error}"))
@@ -92,7 +95,9 @@ def handle_batch_job(event: S3BatchOperationEvent, context: LambdaContext | None
     return response.asdict()
 
 
-def run_task(task: S3BatchOperationTask, options: Options, context: LambdaContext | None) -> S3BatchOperationResponseRecord:
+def run_task(
+    task: S3BatchOperationTask, options: Options, context: LambdaContext | None
+) -> S3BatchOperationResponseRecord:
     try:
         ensure_time_left(context, settings.min_remaining_ms)
         result = worker.process(ObjectRef(task.s3_bucket, task.s3_key, task.s3_version_id), options)

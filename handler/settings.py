@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Mapping
 from urllib.parse import parse_qsl
 
 from engine import InvalidOptionError, Options
@@ -30,7 +30,7 @@ class HandlerSettings:
     INPUT_BUCKET       only objects of this bucket are processed; uploads land here (API)
     INPUT_PREFIX       only keys under this prefix are processed (default: whole bucket)
     OUTPUT_BUCKET      where cut-outs and failure records are written (required by the S3 entry)
-    OUTPUT_PREFIX      cut-outs go to OUTPUT_PREFIX + source key + ".png" (default "")
+    OUTPUT_PREFIX      cut-outs go to OUTPUT_PREFIX + source key + the format's suffix (".png") ("")
     FAILURE_PREFIX     failure records go to FAILURE_PREFIX + source key + ".json" ("failures/")
     MIN_REMAINING_MS   stop taking new work when less time than this is left (default 10000)
     MAX_INPUT_BYTES    larger source objects are refused without download (default 50 MB)
@@ -46,7 +46,7 @@ class HandlerSettings:
     failure_prefix: str = "failures/"
     min_remaining_ms: int = 10_000
     max_input_bytes: int = 50_000_000
-    default_options: Options = Options()
+    default_options: Options = field(default_factory=Options)
     api_max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
     upload_url_expires: int = 900
 
@@ -59,7 +59,7 @@ class HandlerSettings:
             )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "HandlerSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HandlerSettings:
         env = os.environ if env is None else env
         return cls(
             input_bucket=_bucket(env, "INPUT_BUCKET"),
@@ -121,12 +121,6 @@ def _options(env: Mapping[str, str], name: str) -> Options:
         return Options.from_strings(dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw))))
     except (InvalidOptionError, ValueError) as exc:
         raise SettingsError(f"{name} is not valid engine options ({exc}); example: 'crop=true&refine=false'") from None
-
-
-def options_with(base: Options, overrides: Mapping[str, str]) -> Options:
-    """`base` with the options named in `overrides` parsed from text (InvalidOptionError if bad)."""
-    parsed = Options.from_strings(overrides)
-    return replace(base, **{name: getattr(parsed, name) for name in overrides})
 
 
 @lru_cache(maxsize=1)

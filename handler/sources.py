@@ -19,7 +19,7 @@ class UnsupportedEventError(ValueError):
 
 def is_sqs_batch(event: dict[str, Any]) -> bool:
     records = event.get("Records") or [{}]
-    return records[0].get("eventSource") == "aws:sqs"
+    return bool(records[0].get("eventSource") == "aws:sqs")
 
 
 def is_batch_operations_job(event: dict[str, Any]) -> bool:

@@ -9,11 +9,15 @@ The endpoint comes from the standard AWS configuration (`AWS_ENDPOINT_URL_S3` fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:  # the stubs are a dev requirement (with aws-sam-cli), not in the Lambda image
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NotFound", "404"})
 
@@ -61,11 +65,11 @@ def clean_etag(etag: str | None) -> str | None:
 class Storage:
     """The few S3 calls the handlers make, on one reused client."""
 
-    def __init__(self, client) -> None:  # a boto3 S3 client
+    def __init__(self, client: S3Client) -> None:
         self._s3 = client
 
     @classmethod
-    def from_env(cls) -> "Storage":
+    def from_env(cls) -> Storage:
         config = Config(
             signature_version="s3v4",
             retries={"mode": "standard", "max_attempts": 3},
@@ -76,7 +80,7 @@ class Storage:
 
     def fetch(self, ref: ObjectRef, max_bytes: int) -> SourceObject:
         """Download the object (the version named by the event, when it names one)."""
-        params = {"Bucket": ref.bucket, "Key": ref.key}
+        params: GetObjectRequestTypeDef = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             params["VersionId"] = ref.version_id
         try:

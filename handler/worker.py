@@ -9,11 +9,11 @@ broken model deployment, too little time left), so that the caller's retry mecha
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from enum import Enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from engine import InputError, Options
 from engine import settings as engine_settings
@@ -27,7 +27,7 @@ PERMANENT_ERRORS = (InputError, SourceMissingError, SourceTooLargeError, KeyTooL
 _MAX_METADATA_KEY_CHARS = 1024  # S3 allows 2 KB of user metadata in all
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     WRITTEN = "written"  # a new cut-out was stored
     DUPLICATE = "duplicate"  # the cut-out of this object version (and options) already exists
     IGNORED = "ignored"  # not ours to process: our own output, another bucket or prefix
@@ -56,15 +56,6 @@ def ensure_time_left(context: LambdaContextLike | None, min_remaining_ms: int) -
     """Raise OutOfTimeError when the invocation has less than `min_remaining_ms` left."""
     if context is not None and context.get_remaining_time_in_millis() < min_remaining_ms:
         raise OutOfTimeError(f"less than {min_remaining_ms} ms left in this invocation")
-
-
-def recipe(options: Options) -> str:
-    """Canonical text of the options (model resolved), stored with a cut-out to recognise repeats."""
-    values = {name: str(value).lower() if isinstance(value, bool) else value for name, value in asdict(options).items()}
-    values["model"] = options.model or engine_settings().model
-    values["output"] = options.output.value
-    values["background"] = ",".join(map(str, options.background)) if options.background else "none"
-    return urlencode(sorted(values.items()))
 
 
 class Worker:
@@ -97,10 +88,10 @@ class Worker:
         if reason:
             record_skip(reason)
             return Result(Outcome.IGNORED, reason)
-        wanted = recipe(options)
+        wanted = options.recipe(engine_settings().model)
         etag = ref.etag
         try:
-            target = output_key(ref.key, self.settings.output_prefix)
+            target = output_key(ref.key, self.settings.output_prefix, options.output_format.suffix)
             with tracer.provider.in_subsegment("## check_output"):
                 recorded = self.storage.metadata(self.output_bucket, target)
             if _made_from(recorded, ref.etag, wanted):
@@ -127,7 +118,7 @@ class Worker:
             "foreground": f"{cutout.foreground:.4f}",
         }
         with tracer.provider.in_subsegment("## store"):
-            self.storage.put(self.output_bucket, target, cutout.png, cutout.media_type, metadata)
+            self.storage.put(self.output_bucket, target, cutout.data, cutout.media_type, metadata)
         return Result(Outcome.WRITTEN, target)
 
     def _duplicate(self, target: str) -> Result:
@@ -143,7 +134,7 @@ class Worker:
             "source": {"bucket": ref.bucket, "key": ref.key, "etag": etag, "version_id": ref.version_id},
             "reason": code,
             "message": str(error),
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         try:
             key = failure_key(ref.key, self.settings.failure_prefix)
@@ -167,8 +158,10 @@ def _superseded(recorded: dict[str, str] | None, sequencer: str | None) -> bool:
     padded strings, i.e. as numbers) is the later event. This matters when the input bucket is
     versioned: the event's version is fetched, and an older one must not replace a newer cut-out."""
     theirs = (recorded or {}).get("source-sequencer")
+    if not (theirs and sequencer):
+        return False
     try:
-        return bool(theirs and sequencer) and int(theirs, 16) > int(sequencer, 16)
+        return int(theirs, 16) > int(sequencer, 16)
     except ValueError:  # not hex: no order can be told, so process as usual
         return False
 

@@ -2,10 +2,10 @@
 
 Installs requirements.txt the way infra/Dockerfile does (binary wheels only), but for the image's
 platform (CPython 3.12, manylinux x86_64), into a temporary folder, lays out engine/, handler/ and
-the default model beside it as the Dockerfile copies them, and prints the size of each part.
+the shipped models beside it as the Dockerfile copies them, and prints the size of each part.
 Network: PyPI only (pip download of the wheels).
 
-Usage: python -m infra.image_size [--models u2netp-int8,...] [--keep DIR]
+Usage: python -m infra.image_size [--models EXTRA_ID,...] [--keep DIR]   (the shipped models always)
 """
 
 from __future__ import annotations
@@ -17,9 +17,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .select_models import main as select_models  # the build stage's own step
+
 ROOT = Path(__file__).resolve().parent.parent
-PLATFORM = (*(arg for glibc in (34, 28, 17) for arg in ("--platform", f"manylinux_2_{glibc}_x86_64")),
-            "--python-version", "3.12", "--implementation", "cp")
+PLATFORM = (
+    *(arg for glibc in (34, 28, 17) for arg in ("--platform", f"manylinux_2_{glibc}_x86_64")),
+    "--python-version",
+    "3.12",
+    "--implementation",
+    "cp",
+)
 MIB = 1024 * 1024
 
 
@@ -28,20 +35,28 @@ def folder_bytes(path: Path) -> int:
 
 
 def install_requirements(target: Path) -> None:
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--only-binary=:all:", *PLATFORM,
-               "--target", str(target), "-r", str(ROOT / "requirements.txt")]
-    subprocess.run(command, check=True)  # pip with our own arguments  # nosec B603
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--only-binary=:all:",
+        *PLATFORM,
+        "--target",
+        str(target),
+        "-r",
+        str(ROOT / "requirements.txt"),
+    ]
+    subprocess.run(command, check=True)  # noqa: S603  # pip with our own arguments  # nosec B603
 
 
-def lay_out_code(task_root: Path, models: list[str]) -> None:
-    """engine/*.py, the chosen models and handler/, as the Dockerfile's COPY lines place them."""
-    sys.path.insert(0, str(ROOT / "infra"))
-    from select_models import select  # the build stage's own helper
-
+def lay_out_code(task_root: Path, extra_models: str) -> None:
+    """engine/*.py, the shipped and extra models and handler/, as the Dockerfile's COPY lines place them."""
     (task_root / "engine").mkdir(parents=True)
     for source in (ROOT / "engine").glob("*.py"):
         shutil.copy2(source, task_root / "engine" / source.name)
-    select(ROOT / "engine" / "models", task_root / "engine" / "models", models)
+    select_models([str(ROOT / "engine" / "models"), str(task_root / "engine" / "models"), extra_models])
     shutil.copytree(ROOT / "handler", task_root / "handler", ignore=shutil.ignore_patterns("__pycache__"))
 
 
@@ -52,18 +67,21 @@ def largest_packages(target: Path, count: int = 8) -> list[tuple[str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="u2netp-distilled-int8,u2netp-int8,u2netp-256-int8", help="model ids baked in (Dockerfile ENGINE_MODELS)")
+    parser.add_argument(
+        "--models", default="", help="model ids baked in beside the shipped ones (Dockerfile ENGINE_MODELS)"
+    )
     parser.add_argument("--keep", type=Path, help="lay the task root out here instead of a temporary folder")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="image-size-") as scratch:
         task_root = args.keep or Path(scratch) / "task"
         install_requirements(task_root)
         deps = folder_bytes(task_root)
-        lay_out_code(task_root, args.models.split(","))
+        lay_out_code(task_root, args.models)
         models = folder_bytes(task_root / "engine" / "models")
+        baked = sorted(p.stem for p in (task_root / "engine" / "models").glob("*.json"))
         total = folder_bytes(task_root)
         largest = largest_packages(task_root)
-    print(f"Lambda image layer over public.ecr.aws/lambda/python:3.12 (models: {args.models})")
+    print(f"Lambda image layer over public.ecr.aws/lambda/python:3.12 (models: {', '.join(baked)})")
     print(f"  runtime requirements  {deps / MIB:7.1f} MiB")
     print(f"  models                {models / MIB:7.1f} MiB")
     print(f"  engine + handler code {(total - deps - models) / MIB:7.1f} MiB")

@@ -1,7 +1,9 @@
-"""Build-time helper: copy the named models (manifest + the file it names) into a folder,
-refusing a missing file or one whose size or sha256 differs from its manifest.
+"""Build-time helper: copy the shipped models (manifests that say `"shipped": true`) and any others
+named (manifest + the file it names) into a folder, refusing a missing file or one whose size or
+sha256 differs from its manifest. The shipped list lives in the manifests alone: the Dockerfile,
+`make models` and `make image-size` read it from here.
 
-Usage: python3 select_models.py SOURCE_DIR TARGET_DIR MODEL_ID[,MODEL_ID...]
+Usage: python3 select_models.py SOURCE_DIR TARGET_DIR [EXTRA_ID[,EXTRA_ID...]]
 Standard library only: it runs in the image's build stage before anything is installed.
 """
 
@@ -14,10 +16,17 @@ import sys
 from pathlib import Path
 
 
+def shipped_models(source: Path) -> list[str]:
+    """Ids of the manifests in `source` that say `"shipped": true` (committed in git, baked in)."""
+    return sorted(path.stem for path in source.glob("*.json") if json.loads(path.read_text()).get("shipped") is True)
+
+
 def select(source: Path, target: Path, model_ids: list[str]) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for model_id in model_ids:
         manifest_path = source / f"{model_id}.json"
+        if not manifest_path.is_file():
+            sys.exit(f"no manifest {manifest_path.name} in {source}: unknown model {model_id!r}")
         manifest = json.loads(manifest_path.read_text())
         model_file = source / manifest["file"]
         data = model_file.read_bytes()
@@ -28,6 +37,12 @@ def select(source: Path, target: Path, model_ids: list[str]) -> None:
         print(f"model {model_id}: {model_file.name}, {len(data)} bytes")
 
 
+def main(argv: list[str]) -> None:
+    """SOURCE_DIR TARGET_DIR [EXTRA_ID[,EXTRA_ID...]]: the shipped models and the extra ones."""
+    source, target, extra = Path(argv[0]), Path(argv[1]), argv[2] if len(argv) > 2 else ""
+    wanted = dict.fromkeys([*shipped_models(source), *extra.replace(",", " ").split()])
+    select(source, target, list(wanted))
+
+
 if __name__ == "__main__":
-    source_dir, target_dir, ids = sys.argv[1:4]
-    select(Path(source_dir), Path(target_dir), [i for i in ids.replace(",", " ").split() if i])
+    main(sys.argv[1:])

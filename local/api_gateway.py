@@ -168,7 +168,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from .deployment import LocalDeployment  # noqa: PLC0415 - keeps the module importable alone
-    from .queue_trigger import QueueTrigger  # noqa: PLC0415
+    from .queue_trigger import QueueTrigger  # noqa: PLC0415 - (as above)
 
     parser = argparse.ArgumentParser(prog="python -m local.api_gateway", description="Serve the API locally.")
     parser.add_argument("--port", type=int, default=3000)

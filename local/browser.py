@@ -1,17 +1,14 @@
 """Headless Chromium driving the page (GET /): used by the browser tests and by `make gallery`'s
 screenshot, so the picture in the README is what the tests check.
 
-Chromium and its driver come from Debian's packages (chromium, chromium-driver), installed here
-with apt-get when they are missing and we are root.
+Chromium and its driver come from Debian's packages (chromium, chromium-driver); `make browser`
+installs them (`make test` and `make gallery` do it first). Nothing here installs anything.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import os
-import shutil
-import subprocess  # fixed argument lists built here, never a shell  # nosec B404
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,23 +47,20 @@ class BrowserError(RuntimeError):
     """Chromium is missing and cannot be installed, or the page did not finish a cut-out."""
 
 
-def ensure_chromium() -> None:
-    """Install Debian's chromium and chromium-driver when they are missing (needs root)."""
-    if CHROMIUM.exists() and CHROMEDRIVER.exists():
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise BrowserError("needs /usr/bin/chromium and chromedriver: apt-get install chromium chromium-driver")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
-        subprocess.run(command, check=True, env=env, timeout=900, stdout=subprocess.DEVNULL)  # noqa: S603  # apt-get, fixed arguments  # nosec B603
+def require_chromium() -> None:
+    """Refuse, with the command that fixes it, when Chromium or its driver is not installed."""
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:
+        packages = "Debian's chromium and chromium-driver"
+        raise BrowserError(f"{' and '.join(missing)} not installed: `make browser` installs {packages}")
 
 
 @contextmanager
 def chromium(window: tuple[int, int] = (1000, 900)) -> Iterator[Any]:
     """A selenium driver for headless Chromium with a fresh profile, closed on exit."""
-    ensure_chromium()
+    require_chromium()
     from selenium import webdriver  # noqa: PLC0415 - only browser work needs selenium
-    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
+    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415 - (as above)
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -82,8 +76,8 @@ def chromium(window: tuple[int, int] = (1000, 900)) -> Iterator[Any]:
 
 def cut_out_in_page(driver: Any, page_url: str, photo: Path, timeout: float = 120) -> Image.Image:
     """Choose `photo` in the page, wait for the result, and return the cut-out the page shows."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
+    from selenium.webdriver.common.by import By  # noqa: PLC0415 - only browser work needs selenium
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415 - (as above)
 
     driver.get(page_url)
     if driver.title != "Background remover":

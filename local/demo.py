@@ -16,6 +16,8 @@ from typing import Any
 
 from PIL import Image
 
+from engine.result import StageTimings
+
 from .deployment import ROOT, LocalDeployment
 from .emulator import Invocation
 from .events import NewObject, s3_put_event
@@ -23,7 +25,7 @@ from .s3_server import StoredObject, download
 from .samples import put_object, sample_images
 
 OUT_DIR = ROOT / "out"
-STAGES = ("decode_ms", "infer_ms", "refine_ms", "encode_ms")
+STAGES = StageTimings.stages()
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Row:
             self.label,
             f"{self.metadata.get('size', '?')} px, {self.source.size // 1024} KiB",
             f"{self.invocation.wall_ms:.0f} ({kind})",
-            "/".join(f"{timings.get(stage, 0):.0f}" for stage in STAGES),
+            "/".join(f"{timings.get(f'{stage}_ms', 0):.0f}" for stage in STAGES),
             f"{self.output_key} ({self.output_bytes // 1024} KiB)",
         ]
 
@@ -69,7 +71,7 @@ def process(stack: LocalDeployment, obj: NewObject, label: str, out_dir: Path) -
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ["image", "size", "invoke ms", "decode/infer/refine/encode ms", "output key"]
+    header = ["image", "size", "invoke ms", f"{'/'.join(STAGES)} ms", "output key"]
     table = [header] + [row.cells() for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for index, line in enumerate(table):

@@ -133,7 +133,7 @@ class ManagedProcess(Service):
             encoding="utf-8",
             errors="replace",
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
+            preexec_fn=_die_with_parent,
         )
         self._reader = threading.Thread(target=self._read_output, name=f"{self.name}-output", daemon=True)
         self._reader.start()

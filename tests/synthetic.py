@@ -15,7 +15,9 @@ def scene(width: int = 640, height: int = 480, seed: int = 0) -> tuple[np.ndarra
     top, bottom = rng.uniform(150, 230, 3), rng.uniform(60, 140, 3)
     t = (yy / max(height - 1, 1))[:, :, None]
     background = top * (1 - t) + bottom * t
-    blotches = cv2.GaussianBlur(rng.normal(0, 25, (height, width, 3)).astype(np.float32), (0, 0), min(width, height) / 12)
+    blotches = cv2.GaussianBlur(
+        rng.normal(0, 25, (height, width, 3)).astype(np.float32), (0, 0), min(width, height) / 12
+    )
     background += blotches * 4
     cx, cy = width * rng.uniform(0.4, 0.6), height * rng.uniform(0.45, 0.6)
     rx, ry = width * rng.uniform(0.18, 0.26), height * rng.uniform(0.25, 0.33)

@@ -34,17 +34,24 @@ STEPS = (*PIPELINE, "compare-teachers", "blends", "validate")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("step", choices=(*STEPS, "all"))
-    parser.add_argument("--data", type=Path, action="append",
-                        help="folders of images/ (+ masks/); default: the training pool of ../shared/data "
-                             "(train, extra/davis, extra/people, unlabeled/people, unlabeled/objects)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        help="folders of images/ (+ masks/); default: the training pool of ../shared/data "
+        "(train, extra/davis, extra/people, unlabeled/people, unlabeled/objects)",
+    )
     parser.add_argument("--run", default="student", help="run name: its folder under .cache/training/runs")
     parser.add_argument("--model-id", default="u2netp-distilled-int8", help="engine model id of the INT8 result")
     parser.add_argument("--engine-models", type=Path, default=None, help="where to install it (default engine/models)")
     parser.add_argument("--teacher", choices=sorted(TEACHERS), default=DEFAULT_TEACHER)
-    parser.add_argument("--labels", type=Path, default=TEACHER_LABELS, help="teacher label cache (one folder per teacher)")
+    parser.add_argument(
+        "--labels", type=Path, default=TEACHER_LABELS, help="teacher label cache (one folder per teacher)"
+    )
     parser.add_argument("--dev-dir", type=Path, default=None, help="labelled sets for `evaluate` (default shared dev)")
     defaults = TrainConfig()
     parser.add_argument("--size", type=int, default=defaults.size)
@@ -53,18 +60,30 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--alpha", type=float, default=defaults.alpha)
-    parser.add_argument("--side-weight", type=float, default=defaults.side_weight,
-                        help="weight of each side map's loss against the fused map's (0 = fused map only)")
+    parser.add_argument(
+        "--side-weight",
+        type=float,
+        default=defaults.side_weight,
+        help="weight of each side map's loss against the fused map's (0 = fused map only)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
-    parser.add_argument("--train-only", default=defaults.train_only,
-                        help="comma-separated parameter-name prefixes to train; '' = all (e.g. sides,fuse,decoders.4)")
+    parser.add_argument(
+        "--train-only",
+        default=defaults.train_only,
+        help="comma-separated parameter-name prefixes to train; '' = all (e.g. sides,fuse,decoders.4)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set")
-    parser.add_argument("--weights", default="best",
-                        help="what export takes: best (on validation), last, or a kept step-N")
-    parser.add_argument("--interpolate", type=float, default=1.0,
-                        help="export init + X * (trained - init), weight-space ensembling (WiSE-FT); 1 = as trained")
+    parser.add_argument(
+        "--weights", default="best", help="what export takes: best (on validation), last, or a kept step-N"
+    )
+    parser.add_argument(
+        "--interpolate",
+        type=float,
+        default=1.0,
+        help="export init + X * (trained - init), weight-space ensembling (WiSE-FT); 1 = as trained",
+    )
     parser.add_argument("--candidates", default="", help="comma-separated engine model ids for `validate`")
     return parser.parse_args(argv)
 
@@ -73,15 +92,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     from . import pipeline  # noqa: PLC0415 (torch is imported only when a step runs)
 
-    config = TrainConfig(size=args.size, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
-                         alpha=args.alpha, side_weight=args.side_weight, seed=args.seed,
-                         checkpoint_every=args.checkpoint_every, validate_every=args.validate_every,
-                         train_only=args.train_only)
+    config = TrainConfig(
+        size=args.size,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup=args.warmup,
+        alpha=args.alpha,
+        side_weight=args.side_weight,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        validate_every=args.validate_every,
+        train_only=args.train_only,
+    )
     job = pipeline.Job(
-        data=args.data or POOL_FOLDERS, run_dir=RUNS / args.run, labels_root=args.labels,
-        model_id=args.model_id, config=config, engine_models=args.engine_models, teacher=TEACHERS[args.teacher],
-        dev_dir=args.dev_dir, limit=args.limit, interpolate=args.interpolate, weights=args.weights,
-        init=STUDENT_INIT_ONNX, candidates=tuple(c for c in args.candidates.split(",") if c),
+        data=args.data or POOL_FOLDERS,
+        run_dir=RUNS / args.run,
+        labels_root=args.labels,
+        model_id=args.model_id,
+        config=config,
+        engine_models=args.engine_models,
+        teacher=TEACHERS[args.teacher],
+        dev_dir=args.dev_dir,
+        limit=args.limit,
+        interpolate=args.interpolate,
+        weights=args.weights,
+        init=STUDENT_INIT_ONNX,
+        candidates=tuple(c for c in args.candidates.split(",") if c),
     )
     for step in PIPELINE if args.step == "all" else (args.step,):
         print(f"== {step}", flush=True)

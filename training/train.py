@@ -17,9 +17,9 @@ checkpoint that ships is chosen there.
 from __future__ import annotations
 
 import json
-import warnings
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,8 +52,14 @@ class TrainConfig:
     train_only: str = ""
 
 
-def distillation_loss(outputs: Sequence[torch.Tensor], teacher: torch.Tensor, truth: torch.Tensor,
-                      labelled: torch.Tensor, alpha: float, side_weight: float = 0.0) -> torch.Tensor:
+def distillation_loss(
+    outputs: Sequence[torch.Tensor],
+    teacher: torch.Tensor,
+    truth: torch.Tensor,
+    labelled: torch.Tensor,
+    alpha: float,
+    side_weight: float = 0.0,
+) -> torch.Tensor:
     """L1 to the teacher (and to the truth, by `alpha`, where there is one) on the fused map, plus
     `side_weight` times the same on each side map."""
     weight_truth = (alpha * labelled).view(-1, 1, 1, 1)
@@ -92,8 +98,14 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 Validator = Callable[["U2NetP"], dict[str, Any]]  # the model in eval mode -> validation table
 
 
-def train(examples: Sequence[Example], init_onnx: Path, run_dir: Path, config: TrainConfig,
-          donors: Sequence[Example] = (), validate: Validator | None = None) -> Path:
+def train(
+    examples: Sequence[Example],
+    init_onnx: Path,
+    run_dir: Path,
+    config: TrainConfig,
+    donors: Sequence[Example] = (),
+    validate: Validator | None = None,
+) -> Path:
     """Train (or resume) the student in `run_dir`; returns the checkpoint path. `donors` are the
     labelled photos copy-paste takes subjects from; `validate` scores kept weights."""
     if config.threads:
@@ -134,8 +146,13 @@ def train(examples: Sequence[Example], init_onnx: Path, run_dir: Path, config: T
         loss.backward()
         optimiser.step()
         step += 1
-        recent = (recent + [loss.item()])[-20:]
-        log.write(json.dumps({"step": step, "loss": round(recent[-1], 5), "lr": learning_rate(config, step - 1), "t": time.time()}) + "\n")
+        recent = [*recent, loss.item()][-20:]
+        log.write(
+            json.dumps(
+                {"step": step, "loss": round(recent[-1], 5), "lr": learning_rate(config, step - 1), "t": time.time()}
+            )
+            + "\n"
+        )
         progress.step(f"loss {np.mean(recent):.4f}")
         if validate is not None and (step % config.validate_every == 0 or step == config.steps):
             keep_and_validate(run_dir, model, step, validate)
@@ -156,8 +173,10 @@ def keep_and_validate(run_dir: Path, model: U2NetP, step: int, validate: Validat
     model.train()
     with (run_dir / "val.jsonl").open("a") as out:
         out.write(json.dumps({"step": step, "t": time.time(), "table": table}) + "\n")
-    print(f"step {step}: validation mean MAE {table['mean']['mae']:.4f}, max F-beta {table['mean']['max_fbeta']:.4f}",
-          flush=True)
+    print(
+        f"step {step}: validation mean MAE {table['mean']['mae']:.4f}, max F-beta {table['mean']['max_fbeta']:.4f}",
+        flush=True,
+    )
 
 
 def torch_predictor(model: U2NetP, size: int) -> Callable[[Path], np.ndarray]:
@@ -178,10 +197,21 @@ def torch_predictor(model: U2NetP, size: int) -> Callable[[Path], np.ndarray]:
     return predict
 
 
-def save_checkpoint(path: Path, model: U2NetP, optimiser: torch.optim.Optimizer, rng: np.random.Generator,
-                    step: int, config: TrainConfig) -> None:
-    state = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "rng": rng.bit_generator.state,
-             "step": step, "config": asdict(config)}
+def save_checkpoint(
+    path: Path,
+    model: U2NetP,
+    optimiser: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    step: int,
+    config: TrainConfig,
+) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "rng": rng.bit_generator.state,
+        "step": step,
+        "config": asdict(config),
+    }
     temporary = path.with_suffix(".tmp")
     torch.save(state, temporary)
     temporary.replace(path)  # never a half-written checkpoint
@@ -218,8 +248,9 @@ def interpolate_weights(model: U2NetP, init_onnx: Path, weight: float) -> U2NetP
     return model
 
 
-def export_onnx(checkpoint: Path, target: Path, size: int, opset: int = 13,
-                init_onnx: Path | None = None, interpolate: float = 1.0) -> Path:
+def export_onnx(
+    checkpoint: Path, target: Path, size: int, opset: int = 13, init_onnx: Path | None = None, interpolate: float = 1.0
+) -> Path:
     """The student's fused output as ONNX, fixed input 1x3xSxS; `interpolate` < 1 blends the
     trained weights with the initial ones (`init_onnx`) first."""
     model, _ = load_student(checkpoint)
@@ -230,6 +261,13 @@ def export_onnx(checkpoint: Path, target: Path, size: int, opset: int = 13,
     dummy = torch.zeros(1, 3, size, size)
     with warnings.catch_warnings():  # the TorchScript exporter warns that it is the legacy one
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(FusedOnly(model), (dummy,), str(target), opset_version=opset, input_names=["input"],
-                          output_names=["alpha"], dynamo=False)
+        torch.onnx.export(
+            FusedOnly(model),
+            (dummy,),
+            str(target),
+            opset_version=opset,
+            input_names=["input"],
+            output_names=["alpha"],
+            dynamo=False,
+        )
     return target

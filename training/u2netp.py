@@ -70,12 +70,23 @@ class U2NetP(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stages = nn.ModuleList(
-            [RSU(7, 3, 16, 64), RSU(6, 64, 16, 64), RSU(5, 64, 16, 64), RSU(4, 64, 16, 64),
-             RSU(4, 64, 16, 64, dilated=True), RSU(4, 64, 16, 64, dilated=True)]
+            [
+                RSU(7, 3, 16, 64),
+                RSU(6, 64, 16, 64),
+                RSU(5, 64, 16, 64),
+                RSU(4, 64, 16, 64),
+                RSU(4, 64, 16, 64, dilated=True),
+                RSU(4, 64, 16, 64, dilated=True),
+            ]
         )
         self.decoders = nn.ModuleList(  # stage5d ... stage1d
-            [RSU(4, 128, 16, 64, dilated=True), RSU(4, 128, 16, 64), RSU(5, 128, 16, 64),
-             RSU(6, 128, 16, 64), RSU(7, 128, 16, 64)]
+            [
+                RSU(4, 128, 16, 64, dilated=True),
+                RSU(4, 128, 16, 64),
+                RSU(5, 128, 16, 64),
+                RSU(6, 128, 16, 64),
+                RSU(7, 128, 16, 64),
+            ]
         )
         self.sides = nn.ModuleList([nn.Conv2d(64, 1, 3, padding=1) for _ in range(6)])
         self.fuse = nn.Conv2d(6, 1, 1)
@@ -99,7 +110,9 @@ class U2NetP(nn.Module):
     def execution_order_convs(self) -> list[nn.Conv2d]:
         """The 3x3 convolutions of the encoder/decoder in the order a forward pass runs them."""
         convs: list[nn.Conv2d] = []
-        hooks = [m.register_forward_hook(lambda m, *_: convs.append(m)) for m in self.modules() if isinstance(m, nn.Conv2d)]
+        hooks = [
+            m.register_forward_hook(lambda m, *_: convs.append(m)) for m in self.modules() if isinstance(m, nn.Conv2d)
+        ]
         with torch.no_grad():
             self(torch.zeros(1, 3, 64, 64))
         for hook in hooks:
@@ -110,8 +123,8 @@ class U2NetP(nn.Module):
 def load_onnx_weights(model: U2NetP, onnx_path: Path) -> U2NetP:
     """Copy the published weights from the ONNX graph: its Conv nodes, in graph order, onto the
     module's convolutions in execution order; every shape must match."""
-    import onnx
-    from onnx import numpy_helper
+    import onnx  # noqa: PLC0415  # the ONNX reader is needed only when weights are loaded
+    from onnx import numpy_helper  # noqa: PLC0415  # (idem)
 
     graph = onnx.load(str(onnx_path)).graph
     weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
@@ -119,7 +132,7 @@ def load_onnx_weights(model: U2NetP, onnx_path: Path) -> U2NetP:
     module_convs = model.execution_order_convs()
     if len(graph_convs) != len(module_convs):
         raise ValueError(f"{onnx_path}: {len(graph_convs)} convolutions, the module has {len(module_convs)}")
-    for node, conv in zip(graph_convs, module_convs):
+    for node, conv in zip(graph_convs, module_convs, strict=True):
         weight, bias = weights[node.input[1]], weights[node.input[2]]
         if tuple(weight.shape) != tuple(conv.weight.shape):
             raise ValueError(f"{node.name}: weight {weight.shape} does not fit {tuple(conv.weight.shape)}")

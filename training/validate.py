@@ -59,7 +59,7 @@ def engine_predictor(model_id: str, model_dir: Path | None = None, threads: int 
     options = Options(output=OutputMode.MASK)
 
     def predict(image: Path) -> np.ndarray:
-        png = remove_background(image.read_bytes(), options, settings).png
+        png = remove_background(image.read_bytes(), options, settings).data
         return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
 
     return predict
@@ -81,12 +81,12 @@ def ranking(rows: dict[str, dict[str, Any]], trained_on: dict[str, set[str]] | N
     a candidate must be better on most groups and on both metrics, not on an average alone."""
     trained_on = trained_on or {}
     score = {}
-    for a in rows:
+    for a, table_a in rows.items():
         total = 0
-        for b in rows:
+        for b, table_b in rows.items():
             if a != b:
                 skip = trained_on.get(a, set()) | trained_on.get(b, set())
-                total += wins(rows[a], rows[b], skip) - wins(rows[b], rows[a], skip)
+                total += wins(table_a, table_b, skip) - wins(table_b, table_a, skip)
         score[a] = total
     return sorted(score.items(), key=lambda item: (-item[1], rows[item[0]]["mean"]["mae"]))
 

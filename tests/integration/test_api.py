@@ -8,6 +8,7 @@ import io
 import json
 import os
 from http.server import BaseHTTPRequestHandler
+from typing import ClassVar
 
 import pytest
 import requests
@@ -109,9 +110,9 @@ def test_upload_url_round_trip_through_s3_and_the_worker(stack, api, worker):
 class _CountingPhotoHandler(BaseHTTPRequestHandler):
     """Serves a real photo at any path and counts the requests (there must be none)."""
 
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         type(self).requests.append(self.path)
         body = sample_bytes("chelsea.jpg")
         self.send_response(200)
@@ -132,7 +133,9 @@ def test_urls_given_by_callers_are_never_fetched(api):
         assert requests.get(photo, timeout=5).status_code == 200  # it is reachable, from here
         _CountingPhotoHandler.requests.clear()
         as_text = call_api(api, "POST", "/remove", photo.encode(), {"Content-Type": "text/plain"})
-        as_json = call_api(api, "POST", "/remove", json.dumps({"url": photo}).encode(), {"Content-Type": "application/json"})
+        as_json = call_api(
+            api, "POST", "/remove", json.dumps({"url": photo}).encode(), {"Content-Type": "application/json"}
+        )
         as_query = call_api(api, "POST", "/remove", b"", JPEG, {"url": [photo], "image_url": [photo]})
     assert_json_error(as_text, 415, "unsupported_format")
     assert_json_error(as_json, 415, "unsupported_format")

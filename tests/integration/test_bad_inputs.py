@@ -1,4 +1,4 @@
-"""The bad-input corpus (local/corpus.py) through the real path: every object uploaded to the
+"""The bad-input corpus (reliability/corpus.py) through the real path: every object uploaded to the
 local S3 server, one S3 notification for all of them, the worker under the Lambda emulator; each
 input ends as exactly one cut-out or one failure record with its reason, and nothing else."""
 
@@ -10,7 +10,7 @@ import json
 from PIL import Image
 
 from local.events import s3_put_event
-from local.corpus import corpus
+from reliability.corpus import corpus
 from tests.integration.buckets import output_keys, read_object, upload
 
 

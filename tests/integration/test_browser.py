@@ -2,7 +2,7 @@
 (local/api_gateway.py), a user picks a photo and gets the cut-out back in the page, directly
 (POST /remove) or, for a large file, through a presigned upload that the worker processes.
 
-Chromium and its driver come from Debian packages; local/browser.py installs them when missing.
+Chromium and its driver come from Debian packages, installed by `make browser` (`make test` runs it first).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Faults through the real path: the worker under the Lambda emulator reaches S3 through a fault-
-injecting proxy (local/fault_proxy.py) in front of the session's moto server. When S3 fails mid-
+injecting proxy (reliability/fault_proxy.py) in front of the session's moto server. When S3 fails mid-
 batch or cannot be reached, the messages it could not finish are handed back for retry; redelivered
 (as SQS would), every input ends as exactly one cut-out: none lost, none duplicated, no failure
 records for what was only a transient fault."""
@@ -14,7 +14,7 @@ import pytest
 from local.deployment import LocalDeployment
 from local.emulator import LambdaEmulator
 from local.events import s3_put_event, sqs_event
-from local.fault_proxy import FaultProxy
+from reliability.fault_proxy import FaultProxy
 from tests.integration.buckets import image_size, output_keys, read_object, sample_bytes, upload
 
 PHOTOS = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg")
@@ -30,7 +30,9 @@ def faulty(moto_endpoint: str) -> Iterator[tuple[FaultProxy, LambdaEmulator]]:
 
 
 def uploads(stack, input_prefix: str, folder: str, count: int):
-    return [upload(stack, f"{input_prefix}{folder}/{i}-{PHOTOS[i % 3]}", sample_bytes(PHOTOS[i % 3])) for i in range(count)]
+    return [
+        upload(stack, f"{input_prefix}{folder}/{i}-{PHOTOS[i % 3]}", sample_bytes(PHOTOS[i % 3])) for i in range(count)
+    ]
 
 
 def failed_indexes(invocation) -> list[int]:
@@ -103,13 +105,17 @@ def test_work_the_deadline_leaves_no_time_for_is_handed_back_not_dropped(stack, 
     assert_one_cutout_each(stack, objects)
 
 
-def test_deadline_reached_partway_through_a_batch_hands_back_only_the_unstarted(stack, worker, moto_endpoint, input_prefix):
+def test_deadline_reached_partway_through_a_batch_hands_back_only_the_unstarted(
+    stack, worker, moto_endpoint, input_prefix
+):
     """Half a second of a 60 s invocation may be spent before the worker stops starting images:
     the first ones are done, the rest are handed back, and redelivery finishes them, once each."""
     objects = uploads(stack, input_prefix, "partway", 12)
     bodies = [json.dumps(s3_put_event([obj])) for obj in objects]
     timeout_ms = worker.config.timeout_s * 1000
-    with LocalDeployment(s3_endpoint=moto_endpoint, extra_env={"MIN_REMAINING_MS": str(timeout_ms - 500)}) as deployment:
+    with LocalDeployment(
+        s3_endpoint=moto_endpoint, extra_env={"MIN_REMAINING_MS": str(timeout_ms - 500)}
+    ) as deployment:
         hurried = deployment.emulator(deployment.s3_function)
         hurried.invoke({"Event": "s3:TestEvent"})  # warm: the deadline below is the invocation's own
         failed = deliver(hurried, bodies)
@@ -142,7 +148,10 @@ def test_out_of_order_notifications_of_an_overwritten_object_leave_the_newest_cu
     unordered = worker.invoke(without_order).payload()["results"]
 
     target = f"{stack.variable(stack.s3_function, 'OUTPUT_PREFIX')}{key}.png"
-    assert newest_first == [[f"written: {target}"], [f"duplicate: {target} (a later write of this key was already processed)"]]
+    assert newest_first == [
+        [f"written: {target}"],
+        [f"duplicate: {target} (a later write of this key was already processed)"],
+    ]
     assert unordered == [f"duplicate: {target} (already made from this object version)"]
     assert output_keys(stack) == [target]
     body, metadata = read_object(stack, target)

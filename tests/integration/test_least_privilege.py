@@ -44,9 +44,11 @@ def locked() -> Iterator[Locked]:
         worker = stack.emulator(stack.s3_function)
         worker.invoke({"Event": "s3:TestEvent"})  # start it before the server starts checking
         prefix = stack.variable(stack.s3_function, "INPUT_PREFIX")
-        uploads = {"good": (f"{prefix}granted/chelsea.jpg", sample_bytes("chelsea.jpg")),
-                   "bad": (f"{prefix}granted/broken.jpg", corrupt_jpeg()),
-                   "private": ("elsewhere/secret.jpg", sample_bytes("coffee.jpg"))}
+        uploads = {
+            "good": (f"{prefix}granted/chelsea.jpg", sample_bytes("chelsea.jpg")),
+            "bad": (f"{prefix}granted/broken.jpg", corrupt_jpeg()),
+            "private": ("elsewhere/secret.jpg", sample_bytes("coffee.jpg")),
+        }
         objects = {name: put_object(stack.s3, stack.input_bucket, key, data) for name, (key, data) in uploads.items()}
         with stack.server.iam_enforced():
             yield Locked(stack, worker, credentials, objects, api_credentials)
@@ -84,10 +86,14 @@ def test_the_workers_credentials_are_refused_everything_else(locked: Locked):
     s3 = locked.client()
     inp, out = stack.input_bucket, stack.output_bucket
     refused = {
-        "read the input bucket outside its prefix": denied(s3.get_object, Bucket=inp, Key=locked.objects["private"].key),
+        "read the input bucket outside its prefix": denied(
+            s3.get_object, Bucket=inp, Key=locked.objects["private"].key
+        ),
         "write the input bucket": denied(s3.put_object, Bucket=inp, Key=f"{prefix}planted.jpg", Body=b"x"),
         "delete an input": denied(s3.delete_object, Bucket=inp, Key=f"{prefix}granted/chelsea.jpg"),
-        "write the output bucket outside its prefixes": denied(s3.put_object, Bucket=out, Key="site/index.html", Body=b"x"),
+        "write the output bucket outside its prefixes": denied(
+            s3.put_object, Bucket=out, Key="site/index.html", Body=b"x"
+        ),
         "delete a cut-out": denied(s3.delete_object, Bucket=out, Key="cutouts/anything.png"),
         "list all buckets": denied(s3.list_buckets),
         "change a bucket policy": denied(s3.delete_bucket_policy, Bucket=out),
@@ -116,9 +122,15 @@ def test_what_the_api_can_presign_is_browser_uploads_and_their_results_only(lock
         s3.get_object(Bucket=stack.output_bucket, Key=f"{out}{prefix}uploads/from-a-browser.jpg.png")
     assert pending.value.response["Error"]["Code"] == "NoSuchKey", "allowed, only not made yet"
     refused = {
-        "upload outside uploads/": denied(s3.put_object, Bucket=stack.input_bucket, Key=f"{prefix}batch/x.jpg", Body=b"x"),
+        "upload outside uploads/": denied(
+            s3.put_object, Bucket=stack.input_bucket, Key=f"{prefix}batch/x.jpg", Body=b"x"
+        ),
         "read an input": denied(s3.get_object, Bucket=stack.input_bucket, Key=locked.objects["good"].key),
-        "read a batch cut-out": denied(s3.get_object, Bucket=stack.output_bucket, Key=f"{out}{locked.objects['good'].key}.png"),
-        "write a cut-out": denied(s3.put_object, Bucket=stack.output_bucket, Key=f"{out}{prefix}uploads/x.png", Body=b"x"),
+        "read a batch cut-out": denied(
+            s3.get_object, Bucket=stack.output_bucket, Key=f"{out}{locked.objects['good'].key}.png"
+        ),
+        "write a cut-out": denied(
+            s3.put_object, Bucket=stack.output_bucket, Key=f"{out}{prefix}uploads/x.png", Body=b"x"
+        ),
     }
     assert refused == dict.fromkeys(refused, True)

@@ -74,7 +74,7 @@ def test_make_run_cuts_out_every_sample(tmp_path: Path, capsys):
     for row in rows:
         with Image.open(row.local_path) as image:
             assert image.mode == "RGBA"
-    assert "decode/infer/refine/encode ms" in capsys.readouterr().out
+    assert "decode/infer/refine/compose/encode ms" in capsys.readouterr().out
 
 
 def test_stopping_a_deployment_leaves_no_process_behind():

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +10,6 @@ import pytest
 from PIL import Image
 
 from engine.cli import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, main
-
 from tests.synthetic import encode, scene
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +35,9 @@ def test_folder_is_processed_recursively_without_overwrites(photos: Path, tmp_pa
     assert image.mode == "RGBA" and image.size == (160, 120)
 
 
-def test_a_bad_file_fails_alone_with_its_reason(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_file_fails_alone_with_its_reason(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = photos / "broken.jpg"
     bad.write_bytes(b"GIF89a truncated")
     report = tmp_path / "report.jsonl"
@@ -73,12 +72,6 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as bad_colour:
         main([str(tmp_path), "--out", str(tmp_path), "--background", "purple"])
     assert bad_colour.value.code == EXIT_USAGE
-
-
-def test_runs_as_a_module(photos: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "engine", str(photos / "a.jpg"), "--out", str(tmp_path / "o")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "1 inputs: 1 written" in result.stdout and (tmp_path / "o" / "a.png").is_file()
+    with pytest.raises(SystemExit) as bad_format:
+        main([str(tmp_path), "--out", str(tmp_path), "--format", "bmp"])
+    assert bad_format.value.code == EXIT_USAGE

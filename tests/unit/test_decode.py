@@ -6,11 +6,10 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from engine.decode import decode_image
 from engine.errors import CorruptImageError, EmptyInputError, ImageTooLargeError, UnsupportedFormatError
-
 from tests.synthetic import scene
 
 MAX_MP = 64.0
@@ -42,8 +41,10 @@ def test_exif_orientation_is_applied() -> None:
     rgb[:, :40] = 255  # white left half
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise on display
-    for data in (_save(Image.fromarray(rgb), "JPEG", exif=exif.tobytes()),
-                 _save(Image.fromarray(rgb), "PNG", exif=exif.tobytes())):
+    for data in (
+        _save(Image.fromarray(rgb), "JPEG", exif=exif.tobytes()),
+        _save(Image.fromarray(rgb), "PNG", exif=exif.tobytes()),
+    ):
         decoded = decode_image(data, MAX_MP)
         assert decoded.bgr.shape[:2] == (80, 40)
         assert decoded.bgr[5, 20].mean() > 200 and decoded.bgr[75, 20].mean() < 50  # white on top
@@ -111,8 +112,6 @@ def test_animated_webp_takes_the_first_frame() -> None:
 
 
 def test_icc_profile_is_kept() -> None:
-    from PIL import ImageCms
-
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     for fmt in ("JPEG", "PNG"):
         decoded = decode_image(_save(Image.fromarray(_rgb()), fmt, icc_profile=profile), MAX_MP)
@@ -126,8 +125,11 @@ def test_empty_input() -> None:
 
 @pytest.mark.parametrize(
     ("data", "hint"),
-    [(b"hello, this is text\n" * 5, "text"), (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF"),
-     (b"<!DOCTYPE html><html><body>hi</body></html>", "HTML")],
+    [
+        (b"hello, this is text\n" * 5, "text"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF"),
+        (b"<!DOCTYPE html><html><body>hi</body></html>", "HTML"),
+    ],
 )
 def test_non_images_are_unsupported(data: bytes, hint: str) -> None:
     with pytest.raises(UnsupportedFormatError, match=hint):

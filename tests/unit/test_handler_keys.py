@@ -8,24 +8,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.formats import PNG as PNG_FORMAT
 from handler.keys import KeyTooLongError, failure_key, has_supported_suffix, output_key, path_safe, upload_key
+
+PNG = PNG_FORMAT.suffix
 
 keys = st.text(alphabet=st.sampled_from("ab./\\%+ é☕"), max_size=24)
 
 
 def test_inputs_that_differ_only_by_suffix_get_different_outputs():
-    assert output_key("photo.jpg", "cutouts/") == "cutouts/photo.jpg.png"
-    assert output_key("photo.png", "cutouts/") == "cutouts/photo.png.png"
+    assert output_key("photo.jpg", "cutouts/", PNG) == "cutouts/photo.jpg.png"
+    assert output_key("photo.png", "cutouts/", PNG) == "cutouts/photo.png.png"
     assert failure_key("photo.jpg", "failures/") == "failures/photo.jpg.json"
 
 
 def test_plain_keys_keep_their_path():
-    assert output_key("a/b c/café + 1.jpg", "") == "a/b c/café + 1.jpg.png"
+    assert output_key("a/b c/café + 1.jpg", "", PNG) == "a/b c/café + 1.jpg.png"
 
 
 @pytest.mark.parametrize("key", ["../../etc/passwd.jpg", "a/../../x.jpg", "./x.jpg", "..\\..\\x.jpg", "/../x.jpg"])
 def test_dot_segments_cannot_climb_out_of_the_prefix(key):
-    out = output_key(key, "cutouts/")
+    out = output_key(key, "cutouts/", PNG)
     assert posixpath.normpath(out).startswith("cutouts/")
     assert ".." not in out.split("/") and "\\" not in out
 
@@ -33,18 +36,18 @@ def test_dot_segments_cannot_climb_out_of_the_prefix(key):
 @given(keys, keys)
 def test_the_mapping_is_one_to_one(first, second):
     if first != second:
-        assert output_key(first, "out/") != output_key(second, "out/")
+        assert output_key(first, "out/", PNG) != output_key(second, "out/", PNG)
 
 
 @given(keys)
 def test_every_output_normalises_to_a_path_under_the_prefix(key):
-    assert posixpath.normpath(output_key(key, "out/")).startswith("out/")
+    assert posixpath.normpath(output_key(key, "out/", PNG)).startswith("out/")
     assert path_safe(key).count("/") == key.count("/")
 
 
 def test_a_key_that_would_pass_s3s_limit_is_refused():
     with pytest.raises(KeyTooLongError):
-        output_key("k" * 1020 + ".jpg", "cutouts/")
+        output_key("k" * 1020 + ".jpg", "cutouts/", PNG)
 
 
 def test_suffix_check_ignores_case():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import InvalidOptionError, Options, OutputMode
-from handler.settings import HandlerSettings, SettingsError, options_with
+from engine import Options, OutputMode
+from handler.settings import HandlerSettings, SettingsError
 
 
 def test_defaults_process_the_whole_bucket():
@@ -30,7 +30,11 @@ def test_every_variable_is_read():
             "UPLOAD_URL_EXPIRES": "60",
         }
     )
-    assert (settings.input_prefix, settings.output_prefix, settings.failure_prefix) == ("incoming/", "cutouts/", "errors/")
+    assert (settings.input_prefix, settings.output_prefix, settings.failure_prefix) == (
+        "incoming/",
+        "cutouts/",
+        "errors/",
+    )
     assert (settings.min_remaining_ms, settings.max_input_bytes, settings.api_max_body_bytes) == (2500, 1000, 500)
     assert settings.upload_url_expires == 60
     assert settings.default_options == Options(crop=True, output=OutputMode.MASK, background=(255, 255, 255))
@@ -59,18 +63,12 @@ def test_a_bad_variable_fails_fast(name, value):
 def test_one_bucket_for_inputs_and_outputs_needs_output_prefixes():
     with pytest.raises(SettingsError, match="OUTPUT_PREFIX"):
         HandlerSettings.from_env({"INPUT_BUCKET": "one-bucket", "OUTPUT_BUCKET": "one-bucket"})
-    shared = HandlerSettings.from_env({"INPUT_BUCKET": "one-bucket", "OUTPUT_BUCKET": "one-bucket", "OUTPUT_PREFIX": "out/"})
+    shared = HandlerSettings.from_env(
+        {"INPUT_BUCKET": "one-bucket", "OUTPUT_BUCKET": "one-bucket", "OUTPUT_PREFIX": "out/"}
+    )
     assert shared.output_prefix == "out/"
 
 
 def test_the_s3_entry_needs_an_output_bucket():
     with pytest.raises(SettingsError, match="OUTPUT_BUCKET"):
         HandlerSettings.from_env({}).require_output_bucket()
-
-
-def test_request_options_override_only_what_they_name():
-    base = Options(crop=True, refine=False)
-    merged = options_with(base, {"output": "mask"})
-    assert merged == Options(crop=True, refine=False, output=OutputMode.MASK)
-    with pytest.raises(InvalidOptionError):
-        options_with(base, {"compress_level": "12"})

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper
 
 from engine.cpus import cgroup_cpu_limit, usable_cpus
-from engine.errors import InvalidOptionError, ModelIntegrityError, ModelNotFoundError
-from engine.model import get_model
+from engine.errors import InvalidOptionError, ModelError, ModelIntegrityError, ModelNotFoundError
+from engine.model import get_model, model_input
 from engine.settings import DEFAULT_MODEL, MODELS_DIR, EngineSettings
 
 
@@ -26,6 +30,57 @@ def test_session_is_created_once_and_reused(model_copy: Path) -> None:
     first = get_model(DEFAULT_MODEL, model_copy, 1)
     (model_copy / f"{DEFAULT_MODEL}.onnx").unlink()  # a reload would now fail
     assert get_model(DEFAULT_MODEL, model_copy, 1) is first
+
+
+def test_a_session_runs_on_the_threads_it_was_asked_for(model_copy: Path) -> None:
+    one = get_model(DEFAULT_MODEL, model_copy, 1)
+    two = get_model(DEFAULT_MODEL, model_copy, 2)
+    assert two is not one
+    assert [m.session.get_session_options().intra_op_num_threads for m in (one, two)] == [1, 2]
+
+
+def logits_model(folder: Path, family: str) -> Path:
+    """A one-node model of `family` (its output: the red channel of the input tensor, as logits)
+    and its manifest, without min-max: the family alone decides what the output means."""
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [1, 3, 1, 1], [1.0, 0.0, 0.0])
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["img", "w"], ["logits"])],
+        "logits",
+        [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, 16, 16])],
+        [weight],
+    )
+    model = folder / f"{family}-tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(model))
+    manifest = {
+        "id": model.stem,
+        "family": family,
+        "file": model.name,
+        "sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+        "bytes": model.stat().st_size,
+        "input": {"name": "img", "size": [16, 16], "mean": [0.5] * 3, "std": [0.25] * 3},
+        "output": {"name": "logits", "normalize": "none"},
+    }
+    (folder / f"{model.stem}.json").write_text(json.dumps(manifest))
+    return model
+
+
+def test_a_model_of_another_family_needs_only_its_manifest(tmp_path: Path) -> None:
+    photo = np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    logits = model_input(photo, (16, 16), [0.5] * 3, [0.25] * 3)[0, 0]  # the red channel, as fed
+    assert logits.min() < -0.5 and logits.max() > 0.5
+    for family, expected in (("birefnet", 1 / (1 + np.exp(-logits))), ("u2net", np.clip(logits, 0, 1))):
+        model = get_model(logits_model(tmp_path, family).stem, tmp_path, 1)
+        assert model.family.name == family
+        np.testing.assert_allclose(model.predict(photo), expected, atol=1e-5)
+
+
+def test_an_unknown_family_is_refused(tmp_path: Path) -> None:
+    manifest = tmp_path / "birefnet-tiny.json"
+    logits_model(tmp_path, "birefnet")
+    manifest.write_text(manifest.read_text().replace('"birefnet"', '"no-such-family"'))
+    with pytest.raises(ModelError, match="unknown family"):
+        get_model("birefnet-tiny", tmp_path, 1)
 
 
 def test_missing_model_file_says_how_to_build_it(model_copy: Path) -> None:
@@ -64,7 +119,9 @@ def test_every_committed_manifest_matches_its_model_file() -> None:
 
 
 def test_settings_read_from_environment() -> None:
-    settings = EngineSettings.from_env({"ENGINE_MODEL": "u2netp", "ENGINE_THREADS": "3", "ENGINE_MAX_MEGAPIXELS": "12.5"})
+    settings = EngineSettings.from_env(
+        {"ENGINE_MODEL": "u2netp", "ENGINE_THREADS": "3", "ENGINE_MAX_MEGAPIXELS": "12.5"}
+    )
     assert (settings.model, settings.threads, settings.max_megapixels) == ("u2netp", 3, 12.5)
     defaults = EngineSettings.from_env({})
     assert defaults.model == DEFAULT_MODEL and defaults.threads == usable_cpus()

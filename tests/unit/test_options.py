@@ -1,29 +1,80 @@
-"""Options parsed from user text (CLI flags, query parameters)."""
+"""Options as text (CLI flags, query parameters, the recipe stored with a cut-out): parsed, merged,
+written back."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qsl
 
 import pytest
 
 from engine import InvalidOptionError, Options, OutputMode
 
+EVERY_FIELD_SET = Options(
+    model="u2netp",
+    output=OutputMode.MASK,
+    crop=True,
+    crop_margin=0.2,
+    background=(255, 128, 0),
+    refine=False,
+    decontaminate=False,
+    compress_level=6,
+)
+
 
 def test_parses_every_option_from_text() -> None:
     options = Options.from_strings(
-        {"output": "mask", "crop": "true", "crop_margin": "0.2", "background": "#ff8000",
-         "refine": "0", "decontaminate": "no", "compress_level": "6", "model": "u2netp"}
+        {
+            "output": "mask",
+            "crop": "true",
+            "crop_margin": "0.2",
+            "background": "#ff8000",
+            "refine": "0",
+            "decontaminate": "no",
+            "compress_level": "6",
+            "model": "u2netp",
+        }
     )
-    assert options == Options(model="u2netp", output=OutputMode.MASK, crop=True, crop_margin=0.2,
-                              background=(255, 128, 0), refine=False, decontaminate=False, compress_level=6)
+    assert options == EVERY_FIELD_SET
     assert Options.from_strings({"background": "10,20,30"}).background == (10, 20, 30)
     assert Options.from_strings({}) == Options()
 
 
 @pytest.mark.parametrize(
     "values",
-    [{"crop": "maybe"}, {"compress_level": "11"}, {"crop_margin": "-1"}, {"background": "#12"},
-     {"background": "300,0,0"}, {"output": "jpeg"}, {"model": "../etc/passwd"}, {"colour": "red"}],
+    [
+        {"crop": "maybe"},
+        {"compress_level": "11"},
+        {"crop_margin": "-1"},
+        {"background": "#12"},
+        {"background": "300,0,0"},
+        {"output": "jpeg"},
+        {"model": "../etc/passwd"},
+        {"format": "bmp"},
+        {"colour": "red"},
+    ],
 )
 def test_bad_values_are_refused_with_the_option_name(values: dict[str, str]) -> None:
     with pytest.raises(InvalidOptionError) as error:
         Options.from_strings(values)
     assert next(iter(values)).split("_")[0] in str(error.value)
+
+
+def test_request_options_override_only_what_they_name():
+    base = Options(crop=True, refine=False)
+    merged = base.merged({"output": "mask"})
+    assert merged == Options(crop=True, refine=False, output=OutputMode.MASK)
+    with pytest.raises(InvalidOptionError):
+        base.merged({"compress_level": "12"})
+
+
+@pytest.mark.parametrize("options", [Options(), EVERY_FIELD_SET, Options(background=(0, 0, 0), crop_margin=0.0)])
+def test_text_round_trips(options: Options) -> None:
+    assert Options.from_strings(options.to_strings()) == options
+    assert Options().merged(options.to_strings()) == options
+
+
+def test_the_recipe_resolves_the_model_and_reads_back() -> None:
+    assert Options().recipe("u2netp") == Options(model="u2netp").recipe("other")
+    assert Options(crop=True).recipe("u2netp") != Options().recipe("u2netp")
+    recipe = EVERY_FIELD_SET.recipe("ignored: the options name their model")
+    assert Options.from_strings(dict(parse_qsl(recipe, keep_blank_values=True))) == EVERY_FIELD_SET

@@ -11,7 +11,6 @@ from PIL import Image, ImageCms
 
 import engine
 from engine import Options, OutputMode
-
 from tests.synthetic import encode, scene
 
 
@@ -31,7 +30,7 @@ def _iou(alpha: np.ndarray, mask: np.ndarray) -> float:
 def test_cutout_of_a_generated_scene_matches_its_ground_truth(seed: int) -> None:
     bgr, mask = scene(seed=seed)
     cutout = engine.remove_background(encode(bgr, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
-    image = _decode(cutout.png)
+    image = _decode(cutout.data)
     assert image.mode == "RGBA" and image.size == (640, 480)
     alpha = np.asarray(image)[:, :, 3]
     assert _iou(alpha, mask) >= 0.95
@@ -53,7 +52,7 @@ def test_result_carries_sizes_timings_scores_and_model() -> None:
 
 def test_mask_output_is_a_grayscale_matte() -> None:
     bgr, mask = scene(seed=1)
-    image = _decode(engine.remove_background(encode(bgr), Options(output=OutputMode.MASK)).png)
+    image = _decode(engine.remove_background(encode(bgr), Options(output=OutputMode.MASK)).data)
     assert image.mode == "L" and image.size == (640, 480)
     assert _iou(np.asarray(image), mask) >= 0.95
 
@@ -64,14 +63,14 @@ def test_crop_keeps_the_subject_with_a_margin() -> None:
     cutout = engine.remove_background(encode(bgr), Options(crop=True, crop_margin=0.1))
     subject_w, subject_h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
     assert subject_w < cutout.width < 640 and subject_h < cutout.height < 480
-    alpha = np.asarray(_decode(cutout.png))[:, :, 3]
+    alpha = np.asarray(_decode(cutout.data))[:, :, 3]
     assert alpha[0].max() < 128 and alpha[-1].max() < 128  # margin rows are background
     assert alpha[cutout.height // 2, cutout.width // 2] > 240
 
 
 def test_solid_background_colour_gives_an_opaque_rgb_png() -> None:
     bgr, mask = scene(seed=0)
-    image = _decode(engine.remove_background(encode(bgr), Options(background=(255, 255, 255))).png)
+    image = _decode(engine.remove_background(encode(bgr), Options(background=(255, 255, 255))).data)
     assert image.mode == "RGB"
     pixels = np.asarray(image)
     assert (pixels[5, 5] >= 250).all() and (pixels[-5, -5] >= 250).all()
@@ -85,7 +84,7 @@ def test_existing_transparency_is_combined_with_the_prediction() -> None:
     rgba[:, :320, 3] = 0  # the left half was already cut away
     buffer = io.BytesIO()
     Image.fromarray(rgba).save(buffer, "PNG")
-    alpha = np.asarray(_decode(engine.remove_background(buffer.getvalue()).png))[:, :, 3]
+    alpha = np.asarray(_decode(engine.remove_background(buffer.getvalue()).data))[:, :, 3]
     assert alpha[:, :320].max() == 0 and alpha[:, 320:].max() == 255
 
 
@@ -94,14 +93,14 @@ def test_icc_profile_is_carried_into_the_png() -> None:
     bgr, _ = scene(160, 120, seed=1)
     buffer = io.BytesIO()
     Image.fromarray(bgr[:, :, ::-1]).save(buffer, "JPEG", icc_profile=profile)
-    assert _decode(engine.remove_background(buffer.getvalue()).png).info.get("icc_profile") == profile
+    assert _decode(engine.remove_background(buffer.getvalue()).data).info.get("icc_profile") == profile
 
 
 def test_fp32_model_is_selectable_per_call() -> None:
     bgr, mask = scene(seed=3)
     cutout = engine.remove_background(encode(bgr), Options(model="u2netp", output=OutputMode.MASK))
     assert cutout.model_id == "u2netp"
-    assert _iou(np.asarray(_decode(cutout.png)), mask) >= 0.95
+    assert _iou(np.asarray(_decode(cutout.data)), mask) >= 0.95
 
 
 def test_bad_input_raises_typed_errors() -> None:
@@ -120,5 +119,5 @@ def test_bad_input_raises_typed_errors() -> None:
 def test_degenerate_shapes_give_a_png_of_the_same_size(size: tuple[int, int], output: str) -> None:
     data = encode(np.full((size[1], size[0], 3), (30, 30, 200), np.uint8), ".png")
     result = engine.remove_background(data, Options(output=OutputMode(output)))
-    with _decode(result.png) as image:
+    with _decode(result.data) as image:
         assert image.size == size and image.mode == ("RGBA" if output == "cutout" else "L")

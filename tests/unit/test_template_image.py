@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
+from engine.settings import DEFAULT_MODEL
+from infra import select_models
+from infra.select_models import shipped_models
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "infra" / "Dockerfile").read_text()
-SELECT_MODELS = ROOT / "infra" / "select_models.py"
 
 
 def instructions(name: str) -> list[str]:
@@ -61,24 +61,34 @@ def test_every_copied_source_exists_and_is_in_the_build_context():
         assert matches and all(m.exists() for m in matches), source
         for match in matches:
             assert included(str(match.relative_to(ROOT))), f"{source} is excluded by .dockerignore"
-    for excluded in (".venv/bin/python", ".git/HEAD", "tests/conftest.py", "samples/astronaut.jpg", "engine/__pycache__/x.pyc"):
+    for excluded in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/conftest.py",
+        "samples/astronaut.jpg",
+        "engine/__pycache__/x.pyc",
+    ):
         assert not included(excluded)
 
 
-def build_models_arg() -> str:
+SHIPPED = shipped_models(ROOT / "engine" / "models")
+
+
+def test_the_shipped_models_are_named_by_their_manifests_alone():
+    assert SHIPPED, "at least the default model is shipped"
+    assert "ARG ENGINE_MODELS=\n" in DOCKERFILE, "extra models only: the shipped ones come from the manifests"
     template = yaml_parse((ROOT / "template.yaml").read_text())
-    args = {r["Metadata"]["DockerBuildArgs"]["ENGINE_MODELS"] for r in template["Resources"].values() if "Metadata" in r and "DockerBuildArgs" in r["Metadata"]}
-    (models,) = args
-    assert re.search(rf"ARG ENGINE_MODELS={re.escape(models)}\n", DOCKERFILE)
-    return models
+    assert not [r for r in template["Resources"].values() if "DockerBuildArgs" in r.get("Metadata", {})]
+    assert template["Parameters"]["EngineModel"]["Default"] in SHIPPED
+    assert DEFAULT_MODEL in SHIPPED
 
 
-def test_model_selection_copies_the_models_the_template_builds_with(tmp_path: Path):
-    models = build_models_arg()
-    subprocess.run([sys.executable, str(SELECT_MODELS), str(ROOT / "engine" / "models"), str(tmp_path), models], check=True)
-    for model_id in models.split(","):
+def test_model_selection_copies_the_shipped_models_and_the_extra_ones(tmp_path: Path):
+    select_models.main([str(ROOT / "engine" / "models"), str(tmp_path), "u2netp"])
+    for model_id in [*SHIPPED, "u2netp"]:
         manifest = json.loads((tmp_path / f"{model_id}.json").read_text())
         assert (tmp_path / manifest["file"]).stat().st_size == manifest["bytes"]
+    assert len(list(tmp_path.glob("*.json"))) == len(SHIPPED) + 1
 
 
 def test_model_selection_refuses_a_model_that_does_not_match_its_manifest(tmp_path: Path):
@@ -90,11 +100,12 @@ def test_model_selection_refuses_a_model_that_does_not_match_its_manifest(tmp_pa
     data[-1] ^= 0xFF
     (source / manifest["file"]).write_bytes(bytes(data))
 
-    result = subprocess.run([sys.executable, str(SELECT_MODELS), str(source), str(tmp_path / "out"), "u2netp-int8"], capture_output=True, text=True)
+    with pytest.raises(SystemExit) as refused:
+        select_models.main([str(source), str(tmp_path / "out"), "u2netp-int8"])
 
-    assert result.returncode != 0 and "does not match" in result.stderr
+    assert refused.value.code != 0 and "does not match" in str(refused.value.code)
 
 
 def test_model_selection_refuses_an_unknown_model(tmp_path: Path):
-    with pytest.raises(subprocess.CalledProcessError):
-        subprocess.run([sys.executable, str(SELECT_MODELS), str(ROOT / "engine" / "models"), str(tmp_path), "no-such-model"], check=True, capture_output=True)
+    with pytest.raises(SystemExit, match="unknown model"):
+        select_models.main([str(ROOT / "engine" / "models"), str(tmp_path), "no-such-model"])

@@ -1,9 +1,11 @@
-"""`python -m fuzz.decode [libFuzzer flags]`: coverage-guided fuzzing of `engine.decode.decode_image`.
+"""`python -m reliability.fuzz_decode [libFuzzer flags]`: coverage-guided fuzzing of
+`engine.decode.decode_image` (atheris).
 
-Seeds are the bad-input corpus (local/corpus.py: every format, truncations, a bomb, odd modes).
-A finding is anything but pixels within the cap or one of the engine's typed `InputError`s, or
-the process outgrowing `-rss_limit_mb` (a forged header must never buy a huge allocation).
-`make fuzz` runs it for FUZZ_SECONDS on a corpus kept in .cache/fuzz; tests/unit/test_decode_atheris.py runs a short, fixed-seed session.
+Seeds are the bad-input corpus (corpus.py: every format, truncations, a bomb, odd modes). A
+finding is anything but pixels within the cap or one of the engine's typed `InputError`s, or the
+process outgrowing `-rss_limit_mb` (a forged header must never buy a huge allocation). `make fuzz`
+runs it for FUZZ_SECONDS on a corpus kept in .cache/fuzz; tests/offline/test_decode_atheris.py
+runs a short, fixed-seed session.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def check(data: bytes) -> None:
 
 
 def write_seeds(folder: Path) -> Path:
-    from local.corpus import corpus  # noqa: PLC0415 (not instrumented: it only makes the seeds)
+    from reliability.corpus import corpus  # noqa: PLC0415  # not instrumented: it only makes the seeds
 
     for index, case in enumerate(corpus()):
         (folder / f"{index:02d}{Path(case.key).suffix}").write_bytes(case.data)

@@ -1,5 +1,6 @@
-"""The bad-input corpus, generated (never hand-picked files; used by the tests and `make soak`): each case is the bytes a user might
-upload, under an awkward key, with the outcome the service must give it."""
+"""The bad-input corpus, generated (never hand-picked files; used by the tests and `make soak`):
+each case is the bytes a user might upload, under an awkward key, with the outcome the service
+must give it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .samples import SAMPLES_DIR
+from local.samples import SAMPLES_DIR
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,14 @@ def _photo(size: tuple[int, int] = (160, 120)) -> Image.Image:
 
 def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     """A valid PNG header announcing 10^10 pixels, with almost no data: a decompression bomb."""
+
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _exif_rotated() -> bytes:

@@ -22,7 +22,14 @@ def _samples() -> list[bytes]:
     rng = np.random.default_rng(0)
     photo = Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
     out = []
-    for fmt, mode in (("JPEG", "RGB"), ("PNG", "RGBA"), ("WEBP", "RGB"), ("GIF", "P"), ("BMP", "RGB"), ("TIFF", "CMYK")):
+    for fmt, mode in (
+        ("JPEG", "RGB"),
+        ("PNG", "RGBA"),
+        ("WEBP", "RGB"),
+        ("GIF", "P"),
+        ("BMP", "RGB"),
+        ("TIFF", "CMYK"),
+    ):
         buffer = io.BytesIO()
         photo.convert(mode).save(buffer, fmt)
         out.append(buffer.getvalue())

@@ -14,6 +14,7 @@ import cv2
 import pytest
 from PIL import Image
 
+from bench.__main__ import main
 from bench.acceptance import baseline_checks, product_checks
 from bench.contenders import EngineContender, RembgContender, make_contender
 from bench.data import discover_sets, load_set, resized_jpeg
@@ -95,9 +96,7 @@ def test_quality_pass_scores_the_engine_on_each_set(dev_dir: Path, engine_conten
     assert row["s_per_img"] > 0
 
 
-def test_warm_and_cold_passes_report_times_stages_and_memory(
-    tmp_path: Path, engine_contender: EngineContender
-) -> None:
+def test_warm_and_cold_passes_report_times_stages_and_memory(tmp_path: Path, engine_contender: EngineContender) -> None:
     image = tmp_path / "photo.jpg"
     image.write_bytes(encode(scene(160, 120)[0]))
     warm, load = warm_pass([engine_contender], {"tiny": image.read_bytes()}, repeats=2)
@@ -116,7 +115,12 @@ def _results(ours: dict, base: dict) -> dict:
         "contenders": {"engine": {"model_id": MODEL}, "rembg:u2netp": {"model_id": "u2netp"}},
         "quality": quality,
         "speed": {
-            "warm": {"2MP": {"engine": {"median_s": 0.1, "min_s": 0.1, "max_s": 0.1}, "rembg:u2netp": {"median_s": 0.4, "min_s": 0.4, "max_s": 0.4, "predict_s": 0.3}}},
+            "warm": {
+                "2MP": {
+                    "engine": {"median_s": 0.1, "min_s": 0.1, "max_s": 0.1},
+                    "rembg:u2netp": {"median_s": 0.4, "min_s": 0.4, "max_s": 0.4, "predict_s": 0.3},
+                }
+            },
             "cold": {"engine": {"median_s": 1.5}, "rembg:u2netp": {"median_s": 2.0}},
             "rss": {"engine": {"peak_rss_mib": 200.0}, "rembg:u2netp": {"peak_rss_mib": 700.0}},
         },
@@ -140,7 +144,10 @@ def test_acceptance_lines_pass_fail_and_not_measured() -> None:
 def test_baseline_check_demands_the_reference_figures_to_four_decimals() -> None:
     exact = {"n": 164, "mae": 0.03814, "max_fbeta": 0.95126, "miou": 0.88941}
     off = {**exact, "miou": 0.8895}
-    statuses = lambda row: {c.name: c.status for c in baseline_checks({"quality": {"horse": {"rembg:u2netp": row}}})}
+
+    def statuses(row: dict[str, float]) -> dict[str, str]:
+        return {c.name: c.status for c in baseline_checks({"quality": {"horse": {"rembg:u2netp": row}}})}
+
     assert statuses(exact)["reproduces reference horse rembg:u2netp"] == "PASS"
     assert statuses(off)["reproduces reference horse rembg:u2netp"] == "FAIL"
     assert statuses({**exact, "n": 6})["reproduces reference horse rembg:u2netp"] == "N/A"
@@ -164,11 +171,24 @@ def test_the_harness_imports_without_rembg() -> None:
 
 
 def test_command_line_quick_quality_run_writes_both_files(dev_dir: Path, tmp_path: Path, capsys) -> None:
-    from bench.__main__ import main
-
     out = tmp_path / "quick"
-    code = main(["--quick", "--dev-dir", str(dev_dir), "--sets", "tiny", "--models", f"engine:{MODEL},rembg:u2netp",
-                 "--u2net-home", str(tmp_path), "--parts", "quality", "--out", str(out)])
+    code = main(
+        [
+            "--quick",
+            "--dev-dir",
+            str(dev_dir),
+            "--sets",
+            "tiny",
+            "--models",
+            f"engine:{MODEL},rembg:u2netp",
+            "--u2net-home",
+            str(tmp_path),
+            "--parts",
+            "quality",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "SKIP rembg:u2netp" in printed  # no model files in tmp_path: said, not hidden

@@ -12,11 +12,24 @@ from PIL import Image
 pytest.importorskip("matplotlib", reason="gallery/requirements.txt is installed by make test")
 pytest.importorskip("skimage", reason="gallery/requirements.txt is installed by make test")
 
-from gallery.__main__ import main  # noqa: E402
+from gallery.__main__ import main
 
 
 def test_gallery_writes_strips_edges_cutouts_and_plots(tmp_path: Path):
-    assert main(["--photos", "chelsea,camera", "--out", str(tmp_path), "--no-screenshot", "--u2net-home", str(tmp_path / "none")]) == 0
+    assert (
+        main(
+            [
+                "--photos",
+                "chelsea,camera",
+                "--out",
+                str(tmp_path),
+                "--no-screenshot",
+                "--u2net-home",
+                str(tmp_path / "none"),
+            ]
+        )
+        == 0
+    )
 
     for name in ("chelsea", "camera"):
         with Image.open(tmp_path / "gallery" / f"{name}.jpg") as strip:

@@ -1,20 +1,27 @@
 """The quantization recipe on the real u2netp with two calibration photos: the noise ranking finds
-the node that breaks the INT8 output, and keeping its island in float repairs it."""
+the node that breaks the INT8 output, and keeping its island in float repairs it. The shipped INT8
+models stay close to fp32 on a real photo."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
+import pytest
 
+from infra.select_models import shipped_models
 from modelbuild.evaluate import mean_abs_error, open_session, predict_maps
 from modelbuild.graph import prepare_float_graph
-from modelbuild.paths import DATA, SOURCE_MODELS
+from modelbuild.paths import DATA, ENGINE_MODELS, SOURCE_MODELS
 from modelbuild.photos import PhotoReader, PhotoSplit, photo_tensor
 from modelbuild.quantize import quantize_qdq
+from modelbuild.recipes import RECIPES
 from modelbuild.sensitivity import activations, float_island, noisiest_nodes, tensor_sqnr
 
 DEV_PHOTO = DATA / "dev" / "horse" / "images" / "horse001.jpg"
+SHIPPED = shipped_models(ENGINE_MODELS)
+SHIPPED_INT8 = {r.model_id: r.input_size for r in RECIPES.values() if r.model_id in SHIPPED}  # -> input side
 
 
 def test_noisiest_node_found_and_its_float_island_repairs_the_output(tmp_path: Path) -> None:
@@ -37,3 +44,14 @@ def test_noisiest_node_found_and_its_float_island_repairs_the_output(tmp_path: P
 
     assert all_int8 > 0.03, "fully INT8 u2netp is known to be broken"
     assert repaired < all_int8 / 4 and repaired < 0.02, (island, all_int8, repaired)
+
+
+@pytest.mark.parametrize("model_id", sorted(SHIPPED_INT8))
+def test_shipped_int8_stays_close_to_fp32_on_a_real_photo(model_id: str, tmp_path: Path) -> None:
+    side = SHIPPED_INT8[model_id]
+    tensors = [photo_tensor(DEV_PHOTO, side)]
+    int8 = predict_maps(open_session(ENGINE_MODELS / f"{model_id}.onnx"), tensors)
+    reference = prepare_float_graph(ENGINE_MODELS / "u2netp.onnx", tmp_path / "float.onnx", side)
+    fp32 = predict_maps(open_session(reference), tensors)
+    assert mean_abs_error(int8, fp32) < 0.02
+    assert np.corrcoef(int8[0].ravel(), fp32[0].ravel())[0, 1] > 0.98

@@ -6,6 +6,7 @@ import base64
 import importlib
 import io
 import json
+import re
 from types import ModuleType
 from urllib.parse import quote_plus
 
@@ -13,8 +14,8 @@ import pytest
 import requests
 from PIL import Image
 
-from local.corpus import png_bomb
-from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, load_event
+from reliability.corpus import png_bomb
+from tests.integration.in_process import INPUT_BUCKET, OUTPUT_BUCKET, load_event
 
 
 @pytest.fixture
@@ -143,8 +144,6 @@ def test_unknown_route_is_404(api_entry, lambda_context):
 
 
 def test_logs_carry_no_image_bytes_and_no_signed_urls(api_entry, lambda_context, sample_images, capsys):
-    import re  # noqa: PLC0415
-
     photo = sample_images["chelsea.jpg"]
     response = post_remove(api_entry, lambda_context, photo)
     upload = api_entry.lambda_handler(load_event("api-upload-url.json"), lambda_context)

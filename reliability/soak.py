@@ -1,6 +1,6 @@
 """`make soak N=1000`: N mixed objects through S3 -> SQS -> the worker under the Lambda emulator.
 
-Valid photos (the bundled samples, each under its own key) and bad inputs (local/corpus.py) are
+Valid photos (the bundled samples, each under its own key) and bad inputs (corpus.py) are
 uploaded under the input prefix; moto's notifications feed the queue that local/queue_trigger.py
 drains in batches, as Lambda's event source mapping would. When every input is accounted for (or
 the time limit passes) it prints throughput, per-image and per-batch latency, the runtime's RSS
@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 
+from local.deployment import LocalDeployment
+from local.processes import rss_mb
+from local.queue_trigger import QueueTrigger
+from local.s3_server import list_objects
+from local.samples import put_object, sample_images
+
 from .corpus import corpus
-from .deployment import LocalDeployment
-from .processes import rss_mb
-from .queue_trigger import QueueTrigger
-from .s3_server import list_objects
-from .samples import put_object, sample_images
 
 BAD_SHARE = 5  # every 5th object is a bad input
 
@@ -48,7 +48,7 @@ def mixed_objects(count: int) -> list[tuple[str, bytes, bool]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.soak", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m reliability.soak", description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--count", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for every input")
     args = parser.parse_args(argv)
@@ -113,8 +113,10 @@ def report(stack, objects, outputs, invocations, rss, elapsed, prefix, out_prefi
             totals.append(json.loads(metadata["timings"])["total_ms"])
     batches = [i.duration_ms for i in invocations if i.duration_ms is not None]
     wrong = sum(1 for key, _, ok in objects if not ok and f"{out_prefix}{prefix}{key}.png" in outputs)
-    print(f"processed {len(outputs)} objects in {elapsed:.1f} s: {len(outputs) / elapsed:.1f} objects/s, "
-          f"{len(invocations)} batches")
+    print(
+        f"processed {len(outputs)} objects in {elapsed:.1f} s: {len(outputs) / elapsed:.1f} objects/s, "
+        f"{len(invocations)} batches"
+    )
     print(f"per image (engine total): p50 {percentile(totals, 0.5):.0f} ms, p99 {percentile(totals, 0.99):.0f} ms")
     print(f"per batch (invoke): p50 {percentile(batches, 0.5):.0f} ms, p99 {percentile(batches, 0.99):.0f} ms")
     if rss:

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from tests.conftest import INPUT_BUCKET, OUTPUT_BUCKET, LambdaContext, load_event
+from tests.integration.in_process import INPUT_BUCKET, OUTPUT_BUCKET, LambdaContext, load_event
 
 ASTRONAUT_OUT = "cutouts/samples/astronaut.jpg.png"
 
@@ -180,7 +180,7 @@ def test_s3_errors_surface_so_that_lambda_retries(s3, s3_entry, lambda_context):
 
 
 def test_with_too_little_time_left_the_event_is_given_back_for_a_retry(s3, s3_entry, sample_images):
-    from handler.worker import OutOfTimeError  # after the environment fixture, like the entry module
+    from handler.worker import OutOfTimeError  # noqa: PLC0415  # after the environment fixture, like the entry module
 
     put(s3, "samples/astronaut.jpg", sample_images["astronaut.jpg"])
 
@@ -239,7 +239,9 @@ def sqs_batch(*bodies: dict | str) -> dict:
 def test_sqs_partial_failure_fails_only_the_messages_that_may_pass_later(s3, s3_entry, sample_images, lambda_context):
     put(s3, "samples/coffee.jpg", sample_images["coffee.jpg"])
     put(s3, "samples/broken.jpg", b"\xff\xd8\xff\xe0 truncated")
-    s3.put_object(Bucket=INPUT_BUCKET, Key="samples/archived.jpg", Body=sample_images["chelsea.jpg"], StorageClass="GLACIER")
+    s3.put_object(
+        Bucket=INPUT_BUCKET, Key="samples/archived.jpg", Body=sample_images["chelsea.jpg"], StorageClass="GLACIER"
+    )
     event = sqs_batch(
         {"Records": [s3_record("samples/coffee.jpg")]},
         {"Records": [s3_record("samples/broken.jpg")]},  # bad image: recorded, message done
@@ -286,7 +288,10 @@ def test_batch_operations_v1_reports_a_result_code_per_task(s3, s3_entry, sample
     code, text = batch_task_result(s3_entry, lambda_context, "samples/broken.jpg")
     assert code == "PermanentFailure" and text.startswith("failed: corrupt_image")
     assert batch_task_result(s3_entry, lambda_context, "samples/gone.jpg")[0] == "PermanentFailure"
-    assert batch_task_result(s3_entry, lambda_context, "elsewhere/x.jpg") == ("PermanentFailure", "ignored: outside_input_prefix")
+    assert batch_task_result(s3_entry, lambda_context, "elsewhere/x.jpg") == (
+        "PermanentFailure",
+        "ignored: outside_input_prefix",
+    )
     assert read_png(s3, ASTRONAUT_OUT)[0].mode == "RGBA"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 torch = pytest.importorskip("torch", reason="training/requirements.txt (torch) is installed by make test")
@@ -17,10 +18,10 @@ from engine.settings import EngineSettings  # noqa: E402
 from modelbuild.paths import SOURCE_MODELS  # noqa: E402
 from modelbuild.photos import PhotoSplit  # noqa: E402
 from training import pipeline  # noqa: E402
-from training.data import find_examples, load_example  # noqa: E402
+from training.data import find_examples, load_example, paste_subject  # noqa: E402
 from training.split import Rule, folder_key  # noqa: E402
 from training.teacher import Member, Teacher, candidates, combine  # noqa: E402
-from training.train import TrainConfig  # noqa: E402
+from training.train import TrainConfig, interpolate_weights  # noqa: E402
 from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
 
 U2NETP = SOURCE_MODELS / "u2netp.onnx"  # `make models` fetches it; here it is teacher and initial weights
@@ -52,18 +53,21 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Job:
     make_set(root / "dev" / "tiny", 3, masks=True, seed=3)
     (root / "models").mkdir()
     return pipeline.Job(
-        data=[root / "labelled", root / "unlabelled"], run_dir=root / "run", labels_root=root / "labels",
+        data=[root / "labelled", root / "unlabelled"],
+        run_dir=root / "run",
+        labels_root=root / "labels",
         model_id="tiny-student-int8",
         config=TrainConfig(size=64, steps=3, batch_size=2, checkpoint_every=2, validate_every=2),
-        teacher=Teacher((Member("u2netp", U2NETP, 320),), flip=True), init=U2NETP, engine_models=root / "models",
-        dev_dir=root / "dev", interpolate=0.5,
+        teacher=Teacher((Member("u2netp", U2NETP, 320),), flip=True),
+        init=U2NETP,
+        engine_models=root / "models",
+        dev_dir=root / "dev",
+        interpolate=0.5,
         photos=PhotoSplit(folder=root / "labelled" / "images", stride=2, calibration_count=2, holdout_count=2),
     )
 
 
 def test_module_reproduces_the_published_onnx_model():
-    import onnxruntime as ort
-
     model = load_onnx_weights(U2NetP(), U2NETP).eval()
     x = np.random.default_rng(0).normal(size=(1, 3, 320, 320)).astype(np.float32)
     expected = ort.InferenceSession(str(U2NETP), providers=["CPUExecutionProvider"]).run(None, {"input.1": x})
@@ -77,8 +81,10 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     pipeline.teacher(job)
     labels = sorted(job.labels.rglob("*.png"))
     assert len(labels) == 6 and job.labels.name == "u2netp-flip"
-    assert all(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).shape == cv2.imread(str(e.image)).shape[:2]
-               for e, p in zip(job.examples(), [e.teacher for e in job.examples()]))
+    assert all(
+        cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).shape == cv2.imread(str(e.image)).shape[:2]
+        for e, p in zip(job.examples(), [e.teacher for e in job.examples()], strict=True)
+    )
 
     examples = find_examples(job.data[0], job.labels)
     x, soft, hard, labelled = load_example(examples[0], 64, np.random.default_rng(0))
@@ -111,13 +117,13 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     photo = (job.dev_dir / "tiny" / "images" / "s0.jpg").read_bytes()
     settings = EngineSettings(model="tiny-student-int8", model_dir=job.engine_models, threads=1)
     result = remove_background(photo, Options(output=OutputMode.MASK), settings)
-    assert result.model_id == "tiny-student-int8" and result.width == cv2.imread(str(job.dev_dir / "tiny" / "images" / "s0.jpg")).shape[1]
+    assert (
+        result.model_id == "tiny-student-int8"
+        and result.width == cv2.imread(str(job.dev_dir / "tiny" / "images" / "s0.jpg")).shape[1]
+    )
 
 
 def test_interpolation_lands_half_way_between_the_initial_and_the_trained_weights():
-    from training.train import interpolate_weights
-    from training.u2netp import U2NetP, load_onnx_weights
-
     trained = load_onnx_weights(U2NetP(), U2NETP)
     with torch.no_grad():
         for parameter in trained.parameters():
@@ -143,8 +149,6 @@ def test_teacher_candidates_cover_every_member_subset_with_and_without_flip():
 
 
 def test_copy_paste_makes_the_target_the_union_of_both_subjects():
-    from training.data import paste_subject
-
     rng = np.random.default_rng(0)
     photo, own = np.zeros((60, 80, 3), np.uint8), np.zeros((60, 80), np.uint8)
     own[:10, :10] = 255

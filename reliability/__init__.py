@@ -1,0 +1,9 @@
+"""Reliability instruments: what tries to break the service, never part of the Lambda image.
+
+  corpus        the bad-input corpus, generated: every format and mode, truncations, a bomb, awkward keys
+  fault_proxy   an HTTP proxy before the local S3 that throttles, fails or refuses on command
+  soak          `make soak N=1000`: N mixed objects through S3 -> SQS -> the worker, reconciled
+  fuzz_decode   `make fuzz`: coverage-guided fuzzing (atheris) of the decode path, seeded by the corpus
+
+They drive the local stand-ins of local/ (S3 server, emulator, queue trigger); local/ never imports them.
+"""
