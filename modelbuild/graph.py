@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 import onnx
-from onnx import utils, version_converter
+from onnx import numpy_helper, utils, version_converter
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 QUANT_OPSET = 13  # per-channel DequantizeLinear needs the `axis` attribute (opset >= 13)
@@ -57,3 +57,34 @@ def prepare_float_graph(source: Path, target: Path, input_side: int | None = Non
         target.parent.mkdir(parents=True, exist_ok=True)
         quant_pre_process(str(converted), str(target))
     return target
+
+
+def widen_to_fp32(source: Path, target: Path) -> Path:
+    """A float16 graph with every float16 weight, constant, cast and tensor type widened to
+    float32: the same function, but ONNX Runtime's CPU kernels run it without cast round trips
+    (ISNet fp16: 1.3-1.6x faster on 2 cores, outputs within 2e-4). Written atomically; skipped
+    when `target` exists."""
+    if target.is_file():
+        return target
+    model = onnx.load(str(source))
+    graph = model.graph
+    for i, tensor in enumerate(graph.initializer):
+        if tensor.data_type == onnx.TensorProto.FLOAT16:
+            graph.initializer[i].CopyFrom(_as_fp32(tensor))
+    for node in graph.node:
+        for attribute in node.attribute:
+            if node.op_type == "Cast" and attribute.name == "to" and attribute.i == onnx.TensorProto.FLOAT16:
+                attribute.i = onnx.TensorProto.FLOAT
+            elif attribute.type == onnx.AttributeProto.TENSOR and attribute.t.data_type == onnx.TensorProto.FLOAT16:
+                attribute.t.CopyFrom(_as_fp32(attribute.t))
+    for info in (*graph.value_info, *graph.input, *graph.output):
+        if info.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16:
+            info.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    partial = target.with_name(target.name + ".partial")
+    onnx.save(model, str(partial))
+    partial.replace(target)
+    return target
+
+
+def _as_fp32(tensor: onnx.TensorProto) -> onnx.TensorProto:
+    return numpy_helper.from_array(numpy_helper.to_array(tensor).astype("float32"), tensor.name)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from modelbuild.graph import widen_to_fp32
 from modelbuild.manifests import repo_relative
 from modelbuild.paths import ENGINE_MODELS
 from modelbuild.photos import PhotoSplit
@@ -63,6 +64,8 @@ def fetch(job: Job) -> None:
     for path in (*(m.path for m in job.teacher.members), job.init):
         if path.stem in SOURCES:
             fetch_source(SOURCES[path.stem], path.parent)
+        elif path.stem.endswith("-fp32") and path.stem.replace("-fp32", "-fp16") in SOURCES:
+            widen_to_fp32(fetch_source(SOURCES[path.stem.replace("-fp32", "-fp16")], path.parent), path)
         elif not path.is_file():
             raise FileNotFoundError(f"{path} is missing and is no known source")
         print(path)
@@ -80,21 +83,16 @@ def compare_teachers(job: Job) -> None:
     table = compare(photos, job.teacher.members)
     (job.labels_root / "comparison.json").parent.mkdir(parents=True, exist_ok=True)
     (job.labels_root / "comparison.json").write_text(json.dumps(table, indent=1) + "\n")
-    print(
-        format_table(
-            {
-                name: {k: v for k, v in row.items() if k != "seconds_per_photo"} | {"mean": _mean(row)}
-                for name, row in table.items()
-            }
-        )
-    )
+    print(format_table({name: _groups(row) for name, row in table.items()}))
     for name, row in table.items():
         print(f"{name}: {row['seconds_per_photo']} s per photo")
+    print("ranking (cells won - lost):", ranking({name: _groups(row) for name, row in table.items()}))
 
 
-def _mean(row: dict[str, Any]) -> dict[str, float]:
-    groups = [v for k, v in row.items() if isinstance(v, dict) and k != "all"]
-    return {key: float(np.mean([g[key] for g in groups])) for key in ("mae", "max_fbeta")}
+def _groups(row: dict[str, Any]) -> dict[str, Any]:
+    """A comparison row as a validation table: its groups and their mean (not the pooled "all")."""
+    groups = {k: v for k, v in row.items() if isinstance(v, dict) and k != "all"}
+    return groups | {"mean": {key: float(np.mean([g[key] for g in groups.values()])) for key in ("mae", "max_fbeta")}}
 
 
 def teacher(job: Job) -> None:

@@ -38,6 +38,9 @@ class Member:
     def session(self, threads: int = 0) -> ort.InferenceSession:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        # No spin-waiting between operators: labelling runs for an hour beside other work, and
+        # spinning threads then burn the cores that the other processes need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 

@@ -7,7 +7,9 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
@@ -15,6 +17,7 @@ from engine.errors import ModelIntegrityError
 from engine.manifest import available_models, load_manifest, sha256_file, verify_model_file
 from infra.select_models import shipped_models
 from modelbuild.errors import SourceError
+from modelbuild.graph import widen_to_fp32
 from modelbuild.install import install_float
 from modelbuild.manifests import describe_model, repo_relative, write_manifest
 from modelbuild.paths import DATA, ENGINE_MODELS, REPO, SOURCE_MODELS
@@ -144,3 +147,34 @@ def test_manifests_name_no_path_of_the_machine_that_built_them(model_id: str) ->
 def test_data_sets_are_recorded_relative_to_the_repository() -> None:
     assert repo_relative(REPO / "engine" / "models") == "engine/models"
     assert repo_relative(REPO.parent / "shared" / "data" / "train") == "../shared/data/train"
+
+
+def test_a_float16_graph_widened_to_float32_computes_the_same(tmp_path: Path):
+    weight = helper.make_tensor(
+        "w",
+        TensorProto.FLOAT16,
+        [1, 3, 1, 1],
+        np.array([0.5, -0.25, 1.0], np.float16).view(np.uint16).tolist(),
+        raw=False,
+    )
+    nodes = [
+        helper.make_node("Cast", ["x"], ["x16"], to=TensorProto.FLOAT16),
+        helper.make_node("Conv", ["x16", "w"], ["y16"]),
+        helper.make_node("Cast", ["y16"], ["y"], to=TensorProto.FLOAT),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "half",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [weight],
+    )
+    half = tmp_path / "half.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(half))
+    wide = widen_to_fp32(half, tmp_path / "wide.onnx")
+    model = onnx.load(str(wide))
+    assert {t.data_type for t in model.graph.initializer} == {TensorProto.FLOAT}
+    assert all(a.i == TensorProto.FLOAT for n in model.graph.node if n.op_type == "Cast" for a in n.attribute)
+    x = {"x": np.random.default_rng(0).uniform(-1, 1, (1, 3, 4, 4)).astype(np.float32)}
+    run = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, x)[0] for p in (half, wide)]
+    assert np.abs(run[0] - run[1]).max() < 2e-3  # float16 rounding in the original
