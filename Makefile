@@ -8,7 +8,7 @@ SCAN_STAMP := .venv-scan/.installed
 SCANNED := $(filter-out tests,$(patsubst %/__init__.py,%,$(wildcard */__init__.py)))  # every package of ours
 
 .PHONY: run test unit integration offline lint format typecheck browser models models-all bench invoke serve \
-	image-size train gallery scan soak fuzz
+	image-size build train gallery scan soak fuzz
 
 $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt training/requirements.txt gallery/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,8 +80,12 @@ serve: $(STAMP) models
 	$(PY) -m local.api_gateway
 
 # What the Lambda image installs over its base (wheels for CPython 3.12 / manylinux), without Docker.
-image-size: $(STAMP)
+image-size: models-all
 	$(PY) -m infra.image_size
+
+# The Lambda image (needs Docker): the baked-in u2net-int8 is built first, since it is not in git.
+build: models-all
+	$(VENV)/bin/sam build
 
 # The distilled student, end to end (teacher labels, training, export, INT8, evaluation); see training/.
 # Several hours on 2 cores; resumable. Fine-tune on your own data: make train ARGS="--data DIR --run NAME --model-id ID"

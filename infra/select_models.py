@@ -1,7 +1,10 @@
-"""Build-time helper: copy the shipped models (manifests that say `"shipped": true`) and any others
-named (manifest + the file it names) into a folder, refusing a missing file or one whose size or
-sha256 differs from its manifest. The shipped list lives in the manifests alone: the Dockerfile,
-`make models` and `make image-size` read it from here.
+"""Build-time helper: copy the models the image bakes in (manifest + the file it names) into a
+folder, refusing a missing file or one whose size or sha256 differs from its manifest. Which models
+the image holds lives in the manifests alone (the Dockerfile, `make models` and `make image-size`
+read it from here):
+  "shipped": true  committed in git (small) and baked in; the default is one of them
+  "baked": true    baked in, but too big for git: built by `make models-all` before `sam build`
+plus any others named on the command line (the Dockerfile's ENGINE_MODELS build argument).
 
 Usage: python3 select_models.py SOURCE_DIR TARGET_DIR [EXTRA_ID[,EXTRA_ID...]]
 Standard library only: it runs in the image's build stage before anything is installed.
@@ -18,7 +21,16 @@ from pathlib import Path
 
 def shipped_models(source: Path) -> list[str]:
     """Ids of the manifests in `source` that say `"shipped": true` (committed in git, baked in)."""
-    return sorted(path.stem for path in source.glob("*.json") if json.loads(path.read_text()).get("shipped") is True)
+    return _marked(source, "shipped")
+
+
+def baked_models(source: Path) -> list[str]:
+    """Ids of the manifests in `source` that say `"baked": true` (baked in, built before the image)."""
+    return _marked(source, "baked")
+
+
+def _marked(source: Path, key: str) -> list[str]:
+    return sorted(path.stem for path in source.glob("*.json") if json.loads(path.read_text()).get(key) is True)
 
 
 def select(source: Path, target: Path, model_ids: list[str]) -> None:
@@ -29,6 +41,8 @@ def select(source: Path, target: Path, model_ids: list[str]) -> None:
             sys.exit(f"no manifest {manifest_path.name} in {source}: unknown model {model_id!r}")
         manifest = json.loads(manifest_path.read_text())
         model_file = source / manifest["file"]
+        if not model_file.is_file():
+            sys.exit(f"{model_file} is missing: build it with `make models-all` before `sam build`")
         data = model_file.read_bytes()
         if len(data) != manifest["bytes"] or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
             sys.exit(f"{model_file} does not match {manifest_path} (size or sha256): rebuild it with `make models`")
@@ -38,9 +52,9 @@ def select(source: Path, target: Path, model_ids: list[str]) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """SOURCE_DIR TARGET_DIR [EXTRA_ID[,EXTRA_ID...]]: the shipped models and the extra ones."""
+    """SOURCE_DIR TARGET_DIR [EXTRA_ID[,EXTRA_ID...]]: the shipped and baked models and the extra ones."""
     source, target, extra = Path(argv[0]), Path(argv[1]), argv[2] if len(argv) > 2 else ""
-    wanted = dict.fromkeys([*shipped_models(source), *extra.replace(",", " ").split()])
+    wanted = dict.fromkeys([*shipped_models(source), *baked_models(source), *extra.replace(",", " ").split()])
     select(source, target, list(wanted))
 
 

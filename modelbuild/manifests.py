@@ -40,16 +40,20 @@ def repo_relative(path: Path) -> str:
     return Path(os.path.relpath(path.absolute(), REPO)).as_posix()
 
 
+IMAGE_MARKS = ("shipped", "baked")  # what the image bakes in (infra/select_models.py)
+
+
 def write_manifest(manifest: dict[str, Any], folder: Path) -> Path:
     """`<folder>/<id>.json`, rewritten only when its content changes (so rebuilds leave git clean).
 
-    `"shipped"` is decided by hand in the manifest (the model is committed and baked into the
-    image): a rebuild that does not say otherwise keeps it.
+    `"shipped"` (committed and baked into the image) and `"baked"` (baked in, built before the
+    image) are decided by hand in the manifest: a rebuild that does not say otherwise keeps them.
     """
     path = folder / f"{manifest['id']}.json"
-    previous = read_manifest(path)
-    if previous is not None and "shipped" in previous and "shipped" not in manifest:
-        manifest = {"id": manifest["id"], "shipped": previous["shipped"], **manifest}
+    previous = read_manifest(path) or {}
+    kept = {key: previous[key] for key in IMAGE_MARKS if key in previous and key not in manifest}
+    if kept:
+        manifest = {"id": manifest["id"], **kept, **manifest}
     text = json.dumps(manifest, indent=2) + "\n"
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)

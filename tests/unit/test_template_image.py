@@ -4,6 +4,7 @@ selection step the build runs)."""
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -83,12 +84,46 @@ def test_the_shipped_models_are_named_by_their_manifests_alone():
     assert DEFAULT_MODEL in SHIPPED
 
 
-def test_model_selection_copies_the_shipped_models_and_the_extra_ones(tmp_path: Path):
-    select_models.main([str(ROOT / "engine" / "models"), str(tmp_path), "u2netp"])
+def models_folder(folder: Path, baked: bytes | None) -> Path:
+    """The shipped models and u2netp (fp32) copied into `folder`, with a baked model whose file
+    holds `baked` (None: its file was not built)."""
+    folder.mkdir()
     for model_id in [*SHIPPED, "u2netp"]:
-        manifest = json.loads((tmp_path / f"{model_id}.json").read_text())
-        assert (tmp_path / manifest["file"]).stat().st_size == manifest["bytes"]
-    assert len(list(tmp_path.glob("*.json"))) == len(SHIPPED) + 1
+        manifest = json.loads((ROOT / "engine" / "models" / f"{model_id}.json").read_text())
+        shutil.copy(ROOT / "engine" / "models" / f"{model_id}.json", folder)
+        shutil.copy(ROOT / "engine" / "models" / manifest["file"], folder)
+    payload = baked or b"built by make models-all"
+    manifest = {
+        "id": "big",
+        "baked": True,
+        "file": "big.onnx",
+        "bytes": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    (folder / "big.json").write_text(json.dumps(manifest))
+    if baked is not None:
+        (folder / "big.onnx").write_bytes(baked)
+    return folder
+
+
+def test_model_selection_copies_the_shipped_and_baked_models_and_the_extra_ones(tmp_path: Path):
+    source = models_folder(tmp_path / "models", baked=b"weights")
+    select_models.main([str(source), str(tmp_path / "out"), "u2netp"])
+    for model_id in [*SHIPPED, "big", "u2netp"]:
+        manifest = json.loads((tmp_path / "out" / f"{model_id}.json").read_text())
+        assert (tmp_path / "out" / manifest["file"]).stat().st_size == manifest["bytes"]
+    assert len(list((tmp_path / "out").glob("*.json"))) == len(SHIPPED) + 2
+
+
+def test_a_baked_model_that_was_not_built_stops_the_image_build_with_the_command_that_builds_it(tmp_path: Path):
+    source = models_folder(tmp_path / "models", baked=None)
+    with pytest.raises(SystemExit, match="make models-all"):
+        select_models.main([str(source), str(tmp_path / "out")])
+
+
+def test_the_image_bakes_in_u2net_int8_as_the_high_quality_option():
+    assert "u2net-int8" in select_models.baked_models(ROOT / "engine" / "models")
+    assert "u2net-int8" not in SHIPPED  # 44 MB: built by make models-all, never committed
 
 
 def test_model_selection_refuses_a_model_that_does_not_match_its_manifest(tmp_path: Path):
