@@ -34,11 +34,12 @@ def _marked(source: Path, key: str) -> list[str]:
 
 
 def select(source: Path, target: Path, model_ids: list[str]) -> None:
+    unknown = [m for m in model_ids if not (source / f"{m}.json").is_file()]
+    if unknown:  # before anything else: a typo is named as such, whatever else is missing
+        sys.exit(f"no manifest in {source} for {', '.join(unknown)}: unknown model {unknown[0]!r}")
     target.mkdir(parents=True, exist_ok=True)
     for model_id in model_ids:
         manifest_path = source / f"{model_id}.json"
-        if not manifest_path.is_file():
-            sys.exit(f"no manifest {manifest_path.name} in {source}: unknown model {model_id!r}")
         manifest = json.loads(manifest_path.read_text())
         model_file = source / manifest["file"]
         if not model_file.is_file():

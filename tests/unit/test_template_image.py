@@ -142,5 +142,6 @@ def test_model_selection_refuses_a_model_that_does_not_match_its_manifest(tmp_pa
 
 
 def test_model_selection_refuses_an_unknown_model(tmp_path: Path):
-    with pytest.raises(SystemExit, match="unknown model"):
-        select_models.main([str(ROOT / "engine" / "models"), str(tmp_path), "no-such-model"])
+    source = models_folder(tmp_path / "models", baked=None)  # even when a baked model is not built yet
+    with pytest.raises(SystemExit, match="unknown model 'no-such-model'"):
+        select_models.main([str(source), str(tmp_path / "out"), "no-such-model"])
