@@ -27,7 +27,9 @@ REMBG_MD5 = {  # the md5 rembg 2.0.86 pins for each model it downloads
     "u2net": "60024c5c889badc19c04ad937298a77b",
 }
 REMBG_MODELS = tuple(REMBG_MD5)
+ALPHA_MATTING = "+alpha_matting"  # key suffix: rembg's `alpha_matting=True` (pymatting closed-form, its defaults)
 BASELINE = "rembg:u2netp"  # every ratio is taken against this contender
+MATTING_KEYS = ("engine", "rembg:u2netp", "rembg:u2net", "rembg:u2net+alpha_matting")  # the matting part's default
 DEFAULT_KEYS = ("engine", "engine:u2netp-256-int8", "engine:u2netp", "engine:u2net-int8", "rembg:u2netp", "rembg:u2net")
 
 
@@ -114,12 +116,14 @@ class EngineContender:
 
 
 class RembgContender:
-    """rembg with its defaults: `remove(data, session=new_session(name))`."""
+    """rembg with its defaults: `remove(data, session=new_session(name))`; with `alpha_matting`,
+    `remove(..., alpha_matting=True)` and its default thresholds and erosion."""
 
-    def __init__(self, name: str, home: Path = U2NET_HOME) -> None:
+    def __init__(self, name: str, home: Path = U2NET_HOME, alpha_matting: bool = False) -> None:
         self.name = name
         self.home = home
-        self.key = f"rembg:{name}"
+        self.alpha_matting = alpha_matting
+        self.key = f"rembg:{name}{ALPHA_MATTING if alpha_matting else ''}"
         self._rembg: Any = None
         self._session: Any = None
 
@@ -142,12 +146,15 @@ class RembgContender:
         self._session = self._rembg.new_session(self.name)
 
     def cutout(self, data: bytes) -> CutoutRun:
-        return CutoutRun(self._rembg.remove(data, session=self._session))
+        return CutoutRun(self._rembg.remove(data, session=self._session, alpha_matting=self.alpha_matting))
 
     def mask(self, data: bytes) -> np.ndarray:
         import numpy as np
         from PIL import Image
 
+        if self.alpha_matting:  # rembg skips alpha matting when asked for the mask alone
+            with Image.open(io.BytesIO(self.cutout(data).png)) as cutout:
+                return np.asarray(cutout.convert("RGBA").getchannel("A"))
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(self._rembg.remove(image, session=self._session, only_mask=True).convert("L"))
 
@@ -162,10 +169,14 @@ class RembgContender:
 
 
 def make_contender(key: str, u2net_home: Path = U2NET_HOME) -> Contender:
-    """`engine`, `engine:<model id>` or `rembg:<u2netp|u2net>` -> a contender (nothing loaded yet)."""
+    """`engine`, `engine:<model id>` or `rembg:<u2netp|u2net>[+alpha_matting]` -> a contender
+    (nothing loaded yet)."""
     kind, _, model = key.partition(":")
     if kind == "engine":
         return EngineContender(model or None)
-    if kind == "rembg" and model in REMBG_MODELS:
-        return RembgContender(model, u2net_home)
-    raise ValueError(f"unknown contender {key!r}: use engine, engine:<model id> or rembg:{'|'.join(REMBG_MODELS)}")
+    name = model.removesuffix(ALPHA_MATTING)
+    if kind == "rembg" and name in REMBG_MODELS:
+        return RembgContender(name, u2net_home, alpha_matting=model != name)
+    raise ValueError(
+        f"unknown contender {key!r}: use engine, engine:<model id> or rembg:{'|'.join(REMBG_MODELS)}[{ALPHA_MATTING}]"
+    )
