@@ -23,6 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from engine import settings
+from engine.decode import decode_image
+from engine.model import get_model
+from engine.refine import refine_alpha
+
 from .data import DEV_DIR, MATTING_DIR, ROOT, Sample, discover_sets, load_set
 from .load import OtherLoad
 from .matting_metrics import mean_scores, score_matte
@@ -41,15 +46,14 @@ def load_base(rev: str, folder: Path) -> ModuleType:
     (package / "__init__.py").write_text("")
     for name in BASE_MODULES:
         command = ["git", "show", f"{rev}:engine/{name}"]
-        source = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout  # nosec B603
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)  # noqa: S603  # nosec B603
+        source = done.stdout
         (package / name).write_text(source)
     sys.path.insert(0, str(folder))
     return importlib.import_module("base_engine.refine")
 
 
 def refiners(base: ModuleType) -> dict[str, Refiner]:
-    from engine.refine import refine_alpha
-
     return {
         "base": base.refine_alpha,
         "crisp": refine_alpha,
@@ -59,10 +63,6 @@ def refiners(base: ModuleType) -> dict[str, Refiner]:
 
 def compare(model_id: str, samples: Sequence[Sample], ways: dict[str, Refiner], matting: bool) -> dict[str, Any]:
     """way -> figures (and ms per photo of the refinement alone) for one model on one set."""
-    from engine import settings
-    from engine.decode import decode_image
-    from engine.model import get_model
-
     config = settings()
     model = get_model(model_id, config.model_dir, config.threads)
     scores: dict[str, list[Any]] = {way: [] for way in ways}
@@ -97,8 +97,8 @@ def markdown(results: dict[str, Any]) -> str:
                     ])  # fmt: skip
                 else:
                     dev_rows.append([
-                        name, model_id, way, f"{r['mae']:.4f}", f"{r['mae'] / base['mae']:.3f}", f"{r['max_fbeta']:.4f}",
-                        f"{r['max_fbeta'] / base['max_fbeta']:.4f}", f"{r['ms_per_img']:.0f}",
+                        name, model_id, way, f"{r['mae']:.4f}", f"{r['mae'] / base['mae']:.3f}",
+                        f"{r['max_fbeta']:.4f}", f"{r['max_fbeta'] / base['max_fbeta']:.4f}", f"{r['ms_per_img']:.0f}",
                     ])  # fmt: skip
     loads = [e["other_cpu_cores"] for sets in results["models"].values() for e in sets.values()]
     head = (
@@ -122,9 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     names = args.sets.split(",") if args.sets else [*discover_sets(args.dev_dir), "matting"]
-    revision = subprocess.run(
-        ["git", "rev-parse", "--short", args.base], cwd=ROOT, capture_output=True, text=True, check=False
-    )  # nosec B603
+    command = ["git", "rev-parse", "--short", args.base]
+    revision = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S603  # nosec B603
     base = f"{args.base} ({revision.stdout.strip()})" if revision.returncode == 0 else args.base
     results: dict[str, Any] = {"base": base, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "models": {}}
     with tempfile.TemporaryDirectory(prefix="refine-ab-") as folder:

@@ -148,7 +148,8 @@ def matting_markdown(results: dict[str, Any]) -> str:
     ]
     loads = [r["other_cpu_cores"] for r in rows_by_key.values()]
     note = (
-        f"{matting.get('n', 0)} photos; the ground truth's soft-pixel share is {matting.get('truth_soft_share', 0):.3f}. "
+        f"{matting.get('n', 0)} photos; the ground truth's soft-pixel share is "
+        f"{matting.get('truth_soft_share', 0):.3f}. "
         "SAD, Grad and Conn are sums / 1000, MSE a mean; `band` = where 0 < GT < 255, dilated by 15 px; "
         "s/img = the whole cut-out, image bytes to PNG. "
         f"CPU used by other processes: up to {max(loads, default=0):.2f} cores."

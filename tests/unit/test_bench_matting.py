@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.acceptance import matting_checks
-from bench.contenders import CutoutRun, make_contender
+from bench.contenders import CutoutRun, RembgContender, make_contender
 from bench.data import load_set
 from bench.matting import alpha_channel, matting_pass
 from bench.report import render
@@ -76,8 +76,9 @@ def test_alpha_channel_of_an_image_without_alpha_is_opaque() -> None:
 def test_the_alpha_matting_variant_of_rembg_is_a_contender_of_its_own() -> None:
     contender = make_contender("rembg:u2net+alpha_matting")
     assert contender.key == "rembg:u2net+alpha_matting"
-    assert getattr(contender, "alpha_matting") is True and getattr(contender, "name") == "u2net"
-    assert getattr(make_contender("rembg:u2net"), "alpha_matting") is False
+    assert isinstance(contender, RembgContender) and contender.alpha_matting and contender.name == "u2net"
+    plain = make_contender("rembg:u2net")
+    assert isinstance(plain, RembgContender) and not plain.alpha_matting
 
 
 def _matting_results(ours: dict[str, float]) -> dict:

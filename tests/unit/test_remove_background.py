@@ -71,7 +71,7 @@ def test_soft_edges_keep_the_softness_of_a_soft_edge() -> None:
     data = encode(np.clip(photo, 0, 255).astype(np.uint8), ".png")
     rim = (truth > 0.03) & (truth < 0.97)
     alphas = {
-        soft: np.asarray(_decode(engine.remove_background(data, Options(output=OutputMode.MASK, soft_edges=soft)).png))
+        soft: np.asarray(_decode(engine.remove_background(data, Options(output=OutputMode.MASK, soft_edges=soft)).data))
         for soft in (False, True)
     }
     width = {soft: np.count_nonzero((a > 8) & (a < 247)) for soft, a in alphas.items()}
