@@ -55,34 +55,36 @@ def box(x: np.ndarray, r: int) -> np.ndarray:
 @dataclass(frozen=True)
 class ColourWindows:
     """What the guided filter needs of the guide alone, per window of radius `r`: the mean colour
-    and the inverse of (colour covariance + eps * identity), as its 6 distinct entries."""
+    and the inverse of (colour covariance + eps * identity), as its 6 distinct entries. Channels
+    are kept apart: single-channel arithmetic is faster than broadcasting over a colour axis."""
 
-    guide: np.ndarray  # rows x cols x 3
+    channels: tuple[np.ndarray, ...]  # the guide's B, G, R, each rows x cols
     r: int
-    mean: np.ndarray  # rows x cols x 3
+    mean: np.ndarray  # box-mean colour, rows x cols x 3
+    means: tuple[np.ndarray, ...]  # the same, per channel
     inverse: tuple[np.ndarray, ...]  # (00, 01, 02, 11, 12, 22), each rows x cols
 
     @classmethod
     def of(cls, guide: np.ndarray, r: int, eps: float) -> ColourWindows:
-        mean = box(guide, r)
-        channels, means = cv2.split(guide), cv2.split(mean)
+        channels, mean = tuple(cv2.split(guide)), box(guide, r)
+        means = tuple(cv2.split(mean))
         cov = [box(channels[i] * channels[j], r) - means[i] * means[j] for i, j in _PAIRS]
         for diagonal in (0, 3, 5):
             cov[diagonal] += eps
-        return cls(guide, r, mean, _inverse_sym3(*cov))
+        return cls(channels, r, mean, means, _inverse_sym3(*cov))
 
     def slope(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(a, mean of p): the least-squares slopes a (rows x cols x 3) of p on colour per window."""
         mean_p = box(p, self.r)
-        cov = box(self.guide * p[:, :, None], self.r) - self.mean * mean_p[:, :, None]
-        c0, c1, c2 = cv2.split(cov)
+        c0, c1, c2 = (box(c * p, self.r) - mc * mean_p for c, mc in zip(self.channels, self.means, strict=True))
         i00, i01, i02, i11, i12, i22 = self.inverse
         a = cv2.merge([i00 * c0 + i01 * c1 + i02 * c2, i01 * c0 + i11 * c1 + i12 * c2, i02 * c0 + i12 * c1 + i22 * c2])
         return a, mean_p
 
-    def dot(self, a: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def dot(a: np.ndarray, colour: np.ndarray) -> np.ndarray:
         """Per pixel a . colour for rows x cols x 3 arrays."""
-        product: np.ndarray = cv2.transform(a * colour, np.ones((1, 3), np.float32))
+        product: np.ndarray = cv2.transform(cv2.multiply(a, colour), np.ones((1, 3), np.float32))
         return product
 
 
@@ -92,8 +94,8 @@ def _inverse_sym3(
     """Entries (00, 01, 02, 11, 12, 22) of the inverse of the symmetric [[a b c] [b d e] [c e f]],
     per pixel, by cofactors (the matrices are positive definite: covariance + eps I)."""
     cof = (d * f - e * e, c * e - b * f, b * e - c * d, a * f - c * c, b * c - a * e, a * d - b * b)
-    det = a * cof[0] + b * cof[1] + c * cof[2]
-    return tuple(x / det for x in cof)
+    inverse_det = 1 / (a * cof[0] + b * cof[1] + c * cof[2])
+    return tuple(x * inverse_det for x in cof)
 
 
 def apply_linear_model(slope: np.ndarray, offset: np.ndarray, bgr: np.ndarray, k: int, lut: np.ndarray) -> np.ndarray:
