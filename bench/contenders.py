@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,7 +29,14 @@ REMBG_MD5 = {  # the md5 rembg 2.0.86 pins for each model it downloads
 REMBG_MODELS = tuple(REMBG_MD5)
 ALPHA_MATTING = "+alpha_matting"  # key suffix: rembg's `alpha_matting=True` (pymatting closed-form, its defaults)
 BASELINE = "rembg:u2netp"  # every ratio is taken against this contender
-MATTING_KEYS = ("engine", "rembg:u2netp", "rembg:u2net", "rembg:u2net+alpha_matting")  # the matting part's default
+MATTING_KEYS = (  # the matting part's default
+    "engine",
+    "engine+soft_edges",
+    "engine+refine=false",
+    "rembg:u2netp",
+    "rembg:u2net",
+    "rembg:u2net+alpha_matting",
+)
 DEFAULT_KEYS = ("engine", "engine:u2netp-256-int8", "engine:u2netp", "engine:u2net-int8", "rembg:u2netp", "rembg:u2net")
 
 
@@ -71,12 +78,19 @@ def decode_gray(png: bytes) -> np.ndarray:
 
 
 class EngineContender:
-    """Our engine through its public API; `model=None` means the engine's default model."""
+    """Our engine through its public API; `model=None` means the engine's default model, `options`
+    are engine options as text (`{"soft_edges": "true"}`), shown in the key as `+name=value`."""
 
-    def __init__(self, model: str | None = None) -> None:
+    def __init__(self, model: str | None = None, options: dict[str, str] | None = None) -> None:
         self.model = model
-        self.key = f"engine:{model}" if model else "engine"
+        self.options = options or {}
+        suffix = "".join(f"+{name}" if value == "true" else f"+{name}={value}" for name, value in self.options.items())
+        self.key = (f"engine:{model}" if model else "engine") + suffix
         self._engine: Any = None
+
+    def _options(self, **fields: Any) -> Any:
+        """engine.Options: this contender's model and options, and `fields` on top."""
+        return replace(self._engine.Options.from_strings(self.options), model=self.model, **fields)
 
     def missing(self) -> str | None:
         from engine import ModelError, settings
@@ -104,11 +118,11 @@ class EngineContender:
         get_model(self.model_id(), config.model_dir, config.threads)
 
     def cutout(self, data: bytes) -> CutoutRun:
-        result = self._engine.remove_background(data, self._engine.Options(model=self.model))
+        result = self._engine.remove_background(data, self._options())
         return CutoutRun(result.data, result.timings.as_dict())
 
     def mask(self, data: bytes) -> np.ndarray:
-        options = self._engine.Options(model=self.model, output=self._engine.OutputMode.MASK)
+        options = self._options(output=self._engine.OutputMode.MASK)
         return decode_gray(self._engine.remove_background(data, options).data)
 
     def predict_seconds(self, data: bytes) -> float | None:
@@ -169,14 +183,17 @@ class RembgContender:
 
 
 def make_contender(key: str, u2net_home: Path = U2NET_HOME) -> Contender:
-    """`engine`, `engine:<model id>` or `rembg:<u2netp|u2net>[+alpha_matting]` -> a contender
-    (nothing loaded yet)."""
+    """`engine[:<model id>][+option[=value]...]` (engine options, e.g. `engine+soft_edges` or
+    `engine+refine=false`) or `rembg:<u2netp|u2net>[+alpha_matting]` -> a contender (nothing loaded yet)."""
     kind, _, model = key.partition(":")
-    if kind == "engine":
-        return EngineContender(model or None)
+    if kind.split("+")[0] == "engine":
+        base, *options = key.split("+")
+        named = dict(option.partition("=")[::2] for option in options)
+        return EngineContender(base.partition(":")[2] or None, {k: v or "true" for k, v in named.items()})
     name = model.removesuffix(ALPHA_MATTING)
     if kind == "rembg" and name in REMBG_MODELS:
         return RembgContender(name, u2net_home, alpha_matting=model != name)
     raise ValueError(
-        f"unknown contender {key!r}: use engine, engine:<model id> or rembg:{'|'.join(REMBG_MODELS)}[{ALPHA_MATTING}]"
+        f"unknown contender {key!r}: use engine[:<model id>][+option=value] or "
+        f"rembg:{'|'.join(REMBG_MODELS)}[{ALPHA_MATTING}]"
     )

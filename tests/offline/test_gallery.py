@@ -13,6 +13,7 @@ pytest.importorskip("matplotlib", reason="gallery/requirements.txt is installed 
 pytest.importorskip("skimage", reason="gallery/requirements.txt is installed by make test")
 
 from gallery.__main__ import main
+from gallery.matting import matting_strip
 
 
 def test_gallery_writes_strips_edges_cutouts_and_plots(tmp_path: Path):
@@ -50,8 +51,6 @@ def test_gallery_writes_strips_edges_cutouts_and_plots(tmp_path: Path):
 
 
 def test_matting_strip_shows_photo_truth_ours_twice(tmp_path: Path) -> None:
-    from gallery.matting import matting_strip
-
     (tmp_path / "images").mkdir()
     (tmp_path / "alphas").mkdir()
     truth = np.zeros((120, 160), np.uint8)

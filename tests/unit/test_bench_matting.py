@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.acceptance import matting_checks
-from bench.contenders import CutoutRun, RembgContender, make_contender
+from bench.contenders import CutoutRun, EngineContender, RembgContender, make_contender
 from bench.data import load_set
 from bench.matting import alpha_channel, matting_pass
 from bench.report import render
@@ -107,3 +107,13 @@ def test_the_report_has_a_matting_table_and_per_photo_rows(matting_dir: Path) ->
     assert "## Matting" in markdown
     assert "| engine | 0.0 | 0.00 | 0.0 | 0.0 | 0.0 | 0.00 | 0.0 | 0.0 |" in markdown
     assert "| b | engine |" in markdown
+
+
+def test_engine_options_travel_in_the_contender_key() -> None:
+    soft = make_contender("engine+soft_edges")
+    assert isinstance(soft, EngineContender) and soft.model is None and soft.options == {"soft_edges": "true"}
+    assert soft.key == "engine+soft_edges"
+    both = make_contender("engine:u2netp-int8+refine=false+soft_edges")
+    assert isinstance(both, EngineContender) and both.model == "u2netp-int8"
+    assert both.options == {"refine": "false", "soft_edges": "true"}
+    assert both.key == "engine:u2netp-int8+refine=false+soft_edges"
