@@ -4,7 +4,8 @@ prediction per photo (so the model's share of the noise is the same for both), i
 For each model and each set (every dev set, scored by MAE / max F-beta against binary masks, and the
 matting photos, scored by the matting measures), every photo is decoded and predicted once, then
 refined by the base revision's `engine/refine.py` (loaded from git, with the modules it imports) and
-by this checkout's, crisp and soft. Writes bench/results/refine_ab.{json,md} and prints the tables.
+by this checkout's: crisp, crisp without the edge curve, and soft. Writes
+bench/results/refine_ab.{json,md} and prints the tables.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def refiners(base: ModuleType) -> dict[str, Refiner]:
     return {
         "base": base.refine_alpha,
         "crisp": refine_alpha,
+        "crisp, no curve": lambda pred, bgr: refine_alpha(pred, bgr, steepness=0),
         "soft": lambda pred, bgr: refine_alpha(pred, bgr, soft=True),
     }
 

@@ -6,8 +6,8 @@ colour (3-channel) guided filter fitted on a reduced grid and applied at full re
 the alpha is not plainly 0 or 255, so its cost and memory stay small at 12 MP. Two edge styles:
 
 - crisp (the default): the prediction gains the photo's local colour detail and an S-curve narrows
-  what is left of the model's blur. Scored on binary masks (the dev sets), this is what is best: the
-  curve alone is worth 14 % of horse MAE. Hair and fur come out as a firm contour.
+  what is left of the model's blur. Scored on binary masks (the dev sets), this is what is best:
+  without the curve horse MAE is 17 % worse (u2netp-int8). Hair and fur come out as a firm contour.
 - soft: in the band where the model is unsure, alpha is estimated from the photo itself, with the
   confident regions held at 0 and 1 (a trimap from the prediction) and the colour-line model of
   closed-form matting (Levin, Lischinski and Weiss, TPAMI 2008) propagating them into the band by
@@ -47,9 +47,9 @@ SOFT_PASSES = 6  # anchored passes; each carries the sure 0 and 1 further into t
 SOFT_FLOOR = 8  # alpha levels (of 255) within this of 0 or 255 are noise (colour noise times the slope): snapped
 
 
-def refine_alpha(pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False) -> np.ndarray:
-    """Low-resolution float32 foreground map (0..1) -> full-resolution uint8 alpha (HxW of `bgr`),
-    crisp edges by default, matting-style soft edges with `soft`."""
+def refine_alpha(pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False, steepness: float = STEEPNESS) -> np.ndarray:
+    """Low-resolution float32 foreground map (0..1) -> full-resolution uint8 alpha (HxW of `bgr`):
+    crisp edges by default (`steepness` 0: without the edge curve), matting-style ones with `soft`."""
     height, width = bgr.shape[:2]
     k = grid_step(height, width, SOFT_WORK_SIDE if soft else WORK_SIDE)
     guide = grid_guide(bgr, k)
@@ -59,7 +59,7 @@ def refine_alpha(pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False) -> np
         slope, offset = soft_model(guide, p, model_pixel)
         return apply_linear_model(slope, offset, bgr, k, noise_floor(SOFT_FLOOR))
     slope, offset = detail_model(guide, p, max(1, round(RADIUS * model_pixel)), EPS)
-    return apply_linear_model(slope, offset, bgr, k, edge_curve(STEEPNESS))
+    return apply_linear_model(slope, offset, bgr, k, edge_curve(steepness))
 
 
 def detail_model(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +107,10 @@ def _eroded(mask: np.ndarray, radius: float) -> np.ndarray:
 
 
 def edge_curve(steepness: float) -> np.ndarray:
-    """uint8 lookup table of a tanh S-curve through (128, 128): narrows the soft edge, keeps it soft."""
+    """uint8 lookup table of a tanh S-curve through (128, 128): narrows the soft edge, keeps it soft
+    (the identity for steepness 0)."""
+    if steepness <= 0:
+        return np.arange(256, dtype=np.uint8)
     x = np.arange(256, dtype=np.float64) / 255 - 0.5
     curve = 0.5 + 0.5 * np.tanh(steepness * x) / np.tanh(steepness / 2)
     table: np.ndarray = np.clip(curve * 255 + 0.5, 0, 255).astype(np.uint8)

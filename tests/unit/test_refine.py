@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.refine import decontaminate, refine_alpha
+from engine.refine import STEEPNESS, decontaminate, edge_curve, refine_alpha
 
 PRED_SIDE = 320  # the model's output size
 
@@ -198,3 +198,11 @@ def test_a_uniform_prediction_gives_a_uniform_alpha(level: float) -> None:
     photo = _textured_photo(_disc_mask(300, 400, radius=90))
     alpha = refine_alpha(np.full((PRED_SIDE, PRED_SIDE), level, np.float32), photo)
     assert np.all(alpha == round(level * 255))
+
+
+def test_edge_curve_keeps_the_ends_and_steepness_zero_is_the_identity() -> None:
+    curve = edge_curve(STEEPNESS)
+    assert (curve[0], curve[255]) == (0, 255) and abs(int(curve[128]) - 128) <= 1  # through the middle
+    assert np.all(np.diff(curve.astype(int)) >= 0)
+    assert curve[64] < 64 and curve[192] > 192  # narrower than the identity on both sides
+    assert np.array_equal(edge_curve(0), np.arange(256))
