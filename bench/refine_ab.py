@@ -27,9 +27,10 @@ import numpy as np
 from engine import settings
 from engine.decode import decode_image
 from engine.model import get_model
-from engine.refine import refine_alpha
+from engine.pipeline import to_bgra
+from engine.refine import decontaminate, refine_alpha
 
-from .data import DEV_DIR, MATTING_DIR, ROOT, Sample, discover_sets, load_set
+from .data import DEV_DIR, MATTING_DIR, ROOT, SPEED_SIZES, Sample, discover_sets, load_set, speed_images
 from .load import OtherLoad
 from .matting_metrics import mean_scores, score_matte
 from .metrics import score_image, summarise
@@ -85,6 +86,29 @@ def compare(model_id: str, samples: Sequence[Sample], ways: dict[str, Refiner], 
     return {"n": len(samples), "other_cpu_cores": round(load.cores, 3), "ways": rows}
 
 
+def speed(model_id: str, ways: dict[str, Refiner], repeats: int, folder: Path) -> dict[str, Any]:
+    """Refine + compose (decontamination and the RGBA stack, as the pipeline's two stages) of the
+    bench's 12 MP speed photo, per way: median ms of `repeats` after a warm-up, round-robin."""
+    config = settings()
+    decoded = decode_image(speed_images(folder)["12MP"].read_bytes(), config.max_megapixels)
+    pred = get_model(model_id, config.model_dir, config.threads).predict(decoded.bgr)
+    times: dict[str, list[float]] = {way: [] for way in ways}
+    with OtherLoad() as load:
+        for round_ in range(repeats + 1):
+            for way, refine in ways.items():
+                photo = decoded.bgr.copy()  # the pipeline rewrites its own decoded pixels in place
+                start = time.perf_counter()
+                alpha = refine(pred, photo)
+                to_bgra(decontaminate(photo, alpha, in_place=True), alpha)
+                if round_:
+                    times[way].append((time.perf_counter() - start) * 1000)
+    return {
+        "size": SPEED_SIZES["12MP"],
+        "other_cpu_cores": round(load.cores, 3),
+        "ms": {way: round(float(np.median(t)), 1) for way, t in times.items()},
+    }
+
+
 def markdown(results: dict[str, Any]) -> str:
     dev_rows, matting_rows = [], []
     for model_id, sets in results["models"].items():
@@ -112,7 +136,19 @@ def markdown(results: dict[str, Any]) -> str:
         ["model", "refinement", "SAD", "MSE×1e3", "Grad", "Conn", "band SAD", "band Grad", "soft share", "ms/img"],
         matting_rows,
     )
-    return f"{head}\n\n{dev}\n\n{matting}\n"
+    parts = [head, dev, matting]
+    if "speed" in results:
+        timing = results["speed"]
+        base = timing["ms"]["base"]
+        width, height = timing["size"]
+        parts.append(
+            f"Refine + compose (decontamination, RGBA) of the bench's {width}x{height} speed photo, median of the "
+            f"repeats, round-robin; CPU used by other processes: {timing['other_cpu_cores']:.2f} cores.\n\n"
+            + table(
+                ["refinement", "ms", "× base"], [[w, f"{ms:.0f}", f"{ms / base:.2f}"] for w, ms in timing["ms"].items()]
+            )
+        )
+    return "\n\n".join(parts) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", default="u2netp-distilled-int8,u2netp-int8", help="comma-separated model ids")
     parser.add_argument("--sets", help="comma-separated dev sets (default: all), plus `matting`")
     parser.add_argument("--dev-dir", type=Path, default=DEV_DIR)
+    parser.add_argument("--speed-repeats", type=int, default=7, help="12 MP refine + compose timings (0: none)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     names = args.sets.split(",") if args.sets else [*discover_sets(args.dev_dir), "matting"]
@@ -142,6 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 entry = compare(model_id, samples, ways, matting)
                 results["models"][model_id][name] = entry
                 print(f"{model_id} {name}: " + json.dumps({w: r for w, r in entry["ways"].items()}), flush=True)
+        if args.speed_repeats:
+            results["speed"] = speed(args.models.split(",")[0], ways, args.speed_repeats, Path(folder))
+            print("12 MP refine + compose ms: " + json.dumps(results["speed"]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     text = markdown(results)
