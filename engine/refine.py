@@ -13,7 +13,13 @@ the alpha is not plainly 0 or 255, so its cost and memory stay small at 12 MP. T
   closed-form matting (Levin, Lischinski and Weiss, TPAMI 2008) propagating them into the band by
   anchored guided-filter passes (He et al.'s filter is a local approximation of that model's solve).
   No curve: hair strands, fur and fringes keep the softness of the photo. On the matting photos it
-  halves the gradient error; on binary-mask sets it costs MAE (bench/README.md has both).
+  halves the gradient error; on binary-mask sets it costs 10-53 % MAE (README.md, Edges, has both).
+
+What the soft tunables were chosen on: SOFT_SURE, SOFT_MARGIN and SOFT_EPS are set from the model's
+resolution and the photo's noise, not fitted; SOFT_PASSES and SOFT_FLOOR on the generated discs of
+tests/unit/test_refine.py (a sharp one must stay sharp, a blurred one keep its blur); SOFT_RADIUS
+(1, 2, 4, 8 model pixels compared) and 3 against 6 passes were also looked at on the 9 matting photos,
+where 8 pixels would score best: 4 is kept as the smaller window, not tuned to those photos.
 """
 
 from __future__ import annotations
@@ -42,8 +48,9 @@ SOFT_SURE = 0.05  # prediction <= 0.05 or >= 0.95 counts as sure background / fo
 SOFT_MARGIN = 2.0  # ... once eroded by this many model pixels (the model's edge blur is about 2)
 SOFT_RADIUS = 4.0  # window radius in model pixels: wide enough to hold both colours across the band
 SOFT_EPS = 1e-4  # colour-variance regulariser: contrast above ~3/255 (about JPEG noise) counts
-SOFT_PASSES = 6  # anchored passes; each carries the sure 0 and 1 further into the band (on a sharp synthetic
-# disc 3 passes leave tails of ~18 % of alpha beside the edge, 6 about 9 %; each pass costs ~2 ms)
+# anchored passes; each carries the sure 0 and 1 further into the band (beside a sharp generated disc's
+# edge 3 passes leave tails of ~18 % alpha, 6 about 9 %); each pass costs ~2 ms on the grid
+SOFT_PASSES = 6
 SOFT_FLOOR = 8  # alpha levels (of 255) within this of 0 or 255 are noise (colour noise times the slope): snapped
 
 
