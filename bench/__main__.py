@@ -18,9 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from .acceptance import as_dicts, baseline_checks, product_checks
-from .contenders import BASELINE, DEFAULT_KEYS, REMBG_MD5, U2NET_HOME, Contender, RembgContender, make_contender
-from .data import DEV_DIR, ROOT, SPEED_SIZES, discover_sets, load_set, speed_images
+from .contenders import (
+    BASELINE,
+    DEFAULT_KEYS,
+    MATTING_KEYS,
+    REMBG_MD5,
+    U2NET_HOME,
+    Contender,
+    RembgContender,
+    make_contender,
+)
+from .data import DEV_DIR, MATTING_DIR, ROOT, SPEED_SIZES, discover_sets, load_set, speed_images
 from .load import cpu_count
+from .matting import matting_pass
 from .quality import quality_pass
 from .report import render, write_results
 from .speed import cold_pass, warm_pass
@@ -35,8 +45,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_IMAGES} images per set, 1 repeat")
     parser.add_argument("--sets", help="comma-separated dev sets (default: every folder of the dev data)")
     parser.add_argument("--models", default=",".join(DEFAULT_KEYS), help="comma-separated contenders")
-    parser.add_argument("--parts", default="quality,speed", help="quality, speed or both")
+    parser.add_argument("--parts", default="quality,speed,matting", help="any of quality, speed, matting")
     parser.add_argument("--dev-dir", type=Path, default=DEV_DIR, help="folder of labelled sets")
+    parser.add_argument(
+        "--matting-dir", type=Path, default=MATTING_DIR, help="photos (images/) with true alphas (alphas/)"
+    )
+    parser.add_argument("--matting-models", default=",".join(MATTING_KEYS), help="contenders of the matting part")
     parser.add_argument("--u2net-home", type=Path, default=U2NET_HOME, help="folder with rembg's u2netp/u2net.onnx")
     parser.add_argument("--repeats", type=int, help="warm repeats per image (default 5, quick 1)")
     parser.add_argument("--cold-runs", type=int, help="fresh interpreters per contender (default 3, quick 1)")
@@ -123,9 +137,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["quality"] = quality_pass(contenders, sets)
     if "speed" in parts:
         results["speed"] = speed_section(contenders, args)
+    if "matting" in parts:
+        results["matting"] = matting_section(contenders, args, results)
     results["acceptance"] = as_dicts(product_checks(results))
     results["metric_check"] = as_dicts(baseline_checks(results))
     return results
+
+
+def matting_section(loaded: Sequence[Contender], args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    """The matting part, reusing contenders already loaded and loading the others it names."""
+    keys = [k.strip() for k in args.matting_models.split(",") if k.strip()]
+    by_key = {c.key: c for c in loaded}
+    extra, skipped = prepare([k for k in keys if k not in by_key], args.u2net_home)
+    by_key.update({c.key: c for c in extra})
+    results["skipped"].update(skipped)
+    results["contenders"].update({c.key: describe(c) for c in extra})
+    samples = load_set(args.matting_dir.name, args.matting_dir.parent, QUICK_IMAGES if args.quick else None, "alphas")
+    return matting_pass([by_key[k] for k in keys if k in by_key], samples)
 
 
 def speed_section(contenders: Sequence[Contender], args: argparse.Namespace) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from .contenders import BASELINE
 OURS = "engine"  # the engine's default model
 TARGET_SETS = ("sod", "horse")
 RATIO_LIMIT = 0.5
+MATTING_RATIO = 0.8  # issue 12: SAD and Grad of the default cut-out at most 0.8x the best rembg variant's
+SOFT_SHARE_TOLERANCE = 0.3  # issue 12: soft-pixel share within +-30 % of the ground truth's
 
 # shared/reference/rembg-baseline.md: set -> contender -> (MAE, maxFβ, mIoU), full sets, 4 decimals.
 REFERENCE_QUALITY = {
@@ -71,7 +73,35 @@ def product_checks(results: dict[str, Any]) -> list[Check]:
     checks.append(_ratio_check("warm 2MP time <= 0.5x rembg u2netp", _get(speed, "warm", "2MP"), "median_s"))
     checks.append(_ratio_check("peak RSS 12MP <= 0.5x rembg u2netp", _get(speed, "rss"), "peak_rss_mib"))
     checks.append(_ratio_check("cold start <= 0.5x rembg u2netp", _get(speed, "cold"), "median_s"))
-    return checks
+    return checks + matting_checks(results)
+
+
+def matting_checks(results: dict[str, Any]) -> list[Check]:
+    """SAD and Grad over the whole image against the best rembg variant; the soft-pixel share."""
+    rows = _get(results, "matting", "contenders") or {}
+    ours = rows.get(OURS)
+    rembg = {key: row for key, row in rows.items() if key.startswith("rembg:")}
+    checks = []
+    for field, name in (("sad_whole", "SAD"), ("grad_whole", "Grad")):
+        label = f"matting {name} <= {MATTING_RATIO}x the best rembg variant"
+        if ours is None or not rembg:
+            checks.append(Check(label, "N/A", "not measured in this run"))
+            continue
+        best_key = min(rembg, key=lambda key: rembg[key][field])
+        limit = MATTING_RATIO * rembg[best_key][field]
+        passed = ours[field] <= limit
+        detail = (
+            f"{ours[field]:.2f} vs target <= {limit:.2f} ({MATTING_RATIO} x {best_key} {rembg[best_key][field]:.2f})"
+        )
+        checks.append(Check(label, "PASS" if passed else "FAIL", detail))
+    truth = _get(results, "matting", "truth_soft_share")
+    label = f"matting soft-pixel share within +-{SOFT_SHARE_TOLERANCE:.0%} of the ground truth's"
+    if ours is None or not truth:
+        return [*checks, Check(label, "N/A", "not measured in this run")]
+    low, high = truth * (1 - SOFT_SHARE_TOLERANCE), truth * (1 + SOFT_SHARE_TOLERANCE)
+    passed = low <= ours["soft_share"] <= high
+    detail = f"{ours['soft_share']:.3f} vs target {low:.3f}..{high:.3f} (ground truth {truth:.3f})"
+    return [*checks, Check(label, "PASS" if passed else "FAIL", detail)]
 
 
 def baseline_checks(results: dict[str, Any]) -> list[Check]:

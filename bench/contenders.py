@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,7 +27,16 @@ REMBG_MD5 = {  # the md5 rembg 2.0.86 pins for each model it downloads
     "u2net": "60024c5c889badc19c04ad937298a77b",
 }
 REMBG_MODELS = tuple(REMBG_MD5)
+ALPHA_MATTING = "+alpha_matting"  # key suffix: rembg's `alpha_matting=True` (pymatting closed-form, its defaults)
 BASELINE = "rembg:u2netp"  # every ratio is taken against this contender
+MATTING_KEYS = (  # the matting part's default
+    "engine",
+    "engine+soft_edges",
+    "engine+refine=false",
+    "rembg:u2netp",
+    "rembg:u2net",
+    "rembg:u2net+alpha_matting",
+)
 DEFAULT_KEYS = ("engine", "engine:u2netp-256-int8", "engine:u2netp", "engine:u2net-int8", "rembg:u2netp", "rembg:u2net")
 
 
@@ -69,12 +78,19 @@ def decode_gray(png: bytes) -> np.ndarray:
 
 
 class EngineContender:
-    """Our engine through its public API; `model=None` means the engine's default model."""
+    """Our engine through its public API; `model=None` means the engine's default model, `options`
+    are engine options as text (`{"soft_edges": "true"}`), shown in the key as `+name=value`."""
 
-    def __init__(self, model: str | None = None) -> None:
+    def __init__(self, model: str | None = None, options: dict[str, str] | None = None) -> None:
         self.model = model
-        self.key = f"engine:{model}" if model else "engine"
+        self.options = options or {}
+        suffix = "".join(f"+{name}" if value == "true" else f"+{name}={value}" for name, value in self.options.items())
+        self.key = (f"engine:{model}" if model else "engine") + suffix
         self._engine: Any = None
+
+    def _options(self, **fields: Any) -> Any:
+        """engine.Options: this contender's model and options, and `fields` on top."""
+        return replace(self._engine.Options.from_strings(self.options), model=self.model, **fields)
 
     def missing(self) -> str | None:
         from engine import ModelError, settings
@@ -102,11 +118,11 @@ class EngineContender:
         get_model(self.model_id(), config.model_dir, config.threads)
 
     def cutout(self, data: bytes) -> CutoutRun:
-        result = self._engine.remove_background(data, self._engine.Options(model=self.model))
+        result = self._engine.remove_background(data, self._options())
         return CutoutRun(result.data, result.timings.as_dict())
 
     def mask(self, data: bytes) -> np.ndarray:
-        options = self._engine.Options(model=self.model, output=self._engine.OutputMode.MASK)
+        options = self._options(output=self._engine.OutputMode.MASK)
         return decode_gray(self._engine.remove_background(data, options).data)
 
     def predict_seconds(self, data: bytes) -> float | None:
@@ -114,12 +130,14 @@ class EngineContender:
 
 
 class RembgContender:
-    """rembg with its defaults: `remove(data, session=new_session(name))`."""
+    """rembg with its defaults: `remove(data, session=new_session(name))`; with `alpha_matting`,
+    `remove(..., alpha_matting=True)` and its default thresholds and erosion."""
 
-    def __init__(self, name: str, home: Path = U2NET_HOME) -> None:
+    def __init__(self, name: str, home: Path = U2NET_HOME, alpha_matting: bool = False) -> None:
         self.name = name
         self.home = home
-        self.key = f"rembg:{name}"
+        self.alpha_matting = alpha_matting
+        self.key = f"rembg:{name}{ALPHA_MATTING if alpha_matting else ''}"
         self._rembg: Any = None
         self._session: Any = None
 
@@ -142,12 +160,15 @@ class RembgContender:
         self._session = self._rembg.new_session(self.name)
 
     def cutout(self, data: bytes) -> CutoutRun:
-        return CutoutRun(self._rembg.remove(data, session=self._session))
+        return CutoutRun(self._rembg.remove(data, session=self._session, alpha_matting=self.alpha_matting))
 
     def mask(self, data: bytes) -> np.ndarray:
         import numpy as np
         from PIL import Image
 
+        if self.alpha_matting:  # rembg skips alpha matting when asked for the mask alone
+            with Image.open(io.BytesIO(self.cutout(data).png)) as cutout:
+                return np.asarray(cutout.convert("RGBA").getchannel("A"))
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(self._rembg.remove(image, session=self._session, only_mask=True).convert("L"))
 
@@ -162,10 +183,17 @@ class RembgContender:
 
 
 def make_contender(key: str, u2net_home: Path = U2NET_HOME) -> Contender:
-    """`engine`, `engine:<model id>` or `rembg:<u2netp|u2net>` -> a contender (nothing loaded yet)."""
+    """`engine[:<model id>][+option[=value]...]` (engine options, e.g. `engine+soft_edges` or
+    `engine+refine=false`) or `rembg:<u2netp|u2net>[+alpha_matting]` -> a contender (nothing loaded yet)."""
     kind, _, model = key.partition(":")
-    if kind == "engine":
-        return EngineContender(model or None)
-    if kind == "rembg" and model in REMBG_MODELS:
-        return RembgContender(model, u2net_home)
-    raise ValueError(f"unknown contender {key!r}: use engine, engine:<model id> or rembg:{'|'.join(REMBG_MODELS)}")
+    if kind.split("+")[0] == "engine":
+        base, *options = key.split("+")
+        named = dict(option.partition("=")[::2] for option in options)
+        return EngineContender(base.partition(":")[2] or None, {k: v or "true" for k, v in named.items()})
+    name = model.removesuffix(ALPHA_MATTING)
+    if kind == "rembg" and name in REMBG_MODELS:
+        return RembgContender(name, u2net_home, alpha_matting=model != name)
+    raise ValueError(
+        f"unknown contender {key!r}: use engine[:<model id>][+option=value] or "
+        f"rembg:{'|'.join(REMBG_MODELS)}[{ALPHA_MATTING}]"
+    )

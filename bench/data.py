@@ -13,6 +13,7 @@ from modelbuild.paths import DATA
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_DIR = DATA / "dev"
+MATTING_DIR = DATA / "matting"  # photos with true alpha mattes: images/ and alphas/
 SPEED_SOURCE = DEV_DIR / "horse" / "images" / "horse087.jpg"
 SPEED_SIZES: dict[str, tuple[int, int]] = {"2MP": (1634, 1224), "12MP": (4001, 2999)}
 SPEED_JPEG_QUALITY = 90
@@ -40,15 +41,16 @@ def discover_sets(dev_dir: Path = DEV_DIR) -> list[str]:
     return sorted(p.name for p in dev_dir.iterdir() if (p / "images").is_dir() and (p / "masks").is_dir())
 
 
-def load_set(name: str, dev_dir: Path = DEV_DIR, limit: int | None = None) -> list[Sample]:
-    """The set's image/mask pairs in name order (the first `limit` when given).
+def load_set(name: str, dev_dir: Path = DEV_DIR, limit: int | None = None, truth: str = "masks") -> list[Sample]:
+    """The set's image/mask pairs in name order (the first `limit` when given); `truth` names the
+    folder of ground truths (`masks`, or `alphas` for the matting photos).
 
     An image without a mask is an error: a silently smaller set would change the figures.
     """
     images = sorted(p for p in (dev_dir / name / "images").iterdir() if p.is_file())
     samples = []
     for image in images[:limit]:
-        mask = dev_dir / name / "masks" / f"{image.stem}.png"
+        mask = dev_dir / name / truth / f"{image.stem}.png"
         if not mask.is_file():
             raise FileNotFoundError(f"{image} has no mask {mask}")
         samples.append(Sample(image.stem, image, mask))

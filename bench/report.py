@@ -114,6 +114,51 @@ def cold_markdown(results: dict[str, Any]) -> str:
     return table(header, rows)
 
 
+MATTING_COLUMNS = (
+    ("sad", "SAD", 1.0, 1),
+    ("mse", "MSE×1e3", 1e3, 2),
+    ("grad", "Grad", 1.0, 1),
+    ("conn", "Conn", 1.0, 1),
+)
+
+
+def _matting_cells(row: dict[str, Any]) -> list[str]:
+    """Whole-image errors, band errors and the soft-pixel share of one row of figures."""
+    cells = [
+        f"{row[f'{key}_{region}'] * scale:.{digits}f}"
+        for region in ("whole", "band")
+        for key, _, scale, digits in MATTING_COLUMNS
+    ]
+    return [*cells, f"{row['soft_share']:.3f}"]
+
+
+def matting_markdown(results: dict[str, Any]) -> str:
+    """Mean figures per contender, then each photo's figures per contender."""
+    matting = results.get("matting", {})
+    rows_by_key = matting.get("contenders", {})
+    names = [name for _, name, _, _ in MATTING_COLUMNS]
+    columns = [*names, *(f"band {n}" for n in names), "soft share"]
+    means = [[label(results, k), *_matting_cells(r), f"{r['s_per_img']:.2f}"] for k, r in rows_by_key.items()]
+    stems = list(dict.fromkeys(stem for r in rows_by_key.values() for stem in r.get("images", {})))
+    per_photo = [
+        [stem, label(results, k), *_matting_cells(r["images"][stem])]
+        for stem in stems
+        for k, r in rows_by_key.items()
+        if stem in r.get("images", {})
+    ]
+    loads = [r["other_cpu_cores"] for r in rows_by_key.values()]
+    note = (
+        f"{matting.get('n', 0)} photos; the ground truth's soft-pixel share is "
+        f"{matting.get('truth_soft_share', 0):.3f}. "
+        "SAD, Grad and Conn are sums / 1000, MSE a mean; `band` = where 0 < GT < 255, dilated by 15 px; "
+        "s/img = the whole cut-out, image bytes to PNG. "
+        f"CPU used by other processes: up to {max(loads, default=0):.2f} cores."
+    )
+    return "\n\n".join(
+        [note, table(["model", *columns, "s/img"], means), "Per photo:", table(["photo", "model", *columns], per_photo)]
+    )
+
+
 def checks_markdown(checks: list[Check]) -> str:
     return "\n".join(f"- {c.line()}" for c in checks)
 
@@ -154,6 +199,8 @@ def render(results: dict[str, Any]) -> str:
             f"CPU used by other processes: {speed.get('other_cpu_cores_cold', 0):.2f} cores.",
             cold_markdown(results),
         ]
+    if results.get("matting"):
+        parts += ["## Matting (true alpha mattes, whole cut-out per photo)", matting_markdown(results)]
     parts += ["## Acceptance targets", checks_markdown(product_checks(results))]
     parts += ["## Metric check against rembg-baseline.md", checks_markdown(baseline_checks(results))]
     return "\n\n".join(parts) + "\n"

@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--margin", help=f"crop margin, share of the subject size (default {defaults.crop_margin})")
     parser.add_argument("--background", help="flatten onto a colour, e.g. '#ffffff' or 255,255,255")
     parser.add_argument("--no-refine", action="store_true", help="skip edge-aware refinement")
+    parser.add_argument("--soft-edges", action="store_true", help="matting-style soft edges (hair, fur)")
     parser.add_argument("--no-decontaminate", action="store_true", help="keep the original edge colours")
     parser.add_argument("--compress-level", help=f"0-9, PNG's zlib level (default {defaults.compress_level}: fast)")
     parser.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist")
@@ -89,6 +90,7 @@ def option_strings(args: argparse.Namespace) -> dict[str, str]:
         "crop_margin": args.margin,
         "background": args.background,
         "refine": "false" if args.no_refine else None,
+        "soft_edges": "true" if args.soft_edges else None,
         "decontaminate": "false" if args.no_decontaminate else None,
         "compress_level": args.compress_level,
     }

@@ -1,14 +1,22 @@
-"""A fast guided filter (He and Sun, 2015) as used for alpha upsampling: linear coefficients
-fitted on a reduced grid, applied to the full-resolution photo only where they can matter."""
+"""A fast colour guided filter (He, Sun and Tang, "Guided Image Filtering", TPAMI 2013, with the
+3-channel guide of its section 3.5; He and Sun, "Fast Guided Filter", 2015): linear colour models
+alpha = a . colour + b fitted on a reduced grid, applied to the full-resolution photo only where
+they can matter.
+
+Shapes: the grid guide is float32 rows x cols x 3 (BGR in 0..1); slopes a are rows x cols x 3 per
+unit of colour in 0..1; offsets are rows x cols, as alpha x 255 at colour 0; the photo is uint8 BGR.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 BAND_ROWS = 256  # full-resolution rows produced per step (bounds the float32 temporaries)
 RUN_GAP = 4  # column runs of cells to compute closer than this many cells are merged
+_PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))  # the upper triangle of a 3x3 covariance
 
 
 def grid_step(height: int, width: int, work_side: int) -> int:
@@ -29,21 +37,73 @@ def resample_to_grid(pred: np.ndarray, k: int, height: int, width: int) -> np.nd
     return grid
 
 
-def guided_slope(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Box-averaged guided-filter slope of `p` on `guide` (He et al.) and the guide's box mean."""
-    window = (2 * r + 1, 2 * r + 1)
-    mean_i = cv2.blur(guide, window)
-    mean_p = cv2.blur(p, window)
-    cov_ip = cv2.subtract(cv2.blur(cv2.multiply(guide, p), window), cv2.multiply(mean_i, mean_p))
-    var_i = cv2.subtract(cv2.sqrBoxFilter(guide, cv2.CV_32F, window), cv2.multiply(mean_i, mean_i))
-    return cv2.blur(cv2.divide(cov_ip, cv2.add(var_i, eps)), window), mean_i
+def grid_guide(bgr: np.ndarray, k: int) -> np.ndarray:
+    """The photo on the grid as float32 BGR in 0..1. A linear k-fold shrink samples cell centres:
+    on the dev sets as good a guide as an area average, and far cheaper."""
+    rows, cols = bgr.shape[0] // k, bgr.shape[1] // k
+    small = cv2.resize(bgr[: rows * k, : cols * k], (cols, rows), interpolation=cv2.INTER_LINEAR)
+    guide: np.ndarray = small.astype(np.float32) * (1 / 255)
+    return guide
+
+
+def box(x: np.ndarray, r: int) -> np.ndarray:
+    """Mean over the (2r+1)^2 window (borders reflected), per channel."""
+    mean: np.ndarray = cv2.blur(x, (2 * r + 1, 2 * r + 1))
+    return mean
+
+
+@dataclass(frozen=True)
+class ColourWindows:
+    """What the guided filter needs of the guide alone, per window of radius `r`: the mean colour
+    and the inverse of (colour covariance + eps * identity), as its 6 distinct entries. Channels
+    are kept apart: single-channel arithmetic is faster than broadcasting over a colour axis."""
+
+    channels: tuple[np.ndarray, ...]  # the guide's B, G, R, each rows x cols
+    r: int
+    mean: np.ndarray  # box-mean colour, rows x cols x 3
+    means: tuple[np.ndarray, ...]  # the same, per channel
+    inverse: tuple[np.ndarray, ...]  # (00, 01, 02, 11, 12, 22), each rows x cols
+
+    @classmethod
+    def of(cls, guide: np.ndarray, r: int, eps: float) -> ColourWindows:
+        channels, mean = tuple(cv2.split(guide)), box(guide, r)
+        means = tuple(cv2.split(mean))
+        cov = [box(channels[i] * channels[j], r) - means[i] * means[j] for i, j in _PAIRS]
+        for diagonal in (0, 3, 5):
+            cov[diagonal] += eps
+        return cls(channels, r, mean, means, _inverse_sym3(*cov))
+
+    def slope(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(a, mean of p): the least-squares slopes a (rows x cols x 3) of p on colour per window."""
+        mean_p = box(p, self.r)
+        c0, c1, c2 = (box(c * p, self.r) - mc * mean_p for c, mc in zip(self.channels, self.means, strict=True))
+        i00, i01, i02, i11, i12, i22 = self.inverse
+        a = cv2.merge([i00 * c0 + i01 * c1 + i02 * c2, i01 * c0 + i11 * c1 + i12 * c2, i02 * c0 + i12 * c1 + i22 * c2])
+        return a, mean_p
+
+    @staticmethod
+    def dot(a: np.ndarray, colour: np.ndarray) -> np.ndarray:
+        """Per pixel a . colour for rows x cols x 3 arrays."""
+        product: np.ndarray = cv2.transform(cv2.multiply(a, colour), np.ones((1, 3), np.float32))
+        return product
+
+
+def _inverse_sym3(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray, f: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Entries (00, 01, 02, 11, 12, 22) of the inverse of the symmetric [[a b c] [b d e] [c e f]],
+    per pixel, by cofactors (the matrices are positive definite: covariance + eps I)."""
+    cof = (d * f - e * e, c * e - b * f, b * e - c * d, a * f - c * c, b * c - a * e, a * d - b * b)
+    inverse_det = 1 / (a * cof[0] + b * cof[1] + c * cof[2])
+    return tuple(x * inverse_det for x in cof)
 
 
 def apply_linear_model(slope: np.ndarray, offset: np.ndarray, bgr: np.ndarray, k: int, lut: np.ndarray) -> np.ndarray:
-    """alpha = lut(clip(slope * gray + offset)) for the photo's gray, with slope and offset
-    bilinearly upsampled k-fold from their grid. Cells whose alpha is provably constant (the curve
-    saturates whatever the gray) are filled directly; the others are computed in blocks of rows and
-    column runs, so neither a full-resolution gray nor a float image is ever allocated."""
+    """alpha = lut(clip(slope . colour + offset)) for the photo's colours, with slope (per unit of
+    uint8 colour) and offset (alpha x 255) bilinearly upsampled k-fold from their grid. Cells whose
+    alpha is provably constant (the curve saturates whatever the colour) are filled directly; the
+    others are computed in blocks of rows and column runs, so no full-resolution float image is
+    ever allocated."""
     height, width = bgr.shape[:2]
     # one replicated row and column beyond the grid cover the photo's last (height % k, width % k) pixels
     slope, offset = (cv2.copyMakeBorder(m, 0, 1, 0, 1, cv2.BORDER_REPLICATE) for m in (slope, offset))
@@ -52,19 +112,22 @@ def apply_linear_model(slope: np.ndarray, offset: np.ndarray, bgr: np.ndarray, k
     band = max(1, BAND_ROWS // k)
     for g0 in range(0, fill.shape[0], band):
         g1 = min(fill.shape[0], g0 + band)
-        for c0, c1 in _runs(mixed[g0:g1].any(axis=0), gap=RUN_GAP):
-            cells = (slice(g0, g1), slice(c0, c1))
-            _apply_block(slope, offset, bgr, k, lut, alpha, cells)
+        for c0, c1 in _runs(np.any(mixed[g0:g1], axis=0), gap=RUN_GAP):
+            _apply_block(slope, offset, bgr, k, lut, alpha, (slice(g0, g1), slice(c0, c1)))
     return alpha
 
 
 def constant_cells(slope: np.ndarray, offset: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 grid of 0/255, bool grid `mixed`): a cell is constant when every pixel interpolated
-    from it and its neighbours maps to 0 (or to 255) through clip-round-lut for any gray 0..255."""
+    from it and its neighbours maps to 0 (or to 255) through clip-round-lut for any colour 0..255."""
     zero_below = np.flatnonzero(lut == 0).max(initial=-1) + 0.49
     one_above = np.flatnonzero(lut == 255).min(initial=256) - 0.49
-    top = cv2.dilate(cv2.scaleAdd(cv2.max(slope, 0.0), 255.0, offset), None)  # 3x3 neighbourhood
-    bottom = cv2.erode(cv2.scaleAdd(cv2.min(slope, 0.0), 255.0, offset), None)
+    ones = np.ones((1, 3), np.float32)
+    rise = cv2.transform(np.maximum(slope, 0), ones)  # the most any colour can add (per unit of colour)
+    fall = cv2.transform(np.minimum(slope, 0), ones)
+    square = np.ones((3, 3), np.uint8)  # each cell's 3x3 neighbourhood
+    top = cv2.dilate(cv2.scaleAdd(rise, 255.0, offset), square)
+    bottom = cv2.erode(cv2.scaleAdd(fall, 255.0, offset), square)
     fill = cv2.compare(bottom, one_above, cv2.CMP_GT)  # 255 where surely opaque
     return fill, cv2.compare(top, zero_below, cv2.CMP_GE) > fill
 
@@ -81,7 +144,7 @@ def _upsample_cells(fill: np.ndarray, k: int, height: int, width: int) -> np.nda
     return alpha
 
 
-def _runs(flags: npt.ArrayLike, gap: int) -> list[tuple[int, int]]:
+def _runs(flags: np.ndarray, gap: int) -> list[tuple[int, int]]:
     """[start, end) of the runs of True in `flags`, runs closer than `gap` merged."""
     edges = np.flatnonzero(np.diff(np.concatenate(([False], flags, [False])).astype(np.int8)))
     runs: list[tuple[int, int]] = []
@@ -101,7 +164,7 @@ def _apply_block(
     alpha: np.ndarray,
     cells: tuple[slice, slice],
 ) -> None:
-    """Write lut(clip(slope * gray + offset)) into the pixels of a block of cells; the block is
+    """Write lut(clip(slope . colour + offset)) into the pixels of a block of cells; the block is
     upsampled with one cell of context on each side so that it matches a whole-image resize."""
     height, width = bgr.shape[:2]
     ys, xs = cells
@@ -114,7 +177,7 @@ def _apply_block(
     size = ((c1 - c0) * k, (r1 - r0) * k)
     inside = (slice(y0 - r0 * k, y1 - r0 * k), slice(x0 - c0 * k, x1 - c0 * k))
     q = cv2.resize(slope[r0:r1, c0:c1], size, interpolation=cv2.INTER_LINEAR)[inside]
-    q = cv2.multiply(q, cv2.cvtColor(bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY), dtype=cv2.CV_32F)
-    q += cv2.resize(offset[r0:r1, c0:c1], size, interpolation=cv2.INTER_LINEAR)[inside]
-    cv2.max(q, 0.0, dst=q)  # convertScaleAbs would mirror negatives
+    q = cv2.transform(cv2.multiply(q, bgr[y0:y1, x0:x1], dtype=cv2.CV_32F), np.ones((1, 3), np.float32))
+    q = cv2.add(q, cv2.resize(offset[r0:r1, c0:c1], size, interpolation=cv2.INTER_LINEAR)[inside])
+    np.maximum(q, 0, out=q)  # convertScaleAbs would mirror negatives
     alpha[y0:y1, x0:x1] = cv2.LUT(cv2.convertScaleAbs(q), lut)

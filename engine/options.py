@@ -37,6 +37,7 @@ class Options:
     crop_margin: float = 0.05  # margin around the crop, as a share of the subject's longer side
     background: RGB | None = None  # flatten onto this colour (RGB) instead of transparency
     refine: bool = True  # edge-aware full-resolution refinement of the matte
+    soft_edges: bool = False  # matting-style edges from the photo's colours where the model is unsure
     decontaminate: bool = True  # re-estimate foreground colours where alpha is partial
     compress_level: int = 1  # 0-9, 1 = fast (PNG: the zlib level)
 
@@ -163,6 +164,7 @@ _PARSERS = {
     "crop_margin": _parse_float,
     "background": _parse_background,
     "refine": _parse_bool,
+    "soft_edges": _parse_bool,
     "decontaminate": _parse_bool,
     "compress_level": _parse_int,
 }

@@ -34,7 +34,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     pred = model.predict(decoded.bgr)
     inferred_at = time.perf_counter()
     if options.refine:
-        alpha = refine_alpha(pred, decoded.bgr)
+        alpha = refine_alpha(pred, decoded.bgr, soft=options.soft_edges)
     else:
         alpha = _upsample(pred, decoded.width, decoded.height)
     if decoded.alpha is not None:  # keep transparency the input already had

@@ -1,7 +1,8 @@
 """`python -m gallery` (`make gallery`): regenerate every picture under docs/ from scratch.
 
 docs/gallery/<photo>.jpg         original | cut-out on a checkerboard | on a colour | matte (| rembg u2netp)
-docs/gallery/<photo>-edge.jpg    the softest edge zoomed: edge colours as shot vs decontaminated
+docs/gallery/<photo>-edge.jpg    the softest edge zoomed: edge colours as shot vs decontaminated vs soft_edges
+docs/gallery/matting-<stem>.jpg  photo | true alpha | ours | ours, soft_edges | rembg u2netp (../shared/data/matting)
 docs/gallery/<photo>-cutout.png  the cut-out itself (RGBA thumbnail)
 docs/plots/quality-vs-speed.png  MAE per dev set against warm 2 MP time (x rembg u2netp), from bench results
 docs/plots/stages.png            per-stage time at ~2 MP and ~12 MP, ours beside rembg
@@ -16,7 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import cutouts, plots
+from . import cutouts, matting, plots
 from .photos import by_name, licences_markdown, photo_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS, help="the benchmark's results file")
     parser.add_argument("--u2net-home", type=Path, default=U2NET_HOME, help="rembg's models, for its column")
     parser.add_argument("--no-screenshot", action="store_true", help="skip the page screenshot (needs Chromium)")
+    parser.add_argument("--no-matting", dest="matting", action="store_false", help="skip the matting strips")
     args = parser.parse_args(argv)
     photos = by_name(args.photos.split(",") if args.photos else None)
     for folder in ("gallery", "plots"):
@@ -48,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
                 name = f"{photo.name}.jpg" if suffix == "strip" else f"{photo.name}-{suffix}.jpg"
                 image.save(args.out / "gallery" / name, "JPEG", quality=82, optimize=True)
         print(f"gallery: {photo.name}", flush=True)
+    for stem in matting.available() if args.matting else []:
+        matting.matting_strip(stem, args.u2net_home).save(
+            args.out / "gallery" / f"matting-{stem}.jpg", "JPEG", quality=82
+        )
+        print(f"gallery: matting {stem}", flush=True)
     (args.out / "LICENSES.md").write_text(licences_markdown(photos))
     results = plots.load_results(args.results)
     plots.quality_vs_speed(results, args.out / "plots" / "quality-vs-speed.png")

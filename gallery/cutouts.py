@@ -1,5 +1,5 @@
 """Per photo: the strip (original | cut-out on a checkerboard | on a colour | matte [| rembg]) and a
-zoomed edge crop with and without colour decontamination."""
+zoomed edge crop with and without colour decontamination, and with soft edges."""
 
 from __future__ import annotations
 
@@ -72,13 +72,16 @@ def edge_box(alpha: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def edge_comparison(jpeg: bytes, cutout: Image.Image) -> Image.Image:
-    """The softest edge, zoomed, on white: without colour decontamination, then with it."""
+    """The softest edge, zoomed, on white: without colour decontamination, then with it, then the
+    soft_edges cut-out (decontaminated too) of the same window."""
     raw = decode(remove_background(jpeg, Options(decontaminate=False)).data)
+    soft = decode(remove_background(jpeg, Options(soft_edges=True)).data)
     box = edge_box(np.asarray(cutout.getchannel("A")))
     tiles = [
         labelled(decode(jpeg).crop(box), "original", EDGE_ZOOM),
         labelled(over(raw.crop(box), EDGE_BACKGROUND), "edge colours as shot", EDGE_ZOOM),
         labelled(over(cutout.crop(box), EDGE_BACKGROUND), "decontaminated (ours)", EDGE_ZOOM),
+        labelled(over(soft.crop(box), EDGE_BACKGROUND), "soft_edges, decontaminated", EDGE_ZOOM),
     ]
     return strip(tiles)
 

@@ -13,6 +13,7 @@ pytest.importorskip("matplotlib", reason="gallery/requirements.txt is installed 
 pytest.importorskip("skimage", reason="gallery/requirements.txt is installed by make test")
 
 from gallery.__main__ import main
+from gallery.matting import matting_strip
 
 
 def test_gallery_writes_strips_edges_cutouts_and_plots(tmp_path: Path):
@@ -24,6 +25,7 @@ def test_gallery_writes_strips_edges_cutouts_and_plots(tmp_path: Path):
                 "--out",
                 str(tmp_path),
                 "--no-screenshot",
+                "--no-matting",
                 "--u2net-home",
                 str(tmp_path / "none"),
             ]
@@ -46,3 +48,18 @@ def test_gallery_writes_strips_edges_cutouts_and_plots(tmp_path: Path):
     licences = (tmp_path / "LICENSES.md").read_text()
     assert "chelsea" in licences and "CC0" in licences
     assert sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file()) < 1_000_000
+
+
+def test_matting_strip_shows_photo_truth_ours_twice(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "alphas").mkdir()
+    truth = np.zeros((120, 160), np.uint8)
+    truth[30:90, 40:120] = 255
+    photo = np.where(truth[:, :, None] > 0, np.uint8([200, 60, 40]), np.uint8([40, 90, 200]))
+    Image.fromarray(photo).save(tmp_path / "images" / "a.png")
+    Image.fromarray(truth).save(tmp_path / "alphas" / "a.png")
+
+    strip = matting_strip("a", tmp_path / "no-rembg", tmp_path)
+
+    # photo, true alpha, ours, ours with soft edges: four tiles of 160 x 120 shown 200 px high
+    assert strip.height == 218 and strip.width == 4 * round(160 * 200 / 120) + 3 * 4

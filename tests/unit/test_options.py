@@ -16,6 +16,7 @@ EVERY_FIELD_SET = Options(
     crop_margin=0.2,
     background=(255, 128, 0),
     refine=False,
+    soft_edges=True,
     decontaminate=False,
     compress_level=6,
 )
@@ -29,6 +30,7 @@ def test_parses_every_option_from_text() -> None:
             "crop_margin": "0.2",
             "background": "#ff8000",
             "refine": "0",
+            "soft_edges": "yes",
             "decontaminate": "no",
             "compress_level": "6",
             "model": "u2netp",

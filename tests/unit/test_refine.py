@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.refine import decontaminate, refine_alpha
+from engine.refine import STEEPNESS, decontaminate, edge_curve, refine_alpha
 
 PRED_SIDE = 320  # the model's output size
 
@@ -77,6 +77,72 @@ def test_specks_and_pinholes_are_removed_while_the_edge_stays_soft() -> None:
     assert ramp.size >= 3 and np.all(np.diff(row.astype(int)) >= 0)  # a monotone soft ramp, not a step
 
 
+def _soft_disc_scene(height: int = 600, width: int = 800, sigma: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+    """A textured orange disc whose edge is a Gaussian blur of `sigma` px (a known soft alpha) over
+    a blotchy blue-grey background: the photo is alpha * F + (1 - alpha) * B. (photo, true alpha)."""
+    rng = np.random.default_rng(7)
+    truth = cv2.GaussianBlur(_disc_mask(height, width, radius=0.3 * height).astype(np.float32) / 255, (0, 0), sigma)
+    blotches = cv2.GaussianBlur(rng.normal(0, 1, (height, width, 3)).astype(np.float32), (0, 0), 8) * 60
+    background = np.float32([150, 110, 90]) + blotches
+    subject = np.float32([40, 130, 230]) + rng.normal(0, 4, (height, width, 3)).astype(np.float32)
+    photo = truth[:, :, None] * subject + (1 - truth[:, :, None]) * background
+    return np.clip(photo + 0.5, 0, 255).astype(np.uint8), np.clip(truth * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _visibly_soft(alpha: np.ndarray) -> float:
+    """Share of pixels more than 8 levels from 0 and from 255."""
+    return float(np.mean((alpha > 8) & (alpha < 247)))
+
+
+def test_soft_refinement_recovers_a_known_soft_edge() -> None:
+    photo, truth = _soft_disc_scene()
+    pred = _model_like_pred(truth)  # the model sees the soft edge, blurred further at 320 px
+    band = (truth > 0) & (truth < 255)
+
+    soft = refine_alpha(pred, photo, soft=True)
+    crisp = refine_alpha(pred, photo)
+
+    # within 0.06 (about 15 levels) on average over the soft band, and closer than the crisp edge
+    assert _mae(soft[band], truth[band]) < 0.06
+    assert _mae(soft[band], truth[band]) < 0.6 * _mae(crisp[band], truth[band])
+    # as many visibly soft pixels as the truth has, within 30 %
+    assert _visibly_soft(soft) == pytest.approx(_visibly_soft(truth), rel=0.3)
+    for sure in (0, 255):  # no haze off the edge: exact on 99.5 % of those pixels, nowhere beyond 16 levels (6 %)
+        off = np.abs(soft[truth == sure].astype(int) - sure)
+        assert np.mean(off > 0) < 0.005 and off.max() <= 16
+
+
+def test_soft_refinement_keeps_a_sharp_edge_sharp() -> None:
+    truth = _disc_mask(480, 640, radius=150)
+    photo = _textured_photo(truth)
+    alpha = refine_alpha(_model_like_pred(truth), photo, soft=True).astype(int)
+    assert _mae(alpha, truth) < 0.005
+    inner = (truth > 0) & (cv2.erode(truth, np.ones((3, 3), np.uint8)) == 0)  # the disc's outermost pixels
+    outer = (truth == 0) & (cv2.dilate(truth, np.ones((3, 3), np.uint8)) > 0)  # the first ones outside
+    assert alpha[inner].mean() - alpha[outer].mean() > 0.7 * 255  # most of the step within one pixel
+
+
+def test_soft_edges_move_to_the_colour_edge_where_brightness_does_not_change() -> None:
+    """Red on green of the same gray level, the model's edge 4 px too far out: the soft refinement
+    puts it back on the colour edge (a gray guide sees no edge there at all)."""
+    height, width = 480, 640
+    truth = _disc_mask(height, width, radius=150)
+    red, green = np.float32([40, 40, 200]), np.float32([30, 130, 30])  # BGR, both gray ~ 88
+    assert np.ptp(cv2.cvtColor(np.uint8([[red, green]]), cv2.COLOR_BGR2GRAY).astype(int)) <= 2
+    rng = np.random.default_rng(3)
+    photo = np.where(truth[:, :, None] > 0, red, green) + rng.normal(0, 3, (height, width, 3))
+    photo = np.clip(photo, 0, 255).astype(np.uint8)
+    pred = _model_like_pred(_disc_mask(height, width, radius=154))
+    edge = cv2.morphologyEx(truth, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+
+    soft = refine_alpha(pred, photo, soft=True)
+    crisp = refine_alpha(pred, photo)
+
+    assert np.mean(soft[edge] >= 128) == pytest.approx(0.5, abs=0.1)  # on the true edge, not 4 px out
+    assert _mae(soft, truth) < 0.5 * _mae(crisp, truth)
+    assert _mae(crisp, truth) < _mae(_plain_resize(pred, height, width), truth)
+
+
 def _green_screen(height: int = 200, width: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A red disc over green with a soft 6-pixel edge: (photo, alpha, the subject's true colour)."""
     soft = cv2.GaussianBlur(_disc_mask(height, width, radius=60).astype(np.float32) / 255, (0, 0), 2.0)
@@ -132,3 +198,11 @@ def test_a_uniform_prediction_gives_a_uniform_alpha(level: float) -> None:
     photo = _textured_photo(_disc_mask(300, 400, radius=90))
     alpha = refine_alpha(np.full((PRED_SIDE, PRED_SIDE), level, np.float32), photo)
     assert np.all(alpha == round(level * 255))
+
+
+def test_edge_curve_keeps_the_ends_and_steepness_zero_is_the_identity() -> None:
+    curve = edge_curve(STEEPNESS)
+    assert (curve[0], curve[255]) == (0, 255) and abs(int(curve[128]) - 128) <= 1  # through the middle
+    assert np.all(np.diff(curve.astype(int)) >= 0)
+    assert curve[64] < 64 and curve[192] > 192  # narrower than the identity on both sides
+    assert np.array_equal(edge_curve(0), np.arange(256))

@@ -1,0 +1,119 @@
+"""The benchmark's matting part: the pass scores each contender's alpha channel, and the issue-12
+targets are checked against the best rembg variant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.acceptance import matting_checks
+from bench.contenders import CutoutRun, EngineContender, RembgContender, make_contender
+from bench.data import load_set
+from bench.matting import alpha_channel, matting_pass
+from bench.report import render
+from tests.synthetic import encode
+
+
+class TruthContender:
+    """A contender whose cut-out carries a given alpha per photo (looked up by the photo's bytes)."""
+
+    key = "engine"
+
+    def __init__(self, alphas: dict[bytes, np.ndarray]) -> None:
+        self.alphas = alphas
+
+    def cutout(self, data: bytes) -> CutoutRun:
+        alpha = self.alphas[data]
+        bgra = np.dstack([np.full(alpha.shape, 90, np.uint8)] * 3 + [alpha])
+        return CutoutRun(encode(bgra, ".png"))
+
+
+@pytest.fixture()
+def matting_dir(tmp_path: Path) -> Path:
+    """Two 40x30 photos with soft true alphas: a ramp and a disc."""
+    folder = tmp_path / "matting"
+    (folder / "images").mkdir(parents=True)
+    (folder / "alphas").mkdir()
+    ramp = np.tile(np.clip(np.arange(40) * 16 - 200, 0, 255), (30, 1)).astype(np.uint8)
+    disc = cv2.GaussianBlur(cv2.circle(np.zeros((30, 40), np.uint8), (20, 15), 9, 255, -1), (0, 0), 2)
+    for stem, alpha in (("a", ramp), ("b", disc)):
+        (folder / "images" / f"{stem}.png").write_bytes(encode(np.dstack([alpha] * 3), ".png"))
+        (folder / "alphas" / f"{stem}.png").write_bytes(encode(alpha, ".png"))
+    return folder
+
+
+def test_a_cutout_with_the_true_alpha_scores_zero_and_the_truths_softness(matting_dir: Path) -> None:
+    samples = load_set("matting", matting_dir.parent, truth="alphas")
+    truth = {s.image_bytes(): s.truth() for s in samples}
+
+    result = matting_pass([TruthContender(truth)], samples, log=lambda line: None)
+
+    row = result["contenders"]["engine"]
+    assert row["n"] == 2 and set(row["images"]) == {"a", "b"}
+    assert row["sad_whole"] == row["grad_whole"] == row["conn_whole"] == row["mse_band"] == 0.0
+    assert row["soft_share"] == pytest.approx(result["truth_soft_share"], abs=1e-5)
+    assert result["truth_soft_share"] > 0
+
+
+def test_an_all_opaque_cutout_scores_the_hand_computed_sad(matting_dir: Path) -> None:
+    samples = load_set("matting", matting_dir.parent, truth="alphas")
+    opaque = {s.image_bytes(): np.full(s.truth().shape, 255, np.uint8) for s in samples}
+
+    row = matting_pass([TruthContender(opaque)], samples, log=lambda line: None)["contenders"]["engine"]
+
+    expected = np.mean([(255 - s.truth().astype(float)).sum() / 255 / 1000 for s in samples])
+    assert row["sad_whole"] == pytest.approx(expected, abs=1e-6)
+    assert row["soft_share"] == 0.0
+
+
+def test_alpha_channel_of_an_image_without_alpha_is_opaque() -> None:
+    assert np.all(alpha_channel(encode(np.zeros((3, 4, 3), np.uint8), ".png")) == 255)
+
+
+def test_the_alpha_matting_variant_of_rembg_is_a_contender_of_its_own() -> None:
+    contender = make_contender("rembg:u2net+alpha_matting")
+    assert contender.key == "rembg:u2net+alpha_matting"
+    assert isinstance(contender, RembgContender) and contender.alpha_matting and contender.name == "u2net"
+    plain = make_contender("rembg:u2net")
+    assert isinstance(plain, RembgContender) and not plain.alpha_matting
+
+
+def _matting_results(ours: dict[str, float]) -> dict:
+    rembg = {
+        "rembg:u2netp": {"sad_whole": 30.0, "grad_whole": 12.0, "soft_share": 0.5},
+        "rembg:u2net+alpha_matting": {"sad_whole": 40.0, "grad_whole": 10.0, "soft_share": 0.08},
+    }
+    return {"matting": {"truth_soft_share": 0.08, "contenders": {"engine": ours, **rembg}}}
+
+
+def test_matting_targets_take_the_best_rembg_variant_per_measure() -> None:
+    good = {"sad_whole": 24.0, "grad_whole": 8.0, "soft_share": 0.1}  # 0.8 x 30, 0.8 x 10; within 0.056..0.104
+    assert [c.status for c in matting_checks(_matting_results(good))] == ["PASS", "PASS", "PASS"]
+    bad = {"sad_whole": 24.1, "grad_whole": 8.1, "soft_share": 0.105}
+    checks = matting_checks(_matting_results(bad))
+    assert [c.status for c in checks] == ["FAIL", "FAIL", "FAIL"]
+    assert "rembg:u2netp 30.00" in checks[0].detail and "rembg:u2net+alpha_matting 10.00" in checks[1].detail
+    assert {c.status for c in matting_checks({})} == {"N/A"}
+
+
+def test_the_report_has_a_matting_table_and_per_photo_rows(matting_dir: Path) -> None:
+    samples = load_set("matting", matting_dir.parent, truth="alphas")
+    truth = {s.image_bytes(): s.truth() for s in samples}
+    results = {"matting": matting_pass([TruthContender(truth)], samples, log=lambda line: None)}
+    markdown = render(results)
+    assert "## Matting" in markdown
+    assert "| engine | 0.0 | 0.00 | 0.0 | 0.0 | 0.0 | 0.00 | 0.0 | 0.0 |" in markdown
+    assert "| b | engine |" in markdown
+
+
+def test_engine_options_travel_in_the_contender_key() -> None:
+    soft = make_contender("engine+soft_edges")
+    assert isinstance(soft, EngineContender) and soft.model is None and soft.options == {"soft_edges": "true"}
+    assert soft.key == "engine+soft_edges"
+    both = make_contender("engine:u2netp-int8+refine=false+soft_edges")
+    assert isinstance(both, EngineContender) and both.model == "u2netp-int8"
+    assert both.options == {"refine": "false", "soft_edges": "true"}
+    assert both.key == "engine:u2netp-int8+refine=false+soft_edges"
