@@ -3,19 +3,23 @@
 from .decode import INPUT_SUFFIXES
 from .errors import (
     CorruptImageError,
+    DeploymentError,
     EmptyInputError,
     EngineError,
     ImageTooLargeError,
     InputError,
     InvalidOptionError,
+    MemoryBudgetError,
     ModelError,
     ModelIntegrityError,
     ModelNotFoundError,
+    SettingError,
+    UnknownModelError,
     UnsupportedFormatError,
 )
 from .formats import FORMATS, OutputFormat
 from .options import Options, OutputMode
-from .pipeline import remove_background
+from .pipeline import load_model, remove_background
 from .result import Cutout, StageTimings
 from .settings import EngineSettings, settings
 
@@ -24,20 +28,25 @@ __all__ = [
     "INPUT_SUFFIXES",
     "CorruptImageError",
     "Cutout",
+    "DeploymentError",
     "EmptyInputError",
     "EngineError",
     "EngineSettings",
     "ImageTooLargeError",
     "InputError",
     "InvalidOptionError",
+    "MemoryBudgetError",
     "ModelError",
     "ModelIntegrityError",
     "ModelNotFoundError",
     "Options",
     "OutputFormat",
     "OutputMode",
+    "SettingError",
     "StageTimings",
+    "UnknownModelError",
     "UnsupportedFormatError",
+    "load_model",
     "remove_background",
     "settings",
 ]

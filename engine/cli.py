@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TextIO
 
 from .decode import INPUT_SUFFIXES
-from .errors import EngineError, InputError, InvalidOptionError
+from .errors import DeploymentError, EngineError, InputError, InvalidOptionError
 from .formats import FORMATS
 from .options import Options, OutputMode
-from .pipeline import remove_background
-from .settings import DEFAULT_MODEL
+from .pipeline import load_model, remove_background
+from .settings import DEFAULT_MODEL, EngineSettings
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 
@@ -95,11 +95,11 @@ def option_strings(args: argparse.Namespace) -> dict[str, str]:
     return {name: value for name, value in given.items() if value is not None}
 
 
-def run_job(job: Job, options: Options) -> dict[str, object]:
+def run_job(job: Job, options: Options, config: EngineSettings) -> dict[str, object]:
     """Process one file; bad input becomes a record with its reason, never an exception."""
     record: dict[str, object] = {"input": str(job.source), "output": str(job.target)}
     try:
-        cutout = remove_background(job.source.read_bytes(), options)
+        cutout = remove_background(job.source.read_bytes(), options, config)
     except InputError as exc:
         return {**record, "ok": False, "error": exc.code, "reason": str(exc)}
     except OSError as exc:
@@ -155,6 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = Options.from_strings(option_strings(args))
     except InvalidOptionError as exc:
         parser.error(str(exc))  # exits 2 with the usage line, as for any bad flag
+    try:  # a bad ENGINE_* variable, a model that is not installed: no image could be done
+        config = EngineSettings.from_env()
+        load_model(config, options.model)
+    except (DeploymentError, InvalidOptionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         jobs = plan_jobs(find_images(args.inputs), args.out, options.output_format.suffix)
     except (EngineError, FileNotFoundError) as exc:
@@ -165,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = []
     try:
         for done, job in enumerate(todo, 1):
-            records.append(run_job(job, options))
+            records.append(run_job(job, options, config))
             progress.update(done, job.source.name)
     except EngineError as exc:  # a broken model or option: every further image would fail too
         print(f"error: {exc}", file=sys.stderr)

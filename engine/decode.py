@@ -64,11 +64,26 @@ class DecodedImage:
 def decode_image(data: bytes, max_megapixels: float) -> DecodedImage:
     """Decode an upload, or raise EmptyInputError / UnsupportedFormatError / CorruptImageError /
     ImageTooLargeError with a message a user can act on."""
+    return decode_opened(open_image(data, max_megapixels), data)
+
+
+def open_image(data: bytes, max_megapixels: float) -> Image.Image:
+    """The image's header (format, mode, size; no pixel decoded yet), or the errors of decode_image."""
     if not data:
         raise EmptyInputError("the input is empty (0 bytes)")
     image = _open(data)
     _check_size(image.size, max_megapixels)
-    if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L") and data.rstrip(b"\0").endswith(_JPEG_EOI):
+    return image
+
+
+def decodes_with_opencv(image: Image.Image, data: bytes) -> bool:
+    """Whether `decode_opened` takes OpenCV's faster JPEG decoder for this image (else Pillow)."""
+    return image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L") and data.rstrip(b"\0").endswith(_JPEG_EOI)
+
+
+def decode_opened(image: Image.Image, data: bytes) -> DecodedImage:
+    """The pixels of an image opened by `open_image` from `data`."""
+    if decodes_with_opencv(image, data):
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if bgr is not None:
             return DecodedImage(bgr, None, image.info.get("icc_profile"), "JPEG")

@@ -84,7 +84,8 @@ _lock = threading.Lock()
 
 
 def get_model(model_id: str, model_dir: Path, threads: int) -> Model:
-    """The process-wide model for this id and thread count: loaded (and checked) once, then reused."""
+    """The process-wide model for this id and thread count: loaded, checked and run once, then
+    reused. ModelNotFoundError / ModelIntegrityError when it cannot be (a broken deployment)."""
     key = (model_id, model_dir, threads)
     model = _models.get(key)
     if model is not None:
@@ -95,5 +96,10 @@ def get_model(model_id: str, model_dir: Path, threads: int) -> Model:
             manifest = load_manifest(model_id, model_dir)
             verify_model_file(manifest)
             model = Model(manifest, create_session(manifest.path, threads))
+            # One run now allocates ONNX Runtime's arena: the first photo is not slower than the
+            # next, and the memory a photo needs comes on top of what the process already holds
+            # (engine.memory counts on that).
+            width, height = manifest.input_size
+            model.predict(np.zeros((height, width, 3), np.uint8))
             _models[key] = model
     return model

@@ -7,8 +7,10 @@ import time
 import cv2
 import numpy as np
 
-from .decode import decode_image
-from .model import get_model
+from .decode import decode_opened, open_image
+from .errors import ModelNotFoundError, UnknownModelError
+from .manifest import installed_models
+from .model import Model, get_model
 from .options import Options, OutputMode
 from .refine import decontaminate, refine_alpha
 from .result import Cutout, StageTimings
@@ -27,10 +29,11 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     """
     options = options or Options()
     config = config or settings()
-    model = get_model(options.model or config.model, config.model_dir, config.threads)
+    model = load_model(config, options.model)
 
     start = time.perf_counter()
-    decoded = decode_image(data, config.max_megapixels)
+    header = open_image(data, config.max_megapixels)
+    decoded = decode_opened(header, data)
     decoded_at = time.perf_counter()
     pred = model.predict(decoded.bgr)
     inferred_at = time.perf_counter()
@@ -67,6 +70,22 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         ),
         format=output,
     )
+
+
+def load_model(config: EngineSettings, model_id: str | None = None) -> Model:
+    """The model a caller asked for (`model_id`), or the configured one, loaded and ready.
+
+    A caller's id that this deployment does not have raises UnknownModelError (an invalid option,
+    naming the ids it has); the configured model missing raises ModelNotFoundError (a broken
+    deployment). Entry points call this at start-up, so the latter fails their cold start.
+    """
+    try:
+        return get_model(model_id or config.model, config.model_dir, config.threads)
+    except ModelNotFoundError:
+        if not model_id or model_id == config.model:
+            raise
+        known = ", ".join(installed_models(config.model_dir)) or "none"
+        raise UnknownModelError(f"model must be one of {known}, got {model_id!r}") from None
 
 
 def _upsample(pred: np.ndarray, width: int, height: int) -> np.ndarray:

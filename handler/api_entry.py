@@ -26,13 +26,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from engine import (
     INPUT_SUFFIXES,
     CorruptImageError,
+    DeploymentError,
     EmptyInputError,
     EngineError,
     ImageTooLargeError,
     InputError,
     InvalidOptionError,
-    ModelError,
     UnsupportedFormatError,
+    load_model,
 )
 
 from .keys import failure_key, has_supported_suffix, output_key, upload_key
@@ -41,6 +42,7 @@ from .settings import LAMBDA_SYNC_PAYLOAD_BYTES, load_settings
 from .storage import Storage
 
 settings = load_settings()  # read once: a bad variable fails the cold start
+load_model(settings.engine)  # so does a default model that is not baked in
 storage = Storage.from_env()
 app = APIGatewayRestResolver()
 PAGE_HTML = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
@@ -80,7 +82,7 @@ def remove() -> Response[Any]:
             upload_route="uploads",
         )
     options = settings.default_options.merged(event.query_string_parameters or {})
-    cutout = traced_removal(body, options)
+    cutout = traced_removal(body, options, settings.engine)
     if 4 * -(-len(cutout.data) // 3) + _RESPONSE_ENVELOPE_BYTES > LAMBDA_SYNC_PAYLOAD_BYTES:
         return error_response(
             413,
@@ -145,9 +147,9 @@ def bad_input(error: InputError) -> Response[Any]:
     return error_response(status, error.code, str(error))
 
 
-@app.exception_handler(ModelError)
+@app.exception_handler(DeploymentError)
 def broken_deployment(error: EngineError) -> Response[Any]:
-    logger.exception("the model could not be loaded")
+    logger.exception("the deployment is broken")
     return error_response(500, error.code, "the service is misconfigured; the error has been logged")
 
 

@@ -1,7 +1,8 @@
 """Handler configuration: one typed object, read once from the environment at cold start.
 
-A bad variable raises `SettingsError` while the module is imported, so a misconfigured
-deployment fails its first invocation loudly (an init error) instead of mis-handling images.
+The engine's own variables (ENGINE_*, engine/settings.py) are read with them. A bad variable
+raises `SettingsError` while the entry point's module is imported, so a misconfigured deployment
+fails its first invocation loudly (an init error) instead of mis-handling images.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import parse_qsl
 
-from engine import InvalidOptionError, Options
+from engine import EngineSettings, InvalidOptionError, Options, SettingError
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # request and response limit of a synchronous invoke
@@ -49,6 +50,7 @@ class HandlerSettings:
     default_options: Options = field(default_factory=Options)
     api_max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
     upload_url_expires: int = 900
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
     def __post_init__(self) -> None:
         shares_bucket = self.output_bucket and self.input_bucket in (None, self.output_bucket)
@@ -72,6 +74,7 @@ class HandlerSettings:
             default_options=_options(env, "DEFAULT_OPTIONS"),
             api_max_body_bytes=_count(env, "API_MAX_BODY_BYTES", LAMBDA_SYNC_PAYLOAD_BYTES, minimum=1),
             upload_url_expires=_count(env, "UPLOAD_URL_EXPIRES", 900, minimum=1),
+            engine=_engine(env),
         )
 
     def require_output_bucket(self) -> str:
@@ -121,6 +124,13 @@ def _options(env: Mapping[str, str], name: str) -> Options:
         return Options.from_strings(dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw))))
     except (InvalidOptionError, ValueError) as exc:
         raise SettingsError(f"{name} is not valid engine options ({exc}); example: 'crop=true&refine=false'") from None
+
+
+def _engine(env: Mapping[str, str]) -> EngineSettings:
+    try:
+        return EngineSettings.from_env(env)
+    except SettingError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,6 @@ from typing import Protocol
 from urllib.parse import quote
 
 from engine import InputError, Options
-from engine import settings as engine_settings
 
 from .keys import KeyTooLongError, failure_key, output_key
 from .observability import logger, record_failure, record_skip, traced_removal, tracer
@@ -88,7 +87,7 @@ class Worker:
         if reason:
             record_skip(reason)
             return Result(Outcome.IGNORED, reason)
-        wanted = options.recipe(engine_settings().model)
+        wanted = options.recipe(self.settings.engine.model)
         etag = ref.etag
         try:
             target = output_key(ref.key, self.settings.output_prefix, options.output_format.suffix)
@@ -104,7 +103,7 @@ class Worker:
             etag = source.etag
             if _made_from(recorded, etag, wanted):
                 return self._duplicate(target)
-            cutout = traced_removal(source.data, options)
+            cutout = traced_removal(source.data, options, self.settings.engine)
         except PERMANENT_ERRORS as error:
             return self._fail(ref, etag, error)
         metadata = {

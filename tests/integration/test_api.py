@@ -14,7 +14,7 @@ import pytest
 import requests
 from PIL import Image
 
-from local.api_gateway import ApiResponse, call_api
+from local.api_gateway import ApiResponse, call_api, proxy_event
 from local.events import EVENTS_DIR, NewObject, load_event, s3_put_event
 from local.processes import BackgroundHTTPServer
 from tests.integration.buckets import corrupt_jpeg, image_size, sample_bytes
@@ -141,3 +141,21 @@ def test_urls_given_by_callers_are_never_fetched(api):
     assert_json_error(as_json, 415, "unsupported_format")
     assert as_query.status == 400 and as_query.json()["error"] in {"empty_input", "invalid_option"}
     assert _CountingPhotoHandler.requests == []
+
+
+def test_an_unknown_model_is_the_callers_error_naming_the_models_there_are(api):
+    """It used to answer 500 "the service is misconfigured" and log a traceback."""
+    invocation = api.invoke(proxy_event("POST", "/remove", {"model": ["nope"]}, JPEG, sample_bytes("chelsea.jpg")))
+    response = ApiResponse.from_invocation(invocation)
+
+    assert_json_error(response, 400, "unknown_model")
+    assert "nope" in response.json()["message"] and "u2netp-int8" in response.json()["message"]
+    assert not any("Traceback" in line for line in invocation.function_lines())
+
+
+@pytest.mark.parametrize("background", ["\u00b2,1,1", "\uff11\uff12\uff13,0,0", "\u0661,2,3"])
+def test_a_colour_with_non_ascii_digits_is_an_invalid_option(api, background):
+    """'²'.isdigit() is true and int('²') raises: that was a 502; full-width digits passed silently."""
+    response = call_api(api, "POST", "/remove", sample_bytes("chelsea.jpg"), JPEG, {"background": [background]})
+
+    assert_json_error(response, 400, "invalid_option")

@@ -75,3 +75,25 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as bad_format:
         main([str(tmp_path), "--out", str(tmp_path), "--format", "bmp"])
     assert bad_format.value.code == EXIT_USAGE
+
+
+@pytest.mark.parametrize(("variable", "value"), [("ENGINE_MAX_MEGAPIXELS", "64MP"), ("ENGINE_THREADS", "abc")])
+def test_a_bad_engine_setting_exits_2_before_any_image(
+    photos: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main([str(photos), "--out", str(tmp_path / "out"), "--quiet"]) == EXIT_USAGE
+    assert variable in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_model_exits_2_naming_the_installed_ones(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(photos), "--out", str(tmp_path / "out"), "--model", "nope", "--quiet"]) == EXIT_USAGE
+    assert "u2netp-int8" in capsys.readouterr().err

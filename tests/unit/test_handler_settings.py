@@ -72,3 +72,10 @@ def test_one_bucket_for_inputs_and_outputs_needs_output_prefixes():
 def test_the_s3_entry_needs_an_output_bucket():
     with pytest.raises(SettingsError, match="OUTPUT_BUCKET"):
         HandlerSettings.from_env({}).require_output_bucket()
+
+
+def test_the_engine_settings_are_read_with_them_and_fail_the_same_way():
+    settings = HandlerSettings.from_env({"ENGINE_MODEL": "u2netp", "ENGINE_MEMORY_BUDGET_MB": "800"})
+    assert settings.engine.model == "u2netp" and settings.engine.memory_budget_mb == 800
+    with pytest.raises(SettingsError, match="ENGINE_MAX_MEGAPIXELS"):
+        HandlerSettings.from_env({"ENGINE_MAX_MEGAPIXELS": "64MP"})
