@@ -7,9 +7,10 @@ import time
 import cv2
 import numpy as np
 
-from .decode import decode_opened, open_image
+from .decode import decode_opened, decodes_with_opencv, open_image
 from .errors import ModelNotFoundError, UnknownModelError
 from .manifest import installed_models
+from .memory import check_budget
 from .model import Model, get_model
 from .options import Options, OutputMode
 from .refine import decontaminate, refine_alpha
@@ -33,6 +34,8 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
 
     start = time.perf_counter()
     header = open_image(data, config.max_megapixels)
+    if config.memory_budget_mb is not None:  # before a single pixel is decoded
+        check_budget(header, len(data), options, decodes_with_opencv(header, data), config.memory_budget_mb)
     decoded = decode_opened(header, data)
     decoded_at = time.perf_counter()
     pred = model.predict(decoded.bgr)

@@ -13,6 +13,8 @@ from PIL import Image, ImageCms
 
 import engine
 from engine import Options, OutputMode
+from engine.memory import resident_mb
+from reliability.corpus import png_bomb
 from tests.synthetic import encode, scene
 
 
@@ -126,6 +128,20 @@ def test_the_configured_model_missing_is_a_broken_deployment() -> None:
     with pytest.raises(engine.ModelNotFoundError) as raised:
         engine.remove_background(encode(scene(seed=0)[0]), config=config)
     assert isinstance(raised.value, engine.DeploymentError)
+
+
+def test_an_image_over_the_memory_budget_is_refused_before_it_is_decoded() -> None:
+    """A 60 MP PNG header on a few bytes of data: decoding it would say corrupt; the budget
+    refuses it first, from its header, as an image too large for this function."""
+    bomb = png_bomb(10_000, 6_000)
+    with pytest.raises(engine.CorruptImageError):
+        engine.remove_background(bomb)  # no budget: it gets as far as decoding
+    config = replace(engine.settings(), memory_budget_mb=resident_mb() + 512)  # 512 MiB for one image
+    with pytest.raises(engine.MemoryBudgetError, match=r"10000x6000 \(60.0 MP\).*MiB memory budget") as raised:
+        engine.remove_background(bomb, config=config)
+    assert isinstance(raised.value, engine.ImageTooLargeError) and raised.value.code == "over_memory_budget"
+    small = encode(scene(320, 240, seed=1)[0])
+    assert engine.remove_background(small, config=config).width == 320
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (7, 1), (20000, 10), (10, 20000)])
