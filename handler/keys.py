@@ -13,14 +13,10 @@ import re
 
 from engine import INPUT_SUFFIXES
 
+from .errors import KeyTooLongError
+
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class KeyTooLongError(ValueError):
-    """The result's key would exceed S3's 1024-byte limit: a permanent property of the source."""
-
-    code = "key_too_long"
 
 
 def path_safe(key: str) -> str:

@@ -15,6 +15,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from .errors import SourceMissingError, SourceTooLargeError
+
 if TYPE_CHECKING:  # the stubs are a dev requirement (with aws-sam-cli), not in the Lambda image
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
@@ -38,18 +40,6 @@ class SourceObject:
     data: bytes
     etag: str
     version_id: str | None
-
-
-class SourceMissingError(Exception):
-    """The object was deleted (or never existed) before we could read it."""
-
-    code = "source_missing"
-
-
-class SourceTooLargeError(Exception):
-    """The object is larger than MAX_INPUT_BYTES; it is not downloaded."""
-
-    code = "source_too_large"
 
 
 def is_missing(error: ClientError) -> bool:

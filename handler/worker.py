@@ -1,8 +1,9 @@
 """One object from the input bucket to one cut-out in the output bucket, whatever event named it.
 
 `Worker.process` returns a `Result` for everything that will never succeed on retry (ignored
-objects, duplicate deliveries, bad images, vanished objects: the last two leave a JSON failure
-record beside the outputs) and raises for everything that might (S3 throttling and outages, a
+objects, duplicate deliveries, and the engine's `InputError`s and our `PermanentError`s, errors.py:
+bad images, vanished or oversized objects, which leave a JSON failure record beside the outputs
+with the error's `code` as its reason) and raises for everything that might (S3 throttling and outages, a
 broken model deployment, too little time left), so that the caller's retry mechanism runs.
 """
 
@@ -17,12 +18,12 @@ from urllib.parse import quote
 
 from engine import InputError, Options
 
-from .keys import KeyTooLongError, failure_key, output_key
+from .errors import KeyTooLongError, PermanentError
+from .keys import failure_key, output_key
 from .observability import logger, record_failure, record_skip, traced_removal, tracer
 from .settings import HandlerSettings
-from .storage import ObjectRef, SourceMissingError, SourceTooLargeError, Storage
+from .storage import ObjectRef, Storage
 
-PERMANENT_ERRORS = (InputError, SourceMissingError, SourceTooLargeError, KeyTooLongError)
 _MAX_METADATA_KEY_CHARS = 1024  # S3 allows 2 KB of user metadata in all
 
 
@@ -104,7 +105,7 @@ class Worker:
             if _made_from(recorded, etag, wanted):
                 return self._duplicate(target)
             cutout = traced_removal(source.data, options, self.settings.engine)
-        except PERMANENT_ERRORS as error:
+        except (InputError, PermanentError) as error:  # the engine's and our own permanent failures
             return self._fail(ref, etag, error)
         metadata = {
             **_source_metadata(ref.bucket, ref.key, source.etag, source.version_id),
@@ -124,9 +125,9 @@ class Worker:
         record_skip("duplicate")
         return Result(Outcome.DUPLICATE, target, "already made from this object version")
 
-    def _fail(self, ref: ObjectRef, etag: str | None, error: Exception) -> Result:
+    def _fail(self, ref: ObjectRef, etag: str | None, error: InputError | PermanentError) -> Result:
         """Record a permanent failure beside the outputs (when its key fits) and report it."""
-        code = str(getattr(error, "code", "bad_input"))
+        code = error.code
         logger.warning("permanent failure", extra={"reason": code, "error": str(error)})
         record_failure(code)
         record = {
