@@ -20,7 +20,7 @@ from .errors import (
 from .formats import FORMATS, OutputFormat
 from .options import Options, OutputMode
 from .pipeline import load_model, remove_background
-from .result import Cutout, StageTimings
+from .result import Cutout, StageTimings, finding_text
 from .settings import EngineSettings, settings
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "StageTimings",
     "UnknownModelError",
     "UnsupportedFormatError",
+    "finding_text",
     "load_model",
     "remove_background",
     "settings",

@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-decontaminate", action="store_true", help="keep the original edge colours")
     parser.add_argument("--compress-level", help=f"0-9, PNG's zlib level (default {defaults.compress_level}: fast)")
     parser.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist")
-    parser.add_argument("--report", type=Path, help="write one JSON line per input (timings, uncertainty, error)")
+    parser.add_argument(
+        "--report", type=Path, help="write one JSON line per input (timings, findings such as no_subject, error)"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     return parser
 
@@ -112,7 +114,7 @@ def run_job(job: Job, options: Options, config: EngineSettings) -> dict[str, obj
         "width": cutout.width,
         "height": cutout.height,
         "model": cutout.model_id,
-        "uncertainty": round(cutout.uncertainty, 4),
+        **cutout.findings(),
         **cutout.timings.as_dict(),
     }
 
@@ -144,6 +146,10 @@ def summarize(records: Sequence[dict[str, object]], skipped: int) -> str:
     if ok:
         times = [float(r["total_ms"]) for r in ok]  # type: ignore[arg-type]
         lines.append(f"median {statistics.median(times):.0f} ms per image (model {ok[0]['model']})")
+    empty = [r for r in ok if r["no_subject"]]
+    if empty:
+        lines.append(f"{len(empty)} with no subject found (fully transparent):")
+        lines += [f"  NO SUBJECT {r['input']}" for r in empty]
     lines += [f"FAILED {r['input']}: {r['error']}: {r['reason']}" for r in failed]
     return "\n".join(lines)
 

@@ -36,15 +36,28 @@ class Model:
         """HxWx3 uint8 BGR -> the 1x3xHxW float32 RGB tensor the model expects."""
         return model_input(bgr, self.manifest.input_size, self.manifest.mean, self.manifest.std)
 
-    def predict(self, bgr: np.ndarray) -> np.ndarray:
+    def infer(self, bgr: np.ndarray) -> Prediction:
         """The model's foreground probability at its own input size, float32 in 0..1: its output
-        through its family's activation, then min-max normalised when the manifest says so."""
+        through its family's activation, then min-max normalised when the manifest says so; and
+        the activation's peak before that normalisation (which stretches any flat map to 0..1)."""
         (out,) = self.session.run([self.manifest.output_name], {self.manifest.input_name: self.prepare(bgr)})
         pred = self.family.activation(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float32, copy=False))
+        peak = float(np.clip(pred.max(initial=0.0), 0.0, 1.0))
         if self.manifest.normalize_output == "minmax":
             pred = minmax(pred)
-        clipped: np.ndarray = np.clip(pred, 0.0, 1.0, out=pred)
-        return clipped
+        return Prediction(np.clip(pred, 0.0, 1.0, out=pred), peak)
+
+    def predict(self, bgr: np.ndarray) -> np.ndarray:
+        """The foreground map of `infer`."""
+        return self.infer(bgr).map
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model says about one photo."""
+
+    map: np.ndarray  # float32 HxW (the model's input size), 0..1
+    peak: float  # its strongest response before min-max (0..1): under 0.5 nothing looks like a subject
 
 
 def model_input(bgr: np.ndarray, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:

@@ -19,6 +19,7 @@ from .settings import EngineSettings, settings
 
 _CLEAR_LOW, _CLEAR_HIGH = 26, 229  # alpha outside (10 %, 90 %) counts as a confident decision
 _STATS_STRIDE = 4  # matte statistics on every 4th row and column are exact enough and 16x cheaper
+NO_SUBJECT_PEAK = 0.5  # the model's peak response under this (uniform images score < 0.1, photos ~1): no subject
 FLATTEN_BAND_PIXELS = 1 << 16  # composited per step onto a background colour: float temporaries under 2 MiB
 
 
@@ -38,7 +39,8 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         check_budget(header, len(data), options, decodes_with_opencv(header, data), config.memory_budget_mb)
     decoded = decode_opened(header, data)
     decoded_at = time.perf_counter()
-    pred = model.predict(decoded.bgr)
+    prediction = model.infer(decoded.bgr)
+    pred = prediction.map
     inferred_at = time.perf_counter()
     if options.refine:
         alpha = refine_alpha(pred, decoded.bgr)
@@ -64,6 +66,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         model_id=model.id,
         uncertainty=float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size),
         foreground=float(np.count_nonzero(sample >= 128) / sample.size),
+        no_subject=prediction.peak < NO_SUBJECT_PEAK or int(alpha.max(initial=0)) < 128,
         timings=StageTimings(
             decode=(decoded_at - start) * 1000,
             infer=(inferred_at - decoded_at) * 1000,

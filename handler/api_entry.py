@@ -33,6 +33,7 @@ from engine import (
     InputError,
     InvalidOptionError,
     UnsupportedFormatError,
+    finding_text,
     load_model,
 )
 
@@ -93,12 +94,17 @@ def remove() -> Response[Any]:
         )
     headers = {
         "X-Model": cutout.model_id,
-        "X-Uncertainty": f"{cutout.uncertainty:.4f}",
+        **{_header(name): finding_text(value) for name, value in cutout.findings().items()},
         "Server-Timing": ", ".join(
             f"{name.removesuffix('_ms')};dur={ms}" for name, ms in cutout.timings.as_dict().items()
         ),
     }
     return Response(status_code=200, content_type=cutout.media_type, body=cutout.data, headers=headers)
+
+
+def _header(finding: str) -> str:
+    """The HTTP header of a finding: no_subject -> X-No-Subject."""
+    return "X-" + "-".join(part.capitalize() for part in finding.split("_"))
 
 
 @app.post("/uploads")

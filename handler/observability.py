@@ -41,6 +41,7 @@ def record_cutout(cutout: Cutout) -> None:
         name = stage.removesuffix("_ms").capitalize() + "Latency"
         metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=milliseconds)
     metrics.add_metric(name="Uncertainty", unit=MetricUnit.Percent, value=round(cutout.uncertainty * 100, 2))
+    metrics.add_metric(name="ImagesWithoutSubject", unit=MetricUnit.Count, value=int(cutout.no_subject))
 
 
 def record_failure(reason: str) -> None:

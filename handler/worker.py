@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Protocol
 from urllib.parse import quote
 
-from engine import InputError, Options
+from engine import InputError, Options, finding_text
 
 from .errors import KeyTooLongError, PermanentError
 from .keys import failure_key, output_key
@@ -114,8 +114,7 @@ class Worker:
             "options": wanted,
             "size": f"{cutout.width}x{cutout.height}",
             "timings": json.dumps(cutout.timings.as_dict(), separators=(",", ":")),
-            "uncertainty": f"{cutout.uncertainty:.4f}",
-            "foreground": f"{cutout.foreground:.4f}",
+            **{name.replace("_", "-"): finding_text(value) for name, value in cutout.findings().items()},
         }
         with tracer.provider.in_subsegment("## store"):
             self.storage.put(self.output_bucket, target, cutout.data, cutout.media_type, metadata)

@@ -159,3 +159,14 @@ def test_a_colour_with_non_ascii_digits_is_an_invalid_option(api, background):
     response = call_api(api, "POST", "/remove", sample_bytes("chelsea.jpg"), JPEG, {"background": [background]})
 
     assert_json_error(response, 400, "invalid_option")
+
+
+def test_an_image_without_a_subject_says_so_in_a_header(api):
+    uniform = io.BytesIO()
+    Image.new("RGB", (320, 240), (90, 120, 150)).save(uniform, "PNG")
+    subject = call_api(api, "POST", "/remove", sample_bytes("chelsea.jpg"), JPEG)
+    blank = call_api(api, "POST", "/remove", uniform.getvalue(), {"Content-Type": "image/png"})
+
+    assert (subject.status, blank.status) == (200, 200)
+    assert subject.headers["X-No-Subject"] == "false" and blank.headers["X-No-Subject"] == "true"
+    assert float(blank.headers["X-Foreground"]) < 0.01 <= float(subject.headers["X-Foreground"])

@@ -97,3 +97,14 @@ def test_an_unknown_model_exits_2_naming_the_installed_ones(
 ) -> None:
     assert main([str(photos), "--out", str(tmp_path / "out"), "--model", "nope", "--quiet"]) == EXIT_USAGE
     assert "u2netp-int8" in capsys.readouterr().err
+
+
+def test_the_report_and_the_summary_name_images_without_a_subject(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (photos / "blank.png").write_bytes(encode(np.full((60, 80, 3), 200, np.uint8), ".png"))
+    report = tmp_path / "report.jsonl"
+    assert main([str(photos), "--out", str(tmp_path / "out"), "--quiet", "--report", str(report)]) == EXIT_OK
+    records = {Path(r["input"]).name: r for r in map(json.loads, report.read_text().splitlines())}
+    assert records["blank.png"]["no_subject"] is True and records["a.jpg"]["no_subject"] is False
+    assert "1 with no subject found" in capsys.readouterr().out

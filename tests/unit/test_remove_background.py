@@ -172,3 +172,20 @@ def test_a_background_colour_needs_no_more_memory_than_transparency(crop: bool) 
     transparent = _traced_peak(data, Options(crop=crop))
     flattened = _traced_peak(data, Options(crop=crop, background=(255, 255, 255)))
     assert flattened <= transparent + 2**16, (flattened / 1.08e6, transparent / 1.08e6)  # (+ Python's small change)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (640, 480)])
+def test_an_image_without_a_subject_is_flagged(size: tuple[int, int]) -> None:
+    """A uniform image or a 1x1 file came back "ok" and fully transparent, with nothing to tell it apart."""
+    uniform = encode(np.full((size[1], size[0], 3), (90, 120, 150), np.uint8), ".png")
+    cutout = engine.remove_background(uniform)
+    assert cutout.no_subject and cutout.findings()["no_subject"] is True
+    assert not engine.remove_background(encode(scene(seed=0)[0])).no_subject
+
+
+def test_findings_are_the_per_image_values_every_entry_point_carries() -> None:
+    cutout = engine.remove_background(encode(scene(320, 240, seed=4)[0]))
+    findings = cutout.findings()
+    assert set(findings) >= {"uncertainty", "foreground", "no_subject"}
+    assert findings["uncertainty"] == round(cutout.uncertainty, 4) and findings["no_subject"] is False
+    assert engine.finding_text(True) == "true" and engine.finding_text(0.123456) == "0.1235"
