@@ -16,6 +16,10 @@ class PermanentError(Exception):
 
     code = "permanent_failure"
 
+    def details(self) -> dict[str, object]:
+        """What a caller needs besides the message to do better (fields of the API's JSON error)."""
+        return {}
+
 
 class SourceMissingError(PermanentError):
     """The object was deleted (or never existed) before we could read it."""
@@ -39,3 +43,25 @@ class PayloadTooLargeError(PermanentError):
     """The API request's body is larger than the function can receive: upload it instead."""
 
     code = "payload_too_large"
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(
+            f"the image is {length} bytes, over the {limit}-byte limit of this route (API Gateway sends it "
+            "base64-encoded, a third larger, in a 6 MiB request); POST /uploads for an upload URL instead"
+        )
+        self.limit = limit
+
+    def details(self) -> dict[str, object]:
+        return {"limit_bytes": self.limit, "upload_route": "uploads"}
+
+
+class ResultTooLargeError(PermanentError):
+    """The result is too large for the reply and there is no output bucket to answer by URL."""
+
+    code = "result_too_large"
+
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"the result is {length} bytes, too large for a synchronous reply, and this deployment has no "
+            "OUTPUT_BUCKET to answer by URL; ask for crop=true or output=mask, or POST /uploads"
+        )

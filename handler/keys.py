@@ -16,6 +16,7 @@ from engine import INPUT_SUFFIXES
 from .errors import KeyTooLongError
 
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
+REPLY_FOLDER = "api/"  # under the output prefix: API results too large for the reply (expired by a lifecycle rule)
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -46,6 +47,12 @@ def _under(prefix: str, source_key: str, suffix: str) -> str:
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise KeyTooLongError(f"the result key would be longer than {MAX_KEY_BYTES} bytes")
     return key
+
+
+def reply_key(output_prefix: str, token: str, suffix: str) -> str:
+    """Key of an API result answered by URL: `output_prefix + "api/" + token + suffix`. No cut-out
+    of the worker can have it: theirs end in an image suffix and then the format's."""
+    return f"{output_prefix}{REPLY_FOLDER}{token}{suffix}"
 
 
 def has_supported_suffix(name: str) -> bool:

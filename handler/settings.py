@@ -16,8 +16,9 @@ from urllib.parse import parse_qsl
 
 from engine import EngineSettings, InvalidOptionError, Options, SettingError
 
+from .payload import MAX_REQUEST_BODY_BYTES
+
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # request and response limit of a synchronous invoke
 
 
 class SettingsError(ValueError):
@@ -36,7 +37,8 @@ class HandlerSettings:
     MIN_REMAINING_MS   stop taking new work when less time than this is left (default 10000)
     MAX_INPUT_BYTES    larger source objects are refused without download (default 50 MB)
     DEFAULT_OPTIONS    engine options for S3 work, as a query string: "crop=true&refine=false"
-    API_MAX_BODY_BYTES larger API request bodies get 413 and a pointer to /uploads (6 MiB)
+    API_MAX_BODY_BYTES larger API request bodies get 413 and a pointer to /uploads (default and
+                       most: the real limit, payload.MAX_REQUEST_BODY_BYTES = 4,689,408)
     UPLOAD_URL_EXPIRES lifetime of presigned upload/download URLs, seconds (default 900)
     """
 
@@ -48,7 +50,7 @@ class HandlerSettings:
     min_remaining_ms: int = 10_000
     max_input_bytes: int = 50_000_000
     default_options: Options = field(default_factory=Options)
-    api_max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
+    api_max_body_bytes: int = MAX_REQUEST_BODY_BYTES
     upload_url_expires: int = 900
     engine: EngineSettings = field(default_factory=EngineSettings)
 
@@ -72,7 +74,7 @@ class HandlerSettings:
             min_remaining_ms=_count(env, "MIN_REMAINING_MS", 10_000, minimum=0),
             max_input_bytes=_count(env, "MAX_INPUT_BYTES", 50_000_000, minimum=1),
             default_options=_options(env, "DEFAULT_OPTIONS"),
-            api_max_body_bytes=_count(env, "API_MAX_BODY_BYTES", LAMBDA_SYNC_PAYLOAD_BYTES, minimum=1),
+            api_max_body_bytes=_count(env, "API_MAX_BODY_BYTES", MAX_REQUEST_BODY_BYTES, 1, MAX_REQUEST_BODY_BYTES),
             upload_url_expires=_count(env, "UPLOAD_URL_EXPIRES", 900, minimum=1),
             engine=_engine(env),
         )
@@ -105,16 +107,20 @@ def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def _count(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+def _count(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int | None = None) -> int:
     raw = _text(env, name)
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = int(raw) if raw.isascii() else None
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        value = None
+    if value is None:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}")
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum} (what a synchronous invoke can carry), got {value}")
     return value
 
 

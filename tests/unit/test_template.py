@@ -124,14 +124,18 @@ def test_worker_and_notification_targets_compute_the_input_bucket_name_instead_o
     assert queue_statement["Condition"]["ArnEquals"]["aws:SourceArn"] == arn
 
 
-def test_api_writes_only_browser_uploads_and_reads_only_their_results():
+def test_api_writes_only_browser_uploads_and_its_large_replies_and_reads_only_those_results():
     actions = {}
     for statement in statements("ApiFunction"):
         for action in as_list(statement["Action"]):
             actions.setdefault(action, []).extend(resource_text(r) for r in as_list(statement["Resource"]))
+    replies = '{"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}api/*"}'
     assert set(actions) == {"s3:PutObject", "s3:GetObject"}
-    assert actions["s3:PutObject"] == ['{"Fn::Sub": "${InputBucket.Arn}/${InputPrefix}uploads/*"}']
-    assert all("OutputBucket" in r and "${InputPrefix}uploads/*" in r for r in actions["s3:GetObject"])
+    assert actions["s3:PutObject"] == ['{"Fn::Sub": "${InputBucket.Arn}/${InputPrefix}uploads/*"}', replies]
+    reads = [r for r in actions["s3:GetObject"] if r != replies]
+    assert len(reads) == 2 and all("OutputBucket" in r and "${InputPrefix}uploads/*" in r for r in reads)
+    expiry = RESOURCES["OutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"][0]
+    assert expiry["Prefix"] == {"Fn::Sub": "${OutputPrefix}api/"} and expiry["ExpirationInDays"] == 1
 
 
 def test_api_is_optional_iam_authenticated_and_binary():
