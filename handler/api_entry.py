@@ -83,7 +83,7 @@ def remove() -> Response[Any]:
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     if len(body) > settings.api_max_body_bytes:
         raise PayloadTooLargeError(len(body), settings.api_max_body_bytes)
-    options = settings.default_options.merged(event.query_string_parameters or {})
+    options = settings.api_options(event.query_string_parameters or {})
     cutout = traced_removal(body, options, settings.engine)
     return reply(cutout, _prefers_json(event.headers.get("accept", "")))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from urllib.parse import parse_qsl
 
@@ -40,6 +40,9 @@ class HandlerSettings:
     API_MAX_BODY_BYTES larger API request bodies get 413 and a pointer to /uploads (default and
                        most: the real limit, payload.MAX_REQUEST_BODY_BYTES = 4,689,408)
     UPLOAD_URL_EXPIRES lifetime of presigned upload/download URLs, seconds (default 900)
+    API_MAX_COMPRESS_LEVEL the highest compress_level the API serves (default 3: levels 4-9 take
+                       seconds per megapixel, 9 about 2 s, against the API's 29 s); a higher
+                       DEFAULT_OPTIONS level is lowered to it for the API, a request's is refused
     """
 
     input_bucket: str | None = None
@@ -52,6 +55,7 @@ class HandlerSettings:
     default_options: Options = field(default_factory=Options)
     api_max_body_bytes: int = MAX_REQUEST_BODY_BYTES
     upload_url_expires: int = 900
+    api_max_compress_level: int = 3
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     def __post_init__(self) -> None:
@@ -76,8 +80,23 @@ class HandlerSettings:
             default_options=_options(env, "DEFAULT_OPTIONS"),
             api_max_body_bytes=_count(env, "API_MAX_BODY_BYTES", MAX_REQUEST_BODY_BYTES, 1, MAX_REQUEST_BODY_BYTES),
             upload_url_expires=_count(env, "UPLOAD_URL_EXPIRES", 900, minimum=1),
+            api_max_compress_level=_count(env, "API_MAX_COMPRESS_LEVEL", 3, 0, 9),
             engine=_engine(env),
         )
+
+    def api_options(self, query: Mapping[str, str]) -> Options:
+        """The options of an API request: its query over DEFAULT_OPTIONS (whose compress_level is
+        lowered to API_MAX_COMPRESS_LEVEL); a query asking for more is refused (InvalidOptionError)."""
+        defaults = self.default_options
+        if defaults.compress_level > self.api_max_compress_level:
+            defaults = replace(defaults, compress_level=self.api_max_compress_level)
+        options = defaults.merged(query)
+        if options.compress_level > self.api_max_compress_level:
+            raise InvalidOptionError(
+                f"compress_level must be at most {self.api_max_compress_level} on this route (higher levels cost "
+                f"seconds per megapixel of the API's 29 s), got {options.compress_level}; the S3 route takes 0-9"
+            )
+        return options
 
     def require_output_bucket(self) -> str:
         """The output bucket, or SettingsError when the deployment did not set one."""
@@ -120,7 +139,7 @@ def _count(env: Mapping[str, str], name: str, default: int, minimum: int, maximu
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
-        raise SettingsError(f"{name} must be at most {maximum} (what a synchronous invoke can carry), got {value}")
+        raise SettingsError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 

@@ -162,3 +162,14 @@ def test_an_image_without_a_subject_says_so_in_a_header(api):
     assert (subject.status, blank.status) == (200, 200)
     assert subject.headers["X-No-Subject"] == "false" and blank.headers["X-No-Subject"] == "true"
     assert float(blank.headers["X-Foreground"]) < 0.01 <= float(subject.headers["X-Foreground"])
+
+
+def test_slow_compress_levels_are_refused_before_any_work(api):
+    """compress_level=9 took 26.6 s of the API's 29 at 64 MP and then answered 413 anyway."""
+    slow = api.invoke(proxy_event("POST", "/remove", {"compress_level": ["9"]}, JPEG, sample_bytes("chelsea.jpg")))
+    fast = call_api(api, "POST", "/remove", sample_bytes("chelsea.jpg"), JPEG, {"compress_level": ["3"]})
+
+    assert_json_error(ApiResponse.from_invocation(slow), 400, "invalid_option")
+    assert "compress_level" in ApiResponse.from_invocation(slow).json()["message"]
+    assert not any("remove_background" in line or "ImagesProcessed" in line for line in slow.function_lines())
+    assert fast.status == 200
