@@ -9,8 +9,9 @@ Routes:
                  are JSON with a stable code (HTTP_STATUS): 400 bad options / empty body, 413 body
                  over API_MAX_BODY_BYTES (use /uploads), 415 not an image format we read, 422
                  corrupt, too many megapixels or over the memory budget, 500 broken deployment
-  POST /uploads  JSON `{"filename": "photo.jpg"}` -> a presigned PUT URL into the input bucket and
-                 presigned GET URLs for the cut-out and the failure record to poll
+  POST /uploads  JSON `{"filename": "photo.jpg"}`, query = engine options -> a presigned form
+                 upload (POST, at most MAX_INPUT_BYTES) into the input bucket that carries the
+                 options to the worker, and presigned GET URLs of the cut-out and the failure record
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import mimetypes
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -45,7 +47,7 @@ from .keys import failure_key, has_supported_suffix, output_key, reply_key, uplo
 from .observability import logger, metrics, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
 from .settings import load_settings
-from .storage import Storage
+from .storage import OPTIONS_METADATA, Storage
 
 settings = load_settings()  # read once: a bad variable fails the cold start
 load_model(settings.engine)  # so does a default model that is not baked in
@@ -144,31 +146,37 @@ def _header(finding: str) -> str:
 
 @app.post("/uploads")
 def create_upload() -> Response[Any]:
+    """A presigned form upload (POST) into the input bucket for one file, capped at MAX_INPUT_BYTES
+    by S3 itself, carrying the query's engine options as the object's metadata (the worker applies
+    them), and the presigned GET URLs of its cut-out and of its failure record, to poll."""
     if not (settings.input_bucket and settings.output_bucket):
         return error_response(501, "uploads_not_configured", "INPUT_BUCKET and OUTPUT_BUCKET are not set")
     request = app.current_event.json_body if app.current_event.body else {}
     if not isinstance(request, dict):
         return error_response(400, "bad_request", 'send a JSON object such as {"filename": "photo.jpg"}')
-    filename = str(request.get("filename") or app.current_event.get_query_string_value("filename", ""))
+    query = dict(app.current_event.query_string_parameters or {})
+    named_in_query = query.pop("filename", "")
+    filename = str(request.get("filename") or named_in_query)
+    options = settings.default_options.merged(query)  # refuses bad options now, not in the worker
     key = upload_key(settings.input_prefix, uuid.uuid4().hex, filename)
     if not has_supported_suffix(key):
         return error_response(
             415, "unsupported_format", f"the file name must end in one of {', '.join(INPUT_SUFFIXES)}"
         )
-    content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-    suffix = settings.default_options.output_format.suffix  # the worker makes it with the default options
-    result, failure = output_key(key, settings.output_prefix, suffix), failure_key(key, settings.failure_prefix)
+    fields = {"Content-Type": mimetypes.guess_type(key)[0] or "application/octet-stream"}
+    if query:
+        fields[f"x-amz-meta-{OPTIONS_METADATA}"] = urlencode(sorted(query.items()))
+    result = output_key(key, settings.output_prefix, options.output_format.suffix)
+    failure = failure_key(key, settings.failure_prefix)
     expires = settings.upload_url_expires
+    form = storage.presign_post(settings.input_bucket, key, expires, settings.max_input_bytes, fields)
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
         body={
-            "upload": {
-                "method": "PUT",
-                "url": storage.presign("put_object", settings.input_bucket, key, expires, content_type),
-                "headers": {"Content-Type": content_type},
-            },
+            "upload": {"method": "POST", **form, "max_bytes": settings.max_input_bytes},
             "source": {"bucket": settings.input_bucket, "key": key},
+            "options": fields.get(f"x-amz-meta-{OPTIONS_METADATA}", ""),
             "result": _download(settings.output_bucket, result, expires),
             "failure": _download(settings.output_bucket, failure, expires),
             "expires_in": expires,

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
-from engine import InputError, Options, finding_text
+from engine import InputError, InvalidOptionError, Options, finding_text
 
 from .errors import KeyTooLongError, PermanentError
 from .keys import failure_key, output_key
@@ -88,12 +88,9 @@ class Worker:
         if reason:
             record_skip(reason)
             return Result(Outcome.IGNORED, reason)
-        wanted = options.recipe(self.settings.engine.model)
         etag = ref.etag
         try:
-            target = output_key(ref.key, self.settings.output_prefix, options.output_format.suffix)
-            with tracer.provider.in_subsegment("## check_output"):
-                recorded = self.storage.metadata(self.output_bucket, target)
+            target, wanted, recorded = self._plan(ref.key, options)
             if _made_from(recorded, ref.etag, wanted):
                 return self._duplicate(target)
             if _superseded(recorded, ref.sequencer):
@@ -102,6 +99,9 @@ class Worker:
             with tracer.provider.in_subsegment("## fetch"):
                 source = self.storage.fetch(ref, self.settings.max_input_bytes)
             etag = source.etag
+            if source.options:  # the uploader's own options (the API's upload route) come last
+                options = options.merged(_query(source.options))
+                target, wanted, recorded = self._plan(ref.key, options, target, recorded)
             if _made_from(recorded, etag, wanted):
                 return self._duplicate(target)
             cutout = traced_removal(source.data, options, self.settings.engine)
@@ -119,6 +119,17 @@ class Worker:
         with tracer.provider.in_subsegment("## store"):
             self.storage.put(self.output_bucket, target, cutout.data, cutout.media_type, metadata)
         return Result(Outcome.WRITTEN, target)
+
+    def _plan(
+        self, key: str, options: Options, known: str | None = None, recorded: dict[str, str] | None = None
+    ) -> tuple[str, str, dict[str, str] | None]:
+        """(output key, recipe, metadata of the output already there) for these options; the
+        metadata is read again only when the key is not `known`."""
+        target = output_key(key, self.settings.output_prefix, options.output_format.suffix)
+        if target != known:
+            with tracer.provider.in_subsegment("## check_output"):
+                recorded = self.storage.metadata(self.output_bucket, target)
+        return target, options.recipe(self.settings.engine.model), recorded
 
     def _duplicate(self, target: str) -> Result:
         record_skip("duplicate")
@@ -144,6 +155,14 @@ class Worker:
         with tracer.provider.in_subsegment("## record_failure"):
             self.storage.put(self.output_bucket, key, body, "application/json", metadata)
         return Result(Outcome.FAILED, code, str(error))
+
+
+def _query(text: str) -> dict[str, str]:
+    """Options written as a query string (object metadata), or InvalidOptionError."""
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        raise InvalidOptionError(f"the object's options metadata is not a query string: {text[:100]!r}") from None
 
 
 def _made_from(recorded: dict[str, str] | None, etag: str | None, wanted: str) -> bool:

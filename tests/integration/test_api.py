@@ -79,16 +79,23 @@ def test_page_loads(api):
     assert b"<title>Background remover</title>" in response.body
 
 
-def test_upload_url_round_trip_through_s3_and_the_worker(stack, api, worker):
-    ticket = ApiResponse.from_invocation(api.invoke(load_event(EVENTS_DIR / "api-upload-url.json")))
+def form_upload(upload: dict, data: bytes, name: str = "photo.jpg") -> requests.Response:
+    """What a browser's form POST to a presigned upload sends: its fields, then the file."""
+    return requests.post(upload["url"], data=upload["fields"], files={"file": (name, data)}, timeout=30)
+
+
+def test_upload_round_trip_through_s3_and_the_worker_keeps_the_options(stack, api, worker):
+    """The upload route used to drop crop, mask and colour: the worker made a default cut-out."""
+    query = {"crop": ["true"], "background": ["#00ff00"]}
+    ticket = call_api(api, "POST", "/uploads", json.dumps({"filename": "My Photo.JPG"}).encode(), {}, query)
     assert ticket.status == 201
     plan = ticket.json()
-    source = sample_bytes("astronaut.jpg")
+    source = sample_bytes("chelsea.jpg")
 
-    put = requests.put(plan["upload"]["url"], data=source, headers=plan["upload"]["headers"], timeout=10)
-    assert put.status_code == 200
+    assert form_upload(plan["upload"], source).status_code in (200, 204)
     assert requests.get(plan["result"]["url"], timeout=10).status_code == 404
     head = stack.s3.head_object(Bucket=plan["source"]["bucket"], Key=plan["source"]["key"])
+    assert head["Metadata"]["options"] == plan["options"] == "background=%2300ff00&crop=true"
     uploaded = NewObject(plan["source"]["bucket"], plan["source"]["key"], len(source), head["ETag"].strip('"'))
     event = s3_put_event([uploaded])  # what S3 then notifies the worker of
     assert worker.invoke(event).payload()["results"][0] == f"written: {plan['result']['key']}"
@@ -96,7 +103,28 @@ def test_upload_url_round_trip_through_s3_and_the_worker(stack, api, worker):
     result = requests.get(plan["result"]["url"], timeout=10)
     assert result.status_code == 200
     with Image.open(io.BytesIO(result.content)) as image:
-        assert (image.mode, image.size) == ("RGBA", image_size(source))
+        assert image.mode == "RGB", "flattened onto the colour"
+        assert image.size[0] < image_size(source)[0] and image.getpixel((0, 0))[1] > 240, "cropped, green margin"
+
+
+def test_the_upload_is_capped_by_s3_itself(api):
+    """A presigned PUT had no size cap: S3 took any size and only the worker refused it. The form's
+    policy (what S3 enforces; moto does not) allows one file of at most MAX_INPUT_BYTES, with
+    exactly the content type and options the route chose."""
+    ticket = call_api(api, "POST", "/uploads", json.dumps({"filename": "a.png"}).encode(), {}, {"crop": ["true"]})
+    upload = ticket.json()["upload"]
+    policy = json.loads(base64.b64decode(upload["fields"]["policy"]))
+
+    assert upload["method"] == "POST" and upload["max_bytes"] == 50_000_000
+    assert ["content-length-range", 1, 50_000_000] in policy["conditions"]
+    assert {"Content-Type": "image/png"} in policy["conditions"]
+    assert {"x-amz-meta-options": "crop=true"} in policy["conditions"]
+
+
+def test_bad_upload_options_are_refused_before_any_upload(api):
+    ticket = call_api(api, "POST", "/uploads", json.dumps({"filename": "a.png"}).encode(), {}, {"crop": ["maybe"]})
+
+    assert_json_error(ticket, 400, "invalid_option")
 
 
 class _CountingPhotoHandler(BaseHTTPRequestHandler):
