@@ -63,7 +63,7 @@ def has_supported_suffix(name: str) -> bool:
 def upload_key(input_prefix: str, token: str, filename: str) -> str:
     """Key for a browser upload: `input_prefix + "uploads/" + token + "/" + cleaned file name`.
 
-    The suffix is lower-cased so that the bucket's (case-sensitive) suffix filters match it.
+    The suffix is lower-cased (the rule that routes uploads matches any case; tidier names).
     """
     base = re.split(r"[/\\]", filename)[-1]
     stem, dot, suffix = _UNSAFE_NAME_CHARS.sub("_", base).strip("._").rpartition(".")

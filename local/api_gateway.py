@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         worker = stack.emulator(stack.s3_function)
         prefix = stack.variable(stack.s3_function, "INPUT_PREFIX")
         with (
-            QueueTrigger(stack.server, worker, stack.input_bucket, prefix),
+            QueueTrigger(stack.server, worker, stack.input_bucket),
             ApiGatewayBridge(stack.emulator(stack.api_function), args.port, verbose=True) as bridge,
         ):
             print(f"{stack.api_function} on {bridge.url}; uploads to s3://{stack.input_bucket}/{prefix} reach")

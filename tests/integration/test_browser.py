@@ -23,7 +23,7 @@ from tests.integration.buckets import image_size
 @pytest.fixture(scope="module")
 def page_url(stack, api, worker, input_prefix) -> Iterator[str]:
     """The page behind the API Gateway stand-in; uploads reach the worker through S3 and SQS."""
-    with QueueTrigger(stack.server, worker, stack.input_bucket, input_prefix), ApiGatewayBridge(api) as bridge:
+    with QueueTrigger(stack.server, worker, stack.input_bucket), ApiGatewayBridge(api) as bridge:
         yield bridge.url
 
 
