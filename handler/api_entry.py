@@ -76,7 +76,9 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 @app.get("/")
 def page() -> Response[Any]:
-    return Response(status_code=200, content_type="text/html; charset=utf-8", body=PAGE_HTML)
+    """The page, told the request limit it must route larger files around (through /uploads)."""
+    html = PAGE_HTML.replace("{{DIRECT_LIMIT}}", str(settings.api_max_body_bytes))
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=html)
 
 
 @app.post("/remove")

@@ -29,7 +29,7 @@ MAX_RECEIVE_COUNT = 5  # as template.yaml's BufferQueue RedrivePolicy
 
 
 class QueueTrigger(Service):
-    """Feeds the worker from the input bucket's notifications while it runs."""
+    """Feeds the worker from the input bucket's events (through the template's rule) while it runs."""
 
     def __init__(
         self,
