@@ -41,6 +41,10 @@ INPUT_FORMATS: dict[str, tuple[str, ...]] = {
 }
 SUPPORTED_FORMATS = tuple(INPUT_FORMATS)
 INPUT_SUFFIXES = tuple(suffix for suffixes in INPUT_FORMATS.values() for suffix in suffixes)
+# Image files people keep beside their photos that we do not read (phones' HEIF, AVIF, JPEG XL and
+# 2000, camera raw, Photoshop, SVG): the CLI lists them instead of passing over them in silence.
+UNREADABLE_SUFFIXES = (".heic", ".heif", ".avif", ".jxl", ".jp2", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf",
+                       ".orf", ".rw2", ".psd", ".svg")  # fmt: skip
 _JPEG_EOI = b"\xff\xd9"
 _BAND_PIXELS = 1 << 18  # pixels converted per step from Pillow's image to ours (bounds the temporaries)
 
