@@ -18,6 +18,7 @@ from PIL import (  # noqa: F401  (importing a plugin registers its format)
     BmpImagePlugin,
     GifImagePlugin,
     Image,
+    ImageCms,
     ImageOps,
     JpegImagePlugin,
     PngImagePlugin,
@@ -27,6 +28,7 @@ from PIL import (  # noqa: F401  (importing a plugin registers its format)
 )
 
 from .errors import CorruptImageError, EmptyInputError, ImageTooLargeError, UnsupportedFormatError
+from .profiles import Conversion, conversion
 
 # What we read: Pillow's format names and the file suffixes that announce them (JPEG also opens
 # MPO). The suffixes are the ones the CLI picks up from folders, the S3 notifications filter on
@@ -53,7 +55,7 @@ _BAND_PIXELS = 1 << 18  # pixels converted per step from Pillow's image to ours 
 class DecodedImage:
     bgr: np.ndarray  # HxWx3 uint8, orientation corrected
     alpha: np.ndarray | None  # HxW uint8 when the input carried transparency
-    icc_profile: bytes | None
+    icc_profile: bytes | None  # an RGB profile the colours are in (profiles.py); None: sRGB
     format: str
 
     @property
@@ -87,11 +89,19 @@ def decodes_with_opencv(image: Image.Image, data: bytes) -> bool:
 
 def decode_opened(image: Image.Image, data: bytes) -> DecodedImage:
     """The pixels of an image opened by `open_image` from `data`."""
+    colours = conversion(image.info.get("icc_profile"), image.mode)  # a gray or CMYK profile: to sRGB
     if decodes_with_opencv(image, data):
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if bgr is not None:
-            return DecodedImage(bgr, None, image.info.get("icc_profile"), "JPEG")
-    return _decode_with_pillow(image)
+            return DecodedImage(_graded(bgr, colours), None, colours.keep, "JPEG")
+    return _decode_with_pillow(image, colours)
+
+
+def _graded(bgr: np.ndarray, colours: Conversion) -> np.ndarray:
+    """A gray image's BGR through its profile's tone curve to sRGB, in place."""
+    if colours.gray_lut is not None:
+        cv2.LUT(bgr, colours.gray_lut, dst=bgr)
+    return bgr
 
 
 def _open(data: bytes) -> Image.Image:
@@ -121,25 +131,26 @@ def _check_size(size: tuple[int, int], max_megapixels: float) -> None:
         )
 
 
-def _decode_with_pillow(image: Image.Image) -> DecodedImage:
+def _decode_with_pillow(image: Image.Image, colours: Conversion) -> DecodedImage:
     fmt = str(image.format)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # size already checked
             image.seek(0)  # animated GIF/WebP/TIFF: the first frame
             image.load()
-            icc = image.info.get("icc_profile")
             ImageOps.exif_transpose(image, in_place=True)  # (not in place it copies even unrotated images)
-            bgr, alpha = _to_bgr_and_alpha(image)
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+            bgr, alpha = _to_bgr_and_alpha(image, colours.cmyk)
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, ImageCms.PyCMSError) as exc:
         raise CorruptImageError(f"the image data is corrupt or truncated: {exc}") from None
-    return DecodedImage(bgr, alpha, icc, fmt)
+    return DecodedImage(_graded(bgr, colours), alpha, colours.keep, fmt)
 
 
-def _to_bgr_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+def _to_bgr_and_alpha(
+    image: Image.Image, cmyk: ImageCms.ImageCmsTransform | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Normalise any Pillow mode to 8-bit BGR plus an optional 8-bit alpha channel, a band of rows
     at a time: besides Pillow's own image only the results are full size (no RGBA, 16-bit or
-    float copy of the whole frame)."""
+    float copy of the whole frame). A CMYK image goes through `cmyk`, its profile's transform."""
     width, height = image.size
     mode = image.mode
     wide = mode in ("I", "F") or mode.startswith("I;16")
@@ -160,7 +171,8 @@ def _to_bgr_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None
             cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR, dst=bgr[rows])
             alpha[rows] = rgba[:, :, 3]
         else:
-            cv2.cvtColor(np.asarray(band.convert("RGB")), cv2.COLOR_RGB2BGR, dst=bgr[rows])
+            rgb = ImageCms.applyTransform(band, cmyk) if cmyk is not None else band.convert("RGB")
+            cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR, dst=bgr[rows])
     return bgr, alpha
 
 

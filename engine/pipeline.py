@@ -13,6 +13,7 @@ from .manifest import installed_models
 from .memory import check_budget
 from .model import Model, get_model
 from .options import Options, OutputMode
+from .profiles import for_output
 from .refine import decontaminate, refine_alpha
 from .result import Cutout, StageTimings
 from .settings import EngineSettings, settings
@@ -53,7 +54,8 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     pixels = _compose(decoded.bgr, alpha, options, box)
     composed_at = time.perf_counter()
     output = options.output_format
-    data = output.encode(pixels, options.compress_level, decoded.icc_profile)
+    channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
+    data = output.encode(pixels, options.compress_level, for_output(decoded.icc_profile, channels))
     encoded_at = time.perf_counter()
 
     sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE]
