@@ -103,11 +103,12 @@ def test_an_unknown_model_exits_2_naming_the_installed_ones(
 def test_the_report_and_the_summary_name_images_without_a_subject(
     photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (photos / "blank.png").write_bytes(encode(np.full((60, 80, 3), 200, np.uint8), ".png"))
+    deeper = photos / "nested" / "deeper"
+    (deeper / "blank.png").write_bytes(encode(np.full((60, 80, 3), 200, np.uint8), ".png"))
     report = tmp_path / "report.jsonl"
-    assert main([str(photos), "--out", str(tmp_path / "out"), "--quiet", "--report", str(report)]) == EXIT_OK
+    assert main([str(deeper), "--out", str(tmp_path / "out"), "--quiet", "--report", str(report)]) == EXIT_OK
     records = {Path(r["input"]).name: r for r in map(json.loads, report.read_text().splitlines())}
-    assert records["blank.png"]["no_subject"] is True and records["a.jpg"]["no_subject"] is False
+    assert records["blank.png"]["no_subject"] is True and records["b.JPG"]["no_subject"] is False
     assert "1 with no subject found" in capsys.readouterr().out
 
 
@@ -158,11 +159,11 @@ def test_an_output_folder_inside_the_input_is_not_read_back(photos: Path, capsys
 
 def test_outputs_are_written_whole_so_an_empty_one_is_not_taken_as_done(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    (out / "nested" / "deeper").mkdir(parents=True)
-    (out / "nested" / "deeper" / "b.png").write_bytes(b"")  # what a run killed mid-write used to leave
-    assert main([str(photos), "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
-    assert Image.open(out / "nested" / "deeper" / "b.png").size == (160, 120)
-    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["a.jpg.png", "a.png.png", "b.png"]  # no temp
+    out.mkdir()
+    (out / "b.png").write_bytes(b"")  # what a run killed mid-write used to leave
+    assert main([str(photos / "nested"), "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
+    assert Image.open(out / "deeper" / "b.png").size == (160, 120)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["b.png", "deeper/b.png"]
 
 
 @pytest.mark.parametrize("where", ["a file", "under a file", "not writable"])
@@ -177,8 +178,8 @@ def test_an_unusable_out_exits_2_before_any_work(
 
 def test_the_report_is_opened_first_and_written_as_images_finish(photos: Path, tmp_path: Path) -> None:
     report = tmp_path / "missing" / "folder" / "report.jsonl"  # created, not a traceback after the work
-    assert main([str(photos), "--out", str(tmp_path / "out"), "--quiet", "--report", str(report)]) == EXIT_OK
-    assert len(report.read_text().splitlines()) == 3
+    assert main([str(photos / "nested"), "--out", str(tmp_path / "out"), "-q", "--report", str(report)]) == EXIT_OK
+    assert len(report.read_text().splitlines()) == 1
     (tmp_path / "taken").mkdir()
     assert main([str(photos), "--out", str(tmp_path / "o2"), "--quiet", "--report", str(tmp_path / "taken")]) == 2
     assert not (tmp_path / "o2").exists(), "refused before any image"
@@ -187,12 +188,13 @@ def test_the_report_is_opened_first_and_written_as_images_finish(photos: Path, t
 def test_files_it_cannot_read_as_images_are_counted_and_listed(
     photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    os.mkfifo(photos / "pipe.jpg")
-    (photos / "gone.png").symlink_to(tmp_path / "nowhere.png")
-    (photos / "phone.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
-    (photos / "still.avif").write_bytes(b"\x00\x00\x00\x1cftypavif")
+    folder = photos / "nested"
+    os.mkfifo(folder / "pipe.jpg")
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (folder / "phone.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (folder / "deeper" / "still.avif").write_bytes(b"\x00\x00\x00\x1cftypavif")
     report = tmp_path / "report.jsonl"
-    code = main([str(photos), "--out", str(tmp_path / "out"), "--quiet", "--report", str(report)])
+    code = main([str(folder), "--out", str(tmp_path / "out"), "--quiet", "--report", str(report)])
     summary = capsys.readouterr().out
     assert code == EXIT_FAILURES
     assert "4 not readable as images" in summary

@@ -168,19 +168,19 @@ def _traced_peak(data: bytes, options: Options) -> int:
 def test_a_background_colour_needs_no_more_memory_than_transparency(crop: bool) -> None:
     """flatten used to composite the whole frame in float32 (40 bytes a pixel): a 48 MP photo
     then needed 2.3 GB. An RGB result is smaller than an RGBA one, and so must be its peak."""
-    data = encode(cv2.resize(scene(320, 240, seed=5)[0], (1200, 900)))
+    data = encode(cv2.resize(scene(320, 240, seed=5)[0], (1000, 750)))
     transparent = _traced_peak(data, Options(crop=crop))
     flattened = _traced_peak(data, Options(crop=crop, background=(255, 255, 255)))
-    assert flattened <= transparent + 2**16, (flattened / 1.08e6, transparent / 1.08e6)  # (+ Python's small change)
+    assert flattened <= transparent + 2**16, (flattened / 0.75e6, transparent / 0.75e6)  # (+ Python's small change)
 
 
-@pytest.mark.parametrize("size", [(1, 1), (640, 480)])
+@pytest.mark.parametrize("size", [(1, 1), (320, 240)])
 def test_an_image_without_a_subject_is_flagged(size: tuple[int, int]) -> None:
     """A uniform image or a 1x1 file came back "ok" and fully transparent, with nothing to tell it apart."""
     uniform = encode(np.full((size[1], size[0], 3), (90, 120, 150), np.uint8), ".png")
     cutout = engine.remove_background(uniform)
     assert cutout.no_subject and cutout.findings()["no_subject"] is True
-    assert not engine.remove_background(encode(scene(seed=0)[0])).no_subject
+    assert not engine.remove_background(encode(scene(320, 240, seed=0)[0])).no_subject
 
 
 def test_findings_are_the_per_image_values_every_entry_point_carries() -> None:
