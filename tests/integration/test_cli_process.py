@@ -36,7 +36,14 @@ def test_ctrl_c_stops_with_a_summary_and_a_report_of_what_was_done(tmp_path: Pat
     for index in range(40):
         (photos / f"p{index:02d}.jpg").write_bytes(encode(scene(320, 240, seed=index)[0]))
     report = tmp_path / "report.jsonl"
-    command = [sys.executable, "-m", "engine", str(photos), "--out", str(tmp_path / "o"), "-q", "--report", str(report)]
+    # As a terminal runs it: Ctrl-C raises KeyboardInterrupt even where this test's own runner was
+    # started with SIGINT ignored (a background job of a script), which its children would inherit.
+    terminal = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'engine'; runpy.run_module('engine', run_name='__main__', alter_sys=True)"
+    )
+    arguments = [str(photos), "--out", str(tmp_path / "o"), "-q", "--report", str(report)]
+    command = [sys.executable, "-c", terminal, *arguments]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (report.exists() and len(report.read_text().splitlines()) >= 2):
