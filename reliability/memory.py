@@ -39,13 +39,14 @@ OPTIONS = {
     "compress 9": {"compress_level": "9"},
 }
 SIZES_MP = (12, 48, 64)
+PARAMETERS = {"Timeout": "900"}
 _BAND_ROWS = 512
 
 
 def _size(megapixels: float) -> tuple[int, int]:
-    """(width, height) of a 4:3 image of about this many megapixels."""
-    width = round((megapixels * 1e6 * 4 / 3) ** 0.5)
-    return width, round(megapixels * 1e6 / width)
+    """(width, height) of a 4:3 image of at most this many megapixels (so 64 is within the cap)."""
+    width = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+    return width, int(megapixels * 1e6 / width)
 
 
 def _photo_bgr(megapixels: float, noise: int) -> np.ndarray:
@@ -115,6 +116,7 @@ class Peak:
     peak_mb: float  # its VmHWM during the image
     estimate_mb: float  # baseline + the engine's estimate of the image's working memory
     result: str  # the task's result string ("written: ...", "failed: over_memory_budget ...")
+    seconds: float  # the invoke's wall time
 
 
 def measure(
@@ -127,7 +129,8 @@ def measure(
     (pid,) = worker.runtime_pids()
     baseline = rss_mb(pid) or 0.0
     reset_peak_rss(pid)
-    response = worker.invoke(batch_job_event([obj], arguments)).payload()
+    invocation = worker.invoke(batch_job_event([obj], arguments))
+    response = invocation.payload()
     header = open_image(data, float("inf"))
     estimate = baseline + working_mb(
         header, len(data), Options.from_strings(arguments), decodes_with_opencv(header, data)
@@ -141,12 +144,14 @@ def measure(
         peak_mb=peak_rss_mb(pid) or 0.0,
         estimate_mb=estimate,
         result=str(response["results"][0]["resultString"]),
+        seconds=invocation.wall_ms / 1000,
     )
 
 
 def run(sizes: tuple[float, ...], inputs: dict[str, Callable[[float], bytes]], options: list[str]) -> Iterator[Peak]:
     """Every (input at size, option) through one worker with the template's settings."""
-    with LocalDeployment() as stack, tempfile.TemporaryDirectory(prefix="memory-") as folder:
+    # The template's memory (and so its budget); time enough for compress_level 9 at 64 MP on a slow machine.
+    with LocalDeployment(parameters=PARAMETERS) as stack, tempfile.TemporaryDirectory(prefix="memory-") as folder:
         worker = stack.emulator(stack.s3_function)
         prefix = stack.variable(stack.s3_function, "INPUT_PREFIX")
         for name, make in inputs.items():
@@ -166,15 +171,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = tuple(float(s) for s in args.sizes.split(","))
     inputs = {name: INPUTS[name] for name in args.inputs.split(",")}
-    memory = LocalDeployment().configs
+    memory = LocalDeployment(parameters=PARAMETERS).configs
     limit = max(config.memory_mb for config in memory.values())
     print(f"peak RSS of the worker under the emulator, MiB (the engine's estimate in brackets); MemorySize {limit} MB")
-    print(f"{'input':22} {'option':11} {'peak':>6} {'estimate':>9}  result")
+    print(f"{'input':22} {'option':11} {'peak':>6} {'estimate':>9} {'s':>6}  result")
     for peak in run(sizes, inputs, list(OPTIONS)):
         status = "OVER" if peak.peak_mb > limit else "ok"
         print(
-            f"{peak.input:22} {peak.option:11} {peak.peak_mb:6.0f} ({peak.estimate_mb:7.0f})  {status:4} "
-            f"{peak.result[:60]}",
+            f"{peak.input:22} {peak.option:11} {peak.peak_mb:6.0f} ({peak.estimate_mb:7.0f}) {peak.seconds:6.1f}  "
+            f"{status:4} {peak.result[:48]}",
             flush=True,
         )
 
