@@ -9,7 +9,7 @@ API Gateway answers). An event over Lambda's request limit is not sent: API Gate
 
 `python -m local.api_gateway` (`make serve`) serves the API function on http://127.0.0.1:3000:
 open it in a browser to try the page against the real handler and a local S3; large images go
-through a presigned upload, which reaches the worker via S3 notifications and SQS
+through a presigned upload, which reaches the worker via EventBridge and SQS
 (local/queue_trigger.py).
 """
 
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
             ApiGatewayBridge(stack.emulator(stack.api_function), args.port, verbose=True) as bridge,
         ):
             print(f"{stack.api_function} on {bridge.url}; uploads to s3://{stack.input_bucket}/{prefix} reach")
-            print(f"{stack.s3_function} through S3 notifications and SQS (S3 at {stack.server.endpoint}); Ctrl-C stops")
+            print(f"{stack.s3_function} through EventBridge and SQS (S3 at {stack.server.endpoint}); Ctrl-C stops")
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
