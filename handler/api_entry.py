@@ -47,7 +47,7 @@ from .keys import failure_key, has_supported_suffix, output_key, reply_key, uplo
 from .observability import logger, metrics, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
 from .settings import load_settings
-from .storage import OPTIONS_METADATA, Storage
+from .storage import OPTIONS_METADATA, Storage, findings_metadata
 
 settings = load_settings()  # read once: a bad variable fails the cold start
 load_model(settings.engine)  # so does a default model that is not baked in
@@ -118,10 +118,7 @@ def _store_reply(cutout: Cutout) -> dict[str, Any]:
     if not settings.output_bucket:
         raise ResultTooLargeError(len(cutout.data))
     key = reply_key(settings.output_prefix, uuid.uuid4().hex, cutout.format.suffix)
-    metadata = {
-        "model": cutout.model_id,
-        **{n.replace("_", "-"): finding_text(v) for n, v in cutout.findings().items()},
-    }
+    metadata = {"model": cutout.model_id, **findings_metadata(cutout.findings())}
     with tracer.provider.in_subsegment("## store_reply"):
         storage.put(settings.output_bucket, key, cutout.data, cutout.media_type, metadata)
     expires = settings.upload_url_expires

@@ -9,12 +9,15 @@ The endpoint comes from the standard AWS configuration (`AWS_ENDPOINT_URL_S3` fo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from engine import finding_text
 
 from .errors import SourceMissingError, SourceTooLargeError
 
@@ -47,6 +50,11 @@ class SourceObject:
     etag: str
     version_id: str | None
     options: str = ""  # OPTIONS_METADATA of the object, "" when it has none
+
+
+def findings_metadata(findings: Mapping[str, float | bool]) -> dict[str, str]:
+    """A cut-out's findings as S3 user metadata: `no_subject` -> `no-subject: true`."""
+    return {name.replace("_", "-"): finding_text(value) for name, value in findings.items()}
 
 
 def is_missing(error: ClientError) -> bool:

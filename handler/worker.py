@@ -16,13 +16,13 @@ from enum import StrEnum
 from typing import Protocol
 from urllib.parse import parse_qsl, quote
 
-from engine import InputError, InvalidOptionError, Options, finding_text
+from engine import InputError, InvalidOptionError, Options
 
 from .errors import KeyTooLongError, PermanentError
 from .keys import failure_key, output_key
 from .observability import logger, record_failure, record_skip, traced_removal, tracer
 from .settings import HandlerSettings
-from .storage import ObjectRef, Storage
+from .storage import ObjectRef, Storage, findings_metadata
 
 _MAX_METADATA_KEY_CHARS = 1024  # S3 allows 2 KB of user metadata in all
 
@@ -114,7 +114,7 @@ class Worker:
             "options": wanted,
             "size": f"{cutout.width}x{cutout.height}",
             "timings": json.dumps(cutout.timings.as_dict(), separators=(",", ":")),
-            **{name.replace("_", "-"): finding_text(value) for name, value in cutout.findings().items()},
+            **findings_metadata(cutout.findings()),
         }
         with tracer.provider.in_subsegment("## store"):
             self.storage.put(self.output_bucket, target, cutout.data, cutout.media_type, metadata)
