@@ -50,7 +50,7 @@ from .settings import load_settings
 from .storage import OPTIONS_METADATA, Storage, findings_metadata
 
 settings = load_settings()  # read once: a bad variable fails the cold start
-load_model(settings.engine)  # so does a default model that is not baked in
+load_model(settings.engine, settings.default_options.model)  # so does a default model not baked in
 storage = Storage.from_env()
 app = APIGatewayRestResolver()
 PAGE_HTML = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")

@@ -41,7 +41,7 @@ from .storage import ObjectRef, Storage
 from .worker import Outcome, Worker, ensure_time_left
 
 settings = load_settings()  # read once: a bad variable fails the cold start
-load_model(settings.engine)  # so does a default model that is not baked in
+load_model(settings.engine, settings.default_options.model)  # so does a default model not baked in
 worker = Worker(settings, Storage.from_env())
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -15,7 +15,12 @@ TEST_EVENT = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2025-01-
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("ENGINE_MAX_MEGAPIXELS", "64MP"), ("ENGINE_THREADS", "abc"), ("ENGINE_MODEL", "not-baked-in")],
+    [
+        ("ENGINE_MAX_MEGAPIXELS", "64MP"),
+        ("ENGINE_THREADS", "abc"),
+        ("ENGINE_MODEL", "not-baked-in"),
+        ("DEFAULT_OPTIONS", "model=not-baked-in"),
+    ],
 )
 def test_a_bad_engine_setting_fails_the_workers_cold_start_and_records_nothing(
     stack, moto_endpoint, input_prefix, variable, value
@@ -29,7 +34,7 @@ def test_a_bad_engine_setting_fails_the_workers_cold_start_and_records_nothing(
 
     for failed in (no_image, invocation):
         assert failed.function_error is not None, failed.payload()
-        assert value in failed.function_error["errorMessage"]
+        assert value.split("=")[-1] in failed.function_error["errorMessage"]
     assert output_keys(stack) == [], "neither a cut-out nor a failure record: the image is not at fault"
 
 
