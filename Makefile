@@ -8,7 +8,7 @@ SCAN_STAMP := .venv-scan/.installed
 SCANNED := $(filter-out tests,$(patsubst %/__init__.py,%,$(wildcard */__init__.py)))  # every package of ours
 
 .PHONY: run test unit integration offline lint format typecheck browser models models-all bench invoke serve \
-	image-size build train gallery scan soak fuzz
+	image-size build train gallery scan soak fuzz memory
 
 $(STAMP): requirements.txt requirements-dev.txt modelbuild/requirements.txt training/requirements.txt gallery/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -106,6 +106,11 @@ scan: $(SCAN_STAMP)
 N ?= 1000
 soak: $(STAMP) models
 	$(PY) -m reliability.soak -n $(N)
+
+# Peak RSS of the worker under the emulator per option at 12, 48 and 64 MP (and 64 MP 16-bit,
+# RGBA-16 and float TIFFs) beside the engine's estimate and the template's MemorySize; minutes.
+memory: $(STAMP) models
+	$(PY) -m reliability.memory
 
 # Coverage-guided fuzzing of the decode path (atheris); the corpus grows in .cache/fuzz across runs,
 # findings are written there as crash-*/oom-*/timeout-* files.

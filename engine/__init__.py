@@ -3,20 +3,24 @@
 from .decode import INPUT_SUFFIXES
 from .errors import (
     CorruptImageError,
+    DeploymentError,
     EmptyInputError,
     EngineError,
     ImageTooLargeError,
     InputError,
     InvalidOptionError,
+    MemoryBudgetError,
     ModelError,
     ModelIntegrityError,
     ModelNotFoundError,
+    SettingError,
+    UnknownModelError,
     UnsupportedFormatError,
 )
 from .formats import FORMATS, OutputFormat
 from .options import Options, OutputMode
-from .pipeline import remove_background
-from .result import Cutout, StageTimings
+from .pipeline import load_model, remove_background
+from .result import Cutout, StageTimings, finding_text
 from .settings import EngineSettings, settings
 
 __all__ = [
@@ -24,20 +28,26 @@ __all__ = [
     "INPUT_SUFFIXES",
     "CorruptImageError",
     "Cutout",
+    "DeploymentError",
     "EmptyInputError",
     "EngineError",
     "EngineSettings",
     "ImageTooLargeError",
     "InputError",
     "InvalidOptionError",
+    "MemoryBudgetError",
     "ModelError",
     "ModelIntegrityError",
     "ModelNotFoundError",
     "Options",
     "OutputFormat",
     "OutputMode",
+    "SettingError",
     "StageTimings",
+    "UnknownModelError",
     "UnsupportedFormatError",
+    "finding_text",
+    "load_model",
     "remove_background",
     "settings",
 ]

@@ -1,4 +1,9 @@
-"""`python -m engine INPUT... --out DIR`: cut out files and folders (recursively) from the shell."""
+"""`python -m engine INPUT... --out DIR`: cut out files and folders (recursively) from the shell.
+
+Which files, where their cut-outs go and how they are written is files.py. Exit codes: 0 all done,
+1 some inputs failed or could not be read, 2 a usage or deployment error (before any image), 130
+interrupted (Ctrl-C: the summary and the report still cover what was done).
+"""
 
 from __future__ import annotations
 
@@ -8,52 +13,17 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .decode import INPUT_SUFFIXES
-from .errors import EngineError, InputError, InvalidOptionError
+from .errors import DeploymentError, EngineError, InputError, InvalidOptionError
+from .files import Job, Unreadable, check_out_dir, find_images, is_done, plan_jobs, write_whole
 from .formats import FORMATS
 from .options import Options, OutputMode
-from .pipeline import remove_background
-from .settings import DEFAULT_MODEL
+from .pipeline import load_model, remove_background
+from .settings import DEFAULT_MODEL, EngineSettings
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Job:
-    source: Path
-    target: Path
-
-
-def find_images(inputs: Sequence[Path]) -> list[tuple[Path, Path]]:
-    """(file, its path relative to the input it came from); folders are walked recursively."""
-    found: list[tuple[Path, Path]] = []
-    for item in inputs:
-        if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
-            found.extend((p, p.relative_to(item)) for p in files)
-        elif item.is_file():
-            found.append((item, Path(item.name)))
-        else:
-            raise FileNotFoundError(f"no such file or folder: {item}")
-    return found
-
-
-def plan_jobs(images: Sequence[tuple[Path, Path]], out_dir: Path, suffix: str) -> list[Job]:
-    """Map each input to `<out>/<relative path>` with the output format's `suffix` in place of its
-    own; inputs that would share a name keep their original extension (`a.jpg.png`, `a.png.png`)
-    so nothing is overwritten."""
-    plain = [out_dir / rel.with_suffix(suffix) for _, rel in images]
-    taken: dict[Path, int] = {}
-    for target in plain:
-        taken[target] = taken.get(target, 0) + 1
-    return [
-        Job(src, out_dir / rel.with_name(rel.name + suffix) if taken[target] > 1 else target)
-        for (src, rel), target in zip(images, plain, strict=True)
-    ]
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,8 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soft-edges", action="store_true", help="matting-style soft edges (hair, fur)")
     parser.add_argument("--no-decontaminate", action="store_true", help="keep the original edge colours")
     parser.add_argument("--compress-level", help=f"0-9, PNG's zlib level (default {defaults.compress_level}: fast)")
-    parser.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist")
-    parser.add_argument("--report", type=Path, help="write one JSON line per input (timings, uncertainty, error)")
+    parser.add_argument("--skip-existing", action="store_true", help="leave outputs that earlier runs finished")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="write one JSON line per input as it finishes (timings, findings such as no_subject, error)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     return parser
 
@@ -97,26 +71,32 @@ def option_strings(args: argparse.Namespace) -> dict[str, str]:
     return {name: value for name, value in given.items() if value is not None}
 
 
-def run_job(job: Job, options: Options) -> dict[str, object]:
+def run_job(job: Job, options: Options, config: EngineSettings) -> dict[str, object]:
     """Process one file; bad input becomes a record with its reason, never an exception."""
     record: dict[str, object] = {"input": str(job.source), "output": str(job.target)}
     try:
-        cutout = remove_background(job.source.read_bytes(), options)
+        cutout = remove_background(job.source.read_bytes(), options, config)
     except InputError as exc:
         return {**record, "ok": False, "error": exc.code, "reason": str(exc)}
     except OSError as exc:
         return {**record, "ok": False, "error": "read_error", "reason": str(exc)}
-    job.target.parent.mkdir(parents=True, exist_ok=True)
-    job.target.write_bytes(cutout.data)
+    try:
+        write_whole(job.target, cutout.data)
+    except OSError as exc:
+        return {**record, "ok": False, "error": "write_error", "reason": str(exc)}
     return {
         **record,
         "ok": True,
         "width": cutout.width,
         "height": cutout.height,
         "model": cutout.model_id,
-        "uncertainty": round(cutout.uncertainty, 4),
+        **cutout.findings(),
         **cutout.timings.as_dict(),
     }
+
+
+def unreadable_record(item: Unreadable) -> dict[str, object]:
+    return {"input": str(item.path), "ok": False, "error": "not_readable", "reason": item.reason}
 
 
 class Progress:
@@ -139,15 +119,36 @@ class Progress:
         self.stream.flush()
 
 
-def summarize(records: Sequence[dict[str, object]], skipped: int) -> str:
+def summarize(records: Sequence[dict[str, object]], skipped: int, not_started: int | None = None) -> str:
+    """The closing lines: counts, the median time, and every input a user must look at;
+    `not_started` is given when the run was interrupted."""
     ok = [r for r in records if r["ok"]]
-    failed = [r for r in records if not r["ok"]]
-    lines = [f"{len(records) + skipped} inputs: {len(ok)} written, {skipped} skipped, {len(failed)} failed"]
+    unread = [r for r in records if r.get("error") == "not_readable"]
+    failed = [r for r in records if not r["ok"] and r not in unread]
+    total = len(records) + skipped + (not_started or 0)
+    counts = f"{total} inputs: {len(ok)} written, {skipped} skipped, {len(failed)} failed"
+    counts += f", {len(unread)} not readable as images" if unread else ""
+    lines = [counts + (f", {not_started} not started" if not_started is not None else "")]
+    if not_started is not None:
+        lines.insert(0, "interrupted (Ctrl-C): the report and these counts cover the images finished")
     if ok:
         times = [float(r["total_ms"]) for r in ok]  # type: ignore[arg-type]
         lines.append(f"median {statistics.median(times):.0f} ms per image (model {ok[0]['model']})")
+    empty = [r for r in ok if r["no_subject"]]
+    if empty:
+        lines.append(f"{len(empty)} with no subject found (fully transparent):")
+        lines += [f"  NO SUBJECT {r['input']}" for r in empty]
+    lines += [f"NOT READABLE {r['input']}: {r['reason']}" for r in unread]
     lines += [f"FAILED {r['input']}: {r['error']}: {r['reason']}" for r in failed]
     return "\n".join(lines)
+
+
+def open_report(path: Path | None) -> TextIO | None:
+    """The report file, opened (its folder created) before any work, or None without --report."""
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("w", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,22 +158,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = Options.from_strings(option_strings(args))
     except InvalidOptionError as exc:
         parser.error(str(exc))  # exits 2 with the usage line, as for any bad flag
-    try:
-        jobs = plan_jobs(find_images(args.inputs), args.out, options.output_format.suffix)
-    except (EngineError, FileNotFoundError) as exc:
+    try:  # a bad ENGINE_* variable, a model that is not installed: no image could be done
+        config = EngineSettings.from_env()
+        load_model(config, options.model)
+    except (DeploymentError, InvalidOptionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    todo = [j for j in jobs if not (args.skip_existing and j.target.exists())]
-    progress = Progress(len(todo), sys.stderr, enabled=not args.quiet)
-    records = []
-    try:
-        for done, job in enumerate(todo, 1):
-            records.append(run_job(job, options))
-            progress.update(done, job.source.name)
-    except EngineError as exc:  # a broken model or option: every further image would fail too
+    report = None
+    try:  # every way the run could end in a traceback after the work is refused before it
+        found = find_images(args.inputs, skip=args.out)
+        report = open_report(args.report)
+        check_out_dir(args.out, args.inputs)
+    except (ValueError, OSError) as exc:
+        if report is not None:
+            report.close()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.report:
-        args.report.write_text("".join(json.dumps(r) + "\n" for r in records))
-    print(summarize(records, len(jobs) - len(todo)))
+    jobs = plan_jobs(found.images, args.out, options.output_format.suffix)
+    todo = [j for j in jobs if not (args.skip_existing and is_done(j.target))]
+    records = [unreadable_record(item) for item in found.unreadable]
+    try:
+        interrupted = run_all(todo, options, config, records, report, Progress(len(todo), sys.stderr, not args.quiet))
+    except EngineError as exc:  # a broken model: every further image would fail too
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if report is not None:
+            report.close()
+    print(summarize(records, len(jobs) - len(todo), None if interrupted is None else len(todo) - interrupted))
+    if interrupted is not None:
+        return EXIT_INTERRUPTED
     return EXIT_FAILURES if any(not r["ok"] for r in records) else EXIT_OK
+
+
+def run_all(
+    todo: Sequence[Job],
+    options: Options,
+    config: EngineSettings,
+    records: list[dict[str, object]],
+    report: TextIO | None,
+    progress: Progress,
+) -> int | None:
+    """Run the jobs, appending to `records` and writing each line of the report as it is known;
+    on Ctrl-C stop and return how many images were done (None when all were)."""
+    for record in records:  # the unreadable files, known before any work
+        _write_line(report, record)
+    done = 0
+    try:
+        for job in todo:
+            record = run_job(job, options, config)
+            records.append(record)
+            _write_line(report, record)
+            done += 1
+            progress.update(done, job.source.name)
+    except KeyboardInterrupt:
+        return done
+    return None
+
+
+def _write_line(report: TextIO | None, record: dict[str, object]) -> None:
+    if report is not None:
+        report.write(json.dumps(record) + "\n")
+        report.flush()

@@ -8,6 +8,7 @@ Pillow, which knows every mode (palette, CMYK, 16-bit, alpha) and container.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from PIL import (  # noqa: F401  (importing a plugin registers its format)
     BmpImagePlugin,
     GifImagePlugin,
     Image,
+    ImageCms,
     ImageOps,
     JpegImagePlugin,
     PngImagePlugin,
@@ -26,6 +28,7 @@ from PIL import (  # noqa: F401  (importing a plugin registers its format)
 )
 
 from .errors import CorruptImageError, EmptyInputError, ImageTooLargeError, UnsupportedFormatError
+from .profiles import Conversion, conversion
 
 # What we read: Pillow's format names and the file suffixes that announce them (JPEG also opens
 # MPO). The suffixes are the ones the CLI picks up from folders, the S3 notifications filter on
@@ -40,14 +43,19 @@ INPUT_FORMATS: dict[str, tuple[str, ...]] = {
 }
 SUPPORTED_FORMATS = tuple(INPUT_FORMATS)
 INPUT_SUFFIXES = tuple(suffix for suffixes in INPUT_FORMATS.values() for suffix in suffixes)
+# Image files people keep beside their photos that we do not read (phones' HEIF, AVIF, JPEG XL and
+# 2000, camera raw, Photoshop, SVG): the CLI lists them instead of passing over them in silence.
+UNREADABLE_SUFFIXES = (".heic", ".heif", ".avif", ".jxl", ".jp2", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf",
+                       ".orf", ".rw2", ".psd", ".svg")  # fmt: skip
 _JPEG_EOI = b"\xff\xd9"
+_BAND_PIXELS = 1 << 18  # pixels converted per step from Pillow's image to ours (bounds the temporaries)
 
 
 @dataclass(frozen=True)
 class DecodedImage:
     bgr: np.ndarray  # HxWx3 uint8, orientation corrected
     alpha: np.ndarray | None  # HxW uint8 when the input carried transparency
-    icc_profile: bytes | None
+    icc_profile: bytes | None  # an RGB profile the colours are in (profiles.py); None: sRGB
     format: str
 
     @property
@@ -62,15 +70,38 @@ class DecodedImage:
 def decode_image(data: bytes, max_megapixels: float) -> DecodedImage:
     """Decode an upload, or raise EmptyInputError / UnsupportedFormatError / CorruptImageError /
     ImageTooLargeError with a message a user can act on."""
+    return decode_opened(open_image(data, max_megapixels), data)
+
+
+def open_image(data: bytes, max_megapixels: float) -> Image.Image:
+    """The image's header (format, mode, size; no pixel decoded yet), or the errors of decode_image."""
     if not data:
         raise EmptyInputError("the input is empty (0 bytes)")
     image = _open(data)
     _check_size(image.size, max_megapixels)
-    if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L") and data.rstrip(b"\0").endswith(_JPEG_EOI):
+    return image
+
+
+def decodes_with_opencv(image: Image.Image, data: bytes) -> bool:
+    """Whether `decode_opened` takes OpenCV's faster JPEG decoder for this image (else Pillow)."""
+    return image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L") and data.rstrip(b"\0").endswith(_JPEG_EOI)
+
+
+def decode_opened(image: Image.Image, data: bytes) -> DecodedImage:
+    """The pixels of an image opened by `open_image` from `data`."""
+    colours = conversion(image.info.get("icc_profile"), image.mode)  # a gray or CMYK profile: to sRGB
+    if decodes_with_opencv(image, data):
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if bgr is not None:
-            return DecodedImage(bgr, None, image.info.get("icc_profile"), "JPEG")
-    return _decode_with_pillow(image)
+            return DecodedImage(_graded(bgr, colours), None, colours.keep, "JPEG")
+    return _decode_with_pillow(image, colours)
+
+
+def _graded(bgr: np.ndarray, colours: Conversion) -> np.ndarray:
+    """A gray image's BGR through its profile's tone curve to sRGB, in place."""
+    if colours.gray_lut is not None:
+        cv2.LUT(bgr, colours.gray_lut, dst=bgr)
+    return bgr
 
 
 def _open(data: bytes) -> Image.Image:
@@ -100,50 +131,78 @@ def _check_size(size: tuple[int, int], max_megapixels: float) -> None:
         )
 
 
-def _decode_with_pillow(image: Image.Image) -> DecodedImage:
+def _decode_with_pillow(image: Image.Image, colours: Conversion) -> DecodedImage:
     fmt = str(image.format)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # size already checked
             image.seek(0)  # animated GIF/WebP/TIFF: the first frame
             image.load()
-            icc = image.info.get("icc_profile")
-            image = ImageOps.exif_transpose(image)
-            rgb, alpha = _to_rgb_and_alpha(image)
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+            ImageOps.exif_transpose(image, in_place=True)  # (not in place it copies even unrotated images)
+            bgr, alpha = _to_bgr_and_alpha(image, colours.cmyk)
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, ImageCms.PyCMSError) as exc:
         raise CorruptImageError(f"the image data is corrupt or truncated: {exc}") from None
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    return DecodedImage(bgr, alpha, icc, fmt)
+    return DecodedImage(_graded(bgr, colours), alpha, colours.keep, fmt)
 
 
-def _to_rgb_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """Normalise any Pillow mode to 8-bit RGB plus an optional 8-bit alpha channel."""
+def _to_bgr_and_alpha(
+    image: Image.Image, cmyk: ImageCms.ImageCmsTransform | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Normalise any Pillow mode to 8-bit BGR plus an optional 8-bit alpha channel, a band of rows
+    at a time: besides Pillow's own image only the results are full size (no RGBA, 16-bit or
+    float copy of the whole frame). A CMYK image goes through `cmyk`, its profile's transform."""
+    width, height = image.size
     mode = image.mode
-    if mode in ("I", "F") or mode.startswith("I;16"):
-        gray = _to_uint8(np.asarray(image))
-        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2)), None
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode in ("P", "L", "RGB") and "transparency" in image.info
+    wide = mode in ("I", "F") or mode.startswith("I;16")
+    has_alpha = not wide and (
+        mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "L", "RGB") and "transparency" in image.info)
     )
-    if has_alpha:
-        rgba = np.asarray(image.convert("RGBA"))
-        alpha = np.ascontiguousarray(rgba[:, :, 3])
-        return np.ascontiguousarray(rgba[:, :, :3]), alpha
-    return np.asarray(image.convert("RGB")), None
+    bgr = np.empty((height, width, 3), np.uint8)
+    alpha = np.empty((height, width), np.uint8) if has_alpha else None
+    top = _wide_top(image) if wide else 0.0
+    step = max(1, _BAND_PIXELS // width)
+    for y0 in range(0, height, step):
+        band = image.crop((0, y0, width, min(height, y0 + step)))
+        rows = slice(y0, y0 + band.height)
+        if wide:
+            cv2.cvtColor(_to_uint8(np.asarray(band), top), cv2.COLOR_GRAY2BGR, dst=bgr[rows])
+        elif alpha is not None:
+            rgba = np.asarray(band.convert("RGBA"))
+            cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR, dst=bgr[rows])
+            alpha[rows] = rgba[:, :, 3]
+        else:
+            rgb = ImageCms.applyTransform(band, cmyk) if cmyk is not None else band.convert("RGB")
+            cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR, dst=bgr[rows])
+    return bgr, alpha
 
 
-def _to_uint8(values: np.ndarray) -> np.ndarray:
-    """Scale 16/32-bit integer or float samples to 8 bits (never clip them to white)."""
+def _wide_top(image: Image.Image) -> float:
+    """The largest sample of a 16/32-bit integer or float image (NaN ignored), which sets its scale."""
+    top = float(image.getextrema()[1])  # type: ignore[arg-type]
+    if not math.isnan(top):
+        return top
+    width, height = image.size  # a NaN came first: look at every band
+    step = max(1, _BAND_PIXELS // width)
+    bands = (np.asarray(image.crop((0, y, width, min(height, y + step)))) for y in range(0, height, step))
+    return float(max((np.nanmax(b) if not np.isnan(b).all() else -math.inf for b in bands), default=0.0))
+
+
+def _to_uint8(values: np.ndarray, top: float) -> np.ndarray:
+    """Scale 16/32-bit integer or float samples, whose largest is `top`, to 8 bits (never clip them
+    to white): floats up to 1.0 are taken as 0..1, larger ones scaled by their top; integers up to
+    255 are kept, up to 65535 divided by 257, larger ones shifted down by 24 bits."""
     if values.dtype.kind == "f":
-        top = float(np.nanmax(values)) if values.size else 1.0
         scale = 255.0 if top <= 1.0 else 255.0 / max(top, 1e-6)
-        scaled: np.ndarray = np.clip(np.nan_to_num(values) * scale, 0, 255).astype(np.uint8)
-        return scaled
-    wide = values.astype(np.uint32, copy=False)
-    top = int(wide.max()) if wide.size else 0
+        scaled = np.nan_to_num(values)  # a band's copy: Pillow's view is read-only
+        scaled *= scale
+        narrow: np.ndarray = np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
+        return narrow
+    values = np.clip(values, 0, None) if values.dtype.kind == "i" else values
     if top <= 255:  # an 8-bit image stored in a wide mode
-        return wide.astype(np.uint8)
-    return (wide // 257 if top <= 65535 else wide >> 24).astype(np.uint8)
+        return values.astype(np.uint8)
+    if top <= 65535:
+        return (values // 257).astype(np.uint8)
+    return (values.astype(np.uint32) >> 24).astype(np.uint8)
 
 
 def _describe(data: bytes) -> str:

@@ -1,8 +1,9 @@
 """Typed errors raised by the engine.
 
-`InputError` and its subclasses mean the *input* is bad: retrying will not help, so callers
-record them as permanent failures. `ModelError` means the deployment is broken (missing or
-altered model file): it must fail loudly, never be swallowed per image.
+`InputError` and its subclasses mean the *input* is bad (the image, or an option the caller
+chose): retrying will not help, so callers record them as permanent failures. `DeploymentError`
+and its subclasses mean the deployment is broken (a bad engine setting, a missing or altered model
+file): it must fail loudly, at start-up where it can, never be swallowed per image.
 """
 
 from __future__ import annotations
@@ -36,11 +37,35 @@ class ImageTooLargeError(InputError):
     code = "image_too_large"
 
 
+class MemoryBudgetError(ImageTooLargeError):
+    """Decoding and processing the image would need more memory than the budget allows."""
+
+    code = "over_memory_budget"
+
+
 class InvalidOptionError(InputError):
     code = "invalid_option"
 
 
-class ModelError(EngineError):
+class UnknownModelError(InvalidOptionError):
+    """The caller asked for a model this deployment does not have."""
+
+    code = "unknown_model"
+
+
+class DeploymentError(EngineError):
+    """The engine is set up wrongly: no image can be processed until the deployment is fixed."""
+
+    code = "deployment_error"
+
+
+class SettingError(DeploymentError):
+    """An engine environment variable (ENGINE_*) has a value the engine cannot work with."""
+
+    code = "invalid_setting"
+
+
+class ModelError(DeploymentError):
     """The model named by the settings cannot be loaded as its manifest describes."""
 
     code = "model_error"

@@ -77,6 +77,18 @@ def available_models(model_dir: Path) -> list[str]:
     return sorted(p.stem for p in model_dir.glob("*.json"))
 
 
+def installed_models(model_dir: Path) -> list[str]:
+    """Ids of the manifests in the folder whose model file is there too: the models one can ask for."""
+    installed = []
+    for model_id in available_models(model_dir):
+        try:
+            if load_manifest(model_id, model_dir).path.is_file():
+                installed.append(model_id)
+        except ModelError:  # a malformed manifest names no usable model
+            continue
+    return installed
+
+
 def load_manifest(model_id: str, model_dir: Path) -> Manifest:
     path = manifest_path(model_id, model_dir)
     if not path.is_file():

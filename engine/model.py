@@ -36,15 +36,28 @@ class Model:
         """HxWx3 uint8 BGR -> the 1x3xHxW float32 RGB tensor the model expects."""
         return model_input(bgr, self.manifest.input_size, self.manifest.mean, self.manifest.std)
 
-    def predict(self, bgr: np.ndarray) -> np.ndarray:
+    def infer(self, bgr: np.ndarray) -> Prediction:
         """The model's foreground probability at its own input size, float32 in 0..1: its output
-        through its family's activation, then min-max normalised when the manifest says so."""
+        through its family's activation, then min-max normalised when the manifest says so; and
+        the activation's peak before that normalisation (which stretches any flat map to 0..1)."""
         (out,) = self.session.run([self.manifest.output_name], {self.manifest.input_name: self.prepare(bgr)})
         pred = self.family.activation(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float32, copy=False))
+        peak = float(np.clip(pred.max(initial=0.0), 0.0, 1.0))
         if self.manifest.normalize_output == "minmax":
             pred = minmax(pred)
-        clipped: np.ndarray = np.clip(pred, 0.0, 1.0, out=pred)
-        return clipped
+        return Prediction(np.clip(pred, 0.0, 1.0, out=pred), peak)
+
+    def predict(self, bgr: np.ndarray) -> np.ndarray:
+        """The foreground map of `infer`."""
+        return self.infer(bgr).map
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model says about one photo."""
+
+    map: np.ndarray  # float32 HxW (the model's input size), 0..1
+    peak: float  # its strongest response before min-max (0..1): under 0.5 nothing looks like a subject
 
 
 def model_input(bgr: np.ndarray, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
@@ -84,7 +97,8 @@ _lock = threading.Lock()
 
 
 def get_model(model_id: str, model_dir: Path, threads: int) -> Model:
-    """The process-wide model for this id and thread count: loaded (and checked) once, then reused."""
+    """The process-wide model for this id and thread count: loaded, checked and run once, then
+    reused. ModelNotFoundError / ModelIntegrityError when it cannot be (a broken deployment)."""
     key = (model_id, model_dir, threads)
     model = _models.get(key)
     if model is not None:
@@ -95,5 +109,10 @@ def get_model(model_id: str, model_dir: Path, threads: int) -> Model:
             manifest = load_manifest(model_id, model_dir)
             verify_model_file(manifest)
             model = Model(manifest, create_session(manifest.path, threads))
+            # One run now allocates ONNX Runtime's arena: the first photo is not slower than the
+            # next, and the memory a photo needs comes on top of what the process already holds
+            # (engine.memory counts on that).
+            width, height = manifest.input_size
+            model.predict(np.zeros((height, width, 3), np.uint8))
             _models[key] = model
     return model

@@ -61,6 +61,8 @@ class Options:
             raise InvalidOptionError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         parsed: dict[str, object] = {}
         for name, raw in values.items():
+            if not raw.isascii():  # every value is ASCII: int() and isdigit() take other digits too
+                raise InvalidOptionError(f"{name} must be plain ASCII text, got {raw!r}")
             parsed[name] = _PARSERS[name](name, raw.strip())
         return replace(cls(), **parsed)  # type: ignore[arg-type]
 
@@ -138,15 +140,15 @@ def _parse_model(name: str, raw: str) -> str | None:
 
 
 def parse_color(raw: str) -> RGB:
-    """Parse `#rrggbb`, `rrggbb` or `r,g,b` into an RGB tuple."""
+    """Parse `#rrggbb`, `rrggbb` or `r,g,b` (ASCII digits only) into an RGB tuple."""
     text = raw.strip().lstrip("#")
-    if re.fullmatch(r"[0-9a-fA-F]{6}", text):
+    if re.fullmatch(r"[0-9a-fA-F]{6}", text, re.ASCII):
         return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
-    parts = text.split(",")
-    if len(parts) == 3 and all(p.strip().isdigit() for p in parts):
-        rgb = tuple(int(p) for p in parts)
-        if all(0 <= c <= 255 for c in rgb):
-            return rgb  # type: ignore[return-value]
+    decimal = re.fullmatch(r" *([0-9]{1,3}) *, *([0-9]{1,3}) *, *([0-9]{1,3}) *", text, re.ASCII)
+    if decimal:
+        r, g, b = (int(c) for c in decimal.groups())
+        if max(r, g, b) <= 255:
+            return (r, g, b)
     raise InvalidOptionError(f"background must be #rrggbb or r,g,b with values 0-255, got {raw!r}")
 
 

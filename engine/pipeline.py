@@ -7,15 +7,21 @@ import time
 import cv2
 import numpy as np
 
-from .decode import decode_image
-from .model import get_model
+from .decode import decode_opened, decodes_with_opencv, open_image
+from .errors import ModelNotFoundError, UnknownModelError
+from .manifest import installed_models
+from .memory import check_budget
+from .model import Model, get_model
 from .options import Options, OutputMode
+from .profiles import for_output
 from .refine import decontaminate, refine_alpha
 from .result import Cutout, StageTimings
 from .settings import EngineSettings, settings
 
 _CLEAR_LOW, _CLEAR_HIGH = 26, 229  # alpha outside (10 %, 90 %) counts as a confident decision
 _STATS_STRIDE = 4  # matte statistics on every 4th row and column are exact enough and 16x cheaper
+NO_SUBJECT_PEAK = 0.5  # the model's peak response under this (uniform images score < 0.1, photos ~1): no subject
+FLATTEN_BAND_PIXELS = 1 << 16  # composited per step onto a background colour: float temporaries under 2 MiB
 
 
 def remove_background(data: bytes, options: Options | None = None, config: EngineSettings | None = None) -> Cutout:
@@ -26,12 +32,16 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     """
     options = options or Options()
     config = config or settings()
-    model = get_model(options.model or config.model, config.model_dir, config.threads)
+    model = load_model(config, options.model)
 
     start = time.perf_counter()
-    decoded = decode_image(data, config.max_megapixels)
+    header = open_image(data, config.max_megapixels)
+    if config.memory_budget_mb is not None:  # before a single pixel is decoded
+        check_budget(header, len(data), options, decodes_with_opencv(header, data), config.memory_budget_mb)
+    decoded = decode_opened(header, data)
     decoded_at = time.perf_counter()
-    pred = model.predict(decoded.bgr)
+    prediction = model.infer(decoded.bgr)
+    pred = prediction.map
     inferred_at = time.perf_counter()
     if options.refine:
         alpha = refine_alpha(pred, decoded.bgr, soft=options.soft_edges)
@@ -44,7 +54,8 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     pixels = _compose(decoded.bgr, alpha, options, box)
     composed_at = time.perf_counter()
     output = options.output_format
-    data = output.encode(pixels, options.compress_level, decoded.icc_profile)
+    channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
+    data = output.encode(pixels, options.compress_level, for_output(decoded.icc_profile, channels))
     encoded_at = time.perf_counter()
 
     sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE]
@@ -57,6 +68,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         model_id=model.id,
         uncertainty=float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size),
         foreground=float(np.count_nonzero(sample >= 128) / sample.size),
+        no_subject=prediction.peak < NO_SUBJECT_PEAK or int(alpha.max(initial=0)) < 128,
         timings=StageTimings(
             decode=(decoded_at - start) * 1000,
             infer=(inferred_at - decoded_at) * 1000,
@@ -66,6 +78,22 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         ),
         format=output,
     )
+
+
+def load_model(config: EngineSettings, model_id: str | None = None) -> Model:
+    """The model a caller asked for (`model_id`), or the configured one, loaded and ready.
+
+    A caller's id that this deployment does not have raises UnknownModelError (an invalid option,
+    naming the ids it has); the configured model missing raises ModelNotFoundError (a broken
+    deployment). Entry points call this at start-up, so the latter fails their cold start.
+    """
+    try:
+        return get_model(model_id or config.model, config.model_dir, config.threads)
+    except ModelNotFoundError:
+        if not model_id or model_id == config.model:
+            raise
+        known = ", ".join(installed_models(config.model_dir)) or "none"
+        raise UnknownModelError(f"model must be one of {known}, got {model_id!r}") from None
 
 
 def _upsample(pred: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -79,26 +107,27 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 def subject_box(alpha: np.ndarray, margin: float, threshold: int = 8) -> Box | None:
     """Bounding box of the subject (alpha above `threshold`), grown by `margin` of its longer
     side and clamped to the image; None when there is no subject."""
-    points = cv2.findNonZero((alpha > threshold).astype(np.uint8))
-    if points is None:
+    x, y, w, h = cv2.boundingRect(cv2.compare(alpha, threshold, cv2.CMP_GT))  # a mask: no point list
+    if not w:
         return None
-    x, y, w, h = cv2.boundingRect(points)
     pad = round(margin * max(w, h))
     height, width = alpha.shape
     return max(0, x - pad), max(0, y - pad), min(width, x + w + pad), min(height, y + h + pad)
 
 
 def _compose(bgr: np.ndarray, alpha: np.ndarray, options: Options, box: Box | None) -> np.ndarray:
+    """The output pixels. The decoded pixels are this call's own: the edge colours and a background
+    are written into them in place, and a crop is a view, so no full-size copy is made here."""
+    if options.output is not OutputMode.MASK and options.decontaminate:
+        bgr = decontaminate(bgr, alpha, in_place=True)  # the whole frame: a crop's view is not C-ordered
     if box is not None:
         x0, y0, x1, y1 = box
         bgr, alpha = bgr[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
     if options.output is OutputMode.MASK:
         return np.ascontiguousarray(alpha)
-    # the decoded pixels are this call's own: rewriting them in place saves two full-size copies
-    foreground = decontaminate(bgr, alpha, in_place=True) if options.decontaminate else bgr
     if options.background is not None:
-        return flatten(foreground, alpha, options.background)
-    return to_bgra(foreground, alpha)
+        return flatten(bgr, alpha, options.background, out=bgr)
+    return to_bgra(bgr, alpha)
 
 
 def to_bgra(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -110,9 +139,20 @@ def to_bgra(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return bgra
 
 
-def flatten(bgr: np.ndarray, alpha: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
-    """Composite the foreground over a solid colour (given as RGB)."""
-    a = alpha.astype(np.float32)[:, :, None] * (1 / 255)
+def flatten(bgr: np.ndarray, alpha: np.ndarray, rgb: tuple[int, int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """Composite the foreground over a solid colour (given as RGB): colour + alpha * (bgr - colour),
+    rounded. Computed in bands of rows of about `FLATTEN_BAND_PIXELS`, so its temporaries stay
+    small at any size; `out` (HxWx3 uint8, `bgr` itself allowed) receives the result."""
+    out = np.empty_like(bgr) if out is None else out
     colour = np.array(rgb[::-1], dtype=np.float32)
-    out = bgr.astype(np.float32) * a + colour * (1 - a)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    step = max(1, FLATTEN_BAND_PIXELS // max(1, alpha.shape[1]))
+    for y0 in range(0, alpha.shape[0], step):
+        rows = slice(y0, y0 + step)
+        a = cv2.cvtColor(alpha[rows], cv2.COLOR_GRAY2BGR).astype(np.float32)
+        band = bgr[rows].astype(np.float32)
+        band -= colour
+        band *= a
+        band *= 1 / 255
+        band += colour + 0.5
+        np.copyto(out[rows], np.clip(band, 0, 255, out=band), casting="unsafe")  # truncation of x + 0.5
+    return out

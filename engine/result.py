@@ -1,4 +1,11 @@
-"""What the engine returns for one image."""
+"""What the engine returns for one image: the encoded cut-out, its timings and its findings.
+
+Findings are the per-image values a batch user filters on (how unsure the matte is, how much of
+the image is subject, whether any subject was found). `Cutout.findings` names them once; every
+entry point carries that dict as it is: S3 object metadata (`no-subject: true`), HTTP headers
+(`X-No-Subject: true`), the CLI's JSONL report (`"no_subject": true`). A new finding is one field
+and one line of `findings`.
+"""
 
 from __future__ import annotations
 
@@ -43,8 +50,17 @@ class Cutout:
     model_id: str
     uncertainty: float  # share of the matte that is neither clearly foreground nor background
     foreground: float  # share of the image that is foreground (alpha >= 0.5)
+    no_subject: bool = False  # no pixel of the matte is even half opaque: nothing was cut out
     timings: StageTimings = field(default_factory=StageTimings)
     format: OutputFormat = PNG
+
+    def findings(self) -> dict[str, float | bool]:
+        """The image's findings by stable name (snake_case; entry points derive their spelling)."""
+        return {
+            "uncertainty": round(self.uncertainty, 4),
+            "foreground": round(self.foreground, 4),
+            "no_subject": self.no_subject,
+        }
 
     @property
     def media_type(self) -> str:
@@ -53,3 +69,10 @@ class Cutout:
     @property
     def megapixels(self) -> float:
         return self.source_width * self.source_height / 1e6
+
+
+def finding_text(value: float | bool) -> str:
+    """A finding as text (metadata, headers): true/false, or a number with four decimals."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:.4f}"

@@ -1,7 +1,13 @@
-"""Engine configuration, read once from environment variables into one typed object."""
+"""Engine configuration, read once from environment variables into one typed object.
+
+A bad value raises `SettingError`, a deployment error: the handlers read these settings at cold
+start (so a misconfigured function fails its init, not every image) and the CLI exits with 2.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,10 +15,16 @@ from functools import lru_cache
 from pathlib import Path
 
 from .cpus import usable_cpus
-from .errors import InvalidOptionError
+from .errors import SettingError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "u2netp-int8"
+DEFAULT_MAX_MEGAPIXELS = 64.0
+# Share of a Lambda function's memory the engine may plan to use: the rest is for what the
+# estimate does not count (Python objects, the allocator's slack, the runtime's own buffers).
+MEMORY_BUDGET_SHARE = 0.9
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -20,16 +32,21 @@ class EngineSettings:
     """Process-wide engine settings.
 
     Environment variables (all optional):
-      ENGINE_MODEL          model id, a manifest name in ENGINE_MODEL_DIR (default u2netp-int8)
-      ENGINE_MODEL_DIR      folder holding `<id>.json` manifests and their model files
-      ENGINE_THREADS        ONNX Runtime intra-op threads (default: CPUs this process may use)
-      ENGINE_MAX_MEGAPIXELS decompression-bomb guard: larger images are refused (default 64)
+      ENGINE_MODEL            model id, a manifest name in ENGINE_MODEL_DIR (default u2netp-int8)
+      ENGINE_MODEL_DIR        folder holding `<id>.json` manifests and their model files
+      ENGINE_THREADS          ONNX Runtime intra-op threads (default, and most: the CPUs this
+                              process may use; more only slow it down, so they are capped, with a warning)
+      ENGINE_MAX_MEGAPIXELS   decompression-bomb guard: larger images are refused (default 64)
+      ENGINE_MEMORY_BUDGET_MB images whose estimated peak memory is larger are refused before
+                              decoding (engine/memory.py); default MEMORY_BUDGET_SHARE of
+                              AWS_LAMBDA_FUNCTION_MEMORY_SIZE in Lambda, no budget elsewhere
     """
 
     model: str = DEFAULT_MODEL
     model_dir: Path = MODELS_DIR
     threads: int = 1
-    max_megapixels: float = 64.0
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+    memory_budget_mb: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineSettings:
@@ -37,34 +54,43 @@ class EngineSettings:
         return cls(
             model=env.get("ENGINE_MODEL", "").strip() or DEFAULT_MODEL,
             model_dir=Path(env.get("ENGINE_MODEL_DIR", "").strip() or MODELS_DIR),
-            threads=_positive_int(env, "ENGINE_THREADS") or usable_cpus(),
-            max_megapixels=_positive_float(env, "ENGINE_MAX_MEGAPIXELS") or 64.0,
+            threads=_threads(env),
+            max_megapixels=_positive(env, "ENGINE_MAX_MEGAPIXELS", float) or DEFAULT_MAX_MEGAPIXELS,
+            memory_budget_mb=_memory_budget(env),
         )
 
 
-def _positive_int(env: Mapping[str, str], name: str) -> int | None:
+def _threads(env: Mapping[str, str]) -> int:
+    cpus = usable_cpus()
+    wanted = _positive(env, "ENGINE_THREADS", int)
+    if wanted is None:
+        return cpus
+    if wanted > cpus:
+        log.warning("ENGINE_THREADS=%d is more than the %d CPU(s) this process may use: using %d", wanted, cpus, cpus)
+        return cpus
+    return int(wanted)
+
+
+def _memory_budget(env: Mapping[str, str]) -> float | None:
+    explicit = _positive(env, "ENGINE_MEMORY_BUDGET_MB", float)
+    if explicit is not None:
+        return float(explicit)
+    function_memory = _positive(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int)
+    return None if function_memory is None else function_memory * MEMORY_BUDGET_SHARE
+
+
+def _positive(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> float | None:
+    """The variable as a positive number of `kind`, None when unset, SettingError when not one."""
     raw = env.get(name, "").strip()
     if not raw:
         return None
+    what = "a positive integer" if kind is int else "a positive number"
     try:
-        value = int(raw)
+        value = kind(raw) if raw.isascii() else math.nan
     except ValueError:
-        raise InvalidOptionError(f"{name} must be a positive integer, got {raw!r}") from None
-    if value < 1:
-        raise InvalidOptionError(f"{name} must be a positive integer, got {raw!r}")
-    return value
-
-
-def _positive_float(env: Mapping[str, str], name: str) -> float | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidOptionError(f"{name} must be a positive number, got {raw!r}") from None
-    if not value > 0:
-        raise InvalidOptionError(f"{name} must be a positive number, got {raw!r}")
+        value = math.nan
+    if not value > 0 or math.isinf(value):
+        raise SettingError(f"{name} must be {what}, got {raw!r}")
     return value
 
 

@@ -17,7 +17,7 @@ def page_screenshot(photo: Path, target: Path) -> Path:
     with (
         LocalDeployment() as stack,
         ApiGatewayBridge(stack.emulator(stack.api_function)) as bridge,
-        chromium((1000, 760)) as driver,
+        chromium((1000, 800)) as driver,
     ):
         cut_out_in_page(driver, bridge.url, photo).close()
         png = target.with_suffix(".png")

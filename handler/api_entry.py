@@ -3,12 +3,15 @@
 Routes:
   GET  /         a self-contained page: pick an image, see the cut-out on a checkerboard, download
   POST /remove   body = the image (binary; base64 through API Gateway), query = engine options
-                 (`?crop=true&background=ffffff`), answers the cut-out (image/png) or a JSON error:
-                 400 bad options / empty body, 413 body over API_MAX_BODY_BYTES or result over
-                 the 6 MB response limit (use /uploads), 415 not an image format we read,
-                 422 corrupt or too many megapixels, 500 broken deployment (model missing)
-  POST /uploads  JSON `{"filename": "photo.jpg"}` -> a presigned PUT URL into the input bucket and
-                 presigned GET URLs for the cut-out and the failure record to poll
+                 (`?crop=true&background=ffffff`), answers the cut-out (image/png), or when it is
+                 too large for the reply (payload.py) a 303 to its presigned URL in the output
+                 bucket (`Accept: application/json`: always a JSON document with the URL); errors
+                 are JSON with a stable code (HTTP_STATUS): 400 bad options / empty body, 413 body
+                 over API_MAX_BODY_BYTES (use /uploads), 415 not an image format we read, 422
+                 corrupt, too many megapixels or over the memory budget, 500 broken deployment
+  POST /uploads  JSON `{"filename": "photo.jpg"}`, query = engine options -> a presigned form
+                 upload (POST, at most MAX_INPUT_BYTES) into the input bucket that carries the
+                 options to the worker, and presigned GET URLs of the cut-out and the failure record
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import mimetypes
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,32 +30,40 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from engine import (
     INPUT_SUFFIXES,
     CorruptImageError,
+    Cutout,
+    DeploymentError,
     EmptyInputError,
     EngineError,
     ImageTooLargeError,
     InputError,
     InvalidOptionError,
-    ModelError,
     UnsupportedFormatError,
+    finding_text,
+    load_model,
 )
 
-from .keys import failure_key, has_supported_suffix, output_key, upload_key
+from .errors import PayloadTooLargeError, PermanentError, ResultTooLargeError
+from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
 from .observability import logger, metrics, record_failure, traced_removal, tracer
-from .settings import LAMBDA_SYNC_PAYLOAD_BYTES, load_settings
-from .storage import Storage
+from .payload import fits_in_reply
+from .settings import load_settings
+from .storage import OPTIONS_METADATA, Storage, findings_metadata
 
 settings = load_settings()  # read once: a bad variable fails the cold start
+load_model(settings.engine, settings.default_options.model)  # so does a default model not baked in
 storage = Storage.from_env()
 app = APIGatewayRestResolver()
 PAGE_HTML = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
-_STATUS_OF_INPUT_ERROR = {
+# The caller's errors and their HTTP status (the first class that matches wins).
+HTTP_STATUS: dict[type[Exception], int] = {
     EmptyInputError: 400,
     InvalidOptionError: 400,
+    PayloadTooLargeError: 413,
+    ResultTooLargeError: 413,
     UnsupportedFormatError: 415,
     CorruptImageError: 422,
     ImageTooLargeError: 422,
 }
-_RESPONSE_ENVELOPE_BYTES = 4096  # status, headers and JSON framing around the base64 body
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response[Any]:
@@ -64,7 +76,9 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 @app.get("/")
 def page() -> Response[Any]:
-    return Response(status_code=200, content_type="text/html; charset=utf-8", body=PAGE_HTML)
+    """The page, told the request limit it must route larger files around (through /uploads)."""
+    html = PAGE_HTML.replace("{{DIRECT_LIMIT}}", str(settings.api_max_body_bytes))
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=html)
 
 
 @app.post("/remove")
@@ -72,60 +86,96 @@ def remove() -> Response[Any]:
     event = app.current_event
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     if len(body) > settings.api_max_body_bytes:
-        return error_response(
-            413,
-            "payload_too_large",
-            f"the image is {len(body)} bytes, over the {settings.api_max_body_bytes}-byte limit of this "
-            "route; POST /uploads for an upload URL instead",
-            upload_route="uploads",
-        )
-    options = settings.default_options.merged(event.query_string_parameters or {})
-    cutout = traced_removal(body, options)
-    if 4 * -(-len(cutout.data) // 3) + _RESPONSE_ENVELOPE_BYTES > LAMBDA_SYNC_PAYLOAD_BYTES:
-        return error_response(
-            413,
-            "result_too_large",
-            f"the {cutout.format.name.upper()} is {len(cutout.data)} bytes, too large for a synchronous reply; "
-            "POST /uploads for an upload URL instead, or ask for crop=true or output=mask",
-            upload_route="uploads",
-        )
+        raise PayloadTooLargeError(len(body), settings.api_max_body_bytes)
+    options = settings.api_options(event.query_string_parameters or {})
+    cutout = traced_removal(body, options, settings.engine)
+    return reply(cutout, _prefers_json(event.headers.get("accept", "")))
+
+
+def reply(cutout: Cutout, as_json: bool = False) -> Response[Any]:
+    """The cut-out itself when it fits in the reply (payload.py), else stored in the output bucket
+    and answered by its presigned GET URL: a 303 See Other to it (clients that follow redirects
+    get the image: curl -L, browsers, most HTTP libraries), or, for a client that asked for JSON,
+    always a 200 JSON document with the URL. Every form carries the model and the findings."""
     headers = {
         "X-Model": cutout.model_id,
-        "X-Uncertainty": f"{cutout.uncertainty:.4f}",
+        **{_header(name): finding_text(value) for name, value in cutout.findings().items()},
         "Server-Timing": ", ".join(
             f"{name.removesuffix('_ms')};dur={ms}" for name, ms in cutout.timings.as_dict().items()
         ),
     }
-    return Response(status_code=200, content_type=cutout.media_type, body=cutout.data, headers=headers)
+    if not as_json and fits_in_reply(len(cutout.data)):
+        return Response(status_code=200, content_type=cutout.media_type, body=cutout.data, headers=headers)
+    stored = _store_reply(cutout)
+    document = {**stored, "model": cutout.model_id, "findings": cutout.findings()}
+    if as_json:
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document, headers=headers)
+    headers["Location"] = stored["result"]["url"]
+    return Response(status_code=303, content_type=content_types.APPLICATION_JSON, body=document, headers=headers)
+
+
+def _store_reply(cutout: Cutout) -> dict[str, Any]:
+    if not settings.output_bucket:
+        raise ResultTooLargeError(len(cutout.data))
+    key = reply_key(settings.output_prefix, uuid.uuid4().hex, cutout.format.suffix)
+    metadata = {"model": cutout.model_id, **findings_metadata(cutout.findings())}
+    with tracer.provider.in_subsegment("## store_reply"):
+        storage.put(settings.output_bucket, key, cutout.data, cutout.media_type, metadata)
+    expires = settings.upload_url_expires
+    result = {
+        **_download(settings.output_bucket, key, expires),
+        "media_type": cutout.media_type,
+        "bytes": len(cutout.data),
+        "width": cutout.width,
+        "height": cutout.height,
+    }
+    return {"result": result, "expires_in": expires}
+
+
+def _prefers_json(accept: str) -> bool:
+    """Whether the Accept header asks for JSON and for no image (`*/*`, the default, is not asking)."""
+    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return "application/json" in kinds and not any(k.startswith("image/") or k == "*/*" for k in kinds)
+
+
+def _header(finding: str) -> str:
+    """The HTTP header of a finding: no_subject -> X-No-Subject."""
+    return "X-" + "-".join(part.capitalize() for part in finding.split("_"))
 
 
 @app.post("/uploads")
 def create_upload() -> Response[Any]:
+    """A presigned form upload (POST) into the input bucket for one file, capped at MAX_INPUT_BYTES
+    by S3 itself, carrying the query's engine options as the object's metadata (the worker applies
+    them), and the presigned GET URLs of its cut-out and of its failure record, to poll."""
     if not (settings.input_bucket and settings.output_bucket):
         return error_response(501, "uploads_not_configured", "INPUT_BUCKET and OUTPUT_BUCKET are not set")
     request = app.current_event.json_body if app.current_event.body else {}
     if not isinstance(request, dict):
         return error_response(400, "bad_request", 'send a JSON object such as {"filename": "photo.jpg"}')
-    filename = str(request.get("filename") or app.current_event.get_query_string_value("filename", ""))
+    query = dict(app.current_event.query_string_parameters or {})
+    named_in_query = query.pop("filename", "")
+    filename = str(request.get("filename") or named_in_query)
+    options = settings.default_options.merged(query)  # refuses bad options now, not in the worker
     key = upload_key(settings.input_prefix, uuid.uuid4().hex, filename)
     if not has_supported_suffix(key):
         return error_response(
             415, "unsupported_format", f"the file name must end in one of {', '.join(INPUT_SUFFIXES)}"
         )
-    content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-    suffix = settings.default_options.output_format.suffix  # the worker makes it with the default options
-    result, failure = output_key(key, settings.output_prefix, suffix), failure_key(key, settings.failure_prefix)
+    fields = {"Content-Type": mimetypes.guess_type(key)[0] or "application/octet-stream"}
+    if query:
+        fields[f"x-amz-meta-{OPTIONS_METADATA}"] = urlencode(sorted(query.items()))
+    result = output_key(key, settings.output_prefix, options.output_format.suffix)
+    failure = failure_key(key, settings.failure_prefix)
     expires = settings.upload_url_expires
+    form = storage.presign_post(settings.input_bucket, key, expires, settings.max_input_bytes, fields)
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
         body={
-            "upload": {
-                "method": "PUT",
-                "url": storage.presign("put_object", settings.input_bucket, key, expires, content_type),
-                "headers": {"Content-Type": content_type},
-            },
+            "upload": {"method": "POST", **form, "max_bytes": settings.max_input_bytes},
             "source": {"bucket": settings.input_bucket, "key": key},
+            "options": fields.get(f"x-amz-meta-{OPTIONS_METADATA}", ""),
             "result": _download(settings.output_bucket, result, expires),
             "failure": _download(settings.output_bucket, failure, expires),
             "expires_in": expires,
@@ -139,15 +189,25 @@ def _download(bucket: str, key: str, expires: int) -> dict[str, str]:
 
 @app.exception_handler(InputError)
 def bad_input(error: InputError) -> Response[Any]:
-    status = next((s for kind, s in _STATUS_OF_INPUT_ERROR.items() if isinstance(error, kind)), 422)
-    logger.info("rejected input", extra={"reason": error.code, "status": status})
-    record_failure(error.code)
-    return error_response(status, error.code, str(error))
+    return _refused(error, error.code)
 
 
-@app.exception_handler(ModelError)
+@app.exception_handler(PermanentError)
+def refused_request(error: PermanentError) -> Response[Any]:
+    return _refused(error, error.code, **error.details())
+
+
+def _refused(error: Exception, code: str, **details: Any) -> Response[Any]:
+    """A caller's mistake: its status from HTTP_STATUS (by class, most specific first), a JSON error."""
+    status = next((s for kind, s in HTTP_STATUS.items() if isinstance(error, kind)), 422)
+    logger.info("rejected request", extra={"reason": code, "status": status})
+    record_failure(code)
+    return error_response(status, code, str(error), **details)
+
+
+@app.exception_handler(DeploymentError)
 def broken_deployment(error: EngineError) -> Response[Any]:
-    logger.exception("the model could not be loaded")
+    logger.exception("the deployment is broken")
     return error_response(500, error.code, "the service is misconfigured; the error has been logged")
 
 

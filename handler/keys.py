@@ -13,14 +13,11 @@ import re
 
 from engine import INPUT_SUFFIXES
 
+from .errors import KeyTooLongError
+
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
+REPLY_FOLDER = "api/"  # under the output prefix: API results too large for the reply (expired by a lifecycle rule)
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class KeyTooLongError(ValueError):
-    """The result's key would exceed S3's 1024-byte limit: a permanent property of the source."""
-
-    code = "key_too_long"
 
 
 def path_safe(key: str) -> str:
@@ -52,6 +49,12 @@ def _under(prefix: str, source_key: str, suffix: str) -> str:
     return key
 
 
+def reply_key(output_prefix: str, token: str, suffix: str) -> str:
+    """Key of an API result answered by URL: `output_prefix + "api/" + token + suffix`. No cut-out
+    of the worker can have it: theirs end in an image suffix and then the format's."""
+    return f"{output_prefix}{REPLY_FOLDER}{token}{suffix}"
+
+
 def has_supported_suffix(name: str) -> bool:
     """Whether the name ends in one of the image suffixes the S3 notifications filter on (any case)."""
     return name.lower().endswith(INPUT_SUFFIXES)
@@ -60,7 +63,7 @@ def has_supported_suffix(name: str) -> bool:
 def upload_key(input_prefix: str, token: str, filename: str) -> str:
     """Key for a browser upload: `input_prefix + "uploads/" + token + "/" + cleaned file name`.
 
-    The suffix is lower-cased so that the bucket's (case-sensitive) suffix filters match it.
+    The suffix is lower-cased (the rule that routes uploads matches any case; tidier names).
     """
     base = re.split(r"[/\\]", filename)[-1]
     stem, dot, suffix = _UNSAFE_NAME_CHARS.sub("_", base).strip("._").rpartition(".")

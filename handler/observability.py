@@ -13,7 +13,7 @@ import warnings
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from engine import Cutout, Options, remove_background
+from engine import Cutout, EngineSettings, Options, remove_background
 
 # Invocations that touch no image (the page, a duplicate, a test event) have no metrics to publish.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
@@ -23,10 +23,10 @@ tracer = Tracer()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "BackgroundRemover")
 
 
-def traced_removal(data: bytes, options: Options) -> Cutout:
+def traced_removal(data: bytes, options: Options, config: EngineSettings) -> Cutout:
     """Run the engine inside a trace subsegment and record the image's metrics."""
     with tracer.provider.in_subsegment("## remove_background") as subsegment:
-        cutout = remove_background(data, options)
+        cutout = remove_background(data, options, config)
         subsegment.put_annotation("model", cutout.model_id)
         subsegment.put_metadata("timings_ms", cutout.timings.as_dict())
     record_cutout(cutout)
@@ -41,6 +41,7 @@ def record_cutout(cutout: Cutout) -> None:
         name = stage.removesuffix("_ms").capitalize() + "Latency"
         metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=milliseconds)
     metrics.add_metric(name="Uncertainty", unit=MetricUnit.Percent, value=round(cutout.uncertainty * 100, 2))
+    metrics.add_metric(name="ImagesWithoutSubject", unit=MetricUnit.Count, value=int(cutout.no_subject))
 
 
 def record_failure(reason: str) -> None:

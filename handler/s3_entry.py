@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from engine import InvalidOptionError, Options
+from engine import InvalidOptionError, Options, load_model
 
 from .observability import logger, metrics, tracer
 from .settings import load_settings
@@ -41,6 +41,7 @@ from .storage import ObjectRef, Storage
 from .worker import Outcome, Worker, ensure_time_left
 
 settings = load_settings()  # read once: a bad variable fails the cold start
+load_model(settings.engine, settings.default_options.model)  # so does a default model not baked in
 worker = Worker(settings, Storage.from_env())
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -1,7 +1,8 @@
 """Handler configuration: one typed object, read once from the environment at cold start.
 
-A bad variable raises `SettingsError` while the module is imported, so a misconfigured
-deployment fails its first invocation loudly (an init error) instead of mis-handling images.
+The engine's own variables (ENGINE_*, engine/settings.py) are read with them. A bad variable
+raises `SettingsError` while the entry point's module is imported, so a misconfigured deployment
+fails its first invocation loudly (an init error) instead of mis-handling images.
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from urllib.parse import parse_qsl
 
-from engine import InvalidOptionError, Options
+from engine import EngineSettings, InvalidOptionError, Options, SettingError
+
+from .payload import MAX_REQUEST_BODY_BYTES
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # request and response limit of a synchronous invoke
 
 
 class SettingsError(ValueError):
@@ -35,8 +37,12 @@ class HandlerSettings:
     MIN_REMAINING_MS   stop taking new work when less time than this is left (default 10000)
     MAX_INPUT_BYTES    larger source objects are refused without download (default 50 MB)
     DEFAULT_OPTIONS    engine options for S3 work, as a query string: "crop=true&refine=false"
-    API_MAX_BODY_BYTES larger API request bodies get 413 and a pointer to /uploads (6 MiB)
+    API_MAX_BODY_BYTES larger API request bodies get 413 and a pointer to /uploads (default and
+                       most: the real limit, payload.MAX_REQUEST_BODY_BYTES = 4,689,408)
     UPLOAD_URL_EXPIRES lifetime of presigned upload/download URLs, seconds (default 900)
+    API_MAX_COMPRESS_LEVEL the highest compress_level the API serves (default 3: levels 4-9 take
+                       seconds per megapixel, 9 about 2 s, against the API's 29 s); a higher
+                       DEFAULT_OPTIONS level is lowered to it for the API, a request's is refused
     """
 
     input_bucket: str | None = None
@@ -47,8 +53,10 @@ class HandlerSettings:
     min_remaining_ms: int = 10_000
     max_input_bytes: int = 50_000_000
     default_options: Options = field(default_factory=Options)
-    api_max_body_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
+    api_max_body_bytes: int = MAX_REQUEST_BODY_BYTES
     upload_url_expires: int = 900
+    api_max_compress_level: int = 3
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
     def __post_init__(self) -> None:
         shares_bucket = self.output_bucket and self.input_bucket in (None, self.output_bucket)
@@ -70,9 +78,25 @@ class HandlerSettings:
             min_remaining_ms=_count(env, "MIN_REMAINING_MS", 10_000, minimum=0),
             max_input_bytes=_count(env, "MAX_INPUT_BYTES", 50_000_000, minimum=1),
             default_options=_options(env, "DEFAULT_OPTIONS"),
-            api_max_body_bytes=_count(env, "API_MAX_BODY_BYTES", LAMBDA_SYNC_PAYLOAD_BYTES, minimum=1),
+            api_max_body_bytes=_count(env, "API_MAX_BODY_BYTES", MAX_REQUEST_BODY_BYTES, 1, MAX_REQUEST_BODY_BYTES),
             upload_url_expires=_count(env, "UPLOAD_URL_EXPIRES", 900, minimum=1),
+            api_max_compress_level=_count(env, "API_MAX_COMPRESS_LEVEL", 3, 0, 9),
+            engine=_engine(env),
         )
+
+    def api_options(self, query: Mapping[str, str]) -> Options:
+        """The options of an API request: its query over DEFAULT_OPTIONS (whose compress_level is
+        lowered to API_MAX_COMPRESS_LEVEL); a query asking for more is refused (InvalidOptionError)."""
+        defaults = self.default_options
+        if defaults.compress_level > self.api_max_compress_level:
+            defaults = replace(defaults, compress_level=self.api_max_compress_level)
+        options = defaults.merged(query)
+        if options.compress_level > self.api_max_compress_level:
+            raise InvalidOptionError(
+                f"compress_level must be at most {self.api_max_compress_level} on this route (higher levels cost "
+                f"seconds per megapixel of the API's 29 s), got {options.compress_level}; the S3 route takes 0-9"
+            )
+        return options
 
     def require_output_bucket(self) -> str:
         """The output bucket, or SettingsError when the deployment did not set one."""
@@ -102,16 +126,20 @@ def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def _count(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+def _count(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int | None = None) -> int:
     raw = _text(env, name)
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = int(raw) if raw.isascii() else None
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        value = None
+    if value is None:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}")
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -121,6 +149,13 @@ def _options(env: Mapping[str, str], name: str) -> Options:
         return Options.from_strings(dict(parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw))))
     except (InvalidOptionError, ValueError) as exc:
         raise SettingsError(f"{name} is not valid engine options ({exc}); example: 'crop=true&refine=false'") from None
+
+
+def _engine(env: Mapping[str, str]) -> EngineSettings:
+    try:
+        return EngineSettings.from_env(env)
+    except SettingError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,7 @@
 """Which objects an event names: S3 notifications, EventBridge "Object Created" events, and
 either of them as the body of an SQS message. Parsing is Powertools' event source data classes
-(keys arrive URL-encoded: '+' is a space, %XX an escaped byte, so they are decoded here)."""
+(notification keys arrive URL-encoded: '+' is a space, %XX an escaped byte, so they are decoded
+here; EventBridge keys arrive as stored)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,10 @@ def object_refs(event: dict[str, Any]) -> list[ObjectRef]:
         return [
             ObjectRef(
                 bucket=detail.bucket.name,
-                key=detail.object.key,
+                # As stored: S3 URL-encodes keys in its notifications, not in EventBridge events (a
+                # real one carries "2023-08-08T14:03:40.zip"); Powertools' `key` decodes, so a "+"
+                # would become a space.
+                key=str(detail.object["key"]),
                 version_id=detail.object.get("version-id") or None,
                 etag=clean_etag(detail.object.etag),
                 sequencer=detail.object.get("sequencer") or None,

@@ -1,4 +1,5 @@
-"""S3 access for the handlers: fetch a source, read an earlier result's metadata, write, presign.
+"""S3 access for the handlers: fetch a source, read an earlier result's metadata, write, presign
+(GET and PUT URLs, and form uploads with a size cap).
 
 Errors: a missing source object becomes `SourceMissingError` and an oversized one
 `SourceTooLargeError` (both permanent); every other `ClientError` or connection error is left
@@ -8,12 +9,17 @@ The endpoint comes from the standard AWS configuration (`AWS_ENDPOINT_URL_S3` fo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from engine import finding_text
+
+from .errors import SourceMissingError, SourceTooLargeError
 
 if TYPE_CHECKING:  # the stubs are a dev requirement (with aws-sam-cli), not in the Lambda image
     from mypy_boto3_s3 import S3Client
@@ -33,23 +39,22 @@ class ObjectRef:
     sequencer: str | None = None  # S3's per-key event order (hex), when the event carries one
 
 
+# User metadata of an input object: the engine options its uploader chose, as a query string
+# (`crop=true&background=ffffff`); the API's upload route sets it, the worker applies it.
+OPTIONS_METADATA = "options"
+
+
 @dataclass(frozen=True)
 class SourceObject:
     data: bytes
     etag: str
     version_id: str | None
+    options: str = ""  # OPTIONS_METADATA of the object, "" when it has none
 
 
-class SourceMissingError(Exception):
-    """The object was deleted (or never existed) before we could read it."""
-
-    code = "source_missing"
-
-
-class SourceTooLargeError(Exception):
-    """The object is larger than MAX_INPUT_BYTES; it is not downloaded."""
-
-    code = "source_too_large"
+def findings_metadata(findings: Mapping[str, float | bool]) -> dict[str, str]:
+    """A cut-out's findings as S3 user metadata: `no_subject` -> `no-subject: true`."""
+    return {name.replace("_", "-"): finding_text(value) for name, value in findings.items()}
 
 
 def is_missing(error: ClientError) -> bool:
@@ -95,7 +100,8 @@ class Storage:
                     f"the object is {response['ContentLength']} bytes, over the {max_bytes}-byte limit"
                 )
             data = body.read()
-        return SourceObject(data, clean_etag(response["ETag"]) or "", response.get("VersionId"))
+        options = response.get("Metadata", {}).get(OPTIONS_METADATA, "")
+        return SourceObject(data, clean_etag(response["ETag"]) or "", response.get("VersionId"), options)
 
     def metadata(self, bucket: str, key: str) -> dict[str, str] | None:
         """User metadata of an existing object, or None when there is no such object."""
@@ -108,6 +114,17 @@ class Storage:
 
     def put(self, bucket: str, key: str, body: bytes, content_type: str, metadata: dict[str, str]) -> None:
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata)
+
+    def presign_post(
+        self, bucket: str, key: str, expires: int, max_bytes: int, fields: dict[str, str]
+    ) -> dict[str, Any]:
+        """A presigned POST (a browser form upload) of this one key: S3 itself refuses a body over
+        `max_bytes` and any `fields` (Content-Type, x-amz-meta-*) other than the ones given."""
+        conditions: list[Any] = [{name: value} for name, value in fields.items()]
+        conditions.append(["content-length-range", 1, max_bytes])
+        return dict(
+            self._s3.generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=expires)
+        )
 
     def presign(
         self,

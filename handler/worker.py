@@ -1,8 +1,9 @@
 """One object from the input bucket to one cut-out in the output bucket, whatever event named it.
 
 `Worker.process` returns a `Result` for everything that will never succeed on retry (ignored
-objects, duplicate deliveries, bad images, vanished objects: the last two leave a JSON failure
-record beside the outputs) and raises for everything that might (S3 throttling and outages, a
+objects, duplicate deliveries, and the engine's `InputError`s and our `PermanentError`s, errors.py:
+bad images, vanished or oversized objects, which leave a JSON failure record beside the outputs
+with the error's `code` as its reason) and raises for everything that might (S3 throttling and outages, a
 broken model deployment, too little time left), so that the caller's retry mechanism runs.
 """
 
@@ -13,17 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
-from engine import InputError, Options
-from engine import settings as engine_settings
+from engine import InputError, InvalidOptionError, Options
 
-from .keys import KeyTooLongError, failure_key, output_key
+from .errors import KeyTooLongError, PermanentError
+from .keys import failure_key, output_key
 from .observability import logger, record_failure, record_skip, traced_removal, tracer
 from .settings import HandlerSettings
-from .storage import ObjectRef, SourceMissingError, SourceTooLargeError, Storage
+from .storage import ObjectRef, Storage, findings_metadata
 
-PERMANENT_ERRORS = (InputError, SourceMissingError, SourceTooLargeError, KeyTooLongError)
 _MAX_METADATA_KEY_CHARS = 1024  # S3 allows 2 KB of user metadata in all
 
 
@@ -88,12 +88,9 @@ class Worker:
         if reason:
             record_skip(reason)
             return Result(Outcome.IGNORED, reason)
-        wanted = options.recipe(engine_settings().model)
         etag = ref.etag
         try:
-            target = output_key(ref.key, self.settings.output_prefix, options.output_format.suffix)
-            with tracer.provider.in_subsegment("## check_output"):
-                recorded = self.storage.metadata(self.output_bucket, target)
+            target, wanted, recorded = self._plan(ref.key, options)
             if _made_from(recorded, ref.etag, wanted):
                 return self._duplicate(target)
             if _superseded(recorded, ref.sequencer):
@@ -102,10 +99,13 @@ class Worker:
             with tracer.provider.in_subsegment("## fetch"):
                 source = self.storage.fetch(ref, self.settings.max_input_bytes)
             etag = source.etag
+            if source.options:  # the uploader's own options (the API's upload route) come last
+                options = options.merged(_query(source.options))
+                target, wanted, recorded = self._plan(ref.key, options, target, recorded)
             if _made_from(recorded, etag, wanted):
                 return self._duplicate(target)
-            cutout = traced_removal(source.data, options)
-        except PERMANENT_ERRORS as error:
+            cutout = traced_removal(source.data, options, self.settings.engine)
+        except (InputError, PermanentError) as error:  # the engine's and our own permanent failures
             return self._fail(ref, etag, error)
         metadata = {
             **_source_metadata(ref.bucket, ref.key, source.etag, source.version_id),
@@ -114,20 +114,30 @@ class Worker:
             "options": wanted,
             "size": f"{cutout.width}x{cutout.height}",
             "timings": json.dumps(cutout.timings.as_dict(), separators=(",", ":")),
-            "uncertainty": f"{cutout.uncertainty:.4f}",
-            "foreground": f"{cutout.foreground:.4f}",
+            **findings_metadata(cutout.findings()),
         }
         with tracer.provider.in_subsegment("## store"):
             self.storage.put(self.output_bucket, target, cutout.data, cutout.media_type, metadata)
         return Result(Outcome.WRITTEN, target)
 
+    def _plan(
+        self, key: str, options: Options, known: str | None = None, recorded: dict[str, str] | None = None
+    ) -> tuple[str, str, dict[str, str] | None]:
+        """(output key, recipe, metadata of the output already there) for these options; the
+        metadata is read again only when the key is not `known`."""
+        target = output_key(key, self.settings.output_prefix, options.output_format.suffix)
+        if target != known:
+            with tracer.provider.in_subsegment("## check_output"):
+                recorded = self.storage.metadata(self.output_bucket, target)
+        return target, options.recipe(self.settings.engine.model), recorded
+
     def _duplicate(self, target: str) -> Result:
         record_skip("duplicate")
         return Result(Outcome.DUPLICATE, target, "already made from this object version")
 
-    def _fail(self, ref: ObjectRef, etag: str | None, error: Exception) -> Result:
+    def _fail(self, ref: ObjectRef, etag: str | None, error: InputError | PermanentError) -> Result:
         """Record a permanent failure beside the outputs (when its key fits) and report it."""
-        code = str(getattr(error, "code", "bad_input"))
+        code = error.code
         logger.warning("permanent failure", extra={"reason": code, "error": str(error)})
         record_failure(code)
         record = {
@@ -145,6 +155,14 @@ class Worker:
         with tracer.provider.in_subsegment("## record_failure"):
             self.storage.put(self.output_bucket, key, body, "application/json", metadata)
         return Result(Outcome.FAILED, code, str(error))
+
+
+def _query(text: str) -> dict[str, str]:
+    """Options written as a query string (object metadata), or InvalidOptionError."""
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        raise InvalidOptionError(f"the object's options metadata is not a query string: {text[:100]!r}") from None
 
 
 def _made_from(recorded: dict[str, str] | None, etag: str | None, wanted: str) -> bool:

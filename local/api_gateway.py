@@ -3,11 +3,13 @@
 `proxy_event` turns an HTTP request into the event API Gateway would send (shaped like
 events/api-post.json; bodies base64-encoded, as with binary media type `*/*`), and
 `ApiResponse.from_invocation` turns the function's answer back into status, headers and body
-(502 when the function failed, 504 when it timed out, as API Gateway answers).
+(502 when the function failed or its reply was over Lambda's limit, 504 when it timed out, as
+API Gateway answers). An event over Lambda's request limit is not sent: API Gateway answers it
+413 `{"message": "Request Too Long"}` itself (handler/payload.py has the limits).
 
 `python -m local.api_gateway` (`make serve`) serves the API function on http://127.0.0.1:3000:
 open it in a browser to try the page against the real handler and a local S3; large images go
-through a presigned upload, which reaches the worker via S3 notifications and SQS
+through a presigned upload, which reaches the worker via EventBridge and SQS
 (local/queue_trigger.py).
 """
 
@@ -27,6 +29,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from handler.payload import INVOKE_REQUEST_BYTES, INVOKE_RESPONSE_BYTES
 
 from .emulator import Invocation, LambdaEmulator
 from .events import EVENTS_DIR, load_event
@@ -93,7 +97,8 @@ class ApiResponse:
     def from_invocation(cls, invocation: Invocation) -> ApiResponse:
         if invocation.timed_out:
             return cls._gateway_error(HTTPStatus.GATEWAY_TIMEOUT, "Endpoint request timed out")
-        if invocation.function_error or invocation.status != 200:
+        too_long = len(invocation.body) > INVOKE_RESPONSE_BYTES  # Lambda refuses to return it
+        if too_long or invocation.function_error or invocation.status != 200:
             return cls._gateway_error(HTTPStatus.BAD_GATEWAY, "Internal server error")
         payload = invocation.payload()
         body = payload.get("body") or ""
@@ -123,7 +128,10 @@ def call_api(
     query: Mapping[str, list[str]] | None = None,
 ) -> ApiResponse:
     """One HTTP request to the API function, the way API Gateway would make it."""
-    return ApiResponse.from_invocation(emulator.invoke(proxy_event(method, path, query, headers, body)))
+    payload = json.dumps(proxy_event(method, path, query, headers, body)).encode()
+    if len(payload) > INVOKE_REQUEST_BYTES:  # Lambda would refuse the invoke; API Gateway says so
+        return ApiResponse._gateway_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Too Long")
+    return ApiResponse.from_invocation(emulator.invoke(payload))
 
 
 class _BridgeHandler(BaseHTTPRequestHandler):
@@ -178,11 +186,11 @@ def main(argv: list[str] | None = None) -> None:
         worker = stack.emulator(stack.s3_function)
         prefix = stack.variable(stack.s3_function, "INPUT_PREFIX")
         with (
-            QueueTrigger(stack.server, worker, stack.input_bucket, prefix),
+            QueueTrigger(stack.server, worker, stack.input_bucket),
             ApiGatewayBridge(stack.emulator(stack.api_function), args.port, verbose=True) as bridge,
         ):
             print(f"{stack.api_function} on {bridge.url}; uploads to s3://{stack.input_bucket}/{prefix} reach")
-            print(f"{stack.s3_function} through S3 notifications and SQS (S3 at {stack.server.endpoint}); Ctrl-C stops")
+            print(f"{stack.s3_function} through EventBridge and SQS (S3 at {stack.server.endpoint}); Ctrl-C stops")
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:

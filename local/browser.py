@@ -74,14 +74,34 @@ def chromium(window: tuple[int, int] = (1000, 900)) -> Iterator[Any]:
             driver.quit()
 
 
-def cut_out_in_page(driver: Any, page_url: str, photo: Path, timeout: float = 120) -> Image.Image:
-    """Choose `photo` in the page, wait for the result, and return the cut-out the page shows."""
+SET_OPTIONS_JS = """
+const [crop, mask, colour] = arguments;
+document.getElementById("crop").checked = crop;
+document.getElementById("mask").checked = mask;
+document.getElementById("flatten").checked = colour !== null;
+if (colour !== null) document.getElementById("color").value = colour;
+"""
+
+
+def cut_out_in_page(
+    driver: Any,
+    page_url: str,
+    photo: Path,
+    timeout: float = 120,
+    *,
+    crop: bool = False,
+    mask: bool = False,
+    colour: str | None = None,
+) -> Image.Image:
+    """Open the page, tick its options (crop, mask only, a background `colour` such as "#00ff00"),
+    choose `photo`, wait for the result, and return the cut-out the page shows."""
     from selenium.webdriver.common.by import By  # noqa: PLC0415 - only browser work needs selenium
     from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415 - (as above)
 
     driver.get(page_url)
     if driver.title != "Background remover":
         raise BrowserError(f"unexpected page title {driver.title!r}")
+    driver.execute_script(SET_OPTIONS_JS, crop, mask, colour)
     driver.find_element(By.ID, "file").send_keys(str(photo))
     status = driver.find_element(By.ID, "status")
     WebDriverWait(driver, timeout).until(

@@ -48,20 +48,24 @@ class LocalDeployment(Service):
         python: str = sys.executable,
         extra_env: dict[str, str] | None = None,
         s3_endpoint: str | None = None,
+        parameters: dict[str, str] | None = None,
     ):
         self.template = load_template(template)
+        self.parameters = dict(parameters or {})  # as `sam deploy --parameter-overrides`
         self.env_file = env_file
         self.task_root = task_root
         self.python = python
         self.extra_env = dict(extra_env or {})
-        self.configs = {logical_id: self._config(logical_id) for logical_id in function_ids(self.template)}
+        self.configs = {
+            logical_id: self._config(logical_id) for logical_id in function_ids(self.template, self.parameters)
+        }
         self.server = S3Endpoint(s3_endpoint) if s3_endpoint else LocalS3(python, task_root)
         self.s3: Any = None
         self._emulators: dict[str, LambdaEmulator] = {}
         self._stack = ExitStack()
 
     def _config(self, logical_id: str) -> FunctionConfig:
-        return apply_env_overrides(function_config(self.template, logical_id), self.env_file)
+        return apply_env_overrides(function_config(self.template, logical_id, self.parameters), self.env_file)
 
     def function_with_handler(self, handler: str) -> str:
         """Logical id of the (first) function whose handler is `handler`."""

@@ -28,6 +28,7 @@ HOST = "127.0.0.1"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 TIMED_OUT = "Task timed out"
 _REPORT = re.compile(r"^REPORT RequestId: (\S+)")
+_FAILED_INVOKE = re.compile(r"\(rapid\) Invoke DONE failed")  # a runtime that failed its init: no REPORT follows
 _REPORT_DURATION = re.compile(r"\tDuration: ([\d.]+) ms")
 _INIT_REPORT = re.compile(r"INIT REPORT\(durationMs: ([\d.]+)\)")
 _INIT_START = "INIT START"
@@ -173,7 +174,8 @@ class LambdaEmulator(Service):
         )
 
     def _request_logs(self, mark: int, timeout_s: float = 5.0) -> list[str]:
-        """Lines from `mark` up to this request's REPORT line (written just after the response)."""
+        """Lines from `mark` up to this request's REPORT line (written just after the response), or
+        to the emulator's note that the invoke failed (a runtime that could not start writes none)."""
         if self._process is None:
             raise RuntimeError("the emulator is not running")
         process = self._process
@@ -181,7 +183,8 @@ class LambdaEmulator(Service):
         with process.new_line:
             while True:
                 for index in range(mark, len(process.lines)):
-                    if _REPORT.match(process.lines[index]):
+                    line = process.lines[index]
+                    if _REPORT.match(line) or _FAILED_INVOKE.search(line):
                         return process.lines[mark : index + 1]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -86,3 +86,18 @@ def sqs_event(bodies: Iterable[str], template: Path = EVENTS_DIR / "sqs-s3.json"
         record.update({"messageId": f"message-{index}", "receiptHandle": f"handle-{index}", "body": body})
         records.append(record)
     return {"Records": records}
+
+
+def batch_job_event(
+    objects: Iterable[NewObject], user_arguments: dict[str, str], template: Path = EVENTS_DIR / "batch-ops-v2.json"
+) -> dict[str, Any]:
+    """An S3 Batch Operations job (schema 2.0, shaped like `events/batch-ops-v2.json`) with one task
+    per object and these user arguments (engine options, for the worker)."""
+    event = load_event(template)
+    shape = event["tasks"][0]
+    event["job"]["userArguments"] = dict(user_arguments)
+    event["tasks"] = [
+        {**shape, "taskId": f"task-{index}", "s3Key": obj.key, "s3Bucket": obj.bucket}
+        for index, obj in enumerate(objects)
+    ]
+    return event

@@ -206,6 +206,11 @@ def peak_rss_mb(pid: int) -> float | None:
     return _status_mb(pid, "VmHWM")
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Start the process's VmHWM again from its resident size now (Linux's clear_refs, value 5)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def rss_mb(pid: int) -> float | None:
     """Resident set size of a process now (VmRSS), in MiB; None if it is gone."""
     return _status_mb(pid, "VmRSS")

@@ -1,46 +1,52 @@
-"""S3 -> SQS -> worker on one machine: the template's `UseQueue=true` path.
+"""S3 -> EventBridge -> SQS -> worker on one machine: the template's `UseQueue=true` path.
 
-moto's server delivers the input bucket's `ObjectCreated` notifications (under the input prefix)
-to a queue; a thread long-polls it and invokes the worker with SQS batch events, as Lambda's
-event source mapping would with `ReportBatchItemFailures`: messages the function did not report
-as failed are deleted, the others become visible again and are retried; after `max_receive_count`
-receives SQS moves a message to the dead-letter queue, as the template's redrive policy does.
+moto's server sends the input bucket's events to EventBridge, where the template's own rule
+(its EventPattern, read from template.yaml) routes "Object Created" events to a queue; a thread
+long-polls it and invokes the worker with SQS batch events, as Lambda's event source mapping
+would with `ReportBatchItemFailures`: messages the function did not report as failed are
+deleted, the others become visible again and are retried; after `max_receive_count` receives
+SQS moves a message to the dead-letter queue, as the template's redrive policy does.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any, Self
 
 from .emulator import Invocation, LambdaEmulator
 from .processes import Service
 from .s3_server import REGION, S3Endpoint
+from .template_config import load_template, object_created_pattern
 
 QUEUE_NAME = "local-buffer-queue"
+RULE_NAME = "local-object-created"
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 DEAD_LETTER_QUEUE_NAME = "local-failed-events"
 VISIBILITY_TIMEOUT_S = 30
 MAX_RECEIVE_COUNT = 5  # as template.yaml's BufferQueue RedrivePolicy
 
 
 class QueueTrigger(Service):
-    """Feeds the worker from the input bucket's notifications while it runs."""
+    """Feeds the worker from the input bucket's events (through the template's rule) while it runs."""
 
     def __init__(
         self,
         server: S3Endpoint,
         worker: LambdaEmulator,
         bucket: str,
-        prefix: str,
         batch_size: int = 10,
         visibility_timeout_s: int = VISIBILITY_TIMEOUT_S,
         max_receive_count: int = MAX_RECEIVE_COUNT,
+        template: Path = TEMPLATE,
     ):
         self.s3 = server.client("s3")
         self.sqs = server.client("sqs")
+        self.events = server.client("events")
         self.worker = worker
         self.bucket = bucket
-        self.prefix = prefix
+        self.pattern = object_created_pattern(load_template(template), bucket)
         self.batch_size = batch_size
         self.visibility_timeout_s = visibility_timeout_s
         self.max_receive_count = max_receive_count
@@ -64,12 +70,10 @@ class QueueTrigger(Service):
         )["QueueUrl"]
         attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
         self.queue_arn = attributes["Attributes"]["QueueArn"]
-        rule = {"Key": {"FilterRules": [{"Name": "prefix", "Value": self.prefix}]}}
+        self.events.put_rule(Name=RULE_NAME, EventPattern=json.dumps(self.pattern))
+        self.events.put_targets(Rule=RULE_NAME, Targets=[{"Id": "buffer-queue", "Arn": self.queue_arn}])
         self.s3.put_bucket_notification_configuration(
-            Bucket=self.bucket,
-            NotificationConfiguration={
-                "QueueConfigurations": [{"QueueArn": self.queue_arn, "Events": ["s3:ObjectCreated:*"], "Filter": rule}]
-            },
+            Bucket=self.bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
         )
         self._stopping.clear()
         self._thread = threading.Thread(target=self._poll_until_stopped, name="queue-trigger", daemon=True)
@@ -83,6 +87,8 @@ class QueueTrigger(Service):
             self._thread = None
         if self.queue_url:
             self.s3.put_bucket_notification_configuration(Bucket=self.bucket, NotificationConfiguration={})
+            self.events.remove_targets(Rule=RULE_NAME, Ids=["buffer-queue"])
+            self.events.delete_rule(Name=RULE_NAME)
             self.sqs.delete_queue(QueueUrl=self.queue_url)
             self.sqs.delete_queue(QueueUrl=self.dead_letter_url)
             self.queue_url = self.dead_letter_url = ""

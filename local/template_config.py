@@ -201,6 +201,22 @@ def bucket_names(template: Mapping[str, Any], parameters: Mapping[str, str] | No
     return {k: resolver.physical_name(k) for k, v in template["Resources"].items() if v.get("Type") == BUCKET_TYPE}
 
 
+def object_created_pattern(
+    template: Mapping[str, Any], bucket: str, parameters: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The EventPattern of the template's rule for S3 "Object Created" events, resolved, with the
+    bucket it names replaced by `bucket` (a local run's input bucket)."""
+    resolver = _Resolver(template, parameter_defaults(template, parameters))
+    for resource in template["Resources"].values():
+        if resource.get("Type") != "AWS::Events::Rule":
+            continue
+        pattern: dict[str, Any] = resolver.resolve(resource["Properties"]["EventPattern"])
+        if pattern.get("source") == ["aws.s3"] and pattern.get("detail-type") == ["Object Created"]:
+            pattern["detail"]["bucket"]["name"] = [bucket]
+            return pattern
+    raise TemplateError("the template has no EventBridge rule for S3 Object Created events")
+
+
 def function_policy(
     template: Mapping[str, Any], logical_id: str, parameters: Mapping[str, str] | None = None
 ) -> dict[str, Any]:

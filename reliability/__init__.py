@@ -4,6 +4,7 @@
   fault_proxy   an HTTP proxy before the local S3 that throttles, fails or refuses on command
   soak          `make soak N=1000`: N mixed objects through S3 -> SQS -> the worker, reconciled
   fuzz_decode   `make fuzz`: coverage-guided fuzzing (atheris) of the decode path, seeded by the corpus
+  memory        `make memory`: the worker's peak RSS per option and input size, beside the engine's estimate
 
 They drive the local stand-ins of local/ (S3 server, emulator, queue trigger); local/ never imports them.
 """

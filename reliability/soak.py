@@ -1,10 +1,10 @@
 """`make soak N=1000`: N mixed objects through S3 -> SQS -> the worker under the Lambda emulator.
 
 Valid photos (the bundled samples, each under its own key) and bad inputs (corpus.py) are
-uploaded under the input prefix; moto's notifications feed the queue that local/queue_trigger.py
-drains in batches, as Lambda's event source mapping would. When every input is accounted for (or
-the time limit passes) it prints throughput, per-image and per-batch latency, the runtime's RSS
-(it must not grow with the count) and one reconciliation line:
+uploaded under the input prefix; moto's EventBridge events, routed by the template's rule, feed
+the queue that local/queue_trigger.py drains in batches, as Lambda's event source mapping would.
+When every input is accounted for (or the time limit passes) it prints throughput, per-image and
+per-batch latency, the runtime's RSS (it must not grow with the count) and one reconciliation line:
 
     in=N outputs=X failures=Y lost=0 duplicated=0
 """
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         prefix = stack.variable(stack.s3_function, "INPUT_PREFIX")
         out_prefix = stack.variable(stack.s3_function, "OUTPUT_PREFIX")
         failure_prefix = stack.variable(stack.s3_function, "FAILURE_PREFIX")
-        with QueueTrigger(stack.server, worker, stack.input_bucket, prefix) as trigger:
+        with QueueTrigger(stack.server, worker, stack.input_bucket) as trigger:
             started = time.monotonic()
             for key, data, _ in objects:
                 put_object(stack.s3, stack.input_bucket, prefix + key, data)

@@ -27,9 +27,6 @@ from tests.integration.in_process import (
     function_environment,
 )
 
-# Small enough to test 413 without building a body over Lambda's own 6 MB payload limit.
-API_MAX_BODY_BYTES = 1_000_000
-
 
 @pytest.fixture(scope="session")
 def local_s3() -> Iterator[LocalS3]:
@@ -47,8 +44,7 @@ def moto_endpoint(local_s3: LocalS3) -> str:
 @pytest.fixture(scope="session")
 def stack(moto_endpoint: str) -> Iterator[LocalDeployment]:
     """The template's functions on the session's moto server."""
-    extra_env = {"API_MAX_BODY_BYTES": str(API_MAX_BODY_BYTES)}
-    with LocalDeployment(extra_env=extra_env, s3_endpoint=moto_endpoint) as deployment:
+    with LocalDeployment(s3_endpoint=moto_endpoint) as deployment:
         yield deployment
 
 
@@ -76,12 +72,6 @@ def worker(stack: LocalDeployment) -> LambdaEmulator:
 def api(stack: LocalDeployment) -> LambdaEmulator:
     """The API function under the emulator."""
     return stack.emulator(stack.api_function)
-
-
-@pytest.fixture(scope="session")
-def api_max_body_bytes() -> int:
-    """The API function's body limit in this deployment (API_MAX_BODY_BYTES)."""
-    return API_MAX_BODY_BYTES
 
 
 @pytest.fixture(scope="session")

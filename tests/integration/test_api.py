@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
@@ -14,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from local.api_gateway import ApiResponse, call_api
+from local.api_gateway import ApiResponse, call_api, proxy_event
 from local.events import EVENTS_DIR, NewObject, load_event, s3_put_event
 from local.processes import BackgroundHTTPServer
 from tests.integration.buckets import corrupt_jpeg, image_size, sample_bytes
@@ -72,13 +71,6 @@ def test_bad_requests_get_documented_json_errors(api, body, query, status, code)
     assert_json_error(response, status, code)
 
 
-def test_too_large_body_gets_413_with_a_pointer_to_uploads(api, api_max_body_bytes):
-    response = call_api(api, "POST", "/remove", os.urandom(api_max_body_bytes + 1), JPEG)
-
-    assert_json_error(response, 413, "payload_too_large")
-    assert response.json()["upload_route"] == "uploads"
-
-
 def test_page_loads(api):
     response = ApiResponse.from_invocation(api.invoke(load_event(EVENTS_DIR / "api-page.json")))
 
@@ -87,16 +79,23 @@ def test_page_loads(api):
     assert b"<title>Background remover</title>" in response.body
 
 
-def test_upload_url_round_trip_through_s3_and_the_worker(stack, api, worker):
-    ticket = ApiResponse.from_invocation(api.invoke(load_event(EVENTS_DIR / "api-upload-url.json")))
+def form_upload(upload: dict, data: bytes, name: str = "photo.jpg") -> requests.Response:
+    """What a browser's form POST to a presigned upload sends: its fields, then the file."""
+    return requests.post(upload["url"], data=upload["fields"], files={"file": (name, data)}, timeout=30)
+
+
+def test_upload_round_trip_through_s3_and_the_worker_keeps_the_options(stack, api, worker):
+    """The upload route used to drop crop, mask and colour: the worker made a default cut-out."""
+    query = {"crop": ["true"], "background": ["#00ff00"]}
+    ticket = call_api(api, "POST", "/uploads", json.dumps({"filename": "My Photo.JPG"}).encode(), {}, query)
     assert ticket.status == 201
     plan = ticket.json()
-    source = sample_bytes("astronaut.jpg")
+    source = sample_bytes("chelsea.jpg")
 
-    put = requests.put(plan["upload"]["url"], data=source, headers=plan["upload"]["headers"], timeout=10)
-    assert put.status_code == 200
+    assert form_upload(plan["upload"], source).status_code in (200, 204)
     assert requests.get(plan["result"]["url"], timeout=10).status_code == 404
     head = stack.s3.head_object(Bucket=plan["source"]["bucket"], Key=plan["source"]["key"])
+    assert head["Metadata"]["options"] == plan["options"] == "background=%2300ff00&crop=true"
     uploaded = NewObject(plan["source"]["bucket"], plan["source"]["key"], len(source), head["ETag"].strip('"'))
     event = s3_put_event([uploaded])  # what S3 then notifies the worker of
     assert worker.invoke(event).payload()["results"][0] == f"written: {plan['result']['key']}"
@@ -104,7 +103,28 @@ def test_upload_url_round_trip_through_s3_and_the_worker(stack, api, worker):
     result = requests.get(plan["result"]["url"], timeout=10)
     assert result.status_code == 200
     with Image.open(io.BytesIO(result.content)) as image:
-        assert (image.mode, image.size) == ("RGBA", image_size(source))
+        assert image.mode == "RGB", "flattened onto the colour"
+        assert image.size[0] < image_size(source)[0] and image.getpixel((0, 0))[1] > 240, "cropped, green margin"
+
+
+def test_the_upload_is_capped_by_s3_itself(api):
+    """A presigned PUT had no size cap: S3 took any size and only the worker refused it. The form's
+    policy (what S3 enforces; moto does not) allows one file of at most MAX_INPUT_BYTES, with
+    exactly the content type and options the route chose."""
+    ticket = call_api(api, "POST", "/uploads", json.dumps({"filename": "a.png"}).encode(), {}, {"crop": ["true"]})
+    upload = ticket.json()["upload"]
+    policy = json.loads(base64.b64decode(upload["fields"]["policy"]))
+
+    assert upload["method"] == "POST" and upload["max_bytes"] == 50_000_000
+    assert ["content-length-range", 1, 50_000_000] in policy["conditions"]
+    assert {"Content-Type": "image/png"} in policy["conditions"]
+    assert {"x-amz-meta-options": "crop=true"} in policy["conditions"]
+
+
+def test_bad_upload_options_are_refused_before_any_upload(api):
+    ticket = call_api(api, "POST", "/uploads", json.dumps({"filename": "a.png"}).encode(), {}, {"crop": ["maybe"]})
+
+    assert_json_error(ticket, 400, "invalid_option")
 
 
 class _CountingPhotoHandler(BaseHTTPRequestHandler):
@@ -141,3 +161,43 @@ def test_urls_given_by_callers_are_never_fetched(api):
     assert_json_error(as_json, 415, "unsupported_format")
     assert as_query.status == 400 and as_query.json()["error"] in {"empty_input", "invalid_option"}
     assert _CountingPhotoHandler.requests == []
+
+
+def test_an_unknown_model_is_the_callers_error_naming_the_models_there_are(api):
+    """It used to answer 500 "the service is misconfigured" and log a traceback."""
+    invocation = api.invoke(proxy_event("POST", "/remove", {"model": ["nope"]}, JPEG, sample_bytes("chelsea.jpg")))
+    response = ApiResponse.from_invocation(invocation)
+
+    assert_json_error(response, 400, "unknown_model")
+    assert "nope" in response.json()["message"] and "u2netp-int8" in response.json()["message"]
+    assert not any("Traceback" in line for line in invocation.function_lines())
+
+
+@pytest.mark.parametrize("background", ["\u00b2,1,1", "\uff11\uff12\uff13,0,0", "\u0661,2,3"])
+def test_a_colour_with_non_ascii_digits_is_an_invalid_option(api, background):
+    """'²'.isdigit() is true and int('²') raises: that was a 502; full-width digits passed silently."""
+    response = call_api(api, "POST", "/remove", sample_bytes("chelsea.jpg"), JPEG, {"background": [background]})
+
+    assert_json_error(response, 400, "invalid_option")
+
+
+def test_an_image_without_a_subject_says_so_in_a_header(api):
+    uniform = io.BytesIO()
+    Image.new("RGB", (320, 240), (90, 120, 150)).save(uniform, "PNG")
+    subject = call_api(api, "POST", "/remove", sample_bytes("chelsea.jpg"), JPEG)
+    blank = call_api(api, "POST", "/remove", uniform.getvalue(), {"Content-Type": "image/png"})
+
+    assert (subject.status, blank.status) == (200, 200)
+    assert subject.headers["X-No-Subject"] == "false" and blank.headers["X-No-Subject"] == "true"
+    assert float(blank.headers["X-Foreground"]) < 0.01 <= float(subject.headers["X-Foreground"])
+
+
+def test_slow_compress_levels_are_refused_before_any_work(api):
+    """compress_level=9 took 26.6 s of the API's 29 at 64 MP and then answered 413 anyway."""
+    slow = api.invoke(proxy_event("POST", "/remove", {"compress_level": ["9"]}, JPEG, sample_bytes("chelsea.jpg")))
+    fast = call_api(api, "POST", "/remove", sample_bytes("chelsea.jpg"), JPEG, {"compress_level": ["3"]})
+
+    assert_json_error(ApiResponse.from_invocation(slow), 400, "invalid_option")
+    assert "compress_level" in ApiResponse.from_invocation(slow).json()["message"]
+    assert not any("remove_background" in line or "ImagesProcessed" in line for line in slow.function_lines())
+    assert fast.status == 200

@@ -1,6 +1,7 @@
 """The page in headless Chromium: served by the API function through a local API Gateway stand-in
 (local/api_gateway.py), a user picks a photo and gets the cut-out back in the page, directly
-(POST /remove) or, for a large file, through a presigned upload that the worker processes.
+(POST /remove, the result by redirect when it is too large for the reply) or, for a file over the
+request limit, through a presigned upload that the worker processes; the options travel either way.
 
 Chromium and its driver come from Debian packages, installed by `make browser` (`make test` runs it first).
 """
@@ -9,21 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
-from PIL import Image
 
+from handler.payload import MAX_REQUEST_BODY_BYTES
 from local.api_gateway import ApiGatewayBridge
-from local.browser import chromium, cut_out_in_page
+from local.browser import BrowserError, chromium, cut_out_in_page
 from local.queue_trigger import QueueTrigger
 from local.samples import SAMPLES_DIR
+from reliability.memory import photo_jpeg
 from tests.integration.buckets import image_size
+
+OVERLAP_JS = """
+const box = (id) => document.getElementById(id).getBoundingClientRect();
+const apart = (a, b) => a.bottom <= b.top || b.bottom <= a.top || a.right <= b.left || b.right <= a.left;
+const drop = box("drop");
+const shown = [...document.querySelectorAll(".pane img")].filter((img) => img.getBoundingClientRect().width > 0);
+return {
+  title: apart(drop, document.querySelector("h1").getBoundingClientRect()),
+  options: apart(drop, document.querySelector("fieldset").getBoundingClientRect()),
+  images: shown.length,
+};
+"""
 
 
 @pytest.fixture(scope="module")
-def page_url(stack, api, worker, input_prefix) -> Iterator[str]:
+def page_url(stack, api, worker) -> Iterator[str]:
     """The page behind the API Gateway stand-in; uploads reach the worker through S3 and SQS."""
-    with QueueTrigger(stack.server, worker, stack.input_bucket, input_prefix), ApiGatewayBridge(api) as bridge:
+    with QueueTrigger(stack.server, worker, stack.input_bucket), ApiGatewayBridge(api) as bridge:
         yield bridge.url
 
 
@@ -40,11 +53,46 @@ def test_page_cuts_out_a_chosen_photo(browser, page_url):
         assert (cutout.format, cutout.mode, cutout.size) == ("PNG", "RGBA", image_size(photo.read_bytes()))
 
 
-def test_large_photo_goes_through_a_presigned_upload_and_the_worker(browser, page_url, tmp_path):
-    photo = tmp_path / "large photo.png"
-    noise = np.random.default_rng(7).integers(0, 256, (1100, 1300, 3), dtype=np.uint8)
-    Image.fromarray(noise).save(photo)
-    assert photo.stat().st_size > 4 * 1024 * 1024, "the page sends files over 4 MiB through /uploads"
+def test_the_drop_zone_overlaps_nothing_and_empty_panes_show_no_broken_image(browser, page_url):
+    browser.get(page_url)
 
-    with cut_out_in_page(browser, page_url, photo) as cutout:
-        assert (cutout.format, cutout.mode, cutout.size) == ("PNG", "RGBA", (1300, 1100))
+    assert browser.execute_script(OVERLAP_JS) == {"title": True, "options": True, "images": 0}
+
+
+@pytest.fixture(scope="module")
+def phone_photo(tmp_path_factory) -> object:
+    """A 12 MP photo as phones write them (a few MB: it goes straight to POST /remove)."""
+    path = tmp_path_factory.mktemp("photos") / "phone.jpg"
+    path.write_bytes(photo_jpeg(12))
+    assert path.stat().st_size <= MAX_REQUEST_BODY_BYTES
+    return path
+
+
+def test_a_12_mp_photo_round_trips_with_its_options(browser, page_url, phone_photo):
+    """Its cut-out is too large for the reply: the page follows the redirect to the stored copy."""
+    with cut_out_in_page(browser, page_url, phone_photo, crop=True, colour="#00ff00") as cutout:
+        width, height = image_size(phone_photo.read_bytes())
+        assert cutout.mode == "RGB", "flattened onto the colour"
+        assert cutout.size[0] <= width and cutout.size[1] <= height
+
+
+def test_a_photo_over_the_request_limit_goes_through_an_upload_with_its_options(browser, page_url, tmp_path):
+    photo = tmp_path / "large photo.jpg"
+    photo.write_bytes(photo_jpeg(12, quality=99))
+    assert photo.stat().st_size > MAX_REQUEST_BODY_BYTES, "the page sends larger files through /uploads"
+
+    with cut_out_in_page(browser, page_url, photo, mask=True) as cutout:
+        assert (cutout.format, cutout.mode, cutout.size) == ("PNG", "L", image_size(photo.read_bytes()))
+    assert "error" not in browser.find_element("id", "status").get_attribute("class")
+
+
+def test_errors_are_told_in_words_not_status_codes(browser, page_url, tmp_path):
+    """The page used to show the developer's text: "413 payload_too_large: ... POST /uploads"."""
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("this is not a photo")
+
+    with pytest.raises(BrowserError) as refused:
+        cut_out_in_page(browser, page_url, fake)
+
+    assert "not an image we can read" in str(refused.value)
+    assert "415" not in str(refused.value) and "unsupported_format" not in str(refused.value)

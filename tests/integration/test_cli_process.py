@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.synthetic import encode, scene
@@ -24,3 +27,35 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "1 inputs: 1 written" in result.stdout and (tmp_path / "o" / "a.png").is_file()
+
+
+def test_ctrl_c_stops_with_a_summary_and_a_report_of_what_was_done(tmp_path: Path) -> None:
+    """Ctrl-C used to end in a traceback: no summary, and the report (written at the end) was lost."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(40):
+        (photos / f"p{index:02d}.jpg").write_bytes(encode(scene(320, 240, seed=index)[0]))
+    report = tmp_path / "report.jsonl"
+    # As a terminal runs it: Ctrl-C raises KeyboardInterrupt even where this test's own runner was
+    # started with SIGINT ignored (a background job of a script), which its children would inherit.
+    terminal = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'engine'; runpy.run_module('engine', run_name='__main__', alter_sys=True)"
+    )
+    arguments = [str(photos), "--out", str(tmp_path / "o"), "-q", "--report", str(report)]
+    command = [sys.executable, "-c", terminal, *arguments]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (report.exists() and len(report.read_text().splitlines()) >= 2):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted (Ctrl-C)" in out
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    written = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert 2 <= len(lines) < 40 and all(line["ok"] for line in lines)
+    assert written == sorted(Path(line["output"]).name for line in lines), "whole outputs only, each reported"
+    assert f"40 inputs: {len(lines)} written, 0 skipped, 0 failed, {40 - len(lines)} not started" in out

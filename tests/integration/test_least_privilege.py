@@ -110,7 +110,7 @@ def test_an_unknown_key_is_refused_outright(locked: Locked):
     assert error.value.response["Error"]["Code"] in {"InvalidAccessKeyId", "AccessDenied", "403"}
 
 
-def test_what_the_api_can_presign_is_browser_uploads_and_their_results_only(locked: Locked):
+def test_what_the_api_can_presign_is_browser_uploads_their_results_and_its_large_replies(locked: Locked):
     """A presigned URL acts with its signer's permissions; moto cannot check presigned requests
     under IAM, so the API function's policy is exercised with direct calls signed the same way."""
     stack = locked.stack
@@ -121,6 +121,8 @@ def test_what_the_api_can_presign_is_browser_uploads_and_their_results_only(lock
     with pytest.raises(ClientError) as pending:
         s3.get_object(Bucket=stack.output_bucket, Key=f"{out}{prefix}uploads/from-a-browser.jpg.png")
     assert pending.value.response["Error"]["Code"] == "NoSuchKey", "allowed, only not made yet"
+    s3.put_object(Bucket=stack.output_bucket, Key=f"{out}api/0123abcd.png", Body=b"x")  # a large reply
+    assert s3.get_object(Bucket=stack.output_bucket, Key=f"{out}api/0123abcd.png")["Body"].read() == b"x"
     refused = {
         "upload outside uploads/": denied(
             s3.put_object, Bucket=stack.input_bucket, Key=f"{prefix}batch/x.jpg", Body=b"x"
@@ -132,5 +134,6 @@ def test_what_the_api_can_presign_is_browser_uploads_and_their_results_only(lock
         "write a cut-out": denied(
             s3.put_object, Bucket=stack.output_bucket, Key=f"{out}{prefix}uploads/x.png", Body=b"x"
         ),
+        "write outside api/": denied(s3.put_object, Bucket=stack.output_bucket, Key=f"{out}elsewhere.png", Body=b"x"),
     }
     assert refused == dict.fromkeys(refused, True)

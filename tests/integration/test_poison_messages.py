@@ -16,9 +16,7 @@ POISON = "this is not an S3 notification"
 def test_poison_message_ends_in_the_dead_letter_queue_and_good_work_is_done_once(stack, worker, input_prefix):
     out_prefix = stack.variable(stack.s3_function, "OUTPUT_PREFIX")
     failure_prefix = stack.variable(stack.s3_function, "FAILURE_PREFIX")
-    with QueueTrigger(
-        stack.server, worker, stack.input_bucket, input_prefix, visibility_timeout_s=1, max_receive_count=2
-    ) as trigger:
+    with QueueTrigger(stack.server, worker, stack.input_bucket, visibility_timeout_s=1, max_receive_count=2) as trigger:
         trigger.sqs.send_message(QueueUrl=trigger.queue_url, MessageBody=POISON)
         good = upload(stack, f"{input_prefix}poison/coffee.jpg", sample_bytes("coffee.jpg"))
         bad = upload(stack, f"{input_prefix}poison/broken.jpg", corrupt_jpeg())

@@ -188,3 +188,20 @@ def test_batch_operations_v2_applies_user_arguments_and_rejects_bad_ones(stack, 
     rejected = [result for job in one_task_jobs(event) for result in worker.invoke(job).payload()["results"]]
     assert [r["resultCode"] for r in rejected] == ["PermanentFailure"] * len(event["tasks"])
     assert all(r["resultString"].startswith("invalid_option") for r in rejected)
+
+
+def test_an_image_without_a_subject_is_flagged_in_its_metadata(stack, worker, input_prefix):
+    """A batch user finds them by their metadata instead of opening every transparent PNG."""
+    uniform, one_pixel = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (320, 240), (240, 240, 240)).save(uniform, "PNG")
+    Image.new("RGB", (1, 1), (10, 200, 30)).save(one_pixel, "PNG")
+    objects = [
+        upload(stack, f"{input_prefix}blank.png", uniform.getvalue()),
+        upload(stack, f"{input_prefix}dot.png", one_pixel.getvalue()),
+        upload(stack, f"{input_prefix}cat.jpg", sample_bytes("chelsea.jpg")),
+    ]
+
+    assert worker.invoke(s3_put_event(objects)).payload()["results"][0].startswith("written:")
+
+    flags = [read_object(stack, output_key(stack, obj.key))[1]["no-subject"] for obj in objects]
+    assert flags == ["true", "true", "false"]

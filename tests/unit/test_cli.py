@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,146 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as bad_format:
         main([str(tmp_path), "--out", str(tmp_path), "--format", "bmp"])
     assert bad_format.value.code == EXIT_USAGE
+
+
+@pytest.mark.parametrize(("variable", "value"), [("ENGINE_MAX_MEGAPIXELS", "64MP"), ("ENGINE_THREADS", "abc")])
+def test_a_bad_engine_setting_exits_2_before_any_image(
+    photos: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main([str(photos), "--out", str(tmp_path / "out"), "--quiet"]) == EXIT_USAGE
+    assert variable in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_model_exits_2_naming_the_installed_ones(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(photos), "--out", str(tmp_path / "out"), "--model", "nope", "--quiet"]) == EXIT_USAGE
+    assert "u2netp-int8" in capsys.readouterr().err
+
+
+def test_the_report_and_the_summary_name_images_without_a_subject(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deeper = photos / "nested" / "deeper"
+    (deeper / "blank.png").write_bytes(encode(np.full((60, 80, 3), 200, np.uint8), ".png"))
+    report = tmp_path / "report.jsonl"
+    assert main([str(deeper), "--out", str(tmp_path / "out"), "--quiet", "--report", str(report)]) == EXIT_OK
+    records = {Path(r["input"]).name: r for r in map(json.loads, report.read_text().splitlines())}
+    assert records["blank.png"]["no_subject"] is True and records["b.JPG"]["no_subject"] is False
+    assert "1 with no subject found" in capsys.readouterr().out
+
+
+def _bytes_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_equal_to_an_input_folder_is_refused_and_nothing_is_overwritten(
+    photos: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _bytes_of(photos)
+    assert main([str(photos), "--out", str(photos), "--quiet"]) == EXIT_USAGE
+    assert "input folder" in capsys.readouterr().err
+    assert _bytes_of(photos) == before
+
+
+def test_a_cutout_never_replaces_its_own_input(photos: Path) -> None:
+    """`a.png --out .` used to write the cut-out of a.png over a.png."""
+    source = (photos / "a.png").read_bytes()
+    assert main([str(photos / "a.png"), "--out", str(photos), "--quiet"]) == EXIT_OK
+    assert (photos / "a.png").read_bytes() == source
+    assert Image.open(photos / "a.png.png").mode == "RGBA"
+
+
+def test_inputs_that_share_a_name_each_get_their_own_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """d1/a.jpg d2/a.jpg used to report "2 written" and leave one file."""
+    inputs = []
+    for index, folder in enumerate(("d1", "d2", "d3")):
+        (tmp_path / folder).mkdir()
+        inputs.append(tmp_path / folder / "a.jpg")
+        inputs[-1].write_bytes(encode(scene(96, 64, seed=index)[0]))
+    (tmp_path / "d1" / "a.png").write_bytes(encode(scene(96, 64, seed=7)[0], ".png"))
+    out = tmp_path / "o"
+    assert main([*map(str, inputs), str(tmp_path / "d1" / "a.png"), "--out", str(out), "--quiet"]) == EXIT_OK
+    assert "4 inputs: 4 written" in capsys.readouterr().out
+    assert len(list(out.iterdir())) == 4
+
+
+def test_an_output_folder_inside_the_input_is_not_read_back(photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """photos --out photos/cutouts re-processed the previous outputs on every run (cutouts/cutouts/...)."""
+    out = photos / "cutouts"
+    assert main([str(photos), "--out", str(out), "--quiet"]) == EXIT_OK
+    capsys.readouterr()
+    assert main([str(photos), "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
+    assert "3 inputs: 0 written, 3 skipped" in capsys.readouterr().out
+    assert not (out / "cutouts").exists()
+
+
+def test_outputs_are_written_whole_so_an_empty_one_is_not_taken_as_done(photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.png").write_bytes(b"")  # what a run killed mid-write used to leave
+    assert main([str(photos / "nested"), "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
+    assert Image.open(out / "deeper" / "b.png").size == (160, 120)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["b.png", "deeper/b.png"]
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "not writable"])
+def test_an_unusable_out_exits_2_before_any_work(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    (tmp_path / "file").write_text("x")
+    out = {"a file": tmp_path / "file", "under a file": tmp_path / "file" / "sub", "not writable": Path("/proc/o")}
+    assert main([str(photos), "--out", str(out[where]), "--quiet"]) == EXIT_USAGE
+    assert "--out" in capsys.readouterr().err
+
+
+def test_the_report_is_opened_first_and_written_as_images_finish(photos: Path, tmp_path: Path) -> None:
+    report = tmp_path / "missing" / "folder" / "report.jsonl"  # created, not a traceback after the work
+    assert main([str(photos / "nested"), "--out", str(tmp_path / "out"), "-q", "--report", str(report)]) == EXIT_OK
+    assert len(report.read_text().splitlines()) == 1
+    (tmp_path / "taken").mkdir()
+    assert main([str(photos), "--out", str(tmp_path / "o2"), "--quiet", "--report", str(tmp_path / "taken")]) == 2
+    assert not (tmp_path / "o2").exists(), "refused before any image"
+
+
+def test_files_it_cannot_read_as_images_are_counted_and_listed(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = photos / "nested"
+    os.mkfifo(folder / "pipe.jpg")
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (folder / "phone.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (folder / "deeper" / "still.avif").write_bytes(b"\x00\x00\x00\x1cftypavif")
+    report = tmp_path / "report.jsonl"
+    code = main([str(folder), "--out", str(tmp_path / "out"), "--quiet", "--report", str(report)])
+    summary = capsys.readouterr().out
+    assert code == EXIT_FAILURES
+    assert "4 not readable as images" in summary
+    for name in ("pipe.jpg", "gone.png", "phone.HEIC", "still.avif"):
+        assert name in summary
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    assert sorted(Path(r["input"]).name for r in records if r.get("error") == "not_readable") == [
+        "gone.png",
+        "phone.HEIC",
+        "pipe.jpg",
+        "still.avif",
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
+def test_an_unreadable_subfolder_is_listed(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    locked = photos / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        assert main([str(photos), "--out", str(tmp_path / "out"), "--quiet"]) == EXIT_FAILURES
+    finally:
+        locked.chmod(0o755)
+    assert "locked" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -163,3 +164,32 @@ def test_megapixel_cap_is_configurable() -> None:
 def test_extreme_shapes_decode(size: tuple[int, int]) -> None:
     data = _save(Image.new("RGB", size, (10, 20, 30)), "PNG")
     assert decode_image(data, MAX_MP).bgr.shape == (size[1], size[0], 3)
+
+
+def _traced_decode_peak(data: bytes) -> int:
+    tracemalloc.start()
+    try:
+        decode_image(data, MAX_MP)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("mode", ["I;16", "F", "RGBA", "LA"])
+def test_wide_and_alpha_modes_decode_without_full_size_temporaries(mode: str) -> None:
+    """Beside Pillow's own image, only the result (3 bytes a pixel, 4 with alpha) is full size:
+    converting in bands keeps 16-bit, float and RGBA TIFFs at 64 MP within the function's memory."""
+    height, width = 1000, 1500
+    ramp = np.tile(np.linspace(0, 1, width, dtype=np.float32), (height, 1))
+    if mode == "I;16":
+        image = Image.fromarray((ramp * 65535).astype(np.uint16))
+    elif mode == "F":
+        image = Image.fromarray(ramp * 7.5, "F")
+    else:
+        channels = 4 if mode == "RGBA" else 2
+        image = Image.fromarray(np.dstack([(ramp * 255).astype(np.uint8)] * channels), mode)
+    data = _save(image, "TIFF")
+    decoded = decode_image(data, MAX_MP)
+    assert decoded.bgr[0, -1].tolist() == [255, 255, 255] and decoded.bgr[0, 0].tolist() == [0, 0, 0]
+    result = width * height * (3 if decoded.alpha is None else 4)
+    assert _traced_decode_peak(data) <= result + 4 * 2**20

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.formats import PNG as PNG_FORMAT
-from handler.keys import KeyTooLongError, failure_key, has_supported_suffix, output_key, path_safe, upload_key
+from handler.errors import KeyTooLongError
+from handler.keys import failure_key, has_supported_suffix, output_key, path_safe, upload_key
 
 PNG = PNG_FORMAT.suffix
 

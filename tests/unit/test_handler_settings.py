@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import Options, OutputMode
+from engine import InvalidOptionError, Options, OutputMode
 from handler.settings import HandlerSettings, SettingsError
 
 
@@ -72,3 +72,23 @@ def test_one_bucket_for_inputs_and_outputs_needs_output_prefixes():
 def test_the_s3_entry_needs_an_output_bucket():
     with pytest.raises(SettingsError, match="OUTPUT_BUCKET"):
         HandlerSettings.from_env({}).require_output_bucket()
+
+
+def test_the_engine_settings_are_read_with_them_and_fail_the_same_way():
+    settings = HandlerSettings.from_env({"ENGINE_MODEL": "u2netp", "ENGINE_MEMORY_BUDGET_MB": "800"})
+    assert settings.engine.model == "u2netp" and settings.engine.memory_budget_mb == 800
+    with pytest.raises(SettingsError, match="ENGINE_MAX_MEGAPIXELS"):
+        HandlerSettings.from_env({"ENGINE_MAX_MEGAPIXELS": "64MP"})
+
+
+def test_the_api_serves_fast_compress_levels_only():
+    settings = HandlerSettings.from_env({"DEFAULT_OPTIONS": "compress_level=9&crop=true"})
+    assert settings.default_options.compress_level == 9  # the worker has the time
+    assert settings.api_options({}) == Options(crop=True, compress_level=3)  # the API lowers the default
+    assert settings.api_options({"compress_level": "2"}).compress_level == 2
+    with pytest.raises(InvalidOptionError, match="compress_level must be at most 3"):
+        settings.api_options({"compress_level": "9"})
+    with pytest.raises(SettingsError, match="API_MAX_COMPRESS_LEVEL"):
+        HandlerSettings.from_env({"API_MAX_COMPRESS_LEVEL": "10"})
+    with pytest.raises(SettingsError, match="API_MAX_BODY_BYTES"):
+        HandlerSettings.from_env({"API_MAX_BODY_BYTES": "6291456"})  # more than an invoke can carry

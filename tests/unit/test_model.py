@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -13,9 +14,16 @@ import pytest
 from onnx import TensorProto, helper
 
 from engine.cpus import cgroup_cpu_limit, usable_cpus
-from engine.errors import InvalidOptionError, ModelError, ModelIntegrityError, ModelNotFoundError
+from engine.errors import (
+    DeploymentError,
+    InputError,
+    ModelError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    SettingError,
+)
 from engine.model import get_model, model_input
-from engine.settings import DEFAULT_MODEL, MODELS_DIR, EngineSettings
+from engine.settings import DEFAULT_MODEL, MEMORY_BUDGET_SHARE, MODELS_DIR, EngineSettings
 
 
 @pytest.fixture()
@@ -120,14 +128,53 @@ def test_every_committed_manifest_matches_its_model_file() -> None:
 
 def test_settings_read_from_environment() -> None:
     settings = EngineSettings.from_env(
-        {"ENGINE_MODEL": "u2netp", "ENGINE_THREADS": "3", "ENGINE_MAX_MEGAPIXELS": "12.5"}
+        {
+            "ENGINE_MODEL": "u2netp",
+            "ENGINE_THREADS": "1",
+            "ENGINE_MAX_MEGAPIXELS": "12.5",
+            "ENGINE_MEMORY_BUDGET_MB": "900",
+        }
     )
-    assert (settings.model, settings.threads, settings.max_megapixels) == ("u2netp", 3, 12.5)
+    assert (settings.model, settings.threads, settings.max_megapixels) == ("u2netp", 1, 12.5)
+    assert settings.memory_budget_mb == 900
     defaults = EngineSettings.from_env({})
     assert defaults.model == DEFAULT_MODEL and defaults.threads == usable_cpus()
-    for bad in ({"ENGINE_THREADS": "0"}, {"ENGINE_THREADS": "two"}, {"ENGINE_MAX_MEGAPIXELS": "-1"}):
-        with pytest.raises(InvalidOptionError):
-            EngineSettings.from_env(bad)
+    assert defaults.memory_budget_mb is None  # no budget outside Lambda unless one is set
+
+
+def test_the_memory_budget_follows_the_lambda_functions_memory() -> None:
+    in_lambda = EngineSettings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048"})
+    assert in_lambda.memory_budget_mb == pytest.approx(2048 * MEMORY_BUDGET_SHARE)
+    explicit = EngineSettings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048", "ENGINE_MEMORY_BUDGET_MB": "700"})
+    assert explicit.memory_budget_mb == 700
+
+
+def test_more_threads_than_cpus_are_capped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """64 threads on 2 cores took 10.6 s an image: oversubscribed ONNX Runtime threads spin."""
+    with caplog.at_level(logging.WARNING, logger="engine.settings"):
+        settings = EngineSettings.from_env({"ENGINE_THREADS": str(usable_cpus() + 62)})
+    assert settings.threads == usable_cpus()
+    assert "ENGINE_THREADS" in caplog.text and "CPU" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ENGINE_THREADS", "0"),
+        ("ENGINE_THREADS", "two"),
+        ("ENGINE_THREADS", "abc"),
+        ("ENGINE_THREADS", "\uff12"),  # a full-width 2: digits are ASCII only
+        ("ENGINE_MAX_MEGAPIXELS", "-1"),
+        ("ENGINE_MAX_MEGAPIXELS", "64MP"),
+        ("ENGINE_MAX_MEGAPIXELS", "inf"),
+        ("ENGINE_MEMORY_BUDGET_MB", "2GB"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots"),
+    ],
+)
+def test_a_bad_setting_is_a_deployment_error_not_a_bad_image(name: str, value: str) -> None:
+    with pytest.raises(SettingError, match=name) as raised:
+        EngineSettings.from_env({name: value})
+    assert isinstance(raised.value, DeploymentError) and not isinstance(raised.value, InputError)
 
 
 def test_cgroup_quota_limits_the_thread_count(tmp_path: Path) -> None:

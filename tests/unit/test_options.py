@@ -38,6 +38,7 @@ def test_parses_every_option_from_text() -> None:
     )
     assert options == EVERY_FIELD_SET
     assert Options.from_strings({"background": "10,20,30"}).background == (10, 20, 30)
+    assert Options.from_strings({"background": " 10 , 20, 30 "}).background == (10, 20, 30)
     assert Options.from_strings({}) == Options()
 
 
@@ -53,6 +54,10 @@ def test_parses_every_option_from_text() -> None:
         {"model": "../etc/passwd"},
         {"format": "bmp"},
         {"colour": "red"},
+        {"background": "\u00b2,1,1"},  # '²'.isdigit() is true, int('²') raises
+        {"background": "\uff11\uff12\uff13,0,0"},  # full-width digits
+        {"compress_level": "\uff17"},  # int() reads a full-width 7
+        {"crop_margin": "\u0660.\u0661"},  # float() reads Arabic-Indic digits
     ],
 )
 def test_bad_values_are_refused_with_the_option_name(values: dict[str, str]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -11,6 +13,8 @@ from PIL import Image, ImageCms
 
 import engine
 from engine import Options, OutputMode
+from engine.memory import resident_mb
+from reliability.corpus import png_bomb
 from tests.synthetic import encode, scene
 
 
@@ -133,8 +137,34 @@ def test_bad_input_raises_typed_errors() -> None:
         engine.remove_background(b"<html><body>not an image</body></html>")
     with pytest.raises(engine.CorruptImageError):
         engine.remove_background(encode(scene(seed=0)[0], ".png")[:3000])
-    with pytest.raises(engine.ModelNotFoundError, match="unknown model"):
+
+
+def test_a_callers_unknown_model_is_an_invalid_option_naming_the_installed_ones() -> None:
+    with pytest.raises(engine.UnknownModelError, match="no-such-model") as raised:
         engine.remove_background(encode(scene(seed=0)[0]), Options(model="no-such-model"))
+    assert isinstance(raised.value, engine.InvalidOptionError) and raised.value.code == "unknown_model"
+    assert "one of u2netp" in str(raised.value) and "u2netp-int8" in str(raised.value)
+
+
+def test_the_configured_model_missing_is_a_broken_deployment() -> None:
+    config = replace(engine.settings(), model="no-such-model")
+    with pytest.raises(engine.ModelNotFoundError) as raised:
+        engine.remove_background(encode(scene(seed=0)[0]), config=config)
+    assert isinstance(raised.value, engine.DeploymentError)
+
+
+def test_an_image_over_the_memory_budget_is_refused_before_it_is_decoded() -> None:
+    """A 60 MP PNG header on a few bytes of data: decoding it would say corrupt; the budget
+    refuses it first, from its header, as an image too large for this function."""
+    bomb = png_bomb(10_000, 6_000)
+    with pytest.raises(engine.CorruptImageError):
+        engine.remove_background(bomb)  # no budget: it gets as far as decoding
+    config = replace(engine.settings(), memory_budget_mb=resident_mb() + 512)  # 512 MiB for one image
+    with pytest.raises(engine.MemoryBudgetError, match=r"10000x6000 \(60.0 MP\).*MiB memory budget") as raised:
+        engine.remove_background(bomb, config=config)
+    assert isinstance(raised.value, engine.ImageTooLargeError) and raised.value.code == "over_memory_budget"
+    small = encode(scene(320, 240, seed=1)[0])
+    assert engine.remove_background(small, config=config).width == 320
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (7, 1), (20000, 10), (10, 20000)])
@@ -144,3 +174,41 @@ def test_degenerate_shapes_give_a_png_of_the_same_size(size: tuple[int, int], ou
     result = engine.remove_background(data, Options(output=OutputMode(output)))
     with _decode(result.data) as image:
         assert image.size == size and image.mode == ("RGBA" if output == "cutout" else "L")
+
+
+def _traced_peak(data: bytes, options: Options) -> int:
+    """Peak bytes numpy and OpenCV's Python outputs held while one image was cut out."""
+    engine.load_model(engine.settings())  # the model is loaded outside the measurement
+    tracemalloc.start()
+    try:
+        engine.remove_background(data, options)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("crop", [False, True])
+def test_a_background_colour_needs_no_more_memory_than_transparency(crop: bool) -> None:
+    """flatten used to composite the whole frame in float32 (40 bytes a pixel): a 48 MP photo
+    then needed 2.3 GB. An RGB result is smaller than an RGBA one, and so must be its peak."""
+    data = encode(cv2.resize(scene(320, 240, seed=5)[0], (1000, 750)))
+    transparent = _traced_peak(data, Options(crop=crop))
+    flattened = _traced_peak(data, Options(crop=crop, background=(255, 255, 255)))
+    assert flattened <= transparent + 2**16, (flattened / 0.75e6, transparent / 0.75e6)  # (+ Python's small change)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (320, 240)])
+def test_an_image_without_a_subject_is_flagged(size: tuple[int, int]) -> None:
+    """A uniform image or a 1x1 file came back "ok" and fully transparent, with nothing to tell it apart."""
+    uniform = encode(np.full((size[1], size[0], 3), (90, 120, 150), np.uint8), ".png")
+    cutout = engine.remove_background(uniform)
+    assert cutout.no_subject and cutout.findings()["no_subject"] is True
+    assert not engine.remove_background(encode(scene(320, 240, seed=0)[0])).no_subject
+
+
+def test_findings_are_the_per_image_values_every_entry_point_carries() -> None:
+    cutout = engine.remove_background(encode(scene(320, 240, seed=4)[0]))
+    findings = cutout.findings()
+    assert set(findings) >= {"uncertainty", "foreground", "no_subject"}
+    assert findings["uncertainty"] == round(cutout.uncertainty, 4) and findings["no_subject"] is False
+    assert engine.finding_text(True) == "true" and engine.finding_text(0.123456) == "0.1235"

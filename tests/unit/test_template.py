@@ -62,20 +62,25 @@ def test_buckets_are_encrypted_private_and_tls_only(bucket: str):
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def notification_suffixes(kind: str) -> set[str]:
-    configurations = RESOURCES["InputBucket"]["Properties"]["NotificationConfiguration"][kind]["Fn::If"]
-    listed = next(branch for branch in configurations[1:] if isinstance(branch, list))
-    suffixes = set()
-    for configuration in listed:
-        rules = {rule["Name"]: rule["Value"] for rule in configuration["Filter"]["S3Key"]["Rules"]}
-        assert rules["prefix"] == {"Ref": "InputPrefix"}
-        suffixes.add(rules["suffix"])
-    return suffixes
-
-
-@pytest.mark.parametrize("kind", ["LambdaConfigurations", "QueueConfigurations"])
-def test_notifications_cover_every_supported_suffix_in_both_cases(kind: str):
-    assert notification_suffixes(kind) == {s for suffix in INPUT_SUFFIXES for s in (suffix, suffix.upper())}
+def test_one_eventbridge_rule_matches_every_supported_suffix_in_any_case():
+    """S3's notification filters are case-sensitive (one per suffix and case still missed `.Jpg`);
+    the rule's `equals-ignore-case` suffixes are exactly the engine's input suffixes."""
+    notification = RESOURCES["InputBucket"]["Properties"]["NotificationConfiguration"]
+    assert notification == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    pattern = RESOURCES["ObjectCreatedRule"]["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"]["name"] == [{"Ref": "InputBucket"}]
+    matchers = pattern["detail"]["object"]["key"]
+    assert {m["suffix"]["equals-ignore-case"] for m in matchers} == set(INPUT_SUFFIXES)
+    targets = RESOURCES["ObjectCreatedRule"]["Properties"]["Targets"]["Fn::If"]
+    assert targets[0] == "QueueEnabled"
+    assert targets[1][0]["Arn"] == {"Fn::GetAtt": ["BufferQueue", "Arn"]}
+    direct = targets[2][0]
+    assert direct["Arn"] == {"Fn::GetAtt": ["RemoverFunction", "Arn"]}
+    assert direct["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    permission = RESOURCES["ObjectCreatedInvokePermission"]
+    assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+    assert permission["Properties"]["SourceArn"] == {"Fn::GetAtt": ["ObjectCreatedRule", "Arn"]}
 
 
 def statements(function: str) -> list[dict[str, Any]]:
@@ -110,28 +115,30 @@ def test_worker_reads_only_the_input_prefix_and_writes_only_the_output_prefixes(
     )
 
 
-def test_worker_and_notification_targets_compute_the_input_bucket_name_instead_of_referencing_it():
-    """The bucket's notification depends on the worker: a reference back would be a cycle."""
-    worker = json.dumps(RESOURCES["RemoverFunction"]) + json.dumps(RESOURCES["InputBucketInvokePermission"])
-    assert '"InputBucket"' not in worker and "InputBucket.Arn" not in worker
+def test_the_worker_names_the_bucket_it_creates_and_the_queues_take_only_the_rules_events():
     name, variables = RESOURCES["InputBucket"]["Properties"]["BucketName"]["Fn::Sub"]
     assert RESOURCES["RemoverFunction"]["Properties"]["Environment"]["Variables"]["INPUT_BUCKET"] == {
         "Fn::Sub": [name, variables]
     }
-    arn = {"Fn::Sub": ["arn:${AWS::Partition}:s3:::" + name, variables]}
-    assert RESOURCES["InputBucketInvokePermission"]["Properties"]["SourceArn"] == arn
-    queue_statement = RESOURCES["BufferQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
-    assert queue_statement["Condition"]["ArnEquals"]["aws:SourceArn"] == arn
+    rule = {"Fn::GetAtt": ["ObjectCreatedRule", "Arn"]}
+    for queue_policy in ("BufferQueuePolicy", "FailedEventsQueuePolicy"):
+        allow = RESOURCES[queue_policy]["Properties"]["PolicyDocument"]["Statement"][0]
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == rule
 
 
-def test_api_writes_only_browser_uploads_and_reads_only_their_results():
+def test_api_writes_only_browser_uploads_and_its_large_replies_and_reads_only_those_results():
     actions = {}
     for statement in statements("ApiFunction"):
         for action in as_list(statement["Action"]):
             actions.setdefault(action, []).extend(resource_text(r) for r in as_list(statement["Resource"]))
+    replies = '{"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}api/*"}'
     assert set(actions) == {"s3:PutObject", "s3:GetObject"}
-    assert actions["s3:PutObject"] == ['{"Fn::Sub": "${InputBucket.Arn}/${InputPrefix}uploads/*"}']
-    assert all("OutputBucket" in r and "${InputPrefix}uploads/*" in r for r in actions["s3:GetObject"])
+    assert actions["s3:PutObject"] == ['{"Fn::Sub": "${InputBucket.Arn}/${InputPrefix}uploads/*"}', replies]
+    reads = [r for r in actions["s3:GetObject"] if r != replies]
+    assert len(reads) == 2 and all("OutputBucket" in r and "${InputPrefix}uploads/*" in r for r in reads)
+    expiry = RESOURCES["OutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"][0]
+    assert expiry["Prefix"] == {"Fn::Sub": "${OutputPrefix}api/"} and expiry["ExpirationInDays"] == 1
 
 
 def test_api_is_optional_iam_authenticated_and_binary():
@@ -156,8 +163,14 @@ def test_failures_have_a_destination_and_alarms():
     assert mapping["Condition"] == "QueueEnabled" and mapping["Properties"]["FunctionResponseTypes"] == [
         "ReportBatchItemFailures"
     ]
-    alarms = {r["Properties"]["MetricName"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert alarms == {"Errors", "ImagesFailed", "ApproximateNumberOfMessagesVisible"}
+    alarms = {
+        (r["Properties"]["MetricName"], str(r["Properties"]["Dimensions"][0]["Value"]))
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert ("Errors", "{'Ref': 'RemoverFunction'}") in alarms
+    assert ("Errors", "{'Ref': 'ApiFunction'}") in alarms, "the API function has its alarm too"
+    assert {name for name, _ in alarms} == {"Errors", "ImagesFailed", "ApproximateNumberOfMessagesVisible"}
 
 
 def test_parameters_and_their_defaults_are_accepted_by_the_handler():

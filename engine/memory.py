@@ -1,0 +1,90 @@
+"""How much memory one image needs, estimated from its header before a pixel is decoded, and the
+budget it must fit in (`EngineSettings.memory_budget_mb`: ENGINE_MEMORY_BUDGET_MB, or a share of
+the Lambda function's memory).
+
+A Lambda function that outgrows its memory is killed without a word: no failure record, and the
+event is retried until it lands in the dead-letter queue. An image whose estimate does not fit is
+therefore refused with `MemoryBudgetError` (an `ImageTooLargeError`: permanent, recorded) first.
+
+The estimate is the process's resident memory now (the runtime, the libraries, the model and its
+inference arena, which `engine.model` allocates when it loads) plus the larger of the pipeline's
+two peaks, each a sum of the arrays alive at that moment, in bytes per pixel:
+
+  decode   the input file; OpenCV's JPEG decoder (it holds its result twice) or Pillow's image
+           (PILLOW_BYTES_PER_PIXEL by mode, twice in case EXIF turns it) and our BGR + alpha
+  compose  the input file; BGR (3), the input's alpha (1, if any), the matte (1), the refine and
+           edge-colour temporaries (1); the output pixels (OUTPUT_PIXELS) and the encoded file,
+           held twice (the encoder's buffer and its bytes) and counted at its largest: the raw
+           pixels (ENCODED_AT_MOST; a PNG of noise does not compress)
+
+`python -m reliability.memory` measures the real peaks (the worker under the emulator) beside these
+estimates; tests/integration/test_memory.py checks that the estimate is never below the peak.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from .errors import MemoryBudgetError
+from .options import Options, OutputMode
+
+MIB = 1 << 20
+DECODED_BGR = 3  # bytes per pixel of the decoded BGR pixels
+ALPHA = 1  # of an alpha channel or the matte
+WORKING = 1  # refine's and the edge colours' temporaries (measured under 1 at 64 MP)
+OPENCV_JPEG = 2 * DECODED_BGR  # cv2.imdecode's result and its copy into a numpy array
+OUTPUT_PIXELS = {"cutout": 4, "background": 0, "mask": 0}  # BGRA; RGB is written in place; the matte itself
+ENCODED_AT_MOST = {"cutout": 4, "background": 3, "mask": 1}
+SLACK_MB = 32  # band temporaries, allocator slack
+_STATM = Path("/proc/self/statm")
+
+
+def pillow_bytes_per_pixel(mode: str) -> int:
+    """What Pillow holds per pixel for an image of this mode (every multi-band 8-bit mode takes 4)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+def _kind(options: Options) -> str:
+    if options.output is OutputMode.MASK:
+        return "mask"
+    return "background" if options.background is not None else "cutout"
+
+
+def working_mb(header: Image.Image, input_bytes: int, options: Options, opencv_jpeg: bool) -> float:
+    """Peak memory (MiB) that cutting out this image needs on top of what the process holds:
+    `header` is the opened (not decoded) image, `opencv_jpeg` whether OpenCV will decode it."""
+    width, height = header.size
+    has_alpha = header.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in header.info
+    alpha = ALPHA if has_alpha else 0
+    if opencv_jpeg:
+        decode = OPENCV_JPEG
+    else:
+        decode = 2 * pillow_bytes_per_pixel(header.mode) + DECODED_BGR + alpha
+    kind = _kind(options)
+    compose = DECODED_BGR + alpha + ALPHA + WORKING + OUTPUT_PIXELS[kind] + 2 * ENCODED_AT_MOST[kind]
+    return (input_bytes + max(decode, compose) * width * height) / MIB + SLACK_MB
+
+
+def resident_mb() -> float:
+    """This process's resident memory now (MiB); 0 where /proc is not available."""
+    try:
+        return int(_STATM.read_text().split()[1]) * 4096 / MIB
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def check_budget(header: Image.Image, input_bytes: int, options: Options, opencv_jpeg: bool, budget_mb: float) -> None:
+    """Refuse (MemoryBudgetError) an image whose estimated peak would exceed `budget_mb`."""
+    held = resident_mb()
+    needed = working_mb(header, input_bytes, options, opencv_jpeg)
+    if held + needed > budget_mb:
+        width, height = header.size
+        raise MemoryBudgetError(
+            f"image is {width}x{height} ({width * height / 1e6:.1f} MP): with these options it needs about "
+            f"{held + needed:.0f} MiB, over this function's {budget_mb:.0f} MiB memory budget; send a smaller "
+            "image (output=mask needs the least)"
+        )

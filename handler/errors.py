@@ -1,0 +1,67 @@
+"""Typed errors of the handlers, as engine/errors.py has them for the engine.
+
+`PermanentError` and its subclasses are facts about the request or the object that no retry will
+change: the worker leaves a failure record whose `reason` is the error's `code`, the API answers
+with a 4xx (the table in api_entry.py) and the same code. Together with the engine's `InputError`
+they are everything a caller is told as a failure of its own; any other exception (S3 throttling
+and outages, a broken deployment, too little time left) propagates, so that the caller's retry
+mechanism runs.
+"""
+
+from __future__ import annotations
+
+
+class PermanentError(Exception):
+    """The request or the object cannot be processed, now or later."""
+
+    code = "permanent_failure"
+
+    def details(self) -> dict[str, object]:
+        """What a caller needs besides the message to do better (fields of the API's JSON error)."""
+        return {}
+
+
+class SourceMissingError(PermanentError):
+    """The object was deleted (or never existed) before we could read it."""
+
+    code = "source_missing"
+
+
+class SourceTooLargeError(PermanentError):
+    """The object is larger than MAX_INPUT_BYTES; it is not downloaded."""
+
+    code = "source_too_large"
+
+
+class KeyTooLongError(PermanentError):
+    """The result's key would exceed S3's 1024-byte limit: a permanent property of the source."""
+
+    code = "key_too_long"
+
+
+class PayloadTooLargeError(PermanentError):
+    """The API request's body is larger than the function can receive: upload it instead."""
+
+    code = "payload_too_large"
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(
+            f"the image is {length} bytes, over the {limit}-byte limit of this route (API Gateway sends it "
+            "base64-encoded, a third larger, in a 6 MiB request); POST /uploads for an upload URL instead"
+        )
+        self.limit = limit
+
+    def details(self) -> dict[str, object]:
+        return {"limit_bytes": self.limit, "upload_route": "uploads"}
+
+
+class ResultTooLargeError(PermanentError):
+    """The result is too large for the reply and there is no output bucket to answer by URL."""
+
+    code = "result_too_large"
+
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"the result is {length} bytes, too large for a synchronous reply, and this deployment has no "
+            "OUTPUT_BUCKET to answer by URL; ask for crop=true or output=mask, or POST /uploads"
+        )
