@@ -74,6 +74,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=defaults.train_only,
         help="comma-separated parameter-name prefixes to train; '' = all (e.g. sides,fuse,decoders.4)",
     )
+    parser.add_argument(
+        "--fp32",
+        action="store_true",
+        help="train in float32 only (default: bfloat16 autocast where the CPU has bf16 units)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set")
     parser.add_argument(
         "--weights", default="best", help="what export takes: best (on validation), last, or a kept step-N"
@@ -104,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint_every=args.checkpoint_every,
         validate_every=args.validate_every,
         train_only=args.train_only,
+        mixed_precision=not args.fp32,
     )
     job = pipeline.Job(
         data=args.data or POOL_FOLDERS,

@@ -46,6 +46,10 @@ class TrainConfig:
     checkpoint_every: int = 50
     validate_every: int = 250  # keep the weights and score them on the validation split
     threads: int = 0  # torch intra-op threads; 0 = torch's default (all usable cores)
+    # bfloat16 autocast with channels-last tensors where the CPU has bf16 units (AVX512-BF16/AMX):
+    # 4.5 s instead of 15 s per step of 8 at 320 on this machine's 2 cores; weights, optimiser and
+    # loss stay float32 (mixed precision; bf16 keeps float32's range, so no loss scaling)
+    mixed_precision: bool = True
     # Parameter-name prefixes to train ("" = everything, e.g. "sides,fuse" for the heads alone).
     # With the L1 loss the whole network fine-tunes well (held-out teacher MAE 0.0371 -> 0.0342 in
     # 20 steps); with BCE it drifted away from the teacher, which is why heads-only was once the default.
@@ -113,21 +117,13 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / "checkpoint.pt"
     model = U2NetP()
+    fast = config.mixed_precision and bf16_is_fast()
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
     trained = trainable(model, config.train_only)
     optimiser = torch.optim.AdamW(trained, lr=config.lr, weight_decay=1e-4)
     rng = np.random.default_rng(config.seed)
-    step = 0
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=True)
-        if state["config"] != asdict(config):
-            raise ValueError(f"{checkpoint} was made with other settings {state['config']}; use a new run name")
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        rng.bit_generator.state = state["rng"]
-        step = state["step"]
-        print(f"resuming {run_dir.name} at step {step}/{config.steps}", flush=True)
-    else:
-        load_onnx_weights(model, init_onnx)
+    step = resume(checkpoint, model, optimiser, rng, config, init_onnx)
     model.train()
     progress = Progress(f"train {run_dir.name}", config.steps - step)
     log = (run_dir / "log.jsonl").open("a")
@@ -138,15 +134,10 @@ def train(
             order.extend(rng.permutation(len(examples)).tolist())
         picks, order = order[: config.batch_size], order[config.batch_size :]
         arrays = batch([examples[i] for i in picks], config.size, rng, donors)
-        images, teacher, truth, labelled = (torch.from_numpy(a) for a in arrays)
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(config, step)
-        loss = distillation_loss(model(images), teacher, truth, labelled, config.alpha, config.side_weight)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
+        recent = [*recent, optimise(model, optimiser, arrays, config, fast)][-20:]
         step += 1
-        recent = [*recent, loss.item()][-20:]
         log.write(
             json.dumps(
                 {"step": step, "loss": round(recent[-1], 5), "lr": learning_rate(config, step - 1), "t": time.time()}
@@ -162,6 +153,51 @@ def train(
     log.close()
     progress.done()
     return checkpoint
+
+
+def resume(
+    checkpoint: Path,
+    model: U2NetP,
+    optimiser: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    config: TrainConfig,
+    init_onnx: Path,
+) -> int:
+    """Load the run's checkpoint into model, optimiser and rng and return its step; or, for a new
+    run, the published weights (step 0)."""
+    if not checkpoint.is_file():
+        load_onnx_weights(model, init_onnx)
+        return 0
+    state = torch.load(checkpoint, weights_only=True)
+    if state["config"] != asdict(config):
+        raise ValueError(f"{checkpoint} was made with other settings {state['config']}; use a new run name")
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    rng.bit_generator.state = state["rng"]
+    print(f"resuming {checkpoint.parent.name} at step {state['step']}/{config.steps}", flush=True)
+    return int(state["step"])
+
+
+def optimise(
+    model: U2NetP, optimiser: torch.optim.Optimizer, arrays: tuple[np.ndarray, ...], config: TrainConfig, fast: bool
+) -> float:
+    """One optimiser step on a batch (images, teacher, truth, labelled); returns the loss."""
+    images, teacher, truth, labelled = (torch.from_numpy(a) for a in arrays)
+    if fast:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+        outputs = model(images)
+    loss = distillation_loss([o.float() for o in outputs], teacher, truth, labelled, config.alpha, config.side_weight)
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    return float(loss.item())
+
+
+def bf16_is_fast() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere autocast would
+    emulate it, slower than float32."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def keep_and_validate(run_dir: Path, model: U2NetP, step: int, validate: Validator) -> None:
