@@ -18,6 +18,8 @@ from typing import Any
 
 from .errors import ModelError, ModelIntegrityError, ModelNotFoundError
 from .families import DEFAULT_FAMILY, FAMILIES
+from .quality import DEFAULT as DEFAULT_ERROR_MODEL
+from .quality import ErrorModel
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Manifest:
     output_name: str
     normalize_output: str  # "minmax" (rescale the map to 0..1 per image) or "none"
     path: Path  # the model file, resolved next to the manifest
+    error_model: ErrorModel = DEFAULT_ERROR_MODEL  # the per-image error estimate (quality.py)
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -54,6 +57,9 @@ class Manifest:
                 output_name=str(out["name"]),
                 normalize_output=str(out.get("normalize", "none")),
                 path=folder / str(data["file"]),
+                error_model=ErrorModel.from_dict(data["error_estimate"])
+                if "error_estimate" in data
+                else DEFAULT_ERROR_MODEL,
                 provenance=dict(data.get("provenance", {})),
                 metrics=dict(data.get("metrics", {})),
             )

@@ -14,6 +14,7 @@ from .memory import check_budget
 from .model import Model, get_model
 from .options import Options, OutputMode
 from .profiles import for_output
+from .quality import measure
 from .refine import decontaminate, refine_alpha
 from .result import Cutout, StageTimings
 from .settings import EngineSettings, settings
@@ -59,6 +60,8 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     encoded_at = time.perf_counter()
 
     sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE]
+    uncertainty = float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size)
+    features = measure(pred, prediction.peak, uncertainty)
     return Cutout(
         data=data,
         width=int(pixels.shape[1]),
@@ -66,9 +69,11 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         source_width=decoded.width,
         source_height=decoded.height,
         model_id=model.id,
-        uncertainty=float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size),
+        uncertainty=uncertainty,
         foreground=float(np.count_nonzero(sample >= 128) / sample.size),
         no_subject=prediction.peak < NO_SUBJECT_PEAK or int(alpha.max(initial=0)) < 128,
+        estimated_error=model.manifest.error_model.estimate(features),
+        quality_features=features,
         timings=StageTimings(
             decode=(decoded_at - start) * 1000,
             infer=(inferred_at - decoded_at) * 1000,

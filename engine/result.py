@@ -1,14 +1,15 @@
 """What the engine returns for one image: the encoded cut-out, its timings and its findings.
 
 Findings are the per-image values a batch user filters on (how unsure the matte is, how much of
-the image is subject, whether any subject was found). `Cutout.findings` names them once; every
-entry point carries that dict as it is: S3 object metadata (`no-subject: true`), HTTP headers
-(`X-No-Subject: true`), the CLI's JSONL report (`"no_subject": true`). A new finding is one field
-and one line of `findings`.
+the image is subject, whether any subject was found, the predicted error of the matte).
+`Cutout.findings` names them once; every entry point carries that dict as it is: S3 object
+metadata (`no-subject: true`), HTTP headers (`X-No-Subject: true`), the CLI's JSONL report
+(`"no_subject": true`). A new finding is one field and one line of `findings`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from .formats import PNG, OutputFormat
@@ -51,6 +52,8 @@ class Cutout:
     uncertainty: float  # share of the matte that is neither clearly foreground nor background
     foreground: float  # share of the image that is foreground (alpha >= 0.5)
     no_subject: bool = False  # no pixel of the matte is even half opaque: nothing was cut out
+    estimated_error: float = 0.0  # the predicted MAE of this matte (quality.py): sort a batch by it
+    quality_features: Mapping[str, float] = field(default_factory=dict)  # what the estimate was made from
     timings: StageTimings = field(default_factory=StageTimings)
     format: OutputFormat = PNG
 
@@ -60,6 +63,7 @@ class Cutout:
             "uncertainty": round(self.uncertainty, 4),
             "foreground": round(self.foreground, 4),
             "no_subject": self.no_subject,
+            "estimated_error": round(self.estimated_error, 4),
         }
 
     @property

@@ -45,7 +45,9 @@ def quantize_model(
     print(f"{name}: calibrating on {len(calibration)} photos", flush=True)
     quantize_qdq(float_model, quantized, ranges, calibration=PhotoReader(input_name, tensors))
     print(f"{name}: searching the float nodes that keep MAE vs fp32 <= {recipe.target_mae}", flush=True)
-    float_nodes = ExclusionSearch(float_model, ranges, workdir, tensors, recipe.target_mae).run()
+    float_nodes = ExclusionSearch(
+        float_model, ranges, workdir, tensors, recipe.target_mae, recipe.search_gain, recipe.search_patience
+    ).run()
     print(f"{name}: float nodes: {', '.join(float_nodes) or 'none'}", flush=True)
     quantize_qdq(float_model, quantized, ranges, float_nodes)
     metrics = verify(recipe, float_model, quantized, ranges)
@@ -103,6 +105,8 @@ def quantization_provenance(recipe: Recipe, calibration: list[Path], float_nodes
         "calibration": {"folder": repo_relative(recipe.photos.folder), "photos": [p.name for p in calibration]},
         "float_nodes": float_nodes,
         "search_target_mae": recipe.target_mae,
+        "search_gain": recipe.search_gain,
+        "search_patience": recipe.search_patience,
         "onnxruntime": ort.__version__,
         "onnx": onnx.__version__,
     }

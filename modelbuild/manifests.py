@@ -41,17 +41,19 @@ def repo_relative(path: Path) -> str:
 
 
 IMAGE_MARKS = ("shipped", "baked")  # what the image bakes in (infra/select_models.py)
+KEPT_ON_REBUILD = (*IMAGE_MARKS, "error_estimate")  # decided by hand, or fitted after the build
 
 
 def write_manifest(manifest: dict[str, Any], folder: Path) -> Path:
     """`<folder>/<id>.json`, rewritten only when its content changes (so rebuilds leave git clean).
 
     `"shipped"` (committed and baked into the image) and `"baked"` (baked in, built before the
-    image) are decided by hand in the manifest: a rebuild that does not say otherwise keeps them.
+    image) are decided by hand in the manifest, `"error_estimate"` is fitted after the build
+    (`python -m training error-model`): a rebuild that does not say otherwise keeps them.
     """
     path = folder / f"{manifest['id']}.json"
     previous = read_manifest(path) or {}
-    kept = {key: previous[key] for key in IMAGE_MARKS if key in previous and key not in manifest}
+    kept = {key: previous[key] for key in KEPT_ON_REBUILD if key in previous and key not in manifest}
     if kept:
         manifest = {"id": manifest["id"], **kept, **manifest}
     text = json.dumps(manifest, indent=2) + "\n"

@@ -22,6 +22,8 @@ class Recipe:
     target_mae: float = 0.005
     max_mae: float = 0.01
     photos: PhotoSplit = field(default_factory=PhotoSplit)
+    search_gain: float = 0.1  # a float island must cut the MAE by this share to be kept (quantize.py)
+    search_patience: int = 3  # islands tried per round before the search stops
 
 
 RECIPES: dict[str, Recipe] = {

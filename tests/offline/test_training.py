@@ -14,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="training/requirements.txt (torch) is installed by make test")
 
 from engine import Options, OutputMode, remove_background  # noqa: E402
+from engine.quality import FEATURES, ErrorModel  # noqa: E402
 from engine.settings import EngineSettings  # noqa: E402
 from modelbuild.paths import SOURCE_MODELS  # noqa: E402
 from modelbuild.photos import PhotoSplit  # noqa: E402
@@ -114,6 +115,12 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     assert set(manifest["metrics"]["dev_quality"]) == {"tiny"}
     assert manifest["metrics"]["latency_vs_u2netp"]["student_int8"] > 0
 
+    pipeline.error_model(job)  # fitted on the one validation photo, reported on the 3 dev photos
+    estimate = json.loads((job.engine_models / "tiny-student-int8.json").read_text())["error_estimate"]
+    assert set(estimate["weights"]) == set(FEATURES)
+    assert set(estimate["figures"]) >= {"features_chosen", "spearman_validation", "spearman_dev"}
+    assert (job.run_dir / "error-rows" / "tiny-student-int8" / "dev.json").is_file()
+
     photo = (job.dev_dir / "tiny" / "images" / "s0.jpg").read_bytes()
     settings = EngineSettings(model="tiny-student-int8", model_dir=job.engine_models, threads=1)
     result = remove_background(photo, Options(output=OutputMode.MASK), settings)
@@ -121,6 +128,7 @@ def test_pipeline_end_to_end(job: pipeline.Job):
         result.model_id == "tiny-student-int8"
         and result.width == cv2.imread(str(job.dev_dir / "tiny" / "images" / "s0.jpg")).shape[1]
     )
+    assert result.estimated_error == pytest.approx(ErrorModel.from_dict(estimate).estimate(result.quality_features))
 
 
 def test_interpolation_lands_half_way_between_the_initial_and_the_trained_weights():

@@ -1,0 +1,71 @@
+"""The per-image error estimate: its features, its formula, its fit and where it is carried."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+import engine
+from engine.quality import FEATURES, FLOOR, ErrorModel, measure
+from tests.synthetic import encode, scene
+from training.error_model import Row, correlations, fit, held_out_correlations
+
+
+def test_estimate_is_the_log_linear_formula() -> None:
+    model = ErrorModel(-2.0, {"soft": 0.5, "pieces": 0.25})
+    features = {"soft": 0.04, "pieces": 3.0}
+    expected = math.exp(-2.0 + 0.5 * math.log(0.04 + FLOOR) + 0.25 * math.log(3.0 + FLOOR))
+    assert model.estimate(features) == pytest.approx(expected)
+    assert ErrorModel(5.0, {}).estimate({}) == 1.0  # an error is at most 1
+
+
+def test_a_manifest_naming_an_unknown_feature_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown error-estimate features"):
+        ErrorModel.from_dict({"intercept": 0.0, "weights": {"sharpness": 1.0}})
+    kept = ErrorModel.from_dict({"intercept": -1.5, "weights": {"soft": 2}, "figures": {"ignored": 1}})
+    assert kept == ErrorModel(-1.5, {"soft": 2.0})
+
+
+def test_features_of_a_clean_map_and_of_a_confused_one() -> None:
+    clean = np.zeros((100, 100), np.float32)
+    cv2.circle(clean, (50, 50), 20, 1.0, -1)
+    confused = np.full((100, 100), 0.45, np.float32)
+    confused[10:20, 10:20] = confused[70:90, 60:80] = 0.9
+    a, b = measure(clean, peak=1.0, uncertain=0.0), measure(confused, peak=0.3, uncertain=0.5)
+    assert set(a) == set(FEATURES)
+    assert a["soft"] == 0.0 and a["pieces"] == 1 and a["foreground"] == pytest.approx(np.pi * 0.04, rel=0.1)
+    assert a["contour"] == pytest.approx(2 * np.pi * 20 / 100, rel=0.25)  # a circle's outline over the side
+    assert b["soft"] > 0.3 and b["pieces"] == 2 and b["peak"] == 0.3
+
+
+def _rows(rng: np.random.Generator, n: int, group: str) -> list[Row]:
+    rows = []
+    for _ in range(n):
+        features = {f: float(rng.uniform(0.1, 1.0)) for f in FEATURES}
+        mae = math.exp(-3.0 + 1.2 * math.log(features["soft"] + FLOOR) + 0.4 * math.log(features["pieces"] + FLOOR))
+        rows.append(Row(group, features, mae * float(np.exp(rng.normal(0, 0.05)))))
+    return rows
+
+
+def test_fit_recovers_the_coefficients_that_made_the_errors() -> None:
+    rng = np.random.default_rng(0)
+    rows = _rows(rng, 200, "a") + _rows(rng, 200, "b")
+    model = fit(rows, ridge=0.0)
+    assert model.intercept == pytest.approx(-3.0, abs=0.1)
+    assert model.weights["soft"] == pytest.approx(1.2, abs=0.05) and model.weights["pieces"] == pytest.approx(
+        0.4, abs=0.05
+    )
+    assert abs(model.weights["contour"]) < 0.05
+    rho = correlations(model, rows)
+    assert set(rho) == {"a", "b", "all"} and min(rho.values()) > 0.95
+    assert set(held_out_correlations(rows)) == {"a", "b"}
+
+
+def test_the_estimate_is_a_finding_of_every_cutout() -> None:
+    cutout = engine.remove_background(encode(scene(320, 240, seed=4)[0]))
+    assert set(cutout.quality_features) == set(FEATURES)
+    assert 0 < cutout.estimated_error <= 1
+    assert cutout.findings()["estimated_error"] == round(cutout.estimated_error, 4)
