@@ -82,8 +82,11 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 @app.get("/")
 def page() -> Response[Any]:
-    """The page, told the request limit it must route larger files around (through /uploads)."""
-    html = PAGE_HTML.replace("{{DIRECT_LIMIT}}", str(settings.api_max_body_bytes))
+    """The page, told the request limit it must route larger files around (through /uploads) and
+    whether it must ask for an API key (API_AUTH)."""
+    html = PAGE_HTML.replace("{{DIRECT_LIMIT}}", str(settings.api_max_body_bytes)).replace(
+        "{{API_AUTH}}", settings.api_auth
+    )
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=html)
 
 
