@@ -52,12 +52,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("png level 3 (UP filter, RLE)", True, lambda p: encode_png(p, 3)),
     Setting("png level 6 (adaptive filters)", True, lambda p: encode_png(p, 6)),
     Setting("webp lossless (quality 100, level 1)", True, lambda p: encode_webp(p, 1, 100)),
-    Setting("webp lossy quality 75", True, lambda p: encode_webp(p, 1, 75)),
-    Setting("webp lossy quality 90: webp default", True, lambda p: encode_webp(p, 1, 90)),
+    Setting("webp lossy quality 75 (method 2)", True, lambda p: encode_webp(p, 1, 75)),
+    Setting("webp lossy quality 90 (method 2): webp default", True, lambda p: encode_webp(p, 1, 90)),
+    Setting("webp lossy quality 90, method 4 (libwebp's default)", True, lambda p: encode_webp(p, 1, 90, None, 4)),
     Setting("jpeg quality 80 (on white)", False, lambda p: encode_jpeg(p, 1, 80)),
     Setting("jpeg quality 90 (on white): jpeg default", False, lambda p: encode_jpeg(p, 1, 90)),
     Setting("avif quality 50", True, lambda p: encode_avif(p, 1, 50)),
-    Setting("avif quality 60: avif default", True, lambda p: encode_avif(p, 1, 60)),
+    Setting("avif quality 60 (speed 8): avif default", True, lambda p: encode_avif(p, 1, 60)),
+    Setting("avif quality 60, speed 10", True, lambda p: encode_avif(p, 1, 60, None, 10)),
 )
 
 

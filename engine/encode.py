@@ -28,8 +28,10 @@ from .errors import EngineError
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IHDR_END = len(_PNG_SIGNATURE) + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
 LOSSLESS = 100  # the quality that makes a WebP lossless
-WEBP_METHOD = 4  # libwebp's effort 0-6: 4 is its default; 6 is ~2x slower for ~2 % (bench/formats.py)
-AVIF_SPEED = 8  # libavif's speed 0-10: 8 encodes 12 MP in seconds, the default 6 takes several times longer
+WEBP_METHOD = (
+    2  # libwebp's lossy effort 0-6: 2 takes half the time of its default 4 for ~4 % more bytes (bench/formats.py)
+)
+AVIF_SPEED = 8  # libavif's speed 0-10 (its default 6 is several times slower); bench/formats.py compares 10
 AVIF_AVAILABLE = features.check("avif")  # Pillow's wheels carry libavif; a build without it has no AVIF
 
 
@@ -50,7 +52,9 @@ def encode_png(pixels: np.ndarray, level: int = 1, quality: int = 0, icc_profile
     return _with_icc(png, icc_profile) if icc_profile else png
 
 
-def encode_webp(pixels: np.ndarray, level: int = 1, quality: int = 90, icc_profile: bytes | None = None) -> bytes:
+def encode_webp(
+    pixels: np.ndarray, level: int = 1, quality: int = 90, icc_profile: bytes | None = None, method: int = WEBP_METHOD
+) -> bytes:
     """Encode pixels as WebP: lossless at quality 100 (compress_level 0-9 sets libwebp's effort),
     else lossy colour with a lossless alpha."""
     lossless = quality >= LOSSLESS
@@ -61,7 +65,7 @@ def encode_webp(pixels: np.ndarray, level: int = 1, quality: int = 90, icc_profi
         lossless=lossless,
         quality=min(100, level * 11) if lossless else quality,  # lossless: quality is the effort
         alpha_quality=100,
-        method=min(6, level) if lossless else WEBP_METHOD,
+        method=min(6, level) if lossless else method,
         exact=False,  # transparent pixels carry no colour anyway (pipeline.to_bgra)
     )
 
@@ -73,11 +77,13 @@ def encode_jpeg(pixels: np.ndarray, level: int = 1, quality: int = 90, icc_profi
     return _pillow_encode(pixels, "JPEG", icc_profile, quality=quality, subsampling=2 if quality < 90 else 0)
 
 
-def encode_avif(pixels: np.ndarray, level: int = 1, quality: int = 60, icc_profile: bytes | None = None) -> bytes:
+def encode_avif(
+    pixels: np.ndarray, level: int = 1, quality: int = 60, icc_profile: bytes | None = None, speed: int = AVIF_SPEED
+) -> bytes:
     """Encode pixels as AVIF (alpha kept) at `quality` 0-100 and speed AVIF_SPEED."""
     if not AVIF_AVAILABLE:
         raise EngineError("this Pillow build has no AVIF encoder")
-    return _pillow_encode(pixels, "AVIF", icc_profile, quality=quality, speed=AVIF_SPEED)
+    return _pillow_encode(pixels, "AVIF", icc_profile, quality=quality, speed=speed)
 
 
 def _pillow_encode(pixels: np.ndarray, kind: str, icc_profile: bytes | None, **params: object) -> bytes:

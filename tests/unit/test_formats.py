@@ -15,6 +15,7 @@ import engine
 from engine import FORMATS, INPUT_SUFFIXES, InvalidOptionError, Options, OutputMode
 from engine.decode import decode_image
 from engine.formats import by_media_type, output_format
+from engine.memory import working_mb
 from engine.options import PREVIEW_PIXELS
 from tests.synthetic import encode, scene
 
@@ -35,6 +36,12 @@ def photo() -> tuple[bytes, np.ndarray]:
     return encode(bgr, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92), mask
 
 
+@pytest.fixture(scope="module")
+def png_cutout(photo: tuple[bytes, np.ndarray]) -> np.ndarray:
+    """The PNG cut-out's RGBA pixels, the reference the other formats are held to."""
+    return np.asarray(_open(engine.remove_background(photo[0]).data))
+
+
 def test_every_format_has_its_own_suffix_media_type_and_pillow_name() -> None:
     assert set(FORMATS) >= {"png", "webp", "jpeg"}
     assert "avif" in FORMATS, "Pillow's wheel encodes AVIF: the format is offered"
@@ -47,28 +54,28 @@ def test_every_format_has_its_own_suffix_media_type_and_pillow_name() -> None:
 
 
 @pytest.mark.parametrize("name", ["png", "webp", "avif"])
-def test_transparent_formats_carry_the_matte(name: str, photo: tuple[bytes, np.ndarray]) -> None:
+def test_transparent_formats_carry_the_matte(
+    name: str, photo: tuple[bytes, np.ndarray], png_cutout: np.ndarray
+) -> None:
     data, _ = photo
-    png = engine.remove_background(data)
     cutout = engine.remove_background(data, Options(format=name))
     assert cutout.data.startswith(SIGNATURES[name]) and cutout.media_type == FORMATS[name].media_type
     image = _open(cutout.data)
     assert image.format == PILLOW_NAMES[name] and image.mode == "RGBA" and image.size == (320, 240)
-    alpha, reference = np.asarray(image)[:, :, 3].astype(int), np.asarray(_open(png.data))[:, :, 3].astype(int)
+    alpha, reference = np.asarray(image)[:, :, 3].astype(int), png_cutout[:, :, 3].astype(int)
     if name == "avif":  # AVIF's alpha is lossy too
         assert np.abs(alpha - reference).mean() < 2
     else:  # PNG, and WebP's alpha plane is lossless even when its colours are not
         assert np.array_equal(alpha, reference)
 
 
-def test_webp_at_quality_100_is_lossless(photo: tuple[bytes, np.ndarray]) -> None:
+def test_webp_at_quality_100_is_lossless(photo: tuple[bytes, np.ndarray], png_cutout: np.ndarray) -> None:
     data, _ = photo
-    png = np.asarray(_open(engine.remove_background(data).data))
-    webp = np.asarray(_open(engine.remove_background(data, Options(format="webp", quality=100)).data))
-    opaque = png[:, :, 3] > 0
-    assert np.array_equal(png[opaque], webp[opaque])
-    lossy = engine.remove_background(data, Options(format="webp", quality=50))
-    assert len(lossy.data) < len(engine.remove_background(data, Options(format="webp", quality=100)).data)
+    lossless = engine.remove_background(data, Options(format="webp", quality=100)).data
+    webp = np.asarray(_open(lossless))
+    opaque = png_cutout[:, :, 3] > 0
+    assert np.array_equal(png_cutout[opaque], webp[opaque])
+    assert len(engine.remove_background(data, Options(format="webp", quality=50)).data) < len(lossless)
 
 
 def test_jpeg_is_refused_for_transparency_and_written_flattened_or_as_a_mask(photo: tuple[bytes, np.ndarray]) -> None:
@@ -105,7 +112,7 @@ def test_the_icc_profile_is_carried_into_webp_and_jpeg() -> None:
 
 @pytest.mark.parametrize("ext", [".jpg", ".png"])  # OpenCV's reduced JPEG decode, Pillow's path
 def test_preview_is_at_most_a_quarter_megapixel_of_the_same_shape(ext: str) -> None:
-    bgr, _ = scene(1600, 1200, seed=0)
+    bgr = cv2.resize(scene(400, 300, seed=0)[0], (1600, 1200))  # (generating a large scene is slow)
     cutout = engine.remove_background(encode(bgr, ext), Options.from_strings({"size": "preview"}))
     assert cutout.width * cutout.height <= PREVIEW_PIXELS
     assert cutout.width * cutout.height > 0.9 * PREVIEW_PIXELS
@@ -113,6 +120,15 @@ def test_preview_is_at_most_a_quarter_megapixel_of_the_same_shape(ext: str) -> N
     assert (cutout.source_width, cutout.source_height) == (cutout.width, cutout.height)
     small = engine.remove_background(encode(bgr[:300, :400], ext), Options.from_strings({"size": "preview"}))
     assert (small.width, small.height) == (400, 300), "a small image is not enlarged"
+
+
+def test_the_memory_budget_counts_each_encoders_working_memory() -> None:
+    header = Image.new("RGB", (4000, 3000))
+    png = working_mb(header, 1_000_000, Options(), opencv_jpeg=True)
+    for name in ("webp", "avif"):
+        extra = working_mb(header, 1_000_000, Options(format=name), opencv_jpeg=True) - png
+        assert extra == pytest.approx(FORMATS[name].encoder_bytes_per_pixel * 12e6 / (1 << 20))
+        assert FORMATS[name].encoder_bytes_per_pixel >= 26, "at least what was measured at 12 MP"
 
 
 def test_phone_and_web_suffixes_are_read() -> None:
