@@ -10,8 +10,10 @@ import pytest
 import requests
 
 from local.api_gateway import ApiGatewayBridge
+from local.browser import BrowserError, chromium, cut_out_in_page
 from local.deployment import LocalDeployment
-from tests.integration.buckets import sample_bytes
+from local.samples import SAMPLES_DIR
+from tests.integration.buckets import image_size, sample_bytes
 
 KEY = "local-test-key-0123456789abcdef"
 
@@ -45,3 +47,21 @@ def test_with_iam_the_page_asks_for_no_key(stack: LocalDeployment, api) -> None:
         done = requests.post(f"{bridge.url}/remove", data=sample_bytes("chelsea.jpg"), timeout=60)
     assert '<meta name="api-auth" content="IAM">' in page.text
     assert done.status_code == 200, "SigV4 is API Gateway's to check; the local gateway asks no key"
+
+
+def test_in_the_browser_the_page_asks_for_the_key_and_keeps_it_for_the_tab(keyed_stack: LocalDeployment) -> None:
+    keyed_stack.create_buckets()
+    emulator = keyed_stack.emulator(keyed_stack.api_function)
+    photo = SAMPLES_DIR / "chelsea.jpg"
+    with (
+        ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge,
+        chromium() as browser,
+    ):
+        with pytest.raises(BrowserError, match="API key was refused"):
+            cut_out_in_page(browser, bridge.url, photo, api_key="not-the-key")
+        with cut_out_in_page(browser, bridge.url, photo, api_key=KEY) as cutout:
+            assert (cutout.format, cutout.size) == ("PNG", image_size(photo.read_bytes()))
+        browser.get(bridge.url)  # a reload in the same tab: the key is still there
+        assert browser.execute_script("return document.getElementById('apikey').value") == KEY
+        assert browser.execute_script("return sessionStorage.getItem('bg-remover-api-key')") == KEY
+        assert browser.execute_script("return localStorage.length") == 0, "never kept beyond the tab"
