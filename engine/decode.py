@@ -154,7 +154,7 @@ def _open(data: bytes) -> Image.Image:
         raise UnsupportedFormatError(f"not a supported image ({_describe(data)}); send {READABLE}") from None
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"image dimensions are too large: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, RuntimeError) as exc:  # libheif and libavif raise RuntimeError
         raise CorruptImageError(f"the image header is corrupt: {exc}") from None
 
 
@@ -178,7 +178,7 @@ def _decode_with_pillow(image: Image.Image, colours: Conversion) -> DecodedImage
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # (not in place it copies even unrotated images)
             bgr, alpha = _to_bgr_and_alpha(image, colours.cmyk)
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, ImageCms.PyCMSError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, ImageCms.PyCMSError) as exc:
         raise CorruptImageError(f"the image data is corrupt or truncated: {exc}") from None
     return DecodedImage(_graded(bgr, colours), alpha, colours.keep, fmt)
 

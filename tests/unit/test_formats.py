@@ -4,6 +4,7 @@ send (HEIC, AVIF, .jfif/.jpe), with their EXIF orientation; size=preview's reduc
 from __future__ import annotations
 
 import io
+import random
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image, ImageCms
 
 import engine
-from engine import FORMATS, INPUT_SUFFIXES, InvalidOptionError, Options, OutputMode
+from engine import FORMATS, INPUT_SUFFIXES, InputError, InvalidOptionError, Options, OutputMode
 from engine.decode import decode_image
 from engine.formats import by_media_type, output_format
 from engine.memory import working_mb
@@ -149,3 +150,22 @@ def test_heic_and_avif_decode_upright(name: str) -> None:
 def test_a_heic_photo_is_cut_out_to_any_format() -> None:
     cutout = engine.remove_background((DATA / "rotated-6.heic").read_bytes(), Options(format="webp"))
     assert (cutout.width, cutout.height) == (32, 48) and _open(cutout.data).format == "WEBP"
+
+
+@pytest.mark.parametrize("name", ["rotated-6.heic", "rotated-6.avif"])
+def test_damaged_heic_and_avif_are_typed_input_errors(name: str) -> None:
+    """libheif and libavif raise RuntimeError on some damaged files ("Security limit exceeded",
+    "Conversion from YUV failed"): those are corrupt images, not crashes of the service."""
+    data = (DATA / name).read_bytes()
+    rng = random.Random(14)  # noqa: S311 - reproducible damage, not a secret
+    damaged = [data[:cut] for cut in (12, 40, 100, len(data) // 2, len(data) - 10)]
+    for _ in range(150):
+        flipped = bytearray(data)
+        for _ in range(5):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        damaged.append(bytes(flipped))
+    for sample in damaged:
+        try:
+            decode_image(sample, 64)
+        except InputError:
+            continue
