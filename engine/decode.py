@@ -17,10 +17,10 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
-from pi_heif import register_heif_opener
 from PIL import (  # noqa: F401  (importing a plugin registers its format)
     AvifImagePlugin,
     BmpImagePlugin,
@@ -62,7 +62,8 @@ UNREADABLE_SUFFIXES = (".jxl", ".jp2", ".dng", ".cr2", ".cr3", ".nef", ".arw", "
 _REDUCED_JPEG = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 _JPEG_EOI = b"\xff\xd9"
 _BAND_PIXELS = 1 << 18  # pixels converted per step from Pillow's image to ours (bounds the temporaries)
-register_heif_opener()
+_HEVC_BRANDS = frozenset((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"))  # HEIF's ftyp brands
+_GENERIC_BRANDS = frozenset((b"mif1", b"msf1"))  # any HEIF-family file, AVIF too: HEIF only as the major brand
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,30 @@ def _graded(bgr: np.ndarray, colours: Conversion) -> np.ndarray:
     return bgr
 
 
+def is_heif(data: bytes) -> bool:
+    """Whether the bytes start an ISO BMFF file of HEVC-coded HEIF (by its major or a compatible
+    brand), not AVIF."""
+    if data[4:8] != b"ftyp":
+        return False
+    end = min(int.from_bytes(data[:4], "big"), 64)
+    compatible = {data[i : i + 4] for i in range(16, end - 3, 4)}
+    major = data[8:12]
+    return major in _HEVC_BRANDS | _GENERIC_BRANDS or not compatible.isdisjoint(_HEVC_BRANDS)
+
+
+@lru_cache(maxsize=1)
+def _register_heif() -> None:
+    """pi-heif's opener, registered on the first HEIF seen: importing it costs every cold start
+    about 0.1 s, which only phones' photos need."""
+    from pi_heif import register_heif_opener  # noqa: PLC0415 - on demand, see above
+
+    register_heif_opener()
+
+
 def _open(data: bytes) -> Image.Image:
     """Read the header only (lazy): format, mode and size, before any pixel is decoded."""
+    if is_heif(data):
+        _register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap applies

@@ -14,7 +14,7 @@ from PIL import Image, ImageCms
 
 import engine
 from engine import FORMATS, INPUT_SUFFIXES, InputError, InvalidOptionError, Options, OutputMode
-from engine.decode import decode_image
+from engine.decode import decode_image, is_heif
 from engine.formats import by_media_type, output_format
 from engine.memory import working_mb
 from engine.options import PREVIEW_PIXELS
@@ -145,6 +145,13 @@ def test_heic_and_avif_decode_upright(name: str) -> None:
     top, bottom = decoded.bgr[4, 16].astype(int), decoded.bgr[-4, 16].astype(int)
     assert top[2] > 200 and top[0] < 60, "red (BGR) on top"
     assert bottom[0] > 200 and bottom[2] < 60, "blue below"
+
+
+def test_heif_is_told_by_its_brands_and_avif_is_not_heif() -> None:
+    assert is_heif((DATA / "rotated-6.heic").read_bytes())
+    assert is_heif(b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00heicmif1")
+    assert not is_heif((DATA / "rotated-6.avif").read_bytes()), "AVIF lists mif1 too: Pillow's own plugin reads it"
+    assert not is_heif(b"\xff\xd8\xff\xe0") and not is_heif(b"")
 
 
 def test_a_heic_photo_is_cut_out_to_any_format() -> None:
