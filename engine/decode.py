@@ -54,6 +54,7 @@ INPUT_FORMATS: dict[str, tuple[str, ...]] = {
     "TIFF": (".tif", ".tiff"),
 }
 SUPPORTED_FORMATS = tuple(INPUT_FORMATS)
+_NOT_HEIF = tuple(f for f in SUPPORTED_FORMATS if f != "HEIF")
 INPUT_SUFFIXES = tuple(suffix for suffixes in INPUT_FORMATS.values() for suffix in suffixes)
 READABLE = "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, BMP or TIFF"  # INPUT_FORMATS, as a user names them
 # Image files people keep beside their photos that we do not read (JPEG XL and 2000, camera raw,
@@ -167,12 +168,14 @@ def _register_heif() -> None:
 
 def _open(data: bytes) -> Image.Image:
     """Read the header only (lazy): format, mode and size, before any pixel is decoded."""
-    if is_heif(data):
+    heif = is_heif(data)
+    if heif:
         _register_heif()
+    formats = SUPPORTED_FORMATS if heif else _NOT_HEIF  # (Pillow fails on a format it does not know yet)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap applies
-            return Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+            return Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
         raise UnsupportedFormatError(f"not a supported image ({_describe(data)}); send {READABLE}") from None
     except Image.DecompressionBombError as exc:
