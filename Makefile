@@ -79,9 +79,11 @@ invoke: $(STAMP) models
 serve: $(STAMP) models
 	$(PY) -m local.api_gateway
 
-# What the Lambda image installs over its base (wheels for CPython 3.12 / manylinux), without Docker.
+# What the Lambda image installs over its base (wheels for CPython 3.12 / manylinux), without Docker,
+# for both architectures (Architecture=arm64 needs every runtime wheel for manylinux aarch64).
 image-size: models-all
-	$(PY) -m infra.image_size
+	$(PY) -m infra.image_size --arch x86_64
+	$(PY) -m infra.image_size --arch aarch64
 
 # The Lambda image (needs Docker): the baked-in u2net-int8 is built first, since it is not in git.
 build: models-all

@@ -1,4 +1,4 @@
-"""Background removal engine: image bytes in, a cut-out (RGBA PNG) out. Pure Python, no AWS."""
+"""Background removal engine: image bytes in, a cut-out (PNG, WebP, JPEG or AVIF) out. Pure Python, no AWS."""
 
 from .decode import INPUT_SUFFIXES
 from .errors import (
@@ -18,10 +18,11 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .formats import FORMATS, OutputFormat
-from .options import Options, OutputMode
+from .options import Options, OutputMode, Size
 from .pipeline import load_model, remove_background
 from .result import Cutout, StageTimings, finding_text
 from .settings import EngineSettings, settings
+from .version import __version__
 
 __all__ = [
     "FORMATS",
@@ -43,9 +44,11 @@ __all__ = [
     "OutputFormat",
     "OutputMode",
     "SettingError",
+    "Size",
     "StageTimings",
     "UnknownModelError",
     "UnsupportedFormatError",
+    "__version__",
     "finding_text",
     "load_model",
     "remove_background",

@@ -2,7 +2,13 @@
 
 Pixels come out in OpenCV's BGR order (uint8), which the model and the PNG encoder both take
 without another copy. JPEG photos take OpenCV's faster decoder; everything else goes through
-Pillow, which knows every mode (palette, CMYK, 16-bit, alpha) and container.
+Pillow, which knows every mode (palette, CMYK, 16-bit, alpha) and container: phones' HEIC/HEIF
+through pi-heif's opener (libheif, decoding only), AVIF through Pillow's own plugin (libavif).
+EXIF orientation is applied in every format (HEIF's rotation by libheif, which then clears the tag).
+
+With `max_pixels` (size=preview) the image comes out downscaled to fit: a JPEG is decoded at 1/2,
+1/4 or 1/8 scale by libjpeg itself (IMREAD_REDUCED_*, no full-size pixels), other formats are
+decoded whole and then reduced.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 from PIL import (  # noqa: F401  (importing a plugin registers its format)
+    AvifImagePlugin,
     BmpImagePlugin,
     GifImagePlugin,
     Image,
@@ -33,22 +41,30 @@ from .profiles import Conversion, conversion
 # What we read: Pillow's format names and the file suffixes that announce them (JPEG also opens
 # MPO). The suffixes are the ones the CLI picks up from folders, the S3 notifications filter on
 # (template.yaml) and browser uploads must end in.
+# The one list: the API's /uploads and the page, the CLI and template.yaml's S3 event rule take it
+# from here (tests/unit/test_template.py keeps the rule equal to it).
 INPUT_FORMATS: dict[str, tuple[str, ...]] = {
-    "JPEG": (".jpg", ".jpeg"),
+    "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"),
     "PNG": (".png",),
     "WEBP": (".webp",),
+    "HEIF": (".heic", ".heif"),
+    "AVIF": (".avif",),
     "GIF": (".gif",),
     "BMP": (".bmp",),
     "TIFF": (".tif", ".tiff"),
 }
 SUPPORTED_FORMATS = tuple(INPUT_FORMATS)
+_NOT_HEIF = tuple(f for f in SUPPORTED_FORMATS if f != "HEIF")
 INPUT_SUFFIXES = tuple(suffix for suffixes in INPUT_FORMATS.values() for suffix in suffixes)
-# Image files people keep beside their photos that we do not read (phones' HEIF, AVIF, JPEG XL and
-# 2000, camera raw, Photoshop, SVG): the CLI lists them instead of passing over them in silence.
-UNREADABLE_SUFFIXES = (".heic", ".heif", ".avif", ".jxl", ".jp2", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf",
-                       ".orf", ".rw2", ".psd", ".svg")  # fmt: skip
+READABLE = "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, BMP or TIFF"  # INPUT_FORMATS, as a user names them
+# Image files people keep beside their photos that we do not read (JPEG XL and 2000, camera raw,
+# Photoshop, SVG): the CLI lists them instead of passing over them in silence.
+UNREADABLE_SUFFIXES = (".jxl", ".jp2", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".psd", ".svg")
+_REDUCED_JPEG = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 _JPEG_EOI = b"\xff\xd9"
 _BAND_PIXELS = 1 << 18  # pixels converted per step from Pillow's image to ours (bounds the temporaries)
+_HEVC_BRANDS = frozenset((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"))  # HEIF's ftyp brands
+_GENERIC_BRANDS = frozenset((b"mif1", b"msf1"))  # any HEIF-family file, AVIF too: HEIF only as the major brand
 
 
 @dataclass(frozen=True)
@@ -87,14 +103,40 @@ def decodes_with_opencv(image: Image.Image, data: bytes) -> bool:
     return image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L") and data.rstrip(b"\0").endswith(_JPEG_EOI)
 
 
-def decode_opened(image: Image.Image, data: bytes) -> DecodedImage:
-    """The pixels of an image opened by `open_image` from `data`."""
+def decode_opened(image: Image.Image, data: bytes, max_pixels: int | None = None) -> DecodedImage:
+    """The pixels of an image opened by `open_image` from `data`, reduced to at most `max_pixels`."""
     colours = conversion(image.info.get("icc_profile"), image.mode)  # a gray or CMYK profile: to sRGB
     if decodes_with_opencv(image, data):
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        flag = _jpeg_flag(image.size, max_pixels)
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
         if bgr is not None:
-            return DecodedImage(_graded(bgr, colours), None, colours.keep, "JPEG")
-    return _decode_with_pillow(image, colours)
+            return reduced(DecodedImage(_graded(bgr, colours), None, colours.keep, "JPEG"), max_pixels)
+    return reduced(_decode_with_pillow(image, colours), max_pixels)
+
+
+def _jpeg_flag(size: tuple[int, int], max_pixels: int | None) -> int:
+    """OpenCV's flag for the smallest DCT scale (1/8, 1/4, 1/2) still holding `max_pixels` pixels."""
+    if max_pixels is not None:
+        for factor, flag in _REDUCED_JPEG:
+            if (size[0] // factor) * (size[1] // factor) >= max_pixels:
+                return flag
+    return cv2.IMREAD_COLOR
+
+
+def fitted_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """The largest size of this aspect ratio with at most `max_pixels` pixels (at least 1x1)."""
+    scale = min(1.0, math.sqrt(max_pixels / (width * height)))
+    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
+
+
+def reduced(image: DecodedImage, max_pixels: int | None) -> DecodedImage:
+    """The image downscaled (area averaging) to at most `max_pixels` pixels; itself when it fits."""
+    if max_pixels is None or image.width * image.height <= max_pixels:
+        return image
+    size = fitted_size(image.width, image.height, max_pixels)
+    bgr = cv2.resize(image.bgr, size, interpolation=cv2.INTER_AREA)
+    alpha = None if image.alpha is None else cv2.resize(image.alpha, size, interpolation=cv2.INTER_AREA)
+    return DecodedImage(bgr, alpha, image.icc_profile, image.format)
 
 
 def _graded(bgr: np.ndarray, colours: Conversion) -> np.ndarray:
@@ -104,19 +146,41 @@ def _graded(bgr: np.ndarray, colours: Conversion) -> np.ndarray:
     return bgr
 
 
+def is_heif(data: bytes) -> bool:
+    """Whether the bytes start an ISO BMFF file of HEVC-coded HEIF (by its major or a compatible
+    brand), not AVIF."""
+    if data[4:8] != b"ftyp":
+        return False
+    end = min(int.from_bytes(data[:4], "big"), 64)
+    compatible = {data[i : i + 4] for i in range(16, end - 3, 4)}
+    major = data[8:12]
+    return major in _HEVC_BRANDS | _GENERIC_BRANDS or not compatible.isdisjoint(_HEVC_BRANDS)
+
+
+@lru_cache(maxsize=1)
+def _register_heif() -> None:
+    """pi-heif's opener, registered on the first HEIF seen: importing it costs every cold start
+    about 0.1 s, which only phones' photos need."""
+    from pi_heif import register_heif_opener  # noqa: PLC0415 - on demand, see above
+
+    register_heif_opener()
+
+
 def _open(data: bytes) -> Image.Image:
     """Read the header only (lazy): format, mode and size, before any pixel is decoded."""
+    heif = is_heif(data)
+    if heif:
+        _register_heif()
+    formats = SUPPORTED_FORMATS if heif else _NOT_HEIF  # (Pillow fails on a format it does not know yet)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap applies
-            return Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+            return Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
-        raise UnsupportedFormatError(
-            f"not a supported image ({_describe(data)}); send JPEG, PNG, WebP, GIF, BMP or TIFF"
-        ) from None
+        raise UnsupportedFormatError(f"not a supported image ({_describe(data)}); send {READABLE}") from None
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"image dimensions are too large: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, RuntimeError) as exc:  # libheif and libavif raise RuntimeError
         raise CorruptImageError(f"the image header is corrupt: {exc}") from None
 
 
@@ -140,7 +204,7 @@ def _decode_with_pillow(image: Image.Image, colours: Conversion) -> DecodedImage
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # (not in place it copies even unrotated images)
             bgr, alpha = _to_bgr_and_alpha(image, colours.cmyk)
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, ImageCms.PyCMSError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, ImageCms.PyCMSError) as exc:
         raise CorruptImageError(f"the image data is corrupt or truncated: {exc}") from None
     return DecodedImage(_graded(bgr, colours), alpha, colours.keep, fmt)
 

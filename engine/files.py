@@ -7,7 +7,7 @@ Invariants (tests/unit/test_cli.py has one test each):
 - an output appears whole or not at all (written to a temporary name, then renamed), so a 0-byte
   or half-written file is never taken for a finished one;
 - a file that looks like an image but cannot be read as one (a FIFO, a dangling link, a folder
-  that cannot be listed, a format we do not read such as HEIC) is reported, never passed over.
+  that cannot be listed, a format we do not read such as JPEG XL) is reported, never passed over.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .decode import INPUT_SUFFIXES, UNREADABLE_SUFFIXES
+from .decode import INPUT_SUFFIXES, READABLE, UNREADABLE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def _problem(path: Path) -> str | None:
     """Why a file that looks like an image cannot be read as one, or None."""
     suffix = path.suffix.lower()
     if suffix in UNREADABLE_SUFFIXES:
-        return f"{suffix} images are not read (JPEG, PNG, WebP, GIF, BMP and TIFF are)"
+        return f"{suffix} images are not read ({READABLE} are)"
     if suffix not in INPUT_SUFFIXES:
         return None
     if path.is_symlink() and not path.exists():

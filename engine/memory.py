@@ -15,7 +15,9 @@ two peaks, each a sum of the arrays alive at that moment, in bytes per pixel:
   compose  the input file; BGR (3), the input's alpha (1, if any), the matte (1), the refine and
            edge-colour temporaries (1); the output pixels (OUTPUT_PIXELS) and the encoded file,
            held twice (the encoder's buffer and its bytes) and counted at its largest: the raw
-           pixels (ENCODED_AT_MOST; a PNG of noise does not compress)
+           pixels (ENCODED_AT_MOST; a PNG of noise does not compress), and the encoder's own
+           working memory (formats.OutputFormat.encoder_bytes_per_pixel: 0 for PNG, Pillow's copy
+           and the codec's picture for WebP, JPEG and AVIF)
 
 `python -m reliability.memory` measures the real peaks (the worker under the emulator) beside these
 estimates; tests/integration/test_memory.py checks that the estimate is never below the peak.
@@ -65,7 +67,8 @@ def working_mb(header: Image.Image, input_bytes: int, options: Options, opencv_j
     else:
         decode = 2 * pillow_bytes_per_pixel(header.mode) + DECODED_BGR + alpha
     kind = _kind(options)
-    compose = DECODED_BGR + alpha + ALPHA + WORKING + OUTPUT_PIXELS[kind] + 2 * ENCODED_AT_MOST[kind]
+    encoder = options.output_format.encoder_bytes_per_pixel
+    compose = DECODED_BGR + alpha + ALPHA + WORKING + OUTPUT_PIXELS[kind] + 2 * ENCODED_AT_MOST[kind] + encoder
     return (input_bytes + max(decode, compose) * width * height) / MIB + SLACK_MB
 
 

@@ -1,4 +1,5 @@
-"""What the caller asks for: output mode and format, crop, background colour, refinement switches.
+"""What the caller asks for: output mode, format and quality, size, crop, background colour,
+refinement switches.
 
 Options travel as text (query parameters, DEFAULT_OPTIONS, Batch Operations arguments, CLI flags):
 `Options.from_strings` parses it, `merged` lays text over options, `to_strings` writes it back
@@ -9,7 +10,7 @@ cut-out to recognise a repeat.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from urllib.parse import urlencode
@@ -21,6 +22,14 @@ from .formats import PNG, OutputFormat, output_format
 class OutputMode(StrEnum):
     CUTOUT = "cutout"  # the subject on transparency (RGBA), or on `background` (RGB)
     MASK = "mask"  # the alpha matte alone (8-bit gray)
+
+
+class Size(StrEnum):
+    FULL = "full"  # the input's own size
+    PREVIEW = "preview"  # at most PREVIEW_PIXELS, cut out of a downscaled input: the fast path
+
+
+PREVIEW_PIXELS = 250_000  # 0.25 MP, remove.bg's preview size
 
 
 RGB = tuple[int, int, int]
@@ -39,10 +48,19 @@ class Options:
     refine: bool = True  # edge-aware full-resolution refinement of the matte
     soft_edges: bool = False  # matting-style edges from the photo's colours where the model is unsure
     decontaminate: bool = True  # re-estimate foreground colours where alpha is partial
-    compress_level: int = 1  # 0-9, 1 = fast (PNG: the zlib level)
+    compress_level: int = 1  # 0-9, 1 = fast (PNG: the zlib level; lossless WebP: the effort)
+    quality: int | None = None  # 0-100 for WebP, JPEG, AVIF; None = the format's default; WebP 100 = lossless
+    size: Size = Size.FULL
 
     def __post_init__(self) -> None:
-        output_format(self.format)  # refuses an unknown one
+        chosen = output_format(self.format)  # refuses an unknown one
+        if not chosen.transparency and self.output is OutputMode.CUTOUT and self.background is None:
+            raise InvalidOptionError(
+                f"format {chosen.name} has no transparency: add a background colour (background=ffffff) or ask "
+                "for output=mask, or choose png, webp or avif"
+            )
+        if self.quality is not None and not 0 <= self.quality <= 100:
+            raise InvalidOptionError(f"quality must be 0-100, got {self.quality}")
         if not 0 <= self.compress_level <= 9:
             raise InvalidOptionError(f"compress_level must be 0-9, got {self.compress_level}")
         if not 0 <= self.crop_margin <= 1:
@@ -84,6 +102,16 @@ class Options:
     def output_format(self) -> OutputFormat:
         return output_format(self.format)
 
+    @property
+    def encode_quality(self) -> int:
+        """The quality the encoder is given: the option, or the format's default."""
+        return self.output_format.default_quality if self.quality is None else self.quality
+
+    @property
+    def max_pixels(self) -> int | None:
+        """The most pixels the input is cut out at (size=preview), None for its own size."""
+        return PREVIEW_PIXELS if self.size is Size.PREVIEW else None
+
 
 def _as_text(value: object) -> str:
     """One option's value as its parser reads it: "" for unset, true/false, r,g,b, enum values."""
@@ -119,12 +147,21 @@ def _parse_float(name: str, raw: str) -> float:
         raise InvalidOptionError(f"{name} must be a number, got {raw!r}") from None
 
 
-def _parse_output(name: str, raw: str) -> OutputMode:
-    try:
-        return OutputMode(raw.lower())
-    except ValueError:
-        choices = ", ".join(m.value for m in OutputMode)
-        raise InvalidOptionError(f"{name} must be one of {choices}, got {raw!r}") from None
+def _parse_choice(kind: type[StrEnum]) -> Callable[[str, str], StrEnum]:
+    """A parser of one of `kind`'s values (any case)."""
+
+    def parse(name: str, raw: str) -> StrEnum:
+        try:
+            return kind(raw.lower())
+        except ValueError:
+            choices = ", ".join(m.value for m in kind)
+            raise InvalidOptionError(f"{name} must be one of {choices}, got {raw!r}") from None
+
+    return parse
+
+
+def _parse_quality(name: str, raw: str) -> int | None:
+    return _parse_int(name, raw) if raw else None
 
 
 def _parse_format(name: str, raw: str) -> str:
@@ -160,7 +197,7 @@ def _parse_background(name: str, raw: str) -> RGB | None:
 
 _PARSERS = {
     "model": _parse_model,
-    "output": _parse_output,
+    "output": _parse_choice(OutputMode),
     "format": _parse_format,
     "crop": _parse_bool,
     "crop_margin": _parse_float,
@@ -169,4 +206,6 @@ _PARSERS = {
     "soft_edges": _parse_bool,
     "decontaminate": _parse_bool,
     "compress_level": _parse_int,
+    "quality": _parse_quality,
+    "size": _parse_choice(Size),
 }

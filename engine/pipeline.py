@@ -39,7 +39,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     header = open_image(data, config.max_megapixels)
     if config.memory_budget_mb is not None:  # before a single pixel is decoded
         check_budget(header, len(data), options, decodes_with_opencv(header, data), config.memory_budget_mb)
-    decoded = decode_opened(header, data)
+    decoded = decode_opened(header, data, options.max_pixels)
     decoded_at = time.perf_counter()
     prediction = model.infer(decoded.bgr)
     pred = prediction.map
@@ -56,7 +56,9 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     composed_at = time.perf_counter()
     output = options.output_format
     channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
-    data = output.encode(pixels, options.compress_level, for_output(decoded.icc_profile, channels))
+    data = output.encode(
+        pixels, options.compress_level, options.encode_quality, for_output(decoded.icc_profile, channels)
+    )
     encoded_at = time.perf_counter()
 
     sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE]

@@ -3,7 +3,10 @@
 Routes:
   GET  /         a self-contained page: pick an image, see the cut-out on a checkerboard, download
   POST /remove   body = the image (binary; base64 through API Gateway), query = engine options
-                 (`?crop=true&background=ffffff`), answers the cut-out (image/png), or when it is
+                 (`?crop=true&background=ffffff&format=webp`), or a multipart form with the
+                 image in `image_file`, or JSON with `image_file_b64` (options as fields either
+                 way, requests.py); `Accept: image/webp` chooses the format when no option does;
+                 answers the cut-out (in its format's media type), or when it is
                  too large for the reply (payload.py) a 303 to its presigned URL in the output
                  bucket (`Accept: application/json`: always a JSON document with the URL); errors
                  are JSON with a stable code (HTTP_STATUS): 400 bad options / empty body, 413 body
@@ -42,10 +45,11 @@ from engine import (
     load_model,
 )
 
-from .errors import PayloadTooLargeError, PermanentError, ResultTooLargeError
+from .errors import BadRequestError, PayloadTooLargeError, PermanentError, ResultTooLargeError, UrlNotFetchedError
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
 from .observability import logger, metrics, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
+from .requests import read_request
 from .settings import load_settings
 from .storage import OPTIONS_METADATA, Storage, findings_metadata
 
@@ -57,6 +61,8 @@ PAGE_HTML = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 # The caller's errors and their HTTP status (the first class that matches wins).
 HTTP_STATUS: dict[type[Exception], int] = {
     EmptyInputError: 400,
+    BadRequestError: 400,
+    UrlNotFetchedError: 400,
     InvalidOptionError: 400,
     PayloadTooLargeError: 413,
     ResultTooLargeError: 413,
@@ -76,8 +82,11 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 @app.get("/")
 def page() -> Response[Any]:
-    """The page, told the request limit it must route larger files around (through /uploads)."""
-    html = PAGE_HTML.replace("{{DIRECT_LIMIT}}", str(settings.api_max_body_bytes))
+    """The page, told the request limit it must route larger files around (through /uploads) and
+    whether it must ask for an API key (API_AUTH)."""
+    html = PAGE_HTML.replace("{{DIRECT_LIMIT}}", str(settings.api_max_body_bytes)).replace(
+        "{{API_AUTH}}", settings.api_auth
+    )
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=html)
 
 
@@ -87,9 +96,11 @@ def remove() -> Response[Any]:
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     if len(body) > settings.api_max_body_bytes:
         raise PayloadTooLargeError(len(body), settings.api_max_body_bytes)
-    options = settings.api_options(event.query_string_parameters or {})
-    cutout = traced_removal(body, options, settings.engine)
-    return reply(cutout, _prefers_json(event.headers.get("accept", "")))
+    accept = event.headers.get("accept", "")
+    request = read_request(body, event.headers.get("content-type", ""), event.query_string_parameters or {}, accept)
+    options = settings.api_options(request.options)
+    cutout = traced_removal(request.image, options, settings.engine)
+    return reply(cutout, _prefers_json(accept))
 
 
 def reply(cutout: Cutout, as_json: bool = False) -> Response[Any]:

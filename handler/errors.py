@@ -65,3 +65,21 @@ class ResultTooLargeError(PermanentError):
             f"the result is {length} bytes, too large for a synchronous reply, and this deployment has no "
             "OUTPUT_BUCKET to answer by URL; ask for crop=true or output=mask, or POST /uploads"
         )
+
+
+class BadRequestError(PermanentError):
+    """The request is not in a form the route reads (a form without the image, JSON that is not an object)."""
+
+    code = "bad_request"
+
+
+class UrlNotFetchedError(PermanentError):
+    """The request names an image by URL: this service never fetches URLs (no server-side requests)."""
+
+    code = "url_not_supported"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "image_url is not fetched: this service reads only the image sent to it; send it as the body, "
+            "as the image_file form field or as image_file_b64 in a JSON object"
+        )

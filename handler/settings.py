@@ -18,6 +18,7 @@ from engine import EngineSettings, InvalidOptionError, Options, SettingError
 
 from .payload import MAX_REQUEST_BODY_BYTES
 
+API_AUTH_MODES = ("IAM", "API_KEY")  # template.yaml's ApiAuth values, the default first
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
@@ -40,6 +41,8 @@ class HandlerSettings:
     API_MAX_BODY_BYTES larger API request bodies get 413 and a pointer to /uploads (default and
                        most: the real limit, payload.MAX_REQUEST_BODY_BYTES = 4,689,408)
     UPLOAD_URL_EXPIRES lifetime of presigned upload/download URLs, seconds (default 900)
+    API_AUTH           how API callers authenticate (template.yaml ApiAuth): IAM (default) or
+                       API_KEY, when the page asks for the key and sends it as x-api-key
     API_MAX_COMPRESS_LEVEL the highest compress_level the API serves (default 3: levels 4-9 take
                        seconds per megapixel, 9 about 2 s, against the API's 29 s); a higher
                        DEFAULT_OPTIONS level is lowered to it for the API, a request's is refused
@@ -56,6 +59,7 @@ class HandlerSettings:
     api_max_body_bytes: int = MAX_REQUEST_BODY_BYTES
     upload_url_expires: int = 900
     api_max_compress_level: int = 3
+    api_auth: str = "IAM"
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     def __post_init__(self) -> None:
@@ -81,6 +85,7 @@ class HandlerSettings:
             api_max_body_bytes=_count(env, "API_MAX_BODY_BYTES", MAX_REQUEST_BODY_BYTES, 1, MAX_REQUEST_BODY_BYTES),
             upload_url_expires=_count(env, "UPLOAD_URL_EXPIRES", 900, minimum=1),
             api_max_compress_level=_count(env, "API_MAX_COMPRESS_LEVEL", 3, 0, 9),
+            api_auth=_choice(env, "API_AUTH", API_AUTH_MODES),
             engine=_engine(env),
         )
 
@@ -107,6 +112,14 @@ class HandlerSettings:
 
 def _text(env: Mapping[str, str], name: str) -> str:
     return env.get(name, "").strip()
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """The variable, one of `choices` (the first when unset), or SettingsError."""
+    value = _text(env, name) or choices[0]
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _bucket(env: Mapping[str, str], name: str) -> str | None:

@@ -7,6 +7,10 @@ events/api-post.json; bodies base64-encoded, as with binary media type `*/*`), a
 API Gateway answers). An event over Lambda's request limit is not sent: API Gateway answers it
 413 `{"message": "Request Too Long"}` itself (handler/payload.py has the limits).
 
+The bridge enforces API keys as API Gateway does for the routes the template's OpenAPI body says
+need one (ApiAuth=API_KEY: every route but the page): without a known key in `x-api-key` it
+answers 403 `{"message": "Forbidden"}` and the function is not called. SigV4 is not checked.
+
 `python -m local.api_gateway` (`make serve`) serves the API function on http://127.0.0.1:3000:
 open it in a browser to try the page against the real handler and a local S3; large images go
 through a presigned upload, which reaches the worker via EventBridge and SQS
@@ -19,10 +23,11 @@ import argparse
 import base64
 import copy
 import json
+import secrets
 import signal
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -134,6 +139,17 @@ def call_api(
     return ApiResponse.from_invocation(emulator.invoke(payload))
 
 
+API_KEY_SCHEME = "api_key"  # template.yaml's securitySchemes name for x-api-key
+
+
+def key_refused(
+    routes: Mapping[str, set[str]], keys: Collection[str], method: str, path: str, sent: str | None
+) -> bool:
+    """Whether API Gateway would refuse this request for its API key (the route needs one and
+    `sent` is not one of `keys`)."""
+    return API_KEY_SCHEME in routes.get(f"{method} {path}", set()) and sent not in keys
+
+
 class _BridgeHandler(BaseHTTPRequestHandler):
     """Each request becomes a proxy event for the emulator; its answer goes back to the client."""
 
@@ -145,7 +161,10 @@ class _BridgeHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-        response = call_api(self.server.emulator, self.command, url.path, body, headers, parse_qs(url.query))
+        if key_refused(self.server.routes, self.server.api_keys, self.command, url.path, self.headers.get("x-api-key")):
+            response = ApiResponse._gateway_error(HTTPStatus.FORBIDDEN, "Forbidden")
+        else:
+            response = call_api(self.server.emulator, self.command, url.path, body, headers, parse_qs(url.query))
         self.send_response(response.status)
         for name, value in response.headers.items():
             if name.lower() not in _HOP_BY_HOP:
@@ -164,10 +183,19 @@ class _BridgeHandler(BaseHTTPRequestHandler):
 class ApiGatewayBridge(BackgroundHTTPServer):
     """HTTP server on 127.0.0.1 that forwards every request to the API function's emulator."""
 
-    def __init__(self, emulator: LambdaEmulator, port: int = 0, verbose: bool = False):
+    def __init__(
+        self,
+        emulator: LambdaEmulator,
+        port: int = 0,
+        verbose: bool = False,
+        routes: Mapping[str, set[str]] | None = None,
+        api_keys: Collection[str] = (),
+    ):
         super().__init__(_BridgeHandler, port)
         self.emulator = emulator
         self.verbose = verbose
+        self.routes = dict(routes or {})  # LocalDeployment.api_routes(): which routes need a key
+        self.api_keys = frozenset(api_keys)
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -180,16 +208,20 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m local.api_gateway", description="Serve the API locally.")
     parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--api-auth", choices=["IAM", "API_KEY"], default="IAM", help="template.yaml's ApiAuth")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    with LocalDeployment() as stack:
+    key = secrets.token_urlsafe(24)  # API Gateway generates the key of a deployed stack
+    with LocalDeployment(parameters={"ApiAuth": args.api_auth}) as stack:
         worker = stack.emulator(stack.s3_function)
         prefix = stack.variable(stack.s3_function, "INPUT_PREFIX")
         with (
             QueueTrigger(stack.server, worker, stack.input_bucket),
-            ApiGatewayBridge(stack.emulator(stack.api_function), args.port, verbose=True) as bridge,
+            ApiGatewayBridge(stack.emulator(stack.api_function), args.port, True, stack.api_routes(), [key]) as bridge,
         ):
             print(f"{stack.api_function} on {bridge.url}; uploads to s3://{stack.input_bucket}/{prefix} reach")
+            if args.api_auth == "API_KEY":
+                print(f"API key (x-api-key; the page asks for it): {key}")
             print(f"{stack.s3_function} through EventBridge and SQS (S3 at {stack.server.endpoint}); Ctrl-C stops")
             try:
                 threading.Event().wait()

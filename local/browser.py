@@ -92,9 +92,11 @@ def cut_out_in_page(
     crop: bool = False,
     mask: bool = False,
     colour: str | None = None,
+    api_key: str | None = None,
 ) -> Image.Image:
     """Open the page, tick its options (crop, mask only, a background `colour` such as "#00ff00"),
-    choose `photo`, wait for the result, and return the cut-out the page shows."""
+    type `api_key` into its key field (ApiAuth=API_KEY), choose `photo`, wait for the result, and
+    return the cut-out the page shows."""
     from selenium.webdriver.common.by import By  # noqa: PLC0415 - only browser work needs selenium
     from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415 - (as above)
 
@@ -102,6 +104,10 @@ def cut_out_in_page(
     if driver.title != "Background remover":
         raise BrowserError(f"unexpected page title {driver.title!r}")
     driver.execute_script(SET_OPTIONS_JS, crop, mask, colour)
+    if api_key is not None:
+        field = driver.find_element(By.ID, "apikey")
+        field.clear()
+        field.send_keys(api_key + "\t")  # leaving the field stores it (its change event)
     driver.find_element(By.ID, "file").send_keys(str(photo))
     status = driver.find_element(By.ID, "status")
     WebDriverWait(driver, timeout).until(

@@ -28,6 +28,7 @@ from .template_config import (
     function_config,
     function_ids,
     load_template,
+    route_security,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,10 @@ class LocalDeployment(Service):
 
     def _config(self, logical_id: str) -> FunctionConfig:
         return apply_env_overrides(function_config(self.template, logical_id, self.parameters), self.env_file)
+
+    def api_routes(self) -> dict[str, set[str]]:
+        """ "METHOD /path" -> the security schemes the API requires of it (template_config.route_security)."""
+        return route_security(self.template, self.parameters)
 
     def function_with_handler(self, handler: str) -> str:
         """Logical id of the (first) function whose handler is `handler`."""

@@ -20,6 +20,7 @@ import yaml
 
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 BUCKET_TYPE = "AWS::S3::Bucket"
+API_TYPE = "AWS::Serverless::Api"
 LOCAL_STACK = {
     "AWS::StackName": "local",
     "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/local/6b1f04a0-0000-4000-8000-10ca1000c0de",
@@ -193,6 +194,20 @@ def function_ids(template: Mapping[str, Any], parameters: Mapping[str, str] | No
         if resource.get("Type") in FUNCTION_TYPES
         and ("Condition" not in resource or resolver.condition(resource["Condition"]))
     ]
+
+
+def route_security(template: Mapping[str, Any], parameters: Mapping[str, str] | None = None) -> dict[str, set[str]]:
+    """ "METHOD /path" -> the security schemes (OpenAPI `security`) the API's DefinitionBody requires
+    of each route, conditions resolved: {"api_key"}, {"sigv4"}, or empty for an open route."""
+    resolver = _Resolver(template, parameter_defaults(template, parameters))
+    routes: dict[str, set[str]] = {}
+    for resource in template["Resources"].values():
+        body = (resource.get("Properties") or {}).get("DefinitionBody") if resource.get("Type") == API_TYPE else None
+        for path, methods in ((body or {}).get("paths") or {}).items():
+            for method, spec in methods.items():
+                schemes = resolver.resolve(spec.get("security", []))
+                routes[f"{method.upper()} {path}"] = {name for requirement in schemes for name in requirement}
+    return routes
 
 
 def bucket_names(template: Mapping[str, Any], parameters: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -156,10 +156,14 @@ def test_urls_given_by_callers_are_never_fetched(api):
         as_json = call_api(
             api, "POST", "/remove", json.dumps({"url": photo}).encode(), {"Content-Type": "application/json"}
         )
+        as_field = call_api(
+            api, "POST", "/remove", json.dumps({"image_url": photo}).encode(), {"Content-Type": "application/json"}
+        )
         as_query = call_api(api, "POST", "/remove", b"", JPEG, {"url": [photo], "image_url": [photo]})
     assert_json_error(as_text, 415, "unsupported_format")
-    assert_json_error(as_json, 415, "unsupported_format")
-    assert as_query.status == 400 and as_query.json()["error"] in {"empty_input", "invalid_option"}
+    assert_json_error(as_json, 400, "bad_request")  # a JSON body must carry image_file_b64
+    assert_json_error(as_field, 400, "url_not_supported")  # remove.bg's image_url: named, and refused
+    assert_json_error(as_query, 400, "url_not_supported")
     assert _CountingPhotoHandler.requests == []
 
 

@@ -191,21 +191,21 @@ def test_files_it_cannot_read_as_images_are_counted_and_listed(
     folder = photos / "nested"
     os.mkfifo(folder / "pipe.jpg")
     (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
-    (folder / "phone.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
-    (folder / "deeper" / "still.avif").write_bytes(b"\x00\x00\x00\x1cftypavif")
+    (folder / "phone.JXL").write_bytes(b"\xff\x0a")
+    (folder / "deeper" / "still.psd").write_bytes(b"8BPS")
     report = tmp_path / "report.jsonl"
     code = main([str(folder), "--out", str(tmp_path / "out"), "--quiet", "--report", str(report)])
     summary = capsys.readouterr().out
     assert code == EXIT_FAILURES
     assert "4 not readable as images" in summary
-    for name in ("pipe.jpg", "gone.png", "phone.HEIC", "still.avif"):
+    for name in ("pipe.jpg", "gone.png", "phone.JXL", "still.psd"):
         assert name in summary
     records = [json.loads(line) for line in report.read_text().splitlines()]
     assert sorted(Path(r["input"]).name for r in records if r.get("error") == "not_readable") == [
         "gone.png",
-        "phone.HEIC",
+        "phone.JXL",
         "pipe.jpg",
-        "still.avif",
+        "still.psd",
     ]
 
 

@@ -141,10 +141,9 @@ def test_api_writes_only_browser_uploads_and_its_large_replies_and_reads_only_th
     assert expiry["Prefix"] == {"Fn::Sub": "${OutputPrefix}api/"} and expiry["ExpirationInDays"] == 1
 
 
-def test_api_is_optional_iam_authenticated_and_binary():
+def test_api_is_optional_and_binary():  # its authentication: test_template_api_auth.py
     api = RESOURCES["Api"]
     assert api["Condition"] == "ApiEnabled" and RESOURCES["ApiFunction"]["Condition"] == "ApiEnabled"
-    assert api["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
     assert "*~1*" in api["Properties"]["BinaryMediaTypes"]
     routes = {
         (e["Properties"]["Method"], e["Properties"]["Path"])

@@ -1,0 +1,146 @@
+"""What a POST /remove request carries: the image and the option text, in any of three forms.
+
+- the raw body is the image; the options are the query (`?crop=true&format=webp`);
+- `multipart/form-data` (remove.bg's and rembg's servers' form): the file in the `image_file` field,
+  options as further fields;
+- a JSON object: the image base64-encoded in `image_file_b64`, options as further members.
+
+Options in the body are laid over the query's. remove.bg's names are understood where they mean
+what ours do (REMOVE_BG_NAMES: `channels=alpha` is `output=mask`, `bg_color` is `background`);
+`image_url` is refused (this service never fetches URLs). When no option names the format, the
+first image type of the `Accept` header that is an output format chooses it.
+
+Pure functions of the request's parts: no Powertools, no pixels (tests/unit/test_api_requests.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
+
+from engine import EmptyInputError, InvalidOptionError
+from engine.formats import by_media_type
+
+from .errors import BadRequestError, UrlNotFetchedError
+
+FILE_FIELD = "image_file"
+BASE64_FIELD = "image_file_b64"
+URL_FIELD = "image_url"
+# remove.bg's option names and values -> ours (only where the meaning is the same).
+REMOVE_BG_NAMES = {"bg_color": "background", "channels": "output"}
+REMOVE_BG_VALUES = {("output", "alpha"): "mask", ("output", "rgba"): "cutout"}
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    image: bytes
+    options: dict[str, str]  # option text, as Options.from_strings reads it
+
+
+def read_request(body: bytes, content_type: str, query: Mapping[str, str], accept: str = "") -> ImageRequest:
+    """The image and options of a POST /remove (see the module docstring); BadRequestError,
+    UrlNotFetchedError or EmptyInputError when the request does not hold an image."""
+    kind = content_type.split(";", maxsplit=1)[0].strip().lower()
+    if kind == "multipart/form-data":
+        image, fields = _multipart(body, content_type)
+    elif kind == "application/json":
+        image, fields = _json(body)
+    else:
+        image, fields = body, {}
+    options = _our_names({**query, **fields})
+    chosen = accepted_format(accept)
+    if "format" not in options and chosen:
+        options["format"] = chosen
+    return ImageRequest(image, options)
+
+
+def accepted_format(accept: str) -> str | None:
+    """The first media type of an Accept header that is an output format's (`image/webp` -> webp)."""
+    for part in accept.split(","):
+        found = by_media_type(part.split(";")[0])
+        if found is not None:
+            return found.name
+    return None
+
+
+def _our_names(options: Mapping[str, str]) -> dict[str, str]:
+    if URL_FIELD in options:
+        raise UrlNotFetchedError()
+    renamed = {REMOVE_BG_NAMES.get(name, name): value for name, value in options.items()}
+    return {name: REMOVE_BG_VALUES.get((name, value.lower()), value) for name, value in renamed.items()}
+
+
+def _multipart(body: bytes, content_type: str) -> tuple[bytes, dict[str, str]]:
+    """(the image_file part's bytes, the other fields as text) of a multipart/form-data body."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        raise BadRequestError("the multipart/form-data body has no parts (is the boundary right?)")
+    image: bytes | None = None
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = _field_name(part)
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        if name == FILE_FIELD:
+            image = content
+        elif name:
+            fields[name] = content.decode("utf-8", errors="replace")
+    if image is None:
+        if BASE64_FIELD in fields:
+            return _base64(fields.pop(BASE64_FIELD)), fields
+        if URL_FIELD in fields:
+            raise UrlNotFetchedError()
+        raise BadRequestError(f"the form has no {FILE_FIELD} field: send the image as {FILE_FIELD}")
+    return image, fields
+
+
+def _field_name(part: Message) -> str:
+    disposition = part.get("Content-Disposition", "")
+    return str(part.get_param("name", "", header="content-disposition")) if disposition else ""
+
+
+def _json(body: bytes) -> tuple[bytes, dict[str, str]]:
+    """(the decoded image_file_b64, the other members as text) of a JSON object body."""
+    try:
+        document = json.loads(body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequestError(f'send a JSON object such as {{"{BASE64_FIELD}": "<base64 of the image>"}}')
+    encoded = document.pop(BASE64_FIELD, None)
+    if encoded is None:
+        if URL_FIELD in document:
+            raise UrlNotFetchedError()
+        raise BadRequestError(f"the JSON object has no {BASE64_FIELD} member")
+    if not isinstance(encoded, str):
+        raise BadRequestError(f"{BASE64_FIELD} must be a base64 string")
+    return _base64(encoded), {name: _as_text(name, value) for name, value in document.items()}
+
+
+def _base64(text: str) -> bytes:
+    """Standard or URL-safe base64, with or without a `data:...;base64,` prefix."""
+    payload = text.split(",", 1)[1] if text.startswith("data:") else text
+    try:
+        image = base64.b64decode(payload.strip().replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequestError(f"{BASE64_FIELD} is not valid base64") from None
+    if not image:
+        raise EmptyInputError(f"{BASE64_FIELD} is empty")
+    return image
+
+
+def _as_text(name: str, value: object) -> str:
+    """A JSON member as option text: strings as they are, booleans true/false, numbers."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise InvalidOptionError(f"{name} must be a string, number or boolean, got {type(value).__name__}")

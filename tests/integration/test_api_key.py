@@ -1,0 +1,67 @@
+"""ApiAuth=API_KEY on the local stack: the gateway enforces x-api-key where the template's routes
+want it (403 without, the cut-out with), the page stays open and asks for the key; with the
+default (IAM) no key is asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from local.api_gateway import ApiGatewayBridge
+from local.browser import BrowserError, chromium, cut_out_in_page
+from local.deployment import LocalDeployment
+from local.samples import SAMPLES_DIR
+from tests.integration.buckets import image_size, sample_bytes
+
+KEY = "local-test-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def keyed_stack(moto_endpoint: str) -> Iterator[LocalDeployment]:
+    with LocalDeployment(s3_endpoint=moto_endpoint, parameters={"ApiAuth": "API_KEY"}) as deployment:
+        yield deployment
+
+
+def test_the_key_is_enforced_on_the_work_and_the_page_asks_for_it(keyed_stack: LocalDeployment) -> None:
+    keyed_stack.create_buckets()
+    emulator = keyed_stack.emulator(keyed_stack.api_function)
+    with ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge:
+        page = requests.get(f"{bridge.url}/", timeout=60)
+        photo = sample_bytes("chelsea.jpg")
+        refused = requests.post(f"{bridge.url}/remove", data=photo, timeout=60)
+        wrong = requests.post(f"{bridge.url}/remove", data=photo, headers={"x-api-key": "guess"}, timeout=60)
+        uploads = requests.post(f"{bridge.url}/uploads", json={"filename": "a.jpg"}, timeout=60)
+        done = requests.post(f"{bridge.url}/remove", data=photo, headers={"x-api-key": KEY}, timeout=60)
+    assert page.status_code == 200 and '<meta name="api-auth" content="API_KEY">' in page.text
+    assert 'id="apikey"' in page.text and "sessionStorage" in page.text
+    for response in (refused, wrong, uploads):
+        assert response.status_code == 403 and response.json() == {"message": "Forbidden"}
+    assert done.status_code == 200 and done.headers["Content-Type"] == "image/png"
+
+
+def test_with_iam_the_page_asks_for_no_key(stack: LocalDeployment, api) -> None:
+    with ApiGatewayBridge(api, routes=stack.api_routes(), api_keys=[KEY]) as bridge:
+        page = requests.get(f"{bridge.url}/", timeout=60)
+        done = requests.post(f"{bridge.url}/remove", data=sample_bytes("chelsea.jpg"), timeout=60)
+    assert '<meta name="api-auth" content="IAM">' in page.text
+    assert done.status_code == 200, "SigV4 is API Gateway's to check; the local gateway asks no key"
+
+
+def test_in_the_browser_the_page_asks_for_the_key_and_keeps_it_for_the_tab(keyed_stack: LocalDeployment) -> None:
+    keyed_stack.create_buckets()
+    emulator = keyed_stack.emulator(keyed_stack.api_function)
+    photo = SAMPLES_DIR / "chelsea.jpg"
+    with (
+        ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge,
+        chromium() as browser,
+    ):
+        with pytest.raises(BrowserError, match="API key was refused"):
+            cut_out_in_page(browser, bridge.url, photo, api_key="not-the-key")
+        with cut_out_in_page(browser, bridge.url, photo, api_key=KEY) as cutout:
+            assert (cutout.format, cutout.size) == ("PNG", image_size(photo.read_bytes()))
+        browser.get(bridge.url)  # a reload in the same tab: the key is still there
+        assert browser.execute_script("return document.getElementById('apikey').value") == KEY
+        assert browser.execute_script("return sessionStorage.getItem('bg-remover-api-key')") == KEY
+        assert browser.execute_script("return localStorage.length") == 0, "never kept beyond the tab"

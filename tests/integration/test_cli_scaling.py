@@ -1,0 +1,83 @@
+"""The command line as a shell runs it: a pipe through stdin and stdout, -j worker processes,
+--watch picking up files that land in a folder."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from tests.synthetic import encode, scene
+
+ROOT = Path(__file__).resolve().parents[2]
+# Ctrl-C raises KeyboardInterrupt even when this runner was started with SIGINT ignored.
+TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'engine'; runpy.run_module('engine', run_name='__main__', alter_sys=True)"
+)
+
+
+def test_a_pipe_through_stdin_and_stdout(tmp_path: Path) -> None:
+    """cat a.jpg | python -m engine - --out - --format webp > a.webp"""
+    photo = encode(scene(200, 150, seed=1)[0])
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "-", "--out", "-", "--format", "webp"],
+        cwd=ROOT, input=photo, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with Image.open(io.BytesIO(result.stdout)) as image:
+        assert (image.format, image.mode, image.size) == ("WEBP", "RGBA", (200, 150))
+    bad = subprocess.run(
+        [sys.executable, "-m", "engine", "-", "--out", "-"],
+        cwd=ROOT, input=b"not an image", capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 1 and bad.stdout == b"" and b"unsupported_format" in bad.stderr
+
+
+def test_two_workers_do_every_image_once(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(6):
+        (photos / f"p{index}.jpg").write_bytes(encode(scene(320, 240, seed=index)[0]))
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    report = tmp_path / "report.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", str(photos), "--out", str(tmp_path / "o"), "-j", "2", "-q",
+         "--report", str(report)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # the broken one
+    assert "7 inputs: 6 written, 0 skipped, 1 failed" in result.stdout
+    records = [json.loads(line) for line in report.read_text().splitlines()]
+    assert sorted(Path(r["input"]).name for r in records) == sorted(p.name for p in photos.iterdir())
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [f"p{i}.png" for i in range(6)]
+
+
+def test_watch_cuts_out_files_as_they_land_until_ctrl_c(tmp_path: Path) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    (inbox / "early.jpg").write_bytes(encode(scene(160, 120, seed=0)[0]))
+    command = [sys.executable, "-c", TERMINAL, "--watch", str(inbox), "--out", str(out), "--interval", "0.2"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(out / "early.jpg.png", process)
+        (inbox / "late.png").write_bytes(encode(scene(160, 120, seed=1)[0], ".png"))
+        _wait_for(out / "late.png.png", process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "2 written" in stdout and "Traceback" not in stderr
+
+
+def _wait_for(path: Path, process: subprocess.Popen[str], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.is_file():
+        assert time.monotonic() < deadline and process.poll() is None, f"no {path.name}"
+        time.sleep(0.1)

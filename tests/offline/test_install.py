@@ -1,0 +1,77 @@
+"""`pip install .` as a user runs it, into a fresh virtual environment: the `bgremove` command with
+the engine, its CLI and the shipped models, and nothing of the Lambda handlers.
+
+The fresh environment reaches its dependencies through a .pth file naming this environment's
+site-packages (the wheels are the same; no download), and pip builds the project itself with
+--no-deps --no-build-isolation, so the test takes seconds and needs no network.
+"""
+
+from __future__ import annotations
+
+import shutil
+import site
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.synthetic import encode, scene
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = ("pyproject.toml", "README.md", "engine")  # what the project's build reads
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fresh environment's bin folder, with the project installed."""
+    home = tmp_path_factory.mktemp("venv")
+    venv.create(home, with_pip=True)
+    python = home / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    Path(purelib, "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    build = tmp_path_factory.mktemp("source")
+    for name in SOURCE:  # a copy: pip's in-tree build leaves build/ and *.egg-info beside the sources
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, build / name, ignore=shutil.ignore_patterns("__pycache__", "*.onnx"))
+        else:
+            shutil.copy(source, build / name)
+    for model in (ROOT / "engine" / "models").glob("u2netp*-int8.onnx"):  # the shipped ones (package-data)
+        shutil.copy(model, build / "engine" / "models" / model.name)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(build)],
+        check=True, timeout=300,
+    )  # fmt: skip
+    return home / "bin"
+
+
+def _run(bin_dir: Path, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(bin_dir / argv[0]), *argv[1:]], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          check=False)  # fmt: skip
+
+
+def test_bgremove_cuts_out_a_photo_with_the_shipped_model(installed: Path, tmp_path: Path) -> None:
+    version = _run(installed, "bgremove", "--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("bgremove ")
+    models = _run(installed, "bgremove", "--list-models", cwd=tmp_path)
+    assert "u2netp-int8 *" in models.stdout and " yes " in models.stdout
+    (tmp_path / "a.jpg").write_bytes(encode(scene(240, 180, seed=3)[0]))
+    done = _run(installed, "bgremove", "a.jpg", "--out", "cut", "--format", "webp", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cut" / "a.webp").read_bytes().startswith(b"RIFF")
+
+
+def test_only_the_engine_is_installed_and_the_extras_are_declared(installed: Path, tmp_path: Path) -> None:
+    probe = (
+        "import importlib.metadata as m, importlib.util as u, engine; "
+        "print(engine.__file__); print(u.find_spec('handler')); "
+        "print(sorted(m.metadata('serverless-bg-remover').get_all('Provides-Extra')))"
+    )
+    result = _run(installed, "python", "-c", probe, cwd=tmp_path)
+    location, handler, extras = result.stdout.splitlines()
+    assert "site-packages" in location and handler == "None"
+    assert extras == "['aws', 'dev', 'offline']"

@@ -1,0 +1,77 @@
+"""POST /remove's three request forms (handler/requests.py): raw body, multipart, JSON base64."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from engine import EmptyInputError
+from handler.errors import BadRequestError, UrlNotFetchedError
+from handler.requests import accepted_format, read_request
+
+IMAGE = b"\xff\xd8\xff\xe0 a jpeg, or so it says \x00\xff\xd9"
+
+
+def multipart(fields: dict[str, str], file: bytes | None, boundary: str = "XyZ-42") -> tuple[bytes, str]:
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    if file is not None:
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="image_file"; filename="a.jpg"\r\n'
+        parts.append(head.encode() + b"Content-Type: image/jpeg\r\n\r\n" + file + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_a_raw_body_is_the_image_and_the_query_the_options() -> None:
+    request = read_request(IMAGE, "image/jpeg", {"crop": "true"})
+    assert request.image == IMAGE and request.options == {"crop": "true"}
+
+
+def test_a_form_carries_the_file_and_the_options_over_the_query() -> None:
+    body, content_type = multipart({"size": "preview", "channels": "alpha", "crop": "true"}, IMAGE)
+    request = read_request(body, content_type, {"crop": "false", "format": "webp"})
+    assert request.image == IMAGE
+    assert request.options == {"crop": "true", "format": "webp", "size": "preview", "output": "mask"}
+
+
+def test_json_carries_base64_and_typed_members() -> None:
+    document = {"image_file_b64": base64.b64encode(IMAGE).decode(), "crop": True, "quality": 80, "bg_color": "ff0000"}
+    request = read_request(json.dumps(document).encode(), "application/json; charset=utf-8", {})
+    assert request.image == IMAGE
+    assert request.options == {"crop": "true", "quality": "80", "background": "ff0000"}
+    url_safe = {"image_file_b64": "data:image/jpeg;base64," + base64.urlsafe_b64encode(IMAGE).decode()}
+    assert read_request(json.dumps(url_safe).encode(), "application/json", {}).image == IMAGE
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "error"),
+    [
+        (multipart({"crop": "true"}, None)[0], multipart({}, None)[1], BadRequestError),
+        (b"--nothing here", "multipart/form-data", BadRequestError),
+        (b"[1, 2]", "application/json", BadRequestError),
+        (b"{not json", "application/json", BadRequestError),
+        (b'{"crop": true}', "application/json", BadRequestError),
+        (b'{"image_file_b64": "***"}', "application/json", BadRequestError),
+        (b'{"image_file_b64": ""}', "application/json", EmptyInputError),
+        (b'{"image_url": "http://169.254.169.254/"}', "application/json", UrlNotFetchedError),
+        (multipart({"image_url": "http://example.com/a.jpg"}, None)[0], multipart({}, None)[1], UrlNotFetchedError),
+    ],
+)
+def test_requests_without_an_image_are_refused_with_a_code(body: bytes, content_type: str, error: type) -> None:
+    with pytest.raises(error):
+        read_request(body, content_type, {})
+
+
+def test_a_url_in_the_query_is_refused_too() -> None:
+    with pytest.raises(UrlNotFetchedError):
+        read_request(IMAGE, "image/jpeg", {"image_url": "https://example.com/a.jpg"})
+
+
+def test_accept_chooses_the_format_only_when_no_option_does() -> None:
+    assert accepted_format("image/avif,image/webp,*/*;q=0.8") == "avif"
+    assert accepted_format("*/*") is None and accepted_format("image/png, application/json") == "png"
+    assert read_request(IMAGE, "image/jpeg", {}, "image/webp").options == {"format": "webp"}
+    assert read_request(IMAGE, "image/jpeg", {"format": "png"}, "image/webp").options == {"format": "png"}
