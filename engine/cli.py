@@ -67,6 +67,13 @@ def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
         type=Path,
         help="write one JSON line per input as it finishes (timings, findings such as no_subject, error)",
     )
+    parser.add_argument(
+        "--worst",
+        type=int,
+        default=0,
+        metavar="N",
+        help="list the N cut-outs with the highest estimated error at the end (look at those first)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     return parser
 
@@ -138,9 +145,12 @@ class Progress:
         self.stream.flush()
 
 
-def summarize(records: Sequence[dict[str, object]], skipped: int, not_started: int | None = None) -> str:
-    """The closing lines: counts, the median time, and every input a user must look at;
-    `not_started` is given when the run was interrupted."""
+def summarize(
+    records: Sequence[dict[str, object]], skipped: int, not_started: int | None = None, worst: int = 0
+) -> str:
+    """The closing lines: counts, the median time, and every input a user must look at (with
+    `worst`, also the cut-outs of highest estimated error); `not_started` is given when the run
+    was interrupted."""
     ok = [r for r in records if r["ok"]]
     unread = [r for r in records if r.get("error") == "not_readable"]
     failed = [r for r in records if not r["ok"] and r not in unread]
@@ -157,6 +167,10 @@ def summarize(records: Sequence[dict[str, object]], skipped: int, not_started: i
     if empty:
         lines.append(f"{len(empty)} with no subject found (fully transparent):")
         lines += [f"  NO SUBJECT {r['input']}" for r in empty]
+    if worst > 0 and ok:
+        ranked = sorted(ok, key=lambda r: -float(r["estimated_error"]))[:worst]  # type: ignore[arg-type]
+        lines.append(f"{len(ranked)} with the highest estimated error (look at these first):")
+        lines += [f"  {float(r['estimated_error']):.3f} {r['input']}" for r in ranked]  # type: ignore[arg-type]
     lines += [f"NOT READABLE {r['input']}: {r['reason']}" for r in unread]
     lines += [f"FAILED {r['input']}: {r['error']}: {r['reason']}" for r in failed]
     return "\n".join(lines)
@@ -267,9 +281,10 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
         if report is not None:
             report.close()
     if args.watch is not None:
-        print(summarize(records, 0, 0))
+        print(summarize(records, 0, 0, args.worst))
         return EXIT_INTERRUPTED
-    print(summarize(records, len(jobs) - len(todo), None if interrupted is None else len(todo) - interrupted))
+    not_started = None if interrupted is None else len(todo) - interrupted
+    print(summarize(records, len(jobs) - len(todo), not_started, args.worst))
     if interrupted is not None:
         return EXIT_INTERRUPTED
     return EXIT_FAILURES if any(not r["ok"] for r in records) else EXIT_OK

@@ -193,6 +193,7 @@ def test_an_image_without_a_subject_says_so_in_a_header(api):
 
     assert (subject.status, blank.status) == (200, 200)
     assert subject.headers["X-No-Subject"] == "false" and blank.headers["X-No-Subject"] == "true"
+    assert 0 < float(subject.headers["X-Estimated-Error"]) <= 1
     assert float(blank.headers["X-Foreground"]) < 0.01 <= float(subject.headers["X-Foreground"])
 
 

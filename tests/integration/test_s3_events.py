@@ -203,5 +203,6 @@ def test_an_image_without_a_subject_is_flagged_in_its_metadata(stack, worker, in
 
     assert worker.invoke(s3_put_event(objects)).payload()["results"][0].startswith("written:")
 
-    flags = [read_object(stack, output_key(stack, obj.key))[1]["no-subject"] for obj in objects]
-    assert flags == ["true", "true", "false"]
+    metadata = [read_object(stack, output_key(stack, obj.key))[1] for obj in objects]
+    assert [m["no-subject"] for m in metadata] == ["true", "true", "false"]
+    assert all(0 <= float(m["estimated-error"]) <= 1 for m in metadata)  # the triage score, per cut-out

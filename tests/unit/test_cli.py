@@ -112,6 +112,20 @@ def test_the_report_and_the_summary_name_images_without_a_subject(
     assert "1 with no subject found" in capsys.readouterr().out
 
 
+def test_worst_lists_the_highest_estimated_errors_first(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "report.jsonl"
+    assert main([str(photos), "--out", str(tmp_path / "out"), "-q", "--worst", "2", "--report", str(report)]) == EXIT_OK
+    errors = {r["input"]: r["estimated_error"] for r in map(json.loads, report.read_text().splitlines())}
+    out = capsys.readouterr().out
+    assert "2 with the highest estimated error" in out
+    listed = [
+        line.split(maxsplit=1)[1] for line in out.splitlines() if line.startswith("  0.") or line.startswith("  1.")
+    ]
+    assert listed == sorted(errors, key=lambda k: -errors[k])[:2]
+
+
 def _bytes_of(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
