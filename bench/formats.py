@@ -96,8 +96,7 @@ def markdown(table: dict[str, list[dict[str, object]]], load: float) -> str:
         "# Output formats: size and encode time",
         "",
         f"`python -m bench.formats`: {PHOTO.name} enlarged and cut out; best of the repeats; the other processes "
-        f"used {load:.2f} of {cpu_count()} cores meanwhile (a training job), so times are high and comparable "
-        "only with each other.",
+        f"used {load:.2f} of {cpu_count()} cores meanwhile (times compare only with each other).",
         "",
         "| setting | " + " | ".join(f"{size} size | {size} encode" for size in table) + " |",
         "|---|" + "---:|---:|" * len(table),

@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "# Command line: throughput by -j",
         "",
         f"{args.images} photos of 2 MP, `python -m engine DIR --out OUT -j N`, wall time including start-up, on "
-        f"{cpu_count()} cores; the other processes' use of them (a training job) is beside each run.",
+        f"{cpu_count()} cores; the other processes' use of them is beside each run.",
         "",
         "| -j | wall | images/s | other processes (cores) |",
         "|---:|---:|---:|---:|",
