@@ -21,15 +21,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from scipy.stats import ConstantInputWarning, spearmanr
 
+from bench.contenders import decode_gray
 from bench.metrics import score_image
 from engine.quality import FEATURES, FLOOR, ErrorModel
 
 from .data import Example, read_gray
 from .progress import Progress
+from .validate import engine_cutter
 
 MAE_FLOOR = 1e-4  # a perfect cut-out (MAE 0) still has a finite log
 
@@ -45,18 +46,12 @@ def cutout_rows(
     model_id: str, models_dir: Path, photos: Iterable[tuple[str, bytes, np.ndarray]], total: int
 ) -> list[Row]:
     """One row per (group, encoded photo, reference mask), through the engine's mask output."""
-    from engine import Options, OutputMode, remove_background  # noqa: PLC0415
-    from engine.cpus import usable_cpus  # noqa: PLC0415
-    from engine.settings import EngineSettings  # noqa: PLC0415
-
-    settings = EngineSettings(model=model_id, model_dir=models_dir, threads=usable_cpus())
-    options = Options(output=OutputMode.MASK)
+    cut = engine_cutter(model_id, models_dir)
     progress = Progress(f"error rows {model_id}", total, every=50)
     rows = []
     for group, data, reference in photos:
-        cutout = remove_background(data, options, settings)
-        mask = cv2.imdecode(np.frombuffer(cutout.data, np.uint8), cv2.IMREAD_GRAYSCALE)
-        rows.append(Row(group, dict(cutout.quality_features), score_image(mask, reference).mae))
+        cutout = cut(data)
+        rows.append(Row(group, dict(cutout.quality_features), score_image(decode_gray(cutout.data), reference).mae))
         progress.step()
     return rows
 

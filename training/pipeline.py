@@ -23,7 +23,16 @@ from .split import folder_key, images_of, validation_stems
 from .teacher import Teacher, compare, make_labels
 from .train import TrainConfig, export_onnx, load_student, torch_predictor
 from .train import train as train_student
-from .validate import engine_predictor, format_table, ranking, record, score, trained_groups, validation_groups
+from .validate import (
+    engine_cutter,
+    engine_predictor,
+    format_table,
+    ranking,
+    record,
+    score,
+    trained_groups,
+    validation_groups,
+)
 
 
 @dataclass(frozen=True)
@@ -268,21 +277,15 @@ def evaluate(job: Job) -> None:
     from bench.contenders import decode_gray  # noqa: PLC0415
     from bench.data import DEV_DIR, discover_sets, load_set  # noqa: PLC0415
     from bench.metrics import score_image, summarise  # noqa: PLC0415
-    from engine import Options, OutputMode, remove_background  # noqa: PLC0415
-    from engine.settings import EngineSettings  # noqa: PLC0415
     from modelbuild.evaluate import compare_latency  # noqa: PLC0415
     from modelbuild.manifests import read_manifest, write_manifest  # noqa: PLC0415
 
     dev_dir = job.dev_dir or DEV_DIR
-    settings = EngineSettings(model=job.model_id, model_dir=job.models_dir, threads=2)
+    cut = engine_cutter(job.model_id, job.models_dir, threads=2)
     quality: dict[str, Any] = {}
     for name in discover_sets(dev_dir):
         samples = load_set(name, dev_dir, job.limit)
-        options = Options(output=OutputMode.MASK)
-        scores = [
-            score_image(decode_gray(remove_background(s.image_bytes(), options, settings).data), s.truth())
-            for s in samples
-        ]
+        scores = [score_image(decode_gray(cut(s.image_bytes()).data), s.truth()) for s in samples]
         quality[name] = summarise(scores).as_dict()
         print(f"{job.model_id} {name}: {quality[name]}")
     manifest = read_manifest(job.models_dir / f"{job.model_id}.json")

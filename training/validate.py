@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
+from bench.contenders import decode_gray
 from bench.metrics import score_image, summarise
 
 from .data import Example, find_examples, read_gray
 from .progress import Progress
 from .split import folder_key
+
+if TYPE_CHECKING:
+    from engine.result import Cutout
 
 Predictor = Callable[[Path], np.ndarray]  # photo file -> uint8 mask at the photo's size
 
@@ -49,20 +52,21 @@ def score(predict: Predictor, groups: dict[str, list[Example]], what: str = "val
     return table
 
 
-def engine_predictor(model_id: str, model_dir: Path | None = None, threads: int = 0) -> Predictor:
-    """The engine's mask with the CLI's defaults (refinement on), for the model `model_id`."""
+def engine_cutter(model_id: str, model_dir: Path | None = None, threads: int = 0) -> Callable[[bytes], Cutout]:
+    """The engine's mask cut-out with the CLI's defaults (refinement on), for the model `model_id`."""
     from engine import Options, OutputMode, remove_background  # noqa: PLC0415
     from engine.cpus import usable_cpus  # noqa: PLC0415
     from engine.settings import MODELS_DIR, EngineSettings  # noqa: PLC0415
 
     settings = EngineSettings(model=model_id, model_dir=model_dir or MODELS_DIR, threads=threads or usable_cpus())
     options = Options(output=OutputMode.MASK)
+    return lambda data: remove_background(data, options, settings)
 
-    def predict(image: Path) -> np.ndarray:
-        png = remove_background(image.read_bytes(), options, settings).data
-        return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
 
-    return predict
+def engine_predictor(model_id: str, model_dir: Path | None = None, threads: int = 0) -> Predictor:
+    """The engine's mask (`engine_cutter`) as a validation predictor."""
+    cut = engine_cutter(model_id, model_dir, threads)
+    return lambda image: decode_gray(cut(image.read_bytes()).data)
 
 
 METRICS = (("mae", -1), ("max_fbeta", +1))  # (key, sign): lower MAE and higher max F-beta are better
