@@ -27,11 +27,12 @@ def decontaminate(bgr: np.ndarray, alpha: np.ndarray, in_place: bool = False) ->
     is partial, otherwise a new array (or, with `in_place`, `bgr` rewritten: no full-size copy);
     `alpha` is never modified."""
     alpha = np.ascontiguousarray(alpha)
-    height, width = alpha.shape
+    width = alpha.shape[1]
+    x0, top, box_width, box_height = cv2.boundingRect(alpha)  # partial pixels lie in the visible ones' box
     out: np.ndarray | None = None
-    partial = np.empty((min(height, BAND_ROWS), width), np.uint8)  # reused: no page faults per band
-    for y0 in range(0, height, BAND_ROWS):
-        band = alpha[y0 : y0 + BAND_ROWS]
+    partial = np.empty((min(box_height, BAND_ROWS), box_width), np.uint8)  # reused: no page faults per band
+    for y0 in range(top, top + box_height, BAND_ROWS):
+        band = alpha[y0 : min(y0 + BAND_ROWS, top + box_height), x0 : x0 + box_width]
         points = cv2.findNonZero(cv2.inRange(band, 1, 254, dst=partial[: band.shape[0]]))
         if points is None:
             continue
@@ -39,6 +40,7 @@ def decontaminate(bgr: np.ndarray, alpha: np.ndarray, in_place: bool = False) ->
             out = bgr if in_place and bgr.flags.c_contiguous else bgr.copy()  # gathers need C order
             k, fg_local, diff_local = _local_colours(bgr, alpha)
         xs, ys = _fold(points.reshape(-1, 2).T)
+        xs += x0
         ys += y0
         at = ys.astype(np.intp) * width + xs
         pixels = out.reshape(-1, 3).view(_PIXEL).ravel()

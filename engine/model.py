@@ -16,6 +16,12 @@ from PIL import Image
 from .families import FAMILIES, Family, minmax
 from .manifest import Manifest, load_manifest, verify_model_file
 
+# A photo is box-reduced by whole factors to at least this many times the model's input before the
+# Lanczos resize (Pillow's `reducing_gap`). 2 rather than 3: a 2 MP photo is then halved first and
+# prepared in about a third of the time (~65 -> ~25 ms); on the validation split upscaled 2.5x the
+# mean MAE / max F-beta moved 0.06507 / 0.8798 -> 0.06514 / 0.8797, within noise.
+REDUCING_GAP = 2
+
 
 @dataclass(frozen=True)
 class Model:
@@ -64,10 +70,10 @@ def model_input(bgr: np.ndarray, size: tuple[int, int], mean: Sequence[float], s
     """A photo as U²-Net models take it: Lanczos-resized to `size` (width, height), RGB scaled by
     its max, normalised by mean/std, NCHW float32. Lanczos, as rembg feeds these models: on the
     dev and train sets it ranks edges better than an area average (max F-beta +0.002 on horse).
-    A large photo is first box-reduced by whole factors to at least 3x the target (as Pillow's
-    `reducing_gap=3` does), so no full-size copy is ever made (12 MP: 15 ms instead of 85 ms)."""
+    A large photo is first box-reduced by whole factors to at least REDUCING_GAP x the target (as
+    Pillow's `reducing_gap` does), so no full-size copy is ever made (12 MP: 15 ms instead of 85 ms)."""
     height, width = bgr.shape[:2]
-    fx, fy = max(1, width // (3 * size[0])), max(1, height // (3 * size[1]))
+    fx, fy = max(1, width // (REDUCING_GAP * size[0])), max(1, height // (REDUCING_GAP * size[1]))
     if fx > 1 or fy > 1:
         bgr = cv2.resize(bgr, (width // fx, height // fy), interpolation=cv2.INTER_AREA)
         height, width = bgr.shape[:2]

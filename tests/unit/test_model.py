@@ -8,10 +8,12 @@ import logging
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from PIL import Image
 
 from engine.cpus import cgroup_cpu_limit, usable_cpus
 from engine.errors import (
@@ -22,7 +24,7 @@ from engine.errors import (
     ModelNotFoundError,
     SettingError,
 )
-from engine.model import get_model, model_input
+from engine.model import REDUCING_GAP, get_model, model_input
 from engine.settings import DEFAULT_MODEL, MEMORY_BUDGET_SHARE, MODELS_DIR, EngineSettings
 
 
@@ -188,3 +190,18 @@ def test_cgroup_quota_limits_the_thread_count(tmp_path: Path) -> None:
     period.write_text("100000")
     assert cgroup_cpu_limit(tmp_path / "none", quota, period) == 2.0
     assert 1 <= usable_cpus()
+
+
+def test_a_large_photo_is_pre_reduced_without_changing_what_the_model_sees() -> None:
+    """The whole-factor box reduction before Lanczos (REDUCING_GAP) is only a shortcut: the tensor
+    stays within a few levels of a Lanczos resize of the full photo."""
+    rng = np.random.default_rng(3)
+    smooth = cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (1600, 1200), interpolation=cv2.INTER_CUBIC)
+    size, mean, std = (80, 80), [0.0] * 3, [1.0] * 3
+    reduced = model_input(smooth, size, mean, std)
+    full = Image.fromarray(smooth[:, :, ::-1].copy()).resize(size, Image.Resampling.LANCZOS)
+    exact = np.asarray(full, dtype=np.float32).transpose(2, 0, 1)[None]
+    exact /= exact.max()
+    assert smooth.shape[1] // (REDUCING_GAP * size[0]) >= 2  # the shortcut is taken here
+    assert np.abs(reduced - exact).mean() < 1 / 255
+    assert np.abs(reduced - exact).max() < 4 / 255

@@ -14,6 +14,7 @@ from PIL import Image, ImageCms
 import engine
 from engine import Options, OutputMode
 from engine.memory import resident_mb
+from engine.pipeline import to_bgra
 from reliability.corpus import png_bomb
 from tests.synthetic import encode, scene
 
@@ -212,3 +213,17 @@ def test_findings_are_the_per_image_values_every_entry_point_carries() -> None:
     assert set(findings) >= {"uncertainty", "foreground", "no_subject"}
     assert findings["uncertainty"] == round(cutout.uncertainty, 4) and findings["no_subject"] is False
     assert engine.finding_text(True) == "true" and engine.finding_text(0.123456) == "0.1235"
+
+
+@pytest.mark.parametrize("box", [(0, 0, 0, 0), (3, 5, 9, 4), (0, 0, 16, 12)])
+def test_bgra_keeps_visible_colours_and_clears_transparent_ones(box: tuple[int, int, int, int]) -> None:
+    """to_bgra writes only the box around the visible pixels; inside and outside it, a pixel is
+    its colour and alpha where visible and all zero where alpha is 0."""
+    rng = np.random.default_rng(5)
+    bgr = rng.integers(1, 256, (12, 16, 3), dtype=np.uint8)
+    alpha = np.zeros((12, 16), np.uint8)
+    x, y, w, h = box
+    alpha[y : y + h, x : x + w] = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    expected = np.dstack([bgr, alpha])
+    expected[alpha == 0] = 0
+    np.testing.assert_array_equal(to_bgra(bgr, alpha), expected)
