@@ -15,6 +15,8 @@ without one uses `DEFAULT`, the fit for u2netp-int8. The features:
 - contour:    length of the foreground's outline over the map's side: busy shapes err more at edges
 - foreground: share of the map that is foreground (p >= 0.5)
 - peak:       the model's strongest response before min-max normalisation (low: unsure of any subject)
+- border:     share of the map's outermost pixels that are foreground: a subject the frame cuts
+- band:       share of the map strictly between 2 % and 98 %: how wide the undecided fringe is
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-FEATURES = ("soft", "uncertain", "pieces", "contour", "foreground", "peak")
+FEATURES = ("soft", "uncertain", "pieces", "contour", "foreground", "peak", "border", "band")
 FLOOR = 1e-3  # added before the log: features that can be 0 (an empty matte) stay finite
+BAND_LOW = 0.02  # the `band` feature counts map values in (BAND_LOW, 1 - BAND_LOW)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ def measure(prediction: np.ndarray, peak: float, uncertain: float) -> dict[str, 
     pieces, _ = cv2.connectedComponents(foreground, connectivity=8)
     outlines, _ = cv2.findContours(foreground, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     side = math.sqrt(prediction.size)
+    frame = np.concatenate([foreground[0], foreground[-1], foreground[1:-1, 0], foreground[1:-1, -1]])
     return {
         "soft": float(np.minimum(prediction, 1.0 - prediction).mean()),
         "uncertain": uncertain,
@@ -70,10 +74,15 @@ def measure(prediction: np.ndarray, peak: float, uncertain: float) -> dict[str, 
         "contour": float(sum(len(c) for c in outlines)) / side,
         "foreground": float(foreground.mean()),
         "peak": peak,
+        "border": float(frame.mean()),
+        "band": float(np.count_nonzero((prediction > BAND_LOW) & (prediction < 1.0 - BAND_LOW)) / prediction.size),
     }
 
 
 # The fit for u2netp-int8 (its manifest's "error_estimate", `python -m training error-model
 # --model-id u2netp-int8 --run shipped`: the features chosen by held-out-group correlation); models
 # without a fit of their own use it, which keeps the order of their photos, not its scale.
-DEFAULT = ErrorModel(intercept=3.6708, weights={"soft": 1.7023, "uncertain": -0.1657, "contour": -0.7330})
+DEFAULT = ErrorModel(
+    intercept=2.1625,
+    weights={"uncertain": 0.4484, "pieces": 0.0189, "contour": -0.8171, "border": 0.1197, "band": 0.9229},
+)

@@ -8,7 +8,7 @@ a user triaging a batch is the order, so the figures are Spearman rank correlati
 
 Which features enter is chosen by how the fit carries to photos of another kind: every subset of
 FEATURES is fitted on all validation groups but one and scored on the one left out; the subset
-with the best mean held-out correlation wins (all six fitted together carry worst: 0.23 on the
+with the best mean held-out correlation wins (the first six fitted together carried worst: 0.23 on the
 `train` group's photos when fitted on the others).
 """
 

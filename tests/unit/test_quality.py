@@ -39,6 +39,10 @@ def test_features_of_a_clean_map_and_of_a_confused_one() -> None:
     assert a["soft"] == 0.0 and a["pieces"] == 1 and a["foreground"] == pytest.approx(np.pi * 0.04, rel=0.1)
     assert a["contour"] == pytest.approx(2 * np.pi * 20 / 100, rel=0.25)  # a circle's outline over the side
     assert b["soft"] > 0.3 and b["pieces"] == 2 and b["peak"] == 0.3
+    assert a["border"] == 0.0 and a["band"] < 0.001 and b["band"] == 1.0  # nothing in it is decided
+    cut = np.zeros((100, 100), np.float32)
+    cut[60:, 25:75] = 1.0  # a subject standing on the bottom edge: half of that edge, an eighth of the frame
+    assert measure(cut, peak=1.0, uncertain=0.0)["border"] == pytest.approx(50 / 396, abs=0.01)
 
 
 def _rows(rng: np.random.Generator, n: int, group: str) -> list[Row]:
