@@ -196,7 +196,7 @@ def test_a_large_photo_is_pre_reduced_without_changing_what_the_model_sees() -> 
     """The whole-factor box reduction before Lanczos (REDUCING_GAP) is only a shortcut: the tensor
     stays within a few levels of a Lanczos resize of the full photo."""
     rng = np.random.default_rng(3)
-    smooth = cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (1600, 1200), interpolation=cv2.INTER_CUBIC)
+    smooth = cv2.resize(rng.integers(0, 256, (15, 20, 3), dtype=np.uint8), (1600, 1200), interpolation=cv2.INTER_CUBIC)
     size, mean, std = (80, 80), [0.0] * 3, [1.0] * 3
     reduced = model_input(smooth, size, mean, std)
     full = Image.fromarray(smooth[:, :, ::-1].copy()).resize(size, Image.Resampling.LANCZOS)
@@ -204,4 +204,4 @@ def test_a_large_photo_is_pre_reduced_without_changing_what_the_model_sees() -> 
     exact /= exact.max()
     assert smooth.shape[1] // (REDUCING_GAP * size[0]) >= 2  # the shortcut is taken here
     assert np.abs(reduced - exact).mean() < 1 / 255
-    assert np.abs(reduced - exact).max() < 4 / 255
+    assert np.abs(reduced - exact).max() < 3 / 255
