@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from . import cutouts, matting, plots
-from .photos import by_name, licences_markdown, photo_jpeg
+from .photos import by_name, keep_hand_written, licences_markdown, photo_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             args.out / "gallery" / f"matting-{stem}.jpg", "JPEG", quality=82
         )
         print(f"gallery: matting {stem}", flush=True)
-    (args.out / "LICENSES.md").write_text(licences_markdown(photos))
+    licences = args.out / "LICENSES.md"
+    previous = licences.read_text() if licences.is_file() else None
+    licences.write_text(keep_hand_written(licences_markdown(photos), previous))
     results = plots.load_results(args.results)
     plots.quality_vs_speed(results, args.out / "plots" / "quality-vs-speed.png")
     plots.stage_bars(results, args.out / "plots" / "stages.png")

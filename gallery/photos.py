@@ -54,3 +54,15 @@ def licences_markdown(photos: list[Photo]) -> str:
         'Perceptually Motivated Online Benchmark for Image Matting", CVPR 2009) from `../shared/data/matting`\n'
         "(its PROVENANCE.md): a research benchmark with no licence stated; shown for evaluation, cite the paper.\n"
     )
+
+
+GENERATED_UNTIL = "\n# "  # the generated part is the file's first section; later sections are hand-written
+
+
+def keep_hand_written(generated: str, previous: str | None) -> str:
+    """The generated licences followed by the hand-written sections (every `# ` heading after the
+    first) of the file as it was, so regenerating the gallery never drops them."""
+    if not previous or GENERATED_UNTIL not in previous[1:]:
+        return generated
+    tail = previous[previous.index(GENERATED_UNTIL, 1) :]
+    return generated.rstrip("\n") + "\n" + tail
