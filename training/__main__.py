@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .paths import DEFAULT_TEACHER, RUNS, STUDENT_INIT_ONNX, TEACHER_LABELS, TEACHERS
 from .split import POOL_FOLDERS
-from .train import TrainConfig
+from .train import OPTIMIZERS, TrainConfig
 
 PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate", "error-model")
 STEPS = (*PIPELINE, "compare-teachers", "blends", "validate")
@@ -76,6 +76,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated parameter-name prefixes to train; '' = all (e.g. sides,fuse,decoders.4)",
     )
     parser.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default=defaults.optimizer, help="adamw, or sgd (Nesterov momentum 0.9)"
+    )
+    parser.add_argument(
         "--fp32",
         action="store_true",
         help="train in float32 only (default: bfloat16 autocast where the CPU has bf16 units)",
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint_every=args.checkpoint_every,
         validate_every=args.validate_every,
         train_only=args.train_only,
+        optimizer=args.optimizer,
         mixed_precision=not args.fp32,
     )
     job = pipeline.Job(

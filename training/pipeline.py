@@ -245,7 +245,8 @@ def training_provenance(job: Job) -> dict[str, Any]:
         "command": f"python -m training all --run {job.run_dir.name} --model-id {job.model_id}"
         f" --steps {job.config.steps} --lr {job.config.lr} --alpha {job.config.alpha}"
         f" --train-only '{job.config.train_only}' --side-weight {job.config.side_weight}"
-        f" --size {job.config.size} --weights {job.weights} --interpolate {job.interpolate}",
+        f" --optimizer {job.config.optimizer} --size {job.config.size}"
+        f" --weights {job.weights} --interpolate {job.interpolate}",
         "training": data,
         "validation": kept_validation(job),
         "loss": "L1 on the fused map (+ side_weight x each side map): "

@@ -54,6 +54,10 @@ class TrainConfig:
     # With the L1 loss the whole network fine-tunes well (held-out teacher MAE 0.0371 -> 0.0342 in
     # 20 steps); with BCE it drifted away from the teacher, which is why heads-only was once the default.
     train_only: str = ""
+    # "adamw", or "sgd" (Nesterov momentum 0.9): AdamW moves every weight by about the learning rate
+    # whatever its size; SGD's step follows the gradient's scale, which may suit the published weights,
+    # whose batch norms are folded into small convolution weights (README, Training)
+    optimizer: str = "adamw"
 
 
 def distillation_loss(
@@ -121,7 +125,7 @@ def train(
     if fast:
         model = model.to(memory_format=torch.channels_last)
     trained = trainable(model, config.train_only)
-    optimiser = torch.optim.AdamW(trained, lr=config.lr, weight_decay=1e-4)
+    optimiser = make_optimiser(trained, config)
     rng = np.random.default_rng(config.seed)
     step = resume(checkpoint, model, optimiser, rng, config, init_onnx)
     model.train()
@@ -155,6 +159,18 @@ def train(
     return checkpoint
 
 
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def make_optimiser(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """The run's optimiser over `params` (see TrainConfig.optimizer)."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
+    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}")
+
+
 def resume(
     checkpoint: Path,
     model: U2NetP,
@@ -169,7 +185,8 @@ def resume(
         load_onnx_weights(model, init_onnx)
         return 0
     state = torch.load(checkpoint, weights_only=True)
-    if state["config"] != asdict(config):
+    saved = asdict(TrainConfig()) | state["config"]  # settings added since the run began had their defaults
+    if saved != asdict(config):
         raise ValueError(f"{checkpoint} was made with other settings {state['config']}; use a new run name")
     model.load_state_dict(state["model"])
     optimiser.load_state_dict(state["optimiser"])

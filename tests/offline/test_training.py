@@ -4,6 +4,7 @@ distillation, resume, ONNX export, INT8 quantization and evaluation through the 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,7 @@ from training import pipeline  # noqa: E402
 from training.data import find_examples, load_example, paste_subject  # noqa: E402
 from training.split import Rule, folder_key  # noqa: E402
 from training.teacher import Member, Teacher, candidates, combine  # noqa: E402
-from training.train import TrainConfig, interpolate_weights  # noqa: E402
+from training.train import TrainConfig, interpolate_weights, make_optimiser, resume  # noqa: E402
 from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
 
 U2NETP = SOURCE_MODELS / "u2netp.onnx"  # `make models` fetches it; here it is teacher and initial weights
@@ -167,3 +168,26 @@ def test_copy_paste_makes_the_target_the_union_of_both_subjects():
     inside = target > 200
     assert inside.sum() > 100 + 150 and (pasted[inside & (own == 0)] > 150).all()  # the donor's pixels are pasted
     assert photo.max() == 0  # the input is not modified
+
+
+def test_the_optimiser_is_a_setting_and_runs_begun_before_it_still_resume(tmp_path: Path) -> None:
+    model = U2NetP()
+    params = list(model.parameters())
+    assert isinstance(make_optimiser(params, TrainConfig(optimizer="sgd")), torch.optim.SGD)
+    assert isinstance(make_optimiser(params, TrainConfig()), torch.optim.AdamW)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        make_optimiser(params, TrainConfig(optimizer="lion"))
+    config = TrainConfig()
+    older = {k: v for k, v in asdict(config).items() if k != "optimizer"}  # a checkpoint from before the setting
+    state = {"model": model.state_dict(), "optimiser": make_optimiser(params, config).state_dict(), "step": 7}
+    state |= {"config": older, "rng": np.random.default_rng(0).bit_generator.state}
+    torch.save(state, tmp_path / "checkpoint.pt")
+    fresh = U2NetP()
+    rng = np.random.default_rng(1)
+    assert (
+        resume(tmp_path / "checkpoint.pt", fresh, make_optimiser(list(fresh.parameters()), config), rng, config, U2NETP)
+        == 7
+    )
+    with pytest.raises(ValueError, match="other settings"):
+        sgd = TrainConfig(optimizer="sgd")
+        resume(tmp_path / "checkpoint.pt", fresh, make_optimiser(list(fresh.parameters()), sgd), rng, sgd, U2NETP)
