@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .paths import DEFAULT_TEACHER, RUNS, STUDENT_INIT_ONNX, TEACHER_LABELS, TEACHERS
 from .split import POOL_FOLDERS
-from .train import OPTIMIZERS, TrainConfig
+from .train import AUGMENTATIONS, OPTIMIZERS, TrainConfig
 
 PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate", "error-model")
 STEPS = (*PIPELINE, "compare-teachers", "blends", "validate")
@@ -79,6 +79,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--optimizer", choices=OPTIMIZERS, default=defaults.optimizer, help="adamw, or sgd (Nesterov momentum 0.9)"
     )
     parser.add_argument(
+        "--augment",
+        choices=AUGMENTATIONS,
+        default=defaults.augment,
+        help="full, no-paste (no copy-paste) or none (the photos as they are)",
+    )
+    parser.add_argument(
         "--fp32",
         action="store_true",
         help="train in float32 only (default: bfloat16 autocast where the CPU has bf16 units)",
@@ -114,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         validate_every=args.validate_every,
         train_only=args.train_only,
         optimizer=args.optimizer,
+        augment=args.augment,
         mixed_precision=not args.fp32,
     )
     job = pipeline.Job(

@@ -58,6 +58,9 @@ class TrainConfig:
     # whatever its size; SGD's step follows the gradient's scale, which may suit the published weights,
     # whose batch norms are folded into small convolution weights (README, Training)
     optimizer: str = "adamw"
+    # "full" (scale/crop, flip, colour, copy-paste), "no-paste" (all but copy-paste) or "none" (the
+    # photos as they are): to learn which part of the augmentation moves the weights away (README)
+    augment: str = "full"
 
 
 def distillation_loss(
@@ -116,6 +119,8 @@ def train(
 ) -> Path:
     """Train (or resume) the student in `run_dir`; returns the checkpoint path. `donors` are the
     labelled photos copy-paste takes subjects from; `validate` scores kept weights."""
+    if config.augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {config.augment!r}")
     if config.threads:
         torch.set_num_threads(config.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +142,12 @@ def train(
         if len(order) < config.batch_size:
             order.extend(rng.permutation(len(examples)).tolist())
         picks, order = order[: config.batch_size], order[config.batch_size :]
-        arrays = batch([examples[i] for i in picks], config.size, rng, donors)
+        arrays = batch(
+            [examples[i] for i in picks],
+            config.size,
+            None if config.augment == "none" else rng,
+            donors if config.augment == "full" else (),
+        )
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(config, step)
         recent = [*recent, optimise(model, optimiser, arrays, config, fast)][-20:]
@@ -160,6 +170,7 @@ def train(
 
 
 OPTIMIZERS = ("adamw", "sgd")
+AUGMENTATIONS = ("full", "no-paste", "none")
 
 
 def make_optimiser(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:

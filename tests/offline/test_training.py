@@ -23,7 +23,7 @@ from training import pipeline  # noqa: E402
 from training.data import find_examples, load_example, paste_subject  # noqa: E402
 from training.split import Rule, folder_key  # noqa: E402
 from training.teacher import Member, Teacher, candidates, combine  # noqa: E402
-from training.train import TrainConfig, interpolate_weights, make_optimiser, resume  # noqa: E402
+from training.train import TrainConfig, interpolate_weights, make_optimiser, resume, train  # noqa: E402
 from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
 
 U2NETP = SOURCE_MODELS / "u2netp.onnx"  # `make models` fetches it; here it is teacher and initial weights
@@ -191,3 +191,9 @@ def test_the_optimiser_is_a_setting_and_runs_begun_before_it_still_resume(tmp_pa
     with pytest.raises(ValueError, match="other settings"):
         sgd = TrainConfig(optimizer="sgd")
         resume(tmp_path / "checkpoint.pt", fresh, make_optimiser(list(fresh.parameters()), sgd), rng, sgd, U2NETP)
+
+
+def test_an_unknown_augmentation_is_refused_before_any_step(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="augment must be one of full, no-paste, none"):
+        train([], U2NETP, tmp_path / "run", TrainConfig(augment="some"))
+    assert not (tmp_path / "run").exists()
