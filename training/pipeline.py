@@ -8,7 +8,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from .validate import (
     trained_groups,
     validation_groups,
 )
+
+if TYPE_CHECKING:
+    from bench.data import Sample
 
 
 @dataclass(frozen=True)
@@ -272,23 +275,41 @@ def validate(job: Job) -> None:
     print("ranking (cells won - lost):", ranking(rows, trained_on))
 
 
+def dev_sets(job: Job) -> dict[str, list[Sample]]:
+    """The labelled sets the job reports on (every folder of its dev directory), by name."""
+    from bench.data import DEV_DIR, discover_sets, load_set  # noqa: PLC0415
+
+    dev_dir = job.dev_dir or DEV_DIR
+    return {name: load_set(name, dev_dir, job.limit) for name in discover_sets(dev_dir)}
+
+
+def error_rows_dir(job: Job) -> Path:
+    """Where the error estimate's rows (features and true MAE per photo) of the job's model are cached."""
+    return job.run_dir / "error-rows" / job.model_id
+
+
 def evaluate(job: Job) -> None:
     """Dev-set quality of the INT8 student through the engine, and model latency at 2 threads
     against u2netp fp32 (320x320); both go into the manifest's metrics."""
     from bench.contenders import decode_gray  # noqa: PLC0415
-    from bench.data import DEV_DIR, discover_sets, load_set  # noqa: PLC0415
     from bench.metrics import score_image, summarise  # noqa: PLC0415
     from modelbuild.evaluate import compare_latency  # noqa: PLC0415
     from modelbuild.manifests import read_manifest, write_manifest  # noqa: PLC0415
 
-    dev_dir = job.dev_dir or DEV_DIR
+    from . import error_model as em  # noqa: PLC0415
+
     cut = engine_cutter(job.model_id, job.models_dir, threads=2)
     quality: dict[str, Any] = {}
-    for name in discover_sets(dev_dir):
-        samples = load_set(name, dev_dir, job.limit)
-        scores = [score_image(decode_gray(cut(s.image_bytes()).data), s.truth()) for s in samples]
+    rows = []  # the same cut-outs are the error estimate's dev rows: error-model need not cut them again
+    for name, samples in dev_sets(job).items():
+        scores = []
+        for sample in samples:
+            cutout = cut(sample.image_bytes())
+            scores.append(score_image(decode_gray(cutout.data), sample.truth()))
+            rows.append(em.Row(name, dict(cutout.quality_features), scores[-1].mae))
         quality[name] = summarise(scores).as_dict()
         print(f"{job.model_id} {name}: {quality[name]}")
+    em.save_rows(error_rows_dir(job) / "dev.json", rows)
     manifest = read_manifest(job.models_dir / f"{job.model_id}.json")
     if manifest is None:
         raise FileNotFoundError(f"no manifest for {job.model_id} in {job.models_dir}: run the quantize step")
@@ -315,13 +336,13 @@ def evaluate(job: Job) -> None:
 def error_model(job: Job) -> None:
     """The model's per-image error estimate (engine/quality.py), fitted on the validation split
     and written into its manifest; rank correlations on validation (each group also from a fit on
-    the others) and, for the report only, on the dev sets. Rows are cached per model in the run."""
-    from bench.data import DEV_DIR, discover_sets, load_set  # noqa: PLC0415
+    the others) and, for the report only, on the dev sets. Rows are cached per model in the run
+    (`evaluate` writes the dev rows from its own cut-outs)."""
     from modelbuild.manifests import read_manifest, write_manifest  # noqa: PLC0415
 
     from . import error_model as em  # noqa: PLC0415
 
-    cache = job.run_dir / "error-rows" / job.model_id
+    cache = error_rows_dir(job)
     rows = em.load_rows(cache / "validation.json")
     if rows is None:
         groups = validation_groups(job.data, job.labels)
@@ -331,10 +352,9 @@ def error_model(job: Job) -> None:
         em.save_rows(cache / "validation.json", rows)
     dev_rows = em.load_rows(cache / "dev.json")
     if dev_rows is None:
-        dev_dir = job.dev_dir or DEV_DIR
-        dev_sets = {name: load_set(name, dev_dir, job.limit) for name in discover_sets(dev_dir)}
-        photos = ((name, s.image_bytes(), s.truth()) for name, samples in dev_sets.items() for s in samples)
-        dev_rows = em.cutout_rows(job.model_id, job.models_dir, photos, sum(map(len, dev_sets.values())))
+        sets = dev_sets(job)
+        photos = ((name, s.image_bytes(), s.truth()) for name, samples in sets.items() for s in samples)
+        dev_rows = em.cutout_rows(job.model_id, job.models_dir, photos, sum(map(len, sets.values())))
         em.save_rows(cache / "dev.json", dev_rows)
     features = em.choose_features(rows)
     model = em.fit(rows, features)

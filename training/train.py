@@ -32,6 +32,9 @@ from .data import Example, batch
 from .progress import Progress
 from .u2netp import U2NetP, load_onnx_weights
 
+OPTIMIZERS = ("adamw", "sgd")
+AUGMENTATIONS = ("full", "no-paste", "none")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -61,6 +64,13 @@ class TrainConfig:
     # "full" (scale/crop, flip, colour, copy-paste), "no-paste" (all but copy-paste) or "none" (the
     # photos as they are): to learn which part of the augmentation moves the weights away (README)
     augment: str = "full"
+
+    def __post_init__(self) -> None:
+        """A bad setting fails when the settings are read, before any photo is loaded."""
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
 
 
 def distillation_loss(
@@ -119,8 +129,6 @@ def train(
 ) -> Path:
     """Train (or resume) the student in `run_dir`; returns the checkpoint path. `donors` are the
     labelled photos copy-paste takes subjects from; `validate` scores kept weights."""
-    if config.augment not in AUGMENTATIONS:
-        raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {config.augment!r}")
     if config.threads:
         torch.set_num_threads(config.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -169,17 +177,11 @@ def train(
     return checkpoint
 
 
-OPTIMIZERS = ("adamw", "sgd")
-AUGMENTATIONS = ("full", "no-paste", "none")
-
-
 def make_optimiser(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     """The run's optimiser over `params` (see TrainConfig.optimizer)."""
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
-    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}")
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
 
 
 def resume(
