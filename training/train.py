@@ -146,16 +146,13 @@ def train(
     log = (run_dir / "log.jsonl").open("a")
     order: list[int] = []
     recent: list[float] = []
+    augment_rng = None if config.augment == "none" else rng  # no generator: the photos as they are
+    paste_donors = donors if config.augment == "full" else ()
     while step < config.steps:
         if len(order) < config.batch_size:
             order.extend(rng.permutation(len(examples)).tolist())
         picks, order = order[: config.batch_size], order[config.batch_size :]
-        arrays = batch(
-            [examples[i] for i in picks],
-            config.size,
-            None if config.augment == "none" else rng,
-            donors if config.augment == "full" else (),
-        )
+        arrays = batch([examples[i] for i in picks], config.size, augment_rng, paste_donors)
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(config, step)
         recent = [*recent, optimise(model, optimiser, arrays, config, fast)][-20:]
