@@ -25,10 +25,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .paths import DEFAULT_TEACHER, RUNS, STUDENT_INIT_ONNX, TEACHER_LABELS, TEACHERS
 from .split import POOL_FOLDERS
 from .train import AUGMENTATIONS, OPTIMIZERS, TrainConfig
+
+if TYPE_CHECKING:
+    from . import pipeline
 
 PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate", "error-model")
 STEPS = (*PIPELINE, "compare-teachers", "blends", "validate")
@@ -103,8 +107,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+def job_from(args: argparse.Namespace) -> pipeline.Job:
+    """The job the parsed command line describes (`pipeline.command_line` writes it back)."""
     from . import pipeline  # noqa: PLC0415 (torch is imported only when a step runs)
 
     config = TrainConfig(
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         augment=args.augment,
         mixed_precision=not args.fp32,
     )
-    job = pipeline.Job(
+    return pipeline.Job(
         data=args.data or POOL_FOLDERS,
         run_dir=RUNS / args.run,
         labels_root=args.labels,
@@ -138,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         init=STUDENT_INIT_ONNX,
         candidates=tuple(c for c in args.candidates.split(",") if c),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    from . import pipeline  # noqa: PLC0415 (torch is imported only when a step runs)
+
+    job = job_from(args)
     for step in PIPELINE if args.step == "all" else (args.step,):
         print(f"== {step}", flush=True)
         getattr(pipeline, step.replace("-", "_"))(job)

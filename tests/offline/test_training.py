@@ -4,7 +4,9 @@ distillation, resume, ONNX export, INT8 quantization and evaluation through the 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import os
+import shlex
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import cv2
@@ -17,7 +19,7 @@ torch = pytest.importorskip("torch", reason="training/requirements.txt (torch) i
 from engine import Options, OutputMode, remove_background  # noqa: E402
 from engine.quality import FEATURES, ErrorModel  # noqa: E402
 from engine.settings import EngineSettings  # noqa: E402
-from modelbuild.paths import SOURCE_MODELS  # noqa: E402
+from modelbuild.paths import REPO, SOURCE_MODELS  # noqa: E402
 from modelbuild.photos import PhotoSplit  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.data import find_examples, load_example, paste_subject  # noqa: E402
@@ -113,6 +115,10 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     assert manifest["input"]["size"] == [64, 64]
     assert manifest["provenance"]["training"]["photos"] == 5
     assert manifest["provenance"]["exported"]["weights"] == pipeline.chosen_weights(job).name
+    later = replace(job, config=TrainConfig(size=64))  # exported by a command that left out the run's settings
+    assert "--steps 3 --batch-size 2" in pipeline.training_provenance(later)["command"]
+    assert "--validate-every 2" in pipeline.training_provenance(later)["command"]
+    assert f"--weights {pipeline.chosen_weights(job).stem}" in pipeline.training_provenance(later)["command"]
     assert set(manifest["metrics"]["dev_quality"]) == {"tiny"}
     assert manifest["metrics"]["latency_vs_u2netp"]["student_int8"] > 0
 
@@ -197,3 +203,23 @@ def test_an_unknown_augmentation_is_refused_before_any_step(tmp_path: Path) -> N
     with pytest.raises(ValueError, match="augment must be one of full, no-paste, none"):
         train([], U2NETP, tmp_path / "run", TrainConfig(augment="some"))
     assert not (tmp_path / "run").exists()
+
+
+def test_the_manifest_command_rebuilds_the_run_settings_it_was_made_with(job: pipeline.Job) -> None:
+    from training.__main__ import job_from, parse  # noqa: PLC0415
+    from training.paths import TEACHERS  # noqa: PLC0415
+
+    made = replace(
+        job,
+        teacher=TEACHERS["isnet"],
+        weights="step-80",
+        config=TrainConfig(steps=160, lr=5e-6, warmup=5, augment="none", optimizer="sgd", mixed_precision=False),
+    )
+    words = shlex.split(pipeline.command_line(made))
+    assert words[:4] == ["python", "-m", "training", "all"]
+    again = job_from(parse(words[3:]))
+    assert again.config == made.config
+    assert (again.teacher, again.weights, again.interpolate) == (made.teacher, "step-80", 0.5)
+    assert (again.model_id, again.run_dir.name) == (made.model_id, "run")
+    folders = [Path(os.path.normpath(REPO / p)) for p in (*again.data, again.labels_root)]
+    assert folders == [*made.data, made.labels_root]
