@@ -37,7 +37,7 @@ MATTING_KEYS = (  # the matting part's default
     "rembg:u2net",
     "rembg:u2net+alpha_matting",
 )
-DEFAULT_KEYS = ("engine", "engine:u2netp-256-int8", "engine:u2netp", "engine:u2net-int8", "rembg:u2netp", "rembg:u2net")
+DEFAULT_KEYS = ("engine", "engine:u2netp-int8", "engine:u2netp", "engine:u2net-int8", "rembg:u2netp", "rembg:u2net")
 
 
 @dataclass(frozen=True)

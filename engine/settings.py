@@ -18,7 +18,7 @@ from .cpus import usable_cpus
 from .errors import SettingError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODEL = "u2netp-int8"
+DEFAULT_MODEL = "u2netp-distilled-int8"
 DEFAULT_MAX_MEGAPIXELS = 64.0
 # Share of a Lambda function's memory the engine may plan to use: the rest is for what the
 # estimate does not count (Python objects, the allocator's slack, the runtime's own buffers).
@@ -32,7 +32,7 @@ class EngineSettings:
     """Process-wide engine settings.
 
     Environment variables (all optional):
-      ENGINE_MODEL            model id, a manifest name in ENGINE_MODEL_DIR (default u2netp-int8)
+      ENGINE_MODEL            model id, a manifest name in ENGINE_MODEL_DIR (default u2netp-distilled-int8)
       ENGINE_MODEL_DIR        folder holding `<id>.json` manifests and their model files
       ENGINE_THREADS          ONNX Runtime intra-op threads (default, and most: the CPUs this
                               process may use; more only slow it down, so they are capped, with a warning)

@@ -14,6 +14,7 @@ import pytest
 import requests
 from PIL import Image
 
+from engine.settings import DEFAULT_MODEL
 from reliability.corpus import png_bomb
 from tests.integration.in_process import INPUT_BUCKET, OUTPUT_BUCKET, load_event
 
@@ -57,7 +58,7 @@ def test_post_remove_returns_the_cutout_png(api_entry, lambda_context, sample_im
 
     assert response["statusCode"] == 200 and response["isBase64Encoded"] is True
     headers = response["multiValueHeaders"]
-    assert headers["Content-Type"] == ["image/png"] and headers["X-Model"] == ["u2netp-int8"]
+    assert headers["Content-Type"] == ["image/png"] and headers["X-Model"] == [DEFAULT_MODEL]
     image = Image.open(io.BytesIO(base64.b64decode(response["body"])))
     assert image.format == "PNG" and image.mode == "RGBA"
     assert image.width <= 451 and image.height <= 300 and image.size != (451, 300)  # cropped

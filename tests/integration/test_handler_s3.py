@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
+from engine.settings import DEFAULT_MODEL
 from tests.integration.in_process import INPUT_BUCKET, OUTPUT_BUCKET, LambdaContext, load_event
 
 ASTRONAUT_OUT = "cutouts/samples/astronaut.jpg.png"
@@ -70,7 +71,7 @@ def test_s3_put_writes_an_rgba_png_with_its_provenance(s3, s3_entry, sample_imag
     assert response["ContentType"] == "image/png"
     metadata = response["Metadata"]
     assert metadata["source-bucket"] == INPUT_BUCKET and metadata["source-key"] == "samples/astronaut.jpg"
-    assert metadata["source-etag"] == etag and metadata["model"] == "u2netp-int8"
+    assert metadata["source-etag"] == etag and metadata["model"] == DEFAULT_MODEL
     assert set(json.loads(metadata["timings"])) >= {"decode_ms", "infer_ms", "refine_ms", "encode_ms"}
     assert 0 <= float(metadata["uncertainty"]) <= 1
     metrics = emf_metrics(capsys.readouterr().out)

@@ -58,7 +58,7 @@ def test_bgremove_cuts_out_a_photo_with_the_shipped_model(installed: Path, tmp_p
     version = _run(installed, "bgremove", "--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("bgremove ")
     models = _run(installed, "bgremove", "--list-models", cwd=tmp_path)
-    assert "u2netp-int8 *" in models.stdout and " yes " in models.stdout
+    assert "u2netp-distilled-int8 *" in models.stdout and " yes " in models.stdout
     (tmp_path / "a.jpg").write_bytes(encode(scene(240, 180, seed=3)[0]))
     done = _run(installed, "bgremove", "a.jpg", "--out", "cut", "--format", "webp", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

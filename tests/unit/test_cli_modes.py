@@ -12,7 +12,7 @@ from engine.catalog import model_rows
 from engine.cli import EXIT_OK, STREAM, build_parser, main, usage_problem
 from engine.files import Job
 from engine.parallel import worker_settings
-from engine.settings import MODELS_DIR, EngineSettings
+from engine.settings import DEFAULT_MODEL, MODELS_DIR, EngineSettings
 from engine.version import __version__
 from engine.watch import landed_jobs
 from tests.synthetic import encode, scene
@@ -31,7 +31,7 @@ def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
 def test_list_models_shows_each_manifest_with_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--list-models"]) == EXIT_OK
     table = capsys.readouterr().out
-    assert "u2netp-int8 *" in table and "320x320" in table and "u2netp-distilled-int8" in table
+    assert f"{DEFAULT_MODEL} *" in table and "320x320" in table and "u2netp-int8 " in table
     rows = {row["id"]: row for row in model_rows(MODELS_DIR)}
     assert rows["u2netp-int8"]["installed"] is True and rows["u2netp-int8"]["int8_ms"] > 0
     assert rows["u2netp-distilled-int8"]["sod_max_fbeta"] > 0.5 and rows["u2netp"]["int8_ms"] is None
