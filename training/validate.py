@@ -96,11 +96,13 @@ def ranking(rows: dict[str, dict[str, Any]], trained_on: dict[str, set[str]] | N
 
 
 def trained_groups(model_id: str, model_dir: Path) -> set[str]:
-    """The validation groups a shipped model was trained on (from its manifest's provenance):
-    they say nothing about how it generalises, so comparisons leave them out."""
+    """The validation groups a shipped model was trained on, photos included (from its manifest's
+    provenance): they say nothing about how it generalises, so comparisons leave them out. A run
+    that records its validation photos held the split out, so it is compared on every group."""
     manifest = model_dir / f"{model_id}.json"
     data = json.loads(manifest.read_text()) if manifest.is_file() else {}
-    folders = data.get("provenance", {}).get("training", {}).get("folders", [])
+    training = data.get("provenance", {}).get("training", {})
+    folders = [] if "validation_photos" in training else training.get("folders", [])
     return {folder_key(Path(f)) if Path(f).is_absolute() else f.removeprefix("../shared/data/") for f in folders}
 
 

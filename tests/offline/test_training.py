@@ -27,6 +27,7 @@ from training.split import Rule, folder_key  # noqa: E402
 from training.teacher import Member, Teacher, candidates, combine  # noqa: E402
 from training.train import TrainConfig, interpolate_weights, make_optimiser, resume, train  # noqa: E402
 from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
+from training.validate import trained_groups  # noqa: E402
 
 U2NETP = SOURCE_MODELS / "u2netp.onnx"  # `make models` fetches it; here it is teacher and initial weights
 
@@ -223,3 +224,12 @@ def test_the_manifest_command_rebuilds_the_run_settings_it_was_made_with(job: pi
     assert (again.model_id, again.run_dir.name) == (made.model_id, "run")
     folders = [Path(os.path.normpath(REPO / p)) for p in (*again.data, again.labels_root)]
     assert folders == [*made.data, made.labels_root]
+
+
+def test_a_run_that_held_out_the_validation_split_is_compared_on_every_group(tmp_path: Path) -> None:
+    folders = ["../shared/data/train", "../shared/data/extra/davis"]
+    held_out = {"folders": folders, "validation_photos": {"train": 30, "extra/davis": 30}}
+    (tmp_path / "split-run.json").write_text(json.dumps({"provenance": {"training": held_out}}))
+    (tmp_path / "older.json").write_text(json.dumps({"provenance": {"training": {"folders": folders}}}))
+    assert trained_groups("split-run", tmp_path) == set()  # its validation photos were never trained on
+    assert trained_groups("older", tmp_path) == {"train", "extra/davis"}  # trained before the split existed
