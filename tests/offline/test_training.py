@@ -22,7 +22,9 @@ from engine.settings import EngineSettings  # noqa: E402
 from modelbuild.paths import REPO, SOURCE_MODELS  # noqa: E402
 from modelbuild.photos import PhotoSplit  # noqa: E402
 from training import pipeline  # noqa: E402
+from training.__main__ import job_from, parse  # noqa: E402
 from training.data import find_examples, load_example, paste_subject  # noqa: E402
+from training.paths import TEACHERS  # noqa: E402
 from training.split import Rule, folder_key  # noqa: E402
 from training.teacher import Member, Teacher, candidates, combine  # noqa: E402
 from training.train import TrainConfig, interpolate_weights, make_optimiser, resume, train  # noqa: E402
@@ -207,9 +209,6 @@ def test_an_unknown_augmentation_is_refused_before_any_step(tmp_path: Path) -> N
 
 
 def test_the_manifest_command_rebuilds_the_run_settings_it_was_made_with(job: pipeline.Job) -> None:
-    from training.__main__ import job_from, parse  # noqa: PLC0415
-    from training.paths import TEACHERS  # noqa: PLC0415
-
     made = replace(
         job,
         teacher=TEACHERS["isnet"],
