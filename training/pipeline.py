@@ -378,10 +378,9 @@ def error_model(job: Job) -> None:
         photos = ((name, s.image_bytes(), s.truth()) for name, samples in sets.items() for s in samples)
         dev_rows = em.cutout_rows(job.model_id, job.models_dir, photos, sum(map(len, sets.values())))
         em.save_rows(cache / "dev.json", dev_rows)
-    features = em.choose_features(rows)
-    model = em.fit(rows, features)
+    model, features, fitted_on = em.fitted_estimate(rows)
     report = {
-        "fitted_on": f"validation split ({len(rows)} photos)",
+        "fitted_on": fitted_on,
         "features_chosen": list(features),
         "spearman_validation": em.correlations(model, rows),
         "spearman_validation_held_out_group": em.held_out_correlations(rows, features),

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import engine
-from engine.quality import FEATURES, FLOOR, ErrorModel, measure
+from engine.quality import DEFAULT, FEATURES, FLOOR, ErrorModel, measure
 from tests.synthetic import encode, scene
-from training.error_model import Row, correlations, fit, held_out_correlations
+from training.error_model import MIN_FIT_PHOTOS, Row, correlations, fit, fitted_estimate, held_out_correlations
 
 
 def test_estimate_is_the_log_linear_formula() -> None:
@@ -66,6 +66,18 @@ def test_fit_recovers_the_coefficients_that_made_the_errors() -> None:
     rho = correlations(model, rows)
     assert set(rho) == {"a", "b", "all"} and min(rho.values()) > 0.95
     assert set(held_out_correlations(rows)) == {"a", "b"}
+
+
+def test_a_handful_of_validation_photos_keeps_the_default_fit_instead_of_fitting_every_feature() -> None:
+    rng = np.random.default_rng(1)
+    few = _rows(rng, MIN_FIT_PHOTOS - 1, "mine")  # e.g. a fine-tune's 5 held-out photos
+    model, features, fitted_on = fitted_estimate(few)
+    assert model == DEFAULT and features == tuple(DEFAULT.weights)
+    assert f"{MIN_FIT_PHOTOS - 1} photos" in fitted_on and "default" in fitted_on
+    enough = _rows(rng, 100, "a") + _rows(rng, 100, "b")
+    model, features, fitted_on = fitted_estimate(enough)
+    assert model != DEFAULT and set(model.weights) == set(features) and "soft" in features
+    assert fitted_on == "validation split (200 photos)"
 
 
 def test_the_estimate_is_a_finding_of_every_cutout() -> None:
