@@ -28,15 +28,30 @@ class PhotoSplit:
     calibration_count: int = 48
     holdout_count: int = 24
 
+    def listing(self) -> list[Path]:
+        """Every photo the split draws from, in order."""
+        return sorted(p for p in self.folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+
     def _every(self, offset: int, count: int) -> list[Path]:
-        photos = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-        return photos[offset :: self.stride][:count]
+        return self.listing()[offset :: self.stride][:count]
 
     def calibration(self) -> list[Path]:
         return self._every(0, self.calibration_count)
 
     def holdout(self) -> list[Path]:
         return self._every(1, self.holdout_count)
+
+
+@dataclass(frozen=True)
+class MixedPhotos(PhotoSplit):
+    """Photos taken in turn from several lists (one per folder: the first of each, then the second
+    of each, ...), so every stride-th one still samples every folder; `folder` is not used."""
+
+    lists: tuple[tuple[Path, ...], ...] = ()
+
+    def listing(self) -> list[Path]:
+        longest = max((len(photos) for photos in self.lists), default=0)
+        return [photos[i] for i in range(longest) for photos in self.lists if i < len(photos)]
 
 
 def photo_tensor(path: Path, size: int = SIZE) -> np.ndarray:

@@ -6,7 +6,7 @@ import itertools
 import json
 import shlex
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ import numpy as np
 from modelbuild.graph import widen_to_fp32
 from modelbuild.manifests import repo_relative
 from modelbuild.paths import ENGINE_MODELS
-from modelbuild.photos import PhotoSplit
+from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.sources import SOURCES, fetch_source
 
 from .data import Example, find_examples
@@ -54,7 +54,7 @@ class Job:
     interpolate: float = 1.0  # export init + interpolate * (trained - init); 1.0 = as trained
     weights: str = "best"  # what `export` takes: "best" (on validation), "last", or a kept step-N
     candidates: tuple[str, ...] = ()  # engine model ids for `validate`
-    photos: PhotoSplit = field(default_factory=PhotoSplit)  # calibration / held-out photos for INT8
+    photos: PhotoSplit | None = None  # calibration / held-out photos for INT8 (None: `pool_photos`)
 
     @property
     def models_dir(self) -> Path:
@@ -201,6 +201,22 @@ def export(job: Job) -> None:
     print(f"{job.float_onnx}; installed as engine model {float_id}")
 
 
+CALIBRATION_PER_FOLDER = 30  # photos of each data folder the INT8 recipe draws from (48 calibrate, 24 check)
+
+
+def pool_photos(job: Job) -> MixedPhotos:
+    """The INT8 recipe's photos for a student: evenly spaced over each data folder's training part
+    (never its validation photos), taken in turn, so the activation ranges come from the kind of
+    photos the student learnt. On validation this ranked above ranges from ../shared/data/train
+    alone (README, Training)."""
+    lists = []
+    for folder in job.data:
+        photos = sorted((e.image for e in find_examples(folder, job.labels, "train")), key=lambda p: p.name)
+        step = max(1.0, len(photos) / CALIBRATION_PER_FOLDER)
+        lists.append(tuple(photos[int(i * step)] for i in range(min(CALIBRATION_PER_FOLDER, len(photos)))))
+    return MixedPhotos(lists=tuple(lists))
+
+
 def quantize(job: Job) -> None:
     """INT8 by modelbuild's recipe; if its held-out check refuses the result (fine-tuned weights
     can spread the quantization noise thin), once more with a wider float-node search (islands
@@ -210,7 +226,10 @@ def quantize(job: Job) -> None:
     from modelbuild.recipes import Recipe  # noqa: PLC0415
 
     recipe = Recipe(
-        source=f"student-{job.run_dir.name}", model_id=job.model_id, input_size=job.config.size, photos=job.photos
+        source=f"student-{job.run_dir.name}",
+        model_id=job.model_id,
+        input_size=job.config.size,
+        photos=job.photos or pool_photos(job),
     )
     try:
         quantize_model(recipe, job.float_onnx, training_provenance(job), job.models_dir)

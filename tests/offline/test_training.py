@@ -142,6 +142,15 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     assert result.estimated_error == pytest.approx(ErrorModel.from_dict(estimate).estimate(result.quality_features))
 
 
+def test_int8_calibrates_on_the_training_part_of_every_data_folder(job: pipeline.Job) -> None:
+    photos = pipeline.pool_photos(replace(job, photos=None))
+    listed = photos.listing()
+    held_out = {e.image for e in job.examples("validation")}
+    assert held_out and not set(listed) & held_out  # never the validation photos
+    assert set(listed) == {e.image for e in job.examples("train")}
+    assert {p.parent.parent.name for p in photos.calibration()} == {"labelled", "unlabelled"}
+
+
 def test_interpolation_lands_half_way_between_the_initial_and_the_trained_weights():
     trained = load_onnx_weights(U2NetP(), U2NETP)
     with torch.no_grad():

@@ -21,7 +21,7 @@ from modelbuild.graph import widen_to_fp32
 from modelbuild.install import install_float
 from modelbuild.manifests import describe_model, repo_relative, write_manifest
 from modelbuild.paths import DATA, ENGINE_MODELS, REPO, SOURCE_MODELS
-from modelbuild.photos import PhotoSplit
+from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.recipes import RECIPES
 from modelbuild.sources import SourceWeights, fetch_source
 
@@ -117,6 +117,16 @@ def test_photo_split_keeps_calibration_and_holdout_apart() -> None:
     split = PhotoSplit()
     assert not set(split.calibration()) & set(split.holdout())
     assert split.calibration() == PhotoSplit().calibration()
+
+
+def test_mixed_photos_calibrate_on_every_folder_and_check_on_others() -> None:
+    lists = tuple(tuple(Path(f"{folder}/{i}.jpg") for i in range(6)) for folder in ("a", "b", "c", "d", "e"))
+    split = MixedPhotos(lists=lists, stride=3, calibration_count=8, holdout_count=4)
+    calibration, holdout = split.calibration(), split.holdout()
+    assert len(calibration) == 8 and len(holdout) == 4 and not set(calibration) & set(holdout)
+    assert {p.parent.name for p in calibration} == {"a", "b", "c", "d", "e"}  # a stride of 3 still visits all 5
+    assert split.listing()[:6] == [Path("a/0.jpg"), Path("b/0.jpg"), Path("c/0.jpg"), Path("d/0.jpg"),
+                                   Path("e/0.jpg"), Path("a/1.jpg")]  # fmt: skip
 
 
 def test_a_rebuild_keeps_the_shipped_mark(tmp_path: Path) -> None:

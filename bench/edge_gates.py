@@ -1,0 +1,213 @@
+"""`python -m bench.edge_gates`: how soft the default's edges can get before binary masks object.
+
+Issue 12 asks for soft edges (matting photos) at no more than 1 % of MAE on any binary-mask set.
+This measures the trade-off on the validation split, where such a choice is made, with the matting
+photos reported beside it. One prediction per photo (the default model), then each edge style:
+
+- the crisp default, its edge curve made gentler (steepness 4, 2), the soft style (`soft_edges`),
+  and the soft style with the crisp edge curve on top;
+- soft only where a gate says the photo or the map supports it, blended per pixel with the crisp
+  alpha: where the subject's and the background's colours next to the edge are far apart for their
+  spread (`separation`), or where the map's own transition is wider than a clean edge's (`width`).
+
+Per validation group (truth where there is one, the teacher elsewhere) the MAE and max F-beta are
+printed as ratios to the crisp default's. Writes bench/results/edge_gates.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine import settings
+from engine.decode import decode_image
+from engine.guided import grid_guide, grid_step, resample_to_grid
+from engine.model import get_model
+from engine.refine import HOLE, ISLAND, SOFT_MARGIN, SOFT_SURE, SOFT_WORK_SIDE, edge_curve, refine_alpha, remove_specks
+from engine.settings import DEFAULT_MODEL
+
+from .contenders import decode_gray
+from .data import MATTING_DIR, ROOT, load_set
+from .matting_metrics import mean_scores, score_matte
+from .metrics import score_image, summarise
+from .report import table
+
+OUT = ROOT / "bench" / "results" / "edge_gates"
+Refiner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (prediction, photo) -> uint8 alpha
+Gate = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (prediction, photo) -> 0..1 weight of the soft alpha
+
+
+def grid_map(pred: np.ndarray, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The soft style's grid: (guide colours 0..1, prediction on it, grid pixels per model pixel)."""
+    height, width = bgr.shape[:2]
+    k = grid_step(height, width, SOFT_WORK_SIDE)
+    guide = grid_guide(bgr, k)  # float32 colours in 0..1
+    p = resample_to_grid(remove_specks(pred, ISLAND, HOLE), k, height, width)
+    return guide, p, max(guide.shape[:2]) / max(pred.shape)
+
+
+def _sure(p: np.ndarray, model_pixel: float) -> tuple[np.ndarray, np.ndarray]:
+    """The soft style's sure foreground and background (engine/refine.py), as 0/1 floats."""
+    side = 2 * max(1, round(SOFT_MARGIN * model_pixel)) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    fg = cv2.erode((p >= 1 - SOFT_SURE).astype(np.uint8), disc).astype(np.float32)
+    bg = cv2.erode((p <= SOFT_SURE).astype(np.uint8), disc).astype(np.float32)
+    return fg, bg
+
+
+def separation(pred: np.ndarray, bgr: np.ndarray, radius: float = 8.0) -> np.ndarray:
+    """Per grid cell: squared distance of the mean sure-subject and sure-background colours within
+    `radius` model pixels, over the sum of their colour variances (0 where one side is absent)."""
+    guide, p, model_pixel = grid_map(pred, bgr)
+    fg, bg = _sure(p, model_pixel)
+    r = max(1, round(radius * model_pixel))
+    size = (2 * r + 1, 2 * r + 1)
+
+    def stats(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        count = cv2.blur(mask, size) + 1e-6
+        mean = np.stack([cv2.blur(guide[..., c] * mask, size) / count for c in range(3)], -1)
+        square = np.stack([cv2.blur(guide[..., c] ** 2 * mask, size) / count for c in range(3)], -1)
+        return mean, np.clip(square - mean**2, 0, None).sum(-1), count
+
+    mean_fg, var_fg, n_fg = stats(fg)
+    mean_bg, var_bg, n_bg = stats(bg)
+    ratio = ((mean_fg - mean_bg) ** 2).sum(-1) / (var_fg + var_bg + 1e-4)
+    return np.where((n_fg > 0.05) & (n_bg > 0.05), ratio, 0).astype(np.float32)
+
+
+def transition_width(pred: np.ndarray, bgr: np.ndarray, radius: float = 6.0) -> np.ndarray:
+    """Per grid cell: the map's unsure area (0.05 < p < 0.95) per length of its 0.5 contour within
+    `radius` model pixels, in model pixels (a clean edge of the model is about 2 wide)."""
+    _, p, model_pixel = grid_map(pred, bgr)
+    unsure = ((p > SOFT_SURE) & (p < 1 - SOFT_SURE)).astype(np.float32)
+    inside = (p >= 0.5).astype(np.uint8)
+    contour = cv2.morphologyEx(inside, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(np.float32) / 2
+    r = max(1, round(radius * model_pixel))
+    size = (2 * r + 1, 2 * r + 1)
+    area, length = cv2.blur(unsure, size), cv2.blur(contour, size)
+    width = area / np.maximum(length, 1e-3) / model_pixel
+    no_contour = length < 1e-3
+    width[no_contour] = np.where(area[no_contour] > 0.2, 99.0, 0.0)
+    result: np.ndarray = width.astype(np.float32)
+    return result
+
+
+def ramp(measure: Callable[[np.ndarray, np.ndarray], np.ndarray], start: float, span: float) -> Gate:
+    """A gate that opens linearly from `start` to `start + span` of `measure`."""
+
+    def gate(pred: np.ndarray, bgr: np.ndarray) -> np.ndarray:
+        weight: np.ndarray = np.clip((measure(pred, bgr) - start) / span, 0, 1)
+        return weight
+
+    return gate
+
+
+def gated(gate: Gate) -> Refiner:
+    """Crisp alpha, moved toward the soft one by the gate's weight (upsampled from the grid)."""
+
+    def refine(pred: np.ndarray, bgr: np.ndarray) -> np.ndarray:
+        crisp = refine_alpha(pred, bgr).astype(np.float32)
+        soft = refine_alpha(pred, bgr, soft=True).astype(np.float32)
+        weight = cv2.resize(gate(pred, bgr), (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_LINEAR)
+        out: np.ndarray = np.clip(crisp + weight * (soft - crisp) + 0.5, 0, 255).astype(np.uint8)
+        return out
+
+    return refine
+
+
+def styles() -> dict[str, Refiner]:
+    curve = edge_curve(6.0)
+    return {
+        "crisp (default, curve 6)": refine_alpha,
+        "crisp, curve 4": lambda pred, bgr: refine_alpha(pred, bgr, steepness=4),
+        "crisp, curve 2": lambda pred, bgr: refine_alpha(pred, bgr, steepness=2),
+        "soft (soft_edges)": lambda pred, bgr: refine_alpha(pred, bgr, soft=True),
+        "soft, then curve 6": lambda pred, bgr: curve[refine_alpha(pred, bgr, soft=True)],
+        "soft where colours separate (ratio 8..16)": gated(ramp(separation, 8, 8)),
+        "soft where colours separate (ratio 2..6)": gated(ramp(separation, 2, 4)),
+        "soft where the map's edge is wide (8..16 px)": gated(ramp(transition_width, 8, 8)),
+        "soft where the map's edge is wide (3..5 px)": gated(ramp(transition_width, 3, 2)),
+    }
+
+
+def validation_photos() -> list[tuple[str, Path, Path]]:
+    """(group, photo, reference) for every validation photo of the training pool."""
+    from training.paths import DEFAULT_TEACHER, TEACHER_LABELS  # noqa: PLC0415 (training is offline-only)
+    from training.split import POOL_FOLDERS  # noqa: PLC0415
+    from training.validate import validation_groups  # noqa: PLC0415
+
+    groups = validation_groups(POOL_FOLDERS, TEACHER_LABELS / DEFAULT_TEACHER)
+    return [(name, e.image, e.truth or e.teacher) for name, examples in groups.items() for e in examples]
+
+
+def measure(ways: dict[str, Refiner], model_id: str) -> dict[str, Any]:
+    """Every way on the validation split (per group) and on the matting photos."""
+    config = settings()
+    model = get_model(model_id, config.model_dir, config.threads)
+    photos = validation_photos()
+    scores: dict[str, dict[str, list[Any]]] = {way: {} for way in ways}
+    for group, image, reference in photos:
+        bgr = decode_image(image.read_bytes(), config.max_megapixels).bgr
+        pred, truth = model.predict(bgr), decode_gray(reference.read_bytes())
+        for way, refine in ways.items():
+            scores[way].setdefault(group, []).append(score_image(refine(pred, bgr), truth))
+    matting: dict[str, list[Any]] = {way: [] for way in ways}
+    for sample in load_set(MATTING_DIR.name, MATTING_DIR.parent, truth="alphas"):
+        bgr = decode_image(sample.image_bytes(), config.max_megapixels).bgr
+        pred = model.predict(bgr)
+        for way, refine in ways.items():
+            matting[way].append(score_matte(refine(pred, bgr), sample.truth()))
+    return {
+        "model": model_id,
+        "photos": len(photos),
+        "validation": {w: {g: summarise(s).as_dict() for g, s in groups.items()} for w, groups in scores.items()},
+        "matting": {w: mean_scores(s) for w, s in matting.items()},
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    validation, matting = results["validation"], results["matting"]
+    base = next(iter(validation.values()))
+    groups = list(base)
+    rows = []
+    for way, figures in validation.items():
+        ratios = [figures[g]["mae"] / base[g]["mae"] for g in groups]
+        fbeta = np.mean([figures[g]["max_fbeta"] for g in groups]) / np.mean([base[g]["max_fbeta"] for g in groups])
+        m = matting[way]
+        rows.append([
+            way, *(f"{r:.3f}" for r in ratios), f"{max(ratios):.3f}", f"{fbeta:.4f}",
+            f"{m['sad_whole']:.1f}", f"{m['grad_whole']:.1f}", f"{m['soft_share']:.3f}",
+        ])  # fmt: skip
+    head = (
+        f"Edge styles on one prediction per photo of `{results['model']}`; {results['created']}. Validation split "
+        f"({results['photos']} photos): MAE per group and mean max Fβ as ratios to the crisp default's. "
+        "Matting photos (9, reported only): SAD and Grad over the whole image, soft-pixel share (truth 0.080)."
+    )
+    header = ["edge style", *groups, "worst group", "max Fβ", "SAD", "Grad", "soft share"]
+    return head + "\n\n" + table(header, rows) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.edge_gates", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    results = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **measure(styles(), args.model)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    text = markdown(results)
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
