@@ -17,7 +17,6 @@ printed as ratios to the crisp default's. Writes bench/results/edge_gates.{json,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +37,7 @@ from .contenders import decode_gray
 from .data import MATTING_DIR, ROOT, load_set
 from .matting_metrics import mean_scores, score_matte
 from .metrics import score_image, summarise
-from .report import table
+from .report import publish, table
 
 OUT = ROOT / "bench" / "results" / "edge_gates"
 Refiner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (prediction, photo) -> uint8 alpha
@@ -201,12 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     results = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **measure(styles(), args.model)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    text = markdown(results)
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
-    return 0
+    return publish(results, args.out, markdown(results))
 
 
 if __name__ == "__main__":

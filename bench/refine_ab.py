@@ -34,7 +34,7 @@ from .data import DEV_DIR, MATTING_DIR, ROOT, SPEED_SIZES, Sample, discover_sets
 from .load import OtherLoad
 from .matting_metrics import mean_scores, score_matte
 from .metrics import score_image, summarise
-from .report import table
+from .report import publish, table
 
 BASE_MODULES = ("refine.py", "guided.py", "foreground.py")  # what engine/refine.py imports, relatively
 OUT = ROOT / "bench" / "results" / "refine_ab"
@@ -182,12 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.speed_repeats:
             results["speed"] = speed(args.models.split(",")[0], ways, args.speed_repeats, Path(folder))
             print("12 MP refine + compose ms: " + json.dumps(results["speed"]), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    text = markdown(results)
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
-    return 0
+    return publish(results, args.out, markdown(results))
 
 
 if __name__ == "__main__":

@@ -213,3 +213,10 @@ def write_results(results: dict[str, Any], stem: Path) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     md_path.write_text(render(results))
     return json_path, md_path
+
+
+def publish(results: dict[str, Any], stem: Path, text: str) -> int:
+    """A side study's ending: its JSON and Markdown written under `stem`, the Markdown printed; 0."""
+    write_results(results, stem, text)
+    print(text)
+    return 0
