@@ -206,12 +206,12 @@ def render(results: dict[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def write_results(results: dict[str, Any], stem: Path) -> tuple[Path, Path]:
-    """Write `<stem>.json` and `<stem>.md`; returns both paths."""
+def write_results(results: dict[str, Any], stem: Path, text: str | None = None) -> tuple[Path, Path]:
+    """Write `<stem>.json` and `<stem>.md` (`text`, by default the benchmark's report); returns both paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
     json_path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    md_path.write_text(render(results))
+    md_path.write_text(render(results) if text is None else text)
     return json_path, md_path
 
 

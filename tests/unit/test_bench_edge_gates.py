@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import cv2
 import numpy as np
+import pytest
 
 from bench.edge_gates import gated, transition_width
+from bench.report import publish
 from engine.refine import refine_alpha
 
 
@@ -41,3 +46,13 @@ def test_a_shut_gate_keeps_the_crisp_alpha_and_an_open_one_takes_the_soft_one() 
     opened = gated(lambda p, bgr: np.ones((8, 8), np.float32))(pred, photo)
     assert np.array_equal(shut, refine_alpha(pred, photo))
     assert np.array_equal(opened, refine_alpha(pred, photo, soft=True))
+
+
+def test_a_side_study_writes_its_json_and_markdown_and_prints_the_markdown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = {"created": "now", "figures": [1, 2]}
+    assert publish(results, tmp_path / "study" / "edge_gates", "| a |\n") == 0
+    assert json.loads((tmp_path / "study" / "edge_gates.json").read_text()) == results
+    assert (tmp_path / "study" / "edge_gates.md").read_text() == "| a |\n"
+    assert "| a |" in capsys.readouterr().out
