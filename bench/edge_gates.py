@@ -20,6 +20,8 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,8 @@ import numpy as np
 
 from engine import settings
 from engine.decode import decode_image
-from engine.guided import grid_guide, grid_step, resample_to_grid
-from engine.model import get_model
-from engine.refine import HOLE, ISLAND, SOFT_MARGIN, SOFT_SURE, SOFT_WORK_SIDE, edge_curve, refine_alpha, remove_specks
+from engine.model import Model, get_model
+from engine.refine import SOFT_SURE, SOFT_WORK_SIDE, edge_curve, grid_map, refine_alpha, sure_regions
 from engine.settings import DEFAULT_MODEL
 
 from .contenders import decode_gray
@@ -40,33 +41,44 @@ from .metrics import score_image, summarise
 from .report import publish, table
 
 OUT = ROOT / "bench" / "results" / "edge_gates"
-Refiner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (prediction, photo) -> uint8 alpha
-Gate = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (prediction, photo) -> 0..1 weight of the soft alpha
 
 
-def grid_map(pred: np.ndarray, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """The soft style's grid: (guide colours 0..1, prediction on it, grid pixels per model pixel)."""
-    height, width = bgr.shape[:2]
-    k = grid_step(height, width, SOFT_WORK_SIDE)
-    guide = grid_guide(bgr, k)  # float32 colours in 0..1
-    p = resample_to_grid(remove_specks(pred, ISLAND, HOLE), k, height, width)
-    return guide, p, max(guide.shape[:2]) / max(pred.shape)
+@dataclass
+class Photo:
+    """One photo and its prediction, with what several edge styles share computed once."""
+
+    pred: np.ndarray
+    bgr: np.ndarray
+
+    @classmethod
+    def cut(cls, data: bytes, model: Model, max_megapixels: float) -> Photo:
+        bgr = decode_image(data, max_megapixels).bgr
+        return cls(model.predict(bgr), bgr)
+
+    @cached_property
+    def crisp(self) -> np.ndarray:
+        return refine_alpha(self.pred, self.bgr)
+
+    @cached_property
+    def soft(self) -> np.ndarray:
+        return refine_alpha(self.pred, self.bgr, soft=True)
+
+    @cached_property
+    def grid(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """The soft style's grid: (guide colours 0..1, prediction on it, grid pixels per model pixel)."""
+        _, guide, p, model_pixel = grid_map(self.pred, self.bgr, SOFT_WORK_SIDE)
+        return guide, p, model_pixel
 
 
-def _sure(p: np.ndarray, model_pixel: float) -> tuple[np.ndarray, np.ndarray]:
-    """The soft style's sure foreground and background (engine/refine.py), as 0/1 floats."""
-    side = 2 * max(1, round(SOFT_MARGIN * model_pixel)) + 1
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
-    fg = cv2.erode((p >= 1 - SOFT_SURE).astype(np.uint8), disc).astype(np.float32)
-    bg = cv2.erode((p <= SOFT_SURE).astype(np.uint8), disc).astype(np.float32)
-    return fg, bg
+Style = Callable[[Photo], np.ndarray]  # -> uint8 alpha at the photo's size
+Measure = Callable[[Photo], np.ndarray]  # -> a figure per cell of the soft style's grid
 
 
-def separation(pred: np.ndarray, bgr: np.ndarray, radius: float = 8.0) -> np.ndarray:
+def separation(photo: Photo, radius: float = 8.0) -> np.ndarray:
     """Per grid cell: squared distance of the mean sure-subject and sure-background colours within
     `radius` model pixels, over the sum of their colour variances (0 where one side is absent)."""
-    guide, p, model_pixel = grid_map(pred, bgr)
-    fg, bg = _sure(p, model_pixel)
+    guide, p, model_pixel = photo.grid
+    fg, bg = (mask.astype(np.float32) for mask in sure_regions(p, model_pixel))
     r = max(1, round(radius * model_pixel))
     size = (2 * r + 1, 2 * r + 1)
 
@@ -82,10 +94,10 @@ def separation(pred: np.ndarray, bgr: np.ndarray, radius: float = 8.0) -> np.nda
     return np.where((n_fg > 0.05) & (n_bg > 0.05), ratio, 0).astype(np.float32)
 
 
-def transition_width(pred: np.ndarray, bgr: np.ndarray, radius: float = 6.0) -> np.ndarray:
+def transition_width(photo: Photo, radius: float = 6.0) -> np.ndarray:
     """Per grid cell: the map's unsure area (0.05 < p < 0.95) per length of its 0.5 contour within
     `radius` model pixels, in model pixels (a clean edge of the model is about 2 wide)."""
-    _, p, model_pixel = grid_map(pred, bgr)
+    _, p, model_pixel = photo.grid
     unsure = ((p > SOFT_SURE) & (p < 1 - SOFT_SURE)).astype(np.float32)
     inside = (p >= 0.5).astype(np.uint8)
     contour = cv2.morphologyEx(inside, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(np.float32) / 2
@@ -99,37 +111,37 @@ def transition_width(pred: np.ndarray, bgr: np.ndarray, radius: float = 6.0) -> 
     return result
 
 
-def ramp(measure: Callable[[np.ndarray, np.ndarray], np.ndarray], start: float, span: float) -> Gate:
+def ramp(measure: Measure, start: float, span: float) -> Measure:
     """A gate that opens linearly from `start` to `start + span` of `measure`."""
 
-    def gate(pred: np.ndarray, bgr: np.ndarray) -> np.ndarray:
-        weight: np.ndarray = np.clip((measure(pred, bgr) - start) / span, 0, 1)
+    def gate(photo: Photo) -> np.ndarray:
+        weight: np.ndarray = np.clip((measure(photo) - start) / span, 0, 1)
         return weight
 
     return gate
 
 
-def gated(gate: Gate) -> Refiner:
+def gated(gate: Measure) -> Style:
     """Crisp alpha, moved toward the soft one by the gate's weight (upsampled from the grid)."""
 
-    def refine(pred: np.ndarray, bgr: np.ndarray) -> np.ndarray:
-        crisp = refine_alpha(pred, bgr).astype(np.float32)
-        soft = refine_alpha(pred, bgr, soft=True).astype(np.float32)
-        weight = cv2.resize(gate(pred, bgr), (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_LINEAR)
+    def style(photo: Photo) -> np.ndarray:
+        crisp, soft = photo.crisp.astype(np.float32), photo.soft.astype(np.float32)
+        size = (photo.bgr.shape[1], photo.bgr.shape[0])
+        weight = cv2.resize(gate(photo), size, interpolation=cv2.INTER_LINEAR)
         out: np.ndarray = np.clip(crisp + weight * (soft - crisp) + 0.5, 0, 255).astype(np.uint8)
         return out
 
-    return refine
+    return style
 
 
-def styles() -> dict[str, Refiner]:
+def styles() -> dict[str, Style]:
     curve = edge_curve(6.0)
     return {
-        "crisp (default, curve 6)": refine_alpha,
-        "crisp, curve 4": lambda pred, bgr: refine_alpha(pred, bgr, steepness=4),
-        "crisp, curve 2": lambda pred, bgr: refine_alpha(pred, bgr, steepness=2),
-        "soft (soft_edges)": lambda pred, bgr: refine_alpha(pred, bgr, soft=True),
-        "soft, then curve 6": lambda pred, bgr: curve[refine_alpha(pred, bgr, soft=True)],
+        "crisp (default, curve 6)": lambda photo: photo.crisp,
+        "crisp, curve 4": lambda photo: refine_alpha(photo.pred, photo.bgr, steepness=4),
+        "crisp, curve 2": lambda photo: refine_alpha(photo.pred, photo.bgr, steepness=2),
+        "soft (soft_edges)": lambda photo: photo.soft,
+        "soft, then curve 6": lambda photo: curve[photo.soft],
         "soft where colours separate (ratio 8..16)": gated(ramp(separation, 8, 8)),
         "soft where colours separate (ratio 2..6)": gated(ramp(separation, 2, 4)),
         "soft where the map's edge is wide (8..16 px)": gated(ramp(transition_width, 8, 8)),
@@ -147,23 +159,21 @@ def validation_photos() -> list[tuple[str, Path, Path]]:
     return [(name, e.image, e.truth or e.teacher) for name, examples in groups.items() for e in examples]
 
 
-def measure(ways: dict[str, Refiner], model_id: str) -> dict[str, Any]:
+def measure(ways: dict[str, Style], model_id: str) -> dict[str, Any]:
     """Every way on the validation split (per group) and on the matting photos."""
     config = settings()
     model = get_model(model_id, config.model_dir, config.threads)
     photos = validation_photos()
     scores: dict[str, dict[str, list[Any]]] = {way: {} for way in ways}
     for group, image, reference in photos:
-        bgr = decode_image(image.read_bytes(), config.max_megapixels).bgr
-        pred, truth = model.predict(bgr), decode_gray(reference.read_bytes())
-        for way, refine in ways.items():
-            scores[way].setdefault(group, []).append(score_image(refine(pred, bgr), truth))
+        photo, truth = Photo.cut(image.read_bytes(), model, config.max_megapixels), decode_gray(reference.read_bytes())
+        for way, style in ways.items():
+            scores[way].setdefault(group, []).append(score_image(style(photo), truth))
     matting: dict[str, list[Any]] = {way: [] for way in ways}
     for sample in load_set(MATTING_DIR.name, MATTING_DIR.parent, truth="alphas"):
-        bgr = decode_image(sample.image_bytes(), config.max_megapixels).bgr
-        pred = model.predict(bgr)
-        for way, refine in ways.items():
-            matting[way].append(score_matte(refine(pred, bgr), sample.truth()))
+        photo = Photo.cut(sample.image_bytes(), model, config.max_megapixels)
+        for way, style in ways.items():
+            matting[way].append(score_matte(style(photo), sample.truth()))
     return {
         "model": model_id,
         "photos": len(photos),

@@ -57,16 +57,28 @@ SOFT_FLOOR = 8  # alpha levels (of 255) within this of 0 or 255 are noise (colou
 def refine_alpha(pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False, steepness: float = STEEPNESS) -> np.ndarray:
     """Low-resolution float32 foreground map (0..1) -> full-resolution uint8 alpha (HxW of `bgr`):
     crisp edges by default (`steepness` 0: without the edge curve), matting-style ones with `soft`."""
-    height, width = bgr.shape[:2]
-    k = grid_step(height, width, SOFT_WORK_SIDE if soft else WORK_SIDE)
-    guide = grid_guide(bgr, k)
-    p = resample_to_grid(remove_specks(pred, ISLAND, HOLE), k, height, width)
-    model_pixel = max(guide.shape[:2]) / max(pred.shape)  # grid pixels per pixel of the prediction
+    k, guide, p, model_pixel = grid_map(pred, bgr, SOFT_WORK_SIDE if soft else WORK_SIDE)
     if soft:
         slope, offset = soft_model(guide, p, model_pixel)
         return apply_linear_model(slope, offset, bgr, k, noise_floor(SOFT_FLOOR))
     slope, offset = detail_model(guide, p, max(1, round(RADIUS * model_pixel)), EPS)
     return apply_linear_model(slope, offset, bgr, k, edge_curve(steepness))
+
+
+def grid_map(pred: np.ndarray, bgr: np.ndarray, work_side: int) -> tuple[int, np.ndarray, np.ndarray, float]:
+    """The refinement's working grid for a photo: (its step k, the photo's colours on it, the
+    cleaned prediction on it, grid pixels per pixel of the prediction)."""
+    height, width = bgr.shape[:2]
+    k = grid_step(height, width, work_side)
+    guide = grid_guide(bgr, k)
+    p = resample_to_grid(remove_specks(pred, ISLAND, HOLE), k, height, width)
+    return k, guide, p, max(guide.shape[:2]) / max(pred.shape)
+
+
+def sure_regions(p: np.ndarray, model_pixel: float) -> tuple[np.ndarray, np.ndarray]:
+    """The soft style's sure foreground and background (bool): p >= 1 - SOFT_SURE, resp.
+    p <= SOFT_SURE, eroded by SOFT_MARGIN model pixels."""
+    return _eroded(p >= 1 - SOFT_SURE, SOFT_MARGIN * model_pixel), _eroded(p <= SOFT_SURE, SOFT_MARGIN * model_pixel)
 
 
 def detail_model(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -83,8 +95,7 @@ def soft_model(guide: np.ndarray, p: np.ndarray, model_pixel: float) -> tuple[np
     per uint8 colour unit, offset as alpha x 255) on the grid. Each pass fits alpha = a . colour + b
     per window to the current estimate (the guided filter), evaluates the averaged models and puts
     the sure pixels back to 0 and 1."""
-    sure_fg = _eroded(p >= 1 - SOFT_SURE, SOFT_MARGIN * model_pixel)
-    sure_bg = _eroded(p <= SOFT_SURE, SOFT_MARGIN * model_pixel)
+    sure_fg, sure_bg = sure_regions(p, model_pixel)
     sure = sure_fg | sure_bg
     anchor = sure_fg.astype(np.float32)
     r = max(1, round(SOFT_RADIUS * model_pixel))

@@ -12,9 +12,9 @@ import onnxruntime as ort
 from .errors import AccuracyError
 from .evaluate import compare_latency, image_errors, mean_abs_error, open_session, predict_maps
 from .graph import prepare_float_graph
-from .manifests import describe_model, read_manifest, repo_relative, write_manifest
+from .manifests import describe_model, read_manifest, write_manifest
 from .paths import ENGINE_MODELS, WORK
-from .photos import MixedPhotos, PhotoReader, PhotoSplit, photo_tensor
+from .photos import PhotoReader, photo_tensor
 from .quantize import ACTIVATIONS, WEIGHTS, ExclusionSearch, quantize_qdq
 from .recipes import RECIPES, Recipe
 from .sources import SOURCES, ensure_source
@@ -86,7 +86,7 @@ def verify(recipe: Recipe, float_model: Path, quantized: Path, ranges: Path) -> 
     latency = compare_latency({"fp32": float_model, "int8": quantized}, tensors[0], threads=2)
     print(f"{recipe.model_id}: latency at 2 threads {latency['int8']} ms vs fp32 {latency['fp32']} ms", flush=True)
     return {
-        "holdout": calibration_record(recipe.photos, holdout),
+        "holdout": recipe.photos.record(holdout),
         "mae_vs_fp32": round(mae, 5),
         "mae_vs_fp32_worst_photo": round(max(errors), 5),
         "mae_vs_fp32_without_float_nodes": round(all_int8_mae, 5),
@@ -96,22 +96,13 @@ def verify(recipe: Recipe, float_model: Path, quantized: Path, ranges: Path) -> 
     }
 
 
-def calibration_record(photos: PhotoSplit, taken: list[Path]) -> dict[str, Any]:
-    """Where calibration (or held-out) photos came from: one folder and their names, or (photos
-    mixed from several folders) the folders and each photo's repository-relative path."""
-    if isinstance(photos, MixedPhotos):
-        folders = sorted({repo_relative(p.parent) for p in photos.listing()})
-        return {"folders": folders, "photos": [repo_relative(p) for p in taken]}
-    return {"folder": repo_relative(photos.folder), "photos": [p.name for p in taken]}
-
-
 def quantization_provenance(recipe: Recipe, calibration: list[Path], float_nodes: list[str]) -> dict[str, Any]:
     return {
         "method": "static QDQ: activations QUInt8 (MinMax), weights QInt8 per-channel, opset 13, "
         "fused output only; nodes kept float by a greedy quantization-noise search",
         "activations": ACTIVATIONS.name,
         "weights": WEIGHTS.name,
-        "calibration": calibration_record(recipe.photos, calibration),
+        "calibration": recipe.photos.record(calibration),
         "float_nodes": float_nodes,
         "search_target_mae": recipe.target_mae,
         "search_gain": recipe.search_gain,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,6 @@ import onnx
 
 from engine.manifest import sha256_file
 
-from .paths import REPO
 from .photos import MEAN, STD
 
 FAMILY = "u2net"  # every model built here and in training/ is U²-Net or U²-Netp
@@ -32,12 +30,6 @@ def describe_model(model_id: str, path: Path, provenance: dict[str, Any], metric
         "provenance": provenance,
         "metrics": metrics,
     }
-
-
-def repo_relative(path: Path) -> str:
-    """A data set's folder as a manifest records it: relative to the repository (the data beside
-    the checkout is `../shared/data/...`), so a manifest reads the same whichever machine built it."""
-    return Path(os.path.relpath(path.absolute(), REPO)).as_posix()
 
 
 IMAGE_MARKS = ("shipped", "baked")  # what the image bakes in (infra/select_models.py)

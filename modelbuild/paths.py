@@ -15,3 +15,9 @@ ENGINE_MODELS = REPO / "engine" / "models"
 SHARED = Path(os.environ.get("SHARED_DIR", REPO.parent / "shared"))  # ../shared beside the checkout
 DATA = SHARED / "data"
 PHOTOS = DATA / "train" / "images"
+
+
+def repo_relative(path: Path) -> str:
+    """A data set's folder as a manifest records it: relative to the repository (the data beside
+    the checkout is `../shared/data/...`), so a manifest reads the same whichever machine built it."""
+    return Path(os.path.relpath(path.absolute(), REPO)).as_posix()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -12,7 +13,7 @@ from onnxruntime.quantization import CalibrationDataReader
 
 from engine.model import model_input
 
-from .paths import PHOTOS
+from .paths import PHOTOS, repo_relative
 
 MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, as U²-Net was trained
 STD = (0.229, 0.224, 0.225)
@@ -41,6 +42,10 @@ class PhotoSplit:
     def holdout(self) -> list[Path]:
         return self._every(1, self.holdout_count)
 
+    def record(self, taken: Sequence[Path]) -> dict[str, Any]:
+        """Where `taken` (its calibration or held-out photos) came from, as a manifest records it."""
+        return {"folder": repo_relative(self.folder), "photos": [p.name for p in taken]}
+
 
 @dataclass(frozen=True)
 class MixedPhotos(PhotoSplit):
@@ -52,6 +57,11 @@ class MixedPhotos(PhotoSplit):
     def listing(self) -> list[Path]:
         longest = max((len(photos) for photos in self.lists), default=0)
         return [photos[i] for i in range(longest) for photos in self.lists if i < len(photos)]
+
+    def record(self, taken: Sequence[Path]) -> dict[str, Any]:
+        """The folders drawn from and each taken photo's repository-relative path."""
+        folders = sorted({repo_relative(p.parent) for p in self.listing()})
+        return {"folders": folders, "photos": [repo_relative(p) for p in taken]}
 
 
 def photo_tensor(path: Path, size: int = SIZE) -> np.ndarray:

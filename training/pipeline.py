@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelbuild.graph import widen_to_fp32
-from modelbuild.manifests import repo_relative
-from modelbuild.paths import ENGINE_MODELS
+from modelbuild.paths import ENGINE_MODELS, repo_relative
 from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.sources import SOURCES, fetch_source
 

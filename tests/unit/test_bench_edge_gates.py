@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.edge_gates import gated, transition_width
+from bench.edge_gates import Photo, gated, transition_width
 from bench.report import publish
 from engine.refine import refine_alpha
 
@@ -35,15 +35,15 @@ def _across_the_edge(width: np.ndarray) -> float:
 
 def test_the_width_gate_tells_a_clean_edge_from_a_wide_one() -> None:
     photo = _photo()
-    clean = _across_the_edge(transition_width(_disc_map(1.0), photo))
-    wide = _across_the_edge(transition_width(_disc_map(6.0), photo))
+    clean = _across_the_edge(transition_width(Photo(_disc_map(1.0), photo)))
+    wide = _across_the_edge(transition_width(Photo(_disc_map(6.0), photo)))
     assert clean < 4 < 8 < wide  # model pixels: the model's own edge blur is about 2
 
 
 def test_a_shut_gate_keeps_the_crisp_alpha_and_an_open_one_takes_the_soft_one() -> None:
     pred, photo = _disc_map(2.0), _photo()
-    shut = gated(lambda p, bgr: np.zeros((8, 8), np.float32))(pred, photo)
-    opened = gated(lambda p, bgr: np.ones((8, 8), np.float32))(pred, photo)
+    shut = gated(lambda _: np.zeros((8, 8), np.float32))(Photo(pred, photo))
+    opened = gated(lambda _: np.ones((8, 8), np.float32))(Photo(pred, photo))
     assert np.array_equal(shut, refine_alpha(pred, photo))
     assert np.array_equal(opened, refine_alpha(pred, photo, soft=True))
 

@@ -19,8 +19,8 @@ from infra.select_models import shipped_models
 from modelbuild.errors import SourceError
 from modelbuild.graph import widen_to_fp32
 from modelbuild.install import install_float
-from modelbuild.manifests import describe_model, repo_relative, write_manifest
-from modelbuild.paths import DATA, ENGINE_MODELS, REPO, SOURCE_MODELS
+from modelbuild.manifests import describe_model, write_manifest
+from modelbuild.paths import DATA, ENGINE_MODELS, REPO, SOURCE_MODELS, repo_relative
 from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.recipes import RECIPES
 from modelbuild.sources import SourceWeights, fetch_source
