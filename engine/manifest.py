@@ -3,7 +3,8 @@
 Each model `<id>` is described by `<id>.json` next to its ONNX file. The loader checks the
 file's size and sha256 against it; preprocessing reads input size and mean/std from it, and
 post-processing its family (families.py), output name and normalisation, so the two cannot
-drift apart. `"shipped": true` marks the models committed in git and baked into the Lambda
+drift apart; `output.side` names the finest side output when the model exposes it (the error
+estimate's `side` feature, quality.py). `"shipped": true` marks the models committed in git and baked into the Lambda
 image, `"baked": true` those baked in but built before the image (too big for git):
 infra/select_models.py reads them; the engine does not need them.
 """
@@ -37,6 +38,7 @@ class Manifest:
     normalize_output: str  # "minmax" (rescale the map to 0..1 per image) or "none"
     path: Path  # the model file, resolved next to the manifest
     error_model: ErrorModel = DEFAULT_ERROR_MODEL  # the per-image error estimate (quality.py)
+    side_name: str | None = None  # the finest side output, when the model exposes it
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -44,6 +46,10 @@ class Manifest:
     def from_dict(cls, data: dict[str, Any], folder: Path) -> Manifest:
         try:
             inp, out = data["input"], data["output"]
+            error_model = ErrorModel.from_dict(data["error_estimate"]) if "error_estimate" in data else None
+            side_name = str(out["side"]) if "side" in out else None
+            if error_model is not None and "side" in error_model.weights and side_name is None:
+                raise ValueError("its error estimate weighs the `side` feature but it names no side output")
             return cls(
                 id=str(data["id"]),
                 file=str(data["file"]),
@@ -57,9 +63,8 @@ class Manifest:
                 output_name=str(out["name"]),
                 normalize_output=str(out.get("normalize", "none")),
                 path=folder / str(data["file"]),
-                error_model=ErrorModel.from_dict(data["error_estimate"])
-                if "error_estimate" in data
-                else DEFAULT_ERROR_MODEL,
+                error_model=error_model or DEFAULT_ERROR_MODEL,
+                side_name=side_name,
                 provenance=dict(data.get("provenance", {})),
                 metrics=dict(data.get("metrics", {})),
             )

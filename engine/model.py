@@ -45,14 +45,24 @@ class Model:
 
     def infer(self, bgr: np.ndarray) -> Prediction:
         """The model's foreground probability at its own input size, float32 in 0..1: its output
-        through its family's activation, then min-max normalised when the manifest says so; and
-        the activation's peak before that normalisation (which stretches any flat map to 0..1)."""
-        (out,) = self.session.run([self.manifest.output_name], {self.manifest.input_name: self.prepare(bgr)})
-        pred = self.family.activation(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float32, copy=False))
+        through its family's activation, then min-max normalised when the manifest says so; the
+        activation's peak before that normalisation (which stretches any flat map to 0..1); and
+        the finest side output the same way, when the model exposes one."""
+        manifest = self.manifest
+        names = [manifest.output_name] + ([manifest.side_name] if manifest.side_name else [])
+        outputs = self.session.run(names, {manifest.input_name: self.prepare(bgr)})
+        pred = self._activated(outputs[0])
         peak = float(np.clip(pred.max(initial=0.0), 0.0, 1.0))
+        side = self._normalised(self._activated(outputs[1])) if len(outputs) > 1 else None
+        return Prediction(self._normalised(pred), peak, side)
+
+    def _activated(self, out: np.ndarray) -> np.ndarray:
+        return self.family.activation(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float32, copy=False))
+
+    def _normalised(self, pred: np.ndarray) -> np.ndarray:
         if self.manifest.normalize_output == "minmax":
             pred = minmax(pred)
-        return Prediction(np.clip(pred, 0.0, 1.0, out=pred), peak)
+        return np.clip(pred, 0.0, 1.0, out=pred)
 
     def predict(self, bgr: np.ndarray) -> np.ndarray:
         """The foreground map of `infer`."""
@@ -65,6 +75,7 @@ class Prediction:
 
     map: np.ndarray  # float32 HxW (the model's input size), 0..1
     peak: float  # its strongest response before min-max (0..1): under 0.5 nothing looks like a subject
+    side: np.ndarray | None = None  # the finest side output like `map`, when the model exposes it
 
 
 def model_input(bgr: np.ndarray, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:

@@ -63,7 +63,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
 
     sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE]
     uncertainty = float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size)
-    features = measure(pred, prediction.peak, uncertainty)
+    features = measure(pred, prediction.peak, uncertainty, prediction.side)
     return Cutout(
         data=data,
         width=int(pixels.shape[1]),

@@ -17,6 +17,10 @@ without one uses `DEFAULT`, the fit for u2netp-int8. The features:
 - peak:       the model's strongest response before min-max normalisation (low: unsure of any subject)
 - border:     share of the map's outermost pixels that are foreground: a subject the frame cuts
 - band:       share of the map strictly between 2 % and 98 %: how wide the undecided fringe is
+- side:       mean |finest side output - map|, for models that expose that output (their manifest's
+              `output.side`): where the network's own outputs disagree, the cut-out errs. On the
+              student's validation split it carried best to a left-out group of photos (Spearman
+              0.642 alone vs 0.615 for `soft`, the best without it)
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-FEATURES = ("soft", "uncertain", "pieces", "contour", "foreground", "peak", "border", "band")
+FEATURES = ("soft", "uncertain", "pieces", "contour", "foreground", "peak", "border", "band", "side")
 FLOOR = 1e-3  # added before the log: features that can be 0 (an empty matte) stay finite
 BAND_LOW = 0.02  # the `band` feature counts map values in (BAND_LOW, 1 - BAND_LOW)
 
@@ -59,24 +63,28 @@ class ErrorModel:
         return float(min(1.0, math.exp(log_error)))
 
 
-def measure(prediction: np.ndarray, peak: float, uncertain: float) -> dict[str, float]:
+def measure(prediction: np.ndarray, peak: float, uncertain: float, side: np.ndarray | None = None) -> dict[str, float]:
     """The features of one cut-out: `prediction` is the model's float32 map (0..1) at its input
-    size, `peak` its response before normalisation, `uncertain` the matte's share in (10 %, 90 %)."""
+    size, `peak` its response before normalisation, `uncertain` the matte's share in (10 %, 90 %),
+    `side` the finest side output like `prediction` (None: no `side` feature)."""
     foreground = (prediction >= 0.5).astype(np.uint8)
     pieces, _ = cv2.connectedComponents(foreground, connectivity=8)
     outlines, _ = cv2.findContours(foreground, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-    side = math.sqrt(prediction.size)
+    map_side = math.sqrt(prediction.size)
     frame = np.concatenate([foreground[0], foreground[-1], foreground[1:-1, 0], foreground[1:-1, -1]])
-    return {
+    features = {
         "soft": float(np.minimum(prediction, 1.0 - prediction).mean()),
         "uncertain": uncertain,
         "pieces": float(pieces - 1),
-        "contour": float(sum(len(c) for c in outlines)) / side,
+        "contour": float(sum(len(c) for c in outlines)) / map_side,
         "foreground": float(foreground.mean()),
         "peak": peak,
         "border": float(frame.mean()),
         "band": float(np.count_nonzero((prediction > BAND_LOW) & (prediction < 1.0 - BAND_LOW)) / prediction.size),
     }
+    if side is not None:
+        features["side"] = float(cv2.absdiff(side, prediction).mean())
+    return features
 
 
 # The fit for u2netp-int8 (its manifest's "error_estimate", `python -m training error-model

@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from .errors import AccuracyError
 from .evaluate import compare_latency, image_errors, mean_abs_error, open_session, predict_maps
-from .graph import prepare_float_graph
+from .graph import expose_finest_side, prepare_float_graph
 from .manifests import describe_model, read_manifest, write_manifest
 from .paths import ENGINE_MODELS, WORK
 from .photos import PhotoReader, photo_tensor
@@ -51,6 +51,8 @@ def quantize_model(
     print(f"{name}: float nodes: {', '.join(float_nodes) or 'none'}", flush=True)
     quantize_qdq(float_model, quantized, ranges, float_nodes)
     metrics = verify(recipe, float_model, quantized, ranges)
+    if recipe.side_output:
+        expose_finest_side(quantized)
     target = engine_models / f"{recipe.model_id}.onnx"
     shutil.copyfile(quantized, target)
     manifest = describe_model(
@@ -107,6 +109,7 @@ def quantization_provenance(recipe: Recipe, calibration: list[Path], float_nodes
         "search_target_mae": recipe.target_mae,
         "search_gain": recipe.search_gain,
         "search_patience": recipe.search_patience,
+        "side_output": recipe.side_output,
         "onnxruntime": ort.__version__,
         "onnx": onnx.__version__,
     }

@@ -1,4 +1,5 @@
-"""Float graph surgery before quantization: keep the fused output, opset 13, ORT pre-processing."""
+"""Graph surgery: before quantization keep the fused output, opset 13, ORT pre-processing; after
+it, optionally expose the finest side output again (the error estimate's `side` feature)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from onnx import numpy_helper, utils, version_converter
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 QUANT_OPSET = 13  # per-channel DequantizeLinear needs the `axis` attribute (opset >= 13)
+SIDE_OUTPUT = "side"  # the name the finest side output is exposed under (engine/manifest.py reads it)
+PASS_THROUGH = {"QuantizeLinear", "DequantizeLinear"}
 
 
 def fused_output_name(model: onnx.ModelProto) -> str:
@@ -88,3 +91,36 @@ def widen_to_fp32(source: Path, target: Path) -> Path:
 
 def _as_fp32(tensor: onnx.TensorProto) -> onnx.TensorProto:
     return numpy_helper.from_array(numpy_helper.to_array(tensor).astype("float32"), tensor.name)
+
+
+def finest_side(model: onnx.ModelProto) -> str:
+    """The tensor of U²-Net's finest side output (logits) as the fuse conv takes it: the fused
+    output is sigmoid(conv(concat(side 1, side 2, ...))), Q/DQ pairs aside in an INT8 graph."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+
+    def through(tensor: str, skip: set[str]) -> onnx.NodeProto:
+        node = producer[tensor]
+        while node.op_type in skip:
+            node = producer[node.input[0]]
+        return node
+
+    fuse = through(fused_output_name(model), PASS_THROUGH | {"Sigmoid"})
+    concat = through(fuse.input[0], PASS_THROUGH)
+    if fuse.op_type != "Conv" or concat.op_type != "Concat":
+        raise ValueError(f"not a U²-Net head: the fused output comes from {fuse.op_type} of {concat.op_type}")
+    return str(concat.input[0])
+
+
+def expose_finest_side(path: Path) -> None:
+    """Add the finest side output, through a sigmoid like the fused map, as a second graph output
+    SIDE_OUTPUT: the network computes it anyway, and its disagreement with the fused map predicts
+    the cut-out's error."""
+    model = onnx.load(str(path))
+    if any(o.name == SIDE_OUTPUT for o in model.graph.output):
+        return
+    fused = model.graph.output[0]
+    model.graph.node.append(onnx.helper.make_node("Sigmoid", [finest_side(model)], [SIDE_OUTPUT], name=SIDE_OUTPUT))
+    side = onnx.helper.make_tensor_value_info(SIDE_OUTPUT, onnx.TensorProto.FLOAT, None)
+    side.type.tensor_type.shape.CopyFrom(fused.type.tensor_type.shape)
+    model.graph.output.append(side)
+    onnx.save(model, str(path))

@@ -10,6 +10,7 @@ import onnx
 
 from engine.manifest import sha256_file
 
+from .graph import SIDE_OUTPUT
 from .photos import MEAN, STD
 
 FAMILY = "u2net"  # every model built here and in training/ is U²-Net or U²-Netp
@@ -26,10 +27,15 @@ def describe_model(model_id: str, path: Path, provenance: dict[str, Any], metric
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,
         "input": {"name": graph.input[0].name, "size": [dims[3], dims[2]], "mean": list(MEAN), "std": list(STD)},
-        "output": {"name": graph.output[0].name, "normalize": "minmax"},
+        "output": {"name": graph.output[0].name, "normalize": "minmax"} | side_output(graph),
         "provenance": provenance,
         "metrics": metrics,
     }
+
+
+def side_output(graph: onnx.GraphProto) -> dict[str, str]:
+    """`{"side": name}` when the graph exposes its finest side output (graph.expose_finest_side)."""
+    return {"side": SIDE_OUTPUT} if any(o.name == SIDE_OUTPUT for o in graph.output[1:]) else {}
 
 
 IMAGE_MARKS = ("shipped", "baked")  # what the image bakes in (infra/select_models.py)

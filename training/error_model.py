@@ -74,8 +74,15 @@ def design(rows: Sequence[Row], features: Sequence[str]) -> np.ndarray:
     return np.column_stack([np.ones(len(rows)), np.asarray(logs).reshape(len(rows), len(features))])
 
 
-def fit(rows: Sequence[Row], features: Sequence[str] = FEATURES, ridge: float = 1e-3) -> ErrorModel:
-    """Least squares (a little ridge, for collinear features) of log(MAE) on the log features."""
+def present_features(rows: Sequence[Row]) -> tuple[str, ...]:
+    """The FEATURES every row has (`side` only comes from models that expose a side output)."""
+    return tuple(f for f in FEATURES if all(f in r.features for r in rows))
+
+
+def fit(rows: Sequence[Row], features: Sequence[str] | None = None, ridge: float = 1e-3) -> ErrorModel:
+    """Least squares (a little ridge, for collinear features) of log(MAE) on the log features
+    (by default every feature the rows have)."""
+    features = present_features(rows) if features is None else features
     x = design(rows, features)
     y = np.log(np.asarray([r.mae for r in rows]) + MAE_FLOOR)
     penalty = ridge * len(rows) * np.eye(x.shape[1])
@@ -100,7 +107,7 @@ def correlations(model: ErrorModel, rows: Sequence[Row]) -> dict[str, float]:
     return result
 
 
-def held_out_correlations(rows: Sequence[Row], features: Sequence[str] = FEATURES) -> dict[str, float]:
+def held_out_correlations(rows: Sequence[Row], features: Sequence[str] | None = None) -> dict[str, float]:
     """Each validation group scored by a fit on the other groups: how the estimate carries to
     photos of a kind it was not fitted on."""
     groups = sorted({r.group for r in rows})
@@ -113,11 +120,13 @@ def held_out_correlations(rows: Sequence[Row], features: Sequence[str] = FEATURE
 
 
 def choose_features(rows: Sequence[Row]) -> tuple[str, ...]:
-    """The subset of FEATURES whose fit carries best to a left-out group (mean held-out Spearman;
-    ties to the smaller subset). With a single group there is nothing to carry to: all of them."""
+    """The subset of the FEATURES every row has whose fit carries best to a left-out group (mean
+    held-out Spearman; ties to the smaller subset). With a single group there is nothing to carry
+    to: all of them."""
+    present = present_features(rows)
     if len({r.group for r in rows}) < 2:
-        return FEATURES
-    subsets = [c for n in range(1, len(FEATURES) + 1) for c in itertools.combinations(FEATURES, n)]
+        return present
+    subsets = [c for n in range(1, len(present) + 1) for c in itertools.combinations(present, n)]
 
     def carried(subset: tuple[str, ...]) -> float:
         held_out = held_out_correlations(rows, subset)

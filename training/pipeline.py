@@ -229,6 +229,7 @@ def quantize(job: Job) -> None:
         model_id=job.model_id,
         input_size=job.config.size,
         photos=job.photos or pool_photos(job),
+        side_output=True,  # the error estimate's `side` feature (engine/quality.py)
     )
     try:
         quantize_model(recipe, job.float_onnx, training_provenance(job), job.models_dir)

@@ -117,6 +117,7 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     pipeline.evaluate(job)
     manifest = json.loads((job.engine_models / "tiny-student-int8.json").read_text())
     assert manifest["input"]["size"] == [64, 64]
+    assert manifest["output"]["side"] == "side"  # the student exposes its finest side output
     assert manifest["provenance"]["training"]["photos"] == 5
     assert manifest["provenance"]["exported"]["weights"] == pipeline.chosen_weights(job).name
     later = replace(job, config=TrainConfig(size=64))  # exported by a command that left out the run's settings
@@ -130,7 +131,8 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     estimate = json.loads((job.engine_models / "tiny-student-int8.json").read_text())["error_estimate"]
     assert ErrorModel.from_dict(estimate) == DEFAULT_ERROR_MODEL and "default fit" in estimate["figures"]["fitted_on"]
     assert set(estimate["figures"]) >= {"features_chosen", "spearman_validation", "spearman_dev"}
-    assert (job.run_dir / "error-rows" / "tiny-student-int8" / "dev.json").is_file()
+    dev_rows = json.loads((job.run_dir / "error-rows" / "tiny-student-int8" / "dev.json").read_text())
+    assert all(0 <= row["features"]["side"] <= 1 for row in dev_rows)  # the side feature is measured
 
     photo = (job.dev_dir / "tiny" / "images" / "s0.jpg").read_bytes()
     settings = EngineSettings(model="tiny-student-int8", model_dir=job.engine_models, threads=1)

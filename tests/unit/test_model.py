@@ -93,6 +93,16 @@ def test_an_unknown_family_is_refused(tmp_path: Path) -> None:
         get_model("birefnet-tiny", tmp_path, 1)
 
 
+def test_an_error_estimate_on_a_side_output_the_model_lacks_fails_the_load(tmp_path: Path) -> None:
+    logits_model(tmp_path, "u2net")
+    manifest = tmp_path / "u2net-tiny.json"
+    data = json.loads(manifest.read_text())
+    data["error_estimate"] = {"intercept": -3.0, "weights": {"side": 1.0}}
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="side output"):
+        get_model("u2net-tiny", tmp_path, 1)
+
+
 def test_missing_model_file_says_how_to_build_it(model_copy: Path) -> None:
     (model_copy / f"{DEFAULT_MODEL}.onnx").unlink()
     with pytest.raises(ModelNotFoundError, match="make models"):

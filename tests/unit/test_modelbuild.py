@@ -17,7 +17,7 @@ from engine.errors import ModelIntegrityError
 from engine.manifest import available_models, load_manifest, sha256_file, verify_model_file
 from infra.select_models import shipped_models
 from modelbuild.errors import SourceError
-from modelbuild.graph import widen_to_fp32
+from modelbuild.graph import SIDE_OUTPUT, expose_finest_side, widen_to_fp32
 from modelbuild.install import install_float
 from modelbuild.manifests import describe_model, write_manifest
 from modelbuild.paths import DATA, ENGINE_MODELS, REPO, SOURCE_MODELS, repo_relative
@@ -188,3 +188,51 @@ def test_a_float16_graph_widened_to_float32_computes_the_same(tmp_path: Path):
     x = {"x": np.random.default_rng(0).uniform(-1, 1, (1, 3, 4, 4)).astype(np.float32)}
     run = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, x)[0] for p in (half, wide)]
     assert np.abs(run[0] - run[1]).max() < 2e-3  # float16 rounding in the original
+
+
+def two_sided_model(path: Path) -> Path:
+    """U²-Net's head in miniature: two side convs (the first behind a Q/DQ pair, as in an INT8
+    graph), concatenated, fused by a conv, through a sigmoid to the one output."""
+    init = [
+        helper.make_tensor("w0", TensorProto.FLOAT, [1, 3, 1, 1], [0.5, -0.25, 1.0]),
+        helper.make_tensor("w1", TensorProto.FLOAT, [1, 3, 1, 1], [-1.0, 0.75, 0.25]),
+        helper.make_tensor("wf", TensorProto.FLOAT, [1, 2, 1, 1], [0.6, 0.4]),
+        helper.make_tensor("scale", TensorProto.FLOAT, [], [0.02]),
+        helper.make_tensor("zero", TensorProto.UINT8, [], [128]),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["img", "w0"], ["side0"]),
+        helper.make_node("QuantizeLinear", ["side0", "scale", "zero"], ["side0_q"]),
+        helper.make_node("DequantizeLinear", ["side0_q", "scale", "zero"], ["side0_dq"]),
+        helper.make_node("Conv", ["img", "w1"], ["side1"]),
+        helper.make_node("Concat", ["side0_dq", "side1"], ["sides"], axis=1),
+        helper.make_node("Conv", ["sides", "wf"], ["fused"]),
+        helper.make_node("Sigmoid", ["fused"], ["alpha"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "two-sided",
+        [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, 3, 8, 6])],
+        [helper.make_tensor_value_info("alpha", TensorProto.FLOAT, [1, 1, 8, 6])],
+        init,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(path))
+    return path
+
+
+def test_the_finest_side_output_is_exposed_next_to_the_fused_map(tmp_path: Path) -> None:
+    model = two_sided_model(tmp_path / "two.onnx")
+    x = {"img": np.random.default_rng(0).uniform(-1, 1, (1, 3, 8, 6)).astype(np.float32)}
+    before = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, x)
+    expose_finest_side(model)
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["alpha", SIDE_OUTPUT]
+    alpha, side = session.run(None, x)
+    np.testing.assert_array_equal(alpha, before[0])  # the fused map is untouched
+    logits = np.tensordot(np.asarray([0.5, -0.25, 1.0], np.float32), x["img"][0], axes=1)
+    # the first side as the fuse conv sees it (after its Q/DQ), through a sigmoid like the fused map
+    np.testing.assert_allclose(side[0, 0], 1 / (1 + np.exp(-logits)), atol=0.003)
+    write_manifest(describe_model("two", model, {}, {}), tmp_path)
+    assert load_manifest("two", tmp_path).side_name == SIDE_OUTPUT
+    write_manifest(describe_model("tiny", tiny_model(tmp_path / "tiny.onnx"), {}, {}), tmp_path)
+    assert load_manifest("tiny", tmp_path).side_name is None
