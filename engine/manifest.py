@@ -4,9 +4,9 @@ Each model `<id>` is described by `<id>.json` next to its ONNX file. The loader 
 file's size and sha256 against it; preprocessing reads input size and mean/std from it, and
 post-processing its family (families.py), output name and normalisation, so the two cannot
 drift apart; `output.side` names the finest side output when the model exposes it (the error
-estimate's `side` feature, quality.py). `"shipped": true` marks the models committed in git and baked into the Lambda
-image, `"baked": true` those baked in but built before the image (too big for git):
-infra/select_models.py reads them; the engine does not need them.
+estimate's `side` feature, quality.py). `"shipped": true` marks the models committed in git and
+baked into the Lambda image, `"baked": true` those baked in but built before the image (too big
+for git): infra/select_models.py reads them; the engine does not need them.
 """
 
 from __future__ import annotations
