@@ -15,6 +15,11 @@ SIDE_OUTPUT = "side"  # the name the finest side output is exposed under (engine
 PASS_THROUGH = {"QuantizeLinear", "DequantizeLinear"}
 
 
+def producer_map(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    """Each tensor's producing node, by tensor name (graph inputs and initializers have none)."""
+    return {out: node for node in graph.node for out in node.output}
+
+
 def fused_output_name(model: onnx.ModelProto) -> str:
     """U²-Net's first output is the fused map; the others are side outputs used only in training."""
     return model.graph.output[0].name
@@ -96,7 +101,7 @@ def _as_fp32(tensor: onnx.TensorProto) -> onnx.TensorProto:
 def finest_side(model: onnx.ModelProto) -> str:
     """The tensor of U²-Net's finest side output (logits) as the fuse conv takes it: the fused
     output is sigmoid(conv(concat(side 1, side 2, ...))), Q/DQ pairs aside in an INT8 graph."""
-    producer = {out: node for node in model.graph.node for out in node.output}
+    producer = producer_map(model.graph)
 
     def through(tensor: str, skip: set[str]) -> onnx.NodeProto:
         node = producer[tensor]
@@ -116,8 +121,6 @@ def expose_finest_side(path: Path) -> None:
     SIDE_OUTPUT: the network computes it anyway, and its disagreement with the fused map predicts
     the cut-out's error."""
     model = onnx.load(str(path))
-    if any(o.name == SIDE_OUTPUT for o in model.graph.output):
-        return
     fused = model.graph.output[0]
     model.graph.node.append(onnx.helper.make_node("Sigmoid", [finest_side(model)], [SIDE_OUTPUT], name=SIDE_OUTPUT))
     side = onnx.helper.make_tensor_value_info(SIDE_OUTPUT, onnx.TensorProto.FLOAT, None)

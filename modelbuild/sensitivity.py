@@ -24,6 +24,7 @@ from onnxruntime.quantization.qdq_loss_debug import (
 )
 from onnxruntime.quantization.quant_utils import DEQUANT_OUTPUT_SUFFIX
 
+from .graph import producer_map
 from .photos import PhotoReader
 
 
@@ -62,7 +63,7 @@ def noisiest_nodes(graph: onnx.GraphProto, sqnr: dict[str, float]) -> list[NodeN
     difference. A tensor the quantized graph fused away (a Conv output folded into its Relu)
     takes the SQNR of its producer's inputs, so the fused pair is judged as one step.
     """
-    producers = {out: node for node in graph.node for out in node.output}
+    producers = producer_map(graph)
     memo: dict[str, float] = {}
 
     def incoming(name: str) -> float:
@@ -93,7 +94,7 @@ def float_island(graph: onnx.GraphProto, tensor: str, present: set[str]) -> list
     """Nodes to keep in float so `tensor` is never quantized: its producer (with any producer the
     quantizer fused into it: one whose output is not among the quantized graph's `present`
     tensors) and every consumer."""
-    producers = {out: node for node in graph.node for out in node.output}
+    producers = producer_map(graph)
     island: list[str] = []
     pending = [tensor]
     while pending:
