@@ -4,9 +4,12 @@ Each model `<id>` is described by `<id>.json` next to its ONNX file. The loader 
 file's size and sha256 against it; preprocessing reads input size and mean/std from it, and
 post-processing its family (families.py), output name and normalisation, so the two cannot
 drift apart; `output.side` names the finest side output when the model exposes it (the error
-estimate's `side` feature, quality.py). `"shipped": true` marks the models committed in git and
-baked into the Lambda image, `"baked": true` those baked in but built before the image (too big
-for git): infra/select_models.py reads them; the engine does not need them.
+estimate's `side` feature, quality.py); `memory.arena_mib` is what ONNX Runtime's arena takes on
+the model's first run (modelbuild/arena.py), which lets the engine skip a warm-up run at load
+(model.py) and count it against the memory budget instead (memory.py). `"shipped": true` marks
+the models committed in git and baked into the Lambda image, `"baked": true` those baked in but
+built before the image (too big for git): infra/select_models.py reads them; the engine does not
+need them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Manifest:
     path: Path  # the model file, resolved next to the manifest
     error_model: ErrorModel = DEFAULT_ERROR_MODEL  # the per-image error estimate (quality.py)
     side_name: str | None = None  # the finest side output, when the model exposes it
+    arena_mb: float | None = None  # memory ONNX Runtime's arena takes on the first run, when measured
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -65,11 +69,21 @@ class Manifest:
                 path=folder / str(data["file"]),
                 error_model=error_model or DEFAULT_ERROR_MODEL,
                 side_name=side_name,
+                arena_mb=_arena_mb(data),
                 provenance=dict(data.get("provenance", {})),
                 metrics=dict(data.get("metrics", {})),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ModelError(f"model manifest for {data.get('id', '?')!r} is malformed: {exc!r}") from exc
+
+
+def _arena_mb(data: dict[str, Any]) -> float | None:
+    arena = data.get("memory", {}).get("arena_mib")
+    if arena is None:
+        return None
+    if float(arena) <= 0:
+        raise ValueError(f"memory.arena_mib must be positive, got {arena!r}")
+    return float(arena)
 
 
 def _family(data: dict[str, Any]) -> str:

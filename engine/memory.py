@@ -7,8 +7,9 @@ event is retried until it lands in the dead-letter queue. An image whose estimat
 therefore refused with `MemoryBudgetError` (an `ImageTooLargeError`: permanent, recorded) first.
 
 The estimate is the process's resident memory now (the runtime, the libraries, the model and its
-inference arena, which `engine.model` allocates when it loads) plus the larger of the pipeline's
-two peaks, each a sum of the arrays alive at that moment, in bytes per pixel:
+inference arena; before the model's first run, the arena that run will allocate, as its manifest
+states it) plus the larger of the pipeline's two peaks, each a sum of the arrays alive at that
+moment, in bytes per pixel:
 
   decode   the input file; OpenCV's JPEG decoder (it holds its result twice) or Pillow's image
            (PILLOW_BYTES_PER_PIXEL by mode, twice in case EXIF turns it) and our BGR + alpha
@@ -80,9 +81,17 @@ def resident_mb() -> float:
         return 0.0
 
 
-def check_budget(header: Image.Image, input_bytes: int, options: Options, opencv_jpeg: bool, budget_mb: float) -> None:
-    """Refuse (MemoryBudgetError) an image whose estimated peak would exceed `budget_mb`."""
-    held = resident_mb()
+def check_budget(
+    header: Image.Image,
+    input_bytes: int,
+    options: Options,
+    opencv_jpeg: bool,
+    budget_mb: float,
+    pending_mb: float = 0.0,
+) -> None:
+    """Refuse (MemoryBudgetError) an image whose estimated peak would exceed `budget_mb`;
+    `pending_mb` is what the model's first run will still allocate (model.Model.pending_arena_mb)."""
+    held = resident_mb() + pending_mb
     needed = working_mb(header, input_bytes, options, opencv_jpeg)
     if held + needed > budget_mb:
         width, height = header.size

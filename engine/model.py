@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -30,6 +30,17 @@ class Model:
 
     manifest: Manifest
     session: ort.InferenceSession
+    _ran: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+    @property
+    def has_run(self) -> bool:
+        """Whether the session has run once, and so holds its arena."""
+        return self._ran.is_set()
+
+    @property
+    def pending_arena_mb(self) -> float:
+        """Memory (MiB) the first run will still allocate: the manifest's arena until then, 0 after."""
+        return 0.0 if self.has_run or self.manifest.arena_mb is None else self.manifest.arena_mb
 
     @property
     def family(self) -> Family:
@@ -51,6 +62,7 @@ class Model:
         manifest = self.manifest
         names = [manifest.output_name] + ([manifest.side_name] if manifest.side_name else [])
         outputs = self.session.run(names, {manifest.input_name: self.prepare(bgr)})
+        self._ran.set()
         pred = self._activated(outputs[0])
         peak = float(np.clip(pred.max(initial=0.0), 0.0, 1.0))
         side = self._normalised(self._activated(outputs[1])) if len(outputs) > 1 else None
@@ -115,8 +127,9 @@ _lock = threading.Lock()
 
 
 def get_model(model_id: str, model_dir: Path, threads: int) -> Model:
-    """The process-wide model for this id and thread count: loaded, checked and run once, then
-    reused. ModelNotFoundError / ModelIntegrityError when it cannot be (a broken deployment)."""
+    """The process-wide model for this id and thread count: loaded and checked once (and run once,
+    when its manifest does not say what its arena takes), then reused. ModelNotFoundError /
+    ModelIntegrityError when it cannot be (a broken deployment)."""
     key = (model_id, model_dir, threads)
     model = _models.get(key)
     if model is not None:
@@ -127,10 +140,12 @@ def get_model(model_id: str, model_dir: Path, threads: int) -> Model:
             manifest = load_manifest(model_id, model_dir)
             verify_model_file(manifest)
             model = Model(manifest, create_session(manifest.path, threads))
-            # One run now allocates ONNX Runtime's arena: the first photo is not slower than the
-            # next, and the memory a photo needs comes on top of what the process already holds
-            # (engine.memory counts on that).
-            width, height = manifest.input_size
-            model.predict(np.zeros((height, width, 3), np.uint8))
+            if manifest.arena_mb is None:
+                # What the arena takes is unknown: one run now allocates it, so that the memory a
+                # photo needs comes on top of what the process already holds (engine.memory). With
+                # the figure, the first photo allocates it and the budget counts it (a third of
+                # the cold start saved).
+                width, height = manifest.input_size
+                model.predict(np.zeros((height, width, 3), np.uint8))
             _models[key] = model
     return model

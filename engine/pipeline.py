@@ -38,7 +38,8 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     start = time.perf_counter()
     header = open_image(data, config.max_megapixels)
     if config.memory_budget_mb is not None:  # before a single pixel is decoded
-        check_budget(header, len(data), options, decodes_with_opencv(header, data), config.memory_budget_mb)
+        opencv_jpeg = decodes_with_opencv(header, data)
+        check_budget(header, len(data), options, opencv_jpeg, config.memory_budget_mb, model.pending_arena_mb)
     decoded = decode_opened(header, data, options.max_pixels)
     decoded_at = time.perf_counter()
     prediction = model.infer(decoded.bgr)

@@ -61,8 +61,8 @@ def quantize_model(
     previous = read_manifest(engine_models / f"{recipe.model_id}.json")
     if previous is not None and previous["sha256"] == manifest["sha256"]:
         print(f"{name}: same bytes as the manifest already describes; its figures are kept", flush=True)
-    else:
-        write_manifest(manifest, engine_models)
+        manifest = previous | {key: manifest[key] for key in ("memory",) if key in manifest}
+    write_manifest(manifest, engine_models)
     print(f"{name}: wrote {target} ({target.stat().st_size / 1e6:.2f} MB)", flush=True)
     return target
 

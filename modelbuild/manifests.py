@@ -10,16 +10,21 @@ import onnx
 
 from engine.manifest import sha256_file
 
+from .arena import arena_mib
 from .graph import SIDE_OUTPUT
 from .photos import MEAN, STD
 
 FAMILY = "u2net"  # every model built here and in training/ is U²-Net or U²-Netp
 
 
-def describe_model(model_id: str, path: Path, provenance: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
-    """The manifest of a model file: its hash and size, and the input/output contract read from its graph."""
+def describe_model(
+    model_id: str, path: Path, provenance: dict[str, Any], metrics: dict[str, Any], measure_memory: bool = True
+) -> dict[str, Any]:
+    """The manifest of a model file: its hash and size, the input/output contract read from its
+    graph, and (`measure_memory`, in fresh interpreters) the memory its first run takes (arena.py)."""
     graph = onnx.load(str(path), load_external_data=False).graph
     dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    arena = arena_mib(path, dims) if measure_memory else None
     return {
         "id": model_id,
         "family": FAMILY,
@@ -28,6 +33,7 @@ def describe_model(model_id: str, path: Path, provenance: dict[str, Any], metric
         "bytes": path.stat().st_size,
         "input": {"name": graph.input[0].name, "size": [dims[3], dims[2]], "mean": list(MEAN), "std": list(STD)},
         "output": {"name": graph.output[0].name, "normalize": "minmax"} | side_output(graph),
+        **({"memory": {"arena_mib": arena}} if arena is not None else {}),
         "provenance": provenance,
         "metrics": metrics,
     }
@@ -48,16 +54,27 @@ def write_manifest(manifest: dict[str, Any], folder: Path) -> Path:
     `"shipped"` (committed and baked into the image) and `"baked"` (baked in, built before the
     image) are decided by hand in the manifest, `"error_estimate"` is fitted after the build
     (`python -m training error-model`): a rebuild that does not say otherwise keeps them.
+    A rebuild of the same file keeps the larger `memory.arena_mib` of the two.
     """
     path = folder / f"{manifest['id']}.json"
     previous = read_manifest(path) or {}
     kept = {key: previous[key] for key in KEPT_ON_REBUILD if key in previous and key not in manifest}
     if kept:
         manifest = {"id": manifest["id"], **kept, **manifest}
+    manifest = _larger_arena(manifest, previous)
     text = json.dumps(manifest, indent=2) + "\n"
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)
     return path
+
+
+def _larger_arena(manifest: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """The same file measured again keeps the larger arena figure: a rebuild on another machine
+    neither churns the manifest nor lowers what the engine counts against its memory budget."""
+    new, old = manifest.get("memory", {}).get("arena_mib"), previous.get("memory", {}).get("arena_mib")
+    if new is None or old is None or previous.get("sha256") != manifest.get("sha256") or old <= new:
+        return manifest
+    return {**manifest, "memory": {**manifest["memory"], "arena_mib": old}}
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:

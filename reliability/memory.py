@@ -24,7 +24,9 @@ from PIL import Image
 
 from engine import Options
 from engine.decode import decodes_with_opencv, open_image
+from engine.manifest import load_manifest
 from engine.memory import working_mb
+from engine.settings import DEFAULT_MODEL, MODELS_DIR
 from local.deployment import LocalDeployment
 from local.emulator import LambdaEmulator
 from local.events import batch_job_event
@@ -120,20 +122,35 @@ class Peak:
 
 
 def measure(
-    stack: LocalDeployment, worker: LambdaEmulator, key: str, data: bytes, option: str, label: str = ""
+    stack: LocalDeployment,
+    worker: LambdaEmulator,
+    key: str,
+    data: bytes,
+    option: str,
+    label: str = "",
+    first_photo: bool = False,
 ) -> Peak:
-    """Upload `data` under `key` and have the worker cut it out with OPTIONS[option]."""
+    """Upload `data` under `key` and have the worker cut it out with OPTIONS[option]: after a small
+    photo, so that the model has run and holds its arena; or, `first_photo`, as the first photo
+    of a fresh worker, which allocates the arena (its manifest's figure is then in the estimate,
+    as the engine counts it)."""
     arguments = OPTIONS[option]
     obj = put_object(stack.s3, stack.input_bucket, key, data)
     worker.invoke({"Event": "s3:TestEvent"})  # cold start (the model is loaded at init) before measuring
+    pending_mb = _arena_mb(stack) if first_photo else 0.0
+    if not first_photo:
+        small = put_object(stack.s3, stack.input_bucket, f"{key}-before", _encode(".jpg", _photo_bgr(0.1, noise=0)))
+        worker.invoke(batch_job_event([small], {}))
     (pid,) = worker.runtime_pids()
     baseline = rss_mb(pid) or 0.0
     reset_peak_rss(pid)
     invocation = worker.invoke(batch_job_event([obj], arguments))
     response = invocation.payload()
     header = open_image(data, float("inf"))
-    estimate = baseline + working_mb(
-        header, len(data), Options.from_strings(arguments), decodes_with_opencv(header, data)
+    estimate = (
+        baseline
+        + pending_mb
+        + working_mb(header, len(data), Options.from_strings(arguments), decodes_with_opencv(header, data))
     )
     width, height = header.size
     return Peak(
@@ -146,6 +163,12 @@ def measure(
         result=str(response["results"][0]["resultString"]),
         seconds=invocation.wall_ms / 1000,
     )
+
+
+def _arena_mb(stack: LocalDeployment) -> float:
+    """The arena the worker's model allocates on its first run, as its manifest states it."""
+    model = load_manifest(stack.variable(stack.s3_function, "ENGINE_MODEL", DEFAULT_MODEL), MODELS_DIR)
+    return model.arena_mb or 0.0
 
 
 def run(sizes: tuple[float, ...], inputs: dict[str, Callable[[float], bytes]], options: list[str]) -> Iterator[Peak]:

@@ -34,6 +34,18 @@ def test_the_engines_estimate_is_never_below_the_workers_peak(stack, worker, inp
     assert peak.peak_mb < worker.config.memory_mb
 
 
+def test_the_first_photo_of_a_fresh_worker_stays_within_the_estimate_with_the_arena(moto_endpoint, input_prefix):
+    """The model is not run at init (that run was a third of the cold start): the first photo
+    allocates its arena, and the engine counts the manifest's figure for it on top."""
+    with LocalDeployment(s3_endpoint=moto_endpoint) as fresh:
+        worker = fresh.emulator(fresh.s3_function)
+        peak = measure(fresh, worker, f"{input_prefix}memory/first-photo", photo_jpeg(1), "default", first_photo=True)
+
+    assert peak.result.startswith("written:"), peak.result
+    assert peak.peak_mb <= peak.estimate_mb, peak
+    assert peak.peak_mb - peak.baseline_mb > 100, "a 1 MP photo: most of that is the arena (about 130 MiB)"
+
+
 def test_an_image_over_the_memory_budget_ends_as_a_failure_record_not_an_oom(stack, moto_endpoint, input_prefix):
     """With 512 MB a 24 MP photo cannot be cut out: in Lambda it was an OOM kill, retried until the
     dead-letter queue with no record. It is refused from its header; a small photo beside it is done."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import shutil
 import tracemalloc
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,8 +14,9 @@ import pytest
 from PIL import Image, ImageCms
 
 import engine
-from engine import Options, OutputMode
-from engine.memory import resident_mb
+from engine import EngineSettings, Options, OutputMode
+from engine.decode import decodes_with_opencv
+from engine.memory import resident_mb, working_mb
 from engine.pipeline import to_bgra
 from reliability.corpus import png_bomb
 from tests.synthetic import encode, scene
@@ -166,6 +169,28 @@ def test_an_image_over_the_memory_budget_is_refused_before_it_is_decoded() -> No
     assert isinstance(raised.value, engine.ImageTooLargeError) and raised.value.code == "over_memory_budget"
     small = encode(scene(320, 240, seed=1)[0])
     assert engine.remove_background(small, config=config).width == 320
+
+
+def test_the_first_photo_of_a_model_counts_the_arena_its_run_will_allocate(tmp_path: Path) -> None:
+    """The model is not run when it loads: the first photo allocates ONNX Runtime's arena (about
+    130 MiB), so the budget counts it for that photo and not for the next."""
+    config = engine.settings()
+    for suffix in (".json", ".onnx"):
+        shutil.copy(config.model_dir / f"{config.model}{suffix}", tmp_path / f"{config.model}{suffix}")
+    model = engine.load_model(replace(config, model_dir=tmp_path))
+    arena = model.pending_arena_mb
+    data = encode(scene(320, 240, seed=2)[0])
+    with Image.open(io.BytesIO(data)) as header:
+        needed = working_mb(header, len(data), Options(), decodes_with_opencv(header, data))
+
+    def budget() -> EngineSettings:
+        return replace(config, model_dir=tmp_path, memory_budget_mb=resident_mb() + needed + arena / 2)
+
+    assert arena > 0
+    with pytest.raises(engine.MemoryBudgetError):
+        engine.remove_background(data, config=budget())
+    model.predict(np.zeros((240, 320, 3), np.uint8))
+    assert engine.remove_background(data, config=budget()).width == 320
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (7, 1), (20000, 10), (10, 20000)])
