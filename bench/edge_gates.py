@@ -8,7 +8,12 @@ photos reported beside it. One prediction per photo (the default model), then ea
   and the soft style with the crisp edge curve on top;
 - soft only where a gate says the photo or the map supports it, blended per pixel with the crisp
   alpha: where the subject's and the background's colours next to the edge are far apart for their
-  spread (`separation`), or where the map's own transition is wider than a clean edge's (`width`).
+  spread (`separation`), where the map's own transition is wider than a clean edge's (`width`), or
+  where the background next to the edge is smooth (`background_texture`: out of focus, as in the
+  matting photos);
+- two bounds, not candidates: soft only in the top 8 % of the subject (on full-body photos, the
+  heads: what soft hair alone costs on binary masks) and the crisp alpha thresholded (the hardest
+  edge: how much MAE binary masks give back for it).
 
 Per validation group (truth where there is one, the teacher elsewhere) the MAE and max F-beta are
 printed as ratios to the crisp default's. Writes bench/results/edge_gates.{json,md}.
@@ -111,6 +116,38 @@ def transition_width(photo: Photo, radius: float = 6.0) -> np.ndarray:
     return result
 
 
+def background_texture(photo: Photo, radius: float = 8.0) -> np.ndarray:
+    """Per grid cell: the mean Sobel magnitude of the photo's gray level (0..1) over the sure
+    background within `radius` model pixels (0 where there is none). The colour-line model holds
+    where the background is locally smooth, e.g. out of focus."""
+    guide, p, model_pixel = photo.grid
+    bg = sure_regions(p, model_pixel)[1].astype(np.float32)
+    gray = guide.mean(-1).astype(np.float32)
+    magnitude = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    r = max(1, round(radius * model_pixel))
+    size = (2 * r + 1, 2 * r + 1)
+    count = cv2.blur(bg, size)
+    texture = cv2.blur(magnitude * bg, size) / np.maximum(count, 1e-6)
+    result: np.ndarray = np.where(count > 1e-3, texture, 0).astype(np.float32)
+    return result
+
+
+def top_of_subject(share: float) -> Measure:
+    """A gate open (1) on the grid rows above `share` of the subject's height from its top row (p >= 0.5),
+    shut (0) below: on full-body photos, about the heads and their hair. A bound, not a candidate: it
+    asks what soft hair alone costs on binary masks."""
+
+    def gate(photo: Photo) -> np.ndarray:
+        p = photo.grid[1]
+        rows = np.nonzero((p >= 0.5).any(axis=1))[0]
+        weight = np.zeros(p.shape, np.float32)
+        if rows.size:
+            weight[: round(rows[0] + share * (rows[-1] - rows[0])) + 1] = 1.0
+        return weight
+
+    return gate
+
+
 def ramp(measure: Measure, start: float, span: float) -> Measure:
     """A gate that opens linearly from `start` to `start + span` of `measure`."""
 
@@ -134,6 +171,12 @@ def gated(gate: Measure) -> Style:
     return style
 
 
+def binary(photo: Photo) -> np.ndarray:
+    """The crisp alpha thresholded at 128: the hardest edge, a bound of what binary masks reward."""
+    out: np.ndarray = np.where(photo.crisp >= 128, 255, 0).astype(np.uint8)
+    return out
+
+
 def styles() -> dict[str, Style]:
     curve = edge_curve(6.0)
     return {
@@ -146,6 +189,10 @@ def styles() -> dict[str, Style]:
         "soft where colours separate (ratio 2..6)": gated(ramp(separation, 2, 4)),
         "soft where the map's edge is wide (8..16 px)": gated(ramp(transition_width, 8, 8)),
         "soft where the map's edge is wide (3..5 px)": gated(ramp(transition_width, 3, 2)),
+        "soft where the background is smooth (texture 0.10..0.05)": gated(ramp(background_texture, 0.1, -0.05)),
+        "soft where the background is smooth (texture 0.20..0.10)": gated(ramp(background_texture, 0.2, -0.1)),
+        "bound: soft only in the subject's top 8 % (heads)": gated(top_of_subject(0.08)),
+        "bound: binary (alpha >= 128 -> 255, else 0)": binary,
     }
 
 

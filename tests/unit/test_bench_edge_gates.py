@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.edge_gates import Photo, gated, transition_width
+from bench.edge_gates import Photo, background_texture, gated, top_of_subject, transition_width
 from bench.report import publish
 from engine.refine import refine_alpha
 
@@ -56,3 +56,29 @@ def test_a_side_study_writes_its_json_and_markdown_and_prints_the_markdown(
     assert json.loads((tmp_path / "study" / "edge_gates.json").read_text()) == results
     assert (tmp_path / "study" / "edge_gates.md").read_text() == "| a |\n"
     assert "| a |" in capsys.readouterr().out
+
+
+def _textured(photo: np.ndarray) -> np.ndarray:
+    """The disc photo with a fine checkerboard (squares of 4 px, 80 levels apart) outside the disc."""
+    yy, xx = np.mgrid[: photo.shape[0], : photo.shape[1]]
+    board = np.where((yy // 4 + xx // 4) % 2 == 0, 0, 80).astype(np.uint8)
+    outside = (yy - 240) ** 2 + (xx - 240) ** 2 > 145**2
+    out = photo.copy()
+    out[outside] = (board[outside, None] + np.array([20, 30, 40], np.uint8)).astype(np.uint8)
+    return out
+
+
+def test_the_background_texture_gate_tells_a_flat_background_from_a_busy_one() -> None:
+    pred, flat = _disc_map(2.0), _photo()
+    calm = float(background_texture(Photo(pred, flat)).max())
+    busy = _across_the_edge(background_texture(Photo(pred, _textured(flat))))
+    assert calm < 0.02 < 0.2 < busy  # mean Sobel magnitude of the sure background's colours (0..1)
+
+
+def test_the_top_of_subject_gate_opens_only_above_the_given_share_of_the_subject() -> None:
+    photo = Photo(_disc_map(2.0), _photo())  # the disc spans rows 70..250 of 320 on the map
+    gate = top_of_subject(0.25)(photo)
+    rows = np.nonzero(gate.any(axis=1))[0]
+    top, height = 70 / 320 * gate.shape[0], 180 / 320 * gate.shape[0]
+    assert rows[0] == 0 and abs(rows[-1] - (top + 0.25 * height)) <= 2
+    assert set(np.unique(gate)) == {0.0, 1.0}
