@@ -65,6 +65,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP) models-all
 	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) -m training fetch  # the teacher (ISNet), a reference row of the matting part
 	$(PY) -m bench
 
 # Local, Docker-free runs of the real function: moto's S3 server + the Lambda Runtime Interface Emulator.

@@ -26,6 +26,7 @@ from .contenders import (
     U2NET_HOME,
     Contender,
     RembgContender,
+    TeacherContender,
     make_contender,
 )
 from .data import DEV_DIR, MATTING_DIR, ROOT, SPEED_SIZES, discover_sets, load_set, speed_images
@@ -108,6 +109,8 @@ def describe(contender: Contender) -> dict[str, Any]:
             info["md5"] = hashlib.file_digest(handle, "md5").hexdigest()
         info["md5_is_rembg_pinned"] = info["md5"] == REMBG_MD5[contender.name]
         info["model_bytes"] = path.stat().st_size
+    elif isinstance(contender, TeacherContender):
+        info["model_bytes"] = contender.model_bytes()
     else:
         from engine import settings  # noqa: PLC0415  # the engine loads only when it is a contender
         from engine.manifest import load_manifest  # noqa: PLC0415  # (as above)

@@ -1,4 +1,5 @@
-"""The systems under test behind one small interface: our engine and rembg 2.0.86.
+"""The systems under test behind one small interface: our engine and rembg 2.0.86, and (for
+reference) the teacher our student is distilled from.
 
 Each contender goes through the same three steps, in-process or in a fresh interpreter:
 `import_library()`, `load_model()`, then `cutout(jpeg)` / `mask(image)` as often as needed.
@@ -36,7 +37,10 @@ MATTING_KEYS = (  # the matting part's default
     "rembg:u2netp",
     "rembg:u2net",
     "rembg:u2net+alpha_matting",
+    "teacher:isnet",  # references, skipped where `python -m training fetch` has not run
+    "teacher:isnet+soft_edges",
 )
+TEACHER_EDGES = {"": "raw", "+refine": "crisp", "+soft_edges": "soft"}  # key suffix -> TeacherContender.edges
 DEFAULT_KEYS = ("engine", "engine:u2netp-int8", "engine:u2netp", "engine:u2net-int8", "rembg:u2netp", "rembg:u2net")
 
 
@@ -182,10 +186,82 @@ class RembgContender:
             return time.perf_counter() - start
 
 
+class TeacherContender:
+    """The distillation teacher (`training.paths.TEACHERS`; ISNet is installed by `python -m training
+    fetch`), a reference and not a product: its map as the alpha (`edges` "raw", the teacher's label),
+    or its map through the engine's refinement ("crisp", the default edges, or "soft", `soft_edges`).
+    It shows how far the student's map could take the cut-out at best, at the teacher's cost."""
+
+    def __init__(self, name: str, edges: str = "raw", teacher: Any = None) -> None:
+        self.name = name
+        self.edges = edges
+        suffix = next(s for s, e in TEACHER_EDGES.items() if e == edges)
+        self.key = f"teacher:{name}{suffix}"
+        self._teacher = teacher
+        self._labeller: Any = None
+
+    def _members(self) -> Any:
+        if self._teacher is None:
+            from training.paths import TEACHERS
+
+            self._teacher = TEACHERS[self.name]
+        return self._teacher
+
+    def missing(self) -> str | None:
+        absent = [str(m.path) for m in self._members().members if not m.path.is_file()]
+        return f"{', '.join(absent)} not found (run `python -m training fetch`)" if absent else None
+
+    def model_bytes(self) -> int:
+        return sum(m.path.stat().st_size for m in self._members().members)
+
+    def import_library(self) -> None:
+        import training.teacher  # noqa: F401 (the import is what the cold-start figure would time)
+
+    def model_id(self) -> str:
+        return self.name
+
+    def load_model(self) -> None:
+        from training.teacher import Labeller
+
+        self._labeller = Labeller(self._members())
+
+    def _alpha(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """(the photo as BGR, the 8-bit alpha at its size)."""
+        import cv2
+        import numpy as np
+
+        from engine.refine import refine_alpha
+        from training.teacher import combine
+
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        maps = self._labeller.maps(bgr)
+        if self.edges == "raw":
+            return bgr, combine(maps, bgr.shape[:2])
+        return bgr, refine_alpha(np.mean(maps, axis=0), bgr, soft=self.edges == "soft")
+
+    def cutout(self, data: bytes) -> CutoutRun:
+        import cv2
+        import numpy as np
+
+        bgr, alpha = self._alpha(data)
+        return CutoutRun(cv2.imencode(".png", np.dstack([bgr, alpha]))[1].tobytes())
+
+    def mask(self, data: bytes) -> np.ndarray:
+        return self._alpha(data)[1]
+
+    def predict_seconds(self, data: bytes) -> float | None:
+        return None
+
+
 def make_contender(key: str, u2net_home: Path = U2NET_HOME) -> Contender:
     """`engine[:<model id>][+option[=value]...]` (engine options, e.g. `engine+soft_edges` or
-    `engine+refine=false`) or `rembg:<u2netp|u2net>[+alpha_matting]` -> a contender (nothing loaded yet)."""
+    `engine+refine=false`), `rembg:<u2netp|u2net>[+alpha_matting]` or `teacher:isnet[+refine|+soft_edges]`
+    -> a contender (nothing loaded yet)."""
     kind, _, model = key.partition(":")
+    if kind == "teacher":
+        name, plus, suffix = model.partition("+")
+        if name == "isnet" and plus + suffix in TEACHER_EDGES:
+            return TeacherContender(name, TEACHER_EDGES[plus + suffix])
     if kind.split("+")[0] == "engine":
         base, *options = key.split("+")
         named = dict(option.partition("=")[::2] for option in options)
@@ -195,5 +271,5 @@ def make_contender(key: str, u2net_home: Path = U2NET_HOME) -> Contender:
         return RembgContender(name, u2net_home, alpha_matting=model != name)
     raise ValueError(
         f"unknown contender {key!r}: use engine[:<model id>][+option=value] or "
-        f"rembg:{'|'.join(REMBG_MODELS)}[{ALPHA_MATTING}]"
+        f"rembg:{'|'.join(REMBG_MODELS)}[{ALPHA_MATTING}] or teacher:isnet[+refine|+soft_edges]"
     )

@@ -11,17 +11,21 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from PIL import Image
 
 from bench.__main__ import main
 from bench.acceptance import baseline_checks, product_checks
-from bench.contenders import EngineContender, RembgContender, make_contender
+from bench.contenders import U2NET_HOME, EngineContender, RembgContender, TeacherContender, make_contender
 from bench.data import discover_sets, load_set, resized_jpeg
+from bench.matting import alpha_channel
 from bench.quality import quality_pass
 from bench.report import render, write_results
 from bench.speed import cold_pass, warm_pass
+from engine.refine import refine_alpha
 from tests.synthetic import encode, scene
+from training.teacher import Labeller, Member, Teacher
 
 MODEL = "u2netp-int8"  # ships in git, so the test runs on a fresh checkout
 
@@ -79,6 +83,38 @@ def test_contender_keys() -> None:
     assert make_contender("rembg:u2net").key == "rembg:u2net"
     with pytest.raises(ValueError, match="unknown contender"):
         make_contender("rembg:isnet")
+
+
+def test_the_teacher_is_a_contender_raw_or_through_the_engines_refinement(tmp_path: Path) -> None:
+    raw, crisp, soft = (make_contender(f"teacher:isnet{s}") for s in ("", "+refine", "+soft_edges"))
+    assert [c.key for c in (raw, crisp, soft)] == ["teacher:isnet", "teacher:isnet+refine", "teacher:isnet+soft_edges"]
+    assert [c.edges for c in (raw, crisp, soft) if isinstance(c, TeacherContender)] == ["raw", "crisp", "soft"]
+    with pytest.raises(ValueError, match="unknown contender"):
+        make_contender("teacher:rmbg")
+    with pytest.raises(ValueError, match="unknown contender"):
+        make_contender("teacher:isnet+alpha_matting")
+    absent = Teacher((Member("isnet", tmp_path / "isnet-fp32.onnx", 1024),))
+    assert "python -m training fetch" in (TeacherContender("isnet", teacher=absent).missing() or "")
+
+
+def test_a_teacher_contender_cuts_out_with_the_teachers_map(tmp_path: Path) -> None:
+    """Any teacher network will do: rembg's u2netp source weights stand in for ISNet's 170 MB."""
+    teacher = Teacher((Member("u2netp", U2NET_HOME / "u2netp.onnx", 320),))
+    bgr, mask = scene(240, 180)
+    data = encode(bgr, ".png")
+    labeller = Labeller(teacher, threads=1)
+    for edges, expected in (
+        ("raw", labeller.label(bgr)),
+        ("crisp", refine_alpha(labeller.maps(bgr)[0], bgr)),
+        ("soft", refine_alpha(labeller.maps(bgr)[0], bgr, soft=True)),
+    ):
+        contender = TeacherContender("u2netp", edges, teacher=teacher)
+        assert contender.missing() is None
+        contender.import_library()
+        contender.load_model()
+        alpha = alpha_channel(contender.cutout(data).png)
+        assert np.array_equal(alpha, expected) and np.array_equal(contender.mask(data), expected)
+        assert np.mean(np.abs(alpha / 255 - mask / 255)) < 0.1  # the scene's object, cut out
 
 
 def test_missing_models_are_reported_not_skipped_silently(tmp_path: Path) -> None:
