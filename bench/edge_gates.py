@@ -15,6 +15,9 @@ photos reported beside it. One prediction per photo (the default model), then ea
   heads: what soft hair alone costs on binary masks) and the crisp alpha thresholded (the hardest
   edge: how much MAE binary masks give back for it).
 
+The matting photos are also scored as a binary-mask set would score them (their true alpha
+thresholded at 128), each style and the true alpha itself: what the binary masks make of a perfect matte.
+
 Per validation group (truth where there is one, the teacher elsewhere) the MAE and max F-beta are
 printed as ratios to the crisp default's. Writes bench/results/edge_gates.{json,md}.
 """
@@ -46,6 +49,7 @@ from .metrics import score_image, summarise
 from .report import publish, table
 
 OUT = ROOT / "bench" / "results" / "edge_gates"
+TRUE_ALPHA = "the true alpha itself"
 
 
 @dataclass
@@ -196,6 +200,13 @@ def styles() -> dict[str, Style]:
     }
 
 
+def against_thresholded(alpha: np.ndarray, truth: np.ndarray) -> float:
+    """MAE (0..1) of an 8-bit alpha against the true alpha thresholded at 128: how a binary-mask
+    set would score a matte, the true alpha included."""
+    binary = np.where(truth >= 128, 1.0, 0.0)
+    return float(np.mean(np.abs(alpha / 255.0 - binary)))
+
+
 def validation_photos() -> list[tuple[str, Path, Path]]:
     """(group, photo, reference) for every validation photo of the training pool."""
     from training.paths import DEFAULT_TEACHER, TEACHER_LABELS  # noqa: PLC0415 (training is offline-only)
@@ -217,15 +228,22 @@ def measure(ways: dict[str, Style], model_id: str) -> dict[str, Any]:
         for way, style in ways.items():
             scores[way].setdefault(group, []).append(score_image(style(photo), truth))
     matting: dict[str, list[Any]] = {way: [] for way in ways}
-    for sample in load_set(MATTING_DIR.name, MATTING_DIR.parent, truth="alphas"):
-        photo = Photo.cut(sample.image_bytes(), model, config.max_megapixels)
+    as_binary: dict[str, list[float]] = {way: [] for way in (*ways, TRUE_ALPHA)}
+    samples = load_set(MATTING_DIR.name, MATTING_DIR.parent, truth="alphas")
+    for sample in samples:
+        photo, truth = Photo.cut(sample.image_bytes(), model, config.max_megapixels), sample.truth()
         for way, style in ways.items():
-            matting[way].append(score_matte(style(photo), sample.truth()))
+            alpha = style(photo)
+            matting[way].append(score_matte(alpha, truth))
+            as_binary[way].append(against_thresholded(alpha, truth))
+        as_binary[TRUE_ALPHA].append(against_thresholded(truth, truth))
     return {
         "model": model_id,
         "photos": len(photos),
         "validation": {w: {g: summarise(s).as_dict() for g, s in groups.items()} for w, groups in scores.items()},
         "matting": {w: mean_scores(s) for w, s in matting.items()},
+        "matting_photos": [sample.stem for sample in samples],
+        "matting_as_binary": {w: [round(m, 6) for m in maes] for w, maes in as_binary.items()},
     }
 
 
@@ -248,7 +266,22 @@ def markdown(results: dict[str, Any]) -> str:
         "Matting photos (9, reported only): SAD and Grad over the whole image, soft-pixel share (truth 0.080)."
     )
     header = ["edge style", *groups, "worst group", "max Fβ", "SAD", "Grad", "soft share"]
-    return head + "\n\n" + table(header, rows) + "\n"
+    binary = binary_markdown(results["matting_photos"], results["matting_as_binary"])
+    return head + "\n\n" + table(header, rows) + "\n" + binary
+
+
+def binary_markdown(photos: list[str], as_binary: dict[str, list[float]]) -> str:
+    """The matting photos scored as a binary-mask set would score them (truth thresholded at 128)."""
+    base = np.mean(next(iter(as_binary.values())))
+    rows = [
+        [way, f"{np.mean(maes):.4f}", f"{np.mean(maes) / base:.3f}", *(f"{m:.4f}" for m in maes)]
+        for way, maes in as_binary.items()
+    ]
+    head = (
+        "\nThe matting photos scored as a binary-mask set scores them: MAE against the true alpha "
+        "thresholded at 128, the mean (and its ratio to the crisp default's) and per photo."
+    )
+    return head + "\n\n" + table(["edge style", "MAE", "ratio", *photos], rows) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.edge_gates import Photo, background_texture, gated, top_of_subject, transition_width
+from bench.edge_gates import Photo, against_thresholded, background_texture, gated, top_of_subject, transition_width
 from bench.report import publish
 from engine.refine import refine_alpha
 
@@ -82,3 +82,9 @@ def test_the_top_of_subject_gate_opens_only_above_the_given_share_of_the_subject
     top, height = 70 / 320 * gate.shape[0], 180 / 320 * gate.shape[0]
     assert rows[0] == 0 and abs(rows[-1] - (top + 0.25 * height)) <= 2
     assert set(np.unique(gate)) == {0.0, 1.0}
+
+
+def test_a_matte_scored_as_a_binary_mask_is_scored_against_its_truth_thresholded_at_128() -> None:
+    truth = np.array([[0, 100, 200, 255]], np.uint8)
+    assert against_thresholded(truth, truth) == pytest.approx((100 + 55) / 255 / 4)  # the true alpha loses
+    assert against_thresholded(np.array([[0, 0, 255, 255]], np.uint8), truth) == 0.0
