@@ -27,6 +27,7 @@ from .validate import (
     engine_cutter,
     engine_predictor,
     format_table,
+    label_unlabelled,
     ranking,
     record,
     score,
@@ -304,6 +305,7 @@ def validate(job: Job) -> None:
     """Candidate engine models (`--candidates`) on the validation split, through the engine with
     the CLI's defaults; the table is printed and kept in <run>/validation.json."""
     groups = validation_groups(job.data, job.labels)
+    label_unlabelled(groups, job.teacher, job.labels)
     rows = {}
     for model_id in job.candidates:
         rows[model_id] = score(engine_predictor(model_id, job.models_dir), groups, model_id)

@@ -21,6 +21,7 @@ from bench.metrics import score_image, summarise
 from .data import Example, find_examples, read_gray
 from .progress import Progress
 from .split import folder_key
+from .teacher import Teacher, make_labels
 
 if TYPE_CHECKING:
     from engine.result import Cutout
@@ -32,6 +33,20 @@ def validation_groups(folders: Sequence[Path], labels_dir: Path) -> dict[str, li
     """Folder key -> its validation photos."""
     groups = {folder_key(f): find_examples(f, labels_dir, part="validation") for f in folders}
     return {name: examples for name, examples in groups.items() if examples}
+
+
+def label_unlabelled(groups: dict[str, list[Example]], teacher: Teacher, labels_dir: Path) -> int:
+    """The teacher's labels for the photos scored against them (those without truth) that have none
+    cached, so that a fresh machine can score the split without labelling the whole pool; returns
+    how many were made."""
+    images = [e.image for examples in groups.values() for e in examples if e.truth is None and not e.teacher.is_file()]
+    absent = [str(m.path) for m in teacher.members if not m.path.is_file()]
+    if images and absent:
+        raise FileNotFoundError(
+            f"{len(images)} validation photos need {teacher.name}'s labels, and its weights "
+            f"({', '.join(absent)}) are not installed: run `python -m training fetch`"
+        )
+    return make_labels(images, teacher, labels_dir)
 
 
 def score(predict: Predictor, groups: dict[str, list[Example]], what: str = "validation") -> dict[str, Any]:

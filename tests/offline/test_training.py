@@ -30,7 +30,7 @@ from training.split import Rule, folder_key  # noqa: E402
 from training.teacher import Member, Teacher, candidates, combine  # noqa: E402
 from training.train import TrainConfig, interpolate_weights, make_optimiser, resume, train  # noqa: E402
 from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
-from training.validate import trained_groups  # noqa: E402
+from training.validate import label_unlabelled, trained_groups  # noqa: E402
 
 U2NETP = SOURCE_MODELS / "u2netp.onnx"  # `make models` fetches it; here it is teacher and initial weights
 
@@ -244,3 +244,24 @@ def test_a_run_that_held_out_the_validation_split_is_compared_on_every_group(tmp
     (tmp_path / "older.json").write_text(json.dumps({"provenance": {"training": {"folders": folders}}}))
     assert trained_groups("split-run", tmp_path) == set()  # its validation photos were never trained on
     assert trained_groups("older", tmp_path) == {"train", "extra/davis"}  # trained before the split existed
+
+
+def test_the_split_s_photos_scored_against_the_teacher_get_their_labels_and_no_others(tmp_path: Path) -> None:
+    make_set(tmp_path / "labelled", 2, masks=True, seed=4)
+    make_set(tmp_path / "unlabelled", 2, masks=False, seed=5)
+    labels = tmp_path / "labels"
+    groups = {f: find_examples(tmp_path / f, labels) for f in ("labelled", "unlabelled")}
+    teacher = Teacher((Member("u2netp", U2NETP, 320),))
+
+    assert label_unlabelled(groups, teacher, labels) == 2
+    assert all(e.teacher.is_file() for e in groups["unlabelled"])
+    assert not any(e.teacher.exists() for e in groups["labelled"])  # scored against their truth
+    assert label_unlabelled(groups, teacher, labels) == 0  # cached
+
+
+def test_labelling_without_the_teachers_weights_says_how_to_fetch_them(tmp_path: Path) -> None:
+    make_set(tmp_path / "unlabelled", 1, masks=False, seed=6)
+    groups = {"unlabelled": find_examples(tmp_path / "unlabelled", tmp_path / "labels")}
+    absent = Teacher((Member("isnet", tmp_path / "isnet-fp32.onnx", 1024),))
+    with pytest.raises(FileNotFoundError, match="python -m training fetch"):
+        label_unlabelled(groups, absent, tmp_path / "labels")
