@@ -200,7 +200,8 @@ class TeacherContender:
         self._teacher = teacher
         self._labeller: Any = None
 
-    def _members(self) -> Any:
+    def teacher(self) -> Any:
+        """The `training.teacher.Teacher` (resolved by name on first use: training loads only when asked)."""
         if self._teacher is None:
             from training.paths import TEACHERS
 
@@ -208,11 +209,11 @@ class TeacherContender:
         return self._teacher
 
     def missing(self) -> str | None:
-        absent = [str(m.path) for m in self._members().members if not m.path.is_file()]
-        return f"{', '.join(absent)} not found (run `python -m training fetch`)" if absent else None
+        absent = self.teacher().absent()
+        return f"{', '.join(map(str, absent))} not found (run `python -m training fetch`)" if absent else None
 
     def model_bytes(self) -> int:
-        return sum(m.path.stat().st_size for m in self._members().members)
+        return sum(m.path.stat().st_size for m in self.teacher().members)
 
     def import_library(self) -> None:
         import training.teacher  # noqa: F401 (the import is what the cold-start figure would time)
@@ -223,7 +224,7 @@ class TeacherContender:
     def load_model(self) -> None:
         from training.teacher import Labeller
 
-        self._labeller = Labeller(self._members())
+        self._labeller = Labeller(self.teacher())
 
     def _alpha(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
         """(the photo as BGR, the 8-bit alpha at its size)."""

@@ -203,8 +203,8 @@ def styles() -> dict[str, Style]:
 def against_thresholded(alpha: np.ndarray, truth: np.ndarray) -> float:
     """MAE (0..1) of an 8-bit alpha against the true alpha thresholded at 128: how a binary-mask
     set would score a matte, the true alpha included."""
-    binary = np.where(truth >= 128, 1.0, 0.0)
-    return float(np.mean(np.abs(alpha / 255.0 - binary)))
+    mask = np.where(truth >= 128, 1.0, 0.0)
+    return float(np.mean(np.abs(alpha / 255.0 - mask)))
 
 
 def validation_photos() -> list[tuple[str, Path, Path]]:

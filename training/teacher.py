@@ -56,6 +56,10 @@ class Teacher:
     def name(self) -> str:
         return "+".join(m.name for m in self.members) + ("-flip" if self.flip else "")
 
+    def absent(self) -> list[Path]:
+        """The members' weight files that are not installed (`python -m training fetch` makes them)."""
+        return [m.path for m in self.members if not m.path.is_file()]
+
 
 class Labeller:
     """A teacher with its sessions open: photo -> soft label."""

@@ -40,11 +40,10 @@ def label_unlabelled(groups: dict[str, list[Example]], teacher: Teacher, labels_
     cached, so that a fresh machine can score the split without labelling the whole pool; returns
     how many were made."""
     images = [e.image for examples in groups.values() for e in examples if e.truth is None and not e.teacher.is_file()]
-    absent = [str(m.path) for m in teacher.members if not m.path.is_file()]
-    if images and absent:
+    if images and teacher.absent():
         raise FileNotFoundError(
             f"{len(images)} validation photos need {teacher.name}'s labels, and its weights "
-            f"({', '.join(absent)}) are not installed: run `python -m training fetch`"
+            f"({', '.join(map(str, teacher.absent()))}) are not installed: run `python -m training fetch`"
         )
     return make_labels(images, teacher, labels_dir)
 
