@@ -4,23 +4,27 @@ Which files, where their cut-outs go and how they are written is files.py; `-j N
 processes (parallel.py), `--watch DIR` takes images as they land (watch.py), `-` reads stdin or
 writes stdout (`cat a.jpg | bgremove - --out - > a.png`), `--list-models` shows the manifests'
 figures (catalog.py). Exit codes: 0 all done, 1 some inputs failed or could not be read, 2 a usage
-or deployment error (before any image), 130 interrupted (Ctrl-C: the summary and the report still
-cover what was done).
+or deployment error (before any image), 130 interrupted by Ctrl-C and 143 by SIGTERM (the summary
+and the report still cover what was done). Flags that would do nothing with the others given, and
+`-j` over the usable CPUs (capped), are warned about on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TextIO
 
 from .catalog import models_table
-from .errors import DeploymentError, EngineError, InputError, InvalidOptionError
+from .cpus import usable_cpus
+from .errors import CorruptImageError, DeploymentError, EmptyInputError, EngineError, InputError, InvalidOptionError
 from .files import Job, Unreadable, check_out_dir, find_images, is_done, plan_jobs, write_whole
 from .formats import FORMATS
 from .options import Options, OutputMode
@@ -28,10 +32,11 @@ from .parallel import run_parallel
 from .pipeline import load_model, remove_background
 from .settings import DEFAULT_MODEL, EngineSettings
 from .version import __version__
-from .watch import landed_jobs
+from .watch import SETTLE_S, Watcher
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 STREAM = Path("-")  # stdin as the input, stdout as --out
+MAYBE_UNFINISHED = (EmptyInputError.code, CorruptImageError.code)  # --watch: a writer may only have paused
 
 
 def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
@@ -47,8 +52,16 @@ def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--list-models", action="store_true", help="list the models (size, speed, quality), exit")
     parser.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1; see README)")
-    parser.add_argument("--watch", type=Path, metavar="DIR", help="cut out images as they land in DIR, until Ctrl-C")
+    parser.add_argument(
+        "--watch", type=Path, metavar="DIR", help="cut out images as they land in DIR, until Ctrl-C or SIGTERM"
+    )
     parser.add_argument("--interval", type=float, default=1.0, help="--watch: seconds between looks (default 1)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_S,
+        help=f"--watch: seconds a file must stay unchanged before it is taken (default {SETTLE_S:g})",
+    )
     parser.add_argument("--model", help=f"model id (default: ENGINE_MODEL or {DEFAULT_MODEL})")
     parser.add_argument("--format", help=f"output format: {', '.join(FORMATS)} (default {defaults.format})")
     parser.add_argument("--quality", help="0-100 for webp, jpeg, avif (webp 100 = lossless; default per format)")
@@ -61,7 +74,14 @@ def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
     parser.add_argument("--soft-edges", action="store_true", help="matting-style soft edges (hair, fur)")
     parser.add_argument("--no-decontaminate", action="store_true", help="keep the original edge colours")
     parser.add_argument("--compress-level", help=f"0-9, PNG's zlib level (default {defaults.compress_level}: fast)")
-    parser.add_argument("--skip-existing", action="store_true", help="leave outputs that earlier runs finished")
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave outputs that earlier runs made from the same, unchanged input",
+    )
+    parser.add_argument(
+        "--skip-empty", action="store_true", help="write no image where no subject was found (still reported)"
+    )
     parser.add_argument(
         "--report",
         type=Path,
@@ -97,8 +117,9 @@ def option_strings(args: argparse.Namespace) -> dict[str, str]:
     return {name: value for name, value in given.items() if value is not None}
 
 
-def run_job(job: Job, options: Options, config: EngineSettings) -> dict[str, object]:
-    """Process one file; bad input becomes a record with its reason, never an exception."""
+def run_job(job: Job, options: Options, config: EngineSettings, skip_empty: bool = False) -> dict[str, object]:
+    """Process one file; bad input becomes a record with its reason, never an exception. With
+    `skip_empty`, a cut-out with no subject is reported (`"written": false`) but not written."""
     record: dict[str, object] = {"input": str(job.source), "output": str(job.target)}
     try:
         cutout = remove_background(job.source.read_bytes(), options, config)
@@ -106,13 +127,16 @@ def run_job(job: Job, options: Options, config: EngineSettings) -> dict[str, obj
         return {**record, "ok": False, "error": exc.code, "reason": str(exc)}
     except OSError as exc:
         return {**record, "ok": False, "error": "read_error", "reason": str(exc)}
+    written = not (skip_empty and cutout.no_subject)
     try:
-        write_whole(job.target, cutout.data)
+        if written:
+            write_whole(job.target, cutout.data)
     except OSError as exc:
         return {**record, "ok": False, "error": "write_error", "reason": str(exc)}
     return {
         **record,
         "ok": True,
+        "written": written,
         "width": cutout.width,
         "height": cutout.height,
         "model": cutout.model_id,
@@ -121,8 +145,18 @@ def run_job(job: Job, options: Options, config: EngineSettings) -> dict[str, obj
     }
 
 
+def run_job_skipping_empty(job: Job, options: Options, config: EngineSettings) -> dict[str, object]:
+    """`run_job` for `--skip-empty` (a module-level function: worker processes import it by name)."""
+    return run_job(job, options, config, skip_empty=True)
+
+
 def unreadable_record(item: Unreadable) -> dict[str, object]:
     return {"input": str(item.path), "ok": False, "error": "not_readable", "reason": item.reason}
+
+
+def skipped_record(job: Job) -> dict[str, object]:
+    """An input `--skip-existing` left alone: its output was made from it as it is now."""
+    return {"input": str(job.source), "output": str(job.target), "ok": True, "skipped": True}
 
 
 class Progress:
@@ -146,20 +180,23 @@ class Progress:
 
 
 def summarize(
-    records: Sequence[dict[str, object]], skipped: int, not_started: int | None = None, worst: int = 0
+    records: Sequence[dict[str, object]], not_started: int | None = None, worst: int = 0, stopped_by: str = "Ctrl-C"
 ) -> str:
     """The closing lines: counts, the median time, and every input a user must look at (with
     `worst`, also the cut-outs of highest estimated error); `not_started` is given when the run
-    was interrupted."""
-    ok = [r for r in records if r["ok"]]
+    was interrupted (by `stopped_by`)."""
+    skipped = [r for r in records if r.get("skipped")]
+    ok = [r for r in records if r["ok"] and not r.get("skipped")]
     unread = [r for r in records if r.get("error") == "not_readable"]
     failed = [r for r in records if not r["ok"] and r not in unread]
-    total = len(records) + skipped + (not_started or 0)
-    counts = f"{total} inputs: {len(ok)} written, {skipped} skipped, {len(failed)} failed"
+    written = [r for r in ok if r["written"]]
+    total = len(records) + (not_started or 0)
+    counts = f"{total} inputs: {len(written)} written, {len(skipped)} skipped, {len(failed)} failed"
     counts += f", {len(unread)} not readable as images" if unread else ""
+    counts += f", {len(ok) - len(written)} with no subject not written (--skip-empty)" if len(written) < len(ok) else ""
     lines = [counts + (f", {not_started} not started" if not_started is not None else "")]
     if not_started is not None:
-        lines.insert(0, "interrupted (Ctrl-C): the report and these counts cover the images finished")
+        lines.insert(0, f"interrupted ({stopped_by}): the report and these counts cover the images finished")
     if ok:
         times = [float(r["total_ms"]) for r in ok]  # type: ignore[arg-type]
         lines.append(f"median {statistics.median(times):.0f} ms per image (model {ok[0]['model']})")
@@ -192,11 +229,45 @@ def usage_problem(args: argparse.Namespace) -> str | None:
         return "give image files or folders, - for stdin, or --watch DIR"
     if args.jobs < 1:
         return f"--jobs must be at least 1, got {args.jobs}"
+    if args.settle < 0 or args.interval <= 0:
+        return "--interval must be above 0 and --settle at least 0"
     if args.out == STREAM and (len(args.inputs) != 1 or args.inputs[0].is_dir() or args.watch is not None):
         return "--out - writes one image to stdout: give exactly one image file or -"
     if STREAM in args.inputs and len(args.inputs) > 1:
         return "- (stdin) is one image: give it alone"
     return None
+
+
+def idle_flags(args: argparse.Namespace, options: Options) -> list[str]:
+    """Warnings for flags that would do nothing with the others given."""
+    idle = []
+    if args.quality is not None and options.output_format.name == "png":
+        idle.append(f"--quality does nothing with {options.output_format.name} output (it applies to webp, jpeg, avif)")
+    if args.compress_level is not None and options.output_format.name != "png":
+        idle.append(f"--compress-level does nothing with {options.output_format.name} output (it applies to png)")
+    if args.margin is not None and not args.crop:
+        idle.append("--margin does nothing without --crop")
+    if args.background is not None and args.mask:
+        idle.append("--background does nothing with --mask (the matte has no colours)")
+    if args.watch is not None and args.jobs > 1:
+        idle.append("--jobs does nothing with --watch (a watched folder is taken one file at a time)")
+    return idle
+
+
+def capped_jobs(jobs: int) -> tuple[int, str | None]:
+    """At most one worker per usable CPU: more only add processes and memory (each loads the model)."""
+    cpus = usable_cpus()
+    if jobs <= cpus:
+        return jobs, None
+    return cpus, f"--jobs {jobs} capped to {cpus}: this machine lets the process use {cpus} CPUs"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, taken like Ctrl-C: finish the running images, write the summary and the report."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,6 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = Options.from_strings(option_strings(args))
     except InvalidOptionError as exc:
         parser.error(str(exc))  # exits 2 with the usage line, as for any bad flag
+    args.jobs, capped = capped_jobs(args.jobs)
+    for warning in [*idle_flags(args, options), *([capped] if capped else [])]:
+        print(f"warning: {warning}", file=sys.stderr)
     try:  # a bad ENGINE_* variable, a model that is not installed: no image could be done
         config = EngineSettings.from_env()
         load_model(config, options.model)
@@ -221,7 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if STREAM in (args.out, *args.inputs):
         return run_stream(args.inputs[0], args.out, options, config)
-    return run_files(args, options, config)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return run_files(args, options, config)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_stream(source: Path, out: Path, options: Options, config: EngineSettings) -> int:
@@ -251,8 +329,10 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     """The folders and files of the command line (or the watched folder) into --out."""
     report = None
     inputs = [args.watch] if args.watch is not None else args.inputs
+    suffix = options.output_format.suffix
     try:  # every way the run could end in a traceback after the work is refused before it
         found = find_images(inputs, skip=args.out)
+        jobs = plan_jobs(found.images, args.out, suffix) if args.watch is None else []
         report = open_report(args.report)
         check_out_dir(args.out, inputs)
     except (ValueError, OSError) as exc:
@@ -260,63 +340,69 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
             report.close()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    suffix = options.output_format.suffix
-    if args.watch is not None:
-        todo: Sequence[Job] = []
-        work: Iterable[Job] = landed_jobs(args.watch, args.out, suffix, args.interval)
-        unreadable = []
-    else:
-        jobs = plan_jobs(found.images, args.out, suffix)
-        todo = [j for j in jobs if not (args.skip_existing and is_done(j.target))]
-        work, unreadable = todo, found.unreadable
-    records = [unreadable_record(item) for item in unreadable]
+    runner = run_job_skipping_empty if args.skip_empty else run_job
+    done = [job for job in jobs if args.skip_existing and is_done(job)]
+    todo = [job for job in jobs if job not in done]
+    records = [unreadable_record(item) for item in found.unreadable] + [skipped_record(job) for job in done]
     progress = Progress(len(todo), sys.stderr, not args.quiet and args.watch is None)
+    if args.watch is not None:
+        watcher = Watcher(args.watch, args.out, suffix, args.interval, args.settle)
+        results: Iterable[dict[str, object]] = _watched(watcher, runner, options, config)
+    elif args.jobs > 1:
+        results = run_parallel(todo, options, config, args.jobs, runner)
+    else:
+        results = (runner(job, options, config) for job in todo)
     try:
-        workers = 1 if args.watch is not None else args.jobs  # a watched folder is taken one file at a time
-        interrupted = run_all(work, options, config, records, report, progress, workers)
+        stopped = run_all(results, records, report, progress)
     except EngineError as exc:  # a broken model: every further image would fail too
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
         if report is not None:
             report.close()
-    if args.watch is not None:
-        print(summarize(records, 0, 0, args.worst))
-        return EXIT_INTERRUPTED
-    not_started = None if interrupted is None else len(todo) - interrupted
-    print(summarize(records, len(jobs) - len(todo), not_started, args.worst))
-    if interrupted is not None:
-        return EXIT_INTERRUPTED
+    finished = len(records) - len(found.unreadable) - len(done)
+    not_started = None if stopped is None else max(0, len(todo) - finished)
+    stopped_by = "SIGTERM" if isinstance(stopped, Terminated) else "Ctrl-C"
+    print(summarize(records, not_started, args.worst, stopped_by))
+    if stopped is not None:
+        return EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED
     return EXIT_FAILURES if any(not r["ok"] for r in records) else EXIT_OK
 
 
-def run_all(
-    todo: Iterable[Job],
+def _watched(
+    watcher: Watcher,
+    runner: Callable[[Job, Options, EngineSettings], dict[str, object]],
     options: Options,
     config: EngineSettings,
+) -> Iterator[dict[str, object]]:
+    """The records of the images landing in the watched folder, one at a time, forever; an empty
+    or corrupt file that may still be being written is held back and taken again (watch.py)."""
+    for job in watcher.jobs():
+        record = runner(job, options, config)
+        if record.get("error") in MAYBE_UNFINISHED and watcher.retry_later(job.source):
+            continue
+        yield record
+
+
+def run_all(
+    results: Iterable[dict[str, object]],
     records: list[dict[str, object]],
     report: TextIO | None,
     progress: Progress,
-    workers: int = 1,
-) -> int | None:
-    """Run the jobs (in `workers` processes when more than one), appending to `records` and writing
-    each line of the report as it is known; on Ctrl-C stop and return how many images were done
-    (None when all were)."""
-    for record in records:  # the unreadable files, known before any work
+) -> KeyboardInterrupt | None:
+    """Append each record to `records` as it is known (those already there first) and write it to
+    the report; on Ctrl-C or SIGTERM stop and return that interruption (None when all were done)."""
+    for record in records:  # the unreadable and skipped files, known before any work
         _write_line(report, record)
     done = 0
-    if workers > 1:
-        results: Iterable[dict[str, object]] = run_parallel(list(todo), options, config, workers, run_job)
-    else:
-        results = (run_job(job, options, config) for job in todo)
     try:
         for record in results:
             records.append(record)
             _write_line(report, record)
             done += 1
             progress.update(done, Path(str(record["input"])).name)
-    except KeyboardInterrupt:
-        return done
+    except KeyboardInterrupt as stop:
+        return stop
     return None
 
 

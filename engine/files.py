@@ -1,11 +1,19 @@
 """The command line's files: which images the inputs hold, where each cut-out goes, how it is written.
 
-Invariants (tests/unit/test_cli.py has one test each):
-- a cut-out never replaces an input, and no two inputs share an output: a name that would clash
-  keeps the input's extension (`a.jpg.png`, `a.png.png`), then gains a number (`a.jpg.2.png`);
-- an output folder inside an input folder is not searched, so outputs are never read back;
+Invariants (tests/unit/test_cli.py and test_cli_naming.py have one test each):
+- one naming rule for batch runs and `--watch`: an output's name depends only on its input's path
+  under its root (the folder given, or the folder of a file given) and on that folder's own files:
+  `a.jpg` -> `a.png`, the stem kept so captions and labels still pair with it by stem;
+- the input's extension is kept (`a.jpg.png`, `a.png.png`) where another image of the same folder
+  shares the stem, or where the output would replace the input itself;
+- with several roots each root's outputs go under its own name (`day1/IMG_0001.png`), told apart
+  by their parents where two roots share a name (`left/photos/…`), whatever the order given;
+- an output that would still be shared by two inputs is refused before any work, naming both;
+- hidden files and folders (`.DS_Store`, AppleDouble `._photo.jpg`, `.thumbnails/`) are passed over
+  in folders; an output folder inside an input folder is not searched, so outputs are never read back;
 - an output appears whole or not at all (written to a temporary name, then renamed), so a 0-byte
-  or half-written file is never taken for a finished one;
+  or half-written file is never taken for a finished one; `is_done` takes an output only when it is
+  newer than its input, so a changed input is cut out again;
 - a file that looks like an image but cannot be read as one (a FIFO, a dangling link, a folder
   that cannot be listed, a format we do not read such as JPEG XL) is reported, never passed over.
 """
@@ -35,9 +43,18 @@ class Unreadable:
     reason: str
 
 
+@dataclass(frozen=True)
+class Image:
+    """An image the inputs hold: the file, its path under its root, and that root."""
+
+    source: Path
+    relative: Path
+    root: Path
+
+
 @dataclass
 class Found:
-    images: list[tuple[Path, Path]]  # (file, its path relative to the input it came from)
+    images: list[Image]
     unreadable: list[Unreadable]
 
 
@@ -49,7 +66,7 @@ def find_images(inputs: Sequence[Path], skip: Path | None = None) -> Found:
         if item.is_dir():
             _walk(item, skip.resolve() if skip else None, found)
         elif item.is_file():
-            found.images.append((item, Path(item.name)))
+            found.images.append(Image(item, Path(item.name), item.parent))
         else:
             what = "a dangling link" if item.is_symlink() else "not a file or folder" if item.exists() else "missing"
             raise FileNotFoundError(f"{item} is {what}")
@@ -65,15 +82,23 @@ def _walk(folder: Path, skip: Path | None, found: Found) -> None:
         here = Path(top)
         links = [name for name in folders if (here / name).is_symlink()]
         found.unreadable += [Unreadable(here / name, "a link to a folder (not followed)") for name in links]
-        folders[:] = [n for n in folders if n not in links and (here / n).resolve() != skip]  # prunes the walk
+        kept = [n for n in folders if n not in links and not _hidden(n) and (here / n).resolve() != skip]
+        folders[:] = kept  # prunes the walk
         for name in names:
+            if _hidden(name):
+                continue
             path = here / name
             problem = _problem(path)
             if problem:
                 found.unreadable.append(Unreadable(path, problem))
             elif path.suffix.lower() in INPUT_SUFFIXES:
                 images.append(path)
-    found.images += [(path, path.relative_to(folder)) for path in sorted(images)]
+    found.images += [Image(path, path.relative_to(folder), folder) for path in sorted(images)]
+
+
+def _hidden(name: str) -> bool:
+    """A hidden file or folder: `.DS_Store`, AppleDouble `._photo.jpg`, an uploader's `.x.partial`."""
+    return name.startswith(".")
 
 
 def _problem(path: Path) -> str | None:
@@ -90,23 +115,63 @@ def _problem(path: Path) -> str | None:
     return None
 
 
-def plan_jobs(images: Sequence[tuple[Path, Path]], out_dir: Path, suffix: str) -> list[Job]:
-    """Map each input to `<out>/<relative path>` with the output format's `suffix` in place of its
-    own, keeping the invariants of the module docstring."""
-    inputs = {source.resolve() for source, _ in images}
-    plain = [out_dir / rel.with_suffix(suffix) for _, rel in images]
-    shared = Counter(plain)
-    taken: set[Path] = set()
-    jobs = []
-    for (source, rel), target in zip(images, plain, strict=True):
-        if shared[target] > 1 or target.resolve() in inputs:
-            target = out_dir / rel.with_name(rel.name + suffix)
-        number = 2
-        while target in taken or target.resolve() in inputs:
-            target = out_dir / rel.with_name(f"{rel.name}.{number}{suffix}")
-            number += 1
-        taken.add(target)
-        jobs.append(Job(source, target))
+class OutputClash(ValueError):
+    """Two inputs would be written to the same output."""
+
+
+Stems = dict[Path, Counter[str]]  # each folder's visible images by stem, listed once per plan
+
+
+def target_of(image: Image, out_dir: Path, suffix: str, label: Path = Path(), stems: Stems | None = None) -> Path:
+    """Where `image`'s cut-out goes: `<out>/<label>/<relative path>` with the output format's
+    `suffix` in place of the input's own, or after it where the stem is shared (module docstring)."""
+    plain = out_dir / label / image.relative.with_suffix(suffix)
+    if _shares_stem(image.source, {} if stems is None else stems) or plain.resolve() == image.source.resolve():
+        return out_dir / label / image.relative.with_name(image.relative.name + suffix)
+    return plain
+
+
+def _shares_stem(source: Path, stems: Stems) -> bool:
+    """Whether another visible image of the source's folder has the source's stem."""
+    folder = source.parent.resolve()
+    if folder not in stems:
+        try:
+            names = [entry.name for entry in os.scandir(folder) if not _hidden(entry.name)]
+        except OSError:
+            names = []
+        stems[folder] = Counter(Path(n).stem for n in names if Path(n).suffix.lower() in INPUT_SUFFIXES)
+    itself = not _hidden(source.name) and source.suffix.lower() in INPUT_SUFFIXES
+    return stems[folder][source.stem] > int(itself)
+
+
+def root_labels(roots: Sequence[Path]) -> dict[Path, Path]:
+    """Each root's subfolder in the output: none for a single root; otherwise its name, or as many
+    of its last path parts as tell it from the others (`left/photos`, `right/photos`)."""
+    unique = list(dict.fromkeys(root.resolve() for root in roots))
+    if len(unique) < 2:
+        return {root: Path() for root in unique}
+    parts = {root: root.relative_to(root.anchor).parts or ("root",) for root in unique}
+    for depth in range(1, max(map(len, parts.values())) + 1):
+        labels = {root: Path(*parts[root][-depth:]) for root in unique}
+        if len(set(labels.values())) == len(unique):
+            return labels
+    raise OutputClash("the input folders cannot be told apart")  # unreachable: resolved roots differ
+
+
+def plan_jobs(images: Sequence[Image], out_dir: Path, suffix: str) -> list[Job]:
+    """Map each input to its output (the naming rule of the module docstring); OutputClash when two
+    inputs would share an output or an output would replace another input."""
+    labels = root_labels([image.root for image in images])
+    stems: Stems = {}
+    jobs = [Job(i.source, target_of(i, out_dir, suffix, labels[i.root.resolve()], stems)) for i in images]
+    sources = {job.source.resolve(): job.source for job in jobs}
+    taken: dict[Path, Path] = {}
+    for job in jobs:
+        target = job.target.resolve()
+        other = taken.setdefault(target, job.source)
+        if other != job.source or (target in sources and sources[target] != job.source):
+            clash = sources.get(target, other)
+            raise OutputClash(f"{job.source} and {clash} would both be written to {job.target}: rename one of them")
     return jobs
 
 
@@ -122,10 +187,12 @@ def write_whole(target: Path, data: bytes) -> None:
         raise
 
 
-def is_done(target: Path) -> bool:
-    """Whether an earlier run finished this output (a file with content)."""
+def is_done(job: Job) -> bool:
+    """Whether an earlier run made this output from the input as it is now: a file with content,
+    written after the input's last change."""
     try:
-        return target.is_file() and target.stat().st_size > 0
+        made = job.target.stat()
+        return job.target.is_file() and made.st_size > 0 and made.st_mtime_ns >= job.source.stat().st_mtime_ns
     except OSError:
         return False
 

@@ -30,7 +30,7 @@ class OutputFormat:
     """One way to write a cut-out."""
 
     name: str  # the value of the `format` option
-    suffix: str  # appended whole to output names: photo.jpg -> photo.jpg.png
+    suffix: str  # of output files (engine/files.py: photo.jpg -> photo.png) and S3 keys (photo.jpg.png)
     media_type: str  # Content-Type of the stored object and of the HTTP reply
     encode: Encoder
     default_quality: int = LOSSLESS  # the `quality` option's value when unset (lossless formats ignore it)

@@ -1,11 +1,12 @@
-"""`--watch DIR`: cut out the images that land in a folder, as they land, until Ctrl-C.
+"""`--watch DIR`: cut out the images that land in a folder, as they land, until Ctrl-C or SIGTERM.
 
-A file is taken once it has stopped changing (the same size and modification time on two polls
-`interval` apart), so a photo still being copied in is not read half-written; hidden files (an
-uploader's `.partial`) are passed over. Each cut-out is named as the S3 worker names them, the
-whole input name plus the format's suffix (`a.jpg` -> `a.jpg.png`), so files arriving later can
-never take an earlier one's output; one already newer than its input is not made again, so a
-restarted watcher picks up where it stopped.
+A file is taken once it has stopped changing: the same size and modification time on two polls
+and no change for `settle` seconds, so a photo still being copied in is not read half-written.
+Hidden files (an uploader's `.partial`) are passed over. A file that then fails as empty or corrupt
+while it is younger than `QUIET_S` is not reported yet: a writer may only have paused, so it is
+taken again when it changes, or reported once it has been quiet that long. Outputs are named as in
+a batch run (files.py: `a.jpg` -> `a.png`), and one already newer than its input is not made again,
+so a restarted watcher picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .files import Job, find_images
+from .files import Job, find_images, is_done, target_of
 
 Signature = tuple[int, int]  # size, modification time (ns)
+SETTLE_S = 2.0  # default quiet time before a file is taken: copies that stall for less are waited out
+QUIET_S = 30.0  # an empty or corrupt file younger than this may still be being written: wait for it
 
 
 def _signature(path: Path) -> Signature | None:
@@ -27,36 +30,63 @@ def _signature(path: Path) -> Signature | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def target_of(source: Path, relative: Path, out_dir: Path, suffix: str) -> Path:
-    return out_dir / relative.with_name(relative.name + suffix)
+class Watcher:
+    """The jobs of the images landing in a folder (and already there): each once it has settled,
+    once per version of the file."""
 
+    def __init__(
+        self,
+        folder: Path,
+        out_dir: Path,
+        suffix: str,
+        interval: float,
+        settle: float = SETTLE_S,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.folder, self.out_dir, self.suffix = folder, out_dir, suffix
+        self.interval, self.settle, self.sleep, self.clock = interval, settle, sleep, clock
+        self.seen: dict[Path, Signature] = {}  # the version of each file last handed out
+        self.settling: dict[Path, Signature] = {}  # what each file looked like on the previous poll
+        self.waiting: dict[Path, Signature] = {}  # failed while young: retried when quiet or changed
 
-def _up_to_date(source: Path, target: Path) -> bool:
-    try:
-        return target.stat().st_size > 0 and target.stat().st_mtime_ns >= source.stat().st_mtime_ns
-    except OSError:
-        return False
+    def jobs(self) -> Iterator[Job]:
+        while True:
+            for image in find_images([self.folder], skip=self.out_dir).images:
+                now = _signature(image.source)
+                if now is None or self.seen.get(image.source) == now or not self._settled(image.source, now):
+                    continue
+                self.seen[image.source] = now
+                job = Job(image.source, target_of(image, self.out_dir, self.suffix))
+                if not is_done(job):
+                    yield job
+            self.sleep(self.interval)
+
+    def _settled(self, source: Path, now: Signature) -> bool:
+        if self.settling.get(source) != now:
+            self.settling[source] = now  # changed since the last poll: look again next time
+            return False
+        quiet = QUIET_S if self.waiting.get(source) == now else self.settle
+        return self.clock() - now[1] / 1e9 >= quiet
+
+    def retry_later(self, source: Path) -> bool:
+        """Hold back a failure of `source` while it may still be being written (younger than
+        QUIET_S); True when it was held back (it is taken again later), False to report it now."""
+        now = _signature(source)
+        if now is None or self.clock() - now[1] / 1e9 >= QUIET_S:
+            return False
+        self.seen.pop(source, None)
+        self.waiting[source] = now
+        return True
 
 
 def landed_jobs(
-    folder: Path, out_dir: Path, suffix: str, interval: float, sleep: Callable[[float], None] = time.sleep
+    folder: Path,
+    out_dir: Path,
+    suffix: str,
+    interval: float,
+    sleep: Callable[[float], None] = time.sleep,
+    settle: float = SETTLE_S,
 ) -> Iterator[Job]:
-    """The jobs of the images landing in `folder` (and already there), forever: each once it has
-    settled, once per version of the file."""
-    seen: dict[Path, Signature] = {}  # the version of each file last handed out
-    settling: dict[Path, Signature] = {}  # what each file looked like on the previous poll
-    while True:
-        for source, relative in find_images([folder], skip=out_dir).images:
-            if any(part.startswith(".") for part in relative.parts):
-                continue
-            now = _signature(source)
-            if now is None or now[0] == 0 or seen.get(source) == now:
-                continue
-            if settling.get(source) != now:
-                settling[source] = now  # changed since the last poll: look again next time
-                continue
-            seen[source] = now
-            target = target_of(source, relative, out_dir, suffix)
-            if not _up_to_date(source, target):
-                yield Job(source, target)
-        sleep(interval)
+    """The jobs of a `Watcher` of `folder`, forever."""
+    return Watcher(folder, out_dir, suffix, interval, settle, sleep).jobs()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.synthetic import encode, scene
@@ -59,3 +61,45 @@ def test_ctrl_c_stops_with_a_summary_and_a_report_of_what_was_done(tmp_path: Pat
     assert 2 <= len(lines) < 40 and all(line["ok"] for line in lines)
     assert written == sorted(Path(line["output"]).name for line in lines), "whole outputs only, each reported"
     assert f"40 inputs: {len(lines)} written, 0 skipped, 0 failed, {40 - len(lines)} not started" in out
+
+
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+
+
+def test_watch_reports_empty_files_waits_for_paused_writers_and_sigterm_ends_with_the_summary(tmp_path: Path) -> None:
+    """--watch never reported a 0-byte file, took a paused copy half-written (corrupt_image, then again),
+    and SIGTERM ended it without the summary."""
+    folder, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.jsonl"
+    folder.mkdir()
+    empty = folder / "empty.jpg"
+    empty.write_bytes(b"")
+    os.utime(empty, (time.time() - 120, time.time() - 120))  # left empty long ago: nothing is still writing it
+    arguments = ["--watch", str(folder), "--out", str(out), "--interval", "0.1", "--settle", "0.3"]
+    command = [sys.executable, "-m", "engine", *arguments, "--report", str(report)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def lines() -> list[dict[str, object]]:
+        return [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
+
+    _wait_for(lambda: len(lines()) == 1, process)
+    assert lines()[0]["error"] == "empty_input"
+
+    photo = encode(scene(320, 240, seed=3)[0])
+    paused = folder / "paused.jpg"
+    paused.write_bytes(photo[: len(photo) // 2])  # the writer stops for a while here
+    time.sleep(2.0)  # well past --settle: the half file is taken, fails, and must be held back
+    assert len(lines()) == 1, lines()
+    paused.write_bytes(photo)
+    _wait_for(lambda: len(lines()) == 2, process)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 143, stderr
+    assert [(Path(str(r["input"])).name, r["ok"]) for r in lines()] == [("empty.jpg", False), ("paused.jpg", True)]
+    assert "interrupted (SIGTERM)" in stdout and "2 inputs: 1 written, 0 skipped, 1 failed" in stdout
+    assert "Traceback" not in stderr and (out / "paused.png").is_file()

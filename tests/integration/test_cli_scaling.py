@@ -66,9 +66,9 @@ def test_watch_cuts_out_files_as_they_land_until_ctrl_c(tmp_path: Path) -> None:
     command = [sys.executable, "-c", TERMINAL, "--watch", str(inbox), "--out", str(out), "--interval", "0.2"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(out / "early.jpg.png", process)
+        _wait_for(out / "early.png", process)
         (inbox / "late.png").write_bytes(encode(scene(160, 120, seed=1)[0], ".png"))
-        _wait_for(out / "late.png.png", process)
+        _wait_for(out / "late.png", process)
     finally:
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)

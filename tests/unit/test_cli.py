@@ -54,10 +54,10 @@ def test_a_bad_file_fails_alone_with_its_reason(
 def test_mask_and_background_options(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main([str(photos / "a.jpg"), "--out", str(out), "--mask", "--quiet"]) == EXIT_OK
-    assert Image.open(out / "a.png").mode == "L"
+    assert Image.open(out / "a.jpg.png").mode == "L"  # a.png beside it shares the stem
     assert main([str(photos / "a.jpg"), "--out", str(out), "--background", "#00ff00", "--quiet"]) == EXIT_OK
-    corner = np.asarray(Image.open(out / "a.png"))[0, 0]
-    assert Image.open(out / "a.png").mode == "RGB" and corner[1] > 240 and corner[0] < 15
+    corner = np.asarray(Image.open(out / "a.jpg.png"))[0, 0]
+    assert Image.open(out / "a.jpg.png").mode == "RGB" and corner[1] > 240 and corner[0] < 15
 
 
 def test_skip_existing(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,7 +158,8 @@ def test_inputs_that_share_a_name_each_get_their_own_output(tmp_path: Path, caps
     out = tmp_path / "o"
     assert main([*map(str, inputs), str(tmp_path / "d1" / "a.png"), "--out", str(out), "--quiet"]) == EXIT_OK
     assert "4 inputs: 4 written" in capsys.readouterr().out
-    assert len(list(out.iterdir())) == 4
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert written == ["d1/a.jpg.png", "d1/a.png.png", "d2/a.png", "d3/a.png"]
 
 
 def test_an_output_folder_inside_the_input_is_not_read_back(photos: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,9 +86,9 @@ def test_watch_takes_a_file_once_it_has_settled_and_each_new_version(tmp_path: P
         step()
 
     with pytest.raises(KeyboardInterrupt):
-        taken.extend(landed_jobs(folder, out, ".png", 0.0, sleep))
+        taken.extend(landed_jobs(folder, out, ".png", 0.0, sleep, settle=0.0))
     assert [job.source.name for job in taken] == ["a.jpg", "c.jpg"]
-    assert taken[0].target == out / "a.jpg.png"
+    assert taken[0].target == out / "a.png"
 
 
 def test_watch_does_not_redo_an_output_newer_than_its_input(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_watch_does_not_redo_an_output_newer_than_its_input(tmp_path: Path) -> N
     folder.mkdir()
     out.mkdir()
     (folder / "a.jpg").write_bytes(b"x" * 10)
-    (out / "a.jpg.png").write_bytes(b"done")
+    (out / "a.png").write_bytes(b"done")
     polls = iter(range(3))
 
     def sleep(_: float) -> None:
@@ -104,4 +104,4 @@ def test_watch_does_not_redo_an_output_newer_than_its_input(tmp_path: Path) -> N
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        assert list(landed_jobs(folder, out, ".png", 0.0, sleep)) == []
+        assert list(landed_jobs(folder, out, ".png", 0.0, sleep, settle=0.0)) == []

@@ -1,0 +1,201 @@
+"""One naming rule for every cut-out the command line writes (batch and --watch alike).
+
+An output's name is a function of its input's path under its root alone: `a.jpg` -> `a.png`; the
+input's extension is kept (`a.jpg.png`) only where another image in the same folder shares the stem
+or the output would replace the input; with several roots each is written under its own name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.cli import EXIT_OK, EXIT_USAGE, capped_jobs, main
+from engine.cpus import usable_cpus
+from engine.files import find_images, plan_jobs
+from engine.watch import landed_jobs
+from tests.synthetic import encode, scene
+
+
+def _photo(path: Path, seed: int, size: tuple[int, int] = (96, 64)) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = encode(scene(*size, seed=seed)[0])
+    path.write_bytes(data)
+    return data
+
+
+def _alpha(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path))[..., 3]
+
+
+def _records(report: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in report.read_text().splitlines()]
+
+
+def test_clashing_names_in_several_roots_go_under_each_roots_name_whatever_the_order(tmp_path: Path) -> None:
+    """day1/IMG_0001.jpg and day2/IMG_0001.jpg were written as IMG_0001.jpg.png and .2 by argument order."""
+    days = tmp_path / "days"
+    for seed, day in enumerate(("day1", "day2")):
+        _photo(days / day / "IMG_0001.jpg", seed, (96 + 32 * seed, 64))
+    first, second = tmp_path / "cut1", tmp_path / "cut2"
+    assert main([str(days / "day1"), str(days / "day2"), "--out", str(first), "-q"]) == EXIT_OK
+    assert main([str(days / "day2"), str(days / "day1"), "--out", str(second), "-q"]) == EXIT_OK
+    for out in (first, second):
+        assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == ["day1/IMG_0001.png", "day2/IMG_0001.png"]
+        assert Image.open(out / "day2" / "IMG_0001.png").size == (128, 64)
+
+
+def test_skip_existing_skips_only_outputs_made_from_the_same_input_and_reports_every_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's repro: a goldfish added as day0 was never cut out, and the horse's file was read as done."""
+    days = tmp_path / "days"
+    _photo(days / "day1" / "IMG_0001.jpg", 1, (96, 64))
+    _photo(days / "day2" / "IMG_0001.jpg", 2, (128, 64))
+    out = tmp_path / "cut"
+    assert main([str(days / "day1"), str(days / "day2"), "--out", str(out), "-q", "--skip-existing"]) == EXIT_OK
+    _photo(days / "day0" / "IMG_0001.jpg", 0, (160, 64))
+    capsys.readouterr()
+    report = tmp_path / "report.jsonl"
+    roots = [str(days / day) for day in ("day0", "day1", "day2")]
+    assert main([*roots, "--out", str(out), "-q", "--skip-existing", "--report", str(report)]) == EXIT_OK
+    assert "3 inputs: 1 written, 2 skipped" in capsys.readouterr().out
+    assert Image.open(out / "day0" / "IMG_0001.png").size == (160, 64)
+    assert Image.open(out / "day2" / "IMG_0001.png").size == (128, 64)
+    records = {Path(str(r["input"])).parent.name: r for r in _records(report)}
+    assert sorted(records) == ["day0", "day1", "day2"]
+    assert records["day1"]["skipped"] is True and records["day1"]["output"] == str(out / "day1" / "IMG_0001.png")
+    assert "skipped" not in records["day0"]
+
+
+def test_skip_existing_redoes_an_output_older_than_its_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = tmp_path / "in" / "a.jpg"
+    _photo(photo, 0)
+    out = tmp_path / "out"
+    assert main([str(photo), "--out", str(out), "-q"]) == EXIT_OK
+    later = (out / "a.png").stat().st_mtime + 10
+    _photo(photo, 1)
+    os.utime(photo, (later, later))  # the input changed after its cut-out was made
+    capsys.readouterr()
+    assert main([str(photo), "--out", str(out), "-q", "--skip-existing"]) == EXIT_OK
+    assert "1 inputs: 1 written, 0 skipped" in capsys.readouterr().out
+
+
+def test_the_name_depends_on_the_inputs_own_folder_not_on_the_other_inputs(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    for seed, name in enumerate(("a.jpg", "a.png", "b.jpg")):
+        _photo(folder / name, seed)
+    alone = plan_jobs(find_images([folder / "a.jpg"]).images, tmp_path / "o", ".png")
+    together = plan_jobs(find_images([folder]).images, tmp_path / "o", ".png")
+    assert [j.target.name for j in alone] == ["a.jpg.png"]  # its folder has a.png too
+    assert [j.target.name for j in together] == ["a.jpg.png", "a.png.png", "b.png"]
+
+
+def test_files_from_several_folders_go_under_their_folders_names(tmp_path: Path) -> None:
+    inputs = [tmp_path / folder / "a.jpg" for folder in ("d1", "d2")]
+    for seed, path in enumerate(inputs):
+        _photo(path, seed)
+    jobs = plan_jobs(find_images(inputs).images, tmp_path / "o", ".png")
+    assert [str(j.target.relative_to(tmp_path / "o")) for j in jobs] == ["d1/a.png", "d2/a.png"]
+
+
+def test_roots_with_the_same_name_are_told_apart_by_their_parents(tmp_path: Path) -> None:
+    roots = [tmp_path / side / "photos" for side in ("left", "right")]
+    for seed, root in enumerate(roots):
+        _photo(root / "x.jpg", seed)
+    jobs = plan_jobs(find_images(roots).images, tmp_path / "o", ".png")
+    assert [str(j.target.relative_to(tmp_path / "o")) for j in jobs] == ["left/photos/x.png", "right/photos/x.png"]
+
+
+def test_batch_and_watch_name_an_output_alike(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    _photo(folder / "sub" / "a.jpg", 0)
+    batch = plan_jobs(find_images([folder]).images, tmp_path / "o", ".png")
+    polls = iter(range(2))
+
+    def sleep(_: float) -> None:
+        if next(polls, None) is None:
+            raise KeyboardInterrupt
+
+    watched = []
+    with pytest.raises(KeyboardInterrupt):
+        watched.extend(landed_jobs(folder, tmp_path / "o", ".png", 0.0, sleep, settle=0.0))
+    assert [j.target for j in watched] == [j.target for j in batch] == [tmp_path / "o" / "sub" / "a.png"]
+
+
+def test_hidden_and_appledouble_files_are_passed_over(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "in"
+    _photo(folder / "photo.jpg", 0)
+    (folder / "._photo.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    _photo(folder / ".thumbnails" / "photo.jpg", 1)
+    assert main([str(folder), "--out", str(tmp_path / "o"), "-q"]) == EXIT_OK
+    assert "1 inputs: 1 written, 0 skipped, 0 failed" in capsys.readouterr().out
+
+
+def test_outputs_that_would_still_clash_are_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "in"
+    _photo(folder / "a.jpg", 0)
+    _photo(folder / "a.png", 1)
+    _photo(folder / "a.jpg.png", 2)  # stem a.jpg: would take a.jpg's output
+    assert main([str(folder), "--out", str(tmp_path / "o"), "-q"]) == EXIT_USAGE
+    assert "a.jpg.png" in capsys.readouterr().err
+    assert not list((tmp_path / "o").rglob("*.png"))
+
+
+def test_no_subject_is_said_only_of_a_fully_transparent_cutout_and_skip_empty_writes_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gradient (the model's peak 0.01) was reported NO SUBJECT while 71 of its pixels were written opaque."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    gradient = np.tile(np.linspace(0, 255, 400, dtype=np.uint8)[None, :, None], (300, 1, 3))
+    (folder / "gradient.png").write_bytes(encode(gradient, ".png"))
+    _photo(folder / "photo.jpg", 0, (200, 150))
+    report = tmp_path / "report.jsonl"
+    assert main([str(folder), "--out", str(tmp_path / "o"), "-q", "--report", str(report)]) == EXIT_OK
+    records = {Path(str(r["input"])).name: r for r in _records(report)}
+    assert records["gradient.png"]["no_subject"] is True
+    assert _alpha(tmp_path / "o" / "gradient.png").max() == 0, "the image written agrees with the finding"
+    assert records["photo.jpg"]["no_subject"] is False and _alpha(tmp_path / "o" / "photo.png").max() == 255
+
+    capsys.readouterr()
+    assert main([str(folder), "--out", str(tmp_path / "o2"), "-q", "--skip-empty", "--report", str(report)]) == EXIT_OK
+    assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["photo.png"]
+    assert "2 inputs: 1 written, 0 skipped, 0 failed, 1 with no subject not written" in capsys.readouterr().out
+    assert {Path(str(r["input"])).name: r["written"] for r in _records(report)} == {
+        "gradient.png": False,
+        "photo.jpg": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("flags", "warning"),
+    [
+        (["--quality", "80"], "--quality does nothing with png"),
+        (["--margin", "0.1"], "--margin does nothing without --crop"),
+        (["--mask", "--background", "#ffffff"], "--background does nothing with --mask"),
+        (["--format", "webp", "--compress-level", "9"], "--compress-level does nothing with webp"),
+        (["-j", "64"], "--jobs 64 capped to"),
+    ],
+)
+def test_flags_that_would_do_nothing_are_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], warning: str
+) -> None:
+    _photo(tmp_path / "a.jpg", 0)
+    assert main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "-q", *flags]) == EXIT_OK
+    assert f"warning: {warning}" in capsys.readouterr().err
+
+
+def test_jobs_are_capped_to_the_usable_cpus() -> None:
+    assert capped_jobs(1) == (1, None)
+    assert capped_jobs(usable_cpus() + 14)[0] == usable_cpus()
