@@ -6,7 +6,11 @@ every run and every machine carves the same split:
 
 - video frames (stems `<sequence>_<frame>`, e.g. DAVIS): whole sequences, every `every`-th by
   name, so no frame of a validation sequence is trained on;
-- other photos: every `every`-th by name, starting at `offset`.
+- other photos: every `every`-th by name, starting at `offset`;
+- held-out domains: every photo whose stem starts with one of a folder's `domains` prefixes, so a
+  whole kind of photo is never trained on. Scored as its own group (`domain_group`), it shows a
+  loss on photos unlike the training data that an in-domain split cannot see; `validate.ranking`
+  weighs these groups first.
 
 Labelled folders are scored against their ground truth; unlabelled ones against the teacher.
 """
@@ -32,13 +36,20 @@ class Rule:
     every: int
     offset: int = 0
     by_sequence: bool = False
+    domains: tuple[str, ...] = ()  # stem prefixes of whole domains held out (never trained on)
 
     def held_out(self, stems: Sequence[str]) -> set[str]:
+        domain = self.domain_stems(stems)
+        rest = [s for s in stems if s not in domain]
         if self.by_sequence:
-            sequences = sorted({sequence_of(s) for s in stems})
+            sequences = sorted({sequence_of(s) for s in rest})
             chosen = set(sequences[self.offset :: self.every])
-            return {s for s in stems if sequence_of(s) in chosen}
-        return set(sorted(stems)[self.offset :: self.every])
+            return domain | {s for s in rest if sequence_of(s) in chosen}
+        return domain | set(sorted(rest)[self.offset :: self.every])
+
+    def domain_stems(self, stems: Sequence[str]) -> set[str]:
+        """The stems of the held-out domains."""
+        return {s for s in stems if s.startswith(self.domains)} if self.domains else set()
 
 
 def sequence_of(stem: str) -> str:
@@ -48,12 +59,17 @@ def sequence_of(stem: str) -> str:
 
 # The training pool and its rules. `train` uses offset 5: modelbuild calibrates INT8 on every
 # 3rd photo (offset 0) and checks it on the next (offset 1), so validation photos are neither.
+# unlabeled/objects holds one photo per ImageNet class, named by WordNet synset; synsets from n06 on
+# are food, plants, fungi, landscapes and a few people (85 photos): no animal, no artefact. That
+# domain is held out whole: extra/davis already holds out whole video sequences, but every other
+# folder's held-out photos look like its training photos.
+OBJECT_DOMAINS = tuple(f"n{group:02d}" for group in range(6, 16))
 POOL: dict[str, Rule] = {
     "train": Rule(every=6, offset=5),
     "extra/davis": Rule(every=5, by_sequence=True),
     "extra/people": Rule(every=8),
     "unlabeled/people": Rule(every=10),
-    "unlabeled/objects": Rule(every=10),
+    "unlabeled/objects": Rule(every=10, domains=OBJECT_DOMAINS),
 }
 DEFAULT_RULE = Rule(every=8, offset=3)  # a user's own folder (`--data`)
 POOL_FOLDERS = [DATA / name for name in POOL]
@@ -76,6 +92,22 @@ def images_of(folder: Path) -> list[Path]:
 
 
 def validation_stems(folder: Path) -> set[str]:
-    """Stems of the folder's photos that belong to the validation split."""
+    """Stems of the folder's photos that belong to the validation split (held-out domains included)."""
     rule = POOL.get(folder_key(folder), DEFAULT_RULE)
     return rule.held_out([p.stem for p in images_of(folder)])
+
+
+def domain_stems(folder: Path) -> set[str]:
+    """Stems of the folder's photos in its held-out domains (a part of `validation_stems`)."""
+    rule = POOL.get(folder_key(folder), DEFAULT_RULE)
+    return rule.domain_stems([p.stem for p in images_of(folder)])
+
+
+def domain_group(key: str) -> str:
+    """The validation group of a folder's held-out domains."""
+    return f"{key} (held-out domains)"
+
+
+def held_out_domains() -> set[str]:
+    """The validation groups that are whole held-out domains."""
+    return {domain_group(key) for key, rule in POOL.items() if rule.domains}

@@ -20,7 +20,7 @@ from bench.metrics import score_image, summarise
 
 from .data import Example, find_examples, read_gray
 from .progress import Progress
-from .split import folder_key
+from .split import domain_group, domain_stems, folder_key, held_out_domains
 from .teacher import Teacher, make_labels
 
 if TYPE_CHECKING:
@@ -30,8 +30,12 @@ Predictor = Callable[[Path], np.ndarray]  # photo file -> uint8 mask at the phot
 
 
 def validation_groups(folders: Sequence[Path], labels_dir: Path) -> dict[str, list[Example]]:
-    """Folder key -> its validation photos."""
-    groups = {folder_key(f): find_examples(f, labels_dir, part="validation") for f in folders}
+    """Folder key -> its validation photos, and the folder's held-out domains as a group of their own."""
+    groups: dict[str, list[Example]] = {}
+    for folder in folders:
+        examples, domain = find_examples(folder, labels_dir, part="validation"), domain_stems(folder)
+        groups[folder_key(folder)] = [e for e in examples if e.image.stem not in domain]
+        groups[domain_group(folder_key(folder))] = [e for e in examples if e.image.stem in domain]
     return {name: examples for name, examples in groups.items() if examples}
 
 
@@ -95,18 +99,23 @@ def wins(a: dict[str, Any], b: dict[str, Any], skip: set[str] = frozenset()) -> 
 def ranking(rows: dict[str, dict[str, Any]], trained_on: dict[str, set[str]] | None = None) -> list[tuple[str, int]]:
     """Candidates from best to worst, with their score: the sum over every other candidate of the
     cells won minus the cells lost (`wins`), each pair compared only on the groups neither was
-    trained on; ties go to the lower mean MAE. One rule for checkpoints, blends and the default:
-    a candidate must be better on most groups and on both metrics, not on an average alone."""
+    trained on. One rule for checkpoints, blends and the default: a candidate must be better on
+    most groups and on both metrics, not on an average alone. The held-out domains are weighed
+    first: a candidate that gains in-domain and loses on photos unlike its training data ranks
+    below one that does not; then the in-domain score, then the lower mean MAE."""
     trained_on = trained_on or {}
-    score = {}
+    domains = held_out_domains()
+    score, outside = {}, {}
     for a, table_a in rows.items():
-        total = 0
+        total = away = 0
         for b, table_b in rows.items():
             if a != b:
                 skip = trained_on.get(a, set()) | trained_on.get(b, set())
                 total += wins(table_a, table_b, skip) - wins(table_b, table_a, skip)
-        score[a] = total
-    return sorted(score.items(), key=lambda item: (-item[1], rows[item[0]]["mean"]["mae"]))
+                only = set(table_a) - domains | skip
+                away += wins(table_a, table_b, only) - wins(table_b, table_a, only)
+        score[a], outside[a] = total, away
+    return sorted(score.items(), key=lambda item: (-outside[item[0]], -item[1], rows[item[0]]["mean"]["mae"]))
 
 
 def trained_groups(model_id: str, model_dir: Path) -> set[str]:
@@ -116,8 +125,16 @@ def trained_groups(model_id: str, model_dir: Path) -> set[str]:
     manifest = model_dir / f"{model_id}.json"
     data = json.loads(manifest.read_text()) if manifest.is_file() else {}
     training = data.get("provenance", {}).get("training", {})
-    folders = [] if "validation_photos" in training else training.get("folders", [])
-    return {folder_key(Path(f)) if Path(f).is_absolute() else f.removeprefix("../shared/data/") for f in folders}
+    keys = {
+        folder_key(Path(f)) if Path(f).is_absolute() else f.removeprefix("../shared/data/")
+        for f in training.get("folders", [])
+    }
+    if "validation_photos" not in training:
+        return keys
+    # held out, except the domains the split holds out since: the run trained on their photos
+    return {
+        domain_group(key) for key in keys if domain_group(key) not in training["validation_photos"]
+    } & held_out_domains()
 
 
 def format_table(rows: dict[str, dict[str, Any]]) -> str:
