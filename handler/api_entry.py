@@ -20,7 +20,6 @@ Routes:
 from __future__ import annotations
 
 import base64
-import json
 import mimetypes
 import uuid
 from pathlib import Path
@@ -49,7 +48,7 @@ from .errors import BadRequestError, PayloadTooLargeError, PermanentError, Resul
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
 from .observability import logger, metrics, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
-from .requests import read_request
+from .requests import json_document, read_request
 from .settings import load_settings
 from .storage import OPTIONS_METADATA, Storage, findings_metadata
 
@@ -93,7 +92,7 @@ def page() -> Response[Any]:
 @app.post("/remove")
 def remove() -> Response[Any]:
     event = app.current_event
-    body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
+    body = _body()
     if len(body) > settings.api_max_body_bytes:
         raise PayloadTooLargeError(len(body), settings.api_max_body_bytes)
     accept = event.headers.get("accept", "")
@@ -101,6 +100,12 @@ def remove() -> Response[Any]:
     options = settings.api_options(request.options)
     cutout = traced_removal(request.image, options, settings.engine)
     return reply(cutout, _prefers_json(accept))
+
+
+def _body() -> bytes:
+    """The request's body as bytes (API Gateway base64-encodes every body: binary media type */*)."""
+    event = app.current_event
+    return base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
 
 
 def reply(cutout: Cutout, as_json: bool = False) -> Response[Any]:
@@ -161,7 +166,7 @@ def create_upload() -> Response[Any]:
     them), and the presigned GET URLs of its cut-out and of its failure record, to poll."""
     if not (settings.input_bucket and settings.output_bucket):
         return error_response(501, "uploads_not_configured", "INPUT_BUCKET and OUTPUT_BUCKET are not set")
-    request = app.current_event.json_body if app.current_event.body else {}
+    request = json_document(_body()) or {}
     if not isinstance(request, dict):
         return error_response(400, "bad_request", 'send a JSON object such as {"filename": "photo.jpg"}')
     query = dict(app.current_event.query_string_parameters or {})
@@ -220,11 +225,6 @@ def _refused(error: Exception, code: str, **details: Any) -> Response[Any]:
 def broken_deployment(error: EngineError) -> Response[Any]:
     logger.exception("the deployment is broken")
     return error_response(500, error.code, "the service is misconfigured; the error has been logged")
-
-
-@app.exception_handler([json.JSONDecodeError, UnicodeDecodeError])
-def bad_json(error: ValueError) -> Response[Any]:
-    return error_response(400, "bad_request", f"the request body is not valid JSON: {error}")
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

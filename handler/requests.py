@@ -107,12 +107,20 @@ def _field_name(part: Message) -> str:
     return str(part.get_param("name", "", header="content-disposition")) if disposition else ""
 
 
-def _json(body: bytes) -> tuple[bytes, dict[str, str]]:
-    """(the decoded image_file_b64, the other members as text) of a JSON object body."""
+def json_document(body: bytes) -> object:
+    """The JSON value of a request body (null when empty); BadRequestError when it is not JSON, or
+    nests deeper than the parser's recursion limit (a crash otherwise)."""
     try:
-        document = json.loads(body or b"null")
+        return json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("the request body is JSON nested too deeply to read") from None
+
+
+def _json(body: bytes) -> tuple[bytes, dict[str, str]]:
+    """(the decoded image_file_b64, the other members as text) of a JSON object body."""
+    document = json_document(body)
     if not isinstance(document, dict):
         raise BadRequestError(f'send a JSON object such as {{"{BASE64_FIELD}": "<base64 of the image>"}}')
     encoded = document.pop(BASE64_FIELD, None)
