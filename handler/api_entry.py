@@ -15,6 +15,8 @@ Routes:
   POST /uploads  JSON `{"filename": "photo.jpg"}`, query = engine options -> a presigned form
                  upload (POST, at most MAX_INPUT_BYTES) into the input bucket that carries the
                  options to the worker, and presigned GET URLs of the cut-out and the failure record
+Any other method on these paths is a 405 method_not_allowed with `Allow`, any other path a 404
+not_found (template.yaml routes both here); every error body is `{"error": code, "message": ...}`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine import (
@@ -44,7 +47,15 @@ from engine import (
     load_model,
 )
 
-from .errors import BadRequestError, PayloadTooLargeError, PermanentError, ResultTooLargeError, UrlNotFetchedError
+from .errors import (
+    BadRequestError,
+    MethodNotAllowedError,
+    PayloadTooLargeError,
+    PermanentError,
+    ResultTooLargeError,
+    RouteNotFoundError,
+    UrlNotFetchedError,
+)
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
 from .observability import logger, metrics, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
@@ -63,6 +74,8 @@ HTTP_STATUS: dict[type[Exception], int] = {
     BadRequestError: 400,
     UrlNotFetchedError: 400,
     InvalidOptionError: 400,
+    RouteNotFoundError: 404,
+    MethodNotAllowedError: 405,
     PayloadTooLargeError: 413,
     ResultTooLargeError: 413,
     UnsupportedFormatError: 415,
@@ -219,6 +232,19 @@ def _refused(error: Exception, code: str, **details: Any) -> Response[Any]:
     logger.info("rejected request", extra={"reason": code, "status": status})
     record_failure(code)
     return error_response(status, code, str(error), **details)
+
+
+@app.not_found
+def no_route(error: NotFoundError) -> Response[Any]:
+    """A path the API has, asked with another method: 405 with Allow; any other path: a coded 404."""
+    method, path = app.current_event.http_method.upper(), app.current_event.path
+    routes = app._static_routes + app._dynamic_routes
+    allowed = sorted({route.method for route in routes if route.rule.match(path)})
+    if not allowed:
+        return _refused(RouteNotFoundError(path), RouteNotFoundError.code)
+    response = _refused(MethodNotAllowedError(method, path, allowed), MethodNotAllowedError.code)
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
 
 
 @app.exception_handler(DeploymentError)

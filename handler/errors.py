@@ -83,3 +83,22 @@ class UrlNotFetchedError(PermanentError):
             "image_url is not fetched: this service reads only the image sent to it; send it as the body, "
             "as the image_file form field or as image_file_b64 in a JSON object"
         )
+
+
+class RouteNotFoundError(PermanentError):
+    """No route of the API has this path."""
+
+    code = "not_found"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"no route {path}: the API serves GET /, POST /remove and POST /uploads")
+
+
+class MethodNotAllowedError(PermanentError):
+    """The path is a route of the API, but not for this method (the answer's Allow names those that are)."""
+
+    code = "method_not_allowed"
+
+    def __init__(self, method: str, path: str, allowed: list[str]) -> None:
+        super().__init__(f"{path} does not take {method}; it takes {', '.join(allowed)}")
+        self.allowed = allowed

@@ -3,7 +3,10 @@ proxy events posted to the API function under the Lambda emulator (local/api_gat
 
 from __future__ import annotations
 
-from local.api_gateway import ApiResponse, call_api
+import pytest
+import requests
+
+from local.api_gateway import ApiGatewayBridge, ApiResponse, call_api
 
 JSON = {"Content-Type": "application/json"}
 
@@ -30,3 +33,30 @@ def test_deeply_nested_json_asking_for_an_upload_is_a_bad_request_too(api):
     response = call_api(api, "POST", "/uploads", body, JSON)
 
     assert_json_error(response, 400, "bad_request")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("GET", "/remove", "POST"), ("PUT", "/remove", "POST"), ("DELETE", "/uploads", "POST"), ("POST", "/", "GET")],
+)
+def test_a_wrong_method_on_a_route_is_405_naming_the_allowed_one(api, method, path, allowed):
+    response = call_api(api, method, path)
+
+    assert_json_error(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == allowed
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_unknown_route_is_a_coded_404(api, method):
+    response = call_api(api, method, "/nope")
+
+    assert_json_error(response, 404, "not_found")
+
+
+def test_through_the_gateway_a_wrong_method_reaches_the_function_with_or_without_a_key_scheme(stack, api):
+    routes = stack.api_routes()
+    with ApiGatewayBridge(api, routes=routes) as bridge:
+        wrong = requests.get(f"{bridge.url}/remove", timeout=60)
+        unknown = requests.get(f"{bridge.url}/nope/deeper", timeout=60)
+    assert (wrong.status_code, wrong.headers["Allow"], wrong.json()["error"]) == (405, "POST", "method_not_allowed")
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
