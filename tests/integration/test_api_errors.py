@@ -3,6 +3,9 @@ proxy events posted to the API function under the Lambda emulator (local/api_gat
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import pytest
 import requests
 
@@ -60,3 +63,24 @@ def test_through_the_gateway_a_wrong_method_reaches_the_function_with_or_without
         unknown = requests.get(f"{bridge.url}/nope/deeper", timeout=60)
     assert (wrong.status_code, wrong.headers["Allow"], wrong.json()["error"]) == (405, "POST", "method_not_allowed")
     assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG file's signature, header and (truncated) data: what a client sends as a 1-bit image of that size
+    (the size is all the API reads before it refuses one too large)."""
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        for kind, data in [
+            (b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)),
+            (b"IDAT", zlib.compress(b"")),
+            (b"IEND", b""),
+        ]
+    )
+
+
+@pytest.mark.parametrize(("width", "height", "megapixels"), [(10_000, 7_000, "70.0"), (30_000, 30_000, "900.0")])
+def test_too_many_megapixels_get_the_same_clean_message_however_many(api, width, height, megapixels):
+    response = call_api(api, "POST", "/remove", png_header(width, height), {"Content-Type": "image/png"})
+
+    body = assert_json_error(response, 422, "image_too_large")
+    assert body["message"] == f"image is {width}x{height} ({megapixels} MP), over the 64 MP limit"
