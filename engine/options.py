@@ -44,7 +44,7 @@ class Options:
     format: str = PNG.name  # a name in formats.FORMATS
     crop: bool = False  # crop to the subject's bounding box
     crop_margin: float = 0.05  # margin around the crop, as a share of the subject's longer side
-    background: RGB | None = None  # flatten onto this colour (RGB) instead of transparency
+    background: RGB | None = None  # flatten onto this colour (RGB; text as the CLI takes it, #ffffff, is parsed)
     refine: bool = True  # edge-aware full-resolution refinement of the matte
     soft_edges: bool = False  # matting-style edges from the photo's colours where the model is unsure
     decontaminate: bool = True  # re-estimate foreground colours where alpha is partial
@@ -53,6 +53,9 @@ class Options:
     size: Size = Size.FULL
 
     def __post_init__(self) -> None:
+        given: object = self.background  # Python callers may write it as the CLI and API do
+        if isinstance(given, str):
+            object.__setattr__(self, "background", _parse_background("background", given))
         chosen = output_format(self.format)  # refuses an unknown one
         if not chosen.transparency and self.output is OutputMode.CUTOUT and self.background is None:
             raise InvalidOptionError(

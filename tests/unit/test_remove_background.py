@@ -99,9 +99,10 @@ def test_crop_keeps_the_subject_with_a_margin() -> None:
     assert alpha[cutout.height // 2, cutout.width // 2] > 240
 
 
-def test_solid_background_colour_gives_an_opaque_rgb_png() -> None:
+@pytest.mark.parametrize("white", [(255, 255, 255), "#ffffff", "FFFFFF", "255,255,255"])
+def test_solid_background_colour_gives_an_opaque_rgb_png(white: tuple[int, int, int] | str) -> None:
     bgr, mask = scene(seed=0)
-    image = _decode(engine.remove_background(encode(bgr), Options(background=(255, 255, 255))).data)
+    image = _decode(engine.remove_background(encode(bgr), Options(background=white)).data)  # as the CLI and API
     assert image.mode == "RGB"
     pixels = np.asarray(image)
     assert (pixels[5, 5] >= 250).all() and (pixels[-5, -5] >= 250).all()
