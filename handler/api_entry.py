@@ -49,6 +49,7 @@ from engine import (
 
 from .errors import (
     BadRequestError,
+    ConflictingValuesError,
     MethodNotAllowedError,
     PayloadTooLargeError,
     PermanentError,
@@ -59,7 +60,7 @@ from .errors import (
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
 from .observability import logger, metrics, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
-from .requests import json_document, read_request
+from .requests import json_document, option_text, read_request
 from .settings import load_settings
 from .storage import OPTIONS_METADATA, Storage, findings_metadata
 
@@ -72,6 +73,7 @@ PAGE_HTML = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 HTTP_STATUS: dict[type[Exception], int] = {
     EmptyInputError: 400,
     BadRequestError: 400,
+    ConflictingValuesError: 400,
     UrlNotFetchedError: 400,
     InvalidOptionError: 400,
     RouteNotFoundError: 404,
@@ -109,7 +111,8 @@ def remove() -> Response[Any]:
     if len(body) > settings.api_max_body_bytes:
         raise PayloadTooLargeError(len(body), settings.api_max_body_bytes)
     accept = event.headers.get("accept", "")
-    request = read_request(body, event.headers.get("content-type", ""), event.query_string_parameters or {}, accept)
+    query = event.multi_value_query_string_parameters or {}
+    request = read_request(body, event.headers.get("content-type", ""), query, accept)
     options = settings.api_options(request.options)
     cutout = traced_removal(request.image, options, settings.engine)
     return reply(cutout, _prefers_json(accept))
@@ -182,7 +185,7 @@ def create_upload() -> Response[Any]:
     request = json_document(_body()) or {}
     if not isinstance(request, dict):
         return error_response(400, "bad_request", 'send a JSON object such as {"filename": "photo.jpg"}')
-    query = dict(app.current_event.query_string_parameters or {})
+    query = option_text(app.current_event.multi_value_query_string_parameters or {})
     named_in_query = query.pop("filename", "")
     filename = str(request.get("filename") or named_in_query)
     options = settings.default_options.merged(query)  # refuses bad options now, not in the worker

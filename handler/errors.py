@@ -102,3 +102,10 @@ class MethodNotAllowedError(PermanentError):
     def __init__(self, method: str, path: str, allowed: list[str]) -> None:
         super().__init__(f"{path} does not take {method}; it takes {', '.join(allowed)}")
         self.allowed = allowed
+
+
+class ConflictingValuesError(BadRequestError):
+    """The request gives one thing twice, differently (`crop=true&crop=false`, two image_file parts,
+    `channels=alpha` beside `output=cutout`): neither is taken silently."""
+
+    code = "conflicting_values"

@@ -5,7 +5,9 @@
   options as further fields;
 - a JSON object: the image base64-encoded in `image_file_b64`, options as further members.
 
-Options in the body are laid over the query's. remove.bg's names are understood where they mean
+Options in the body are laid over the query's; within each, a name given twice with different
+values (`crop=true&crop=false`, also by two spellings: `channels=alpha&output=cutout`) is refused,
+as is a second image. remove.bg's names are understood where they mean
 what ours do (REMOVE_BG_NAMES: `channels=alpha` is `output=mask`, `bg_color` is `background`);
 `image_url` is refused (this service never fetches URLs). When no option names the format, the
 first image type of the `Accept` header that is an output format chooses it.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
@@ -27,7 +29,7 @@ from email.policy import HTTP
 from engine import EmptyInputError, InvalidOptionError
 from engine.formats import by_media_type
 
-from .errors import BadRequestError, UrlNotFetchedError
+from .errors import BadRequestError, ConflictingValuesError, UrlNotFetchedError
 
 FILE_FIELD = "image_file"
 BASE64_FIELD = "image_file_b64"
@@ -43,7 +45,11 @@ class ImageRequest:
     options: dict[str, str]  # option text, as Options.from_strings reads it
 
 
-def read_request(body: bytes, content_type: str, query: Mapping[str, str], accept: str = "") -> ImageRequest:
+Query = Mapping[str, str | Sequence[str]]  # each name's value, or all its values (multi-value)
+Fields = list[tuple[str, str]]  # a body's option fields in order, repeats included
+
+
+def read_request(body: bytes, content_type: str, query: Query, accept: str = "") -> ImageRequest:
     """The image and options of a POST /remove (see the module docstring); BadRequestError,
     UrlNotFetchedError or EmptyInputError when the request does not hold an image."""
     kind = content_type.split(";", maxsplit=1)[0].strip().lower()
@@ -52,8 +58,8 @@ def read_request(body: bytes, content_type: str, query: Mapping[str, str], accep
     elif kind == "application/json":
         image, fields = _json(body)
     else:
-        image, fields = body, {}
-    options = _our_names({**query, **fields})
+        image, fields = body, []
+    options = {**option_text(query), **_our_names(fields)}
     chosen = accepted_format(accept)
     if "format" not in options and chosen:
         options["format"] = chosen
@@ -69,37 +75,56 @@ def accepted_format(accept: str) -> str | None:
     return None
 
 
-def _our_names(options: Mapping[str, str]) -> dict[str, str]:
-    if URL_FIELD in options:
-        raise UrlNotFetchedError()
-    renamed = {REMOVE_BG_NAMES.get(name, name): value for name, value in options.items()}
-    return {name: REMOVE_BG_VALUES.get((name, value.lower()), value) for name, value in renamed.items()}
+def option_text(query: Query) -> dict[str, str]:
+    """A query's options by our names, one value each (see _our_names)."""
+    return _our_names((name, value) for name, values in query.items() for value in _as_list(values))
 
 
-def _multipart(body: bytes, content_type: str) -> tuple[bytes, dict[str, str]]:
+def _as_list(values: str | Sequence[str]) -> Sequence[str]:
+    return [values] if isinstance(values, str) else values
+
+
+def _our_names(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Option text by our names (remove.bg's names and values translated); ConflictingValuesError
+    when a name comes twice with different values."""
+    options: dict[str, str] = {}
+    for name, value in fields:
+        if name == URL_FIELD:
+            raise UrlNotFetchedError()
+        ours = REMOVE_BG_NAMES.get(name, name)
+        text = REMOVE_BG_VALUES.get((ours, value.lower()), value)
+        if options.setdefault(ours, text) != text:
+            raise ConflictingValuesError(f"{ours} is given twice, as {options[ours]!r} and {text!r}: give it once")
+    return options
+
+
+def _multipart(body: bytes, content_type: str) -> tuple[bytes, Fields]:
     """(the image_file part's bytes, the other fields as text) of a multipart/form-data body."""
     message = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
     )
     if not message.is_multipart():
         raise BadRequestError("the multipart/form-data body has no parts (is the boundary right?)")
-    image: bytes | None = None
-    fields: dict[str, str] = {}
+    images: list[bytes] = []
+    fields: Fields = []
     for part in message.iter_parts():
         name = _field_name(part)
         payload = part.get_payload(decode=True)
         content = payload if isinstance(payload, bytes) else b""
         if name == FILE_FIELD:
-            image = content
+            images.append(content)
         elif name:
-            fields[name] = content.decode("utf-8", errors="replace")
-    if image is None:
-        if BASE64_FIELD in fields:
-            return _base64(fields.pop(BASE64_FIELD)), fields
-        if URL_FIELD in fields:
+            fields.append((name, content.decode("utf-8", errors="replace")))
+    encoded = [value for name, value in fields if name == BASE64_FIELD]
+    if len(images) + len(encoded) > 1:
+        raise ConflictingValuesError(f"the form has {len(images) + len(encoded)} images: send one {FILE_FIELD}")
+    if encoded:
+        return _base64(encoded[0]), [(name, value) for name, value in fields if name != BASE64_FIELD]
+    if not images:
+        if any(name == URL_FIELD for name, _ in fields):
             raise UrlNotFetchedError()
         raise BadRequestError(f"the form has no {FILE_FIELD} field: send the image as {FILE_FIELD}")
-    return image, fields
+    return images[0], fields
 
 
 def _field_name(part: Message) -> str:
@@ -118,7 +143,7 @@ def json_document(body: bytes) -> object:
         raise BadRequestError("the request body is JSON nested too deeply to read") from None
 
 
-def _json(body: bytes) -> tuple[bytes, dict[str, str]]:
+def _json(body: bytes) -> tuple[bytes, Fields]:
     """(the decoded image_file_b64, the other members as text) of a JSON object body."""
     document = json_document(body)
     if not isinstance(document, dict):
@@ -130,7 +155,7 @@ def _json(body: bytes) -> tuple[bytes, dict[str, str]]:
         raise BadRequestError(f"the JSON object has no {BASE64_FIELD} member")
     if not isinstance(encoded, str):
         raise BadRequestError(f"{BASE64_FIELD} must be a base64 string")
-    return _base64(encoded), {name: _as_text(name, value) for name, value in document.items()}
+    return _base64(encoded), [(name, _as_text(name, value)) for name, value in document.items()]
 
 
 def _base64(text: str) -> bytes:

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from local.api_gateway import ApiGatewayBridge, ApiResponse, call_api
+from tests.integration.buckets import sample_bytes
 
 JSON = {"Content-Type": "application/json"}
 
@@ -84,3 +85,43 @@ def test_too_many_megapixels_get_the_same_clean_message_however_many(api, width,
 
     body = assert_json_error(response, 422, "image_too_large")
     assert body["message"] == f"image is {width}x{height} ({megapixels} MP), over the 64 MP limit"
+
+
+def form(parts: list[tuple[str, bytes]], boundary: str = "b0undary") -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body of (field name, content) parts, the image fields as files."""
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"'.encode()
+        + (b'; filename="a.jpg"\r\nContent-Type: image/jpeg' if name == "image_file" else b"")
+        + b"\r\n\r\n"
+        + content
+        + b"\r\n"
+        for name, content in parts
+    )
+    return body + f"--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+@pytest.mark.parametrize(
+    ("parts", "query"),
+    [
+        ([("image_file", b"JPEG")], {"crop": ["true", "false"]}),
+        ([("image_file", b"JPEG"), ("image_file", b"JPEG")], {}),
+        ([("image_file", b"JPEG"), ("channels", b"alpha"), ("output", b"cutout")], {}),
+        ([("image_file", b"JPEG"), ("crop", b"true"), ("crop", b"false")], {}),
+    ],
+    ids=["query-repeat", "two-files", "alias-and-name", "form-repeat"],
+)
+def test_conflicting_repeats_are_refused_not_last_one_wins(api, parts, query):
+    photo = sample_bytes("coffee.jpg")
+    body, headers = form([(name, photo if content == b"JPEG" else content) for name, content in parts])
+
+    response = call_api(api, "POST", "/remove", body, headers, query)
+
+    assert_json_error(response, 400, "conflicting_values")
+
+
+def test_the_same_value_twice_is_no_conflict(api):
+    body, headers = form([("image_file", sample_bytes("coffee.jpg")), ("channels", b"alpha"), ("output", b"mask")])
+
+    response = call_api(api, "POST", "/remove", body, headers, {"size": ["preview", "preview"]})
+
+    assert (response.status, response.content_type) == (200, "image/png")
