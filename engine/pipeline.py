@@ -12,7 +12,7 @@ from .errors import ModelNotFoundError, UnknownModelError
 from .manifest import installed_models
 from .memory import check_budget
 from .model import Model, get_model
-from .options import Options, OutputMode
+from .options import Options, OutputMode, Pixels
 from .profiles import for_output
 from .quality import measure
 from .refine import decontaminate, refine_alpha
@@ -112,13 +112,13 @@ def _upsample(pred: np.ndarray, width: int, height: int) -> np.ndarray:
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 
-def subject_box(alpha: np.ndarray, margin: float, threshold: int = 8) -> Box | None:
+def subject_box(alpha: np.ndarray, margin: float | Pixels, threshold: int = 8) -> Box | None:
     """Bounding box of the subject (alpha above `threshold`), grown by `margin` of its longer
-    side and clamped to the image; None when there is no subject."""
+    side (or by as many Pixels) and clamped to the image; None when there is no subject."""
     x, y, w, h = cv2.boundingRect(cv2.compare(alpha, threshold, cv2.CMP_GT))  # a mask: no point list
     if not w:
         return None
-    pad = round(margin * max(w, h))
+    pad = margin if isinstance(margin, Pixels) else round(margin * max(w, h))
     height, width = alpha.shape
     return max(0, x - pad), max(0, y - pad), min(width, x + w + pad), min(height, y + h + pad)
 

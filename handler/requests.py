@@ -3,7 +3,8 @@
 - the raw body is the image; the options are the query (`?crop=true&format=webp`);
 - `multipart/form-data` (remove.bg's and rembg's servers' form): the file in the `image_file` field,
   options as further fields;
-- a JSON object: the image base64-encoded in `image_file_b64`, options as further members.
+- a JSON object: the image base64-encoded in `image_file_b64`, options as further members;
+- `application/x-www-form-urlencoded`: `image_file_b64` and the options as form fields.
 
 Options in the body are laid over the query's; within each, a name given twice with different
 values (`crop=true&crop=false`, also by two spellings: `channels=alpha&output=cutout`) is refused,
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
+from urllib.parse import parse_qsl
 
 from engine import EmptyInputError, InvalidOptionError
 from engine.formats import by_media_type
@@ -57,6 +59,8 @@ def read_request(body: bytes, content_type: str, query: Query, accept: str = "")
         image, fields = _multipart(body, content_type)
     elif kind == "application/json":
         image, fields = _json(body)
+    elif kind == "application/x-www-form-urlencoded":
+        image, fields = _urlencoded(body)
     else:
         image, fields = body, []
     options = {**option_text(query), **_our_names(fields)}
@@ -67,12 +71,27 @@ def read_request(body: bytes, content_type: str, query: Query, accept: str = "")
 
 
 def accepted_format(accept: str) -> str | None:
-    """The first media type of an Accept header that is an output format's (`image/webp` -> webp)."""
-    for part in accept.split(","):
-        found = by_media_type(part.split(";")[0])
-        if found is not None:
+    """The most preferred media type of an Accept header that is an output format's (`image/webp` ->
+    webp; by q, the first of equals; never one with q=0); None leaves the default, PNG (`*/*`)."""
+    ranked = sorted(((_quality(part), index, part.split(";")[0]) for index, part in enumerate(accept.split(","))),
+                    key=lambda entry: (-entry[0], entry[1]))  # fmt: skip
+    for quality, _, media_type in ranked:
+        found = by_media_type(media_type)
+        if quality > 0 and found is not None:
             return found.name
     return None
+
+
+def _quality(part: str) -> float:
+    """The q parameter of one Accept entry (1 when absent or unreadable)."""
+    for parameter in part.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 1.0
+    return 1.0
 
 
 def option_text(query: Query) -> dict[str, str]:
@@ -125,6 +144,18 @@ def _multipart(body: bytes, content_type: str) -> tuple[bytes, Fields]:
             raise UrlNotFetchedError()
         raise BadRequestError(f"the form has no {FILE_FIELD} field: send the image as {FILE_FIELD}")
     return images[0], fields
+
+
+def _urlencoded(body: bytes) -> tuple[bytes, Fields]:
+    """(the decoded image_file_b64, the other fields) of an application/x-www-form-urlencoded body."""
+    fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+    encoded = [value for name, value in fields if name == BASE64_FIELD]
+    if len(encoded) != 1:
+        if any(name == URL_FIELD for name, _ in fields):
+            raise UrlNotFetchedError()
+        raise BadRequestError(f"the form must carry one {BASE64_FIELD} field (the image, base64-encoded)")
+    image = _base64(encoded[0].replace(" ", "+"))  # a + not escaped in the form reads as a space
+    return image, [(name, value) for name, value in fields if name != BASE64_FIELD]
 
 
 def _field_name(part: Message) -> str:

@@ -3,8 +3,10 @@ proxy events posted to the API function under the Lambda emulator (local/api_gat
 
 from __future__ import annotations
 
+import base64
 import struct
 import zlib
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -125,3 +127,40 @@ def test_the_same_value_twice_is_no_conflict(api):
     response = call_api(api, "POST", "/remove", body, headers, {"size": ["preview", "preview"]})
 
     assert (response.status, response.content_type) == (200, "image/png")
+
+
+@pytest.mark.parametrize(
+    ("query", "media_type"),
+    [
+        ({"size": ["auto"]}, "image/png"),
+        ({"size": ["regular"], "format": ["auto"]}, "image/png"),
+        ({"size": ["full"], "format": ["auto"], "bg_color": ["green"]}, "image/jpeg"),
+        ({"crop": ["true"], "crop_margin": ["10%"]}, "image/png"),
+        ({"crop": ["true"], "crop_margin": ["30px"], "bg_color": ["81d4fa"]}, "image/png"),
+    ],
+)
+def test_remove_bg_spellings_are_understood(api, query, media_type):
+    response = call_api(api, "POST", "/remove", sample_bytes("coffee.jpg"), {"Content-Type": "image/jpeg"}, query)
+
+    assert (response.status, response.content_type) == (200, media_type), response.body[:200]
+
+
+def test_a_form_urlencoded_base64_image_is_understood(api):
+    encoded = base64.b64encode(sample_bytes("coffee.jpg")).decode()
+    body = urlencode({"image_file_b64": encoded, "size": "preview"}).encode()
+
+    response = call_api(api, "POST", "/remove", body, {"Content-Type": "application/x-www-form-urlencoded"})
+
+    assert (response.status, response.content_type) == (200, "image/png")
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [("image/webp;q=0, */*", "image/png"), ("image/webp;q=0.5, image/png", "image/png"), ("*/*", "image/png")],
+)
+def test_accept_honours_q_and_falls_back_to_png(api, accept, media_type):
+    headers = {"Content-Type": "image/jpeg", "Accept": accept}
+
+    response = call_api(api, "POST", "/remove", sample_bytes("coffee.jpg"), headers, {"size": ["preview"]})
+
+    assert (response.status, response.content_type) == (200, media_type)
