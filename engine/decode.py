@@ -102,6 +102,13 @@ def open_image(data: bytes, max_megapixels: float) -> Image.Image:
     return image
 
 
+def has_more_frames(image: Image.Image) -> bool:
+    """Whether an opened image holds more than one frame (animated GIF, WebP or PNG, multi-page
+    TIFF), of which only the first is cut out; an MPO's second image (a phone's depth map or
+    preview) is not a frame of the photo."""
+    return image.format != "MPO" and int(getattr(image, "n_frames", 1)) > 1
+
+
 def decodes_with_opencv(image: Image.Image, data: bytes) -> bool:
     """Whether `decode_opened` takes OpenCV's faster JPEG decoder for this image (else Pillow)."""
     return image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L") and data.rstrip(b"\0").endswith(_JPEG_EOI)

@@ -7,7 +7,7 @@ import time
 import cv2
 import numpy as np
 
-from .decode import decode_opened, decodes_with_opencv, open_image
+from .decode import decode_opened, decodes_with_opencv, has_more_frames, open_image
 from .errors import ModelNotFoundError, UnknownModelError
 from .manifest import installed_models
 from .memory import check_budget
@@ -76,6 +76,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         foreground=float(np.count_nonzero(sample >= 128) / sample.size),
         no_subject=prediction.peak < NO_SUBJECT_PEAK or int(alpha.max(initial=0)) < 128,
         estimated_error=model.manifest.error_model.estimate(features),
+        first_frame_only=has_more_frames(header),
         quality_features=features,
         timings=StageTimings(
             decode=(decoded_at - start) * 1000,

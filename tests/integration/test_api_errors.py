@@ -4,12 +4,14 @@ proxy events posted to the API function under the Lambda emulator (local/api_gat
 from __future__ import annotations
 
 import base64
+import io
 import struct
 import zlib
 from urllib.parse import urlencode
 
 import pytest
 import requests
+from PIL import Image
 
 from local.api_gateway import ApiGatewayBridge, ApiResponse, call_api
 from tests.integration.buckets import sample_bytes
@@ -164,3 +166,22 @@ def test_accept_honours_q_and_falls_back_to_png(api, accept, media_type):
     response = call_api(api, "POST", "/remove", sample_bytes("coffee.jpg"), headers, {"size": ["preview"]})
 
     assert (response.status, response.content_type) == (200, media_type)
+
+
+def animated_gif(frames: int) -> bytes:
+    """A GIF of `frames` frames (one frame: a still GIF), a light square moving on a dark ground."""
+    images = []
+    for index in range(frames):
+        image = Image.new("RGB", (96, 64), (20, 30, 40))
+        image.paste((230, 200, 80), (10 + 20 * index, 16, 50 + 20 * index, 48))
+        images.append(image)
+    out = io.BytesIO()
+    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("frames", "said"), [(3, "true"), (1, "false")])
+def test_an_animated_gif_says_only_its_first_frame_was_cut_out(api, frames, said):
+    response = call_api(api, "POST", "/remove", animated_gif(frames), {"Content-Type": "image/gif"})
+
+    assert (response.status, response.headers["X-First-Frame-Only"]) == (200, said)

@@ -110,6 +110,15 @@ def test_solid_background_colour_gives_an_opaque_rgb_png(white: tuple[int, int, 
     assert pixels[cy, cx].min() < 200  # the subject is still there
 
 
+@pytest.mark.parametrize(("fmt", "frames", "said"), [("GIF", 3, True), ("WEBP", 2, True), ("GIF", 1, False)])
+def test_an_animation_is_cut_out_from_its_first_frame_and_says_so(fmt: str, frames: int, said: bool) -> None:
+    bgr, _ = scene(seed=0)
+    still = Image.fromarray(bgr[:, :, ::-1])
+    out = io.BytesIO()
+    still.save(out, fmt, save_all=True, append_images=[still.rotate(90 * i) for i in range(1, frames)])
+    assert engine.remove_background(out.getvalue()).findings()["first_frame_only"] is said
+
+
 def test_existing_transparency_is_combined_with_the_prediction() -> None:
     bgr, _ = scene(seed=0)
     rgba = np.dstack([bgr[:, :, ::-1], np.full(bgr.shape[:2], 255, np.uint8)])
