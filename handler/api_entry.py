@@ -60,7 +60,7 @@ from .errors import (
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
 from .observability import logger, metrics, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
-from .requests import json_document, option_text, read_request
+from .requests import image_length, json_document, option_text, read_request
 from .settings import load_settings
 from .storage import OPTIONS_METADATA, Storage, findings_metadata
 
@@ -108,11 +108,12 @@ def page() -> Response[Any]:
 def remove() -> Response[Any]:
     event = app.current_event
     body = _body()
+    content_type = event.headers.get("content-type", "")
     if len(body) > settings.api_max_body_bytes:
-        raise PayloadTooLargeError(len(body), settings.api_max_body_bytes)
+        raise PayloadTooLargeError(len(body), settings.api_max_body_bytes, image_length(body, content_type))
     accept = event.headers.get("accept", "")
     query = event.multi_value_query_string_parameters or {}
-    request = read_request(body, event.headers.get("content-type", ""), query, accept)
+    request = read_request(body, content_type, query, accept)
     options = settings.api_options(request.options)
     cutout = traced_removal(request.image, options, settings.engine)
     return reply(cutout, _prefers_json(accept))

@@ -44,9 +44,13 @@ class PayloadTooLargeError(PermanentError):
 
     code = "payload_too_large"
 
-    def __init__(self, length: int, limit: int) -> None:
+    def __init__(self, length: int, limit: int, image_length: int | None = None) -> None:
+        """`length`: the request body's bytes; `image_length`: its image's, where the body is a form."""
+        size = f"the image is {length} bytes" if image_length in (None, length) else (
+            f"the request is {length} bytes (the image {image_length})"
+        )  # fmt: skip
         super().__init__(
-            f"the image is {length} bytes, over the {limit}-byte limit of this route (API Gateway sends it "
+            f"{size}, over the {limit}-byte limit of this route (API Gateway sends it "
             "base64-encoded, a third larger, in a 6 MiB request); POST /uploads for an upload URL instead"
         )
         self.limit = limit

@@ -28,10 +28,10 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from urllib.parse import parse_qsl
 
-from engine import EmptyInputError, InvalidOptionError
+from engine import EmptyInputError, InputError, InvalidOptionError
 from engine.formats import by_media_type
 
-from .errors import BadRequestError, ConflictingValuesError, UrlNotFetchedError
+from .errors import BadRequestError, ConflictingValuesError, PermanentError, UrlNotFetchedError
 
 FILE_FIELD = "image_file"
 BASE64_FIELD = "image_file_b64"
@@ -68,6 +68,14 @@ def read_request(body: bytes, content_type: str, query: Query, accept: str = "")
     if "format" not in options and chosen:
         options["format"] = chosen
     return ImageRequest(image, options)
+
+
+def image_length(body: bytes, content_type: str) -> int | None:
+    """The bytes of the image a request body carries (None when it carries none that can be read)."""
+    try:
+        return len(read_request(body, content_type, {}).image)
+    except (PermanentError, InputError):
+        return None
 
 
 def accepted_format(accept: str) -> str | None:

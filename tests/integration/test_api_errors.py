@@ -13,10 +13,12 @@ import pytest
 import requests
 from PIL import Image
 
+from handler.payload import LARGEST_INVOKE_BODY_BYTES, MAX_REQUEST_BODY_BYTES
 from local.api_gateway import ApiGatewayBridge, ApiResponse, call_api
 from tests.integration.buckets import sample_bytes
 
 JSON = {"Content-Type": "application/json"}
+JPEG = {"Content-Type": "image/jpeg"}
 
 
 def assert_json_error(response: ApiResponse, status: int, code: str) -> dict:
@@ -185,3 +187,27 @@ def test_an_animated_gif_says_only_its_first_frame_was_cut_out(api, frames, said
     response = call_api(api, "POST", "/remove", animated_gif(frames), {"Content-Type": "image/gif"})
 
     assert (response.status, response.headers["X-First-Frame-Only"]) == (200, said)
+
+
+def test_a_form_over_the_limit_reports_its_image_parts_size(api):
+    image = sample_bytes("astronaut.jpg")
+    image += bytes(MAX_REQUEST_BODY_BYTES - 1000 - len(image))
+    body, headers = form([("image_file", image), ("size", b"preview"), ("note", b"x" * 2000)])
+    assert len(body) > MAX_REQUEST_BODY_BYTES
+
+    response = call_api(api, "POST", "/remove", body, headers)
+
+    message = assert_json_error(response, 413, "payload_too_large")["message"]
+    assert message.startswith(f"the request is {len(body)} bytes (the image {len(image)}), over the ")
+
+
+def test_the_coded_413_reaches_as_far_as_lambda_lets_any_body_through(api):
+    """Bodies from the handler's limit up to where the base64 event passes Lambda's 6 MiB get the
+    function's coded 413; none over LARGEST_INVOKE_BODY_BYTES can reach it, whatever its headers."""
+    photo = sample_bytes("astronaut.jpg")
+    coded = call_api(api, "POST", "/remove", photo + bytes(4_715_000 - len(photo)), JPEG)
+    bare = call_api(api, "POST", "/remove", photo + bytes(LARGEST_INVOKE_BODY_BYTES + 1 - len(photo)), JPEG)
+
+    assert_json_error(coded, 413, "payload_too_large")
+    assert (bare.status, bare.json()) == (413, {"message": "Request Too Long"})  # API Gateway's own
+    assert LARGEST_INVOKE_BODY_BYTES == 4_718_592  # 3/4 of 6 MiB: the base64 of the body alone fills it
