@@ -18,6 +18,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NoReturn
 
 import cv2
 import numpy as np
@@ -93,9 +94,19 @@ def open_image(data: bytes, max_megapixels: float) -> Image.Image:
     """The image's header (format, mode, size; no pixel decoded yet), or the errors of decode_image."""
     if not data:
         raise EmptyInputError("the input is empty (0 bytes)")
-    image = _open(data)
+    try:
+        image = _open(data)
+    except Image.DecompressionBombError:  # over Pillow's own cap (179 MP) too: our message all the same
+        _refuse_size(_header_size(data), min(max_megapixels, 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6))
     _check_size(image.size, max_megapixels)
     return image
+
+
+def has_more_frames(image: Image.Image) -> bool:
+    """Whether an opened image holds more than one frame (animated GIF, WebP or PNG, multi-page
+    TIFF), of which only the first is cut out; an MPO's second image (a phone's depth map or
+    preview) is not a frame of the photo."""
+    return image.format != "MPO" and int(getattr(image, "n_frames", 1)) > 1
 
 
 def decodes_with_opencv(image: Image.Image, data: bytes) -> bool:
@@ -178,21 +189,36 @@ def _open(data: bytes) -> Image.Image:
             return Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
         raise UnsupportedFormatError(f"not a supported image ({_describe(data)}); send {READABLE}") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"image dimensions are too large: {exc}") from None
     except (OSError, SyntaxError, ValueError, RuntimeError) as exc:  # libheif and libavif raise RuntimeError
         raise CorruptImageError(f"the image header is corrupt: {exc}") from None
+
+
+def _header_size(data: bytes) -> tuple[int, int]:
+    """The size in the header of an image that Image.open refused as a decompression bomb, read by
+    its format's plugin directly (the check is Image.open's, not the plugins')."""
+    for name in SUPPORTED_FORMATS:
+        factory, accept = Image.OPEN.get(name, (None, None))
+        if factory is not None and (accept is None or accept(data[:16])):
+            try:
+                return factory(io.BytesIO(data), "").size
+            except (OSError, SyntaxError, ValueError):
+                continue
+    raise ImageTooLargeError("the image's dimensions are too large to read")
 
 
 def _check_size(size: tuple[int, int], max_megapixels: float) -> None:
     width, height = size
     if width < 1 or height < 1:
         raise CorruptImageError(f"the image has no pixels ({width}x{height})")
-    megapixels = width * height / 1e6
-    if megapixels > max_megapixels:
-        raise ImageTooLargeError(
-            f"image is {width}x{height} ({megapixels:.1f} MP), over the {max_megapixels:g} MP limit"
-        )
+    if width * height / 1e6 > max_megapixels:
+        _refuse_size(size, max_megapixels)
+
+
+def _refuse_size(size: tuple[int, int], max_megapixels: float) -> NoReturn:
+    width, height = size
+    raise ImageTooLargeError(
+        f"image is {width}x{height} ({width * height / 1e6:.1f} MP), over the {max_megapixels:g} MP limit"
+    )
 
 
 def _decode_with_pillow(image: Image.Image, colours: Conversion) -> DecodedImage:

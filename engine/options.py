@@ -5,6 +5,11 @@ Options travel as text (query parameters, DEFAULT_OPTIONS, Batch Operations argu
 `Options.from_strings` parses it, `merged` lays text over options, `to_strings` writes it back
 (`Options.from_strings(o.to_strings()) == o`), and `recipe` is the canonical text stored beside a
 cut-out to recognise a repeat.
+
+remove.bg's values are read too, so that its clients work unchanged (SIZE_ALIASES: size=auto,
+full, 4k, hd, medium are the input's own size, regular and small are preview; format=auto is
+JPEG on a background colour, else PNG; crop_margin=30px in pixels or 10%; bg_color as hex of 3 or
+6 digits or a colour name such as green).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from urllib.parse import urlencode
+
+from PIL import ImageColor
 
 from .errors import InvalidOptionError
 from .formats import PNG, OutputFormat, output_format
@@ -30,6 +37,19 @@ class Size(StrEnum):
 
 
 PREVIEW_PIXELS = 250_000  # 0.25 MP, remove.bg's preview size
+# remove.bg's sizes: preview/small/regular are 0.25 MP there too; medium (1.5 MP), hd (4 MP), full,
+# 4k, 50mp and auto (the most there is) are the input's own size here (never more than it has).
+SIZE_ALIASES = {"auto": Size.FULL, "4k": Size.FULL, "50mp": Size.FULL, "hd": Size.FULL, "medium": Size.FULL,
+                "regular": Size.PREVIEW, "small": Size.PREVIEW}  # fmt: skip
+AUTO_FORMAT = "auto"  # remove.bg's: JPEG when a background colour leaves no transparency, else PNG
+MAX_MARGIN_PIXELS = 500  # remove.bg's most margin in pixels
+
+
+class Pixels(int):
+    """A crop margin in pixels (`30px`), where a float is a share of the subject's longer side."""
+
+    def __str__(self) -> str:
+        return f"{int(self)}px"
 
 
 RGB = tuple[int, int, int]
@@ -41,10 +61,10 @@ class Options:
 
     model: str | None = None  # model id; None = the process default (ENGINE_MODEL)
     output: OutputMode = OutputMode.CUTOUT
-    format: str = PNG.name  # a name in formats.FORMATS
+    format: str = PNG.name  # a name in formats.FORMATS, or AUTO_FORMAT
     crop: bool = False  # crop to the subject's bounding box
-    crop_margin: float = 0.05  # margin around the crop, as a share of the subject's longer side
-    background: RGB | None = None  # flatten onto this colour (RGB) instead of transparency
+    crop_margin: float | Pixels = 0.05  # margin around the crop: a share of the subject's longer side, or Pixels
+    background: RGB | None = None  # flatten onto this colour (RGB; text as the CLI takes it, #ffffff, is parsed)
     refine: bool = True  # edge-aware full-resolution refinement of the matte
     soft_edges: bool = False  # matting-style edges from the photo's colours where the model is unsure
     decontaminate: bool = True  # re-estimate foreground colours where alpha is partial
@@ -53,7 +73,10 @@ class Options:
     size: Size = Size.FULL
 
     def __post_init__(self) -> None:
-        chosen = output_format(self.format)  # refuses an unknown one
+        given: object = self.background  # Python callers may write it as the CLI and API do
+        if isinstance(given, str):
+            object.__setattr__(self, "background", _parse_background("background", given))
+        chosen = self.output_format  # refuses an unknown one
         if not chosen.transparency and self.output is OutputMode.CUTOUT and self.background is None:
             raise InvalidOptionError(
                 f"format {chosen.name} has no transparency: add a background colour (background=ffffff) or ask "
@@ -63,8 +86,10 @@ class Options:
             raise InvalidOptionError(f"quality must be 0-100, got {self.quality}")
         if not 0 <= self.compress_level <= 9:
             raise InvalidOptionError(f"compress_level must be 0-9, got {self.compress_level}")
-        if not 0 <= self.crop_margin <= 1:
-            raise InvalidOptionError(f"crop_margin must be between 0 and 1, got {self.crop_margin}")
+        if not 0 <= self.crop_margin <= (MAX_MARGIN_PIXELS if isinstance(self.crop_margin, Pixels) else 1):
+            raise InvalidOptionError(
+                f"crop_margin must be a share 0-1, 0%-100% or 0px-{MAX_MARGIN_PIXELS}px, got {self.crop_margin}"
+            )
         if self.background is not None and (
             len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background)
         ):
@@ -100,6 +125,8 @@ class Options:
 
     @property
     def output_format(self) -> OutputFormat:
+        if self.format == AUTO_FORMAT:
+            return output_format(PNG.name if self.background is None else "jpeg")
         return output_format(self.format)
 
     @property
@@ -165,7 +192,25 @@ def _parse_quality(name: str, raw: str) -> int | None:
 
 
 def _parse_format(name: str, raw: str) -> str:
-    return output_format(raw.lower()).name
+    lowered = raw.lower()
+    if lowered == "zip":
+        raise InvalidOptionError("format zip (remove.bg's colour JPEG and alpha PNG) is not made here: ask for png")
+    return lowered if lowered == AUTO_FORMAT else output_format(lowered).name
+
+
+def _parse_size(name: str, raw: str) -> StrEnum:
+    alias = SIZE_ALIASES.get(raw.lower())
+    return alias if alias is not None else _parse_choice(Size)(name, raw)
+
+
+def _parse_margin(name: str, raw: str) -> float | Pixels:
+    """A share (0.1), a percentage (10%) or pixels (30px): remove.bg's spellings and ours."""
+    lowered = raw.lower()
+    if lowered.endswith("px") and lowered[:-2].strip().isdigit():
+        return Pixels(int(lowered[:-2]))
+    if lowered.endswith("%"):
+        return _parse_float(name, lowered[:-1]) / 100
+    return _parse_float(name, raw)
 
 
 def _parse_model(name: str, raw: str) -> str | None:
@@ -177,16 +222,22 @@ def _parse_model(name: str, raw: str) -> str | None:
 
 
 def parse_color(raw: str) -> RGB:
-    """Parse `#rrggbb`, `rrggbb` or `r,g,b` (ASCII digits only) into an RGB tuple."""
+    """Parse `#rrggbb`, `rrggbb`, `rgb`, `r,g,b` (ASCII digits only) or a CSS colour name (green)
+    into an RGB tuple."""
     text = raw.strip().lstrip("#")
+    if re.fullmatch(r"[0-9a-fA-F]{3}", text, re.ASCII):
+        text = "".join(digit * 2 for digit in text)
     if re.fullmatch(r"[0-9a-fA-F]{6}", text, re.ASCII):
         return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
+    if text.lower() in ImageColor.colormap:
+        red, green, blue = ImageColor.getrgb(text.lower())[:3]
+        return (red, green, blue)
     decimal = re.fullmatch(r" *([0-9]{1,3}) *, *([0-9]{1,3}) *, *([0-9]{1,3}) *", text, re.ASCII)
     if decimal:
         r, g, b = (int(c) for c in decimal.groups())
         if max(r, g, b) <= 255:
             return (r, g, b)
-    raise InvalidOptionError(f"background must be #rrggbb or r,g,b with values 0-255, got {raw!r}")
+    raise InvalidOptionError(f"background must be #rrggbb, r,g,b with values 0-255 or a colour name, got {raw!r}")
 
 
 def _parse_background(name: str, raw: str) -> RGB | None:
@@ -200,12 +251,12 @@ _PARSERS = {
     "output": _parse_choice(OutputMode),
     "format": _parse_format,
     "crop": _parse_bool,
-    "crop_margin": _parse_float,
+    "crop_margin": _parse_margin,
     "background": _parse_background,
     "refine": _parse_bool,
     "soft_edges": _parse_bool,
     "decontaminate": _parse_bool,
     "compress_level": _parse_int,
     "quality": _parse_quality,
-    "size": _parse_choice(Size),
+    "size": _parse_size,
 }

@@ -7,12 +7,12 @@ import time
 import cv2
 import numpy as np
 
-from .decode import decode_opened, decodes_with_opencv, open_image
+from .decode import decode_opened, decodes_with_opencv, has_more_frames, open_image
 from .errors import ModelNotFoundError, UnknownModelError
 from .manifest import installed_models
 from .memory import check_budget
 from .model import Model, get_model
-from .options import Options, OutputMode
+from .options import Options, OutputMode, Pixels
 from .profiles import for_output
 from .quality import measure
 from .refine import decontaminate, refine_alpha
@@ -83,6 +83,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         foreground=float(np.count_nonzero(sample >= 128) / sample.size),
         no_subject=int(alpha.max(initial=0)) < 128,  # what was written: no pixel even half opaque
         estimated_error=model.manifest.error_model.estimate(features),
+        first_frame_only=has_more_frames(header),
         quality_features=features,
         timings=StageTimings(
             decode=(decoded_at - start) * 1000,
@@ -119,13 +120,13 @@ def _upsample(pred: np.ndarray, width: int, height: int) -> np.ndarray:
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 
-def subject_box(alpha: np.ndarray, margin: float, threshold: int = 8) -> Box | None:
+def subject_box(alpha: np.ndarray, margin: float | Pixels, threshold: int = 8) -> Box | None:
     """Bounding box of the subject (alpha above `threshold`), grown by `margin` of its longer
-    side and clamped to the image; None when there is no subject."""
+    side (or by as many Pixels) and clamped to the image; None when there is no subject."""
     x, y, w, h = cv2.boundingRect(cv2.compare(alpha, threshold, cv2.CMP_GT))  # a mask: no point list
     if not w:
         return None
-    pad = round(margin * max(w, h))
+    pad = margin if isinstance(margin, Pixels) else round(margin * max(w, h))
     height, width = alpha.shape
     return max(0, x - pad), max(0, y - pad), min(width, x + w + pad), min(height, y + h + pad)
 

@@ -53,6 +53,7 @@ class Cutout:
     foreground: float  # share of the image that is foreground (alpha >= 0.5)
     no_subject: bool = False  # no pixel of the matte is even half opaque: nothing was cut out
     estimated_error: float = 0.0  # the predicted MAE of this matte (quality.py): sort a batch by it
+    first_frame_only: bool = False  # the input is animated (or multi-page): only its first frame was cut out
     quality_features: Mapping[str, float] = field(default_factory=dict)  # what the estimate was made from
     timings: StageTimings = field(default_factory=StageTimings)
     format: OutputFormat = PNG
@@ -64,6 +65,7 @@ class Cutout:
             "foreground": round(self.foreground, 4),
             "no_subject": self.no_subject,
             "estimated_error": round(self.estimated_error, 4),
+            "first_frame_only": self.first_frame_only,
         }
 
     @property

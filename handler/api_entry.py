@@ -15,12 +15,13 @@ Routes:
   POST /uploads  JSON `{"filename": "photo.jpg"}`, query = engine options -> a presigned form
                  upload (POST, at most MAX_INPUT_BYTES) into the input bucket that carries the
                  options to the worker, and presigned GET URLs of the cut-out and the failure record
+Any other method on these paths is a 405 method_not_allowed with `Allow`, any other path a 404
+not_found (template.yaml routes both here); every error body is `{"error": code, "message": ...}`.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import mimetypes
 import uuid
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine import (
@@ -45,11 +47,20 @@ from engine import (
     load_model,
 )
 
-from .errors import BadRequestError, PayloadTooLargeError, PermanentError, ResultTooLargeError, UrlNotFetchedError
+from .errors import (
+    BadRequestError,
+    ConflictingValuesError,
+    MethodNotAllowedError,
+    PayloadTooLargeError,
+    PermanentError,
+    ResultTooLargeError,
+    RouteNotFoundError,
+    UrlNotFetchedError,
+)
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
 from .observability import logger, metrics, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
-from .requests import read_request
+from .requests import image_length, json_document, option_text, read_request
 from .settings import load_settings
 from .storage import OPTIONS_METADATA, Storage, findings_metadata
 
@@ -62,8 +73,11 @@ PAGE_HTML = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 HTTP_STATUS: dict[type[Exception], int] = {
     EmptyInputError: 400,
     BadRequestError: 400,
+    ConflictingValuesError: 400,
     UrlNotFetchedError: 400,
     InvalidOptionError: 400,
+    RouteNotFoundError: 404,
+    MethodNotAllowedError: 405,
     PayloadTooLargeError: 413,
     ResultTooLargeError: 413,
     UnsupportedFormatError: 415,
@@ -93,14 +107,22 @@ def page() -> Response[Any]:
 @app.post("/remove")
 def remove() -> Response[Any]:
     event = app.current_event
-    body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
+    body = _body()
+    content_type = event.headers.get("content-type", "")
     if len(body) > settings.api_max_body_bytes:
-        raise PayloadTooLargeError(len(body), settings.api_max_body_bytes)
+        raise PayloadTooLargeError(len(body), settings.api_max_body_bytes, image_length(body, content_type))
     accept = event.headers.get("accept", "")
-    request = read_request(body, event.headers.get("content-type", ""), event.query_string_parameters or {}, accept)
+    query = event.multi_value_query_string_parameters or {}
+    request = read_request(body, content_type, query, accept)
     options = settings.api_options(request.options)
     cutout = traced_removal(request.image, options, settings.engine)
     return reply(cutout, _prefers_json(accept))
+
+
+def _body() -> bytes:
+    """The request's body as bytes (API Gateway base64-encodes every body: binary media type */*)."""
+    event = app.current_event
+    return base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
 
 
 def reply(cutout: Cutout, as_json: bool = False) -> Response[Any]:
@@ -161,10 +183,10 @@ def create_upload() -> Response[Any]:
     them), and the presigned GET URLs of its cut-out and of its failure record, to poll."""
     if not (settings.input_bucket and settings.output_bucket):
         return error_response(501, "uploads_not_configured", "INPUT_BUCKET and OUTPUT_BUCKET are not set")
-    request = app.current_event.json_body if app.current_event.body else {}
+    request = json_document(_body()) or {}
     if not isinstance(request, dict):
         return error_response(400, "bad_request", 'send a JSON object such as {"filename": "photo.jpg"}')
-    query = dict(app.current_event.query_string_parameters or {})
+    query = option_text(app.current_event.multi_value_query_string_parameters or {})
     named_in_query = query.pop("filename", "")
     filename = str(request.get("filename") or named_in_query)
     options = settings.default_options.merged(query)  # refuses bad options now, not in the worker
@@ -216,15 +238,23 @@ def _refused(error: Exception, code: str, **details: Any) -> Response[Any]:
     return error_response(status, code, str(error), **details)
 
 
+@app.not_found
+def no_route(error: NotFoundError) -> Response[Any]:
+    """A path the API has, asked with another method: 405 with Allow; any other path: a coded 404."""
+    method, path = app.current_event.http_method.upper(), app.current_event.path
+    routes = app._static_routes + app._dynamic_routes
+    allowed = sorted({route.method for route in routes if route.rule.match(path)})
+    if not allowed:
+        return _refused(RouteNotFoundError(path), RouteNotFoundError.code)
+    response = _refused(MethodNotAllowedError(method, path, allowed), MethodNotAllowedError.code)
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
 @app.exception_handler(DeploymentError)
 def broken_deployment(error: EngineError) -> Response[Any]:
     logger.exception("the deployment is broken")
     return error_response(500, error.code, "the service is misconfigured; the error has been logged")
-
-
-@app.exception_handler([json.JSONDecodeError, UnicodeDecodeError])
-def bad_json(error: ValueError) -> Response[Any]:
-    return error_response(400, "bad_request", f"the request body is not valid JSON: {error}")
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -44,9 +44,13 @@ class PayloadTooLargeError(PermanentError):
 
     code = "payload_too_large"
 
-    def __init__(self, length: int, limit: int) -> None:
+    def __init__(self, length: int, limit: int, image_length: int | None = None) -> None:
+        """`length`: the request body's bytes; `image_length`: its image's, where the body is a form."""
+        size = f"the image is {length} bytes" if image_length in (None, length) else (
+            f"the request is {length} bytes (the image {image_length})"
+        )  # fmt: skip
         super().__init__(
-            f"the image is {length} bytes, over the {limit}-byte limit of this route (API Gateway sends it "
+            f"{size}, over the {limit}-byte limit of this route (API Gateway sends it "
             "base64-encoded, a third larger, in a 6 MiB request); POST /uploads for an upload URL instead"
         )
         self.limit = limit
@@ -83,3 +87,29 @@ class UrlNotFetchedError(PermanentError):
             "image_url is not fetched: this service reads only the image sent to it; send it as the body, "
             "as the image_file form field or as image_file_b64 in a JSON object"
         )
+
+
+class RouteNotFoundError(PermanentError):
+    """No route of the API has this path."""
+
+    code = "not_found"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"no route {path}: the API serves GET /, POST /remove and POST /uploads")
+
+
+class MethodNotAllowedError(PermanentError):
+    """The path is a route of the API, but not for this method (the answer's Allow names those that are)."""
+
+    code = "method_not_allowed"
+
+    def __init__(self, method: str, path: str, allowed: list[str]) -> None:
+        super().__init__(f"{path} does not take {method}; it takes {', '.join(allowed)}")
+        self.allowed = allowed
+
+
+class ConflictingValuesError(BadRequestError):
+    """The request gives one thing twice, differently (`crop=true&crop=false`, two image_file parts,
+    `channels=alpha` beside `output=cutout`): neither is taken silently."""
+
+    code = "conflicting_values"

@@ -7,9 +7,14 @@ of them, beside an envelope: the headers twice (single- and multi-value), the qu
 the request context. A request that does not fit never reaches the function: API Gateway answers
 413 `{"message": "Request Too Long"}` itself. A reply that does not fit is a function error (502).
 
-So the largest request body is MAX_REQUEST_BODY_BYTES (the function answers 413 payload_too_large
-above it, as far as such a request reaches it), and a result larger than MAX_REPLY_BODY_BYTES is
-stored and answered by URL (api_entry.py). A body that is base64 text inside JSON is inflated
+So the largest request body is MAX_REQUEST_BODY_BYTES (4,689,408: it leaves 38 KB of envelope),
+and the function answers 413 payload_too_large above it as far as a request reaches it: to where
+4 * ceil(n / 3) plus the envelope passes 6 MiB. Through the local gateway with curl's headers (an
+envelope of 1,235 bytes) that is 4,717,668 bytes; on AWS, whose request context is larger, a
+little less; no body over LARGEST_INVOKE_BODY_BYTES (4,718,592, three quarters of 6 MiB) reaches
+it with any headers. Above that API Gateway answers 413 `{"message": "Request Too Long"}` itself,
+and over 10 MiB (its own payload limit) it refuses the body outright. A result larger than
+MAX_REPLY_BODY_BYTES is stored and answered by URL (api_entry.py). A body that is base64 text inside JSON is inflated
 twice: `base64_capacity(MAX_REQUEST_BODY_BYTES)` bytes of image fit.
 """
 
@@ -33,6 +38,7 @@ def base64_capacity(length: int) -> int:
     return max(0, length) // 4 * 3
 
 
+LARGEST_INVOKE_BODY_BYTES = base64_capacity(INVOKE_REQUEST_BYTES)  # no larger body reaches the function
 MAX_REQUEST_BODY_BYTES = base64_capacity(INVOKE_REQUEST_BYTES - REQUEST_ENVELOPE_BYTES)
 MAX_REPLY_BODY_BYTES = base64_capacity(INVOKE_REQUEST_BYTES - RESPONSE_ENVELOPE_BYTES)
 

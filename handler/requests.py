@@ -3,9 +3,12 @@
 - the raw body is the image; the options are the query (`?crop=true&format=webp`);
 - `multipart/form-data` (remove.bg's and rembg's servers' form): the file in the `image_file` field,
   options as further fields;
-- a JSON object: the image base64-encoded in `image_file_b64`, options as further members.
+- a JSON object: the image base64-encoded in `image_file_b64`, options as further members;
+- `application/x-www-form-urlencoded`: `image_file_b64` and the options as form fields.
 
-Options in the body are laid over the query's. remove.bg's names are understood where they mean
+Options in the body are laid over the query's; within each, a name given twice with different
+values (`crop=true&crop=false`, also by two spellings: `channels=alpha&output=cutout`) is refused,
+as is a second image. remove.bg's names are understood where they mean
 what ours do (REMOVE_BG_NAMES: `channels=alpha` is `output=mask`, `bg_color` is `background`);
 `image_url` is refused (this service never fetches URLs). When no option names the format, the
 first image type of the `Accept` header that is an output format chooses it.
@@ -18,16 +21,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
+from urllib.parse import parse_qsl
 
-from engine import EmptyInputError, InvalidOptionError
+from engine import EmptyInputError, InputError, InvalidOptionError
 from engine.formats import by_media_type
 
-from .errors import BadRequestError, UrlNotFetchedError
+from .errors import BadRequestError, ConflictingValuesError, PermanentError, UrlNotFetchedError
 
 FILE_FIELD = "image_file"
 BASE64_FIELD = "image_file_b64"
@@ -43,7 +47,11 @@ class ImageRequest:
     options: dict[str, str]  # option text, as Options.from_strings reads it
 
 
-def read_request(body: bytes, content_type: str, query: Mapping[str, str], accept: str = "") -> ImageRequest:
+Query = Mapping[str, str | Sequence[str]]  # each name's value, or all its values (multi-value)
+Fields = list[tuple[str, str]]  # a body's option fields in order, repeats included
+
+
+def read_request(body: bytes, content_type: str, query: Query, accept: str = "") -> ImageRequest:
     """The image and options of a POST /remove (see the module docstring); BadRequestError,
     UrlNotFetchedError or EmptyInputError when the request does not hold an image."""
     kind = content_type.split(";", maxsplit=1)[0].strip().lower()
@@ -51,55 +59,111 @@ def read_request(body: bytes, content_type: str, query: Mapping[str, str], accep
         image, fields = _multipart(body, content_type)
     elif kind == "application/json":
         image, fields = _json(body)
+    elif kind == "application/x-www-form-urlencoded":
+        image, fields = _urlencoded(body)
     else:
-        image, fields = body, {}
-    options = _our_names({**query, **fields})
+        image, fields = body, []
+    options = {**option_text(query), **_our_names(fields)}
     chosen = accepted_format(accept)
     if "format" not in options and chosen:
         options["format"] = chosen
     return ImageRequest(image, options)
 
 
+def image_length(body: bytes, content_type: str) -> int | None:
+    """The bytes of the image a request body carries (None when it carries none that can be read)."""
+    try:
+        return len(read_request(body, content_type, {}).image)
+    except (PermanentError, InputError):
+        return None
+
+
 def accepted_format(accept: str) -> str | None:
-    """The first media type of an Accept header that is an output format's (`image/webp` -> webp)."""
-    for part in accept.split(","):
-        found = by_media_type(part.split(";")[0])
-        if found is not None:
+    """The most preferred media type of an Accept header that is an output format's (`image/webp` ->
+    webp; by q, the first of equals; never one with q=0); None leaves the default, PNG (`*/*`)."""
+    ranked = sorted(((_quality(part), index, part.split(";")[0]) for index, part in enumerate(accept.split(","))),
+                    key=lambda entry: (-entry[0], entry[1]))  # fmt: skip
+    for quality, _, media_type in ranked:
+        found = by_media_type(media_type)
+        if quality > 0 and found is not None:
             return found.name
     return None
 
 
-def _our_names(options: Mapping[str, str]) -> dict[str, str]:
-    if URL_FIELD in options:
-        raise UrlNotFetchedError()
-    renamed = {REMOVE_BG_NAMES.get(name, name): value for name, value in options.items()}
-    return {name: REMOVE_BG_VALUES.get((name, value.lower()), value) for name, value in renamed.items()}
+def _quality(part: str) -> float:
+    """The q parameter of one Accept entry (1 when absent or unreadable)."""
+    for parameter in part.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 1.0
+    return 1.0
 
 
-def _multipart(body: bytes, content_type: str) -> tuple[bytes, dict[str, str]]:
+def option_text(query: Query) -> dict[str, str]:
+    """A query's options by our names, one value each (see _our_names)."""
+    return _our_names((name, value) for name, values in query.items() for value in _as_list(values))
+
+
+def _as_list(values: str | Sequence[str]) -> Sequence[str]:
+    return [values] if isinstance(values, str) else values
+
+
+def _our_names(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Option text by our names (remove.bg's names and values translated); ConflictingValuesError
+    when a name comes twice with different values."""
+    options: dict[str, str] = {}
+    for name, value in fields:
+        if name == URL_FIELD:
+            raise UrlNotFetchedError()
+        ours = REMOVE_BG_NAMES.get(name, name)
+        text = REMOVE_BG_VALUES.get((ours, value.lower()), value)
+        if options.setdefault(ours, text) != text:
+            raise ConflictingValuesError(f"{ours} is given twice, as {options[ours]!r} and {text!r}: give it once")
+    return options
+
+
+def _multipart(body: bytes, content_type: str) -> tuple[bytes, Fields]:
     """(the image_file part's bytes, the other fields as text) of a multipart/form-data body."""
     message = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
     )
     if not message.is_multipart():
         raise BadRequestError("the multipart/form-data body has no parts (is the boundary right?)")
-    image: bytes | None = None
-    fields: dict[str, str] = {}
+    images: list[bytes] = []
+    fields: Fields = []
     for part in message.iter_parts():
         name = _field_name(part)
         payload = part.get_payload(decode=True)
         content = payload if isinstance(payload, bytes) else b""
         if name == FILE_FIELD:
-            image = content
+            images.append(content)
         elif name:
-            fields[name] = content.decode("utf-8", errors="replace")
-    if image is None:
-        if BASE64_FIELD in fields:
-            return _base64(fields.pop(BASE64_FIELD)), fields
-        if URL_FIELD in fields:
+            fields.append((name, content.decode("utf-8", errors="replace")))
+    encoded = [value for name, value in fields if name == BASE64_FIELD]
+    if len(images) + len(encoded) > 1:
+        raise ConflictingValuesError(f"the form has {len(images) + len(encoded)} images: send one {FILE_FIELD}")
+    if encoded:
+        return _base64(encoded[0]), [(name, value) for name, value in fields if name != BASE64_FIELD]
+    if not images:
+        if any(name == URL_FIELD for name, _ in fields):
             raise UrlNotFetchedError()
         raise BadRequestError(f"the form has no {FILE_FIELD} field: send the image as {FILE_FIELD}")
-    return image, fields
+    return images[0], fields
+
+
+def _urlencoded(body: bytes) -> tuple[bytes, Fields]:
+    """(the decoded image_file_b64, the other fields) of an application/x-www-form-urlencoded body."""
+    fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+    encoded = [value for name, value in fields if name == BASE64_FIELD]
+    if len(encoded) != 1:
+        if any(name == URL_FIELD for name, _ in fields):
+            raise UrlNotFetchedError()
+        raise BadRequestError(f"the form must carry one {BASE64_FIELD} field (the image, base64-encoded)")
+    image = _base64(encoded[0].replace(" ", "+"))  # a + not escaped in the form reads as a space
+    return image, [(name, value) for name, value in fields if name != BASE64_FIELD]
 
 
 def _field_name(part: Message) -> str:
@@ -107,12 +171,20 @@ def _field_name(part: Message) -> str:
     return str(part.get_param("name", "", header="content-disposition")) if disposition else ""
 
 
-def _json(body: bytes) -> tuple[bytes, dict[str, str]]:
-    """(the decoded image_file_b64, the other members as text) of a JSON object body."""
+def json_document(body: bytes) -> object:
+    """The JSON value of a request body (null when empty); BadRequestError when it is not JSON, or
+    nests deeper than the parser's recursion limit (a crash otherwise)."""
     try:
-        document = json.loads(body or b"null")
+        return json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("the request body is JSON nested too deeply to read") from None
+
+
+def _json(body: bytes) -> tuple[bytes, Fields]:
+    """(the decoded image_file_b64, the other members as text) of a JSON object body."""
+    document = json_document(body)
     if not isinstance(document, dict):
         raise BadRequestError(f'send a JSON object such as {{"{BASE64_FIELD}": "<base64 of the image>"}}')
     encoded = document.pop(BASE64_FIELD, None)
@@ -122,7 +194,7 @@ def _json(body: bytes) -> tuple[bytes, dict[str, str]]:
         raise BadRequestError(f"the JSON object has no {BASE64_FIELD} member")
     if not isinstance(encoded, str):
         raise BadRequestError(f"{BASE64_FIELD} must be a base64 string")
-    return _base64(encoded), {name: _as_text(name, value) for name, value in document.items()}
+    return _base64(encoded), [(name, _as_text(name, value)) for name, value in document.items()]
 
 
 def _base64(text: str) -> bytes:

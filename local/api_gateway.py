@@ -8,8 +8,9 @@ API Gateway answers). An event over Lambda's request limit is not sent: API Gate
 413 `{"message": "Request Too Long"}` itself (handler/payload.py has the limits).
 
 The bridge enforces API keys as API Gateway does for the routes the template's OpenAPI body says
-need one (ApiAuth=API_KEY: every route but the page): without a known key in `x-api-key` it
-answers 403 `{"message": "Forbidden"}` and the function is not called. SigV4 is not checked.
+need one (ApiAuth=API_KEY: every route but the page; `matched_route` picks the route as API
+Gateway does, other methods and unknown paths by the template's catch-all ANY routes): without a
+known key in `x-api-key` it answers 403 `{"message": "Forbidden"}` and the function is not called. SigV4 is not checked.
 
 `python -m local.api_gateway` (`make serve`) serves the API function on http://127.0.0.1:3000:
 open it in a browser to try the page against the real handler and a local S3; large images go
@@ -147,7 +148,17 @@ def key_refused(
 ) -> bool:
     """Whether API Gateway would refuse this request for its API key (the route needs one and
     `sent` is not one of `keys`)."""
-    return API_KEY_SCHEME in routes.get(f"{method} {path}", set()) and sent not in keys
+    return API_KEY_SCHEME in routes.get(matched_route(routes, method, path) or "", set()) and sent not in keys
+
+
+def matched_route(routes: Collection[str], method: str, path: str) -> str | None:
+    """The route ("METHOD /path") API Gateway chooses for a request, as it does: the path itself
+    before the greedy `/{proxy+}`, then the method itself before ANY; None when none matches."""
+    for candidate in (path, "/{proxy+}" if path != "/" else None):
+        for route in (f"{method} {candidate}", f"ANY {candidate}"):
+            if route in routes:
+                return route
+    return None
 
 
 class _BridgeHandler(BaseHTTPRequestHandler):

@@ -196,9 +196,13 @@ def function_ids(template: Mapping[str, Any], parameters: Mapping[str, str] | No
     ]
 
 
+ANY_METHOD_KEYS = {"x-amazon-apigateway-any-method": "ANY"}  # OpenAPI extension -> API Gateway's name
+
+
 def route_security(template: Mapping[str, Any], parameters: Mapping[str, str] | None = None) -> dict[str, set[str]]:
     """ "METHOD /path" -> the security schemes (OpenAPI `security`) the API's DefinitionBody requires
-    of each route, conditions resolved: {"api_key"}, {"sigv4"}, or empty for an open route."""
+    of each route, conditions resolved: {"api_key"}, {"sigv4"}, or empty for an open route. A path's
+    x-amazon-apigateway-any-method is "ANY /path"."""
     resolver = _Resolver(template, parameter_defaults(template, parameters))
     routes: dict[str, set[str]] = {}
     for resource in template["Resources"].values():
@@ -206,7 +210,8 @@ def route_security(template: Mapping[str, Any], parameters: Mapping[str, str] | 
         for path, methods in ((body or {}).get("paths") or {}).items():
             for method, spec in methods.items():
                 schemes = resolver.resolve(spec.get("security", []))
-                routes[f"{method.upper()} {path}"] = {name for requirement in schemes for name in requirement}
+                route = f"{ANY_METHOD_KEYS.get(method, method.upper())} {path}"
+                routes[route] = {name for requirement in schemes for name in requirement}
     return routes
 
 

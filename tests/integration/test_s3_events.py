@@ -206,3 +206,4 @@ def test_an_image_without_a_subject_is_flagged_in_its_metadata(stack, worker, in
     metadata = [read_object(stack, output_key(stack, obj.key))[1] for obj in objects]
     assert [m["no-subject"] for m in metadata] == ["true", "true", "false"]
     assert all(0 <= float(m["estimated-error"]) <= 1 for m in metadata)  # the triage score, per cut-out
+    assert [m["first-frame-only"] for m in metadata] == ["false"] * 3  # stills (animations: test_api_errors.py)

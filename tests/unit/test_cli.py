@@ -71,7 +71,7 @@ def test_skip_existing(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert main([str(tmp_path / "missing.jpg"), "--out", str(tmp_path)]) == EXIT_USAGE
     with pytest.raises(SystemExit) as bad_colour:
-        main([str(tmp_path), "--out", str(tmp_path), "--background", "purple"])
+        main([str(tmp_path), "--out", str(tmp_path), "--background", "purplish"])
     assert bad_colour.value.code == EXIT_USAGE
     with pytest.raises(SystemExit) as bad_format:
         main([str(tmp_path), "--out", str(tmp_path), "--format", "bmp"])

@@ -7,7 +7,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from engine import InvalidOptionError, Options, OutputMode
+from engine import InvalidOptionError, Options, OutputMode, Size
+from engine.options import Pixels
 
 EVERY_FIELD_SET = Options(
     model="u2netp",
@@ -85,3 +86,30 @@ def test_the_recipe_resolves_the_model_and_reads_back() -> None:
     assert Options(crop=True).recipe("u2netp") != Options().recipe("u2netp")
     recipe = EVERY_FIELD_SET.recipe("ignored: the options name their model")
     assert Options.from_strings(dict(parse_qsl(recipe, keep_blank_values=True))) == EVERY_FIELD_SET
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ({"size": "auto"}, {"size": Size.FULL}),
+        ({"size": "regular"}, {"size": Size.PREVIEW}),
+        ({"size": "hd"}, {"size": Size.FULL}),
+        ({"crop_margin": "10%"}, {"crop_margin": 0.1}),
+        ({"crop_margin": "30px"}, {"crop_margin": Pixels(30)}),
+        ({"background": "green"}, {"background": (0, 128, 0)}),
+        ({"background": "fff"}, {"background": (255, 255, 255)}),
+    ],
+)
+def test_remove_bg_values_are_read_and_round_trip(text: dict[str, str], parsed: dict[str, object]) -> None:
+    options = Options.from_strings(text)
+    assert {name: getattr(options, name) for name in parsed} == parsed
+    assert Options.from_strings(options.to_strings()) == options
+
+
+def test_format_auto_is_png_with_transparency_and_jpeg_on_a_colour() -> None:
+    assert Options.from_strings({"format": "auto"}).output_format.name == "png"
+    assert Options.from_strings({"format": "auto", "background": "white"}).output_format.name == "jpeg"
+    with pytest.raises(InvalidOptionError, match="zip"):
+        Options.from_strings({"format": "zip"})
+    with pytest.raises(InvalidOptionError, match="500px"):
+        Options.from_strings({"crop_margin": "501px"})

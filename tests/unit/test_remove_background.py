@@ -99,14 +99,24 @@ def test_crop_keeps_the_subject_with_a_margin() -> None:
     assert alpha[cutout.height // 2, cutout.width // 2] > 240
 
 
-def test_solid_background_colour_gives_an_opaque_rgb_png() -> None:
+@pytest.mark.parametrize("white", [(255, 255, 255), "#ffffff", "FFFFFF", "255,255,255"])
+def test_solid_background_colour_gives_an_opaque_rgb_png(white: tuple[int, int, int] | str) -> None:
     bgr, mask = scene(seed=0)
-    image = _decode(engine.remove_background(encode(bgr), Options(background=(255, 255, 255))).data)
+    image = _decode(engine.remove_background(encode(bgr), Options(background=white)).data)  # as the CLI and API
     assert image.mode == "RGB"
     pixels = np.asarray(image)
     assert (pixels[5, 5] >= 250).all() and (pixels[-5, -5] >= 250).all()
     cy, cx = np.argwhere(mask).mean(axis=0).astype(int)
     assert pixels[cy, cx].min() < 200  # the subject is still there
+
+
+@pytest.mark.parametrize(("fmt", "frames", "said"), [("GIF", 3, True), ("WEBP", 2, True), ("GIF", 1, False)])
+def test_an_animation_is_cut_out_from_its_first_frame_and_says_so(fmt: str, frames: int, said: bool) -> None:
+    bgr, _ = scene(seed=0)
+    still = Image.fromarray(bgr[:, :, ::-1])
+    out = io.BytesIO()
+    still.save(out, fmt, save_all=True, append_images=[still.rotate(90 * i) for i in range(1, frames)])
+    assert engine.remove_background(out.getvalue()).findings()["first_frame_only"] is said
 
 
 def test_existing_transparency_is_combined_with_the_prediction() -> None:

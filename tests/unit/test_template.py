@@ -149,7 +149,9 @@ def test_api_is_optional_and_binary():  # its authentication: test_template_api_
         (e["Properties"]["Method"], e["Properties"]["Path"])
         for e in RESOURCES["ApiFunction"]["Properties"]["Events"].values()
     }
-    assert routes == {("GET", "/"), ("POST", "/remove"), ("POST", "/uploads")}
+    assert routes == {("GET", "/"), ("POST", "/remove"), ("POST", "/uploads")} | {
+        ("ANY", path) for path in ("/", "/remove", "/uploads", "/{proxy+}")
+    }, "every other method and path reaches the function (405, coded 404)"
 
 
 def test_failures_have_a_destination_and_alarms():

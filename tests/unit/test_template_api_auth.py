@@ -12,12 +12,17 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from local.api_gateway import key_refused, matched_route
 from local.template_config import route_security
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_TEXT = (ROOT / "template.yaml").read_text()
 TEMPLATE = yaml_parse(TEMPLATE_TEXT)
 ROUTES = ("GET /", "POST /remove", "POST /uploads")
+# Every other method and path reaches the function too (405 with Allow, a coded 404), never API
+# Gateway's own 403 "Missing Authentication Token"; as well guarded as the work.
+CATCH_ALL = ("ANY /", "ANY /remove", "ANY /uploads", "ANY /{proxy+}")
+ANY_METHOD = "x-amazon-apigateway-any-method"
 KEY_RESOURCES = {"ApiUsagePlan": "AWS::ApiGateway::UsagePlan", "ApiKey": "AWS::ApiGateway::ApiKey",
                  "ApiUsagePlanKey": "AWS::ApiGateway::UsagePlanKey"}  # fmt: skip
 
@@ -44,7 +49,7 @@ def test_the_parameter_offers_iam_by_default_and_api_key() -> None:
 
 
 def test_iam_signs_every_route() -> None:
-    assert route_security(TEMPLATE) == {route: {"sigv4"} for route in ROUTES}
+    assert route_security(TEMPLATE) == {route: {"sigv4"} for route in ROUTES + CATCH_ALL}
     assert route_security(TEMPLATE, {"ApiAuth": "IAM"}) == route_security(TEMPLATE)
 
 
@@ -53,6 +58,7 @@ def test_api_key_guards_the_work_and_leaves_the_page_open() -> None:
         "GET /": set(),
         "POST /remove": {"api_key"},
         "POST /uploads": {"api_key"},
+        **{route: {"api_key"} for route in CATCH_ALL},
     }
     schemes = TEMPLATE["Resources"]["Api"]["Properties"]["DefinitionBody"]["components"]["securitySchemes"]
     assert schemes["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
@@ -78,10 +84,27 @@ def test_sam_translates_both_variants_into_one_rest_api_with_every_route(
     apis = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     assert len(apis) == 1
     body = apis[0]["Properties"]["Body"]
-    assert {f"{m.upper()} {p}" for p, methods in body["paths"].items() for m in methods} == set(ROUTES)
+    methods_and_paths = {
+        f"{'ANY' if m == ANY_METHOD else m.upper()} {p}" for p, ms in body["paths"].items() for m in ms
+    }
+    assert methods_and_paths == set(ROUTES + CATCH_ALL)
     assert all("x-amazon-apigateway-integration" in spec for methods in body["paths"].values()
                for spec in methods.values())  # fmt: skip
     assert body["x-amazon-apigateway-binary-media-types"] == ["*/*"]
     permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission" and "Api" in str(r)]
-    assert len(permissions) >= len(ROUTES)
+    assert len(permissions) >= len(ROUTES + CATCH_ALL)
     assert resources["ApiUsagePlan"]["Properties"]["ApiStages"][0]["Stage"] == {"Ref": "Apiv1Stage"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route"),
+    [("GET", "/", "GET /"), ("POST", "/", "ANY /"), ("GET", "/remove", "ANY /remove"),
+     ("POST", "/remove", "POST /remove"), ("GET", "/nope/deeper", "ANY /{proxy+}")],
+)  # fmt: skip
+def test_the_local_gateway_picks_routes_as_api_gateway_does_and_guards_the_catch_alls(
+    method: str, path: str, route: str
+) -> None:
+    routes = route_security(TEMPLATE, {"ApiAuth": "API_KEY"})
+    assert matched_route(routes, method, path) == route
+    assert key_refused(routes, ["k"], method, path, None) is (route != "GET /")
+    assert not key_refused(routes, ["k"], method, path, "k")
