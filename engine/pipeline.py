@@ -55,26 +55,30 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     box = subject_box(alpha, options.crop_margin) if options.crop else None
     pixels = _compose(decoded.bgr, alpha, options, box)
     composed_at = time.perf_counter()
+    sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE].copy()
+    uncertainty = float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size)
+    clear_matte = int(alpha.max(initial=0)) < 128
     output = options.output_format
     channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
-    data = output.encode(
-        pixels, options.compress_level, options.encode_quality, for_output(decoded.icc_profile, channels)
-    )
+    icc_profile, source_width, source_height = for_output(decoded.icc_profile, channels), decoded.width, decoded.height
+    del (
+        decoded,
+        alpha,
+    )  # the frame and the matte are freed while the encoder works, unless the pixels are a view of them
+    data = output.encode(pixels, options.compress_level, options.encode_quality, icc_profile)
     encoded_at = time.perf_counter()
 
-    sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE]
-    uncertainty = float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size)
     features = measure(pred, prediction.peak, uncertainty, prediction.side)
     return Cutout(
         data=data,
         width=int(pixels.shape[1]),
         height=int(pixels.shape[0]),
-        source_width=decoded.width,
-        source_height=decoded.height,
+        source_width=source_width,
+        source_height=source_height,
         model_id=model.id,
         uncertainty=uncertainty,
         foreground=float(np.count_nonzero(sample >= 128) / sample.size),
-        no_subject=prediction.peak < NO_SUBJECT_PEAK or int(alpha.max(initial=0)) < 128,
+        no_subject=prediction.peak < NO_SUBJECT_PEAK or clear_matte,
         estimated_error=model.manifest.error_model.estimate(features),
         quality_features=features,
         timings=StageTimings(
