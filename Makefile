@@ -69,13 +69,14 @@ bench: $(STAMP) models-all
 	$(PY) -m bench
 
 # Local, Docker-free runs of the real function: moto's S3 server + the Lambda Runtime Interface Emulator.
+# FILE=path/to/photo.jpg: your image instead of the bundled sample (make invoke FILE=...).
 EVENT ?= events/s3-put.json
 
 run: $(STAMP) models
 	$(PY) -m local.demo
 
 invoke: $(STAMP) models
-	$(PY) -m local.invoke $(EVENT)
+	$(PY) -m local.invoke $(EVENT) $(if $(FILE),--file '$(FILE)')
 
 serve: $(STAMP) models
 	$(PY) -m local.api_gateway

@@ -85,19 +85,31 @@ def encode_avif(
 
 
 def _pillow_encode(pixels: np.ndarray, kind: str, icc_profile: bytes | None, **params: object) -> bytes:
-    """Pixels (BGR order) through Pillow's encoder of `kind`, with the profile when there is one."""
+    """Pixels (BGR order) through Pillow's encoder of `kind`, with the profile when there is one.
+
+    Colour pixels are handed over in RGB order without a copy where they are writeable and
+    C-ordered: swapped in place and swapped back once encoded (4 bytes a pixel less at the peak,
+    256 MiB at 64 MP), so the caller's array is as it was."""
     if pixels.ndim == 2:
-        image = Image.fromarray(pixels, "L")
-    else:
-        to_rgb = cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
-        image = Image.fromarray(cv2.cvtColor(pixels, to_rgb))
+        return _pillow_save(Image.fromarray(pixels, "L"), kind, icc_profile, params)
+    to_rgb = cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB  # each its own inverse
+    if not (pixels.flags.c_contiguous and pixels.flags.writeable):
+        return _pillow_save(Image.fromarray(cv2.cvtColor(pixels, to_rgb)), kind, icc_profile, params)
+    cv2.cvtColor(pixels, to_rgb, dst=pixels)
+    try:
+        return _pillow_save(Image.fromarray(pixels), kind, icc_profile, params)
+    finally:
+        cv2.cvtColor(pixels, to_rgb, dst=pixels)
+
+
+def _pillow_save(image: Image.Image, kind: str, icc_profile: bytes | None, params: dict[str, object]) -> bytes:
     out = io.BytesIO()
     if icc_profile:
         params["icc_profile"] = icc_profile
     try:
         image.save(out, kind, **params)
     except (OSError, ValueError) as exc:
-        raise EngineError(f"{kind} encoding failed for an array of shape {pixels.shape}: {exc}") from None
+        raise EngineError(f"{kind} encoding failed for an image of {image.size} {image.mode}: {exc}") from None
     return out.getvalue()
 
 

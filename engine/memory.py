@@ -8,17 +8,20 @@ therefore refused with `MemoryBudgetError` (an `ImageTooLargeError`: permanent, 
 
 The estimate is the process's resident memory now (the runtime, the libraries, the model and its
 inference arena; before the model's first run, the arena that run will allocate, as its manifest
-states it) plus the larger of the pipeline's two peaks, each a sum of the arrays alive at that
+states it) plus the largest of the pipeline's three peaks, each a sum of the arrays alive at that
 moment, in bytes per pixel:
 
   decode   the input file; OpenCV's JPEG decoder (it holds its result twice) or Pillow's image
            (PILLOW_BYTES_PER_PIXEL by mode, twice in case EXIF turns it) and our BGR + alpha
   compose  the input file; BGR (3), the input's alpha (1, if any), the matte (1), the refine and
-           edge-colour temporaries (1); the output pixels (OUTPUT_PIXELS) and the encoded file,
-           held twice (the encoder's buffer and its bytes) and counted at its largest: the raw
-           pixels (ENCODED_AT_MOST; a PNG of noise does not compress), and the encoder's own
-           working memory (formats.OutputFormat.encoder_bytes_per_pixel: 0 for PNG, Pillow's copy
-           and the codec's picture for WebP, JPEG and AVIF)
+           edge-colour temporaries (1) and the output pixels (OUTPUT_PIXELS)
+  encode   the input file; what the pipeline still holds (HELD_WHILE_ENCODING: the output
+           pixels, or the frame or matte they are a view of, and a crop's contiguous copy; the
+           frame and the matte are freed first otherwise), the encoded file, held twice (the
+           encoder's buffer and its bytes) and counted at its largest: the raw pixels
+           (ENCODED_AT_MOST; a PNG of noise does not compress), and the encoder's own working
+           memory (formats.OutputFormat.encoder_bytes_per_pixel: 0 for PNG, the codec's pictures
+           for WebP, JPEG and AVIF)
 
 `python -m reliability.memory` measures the real peaks (the worker under the emulator) beside these
 estimates; tests/integration/test_memory.py checks that the estimate is never below the peak.
@@ -40,6 +43,7 @@ WORKING = 1  # refine's and the edge colours' temporaries (measured under 1 at 6
 OPENCV_JPEG = 2 * DECODED_BGR  # cv2.imdecode's result and its copy into a numpy array
 OUTPUT_PIXELS = {"cutout": 4, "background": 0, "mask": 0}  # BGRA; RGB is written in place; the matte itself
 ENCODED_AT_MOST = {"cutout": 4, "background": 3, "mask": 1}
+HELD_WHILE_ENCODING = {"cutout": 4, "background": DECODED_BGR, "mask": ALPHA}  # BGRA; the frame; the matte
 SLACK_MB = 32  # band temporaries, allocator slack
 _STATM = Path("/proc/self/statm")
 
@@ -69,8 +73,10 @@ def working_mb(header: Image.Image, input_bytes: int, options: Options, opencv_j
         decode = 2 * pillow_bytes_per_pixel(header.mode) + DECODED_BGR + alpha
     kind = _kind(options)
     encoder = options.output_format.encoder_bytes_per_pixel
-    compose = DECODED_BGR + alpha + ALPHA + WORKING + OUTPUT_PIXELS[kind] + 2 * ENCODED_AT_MOST[kind] + encoder
-    return (input_bytes + max(decode, compose) * width * height) / MIB + SLACK_MB
+    compose = DECODED_BGR + alpha + ALPHA + WORKING + OUTPUT_PIXELS[kind]
+    cropped_copy = ENCODED_AT_MOST[kind] if options.crop and kind != "cutout" else 0  # a view made contiguous
+    encode = HELD_WHILE_ENCODING[kind] + cropped_copy + 2 * ENCODED_AT_MOST[kind] + encoder
+    return (input_bytes + max(decode, compose, encode) * width * height) / MIB + SLACK_MB
 
 
 def resident_mb() -> float:

@@ -62,26 +62,27 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     box = subject_box(alpha, options.crop_margin) if options.crop else None
     pixels = _compose(decoded.bgr, alpha, options, box)
     composed_at = time.perf_counter()
+    sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE].copy()
+    uncertainty = float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size)
+    no_subject = int(alpha.max(initial=0)) < 128  # what is written: no pixel even half opaque
     output = options.output_format
     channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
-    data = output.encode(
-        pixels, options.compress_level, options.encode_quality, for_output(decoded.icc_profile, channels)
-    )
+    icc_profile, source_width, source_height = for_output(decoded.icc_profile, channels), decoded.width, decoded.height
+    del decoded, alpha  # the frame and the matte are freed while the encoder works, unless the pixels view them
+    data = output.encode(pixels, options.compress_level, options.encode_quality, icc_profile)
     encoded_at = time.perf_counter()
 
-    sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE]
-    uncertainty = float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size)
     features = measure(pred, prediction.peak, uncertainty, prediction.side)
     return Cutout(
         data=data,
         width=int(pixels.shape[1]),
         height=int(pixels.shape[0]),
-        source_width=decoded.width,
-        source_height=decoded.height,
+        source_width=source_width,
+        source_height=source_height,
         model_id=model.id,
         uncertainty=uncertainty,
         foreground=float(np.count_nonzero(sample >= 128) / sample.size),
-        no_subject=int(alpha.max(initial=0)) < 128,  # what was written: no pixel even half opaque
+        no_subject=no_subject,
         estimated_error=model.manifest.error_model.estimate(features),
         first_frame_only=has_more_frames(header),
         quality_features=features,

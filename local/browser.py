@@ -75,7 +75,10 @@ def chromium(window: tuple[int, int] = (1000, 900)) -> Iterator[Any]:
 
 
 SET_OPTIONS_JS = """
-const [crop, mask, colour] = arguments;
+const [crop, mask, colour, format] = arguments;
+const menu = document.getElementById("format");
+if (![...menu.options].some((option) => option.value === format)) throw new Error(`no format ${format} in the menu`);
+menu.value = format;
 document.getElementById("crop").checked = crop;
 document.getElementById("mask").checked = mask;
 document.getElementById("flatten").checked = colour !== null;
@@ -92,22 +95,31 @@ def cut_out_in_page(
     crop: bool = False,
     mask: bool = False,
     colour: str | None = None,
+    output_format: str = "png",
     api_key: str | None = None,
 ) -> Image.Image:
-    """Open the page, tick its options (crop, mask only, a background `colour` such as "#00ff00"),
-    type `api_key` into its key field (ApiAuth=API_KEY), choose `photo`, wait for the result, and
-    return the cut-out the page shows."""
+    """Open the page, set its options (crop, mask only, a background `colour` such as "#00ff00",
+    the format menu), type `api_key` into its key field (ApiAuth=API_KEY), choose `photo`, wait
+    for the result, and return the cut-out the page shows."""
     from selenium.webdriver.common.by import By  # noqa: PLC0415 - only browser work needs selenium
-    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415 - (as above)
 
     driver.get(page_url)
     if driver.title != "Background remover":
         raise BrowserError(f"unexpected page title {driver.title!r}")
-    driver.execute_script(SET_OPTIONS_JS, crop, mask, colour)
+    driver.execute_script(SET_OPTIONS_JS, crop, mask, colour, output_format)
     if api_key is not None:
         field = driver.find_element(By.ID, "apikey")
         field.clear()
         field.send_keys(api_key + "\t")  # leaving the field stores it (its change event)
+    return choose_photo(driver, photo, timeout)
+
+
+def choose_photo(driver: Any, photo: Path, timeout: float = 120) -> Image.Image:
+    """Choose `photo` in the open page with its options as they stand, wait for the result, and
+    return the cut-out the page shows."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415 - only browser work needs selenium
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415 - (as above)
+
     driver.find_element(By.ID, "file").send_keys(str(photo))
     status = driver.find_element(By.ID, "status")
     WebDriverWait(driver, timeout).until(

@@ -8,6 +8,7 @@ events are made from the shape of `events/s3-put.json`, with keys URL-encoded as
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from collections.abc import Iterable
@@ -75,6 +76,27 @@ def s3_put_event(objects: Iterable[NewObject], template: Path = S3_PUT_EVENT) ->
         )
         records.append(record)
     return {"Records": records}
+
+
+class NoImageRoute(ValueError):
+    """A file was given for an event that takes no image."""
+
+
+def with_body(event: dict[str, Any], body: bytes, content_type: str) -> dict[str, Any]:
+    """A copy of an API Gateway POST /remove request with this image as its body (base64, as with
+    binary media type `*/*`); NoImageRoute for any other request."""
+    route = f"{event.get('httpMethod')} {event.get('path')}"
+    if route != "POST /remove":
+        raise NoImageRoute(f"{route} takes no image: a file goes to POST /remove or to an event naming S3 objects")
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    headers["Content-Type"] = content_type
+    return {
+        **event,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
+    }
 
 
 def sqs_event(bodies: Iterable[str], template: Path = EVENTS_DIR / "sqs-s3.json") -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""`make invoke EVENT=events/s3-put.json`: one event through the real function, no Docker.
+"""`make invoke EVENT=events/s3-put.json [FILE=photo.jpg]`: one event through the real function, no Docker.
 
-Starts moto's S3 with the template's buckets, stores a bundled sample image under every object
-the event names, runs the function the event is for (the API function for API Gateway events,
-the S3 function otherwise; `--function` picks another) under the Lambda emulator, posts the
+Starts moto's S3 with the template's buckets, stores a bundled sample image (or FILE, `--file`)
+under every object the event names (the cut-out keeps the event's key), or sends FILE as the body
+of a POST /remove event, runs the function the event is for (the API function for API Gateway
+events, the S3 function otherwise; `--function` picks another) under the Lambda emulator, posts the
 event, and prints the response, the function's log lines, time and peak RSS, and what it wrote:
 each new object of the output bucket is downloaded to out/<bucket>/<key>.
 """
@@ -18,9 +19,9 @@ from pathlib import Path
 from .api_gateway import ApiResponse
 from .deployment import ENV_FILE, ROOT, TEMPLATE, LocalDeployment
 from .emulator import Invocation
-from .events import is_api_event, load_event, named_objects
+from .events import NoImageRoute, is_api_event, load_event, named_objects, with_body
 from .s3_server import create_buckets, download, list_objects, new_objects
-from .samples import SAMPLES_DIR, seed_objects
+from .samples import seed_objects
 
 OUT_DIR = ROOT / "out"
 _MAX_PRINTED_BODY = 2000
@@ -71,12 +72,18 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def run(event_path: Path, function: str | None, template: Path, env_file: Path, out_dir: Path) -> int:
+def run(
+    event_path: Path, function: str | None, template: Path, env_file: Path, out_dir: Path, file: Path | None = None
+) -> int:
+    """Post the event to its function under the emulator (with `file` as the image when given)."""
     event = load_event(event_path)
+    if file is not None and is_api_event(event):
+        event = with_body(event, file.read_bytes(), mimetypes.guess_type(file.name)[0] or "application/octet-stream")
+        print(f"request body from {_shown(file)} ({file.stat().st_size} bytes)")
     refs = named_objects(event)
     with LocalDeployment(template, env_file) as stack:
         create_buckets(stack.s3, {ref.bucket for ref in refs})
-        for obj, image in seed_objects(stack.s3, refs, SAMPLES_DIR):
+        for obj, image in seed_objects(stack.s3, refs, [file] if file else None):
             print(f"seeded s3://{obj.bucket}/{obj.key} from {_shown(image)} ({obj.size} bytes)")
         logical_id = function or (stack.api_function if is_api_event(event) else stack.s3_function)
         before = list_objects(stack.s3, stack.output_bucket)
@@ -101,11 +108,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.invoke", description=__doc__.split("\n\n")[0])
     parser.add_argument("event", type=Path, help="event JSON file, e.g. events/s3-put.json")
     parser.add_argument("--function", help="logical id of the function (default: by event type)")
+    parser.add_argument("--file", type=_existing_file, help="your image instead of the bundled samples (make: FILE=)")
     parser.add_argument("--template", type=Path, default=TEMPLATE)
     parser.add_argument("--env-vars", type=Path, default=ENV_FILE, help="SAM --env-vars style overrides")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="where outputs are downloaded")
     args = parser.parse_args(argv)
-    return run(args.event, args.function, args.template, args.env_vars, args.out)
+    try:
+        return run(args.event, args.function, args.template, args.env_vars, args.out, args.file)
+    except NoImageRoute as exc:
+        parser.error(str(exc))
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {path}")
+    return path
 
 
 if __name__ == "__main__":

@@ -33,9 +33,10 @@ def put_object(s3: Any, bucket: str, key: str, data: bytes) -> NewObject:
     return NewObject(bucket, key, len(data), response["ETag"].strip('"'))
 
 
-def seed_objects(s3: Any, refs: Iterable[ObjectRef], folder: Path = SAMPLES_DIR) -> list[tuple[NewObject, Path]]:
-    """Store a sample image under every object an event names; returns what went where."""
-    images = sample_images(folder)
+def seed_objects(s3: Any, refs: Iterable[ObjectRef], images: list[Path] | None = None) -> list[tuple[NewObject, Path]]:
+    """Store an image under every object an event names (`images` as sample_for picks them, the
+    bundled samples by default); returns what went where."""
+    images = images or sample_images()
     seeded = []
     for index, ref in enumerate(refs):
         image = sample_for(ref.key, index, images)

@@ -39,6 +39,8 @@ OPTIONS = {
     "mask": {"output": "mask"},
     "background": {"background": "ffffff"},
     "compress 9": {"compress_level": "9"},
+    "webp": {"format": "webp"},
+    "avif": {"format": "avif"},
 }
 SIZES_MP = (12, 48, 64)
 PARAMETERS = {"Timeout": "900"}
@@ -191,14 +193,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reliability.memory", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES_MP)), help="megapixels of the photo, e.g. 12,48,64")
     parser.add_argument("--inputs", default=",".join(INPUTS), help=f"some of: {', '.join(INPUTS)}")
+    parser.add_argument("--options", default=",".join(OPTIONS), help=f"some of: {', '.join(OPTIONS)}")
     args = parser.parse_args(argv)
     sizes = tuple(float(s) for s in args.sizes.split(","))
     inputs = {name: INPUTS[name] for name in args.inputs.split(",")}
+    options = args.options.split(",")
+    if unknown := set(options) - set(OPTIONS):
+        parser.error(f"unknown option(s) {', '.join(sorted(unknown))}")
     memory = LocalDeployment(parameters=PARAMETERS).configs
     limit = max(config.memory_mb for config in memory.values())
     print(f"peak RSS of the worker under the emulator, MiB (the engine's estimate in brackets); MemorySize {limit} MB")
     print(f"{'input':22} {'option':11} {'peak':>6} {'estimate':>9} {'s':>6}  result")
-    for peak in run(sizes, inputs, list(OPTIONS)):
+    for peak in run(sizes, inputs, options):
         status = "OVER" if peak.peak_mb > limit else "ok"
         print(
             f"{peak.input:22} {peak.option:11} {peak.peak_mb:6.0f} ({peak.estimate_mb:7.0f}) {peak.seconds:6.1f}  "

@@ -14,7 +14,7 @@ import pytest
 
 from handler.payload import MAX_REQUEST_BODY_BYTES
 from local.api_gateway import ApiGatewayBridge
-from local.browser import BrowserError, chromium, cut_out_in_page
+from local.browser import BrowserError, choose_photo, chromium, cut_out_in_page
 from local.queue_trigger import QueueTrigger
 from local.samples import SAMPLES_DIR
 from reliability.memory import photo_jpeg
@@ -30,6 +30,16 @@ return {
   options: apart(drop, document.querySelector("fieldset").getBoundingClientRect()),
   images: shown.length,
 };
+"""
+READ_OPTIONS_JS = """
+const $ = (id) => document.getElementById(id);
+return {crop: $("crop").checked, mask: $("mask").checked, flatten: $("flatten").checked,
+        colour: $("color").value, format: $("format").value};
+"""
+PICK_COLOUR_JS = """
+const picker = document.getElementById("color");
+picker.value = arguments[0];
+picker.dispatchEvent(new Event("change", { bubbles: true }));
 """
 
 
@@ -96,3 +106,41 @@ def test_errors_are_told_in_words_not_status_codes(browser, page_url, tmp_path):
 
     assert "not an image we can read" in str(refused.value)
     assert "415" not in str(refused.value) and "unsupported_format" not in str(refused.value)
+
+
+def test_the_format_menu_offers_jpeg_and_its_cut_out_is_flattened_onto_the_colour(browser, page_url):
+    """JPEG has no transparency: the page sends the background colour with it, ticked or not."""
+    photo = SAMPLES_DIR / "chelsea.jpg"
+
+    with cut_out_in_page(browser, page_url, photo, output_format="jpeg") as cutout:
+        assert (cutout.format, cutout.mode, cutout.size) == ("JPEG", "RGB", image_size(photo.read_bytes()))
+    assert browser.find_element("id", "download").text == "Download JPEG"
+
+
+@pytest.fixture
+def forgetful_browser(browser, page_url) -> Iterator[object]:
+    """The module's browser, its stored options cleared after the test (the page's origin keeps them)."""
+    yield browser
+    browser.get(page_url)
+    browser.execute_script("localStorage.clear()")
+
+
+def test_the_page_remembers_its_options_across_a_reload(forgetful_browser, page_url):
+    from selenium.webdriver.support.ui import Select  # noqa: PLC0415 - only the browser tests need selenium
+
+    browser = forgetful_browser
+    browser.get(page_url)
+    browser.find_element("id", "crop").click()
+    browser.find_element("id", "flatten").click()
+    browser.execute_script(PICK_COLOUR_JS, "#00ff00")
+    Select(browser.find_element("id", "format")).select_by_visible_text("webp")
+
+    browser.refresh()
+
+    chosen = {"crop": True, "mask": False, "flatten": True, "colour": "#00ff00", "format": "webp"}
+    assert browser.execute_script(READ_OPTIONS_JS) == chosen
+    photo = SAMPLES_DIR / "chelsea.jpg"
+    with choose_photo(browser, photo) as cutout:
+        width, height = image_size(photo.read_bytes())
+        assert (cutout.format, cutout.mode) == ("WEBP", "RGB"), "flattened onto the colour, as WebP"
+        assert cutout.size[0] * cutout.size[1] < width * height, "cropped to the subject"

@@ -3,9 +3,13 @@ emulator's timeout answer, `make invoke` / `make run`, and no process left behin
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from local import demo, invoke
@@ -14,7 +18,8 @@ from local.emulator import LambdaEmulator
 from local.events import EVENTS_DIR, load_event, s3_put_event
 from local.samples import sample_images
 from local.template_config import function_config, function_ids, load_template
-from tests.integration.buckets import sample_bytes, upload
+from tests.integration.buckets import image_size, sample_bytes, upload
+from tests.synthetic import encode, scene
 
 
 def test_function_config_comes_from_the_template_with_env_json_overrides(stack):
@@ -66,6 +71,61 @@ def test_make_invoke_runs_one_event_and_downloads_the_output(tmp_path: Path, cap
     (png,) = tmp_path.rglob("*.png")
     with Image.open(png) as image:
         assert image.mode == "RGBA"
+
+
+def test_make_invoke_file_pushes_the_users_own_photo_through_the_s3_event(tmp_path: Path, capsys):
+    photo = tmp_path / "my photo.png"
+    photo.write_bytes(encode(scene(700, 500, seed=3)[0], ".png"))
+
+    status = invoke.run(EVENTS_DIR / "s3-put.json", None, TEMPLATE, ENV_FILE, tmp_path / "out", photo)
+
+    assert status == 0
+    assert f"from {photo}" in capsys.readouterr().out
+    (png,) = (tmp_path / "out").rglob("*.png")
+    with Image.open(png) as cutout:
+        assert (cutout.mode, cutout.size) == ("RGBA", (700, 500)), "the user's photo, not a bundled sample"
+
+
+def test_make_invoke_file_sends_the_users_own_photo_as_the_body_of_an_api_event(tmp_path: Path):
+    photo = tmp_path / "mine.jpg"
+    photo.write_bytes(encode(scene(1200, 900, seed=4)[0]))
+    bundled = image_size(base64.b64decode(load_event(EVENTS_DIR / "api-post.json")["body"]))
+
+    status = invoke.run(EVENTS_DIR / "api-post.json", None, TEMPLATE, ENV_FILE, tmp_path, photo)
+
+    assert status == 0
+    with Image.open(tmp_path / "api-response.png") as cutout:
+        assert cutout.mode == "RGBA"
+        assert cutout.size[0] <= 1200 and bundled[1] < cutout.size[1] <= 900, "cropped from the user's photo"
+
+
+def test_make_invoke_passes_file_to_local_invoke():
+    dry_run = subprocess.run(
+        [str(shutil.which("make")), "-n", "invoke", "FILE=holiday photo.jpg", "PY=python"],
+        cwd=TEMPLATE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert "python -m local.invoke events/s3-put.json --file 'holiday photo.jpg'" in dry_run.stdout
+
+
+def test_make_invoke_refuses_a_missing_file_before_starting_anything(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit):
+        invoke.main(["events/s3-put.json", "--file", str(tmp_path / "nowhere.jpg")])
+
+    assert f"no such file: {tmp_path / 'nowhere.jpg'}" in capsys.readouterr().err
+
+
+def test_make_invoke_refuses_a_file_for_a_request_that_takes_no_image(tmp_path: Path, capsys):
+    photo = tmp_path / "mine.jpg"
+    photo.write_bytes(sample_bytes("chelsea.jpg"))
+
+    with pytest.raises(SystemExit):
+        invoke.main([str(EVENTS_DIR / "api-page.json"), "--file", str(photo)])
+
+    assert "GET / takes no image" in capsys.readouterr().err
 
 
 def test_make_run_cuts_out_every_sample(tmp_path: Path, capsys):

@@ -132,6 +132,23 @@ def test_the_memory_budget_counts_each_encoders_working_memory() -> None:
         assert FORMATS[name].encoder_bytes_per_pixel >= 26, "at least what was measured at 12 MP"
 
 
+@pytest.mark.parametrize("name", ["webp", "jpeg", "avif"])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_encoding_leaves_the_callers_pixels_as_they_were(name: str, channels: int) -> None:
+    """Pillow's encoders get the pixels in RGB order by a swap in place, undone afterwards."""
+    if name == "jpeg" and channels == 4:
+        channels = 3
+    bgr = scene(64, 48, seed=1)[0]
+    pixels = np.dstack([bgr, np.full(bgr.shape[:2], 255, np.uint8)]) if channels == 4 else bgr
+    before = pixels.copy()
+
+    data = FORMATS[name].encode(pixels, 1, 100, None)
+
+    assert np.array_equal(pixels, before)
+    decoded = np.asarray(_open(data).convert("RGBA" if channels == 4 else "RGB"))
+    assert np.abs(decoded[..., :3].astype(int) - before[..., 2::-1]).mean() < 8, "colours in RGB order"
+
+
 def test_phone_and_web_suffixes_are_read() -> None:
     assert {".heic", ".heif", ".avif", ".jfif", ".jpe"} <= set(INPUT_SUFFIXES)
 
