@@ -12,7 +12,8 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
 def _pins() -> dict[str, str]:
-    """Every `name==version` of every requirements file, by name."""
+    """Every requirement's specifier ("" when unpinned) of every requirements file, by name; a name
+    pinned differently in two files fails here."""
     pins: dict[str, str] = {}
     for path in ROOT.glob("**/requirements*.txt"):
         if ".venv" in path.parts or ".cache" in path.parts:
@@ -21,7 +22,7 @@ def _pins() -> dict[str, str]:
             text = line.split("#", 1)[0].strip()
             if text and not text.startswith("-"):
                 requirement = Requirement(text)
-                pins[requirement.name] = str(requirement.specifier)
+                assert pins.setdefault(requirement.name, str(requirement.specifier)) == str(requirement.specifier), path
     return pins
 
 
