@@ -18,6 +18,7 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .formats import FORMATS, OutputFormat
+from .library import cut_out, remove
 from .options import Options, OutputMode, Size
 from .pipeline import load_model, remove_background
 from .result import Cutout, StageTimings, finding_text
@@ -49,8 +50,10 @@ __all__ = [
     "UnknownModelError",
     "UnsupportedFormatError",
     "__version__",
+    "cut_out",
     "finding_text",
     "load_model",
+    "remove",
     "remove_background",
     "settings",
 ]

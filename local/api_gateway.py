@@ -209,6 +209,15 @@ class ApiGatewayBridge(BackgroundHTTPServer):
         self.api_keys = frozenset(api_keys)
 
 
+def curl_example(url: str, api_key: str | None = None) -> str:
+    """The command `make serve` prints: one sample photo cut out through the local API, saved as cutout.png."""
+    key = f' -H "x-api-key: {api_key}"' if api_key else ""
+    return (
+        f'curl --data-binary @samples/astronaut.jpg -H "Content-Type: image/jpeg"{key} '
+        f'"{url.rstrip("/")}/remove?crop=true" -o cutout.png'
+    )
+
+
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # leave the with-blocks, so that every child process is stopped
 
@@ -233,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{stack.api_function} on {bridge.url}; uploads to s3://{stack.input_bucket}/{prefix} reach")
             if args.api_auth == "API_KEY":
                 print(f"API key (x-api-key; the page asks for it): {key}")
+            print(f"try: {curl_example(bridge.url, key if args.api_auth == 'API_KEY' else None)}")
             print(f"{stack.s3_function} through EventBridge and SQS (S3 at {stack.server.endpoint}); Ctrl-C stops")
             try:
                 threading.Event().wait()

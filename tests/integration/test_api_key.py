@@ -4,12 +4,15 @@ default (IAM) no key is asked for."""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
-from local.api_gateway import ApiGatewayBridge
+from local.api_gateway import ApiGatewayBridge, curl_example
 from local.browser import BrowserError, chromium, cut_out_in_page
 from local.deployment import LocalDeployment
 from local.samples import SAMPLES_DIR
@@ -47,6 +50,25 @@ def test_with_iam_the_page_asks_for_no_key(stack: LocalDeployment, api) -> None:
         done = requests.post(f"{bridge.url}/remove", data=sample_bytes("chelsea.jpg"), timeout=60)
     assert '<meta name="api-auth" content="IAM">' in page.text
     assert done.status_code == 200, "SigV4 is API Gateway's to check; the local gateway asks no key"
+
+
+def _run_printed_example(command: str, cwd: Path) -> bytes:
+    """Run the curl line `make serve` prints, from the repository root (it names samples/), into cwd."""
+    argv = shlex.split(command)
+    argv[argv.index("@samples/astronaut.jpg")] = f"@{SAMPLES_DIR / 'astronaut.jpg'}"
+    subprocess.run([*argv, "--fail", "--silent"], cwd=cwd, check=True, timeout=120)
+    return (cwd / "cutout.png").read_bytes()
+
+
+def test_the_curl_line_make_serve_prints_gives_a_cut_out(keyed_stack: LocalDeployment, tmp_path: Path) -> None:
+    keyed_stack.create_buckets()
+    emulator = keyed_stack.emulator(keyed_stack.api_function)
+    with ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge:
+        png = _run_printed_example(curl_example(bridge.url, KEY), tmp_path)
+        (tmp_path / "keyless").mkdir()
+        with pytest.raises(subprocess.CalledProcessError):  # the keyless line is refused with the key on
+            _run_printed_example(curl_example(bridge.url), tmp_path / "keyless")
+    assert png.startswith(b"\x89PNG") and max(image_size(png)) <= 512
 
 
 def test_in_the_browser_the_page_asks_for_the_key_and_keeps_it_for_the_tab(keyed_stack: LocalDeployment) -> None:

@@ -1,9 +1,11 @@
-"""`pip install .` as a user runs it, into a fresh virtual environment: the `bgremove` command with
-the engine, its CLI and the shipped models, and nothing of the Lambda handlers.
+"""`pip install .` as a user runs it, into a fresh virtual environment: the import package `bgremove`
+and the `bgremove` command with the engine, its CLI and the shipped models; no top-level `engine`
+and nothing of the Lambda handlers.
 
 The fresh environment reaches its dependencies through a .pth file naming this environment's
-site-packages (the wheels are the same; no download), and pip builds the project itself with
---no-deps --no-build-isolation, so the test takes seconds and needs no network.
+site-packages (the wheels are the same; no download), and pip builds the project's wheel with
+--no-deps --no-build-isolation, so the test takes seconds and needs no network. `pip check` then
+proves the wheel's pinned dependencies are exactly the versions installed here, the tested ones.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import venv
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.synthetic import encode, scene
 
@@ -42,10 +45,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy(source, build / name)
     for model in (ROOT / "engine" / "models").glob("u2netp*-int8.onnx"):  # the shipped ones (package-data)
         shutil.copy(model, build / "engine" / "models" / model.name)
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(build)],
-        check=True, timeout=300,
-    )  # fmt: skip
+    wheels = tmp_path_factory.mktemp("wheels")
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(build)],
+                   check=True, timeout=300)  # fmt: skip
+    (wheel,) = wheels.glob("*.whl")
+    subprocess.run([*pip, "install", "--quiet", "--no-deps", str(wheel)], check=True, timeout=300)
     return home / "bin"
 
 
@@ -65,13 +70,32 @@ def test_bgremove_cuts_out_a_photo_with_the_shipped_model(installed: Path, tmp_p
     assert (tmp_path / "cut" / "a.webp").read_bytes().startswith(b"RIFF")
 
 
-def test_only_the_engine_is_installed_and_the_extras_are_declared(installed: Path, tmp_path: Path) -> None:
+def test_the_readmes_python_line_cuts_out_a_photo(installed: Path, tmp_path: Path) -> None:
+    (tmp_path / "photo.jpg").write_bytes(encode(scene(240, 180, seed=5)[0]))
+    line = "import bgremove; open('o.png','wb').write(bgremove.remove(open('photo.jpg','rb').read()))"
+    done = _run(installed, "python", "-c", line, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "o.png") as image:
+        assert image.format == "PNG" and image.mode == "RGBA" and image.size == (240, 180)
+    flat = "bgremove.remove(open('photo.jpg','rb').read(), background='#ffffff', format='jpeg')"
+    done = _run(installed, "python", "-c", f"import bgremove; open('w.jpg','wb').write({flat})", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "w.jpg") as image:
+        assert image.format == "JPEG" and min(image.getpixel((0, 0))) >= 245  # the corner: background, white
+
+
+def test_only_bgremove_is_installed_and_the_extras_are_declared(installed: Path, tmp_path: Path) -> None:
     probe = (
-        "import importlib.metadata as m, importlib.util as u, engine; "
-        "print(engine.__file__); print(u.find_spec('handler')); "
+        "import importlib.metadata as m, importlib.util as u, bgremove; "
+        "print(bgremove.__file__); print(u.find_spec('engine')); print(u.find_spec('handler')); "
         "print(sorted(m.metadata('serverless-bg-remover').get_all('Provides-Extra')))"
     )
     result = _run(installed, "python", "-c", probe, cwd=tmp_path)
-    location, handler, extras = result.stdout.splitlines()
-    assert "site-packages" in location and handler == "None"
+    location, engine, handler, extras = result.stdout.splitlines()
+    assert location.endswith("site-packages/bgremove/__init__.py") and engine == handler == "None"
     assert extras == "['aws', 'dev', 'offline']"
+
+
+def test_the_declared_dependencies_are_the_installed_tested_versions(installed: Path, tmp_path: Path) -> None:
+    check = _run(installed, "python", "-m", "pip", "check", cwd=tmp_path)
+    assert "serverless-bg-remover" not in check.stdout, check.stdout

@@ -1,0 +1,59 @@
+"""`remove` and `cut_out`, the Python entry point: keyword options in the CLI's and the API's spellings."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import engine
+from engine import InvalidOptionError
+from tests.synthetic import encode, scene
+
+
+@pytest.fixture(scope="module")
+def photo() -> bytes:
+    return encode(scene(240, 180, seed=4)[0])
+
+
+def test_remove_returns_a_png_cut_out_of_the_photo(photo: bytes) -> None:
+    image = Image.open(io.BytesIO(engine.remove(photo)))
+    assert image.format == "PNG" and image.mode == "RGBA" and image.size == (240, 180)
+    alpha = np.asarray(image)[:, :, 3]
+    assert alpha.min() == 0 and alpha.max() == 255
+
+
+def test_a_background_in_the_apis_spelling_flattens_the_cut_out(photo: bytes) -> None:
+    image = Image.open(io.BytesIO(engine.remove(photo, background="#ffffff", format="jpeg", quality=90)))
+    assert image.format == "JPEG" and image.mode == "RGB"
+    assert (np.asarray(image)[0, 0] >= 245).all()  # the corner is background: white
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"background": "#ffffff"}, (255, 255, 255)),
+        ({"background": (0, 128, 255)}, (0, 128, 255)),
+        ({"background": None}, None),
+    ],
+)
+def test_values_are_read_as_the_cli_reads_its_flags(options: dict[str, object], expected: object) -> None:
+    assert engine.library.options_from(options).background == expected
+
+
+def test_typed_values_take_the_same_parser(photo: bytes) -> None:
+    cutout = engine.cut_out(photo, crop=True, crop_margin=0, refine=False, format="webp")
+    assert cutout.media_type == "image/webp" and cutout.width < 240
+    assert cutout.timings.total > 0 and set(cutout.findings()) >= {"uncertainty", "estimated_error"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"backgound": "#fff"}, "unknown option(s) backgound"), ({"quality": 101}, "quality must be 0-100")],
+)
+def test_a_bad_option_is_refused_as_the_api_refuses_it(photo: bytes, options: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidOptionError, match=re.escape(message)):
+        engine.remove(photo, **options)

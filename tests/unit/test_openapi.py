@@ -1,0 +1,99 @@
+"""docs/openapi.yaml, the HTTP API for users' tools: a valid OpenAPI 3.1 document that lists every
+error code the code can answer under its status, every option and every finding's header.
+
+The codes are collected from the code, not from a hand list: every `InputError` (engine) and
+`PermanentError` (handler) subclass at the status `handler.api_entry.HTTP_STATUS` gives it (422 when
+none matches, as `_refused` does), every `DeploymentError` subclass at 500, and every literal
+`error_response(STATUS, "code", ...)` in handler/. A new code without its entry fails here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+from engine import Cutout, DeploymentError, InputError, Options
+from handler.api_entry import HTTP_STATUS, _header
+from handler.errors import PermanentError
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC: dict[str, Any] = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+UNMATCHED_STATUS = 422  # _refused's status for a caller's error that HTTP_STATUS does not name
+DEPLOYMENT_STATUS = 500  # broken_deployment's
+LITERAL = re.compile(r'error_response\(\s*(\d{3}),\s*"([a-z_]+)"')
+
+
+def _subclasses(base: type) -> set[type]:
+    found = {base}
+    for sub in base.__subclasses__():
+        found |= _subclasses(sub)
+    return found
+
+
+def _status(kind: type) -> int:
+    return next((status for known, status in HTTP_STATUS.items() if issubclass(kind, known)), UNMATCHED_STATUS)
+
+
+def emitted_codes() -> set[tuple[int, str]]:
+    """(status, code) of every error the API can answer, from the error classes and handler/'s literals."""
+    refused = {(_status(kind), kind.code) for kind in _subclasses(InputError) | _subclasses(PermanentError)}
+    broken = {(DEPLOYMENT_STATUS, kind.code) for kind in _subclasses(DeploymentError)}
+    literal = {
+        (int(status), code)
+        for path in (ROOT / "handler").glob("*.py")
+        for status, code in LITERAL.findall(path.read_text())
+    }
+    return refused | broken | literal
+
+
+def documented_codes() -> set[tuple[int, str]]:
+    """(status, code) of every `x-error-codes` entry of every operation's responses."""
+    responses = SPEC["components"]["responses"]
+    found: set[tuple[int, str]] = set()
+    for operations in SPEC["paths"].values():
+        for operation in operations.values():
+            for status, response in operation["responses"].items():
+                if "$ref" in response:
+                    response = responses[response["$ref"].rsplit("/", 1)[1]]
+                found |= {(int(status), code) for code in response.get("x-error-codes", [])}
+    return found
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    validate(SPEC)
+    assert SPEC["openapi"].startswith("3.1")
+
+
+def test_every_error_code_the_code_can_answer_is_documented_under_its_status() -> None:
+    emitted, documented = emitted_codes(), documented_codes()
+    assert emitted - documented == set(), "answered by the code, missing from docs/openapi.yaml"
+    assert documented - emitted == set(), "in docs/openapi.yaml, answered by no code"
+
+
+def test_the_code_collection_sees_the_known_codes() -> None:
+    emitted = emitted_codes()
+    assert {(400, "invalid_option"), (413, "payload_too_large"), (500, "model_not_found")} <= emitted
+    assert (501, "uploads_not_configured") in emitted  # a literal in handler/api_entry.py
+
+
+@pytest.mark.parametrize("route", ["/remove", "/uploads"])
+def test_every_option_is_a_query_parameter(route: str) -> None:
+    parameters = SPEC["components"]["parameters"]
+    names = {parameters[p["$ref"].rsplit("/", 1)[1]]["name"] if "$ref" in p else p["name"]
+             for p in SPEC["paths"][route]["post"]["parameters"]}  # fmt: skip
+    assert {f.name for f in fields(Options)} <= names
+
+
+def test_every_finding_has_its_header_on_each_cut_out_reply() -> None:
+    cutout = Cutout(b"", 1, 1, 1, 1, "m", uncertainty=0.0, foreground=0.0)
+    expected = {_header(name) for name in cutout.findings()} | {"X-Model", "Server-Timing"}
+    for status in ("200", "303"):
+        headers = set(SPEC["paths"]["/remove"]["post"]["responses"][status]["headers"])
+        assert expected <= headers, status
+    assert "X-Estimated-Error" in expected

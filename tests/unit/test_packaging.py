@@ -1,0 +1,53 @@
+"""What `pip install .` declares admits exactly what the requirements files pin (and so what CI tests)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _pins() -> dict[str, str]:
+    """Every requirement's specifier ("" when unpinned) of every requirements file, by name; a name
+    pinned differently in two files fails here."""
+    pins: dict[str, str] = {}
+    for path in ROOT.glob("**/requirements*.txt"):
+        if ".venv" in path.parts or ".cache" in path.parts:
+            continue
+        for line in path.read_text().splitlines():
+            text = line.split("#", 1)[0].strip()
+            if text and not text.startswith("-"):
+                requirement = Requirement(text)
+                assert pins.setdefault(requirement.name, str(requirement.specifier)) == str(requirement.specifier), path
+    return pins
+
+
+def _declared() -> list[Requirement]:
+    extras = [text for group in PROJECT["optional-dependencies"].values() for text in group]
+    return [Requirement(text) for text in PROJECT["dependencies"] + extras]
+
+
+def test_every_runtime_dependency_is_pinned_to_its_tested_version() -> None:
+    pins = _pins()
+    runtime = [Requirement(text) for text in PROJECT["dependencies"]]
+    assert runtime and all(str(r.specifier) == pins[r.name] != "" for r in runtime), [
+        (r.name, str(r.specifier), pins.get(r.name)) for r in runtime
+    ]
+
+
+def test_no_declared_range_drifts_from_a_requirements_pin() -> None:
+    pins = _pins()
+    drift = [
+        (r.name, str(r.specifier), pins[r.name]) for r in _declared() if r.specifier != pins.get(r.name, r.specifier)
+    ]
+    assert drift == []
+
+
+def test_the_import_package_is_bgremove_mapped_from_engine() -> None:
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["packages"] == ["bgremove"] and setuptools["package-dir"] == {"bgremove": "engine"}
+    assert PROJECT["scripts"]["bgremove"] == "bgremove.cli:main"
