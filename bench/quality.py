@@ -43,6 +43,7 @@ def quality_pass(
             results[name][contender.key] = row
             log(
                 f"quality {name:>6} {contender.key:<20} n={row['n']} MAE {row['mae']:.4f} "
-                f"maxFb {row['max_fbeta']:.4f} mIoU {row['miou']:.4f} {row['s_per_img']:.3f} s/img"
+                f"maxFb {row['max_fbeta']:.4f} mIoU {row['miou']:.4f} haze {row['haze']:.4f} "
+                f"{row['s_per_img']:.3f} s/img"
             )
     return results

@@ -46,12 +46,13 @@ def quality_markdown(results: dict[str, Any]) -> str:
                     f"{r['mae']:.4f}",
                     f"{r['max_fbeta']:.4f}",
                     f"{r['miou']:.4f}",
+                    _num(r.get("haze"), 4),
                     f"{r['s_per_img']:.3f}",
                 ]
             )
     loads = [r["other_cpu_cores"] for by_key in results.get("quality", {}).values() for r in by_key.values()]
     note = f"\n\nCPU used by other processes during the quality pass: up to {max(loads):.2f} cores." if loads else ""
-    header = ["set", "model", "n", "MAE", "maxFβ", "mIoU", "s/img"]
+    header = ["set", "model", "n", "MAE", "maxFβ", "mIoU", "haze", "s/img"]
     return table(header, rows) + note
 
 
@@ -123,13 +124,48 @@ MATTING_COLUMNS = (
 
 
 def _matting_cells(row: dict[str, Any]) -> list[str]:
-    """Whole-image errors, band errors and the soft-pixel share of one row of figures."""
+    """Whole-image errors, band errors, the soft-pixel share and the composite errors (band, whole)
+    of one row of figures."""
     cells = [
         f"{row[f'{key}_{region}'] * scale:.{digits}f}"
         for region in ("whole", "band")
         for key, _, scale, digits in MATTING_COLUMNS
     ]
-    return [*cells, f"{row['soft_share']:.3f}"]
+    composites = [_num(row.get(f"composite_{region}"), 2) for region in ("band", "whole")]
+    return [*cells, f"{row['soft_share']:.3f}", *composites]
+
+
+def edge_markdown(results: dict[str, Any]) -> str:
+    """The edge table: composite error over the band on the edge photos and on all, beside SAD and Grad."""
+    matting = results.get("matting", {})
+    edges, n = matting.get("edge_photos", []), matting.get("n", 0)
+    rows = [
+        [
+            label(results, key),
+            _num(r.get("composite_band_edge"), 2),
+            _num(r.get("composite_band"), 2),
+            _num(r.get("composite_whole"), 2),
+            f"{r['sad_whole']:.1f}",
+            f"{r['grad_whole']:.1f}",
+        ]
+        for key, r in matting.get("contenders", {}).items()
+    ]
+    header = [
+        "cut-out",
+        f"edge photos ({len(edges)}): composite band",
+        f"all {n}: composite band",
+        f"all {n}: composite whole",
+        f"SAD ({n})",
+        f"Grad ({n})",
+    ]
+    note = (
+        "Edges as a user sees them: each cut-out and the truth (true alpha, colours from pymatting's "
+        "`estimate_foreground_ml`) composited onto white and onto black; mean |difference| in 8-bit levels "
+        "over the band (0 < GT < 255 dilated 15 px) or the whole image, the two backgrounds averaged. "
+        f"Edge photos, whose subject every contender gets right (IoU of alpha >= 128 at least 0.9): "
+        f"{', '.join(edges) or 'none'}."
+    )
+    return note + "\n\n" + table(header, rows)
 
 
 def matting_markdown(results: dict[str, Any]) -> str:
@@ -137,7 +173,7 @@ def matting_markdown(results: dict[str, Any]) -> str:
     matting = results.get("matting", {})
     rows_by_key = matting.get("contenders", {})
     names = [name for _, name, _, _ in MATTING_COLUMNS]
-    columns = [*names, *(f"band {n}" for n in names), "soft share"]
+    columns = [*names, *(f"band {n}" for n in names), "soft share", "composite band", "composite whole"]
     means = [[label(results, k), *_matting_cells(r), f"{r['s_per_img']:.2f}"] for k, r in rows_by_key.items()]
     stems = list(dict.fromkeys(stem for r in rows_by_key.values() for stem in r.get("images", {})))
     per_photo = [
@@ -155,7 +191,13 @@ def matting_markdown(results: dict[str, Any]) -> str:
         f"CPU used by other processes: up to {max(loads, default=0):.2f} cores."
     )
     return "\n\n".join(
-        [note, table(["model", *columns, "s/img"], means), "Per photo:", table(["photo", "model", *columns], per_photo)]
+        [
+            edge_markdown(results),
+            note,
+            table(["model", *columns, "s/img"], means),
+            "Per photo:",
+            table(["photo", "model", *columns], per_photo),
+        ]
     )
 
 

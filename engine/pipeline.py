@@ -15,7 +15,7 @@ from .model import Model, get_model
 from .options import Options, OutputMode, Pixels
 from .profiles import for_output
 from .quality import measure
-from .refine import decontaminate, refine_alpha
+from .refine import decontaminate, refine_matte
 from .result import Cutout, StageTimings
 from .settings import EngineSettings, settings
 
@@ -51,16 +51,17 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     pred = prediction.map
     inferred_at = time.perf_counter()
     if prediction.peak < NO_SUBJECT_PEAK:
-        alpha = np.zeros((decoded.height, decoded.width), np.uint8)
+        alpha = coverage = np.zeros((decoded.height, decoded.width), np.uint8)
     elif options.refine:
-        alpha = refine_alpha(pred, decoded.bgr, soft=options.soft_edges)
+        matte = refine_matte(pred, decoded.bgr, soft=options.soft_edges)
+        alpha, coverage = matte.alpha, matte.coverage  # colours are unmixed with the coverage: no rim
     else:
-        alpha = _upsample(pred, decoded.width, decoded.height)
+        alpha = coverage = _upsample(pred, decoded.width, decoded.height)
     if decoded.alpha is not None:  # keep transparency the input already had
         alpha = cv2.multiply(alpha, decoded.alpha, scale=1 / 255)
     refined_at = time.perf_counter()
     box = subject_box(alpha, options.crop_margin) if options.crop else None
-    pixels = _compose(decoded.bgr, alpha, options, box)
+    pixels = _compose(decoded.bgr, alpha, options, box, coverage)
     composed_at = time.perf_counter()
     sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE].copy()
     uncertainty = float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size)
@@ -68,7 +69,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     output = options.output_format
     channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
     icc_profile, source_width, source_height = for_output(decoded.icc_profile, channels), decoded.width, decoded.height
-    del decoded, alpha  # the frame and the matte are freed while the encoder works, unless the pixels view them
+    del decoded, alpha, coverage  # frame and mattes freed while the encoder works, unless the pixels view them
     data = output.encode(pixels, options.compress_level, options.encode_quality, icc_profile)
     encoded_at = time.perf_counter()
 
@@ -132,11 +133,12 @@ def subject_box(alpha: np.ndarray, margin: float | Pixels, threshold: int = 8) -
     return max(0, x - pad), max(0, y - pad), min(width, x + w + pad), min(height, y + h + pad)
 
 
-def _compose(bgr: np.ndarray, alpha: np.ndarray, options: Options, box: Box | None) -> np.ndarray:
-    """The output pixels. The decoded pixels are this call's own: the edge colours and a background
-    are written into them in place, and a crop is a view, so no full-size copy is made here."""
+def _compose(bgr: np.ndarray, alpha: np.ndarray, options: Options, box: Box | None, coverage: np.ndarray) -> np.ndarray:
+    """The output pixels, colours unmixed with `coverage`. The decoded pixels are this call's own:
+    the edge colours and a background are written into them in place, and a crop is a view, so no
+    full-size copy is made here."""
     if options.output is not OutputMode.MASK and options.decontaminate:
-        bgr = decontaminate(bgr, alpha, in_place=True)  # the whole frame: a crop's view is not C-ordered
+        bgr = decontaminate(bgr, coverage, in_place=True)  # the whole frame: a crop's view is not C-ordered
     if box is not None:
         x0, y0, x1, y1 = box
         bgr, alpha = bgr[y0:y1, x0:x1], alpha[y0:y1, x0:x1]

@@ -15,6 +15,13 @@ the alpha is not plainly 0 or 255, so its cost and memory stay small at 12 MP. T
   No curve: hair strands, fur and fringes keep the softness of the photo. On the matting photos it
   halves the gradient error; on binary-mask sets it costs 10-53 % MAE (README.md, Edges, has both).
 
+`refine_matte` returns the alpha with the one to unmix the cut-out's colours with: in both styles
+the soft style's coverage (its alpha before the noise floor), the photo's own estimate of how much of
+each pixel is the subject. So a fringe pixel the crisp curve made opaque while it is still part sky
+loses the sky's colour too: no rim of background colour on a plain background, whatever the alpha
+style (the crisp default's own alpha, or its pre-curve coverage, left a blue-grey rim on fur against
+sky: `python -m bench.edge_styles` has the comparison and its figures).
+
 What the soft tunables were chosen on: SOFT_SURE, SOFT_MARGIN and SOFT_EPS are set from the model's
 resolution and the photo's noise, not fitted; SOFT_PASSES and SOFT_FLOOR on the generated discs of
 tests/unit/test_refine.py (a sharp one must stay sharp, a blurred one keep its blur); SOFT_RADIUS
@@ -24,13 +31,15 @@ where 8 pixels would score best: 4 is kept as the smaller window, not tuned to t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from .foreground import decontaminate
 from .guided import ColourWindows, apply_linear_model, box, grid_guide, grid_step, resample_to_grid
 
-__all__ = ["decontaminate", "refine_alpha"]
+__all__ = ["Matte", "decontaminate", "refine_alpha", "refine_matte"]
 
 ISLAND = 0.002  # foreground islands whose visible part is below this fraction of the image are dropped
 HOLE = 0.0002  # enclosed holes whose visible part is below this fraction of the image are filled
@@ -54,15 +63,41 @@ SOFT_PASSES = 6
 SOFT_FLOOR = 8  # alpha levels (of 255) within this of 0 or 255 are noise (colour noise times the slope): snapped
 
 
+IDENTITY = np.arange(256, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Matte:
+    """A refined matte, both uint8 HxW: the cut-out's `alpha`, and `coverage`, the alpha to unmix
+    its colours with (the soft style's share of subject per pixel, before its noise floor)."""
+
+    alpha: np.ndarray
+    coverage: np.ndarray
+
+
 def refine_alpha(pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False, steepness: float = STEEPNESS) -> np.ndarray:
     """Low-resolution float32 foreground map (0..1) -> full-resolution uint8 alpha (HxW of `bgr`):
     crisp edges by default (`steepness` 0: without the edge curve), matting-style ones with `soft`."""
+    slope, offset, k, table = _linear_model(pred, bgr, soft, steepness)
+    return apply_linear_model(slope, offset, bgr, k, table)
+
+
+def refine_matte(pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False, steepness: float = STEEPNESS) -> Matte:
+    """`refine_alpha`'s alpha and the coverage to unmix colours with (`Matte`)."""
+    slope, offset, k, floor = _linear_model(pred, bgr, True, steepness)
+    coverage = apply_linear_model(slope, offset, bgr, k, IDENTITY)
+    alpha = cv2.LUT(coverage, floor) if soft else refine_alpha(pred, bgr, steepness=steepness)
+    return Matte(alpha, coverage)
+
+
+def _linear_model(
+    pred: np.ndarray, bgr: np.ndarray, soft: bool, steepness: float
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(slope, offset, grid step, lookup table) of the chosen edge style's per-pixel alpha model."""
     k, guide, p, model_pixel = grid_map(pred, bgr, SOFT_WORK_SIDE if soft else WORK_SIDE)
     if soft:
-        slope, offset = soft_model(guide, p, model_pixel)
-        return apply_linear_model(slope, offset, bgr, k, noise_floor(SOFT_FLOOR))
-    slope, offset = detail_model(guide, p, max(1, round(RADIUS * model_pixel)), EPS)
-    return apply_linear_model(slope, offset, bgr, k, edge_curve(steepness))
+        return (*soft_model(guide, p, model_pixel), k, noise_floor(SOFT_FLOOR))
+    return (*detail_model(guide, p, max(1, round(RADIUS * model_pixel)), EPS), k, edge_curve(steepness))
 
 
 def grid_map(pred: np.ndarray, bgr: np.ndarray, work_side: int) -> tuple[int, np.ndarray, np.ndarray, float]:
@@ -128,7 +163,7 @@ def edge_curve(steepness: float) -> np.ndarray:
     """uint8 lookup table of a tanh S-curve through (128, 128): narrows the soft edge, keeps it soft
     (the identity for steepness 0)."""
     if steepness <= 0:
-        return np.arange(256, dtype=np.uint8)
+        return IDENTITY
     x = np.arange(256, dtype=np.float64) / 255 - 0.5
     curve = 0.5 + 0.5 * np.tanh(steepness * x) / np.tanh(steepness / 2)
     table: np.ndarray = np.clip(curve * 255 + 0.5, 0, 255).astype(np.uint8)

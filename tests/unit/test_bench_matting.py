@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bench.acceptance import matting_checks
+from bench.composite import true_foreground
 from bench.contenders import CutoutRun, EngineContender, RembgContender, make_contender
 from bench.data import load_set
 from bench.matting import alpha_channel, matting_pass
@@ -18,17 +19,21 @@ from tests.synthetic import encode
 
 
 class TruthContender:
-    """A contender whose cut-out carries a given alpha per photo (looked up by the photo's bytes)."""
+    """A contender whose cut-out carries a given alpha per photo (looked up by the photo's bytes),
+    in grey 90 or, with `true_colours`, in the true foreground's colours."""
 
-    key = "engine"
-
-    def __init__(self, alphas: dict[bytes, np.ndarray]) -> None:
+    def __init__(self, alphas: dict[bytes, np.ndarray], key: str = "engine", true_colours: bool = False) -> None:
         self.alphas = alphas
+        self.key = key
+        self.true_colours = true_colours
 
     def cutout(self, data: bytes) -> CutoutRun:
         alpha = self.alphas[data]
-        bgra = np.dstack([np.full(alpha.shape, 90, np.uint8)] * 3 + [alpha])
-        return CutoutRun(encode(bgra, ".png"))
+        bgr = np.full((*alpha.shape, 3), 90, np.uint8)
+        if self.true_colours:
+            photo = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            bgr = np.floor(true_foreground(photo, alpha) + 0.5).astype(np.uint8)
+        return CutoutRun(encode(np.dstack([bgr, alpha]), ".png"))
 
 
 @pytest.fixture()
@@ -117,3 +122,26 @@ def test_engine_options_travel_in_the_contender_key() -> None:
     assert isinstance(both, EngineContender) and both.model == "u2netp-int8"
     assert both.options == {"refine": "false", "soft_edges": "true"}
     assert both.key == "engine:u2netp-int8+refine=false+soft_edges"
+
+
+def test_the_pass_scores_composites_and_names_the_photos_every_contender_gets_right(matting_dir: Path) -> None:
+    samples = load_set("matting", matting_dir.parent, truth="alphas")
+    truth = {s.image_bytes(): s.truth() for s in samples}
+    wrong = {data: np.where(alpha >= 128, 0, 255).astype(np.uint8) for data, alpha in truth.items()}
+    wrong[samples[0].image_bytes()] = truth[samples[0].image_bytes()]  # only photo "a" right
+    contenders = [
+        TruthContender(truth, "engine", true_colours=True),
+        TruthContender(truth, "grey"),
+        TruthContender(wrong, "inverted", true_colours=True),
+    ]
+
+    result = matting_pass(contenders, samples, log=lambda line: None)
+
+    rows = result["contenders"]
+    assert result["edge_photos"] == ["a"]
+    assert rows["engine"]["composite_band"] == rows["engine"]["composite_whole"] == 0.0
+    assert rows["engine"]["images"]["b"]["subject_iou"] == 1.0 and rows["inverted"]["images"]["b"]["subject_iou"] == 0.0
+    assert rows["grey"]["composite_band"] > 1  # grey 90 is not the photo's colour
+    assert rows["inverted"]["composite_band_edge"] == rows["inverted"]["images"]["a"]["composite_band"] == 0.0
+    assert rows["inverted"]["composite_band"] > 10
+    assert "composite" in render({"matting": result})

@@ -87,3 +87,28 @@ def test_masks_must_be_8_bit() -> None:
 def test_summarise_refuses_an_empty_set() -> None:
     with pytest.raises(ValueError):
         summarise([])
+
+
+def test_haze_is_the_error_outside_the_band_around_the_true_boundary() -> None:
+    # 100 x 100, left half subject: the band is 1.5 % of the diagonal (2.12 px) either side of the
+    # boundary, so columns 48..51 are in it and 96 columns are outside
+    gt = np.zeros((100, 100), np.uint8)
+    gt[:, :50] = 255
+    pred = gt.copy()
+    pred[:, 50:] = 51  # a 20 % haze over the whole background, band included
+    score = score_image(pred, gt)
+    assert score.haze == pytest.approx(48 * 0.2 / 96)
+    assert score.mae == pytest.approx(0.1)
+    edge_only = gt.copy()
+    edge_only[:, 48:52] = 128  # a soft edge inside the band is no haze
+    assert score_image(edge_only, gt).haze == 0.0
+
+
+def test_a_sets_haze_is_the_mean_over_images() -> None:
+    gt = np.zeros((100, 100), np.uint8)
+    gt[:, :50] = 255
+    hazy = gt.copy()
+    hazy[:, 60:] = 255  # 40 wrong columns of the 96 outside the band
+    result = summarise([score_image(gt, gt), score_image(hazy, gt)])
+    assert result.haze == pytest.approx((0 + 40 / 96) / 2)
+    assert result.as_dict()["haze"] == round(result.haze, 6)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.refine import STEEPNESS, decontaminate, edge_curve, refine_alpha
+from engine.refine import SOFT_FLOOR, STEEPNESS, decontaminate, edge_curve, noise_floor, refine_alpha, refine_matte
 
 PRED_SIDE = 320  # the model's output size
 
@@ -206,3 +206,35 @@ def test_edge_curve_keeps_the_ends_and_steepness_zero_is_the_identity() -> None:
     assert np.all(np.diff(curve.astype(int)) >= 0)
     assert curve[64] < 64 and curve[192] > 192  # narrower than the identity on both sides
     assert np.array_equal(edge_curve(0), np.arange(256))
+
+
+@pytest.mark.parametrize("soft", [False, True], ids=["crisp", "soft"])
+def test_the_matte_is_the_styles_alpha_with_the_soft_coverage(soft: bool) -> None:
+    photo, truth = _soft_disc_scene()
+    pred = _model_like_pred(truth)
+
+    matte = refine_matte(pred, photo, soft=soft)
+
+    assert np.array_equal(matte.alpha, refine_alpha(pred, photo, soft=soft))
+    soft_alpha = refine_alpha(pred, photo, soft=True)
+    assert np.array_equal(soft_alpha, cv2.LUT(matte.coverage, noise_floor(SOFT_FLOOR)))  # before the floor
+
+
+def test_fringe_pixels_the_crisp_curve_made_opaque_lose_the_backgrounds_colour() -> None:
+    """An orange disc with a 5 px soft edge over blue-grey, the model's map 4 px too wide (as on
+    fur), cut out crisp: where the curve set alpha to 255 but the pixel is part background, colours
+    unmixed with the matte's coverage are the subject's (no blue-grey rim on a plain background);
+    unmixed with the crisp alpha they stay the photo's."""
+    photo, truth = _soft_disc_scene()
+    matte = refine_matte(_model_like_pred(_disc_mask(600, 800, radius=0.3 * 600 + 4)), photo)
+    hardened = (matte.alpha == 255) & (truth < 230)  # opaque in the cut-out, under 90 % subject in truth
+    assert np.count_nonzero(hardened) > 500  # the curve does harden a rim here
+    subject = np.float32([40, 130, 230])
+
+    rim = np.abs(decontaminate(photo, matte.alpha)[hardened] - subject).mean()
+    clean = np.abs(decontaminate(photo, matte.coverage)[hardened] - subject).mean()
+
+    assert rim > 10  # the photo's own colour there is visibly mixed
+    assert clean < 0.6 * rim
+    opaque = matte.coverage == 255
+    assert np.array_equal(decontaminate(photo, matte.coverage)[opaque], photo[opaque])
