@@ -63,9 +63,7 @@ def test_jpeg_needs_a_background_and_urls_are_not_fetched(api):
     assert_json_error(refused, 400, "invalid_option")
     flat = call_api(api, "POST", "/remove", sample_bytes("coffee.jpg"), jpeg, {"format": ["jpg"], "bg_color": ["ffff"]})
     assert_json_error(flat, 400, "invalid_option")  # a colour is 3 or 6 hex digits, r,g,b or a colour name
-    flat = call_api(
-        api, "POST", "/remove", sample_bytes("coffee.jpg"), jpeg, {"format": ["jpg"], "bg_color": ["fff"]}
-    )
+    flat = call_api(api, "POST", "/remove", sample_bytes("coffee.jpg"), jpeg, {"format": ["jpg"], "bg_color": ["fff"]})
     assert flat.status == 200 and flat.content_type == "image/jpeg" and _open(flat.body).mode == "RGB"
     body = json.dumps({"image_url": "http://169.254.169.254/latest/meta-data/"}).encode()
     assert_json_error(call_api(api, "POST", "/remove", body, {"Content-Type": "application/json"}), 400,
