@@ -209,7 +209,8 @@ def against_thresholded(alpha: np.ndarray, truth: np.ndarray) -> float:
 def validation_photos() -> list[tuple[str, Path, Path]]:
     """(group, photo, reference) for every validation photo of the training pool; the teacher's labels
     of the unlabelled ones are made where they are not cached (about 3 minutes on 2 cores)."""
-    from training.paths import DEFAULT_TEACHER, TEACHER_LABELS, TEACHERS  # noqa: PLC0415 (training is offline-only)
+    from modelbuild.teachers import DEFAULT_TEACHER, TEACHERS  # noqa: PLC0415 (onnxruntime sessions, offline-only)
+    from training.paths import TEACHER_LABELS  # noqa: PLC0415 (training is offline-only)
     from training.split import POOL_FOLDERS  # noqa: PLC0415
     from training.validate import label_unlabelled, validation_groups  # noqa: PLC0415
 
