@@ -13,6 +13,9 @@ from bench import pages
 MARKED = {
     "README.md": 1,
     "docs/benchmark.md": 4,
+    "docs/api.md": 2,
+    "docs/deploy.md": 1,
+    "docs/edges.md": 1,
 }
 
 
