@@ -94,7 +94,77 @@ def headline(results: dict[str, Any]) -> str:
     return table(["", "engine (default)", "rembg u2netp", "ratio"], "lrrr", rows)
 
 
-MAKERS: dict[str, Callable[[dict[str, Any]], str]] = {"headline": headline}
+MATTING_ROWS = {  # contender -> how docs/edges.md names it
+    "engine": "engine default (crisp)",
+    "engine+soft_edges": "engine, `soft_edges=true`",
+    "engine+refine=false": "engine, `refine=false`",
+    "rembg:u2netp": "rembg u2netp",
+    "rembg:u2net": "rembg u2net",
+    "rembg:u2net+alpha_matting": "rembg u2net + `alpha_matting`",
+    "teacher:isnet": "teacher: ISNet's map",
+    "teacher:isnet+soft_edges": "teacher: ISNet's map, `soft_edges`",
+}
+HAIR_AND_FUR = {  # photo -> what docs/edges.md says is in it
+    "am_GT03": "GT03 doll, loose hair",
+    "am_GT04": "GT04 trolls, hair",
+    "am_GT09": "GT09 doll, knitted hat and hair",
+    "am_GT14": "GT14 ostrich, fur",
+    "am_GT20": "GT20 plush, fur",
+    "am_GT23": "GT23 teddy, fur",
+    "am_GT24": "GT24 Eeyore, tuft",
+}
+HAIR_AND_FUR_COLUMNS = {  # contender -> column
+    "engine": "engine default",
+    "engine+soft_edges": "`soft_edges`",
+    "rembg:u2netp": "rembg u2netp",
+    "rembg:u2net+alpha_matting": "rembg u2net + alpha_matting",
+    "teacher:isnet+soft_edges": "ISNet + `soft_edges`",
+}
+
+
+def matting(results: dict[str, Any]) -> str:
+    """docs/edges.md's matting table: whole-image errors, two band errors, softness, time (`matting.json`)."""
+    part = results["matting"]
+    rows = []
+    for key, name in MATTING_ROWS.items():
+        r = part["contenders"][key]
+        figures = [
+            r["sad_whole"],
+            r["mse_whole"] * 1000,
+            r["grad_whole"],
+            r["conn_whole"],
+            r["sad_band"],
+            r["grad_band"],
+        ]
+        rows.append([name, *(f"{x:.1f}" for x in figures), f"{r['soft_share']:.3f}", f"{r['s_per_img']:.2f}"])
+    share = f"soft-pixel share (truth {part['truth_soft_share']:.3f})"
+    header = ["", "SAD", "MSE ×1e3", "Grad", "Conn", "band SAD", "band Grad", share, "s/img"]
+    return table(header, "l" * len(header), rows)
+
+
+def hair_and_fur(results: dict[str, Any]) -> str:
+    """docs/edges.md's per-photo table: SAD / Grad over the whole image (`matting.json`)."""
+    contenders = results["matting"]["contenders"]
+    rows = [
+        [
+            name,
+            *(
+                f"{contenders[key]['images'][photo]['sad_whole']:.1f} / "
+                f"{contenders[key]['images'][photo]['grad_whole']:.1f}"
+                for key in HAIR_AND_FUR_COLUMNS
+            ),
+        ]
+        for photo, name in HAIR_AND_FUR.items()
+    ]
+    header = ["photo", *HAIR_AND_FUR_COLUMNS.values()]
+    return table(header, "l" * len(header), rows)
+
+
+MAKERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "headline": headline,
+    "matting": matting,
+    "hair-and-fur": hair_and_fur,
+}
 
 
 def expected(block: Block) -> list[str]:

@@ -15,7 +15,7 @@ MARKED = {
     "docs/benchmark.md": 4,
     "docs/api.md": 2,
     "docs/deploy.md": 1,
-    "docs/edges.md": 1,
+    "docs/edges.md": 3,
 }
 
 
