@@ -160,10 +160,42 @@ def hair_and_fur(results: dict[str, Any]) -> str:
     return table(header, "l" * len(header), rows)
 
 
+REFINEMENTS = {  # studies.refine_ab's way -> how docs/benchmark.md names it
+    "base": "main's (gray guide, edge curve)",
+    "crisp": "crisp, the default (colour guide, edge curve)",
+    "crisp, no curve": "crisp without the edge curve",
+    "soft": "soft (`soft_edges=true`)",
+}
+
+
+def refine_ab(results: dict[str, Any]) -> str:
+    """docs/benchmark.md's summary of `studies/results/refine_ab.json`: per refinement, the range of dev
+    MAE ratios to the base over both models and every dev set, and each model's matting Grad and softness."""
+    models = list(results["models"].values())
+    rows = []
+    for way, name in REFINEMENTS.items():
+        ratios = [
+            s["ways"][way]["mae"] / s["ways"]["base"]["mae"] for m in models for k, s in m.items() if k != "matting"
+        ]
+        span = "1" if way == "base" else f"{min(ratios):.3f}–{max(ratios):.3f}"
+        grad = " / ".join(f"{m['matting']['ways'][way]['grad_whole']:.1f}" for m in models)
+        share = " / ".join(f"{m['matting']['ways'][way]['soft_share']:.3f}" for m in models)
+        rows.append([name, span, grad, share])
+    ids = " / ".join(f"`{model_id}`" for model_id in results["models"])
+    header = [
+        "refinement",
+        "dev MAE × main's (davis, horse, people, sod)",
+        f"matting Grad ({ids})",
+        "matting soft share",
+    ]
+    return table(header, "llll", rows)
+
+
 MAKERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "headline": headline,
     "matting": matting,
     "hair-and-fur": hair_and_fur,
+    "refine-ab": refine_ab,
 }
 
 
