@@ -187,7 +187,7 @@ class RembgContender:
 
 
 class TeacherContender:
-    """The distillation teacher (`training.paths.TEACHERS`; ISNet is installed by `python -m training
+    """The distillation teacher (`modelbuild.teachers.TEACHERS`; ISNet is installed by `python -m training
     fetch`), a reference and not a product: its map as the alpha (`edges` "raw", the teacher's label),
     or its map through the engine's refinement ("crisp", the default edges, or "soft", `soft_edges`).
     It shows how far the student's map could take the cut-out at best, at the teacher's cost."""
@@ -201,9 +201,9 @@ class TeacherContender:
         self._labeller: Any = None
 
     def teacher(self) -> Any:
-        """The `training.teacher.Teacher` (resolved by name on first use: training loads only when asked)."""
+        """The `modelbuild.teachers.Teacher` (resolved by name on first use: loaded only when asked)."""
         if self._teacher is None:
-            from training.paths import TEACHERS
+            from modelbuild.teachers import TEACHERS
 
             self._teacher = TEACHERS[self.name]
         return self._teacher
@@ -216,13 +216,13 @@ class TeacherContender:
         return sum(m.path.stat().st_size for m in self.teacher().members)
 
     def import_library(self) -> None:
-        import training.teacher  # noqa: F401 (the import is what the cold-start figure would time)
+        import modelbuild.teachers  # noqa: F401 (the import is what the cold-start figure would time)
 
     def model_id(self) -> str:
         return self.name
 
     def load_model(self) -> None:
-        from training.teacher import Labeller
+        from modelbuild.teachers import Labeller
 
         self._labeller = Labeller(self.teacher())
 
@@ -232,7 +232,7 @@ class TeacherContender:
         import numpy as np
 
         from engine.refine import refine_alpha
-        from training.teacher import combine
+        from modelbuild.teachers import combine
 
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         maps = self._labeller.maps(bgr)

@@ -29,7 +29,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .paths import DEFAULT_TEACHER, RUNS, STUDENT_INIT_ONNX, TEACHER_LABELS, TEACHERS
+from modelbuild.teachers import DEFAULT_TEACHER, TEACHERS
+
+from .paths import RUNS, STUDENT_INIT_ONNX, TEACHER_LABELS
 from .split import POOL_FOLDERS
 from .train import AUGMENTATIONS, OPTIMIZERS, TrainConfig
 

@@ -16,11 +16,12 @@ from modelbuild.graph import widen_to_fp32
 from modelbuild.paths import ENGINE_MODELS, repo_relative
 from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.sources import SOURCES, fetch_source
+from modelbuild.teachers import Teacher
 
 from .data import Example, find_examples
 from .paths import TEACHER_LABELS
 from .split import POOL_FOLDERS, folder_key, images_of, validation_stems
-from .teacher import Teacher, compare, make_labels
+from .teacher import compare, make_labels
 from .train import TrainConfig, export_onnx, load_student, torch_predictor
 from .train import train as train_student
 from .validate import (

@@ -1,9 +1,8 @@
 """Teacher soft labels: the best teacher we have, measured on the validation split, on every photo.
 
-A teacher is one or more member models (U²-Net fp32 at 320, ISNet fp16 at 1024), each optionally
-with horizontal-flip test-time augmentation; the members' min-max normalised maps, upsampled to the
-photo's size, are averaged. Labels are cached as 8-bit PNG per teacher, so a label on disk is
-always complete and a stopped run resumes where it was.
+The teachers themselves (members, flip averaging, a photo's map) are `modelbuild.teachers`, which the
+benchmark's reference contender shares. Labels are cached as 8-bit PNG per teacher, so a label on
+disk is always complete and a stopped run resumes where it was.
 """
 
 from __future__ import annotations
@@ -15,87 +14,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
-from engine.model import model_input
-from modelbuild.evaluate import minmax
-from modelbuild.photos import MEAN, STD
+from modelbuild.teachers import Labeller, Member, Teacher, combine, member_map
 
 from .progress import Progress
 from .split import folder_key
-
-
-@dataclass(frozen=True)
-class Member:
-    """One teacher network and how it is fed (see `engine.model.model_input`)."""
-
-    name: str
-    path: Path
-    size: int  # square input side
-    mean: tuple[float, float, float] = MEAN
-    std: tuple[float, float, float] = STD
-
-    def session(self, threads: int = 0) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        # No spin-waiting between operators: labelling runs for an hour beside other work, and
-        # spinning threads then burn the cores that the other processes need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-
-
-@dataclass(frozen=True)
-class Teacher:
-    """Members averaged, each on the photo and (with `flip`) on its mirror image."""
-
-    members: tuple[Member, ...]
-    flip: bool = False
-
-    @property
-    def name(self) -> str:
-        return "+".join(m.name for m in self.members) + ("-flip" if self.flip else "")
-
-    def absent(self) -> list[Path]:
-        """The members' weight files that are not installed (`python -m training fetch` makes them)."""
-        return [m.path for m in self.members if not m.path.is_file()]
-
-
-class Labeller:
-    """A teacher with its sessions open: photo -> soft label."""
-
-    def __init__(self, teacher: Teacher, threads: int = 0) -> None:
-        self.teacher = teacher
-        self.sessions = [(m, m.session(threads)) for m in teacher.members]
-
-    def maps(self, bgr: np.ndarray) -> list[np.ndarray]:
-        """Every member's map (and mirrored map, flipped back) at its own input size, 0..1 float32."""
-        out = []
-        for member, session in self.sessions:
-            views = [bgr, bgr[:, ::-1]] if self.teacher.flip else [bgr]
-            for i, view in enumerate(views):
-                pred = member_map(member, session, np.ascontiguousarray(view))
-                out.append(pred[:, ::-1] if i else pred)
-        return out
-
-    def label(self, bgr: np.ndarray) -> np.ndarray:
-        """The teacher's soft label at the photo's size, uint8."""
-        return combine(self.maps(bgr), bgr.shape[:2])
-
-
-def member_map(member: Member, session: ort.InferenceSession, bgr: np.ndarray) -> np.ndarray:
-    inputs = {session.get_inputs()[0].name: model_input(bgr, (member.size, member.size), member.mean, member.std)}
-    (out,) = session.run([session.get_outputs()[0].name], inputs)
-    return minmax(out[0, 0].astype(np.float32))
-
-
-def combine(maps: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """The mean of low-resolution maps, each bilinearly resized to `shape` (height, width), as uint8."""
-    height, width = shape
-    total = np.zeros((height, width), np.float32)
-    for pred in maps:
-        total += cv2.resize(np.ascontiguousarray(pred), (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(total * (255.0 / len(maps)) + 0.5, 0, 255).astype(np.uint8)
 
 
 def label_path(labels_dir: Path, image: Path) -> Path:

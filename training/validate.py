@@ -17,11 +17,12 @@ import numpy as np
 
 from bench.contenders import decode_gray
 from bench.metrics import score_image, summarise
+from modelbuild.teachers import Teacher
 
 from .data import Example, find_examples, read_gray
 from .progress import Progress
 from .split import domain_group, domain_stems, folder_key, held_out_domains
-from .teacher import Teacher, make_labels
+from .teacher import make_labels
 
 if TYPE_CHECKING:
     from engine.result import Cutout

@@ -24,8 +24,8 @@ from bench.quality import quality_pass
 from bench.report import render, write_results
 from bench.speed import cold_pass, warm_pass
 from engine.refine import refine_alpha
+from modelbuild.teachers import Labeller, Member, Teacher
 from tests.synthetic import encode, scene
-from training.teacher import Labeller, Member, Teacher
 
 MODEL = "u2netp-int8"  # ships in git, so the test runs on a fresh checkout
 

@@ -22,12 +22,12 @@ from engine.quality import ErrorModel  # noqa: E402
 from engine.settings import EngineSettings  # noqa: E402
 from modelbuild.paths import REPO, SOURCE_MODELS  # noqa: E402
 from modelbuild.photos import PhotoSplit  # noqa: E402
+from modelbuild.teachers import TEACHERS, Member, Teacher, combine  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
 from training.data import find_examples, load_example, paste_subject  # noqa: E402
-from training.paths import TEACHERS  # noqa: E402
 from training.split import Rule, folder_key  # noqa: E402
-from training.teacher import Member, Teacher, candidates, combine  # noqa: E402
+from training.teacher import candidates  # noqa: E402
 from training.train import TrainConfig, interpolate_weights, make_optimiser, resume, train  # noqa: E402
 from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
 from training.validate import label_unlabelled, trained_groups  # noqa: E402

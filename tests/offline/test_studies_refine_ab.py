@@ -1,4 +1,4 @@
-"""bench.refine_ab loads a revision's refinement from git and runs it beside this checkout's."""
+"""studies.refine_ab loads a revision's refinement from git and runs it beside this checkout's."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.refine_ab import load_base, refiners
+from studies.refine_ab import load_base, refiners
 
 
 def test_the_base_revisions_refinement_is_importable_and_refines(tmp_path: Path) -> None:

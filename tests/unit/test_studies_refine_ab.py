@@ -1,8 +1,8 @@
-"""bench.refine_ab's report: ratios to the base refinement, as a reader would check them by hand."""
+"""studies.refine_ab's report: ratios to the base refinement, as a reader would check them by hand."""
 
 from __future__ import annotations
 
-from bench.refine_ab import markdown
+from studies.refine_ab import markdown
 
 
 def _dev(mae: float, fbeta: float) -> dict[str, float]:

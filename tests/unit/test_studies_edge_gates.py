@@ -1,4 +1,4 @@
-"""bench.edge_gates: the gates that decide where the soft alpha may replace the crisp one."""
+"""studies.edge_gates: the gates that decide where the soft alpha may replace the crisp one."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.edge_gates import Photo, against_thresholded, background_texture, gated, top_of_subject, transition_width
 from bench.report import publish
 from engine.refine import refine_alpha
+from studies.edge_gates import Photo, against_thresholded, background_texture, gated, top_of_subject, transition_width
 
 
 def _disc_map(blur: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`python -m bench.second_pass`: does a second inference on the subject's bounding box pay?
+"""`python -m studies.second_pass`: does a second inference on the subject's bounding box pay?
 
 For each labelled photo: the first pass as the engine runs it; then, when the subject (prediction
 >= 0.5) covers at most a given share of the frame, the box (plus 15 % margin) is cut from the full-
@@ -13,13 +13,12 @@ import argparse
 import cv2
 import numpy as np
 
+from bench.data import discover_sets, load_set
+from bench.metrics import score_image, summarise
 from engine.model import Model, get_model
 from engine.refine import refine_alpha
 from engine.settings import settings
 from modelbuild.paths import DATA
-
-from .data import discover_sets, load_set
-from .metrics import score_image, summarise
 
 GRID_SIDE = 1024
 MARGIN = 0.15
@@ -51,7 +50,7 @@ def zoomed(model: Model, bgr: np.ndarray, pred: np.ndarray, max_share: float) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m studies.second_pass", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model id (default: the engine's)")
     parser.add_argument(
         "--shares", default="0.25,0.5", help="largest subject share of the frame that gets a second pass"

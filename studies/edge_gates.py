@@ -1,4 +1,4 @@
-"""`python -m bench.edge_gates`: how soft the default's edges can get before binary masks object.
+"""`python -m studies.edge_gates`: how soft the default's edges can get before binary masks object.
 
 Issue 12 asks for soft edges (matting photos) at no more than 1 % of MAE on any binary-mask set.
 This measures the trade-off on the validation split, where such a choice is made, with the matting
@@ -19,7 +19,7 @@ The matting photos are also scored as a binary-mask set would score them (their 
 thresholded at 128), each style and the true alpha itself: what the binary masks make of a perfect matte.
 
 Per validation group (truth where there is one, the teacher elsewhere) the MAE and max F-beta are
-printed as ratios to the crisp default's. Writes bench/results/edge_gates.{json,md}.
+printed as ratios to the crisp default's. Writes studies/results/edge_gates.{json,md}.
 """
 
 from __future__ import annotations
@@ -36,19 +36,18 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench.contenders import decode_gray
+from bench.data import MATTING_DIR, ROOT, load_set
+from bench.matting_metrics import mean_scores, score_matte
+from bench.metrics import score_image, summarise
+from bench.report import publish, table
 from engine import settings
 from engine.decode import decode_image
 from engine.model import Model, get_model
 from engine.refine import SOFT_SURE, SOFT_WORK_SIDE, edge_curve, grid_map, refine_alpha, sure_regions
 from engine.settings import DEFAULT_MODEL
 
-from .contenders import decode_gray
-from .data import MATTING_DIR, ROOT, load_set
-from .matting_metrics import mean_scores, score_matte
-from .metrics import score_image, summarise
-from .report import publish, table
-
-OUT = ROOT / "bench" / "results" / "edge_gates"
+OUT = ROOT / "studies" / "results" / "edge_gates"
 TRUE_ALPHA = "the true alpha itself"
 
 
@@ -210,7 +209,8 @@ def against_thresholded(alpha: np.ndarray, truth: np.ndarray) -> float:
 def validation_photos() -> list[tuple[str, Path, Path]]:
     """(group, photo, reference) for every validation photo of the training pool; the teacher's labels
     of the unlabelled ones are made where they are not cached (about 3 minutes on 2 cores)."""
-    from training.paths import DEFAULT_TEACHER, TEACHER_LABELS, TEACHERS  # noqa: PLC0415 (training is offline-only)
+    from modelbuild.teachers import DEFAULT_TEACHER, TEACHERS  # noqa: PLC0415 (onnxruntime sessions, offline-only)
+    from training.paths import TEACHER_LABELS  # noqa: PLC0415 (training is offline-only)
     from training.split import POOL_FOLDERS  # noqa: PLC0415
     from training.validate import label_unlabelled, validation_groups  # noqa: PLC0415
 
@@ -287,7 +287,7 @@ def binary_markdown(photos: list[str], as_binary: dict[str, list[float]]) -> str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.edge_gates", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m studies.edge_gates", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

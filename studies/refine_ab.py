@@ -1,11 +1,11 @@
-"""`python -m bench.refine_ab`: the refinement of a git revision against this checkout's, on one
+"""`python -m studies.refine_ab`: the refinement of a git revision against this checkout's, on one
 prediction per photo (so the model's share of the noise is the same for both), in one run.
 
 For each model and each set (every dev set, scored by MAE / max F-beta against binary masks, and the
 matting photos, scored by the matting measures), every photo is decoded and predicted once, then
 refined by the base revision's `engine/refine.py` (loaded from git, with the modules it imports) and
 by this checkout's: crisp, crisp without the edge curve, and soft. Writes
-bench/results/refine_ab.{json,md} and prints the tables.
+studies/results/refine_ab.{json,md} and prints the tables.
 """
 
 from __future__ import annotations
@@ -24,20 +24,19 @@ from typing import Any
 
 import numpy as np
 
+from bench.data import DEV_DIR, MATTING_DIR, ROOT, SPEED_SIZES, Sample, discover_sets, load_set, speed_images
+from bench.load import OtherLoad
+from bench.matting_metrics import mean_scores, score_matte
+from bench.metrics import score_image, summarise
+from bench.report import publish, table
 from engine import settings
 from engine.decode import decode_image
 from engine.model import get_model
 from engine.pipeline import to_bgra
 from engine.refine import decontaminate, refine_alpha
 
-from .data import DEV_DIR, MATTING_DIR, ROOT, SPEED_SIZES, Sample, discover_sets, load_set, speed_images
-from .load import OtherLoad
-from .matting_metrics import mean_scores, score_matte
-from .metrics import score_image, summarise
-from .report import publish, table
-
 BASE_MODULES = ("refine.py", "guided.py", "foreground.py")  # what engine/refine.py imports, relatively
-OUT = ROOT / "bench" / "results" / "refine_ab"
+OUT = ROOT / "studies" / "results" / "refine_ab"
 Refiner = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -152,7 +151,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.refine_ab", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m studies.refine_ab", description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="main", help="git revision whose refinement is the baseline")
     parser.add_argument("--models", default="u2netp-distilled-int8,u2netp-int8", help="comma-separated model ids")
     parser.add_argument("--sets", help="comma-separated dev sets (default: all), plus `matting`")

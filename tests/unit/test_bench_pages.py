@@ -1,0 +1,88 @@
+"""bench.pages: the docs' tables equal the results files they come from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import pages
+
+# Pages and how many of their blocks come from a results file, at least: a marker lost in an edit
+# would otherwise turn a checked table into an unchecked one without a word.
+MARKED = {
+    "README.md": 1,
+    "docs/benchmark.md": 5,
+    "docs/api.md": 2,
+    "docs/deploy.md": 1,
+    "docs/edges.md": 3,
+}
+
+
+@pytest.mark.parametrize("page", pages.pages(), ids=lambda p: str(p.relative_to(pages.ROOT)))
+def test_every_table_from_a_results_file_equals_it(page: Path) -> None:
+    stale = pages.refresh(page, write=False)
+    assert not stale, f"rerun `python -m bench.pages` (or fix the marker): {stale}"
+
+
+@pytest.mark.parametrize(("page", "least"), MARKED.items())
+def test_the_pages_say_where_their_tables_come_from(page: str, least: int) -> None:
+    path = pages.ROOT / page
+    assert len(pages.blocks(path, path.read_text(encoding="utf-8").splitlines())) >= least
+
+
+RESULTS = """# Run
+
+## Quality
+
+Some words first.
+
+| set | MAE |
+|---|---|
+| sod | 0.0604 |
+
+## Next
+"""
+
+
+def test_a_changed_figure_is_found_and_rewritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "ROOT", tmp_path)
+    (tmp_path / "results.md").write_text(RESULTS)
+    page = tmp_path / "page.md"
+    marker = "<!-- copied from results.md under ## Quality -->"
+    page.write_text(f"Intro.\n\n{marker}\n| set | MAE |\n|---|---|\n| sod | 0.0600 |\n\nAfter.\n")
+    assert pages.refresh(page, write=False) == ["page.md:4 <- results.md (## Quality)"]
+    assert "0.0600" in page.read_text()  # --check writes nothing
+    pages.refresh(page, write=True)
+    assert page.read_text() == f"Intro.\n\n{marker}\n| set | MAE |\n|---|---|\n| sod | 0.0604 |\n\nAfter.\n"
+    assert pages.refresh(page, write=False) == []
+
+
+def test_a_missing_heading_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no line starting with"):
+        pages.block_under(RESULTS, "## Speed")
+
+
+def test_headline_rounds_as_the_readme_writes() -> None:
+    def part(key: str, ours: float, theirs: float) -> dict[str, dict[str, float]]:
+        return {"engine": {key: ours}, "rembg:u2netp": {key: theirs}}
+
+    sets = {
+        s: {"engine": {"mae": 0.0604}, "rembg:u2netp": {"mae": 0.0686}} for s in ("sod", "horse", "people", "davis")
+    }
+    results = {
+        "speed": {
+            "warm": {"2MP": part("median_s", 0.1984, 0.4034)},
+            "cold": part("median_s", 0.611, 2.383),
+            "rss": part("peak_rss_mib", 306.2, 712.6),
+        },
+        "quality": sets,
+    }
+    assert pages.headline(results).splitlines() == [
+        "| | engine (default) | rembg u2netp | ratio |",
+        "|---|---:|---:|---:|",
+        "| warm 2 MP, JPEG to PNG | 0.198 s | 0.403 s | 0.49× |",
+        "| cold start (fresh interpreter) | 0.61 s | 2.38 s | 0.26× |",
+        "| peak memory at 12 MP | 306 MiB | 713 MiB | 0.43× |",
+        "| MAE, sod / horse / people / davis | 0.060 / 0.060 / 0.060 / 0.060 | 0.069 / 0.069 / 0.069 / 0.069 | |",
+    ]
