@@ -20,7 +20,7 @@ the soft style's coverage (its alpha before the noise floor), the photo's own es
 each pixel is the subject. So a fringe pixel the crisp curve made opaque while it is still part sky
 loses the sky's colour too: no rim of background colour on a plain background, whatever the alpha
 style (the crisp default's own alpha, or its pre-curve coverage, left a blue-grey rim on fur against
-sky: `python -m bench.edge_styles` has the comparison and its figures).
+sky: `python -m studies.edge_styles` has the comparison and its figures).
 
 What the soft tunables were chosen on: SOFT_SURE, SOFT_MARGIN and SOFT_EPS are set from the model's
 resolution and the photo's noise, not fitted; SOFT_PASSES and SOFT_FLOOR on the generated discs of

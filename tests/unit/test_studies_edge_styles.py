@@ -1,12 +1,12 @@
-"""bench.edge_styles: the candidates' alphas and the colours that go with them."""
+"""studies.edge_styles: the candidates' alphas and the colours that go with them."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from bench.edge_styles import MattePhoto, candidates, cutout, near_edge
 from engine.foreground import decontaminate
+from studies.edge_styles import MattePhoto, candidates, cutout, near_edge
 
 
 def _photo() -> MattePhoto:

@@ -1,4 +1,4 @@
-"""`python -m bench.edge_styles`: edge styles and the colours that go with them, judged as a user sees them.
+"""`python -m studies.edge_styles`: edge styles and the colours that go with them, judged as a user sees them.
 
 Each candidate is an alpha (crisp, soft, or crisp moved toward soft where a gate opens) and the
 alpha its colours are unmixed with (`engine.foreground.decontaminate`): the alpha itself (what the
@@ -12,7 +12,7 @@ coverage. One prediction per photo of the default model, then:
 - on the matting photos (reported only): the composite error on white and black against the true
   alpha's composite (`bench.composite`), over the band on the edge photos and on all, and SAD.
 
-Writes bench/results/edge_styles.{json,md}.
+Writes studies/results/edge_styles.{json,md}.
 """
 
 from __future__ import annotations
@@ -28,21 +28,21 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench.composite import edge_photos, score_composite, subject_iou, true_foreground
+from bench.contenders import decode_gray, make_contender
+from bench.data import MATTING_DIR, ROOT, load_set
+from bench.matting_metrics import score_matte
+from bench.metrics import score_image, summarise
+from bench.report import publish, table
 from engine import settings
 from engine.foreground import decontaminate
 from engine.model import get_model
 from engine.refine import Matte, edge_curve, refine_alpha, refine_matte
 from engine.settings import DEFAULT_MODEL
 
-from .composite import edge_photos, score_composite, subject_iou, true_foreground
-from .contenders import decode_gray, make_contender
-from .data import MATTING_DIR, ROOT, load_set
 from .edge_gates import Photo, Style, background_texture, gated, ramp, separation
-from .matting_metrics import score_matte
-from .metrics import score_image, summarise
-from .report import publish, table
 
-OUT = ROOT / "bench" / "results" / "edge_styles"
+OUT = ROOT / "studies" / "results" / "edge_styles"
 LABELLED = ("train", "extra/davis", "extra/people")  # validation groups scored against truth
 REFERENCES = ("rembg:u2net",)  # the dev sets' MAE bar, measured on validation too
 
@@ -226,7 +226,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.edge_styles", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m studies.edge_styles", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--limit", type=int, help="the first N photos of each part (a smoke run)")
     parser.add_argument("--out", type=Path, default=OUT)
