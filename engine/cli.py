@@ -68,7 +68,15 @@ def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
     parser.add_argument("--preview", action="store_true", help="at most 0.25 MP, from a downscaled input (fast)")
     parser.add_argument("--mask", action="store_true", help="write the alpha matte only (grayscale)")
     parser.add_argument("--crop", action="store_true", help="crop to the subject")
-    parser.add_argument("--margin", help=f"crop margin, share of the subject size (default {defaults.crop_margin})")
+    parser.add_argument(
+        "--margin",
+        help=f"crop margin: 20px, 10%% or a share of the subject's size (default {defaults.crop_margin}); with "
+        "--canvas, the least free space kept around the subject",
+    )
+    parser.add_argument("--canvas", metavar="WxH", help="output size, e.g. 1024x1024, padded with the background")
+    parser.add_argument("--scale", help="the subject's longer side as a share of the canvas: 0.1-1.0, 85%%, original")
+    parser.add_argument("--position", help="where the subject's centre goes: center, original or X%%,Y%%")
+    parser.add_argument("--roi", metavar="X1,Y1,X2,Y2", help="look for the subject only here (px or %%)")
     parser.add_argument("--background", help="flatten onto a colour, e.g. '#ffffff' or 255,255,255")
     parser.add_argument("--no-refine", action="store_true", help="skip edge-aware refinement")
     parser.add_argument("--soft-edges", action="store_true", help="matting-style soft edges (hair, fur)")
@@ -113,6 +121,10 @@ def option_strings(args: argparse.Namespace) -> dict[str, str]:
         "compress_level": args.compress_level,
         "quality": args.quality,
         "size": "preview" if args.preview else None,
+        "canvas": args.canvas,
+        "scale": args.scale,
+        "position": args.position,
+        "roi": args.roi,
     }
     return {name: value for name, value in given.items() if value is not None}
 

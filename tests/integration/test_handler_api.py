@@ -17,6 +17,7 @@ from PIL import Image
 from engine.settings import DEFAULT_MODEL
 from reliability.corpus import png_bomb
 from tests.integration.in_process import INPUT_BUCKET, OUTPUT_BUCKET, load_event
+from tests.placed import assert_centred_at_share
 
 
 @pytest.fixture
@@ -69,6 +70,14 @@ def test_post_remove_takes_options_from_the_query_string(api_entry, lambda_conte
 
     image = Image.open(io.BytesIO(base64.b64decode(response["body"])))
     assert response["statusCode"] == 200 and image.mode == "L" and image.size == (600, 400)
+
+
+def test_post_remove_places_the_subject_on_a_square_canvas(api_entry, lambda_context, sample_images):
+    query = {"canvas": "512x512", "scale": "0.8", "position": "center", "bg_color": "ffffff", "format": "png"}
+    response = post_remove(api_entry, lambda_context, sample_images["coffee.jpg"], query)
+
+    assert response["statusCode"] == 200
+    assert_centred_at_share(Image.open(io.BytesIO(base64.b64decode(response["body"]))), 512, 0.8)
 
 
 @pytest.mark.parametrize(
