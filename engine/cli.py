@@ -30,6 +30,7 @@ from .formats import FORMATS
 from .options import Options, OutputMode
 from .parallel import run_parallel
 from .pipeline import load_model, remove_background
+from .result import FLAGS
 from .settings import DEFAULT_MODEL, EngineSettings
 from .version import __version__
 from .watch import SETTLE_S, Watcher
@@ -212,10 +213,7 @@ def summarize(
     if ok:
         times = [float(r["total_ms"]) for r in ok]  # type: ignore[arg-type]
         lines.append(f"median {statistics.median(times):.0f} ms per image (model {ok[0]['model']})")
-    empty = [r for r in ok if r["no_subject"]]
-    if empty:
-        lines.append(f"{len(empty)} with no subject found (fully transparent):")
-        lines += [f"  NO SUBJECT {r['input']}" for r in empty]
+    lines += flagged_lines(ok)
     if worst > 0 and ok:
         ranked = sorted(ok, key=lambda r: -float(r["estimated_error"]))[:worst]  # type: ignore[arg-type]
         lines.append(f"{len(ranked)} with the highest estimated error (look at these first):")
@@ -223,6 +221,25 @@ def summarize(
     lines += [f"NOT READABLE {r['input']}: {r['reason']}" for r in unread]
     lines += [f"FAILED {r['input']}: {r['error']}: {r['reason']}" for r in failed]
     return "\n".join(lines)
+
+
+FLAG_TITLES = {
+    "no_subject": "with no subject found (fully transparent)",
+    "several_subjects": "with several subjects of comparable size",
+    "subject_cut": "with the subject cut by the frame",
+    "small_subject": "with a small subject",
+}
+
+
+def flagged_lines(records: Sequence[dict[str, object]]) -> list[str]:
+    """Each finding a curator looks at (result.FLAGS), with the inputs it was found on."""
+    lines = []
+    for flag in FLAGS:
+        found = [r for r in records if r.get(flag)]
+        if found:
+            lines.append(f"{len(found)} {FLAG_TITLES[flag]}:")
+            lines += [f"  {flag.replace('_', ' ').upper()} {r['input']}" for r in found]
+    return lines
 
 
 def open_report(path: Path | None) -> TextIO | None:

@@ -19,6 +19,7 @@ from .quality import measure
 from .refine import decontaminate, refine_alpha
 from .result import Cutout, StageTimings
 from .settings import EngineSettings, settings
+from .subject import inspect
 
 _CLEAR_LOW, _CLEAR_HIGH = 26, 229  # alpha outside (10 %, 90 %) counts as a confident decision
 _STATS_STRIDE = 4  # matte statistics on every 4th row and column are exact enough and 16x cheaper
@@ -74,6 +75,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE].copy()
     uncertainty = float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size)
     no_subject = int(alpha.max(initial=0)) < 128  # what is written: no pixel even half opaque
+    subject = inspect(alpha, _STATS_STRIDE)
     output = options.output_format
     channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
     icc_profile, source_width, source_height = for_output(decoded.icc_profile, channels), decoded.width, decoded.height
@@ -92,6 +94,9 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         uncertainty=uncertainty,
         foreground=float(np.count_nonzero(sample >= 128) / sample.size),
         no_subject=no_subject,
+        several_subjects=subject.several_subjects,
+        subject_cut=subject.subject_cut,
+        small_subject=subject.small_subject,
         estimated_error=model.manifest.error_model.estimate(features),
         first_frame_only=has_more_frames(header),
         quality_features=features,

@@ -15,7 +15,7 @@ from PIL import Image
 
 from engine.settings import DEFAULT_MODEL
 from tests.integration.in_process import INPUT_BUCKET, OUTPUT_BUCKET, LambdaContext, load_event
-from tests.placed import assert_centred_at_share
+from tests.placed import assert_centred_at_share, two_discs
 
 ASTRONAUT_OUT = "cutouts/samples/astronaut.jpg.png"
 
@@ -89,6 +89,15 @@ def test_an_objects_options_metadata_places_the_subject_on_a_square_canvas(s3, s
     image, response = read_png(s3, ASTRONAUT_OUT)
     assert_centred_at_share(image, 512, 0.8)
     assert "canvas=512x512" in response["Metadata"]["options"]
+
+
+def test_the_subjects_findings_are_the_outputs_metadata(s3, s3_entry, lambda_context):
+    put(s3, "samples/astronaut.jpg", two_discs())
+    s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)
+
+    metadata = read_png(s3, ASTRONAUT_OUT)[1]["Metadata"]
+    assert metadata["several-subjects"] == "true" and metadata["subject-cut"] == "false"
+    assert metadata["small-subject"] == "false"
 
 
 def test_redelivery_of_the_same_object_version_is_a_no_op(s3, s3_entry, sample_images, lambda_context):

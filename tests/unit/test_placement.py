@@ -8,7 +8,6 @@ import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,21 +19,13 @@ from engine.memory import resident_mb, working_mb
 from engine.pipeline import remove_background
 from engine.placement import Anchor, Canvas, Pixels, Point, Roi
 from engine.settings import settings
-from tests.placed import TOLERANCE, assert_centred_at_share
+from tests.placed import TOLERANCE, assert_centred_at_share, two_discs
 from tests.synthetic import encode, scene
 
 
 def alpha_box(image: Image.Image) -> tuple[int, int, int, int]:
     ys, xs = np.nonzero(np.asarray(image)[:, :, 3] > 8)
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-
-
-def two_discs(width: int = 400, height: int = 300) -> bytes:
-    """A red disc on the left and a blue one on the right, on a plain grey photo."""
-    image = np.full((height, width, 3), 200, np.uint8)
-    cv2.circle(image, (width // 4, height // 2), height // 5, (40, 40, 220), -1)
-    cv2.circle(image, (3 * width // 4, height // 2), height // 5, (220, 60, 40), -1)
-    return encode(image, ".png")
 
 
 @pytest.mark.parametrize(
