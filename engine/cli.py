@@ -17,7 +17,8 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -36,8 +37,13 @@ from .version import __version__
 from .watch import SETTLE_S, Watcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+PREP = "prep"  # the first argument that starts the preparation mode (prep.py)
 STREAM = Path("-")  # stdin as the input, stdout as --out
 MAYBE_UNFINISHED = (EmptyInputError.code, CorruptImageError.code)  # --watch: a writer may only have paused
+
+
+def program() -> str:
+    return "bgremove" if Path(sys.argv[0]).name == "bgremove" else "python -m engine"
 
 
 def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
@@ -218,6 +224,7 @@ def summarize(
         ranked = sorted(ok, key=lambda r: -float(r["estimated_error"]))[:worst]  # type: ignore[arg-type]
         lines.append(f"{len(ranked)} with the highest estimated error (look at these first):")
         lines += [f"  {float(r['estimated_error']):.3f} {r['input']}" for r in ranked]  # type: ignore[arg-type]
+    lines += [f"SKIPPED {r['input']}: {r['reason']}" for r in skipped if r.get("reason")]
     lines += [f"NOT READABLE {r['input']}: {r['reason']}" for r in unread]
     lines += [f"FAILED {r['input']}: {r['error']}: {r['reason']}" for r in failed]
     return "\n".join(lines)
@@ -299,8 +306,52 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
+Record = dict[str, object]
+
+
+def _keep(job: Job) -> Record | None:
+    return None
+
+
+def _as_is(record: Record) -> Record:
+    return record
+
+
+def _nothing(records: Sequence[Record], summary: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a batch run does besides cutting out (`bgremove prep`'s, prep.py; the plain run's does
+    nothing more): `screen` leaves an input out before any work (its record, or None to take it),
+    `finish` completes each record as it comes, `close` is given every record and the summary."""
+
+    screen: Callable[[Job], Record | None] = _keep
+    finish: Callable[[Record], Record] = _as_is
+    close: Callable[[Sequence[Record], str], None] = _nothing
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser("bgremove" if Path(sys.argv[0]).name == "bgremove" else "python -m engine")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [PREP]:  # `bgremove prep SRC --out DST ...`: prep.py
+        from .prep import main as prep_main  # noqa: PLC0415 (prep builds on this module)
+
+        return prep_main(argv[1:])
+    return run_command(build_parser(program()), argv)
+
+
+BatchFor = Callable[[argparse.Namespace, Options], Batch]  # may raise ValueError: a usage problem
+
+
+def run_command(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str],
+    defaults: Mapping[str, str] | None = None,
+    batch_for: BatchFor | None = None,
+) -> int:
+    """Parse the command line (option text over `defaults`) and run it; `batch_for` makes the
+    run's `Batch` from the arguments and options (prep.py's), or refuses them with a ValueError."""
     args = parser.parse_args(argv)
     if args.list_models:
         config = EngineSettings.from_env()
@@ -310,8 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         parser.error(problem)
     try:
-        options = Options.from_strings(option_strings(args))
-    except InvalidOptionError as exc:
+        options = Options.from_strings({**(defaults or {}), **option_strings(args)})
+        batch = batch_for(args, options) if batch_for else Batch()
+    except (InvalidOptionError, ValueError) as exc:
         parser.error(str(exc))  # exits 2 with the usage line, as for any bad flag
     args.jobs, capped = capped_jobs(args.jobs)
     for warning in [*idle_flags(args, options), *([capped] if capped else [])]:
@@ -326,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_stream(args.inputs[0], args.out, options, config)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return run_files(args, options, config)
+        return run_files(args, options, config, batch)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -354,7 +406,7 @@ def run_stream(source: Path, out: Path, options: Options, config: EngineSettings
     return EXIT_OK
 
 
-def run_files(args: argparse.Namespace, options: Options, config: EngineSettings) -> int:
+def run_files(args: argparse.Namespace, options: Options, config: EngineSettings, batch: Batch = Batch()) -> int:
     """The folders and files of the command line (or the watched folder) into --out."""
     report = None
     inputs = [args.watch] if args.watch is not None else args.inputs
@@ -371,8 +423,10 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
         return EXIT_USAGE
     runner = run_job_skipping_empty if args.skip_empty else run_job
     done = [job for job in jobs if args.skip_existing and is_done(job)]
-    todo = [job for job in jobs if job not in done]
-    records = [unreadable_record(item) for item in found.unreadable] + [skipped_record(job) for job in done]
+    screened = {job: batch.screen(job) for job in jobs if job not in done}
+    todo = [job for job, record in screened.items() if record is None]
+    left_out = [record for record in screened.values() if record is not None]
+    records = [unreadable_record(item) for item in found.unreadable] + [skipped_record(job) for job in done] + left_out
     progress = Progress(len(todo), sys.stderr, not args.quiet and args.watch is None)
     if args.watch is not None:
         watcher = Watcher(args.watch, args.out, suffix, args.interval, args.settle)
@@ -382,17 +436,19 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     else:
         results = (runner(job, options, config) for job in todo)
     try:
-        stopped = run_all(results, records, report, progress)
+        stopped = run_all(map(batch.finish, results), records, report, progress)
     except EngineError as exc:  # a broken model: every further image would fail too
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
         if report is not None:
             report.close()
-    finished = len(records) - len(found.unreadable) - len(done)
+    finished = len(records) - len(found.unreadable) - len(done) - len(left_out)
     not_started = None if stopped is None else max(0, len(todo) - finished)
     stopped_by = "SIGTERM" if isinstance(stopped, Terminated) else "Ctrl-C"
-    print(summarize(records, not_started, args.worst, stopped_by))
+    summary = summarize(records, not_started, args.worst, stopped_by)
+    print(summary)
+    batch.close(records, summary)
     if stopped is not None:
         return EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED
     return EXIT_FAILURES if any(not r["ok"] for r in records) else EXIT_OK
