@@ -25,6 +25,7 @@ from PIL import Image
 from .cli import STREAM, Batch, Record, build_parser, program, run_command
 from .files import Job, write_whole
 from .options import Options
+from .review import write_review
 
 PREP_DEFAULTS = {"canvas": "1024x1024", "scale": "0.85"}  # SDXL's and kohya's usual size; room around the subject
 SIDECAR_SUFFIXES = (".txt", ".caption", ".json")  # kohya's captions (.txt, .caption), metadata (.json)
@@ -40,6 +41,12 @@ def build_prep_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--min-size", type=int, default=0, metavar="PX", help="skip images whose shorter side is under PX pixels"
+    )
+    parser.add_argument(
+        "--review",
+        type=Path,
+        metavar="SHEET",
+        help="write a review sheet (.html or .jpg): the flagged and worst-estimated cut-outs beside their originals",
     )
     return parser
 
@@ -57,7 +64,7 @@ def prepare(args: argparse.Namespace, options: Options) -> Batch:
     args.skip_empty = True  # an image with no subject has no place in a training set
     args.report = args.report or args.out / REPORT_NAME
     return Batch(screen=partial(too_small, min_size=args.min_size), finish=copy_sidecars,
-                 close=partial(write_summary, out=args.out))  # fmt: skip
+                 close=partial(write_summary, out=args.out, review=args.review))  # fmt: skip
 
 
 def too_small(job: Job, min_size: int) -> Record | None:
@@ -93,6 +100,9 @@ def copy_sidecars(record: Record) -> Record:
     return {**record, "sidecars": copied}
 
 
-def write_summary(records: Sequence[Record], summary: str, out: Path) -> None:
-    """The summary, kept in the output folder beside the set."""
+def write_summary(records: Sequence[Record], summary: str, out: Path, review: Path | None) -> None:
+    """The summary, kept in the output folder beside the set, and the review sheet when asked for."""
     write_whole(out / SUMMARY_NAME, (summary + "\n").encode())
+    if review is not None:
+        shown = write_review(records, review)
+        print(f"review sheet: {review} ({shown} cut-outs beside their originals)")

@@ -69,3 +69,18 @@ def test_prep_refuses_watch_and_stdin(dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["prep", "-", "--out", str(tmp_path / "out")])
     assert exited.value.code == EXIT_USAGE
+
+
+@pytest.mark.parametrize("sheet", ["sheet.html", "sheet.jpg"])
+def test_the_review_sheet_shows_the_flagged_cut_outs_beside_their_originals(
+    dataset: Path, tmp_path: Path, sheet: str
+) -> None:
+    out, review = tmp_path / "out", tmp_path / sheet
+    assert main(["prep", str(dataset), "--out", str(out), "--quiet", "--review", str(review), *PLACEMENT]) == EXIT_OK
+    if sheet.endswith(".html"):
+        page = review.read_text()
+        assert page.index("blank.png: no_subject") < page.index("a.jpg: no flag")  # flagged first
+        assert page.count("<figure>") == 5 and page.count('src="data:image/jpeg;base64,') == 10  # each pair
+    else:
+        image = Image.open(review)
+        assert image.format == "JPEG" and image.width == 3 * 2 * 256 and image.height == 2 * (256 + 36)
