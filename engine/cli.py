@@ -17,7 +17,8 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -30,13 +31,19 @@ from .formats import FORMATS
 from .options import Options, OutputMode
 from .parallel import run_parallel
 from .pipeline import load_model, remove_background
+from .result import FLAGS
 from .settings import DEFAULT_MODEL, EngineSettings
 from .version import __version__
 from .watch import SETTLE_S, Watcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+PREP = "prep"  # the first argument that starts the preparation mode (prep.py)
 STREAM = Path("-")  # stdin as the input, stdout as --out
 MAYBE_UNFINISHED = (EmptyInputError.code, CorruptImageError.code)  # --watch: a writer may only have paused
+
+
+def program() -> str:
+    return "bgremove" if Path(sys.argv[0]).name == "bgremove" else "python -m engine"
 
 
 def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
@@ -68,7 +75,15 @@ def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
     parser.add_argument("--preview", action="store_true", help="at most 0.25 MP, from a downscaled input (fast)")
     parser.add_argument("--mask", action="store_true", help="write the alpha matte only (grayscale)")
     parser.add_argument("--crop", action="store_true", help="crop to the subject")
-    parser.add_argument("--margin", help=f"crop margin, share of the subject size (default {defaults.crop_margin})")
+    parser.add_argument(
+        "--margin",
+        help=f"crop margin: 20px, 10%% or a share of the subject's size (default {defaults.crop_margin}); with "
+        "--canvas, the least free space kept around the subject",
+    )
+    parser.add_argument("--canvas", metavar="WxH", help="output size, e.g. 1024x1024, padded with the background")
+    parser.add_argument("--scale", help="the subject's longer side as a share of the canvas: 0.1-1.0, 85%%, original")
+    parser.add_argument("--position", help="where the subject's centre goes: center, original or X%%,Y%%")
+    parser.add_argument("--roi", metavar="X1,Y1,X2,Y2", help="look for the subject only here (px or %%)")
     parser.add_argument("--background", help="flatten onto a colour, e.g. '#ffffff' or 255,255,255")
     parser.add_argument("--no-refine", action="store_true", help="skip edge-aware refinement")
     parser.add_argument("--soft-edges", action="store_true", help="matting-style soft edges (hair, fur)")
@@ -113,6 +128,10 @@ def option_strings(args: argparse.Namespace) -> dict[str, str]:
         "compress_level": args.compress_level,
         "quality": args.quality,
         "size": "preview" if args.preview else None,
+        "canvas": args.canvas,
+        "scale": args.scale,
+        "position": args.position,
+        "roi": args.roi,
     }
     return {name: value for name, value in given.items() if value is not None}
 
@@ -200,17 +219,34 @@ def summarize(
     if ok:
         times = [float(r["total_ms"]) for r in ok]  # type: ignore[arg-type]
         lines.append(f"median {statistics.median(times):.0f} ms per image (model {ok[0]['model']})")
-    empty = [r for r in ok if r["no_subject"]]
-    if empty:
-        lines.append(f"{len(empty)} with no subject found (fully transparent):")
-        lines += [f"  NO SUBJECT {r['input']}" for r in empty]
+    lines += flagged_lines(ok)
     if worst > 0 and ok:
         ranked = sorted(ok, key=lambda r: -float(r["estimated_error"]))[:worst]  # type: ignore[arg-type]
         lines.append(f"{len(ranked)} with the highest estimated error (look at these first):")
         lines += [f"  {float(r['estimated_error']):.3f} {r['input']}" for r in ranked]  # type: ignore[arg-type]
+    lines += [f"SKIPPED {r['input']}: {r['reason']}" for r in skipped if r.get("reason")]
     lines += [f"NOT READABLE {r['input']}: {r['reason']}" for r in unread]
     lines += [f"FAILED {r['input']}: {r['error']}: {r['reason']}" for r in failed]
     return "\n".join(lines)
+
+
+FLAG_TITLES = {
+    "no_subject": "with no subject found (fully transparent)",
+    "several_subjects": "with several subjects of comparable size",
+    "subject_cut": "with the subject cut by the frame",
+    "small_subject": "with a small subject",
+}
+
+
+def flagged_lines(records: Sequence[dict[str, object]]) -> list[str]:
+    """Each finding a curator looks at (result.FLAGS), with the inputs it was found on."""
+    lines = []
+    for flag in FLAGS:
+        found = [r for r in records if r.get(flag)]
+        if found:
+            lines.append(f"{len(found)} {FLAG_TITLES[flag]}:")
+            lines += [f"  {flag.replace('_', ' ').upper()} {r['input']}" for r in found]
+    return lines
 
 
 def open_report(path: Path | None) -> TextIO | None:
@@ -270,8 +306,52 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
+Record = dict[str, object]
+
+
+def _keep(job: Job) -> Record | None:
+    return None
+
+
+def _as_is(record: Record) -> Record:
+    return record
+
+
+def _nothing(records: Sequence[Record], summary: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a batch run does besides cutting out (`bgremove prep`'s, prep.py; the plain run's does
+    nothing more): `screen` leaves an input out before any work (its record, or None to take it),
+    `finish` completes each record as it comes, `close` is given every record and the summary."""
+
+    screen: Callable[[Job], Record | None] = _keep
+    finish: Callable[[Record], Record] = _as_is
+    close: Callable[[Sequence[Record], str], None] = _nothing
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser("bgremove" if Path(sys.argv[0]).name == "bgremove" else "python -m engine")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [PREP]:  # `bgremove prep SRC --out DST ...`: prep.py
+        from .prep import main as prep_main  # noqa: PLC0415 (prep builds on this module)
+
+        return prep_main(argv[1:])
+    return run_command(build_parser(program()), argv)
+
+
+BatchFor = Callable[[argparse.Namespace, Options], Batch]  # may raise ValueError: a usage problem
+
+
+def run_command(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str],
+    defaults: Mapping[str, str] | None = None,
+    batch_for: BatchFor | None = None,
+) -> int:
+    """Parse the command line (option text over `defaults`) and run it; `batch_for` makes the
+    run's `Batch` from the arguments and options (prep.py's), or refuses them with a ValueError."""
     args = parser.parse_args(argv)
     if args.list_models:
         config = EngineSettings.from_env()
@@ -281,8 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         parser.error(problem)
     try:
-        options = Options.from_strings(option_strings(args))
-    except InvalidOptionError as exc:
+        options = Options.from_strings({**(defaults or {}), **option_strings(args)})
+        batch = batch_for(args, options) if batch_for else Batch()
+    except (InvalidOptionError, ValueError) as exc:
         parser.error(str(exc))  # exits 2 with the usage line, as for any bad flag
     args.jobs, capped = capped_jobs(args.jobs)
     for warning in [*idle_flags(args, options), *([capped] if capped else [])]:
@@ -297,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_stream(args.inputs[0], args.out, options, config)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return run_files(args, options, config)
+        return run_files(args, options, config, batch)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -325,7 +406,7 @@ def run_stream(source: Path, out: Path, options: Options, config: EngineSettings
     return EXIT_OK
 
 
-def run_files(args: argparse.Namespace, options: Options, config: EngineSettings) -> int:
+def run_files(args: argparse.Namespace, options: Options, config: EngineSettings, batch: Batch = Batch()) -> int:
     """The folders and files of the command line (or the watched folder) into --out."""
     report = None
     inputs = [args.watch] if args.watch is not None else args.inputs
@@ -342,8 +423,10 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
         return EXIT_USAGE
     runner = run_job_skipping_empty if args.skip_empty else run_job
     done = [job for job in jobs if args.skip_existing and is_done(job)]
-    todo = [job for job in jobs if job not in done]
-    records = [unreadable_record(item) for item in found.unreadable] + [skipped_record(job) for job in done]
+    screened = {job: batch.screen(job) for job in jobs if job not in done}
+    todo = [job for job, record in screened.items() if record is None]
+    left_out = [record for record in screened.values() if record is not None]
+    records = [unreadable_record(item) for item in found.unreadable] + [skipped_record(job) for job in done] + left_out
     progress = Progress(len(todo), sys.stderr, not args.quiet and args.watch is None)
     if args.watch is not None:
         watcher = Watcher(args.watch, args.out, suffix, args.interval, args.settle)
@@ -353,17 +436,19 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     else:
         results = (runner(job, options, config) for job in todo)
     try:
-        stopped = run_all(results, records, report, progress)
+        stopped = run_all(map(batch.finish, results), records, report, progress)
     except EngineError as exc:  # a broken model: every further image would fail too
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
         if report is not None:
             report.close()
-    finished = len(records) - len(found.unreadable) - len(done)
+    finished = len(records) - len(found.unreadable) - len(done) - len(left_out)
     not_started = None if stopped is None else max(0, len(todo) - finished)
     stopped_by = "SIGTERM" if isinstance(stopped, Terminated) else "Ctrl-C"
-    print(summarize(records, not_started, args.worst, stopped_by))
+    summary = summarize(records, not_started, args.worst, stopped_by)
+    print(summary)
+    batch.close(records, summary)
     if stopped is not None:
         return EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED
     return EXIT_FAILURES if any(not r["ok"] for r in records) else EXIT_OK

@@ -22,6 +22,9 @@ moment, in bytes per pixel:
            (ENCODED_AT_MOST; a PNG of noise does not compress), and the encoder's own working
            memory (formats.OutputFormat.encoder_bytes_per_pixel: 0 for PNG, the codec's pictures
            for WebP, JPEG and AVIF)
+  placed   with a canvas (placement.py), compose also holds the canvas's pixels (PLACED: the
+           placed colours and matte, a resize's result, the BGRA output) and a `roi` its region's
+           copy (ROI_COPY); encode counts the output at the larger of the frame and the canvas
 
 `python -m reliability.memory` measures the real peaks (the worker under the emulator) beside these
 estimates; tests/integration/test_memory.py checks that the estimate is never below the peak.
@@ -44,6 +47,8 @@ OPENCV_JPEG = 2 * DECODED_BGR  # cv2.imdecode's result and its copy into a numpy
 OUTPUT_PIXELS = {"cutout": 4, "background": 0, "mask": 0}  # BGRA; RGB is written in place; the matte itself
 ENCODED_AT_MOST = {"cutout": 4, "background": 3, "mask": 1}
 HELD_WHILE_ENCODING = {"cutout": 4, "background": DECODED_BGR, "mask": ALPHA}  # BGRA; the frame; the matte
+PLACED = {"cutout": DECODED_BGR + ALPHA + DECODED_BGR + 4, "background": 2 * DECODED_BGR + ALPHA, "mask": 2 * ALPHA}
+ROI_COPY = DECODED_BGR + ALPHA  # the region's contiguous colours and its matte, at most the frame's size
 SLACK_MB = 32  # band temporaries, allocator slack
 _STATM = Path("/proc/self/statm")
 
@@ -73,10 +78,20 @@ def working_mb(header: Image.Image, input_bytes: int, options: Options, opencv_j
         decode = 2 * pillow_bytes_per_pixel(header.mode) + DECODED_BGR + alpha
     kind = _kind(options)
     encoder = options.output_format.encoder_bytes_per_pixel
-    compose = DECODED_BGR + alpha + ALPHA + WORKING + OUTPUT_PIXELS[kind]
-    cropped_copy = ENCODED_AT_MOST[kind] if options.crop and kind != "cutout" else 0  # a view made contiguous
-    encode = HELD_WHILE_ENCODING[kind] + cropped_copy + 2 * ENCODED_AT_MOST[kind] + encoder
-    return (input_bytes + max(decode, compose, encode) * width * height) / MIB + SLACK_MB
+    pixels, canvas = width * height, canvas_pixels(options, width, height)
+    roi = ROI_COPY if options.roi is not None else 0
+    compose = (DECODED_BGR + alpha + ALPHA + WORKING + roi) * pixels
+    compose += PLACED[kind] * canvas if options.places else OUTPUT_PIXELS[kind] * pixels
+    cropped_copy = ENCODED_AT_MOST[kind] if options.crop and kind != "cutout" and not options.places else 0
+    encode = (HELD_WHILE_ENCODING[kind] + cropped_copy + 2 * ENCODED_AT_MOST[kind] + encoder) * max(pixels, canvas)
+    return (input_bytes + max(decode * pixels, compose, encode)) / MIB + SLACK_MB
+
+
+def canvas_pixels(options: Options, width: int, height: int) -> int:
+    """The output's pixels when the subject is placed: the canvas, or at most the frame; 0 otherwise."""
+    if not options.places:
+        return 0
+    return options.canvas.pixels if options.canvas else width * height
 
 
 def resident_mb() -> float:

@@ -24,6 +24,19 @@ from PIL import ImageColor
 
 from .errors import InvalidOptionError
 from .formats import PNG, OutputFormat, output_format
+from .placement import (
+    Anchor,
+    Canvas,
+    Pixels,
+    Point,
+    Position,
+    Roi,
+    length,
+    parse_canvas,
+    parse_position,
+    parse_roi,
+    parse_scale,
+)
 
 
 class OutputMode(StrEnum):
@@ -45,13 +58,6 @@ AUTO_FORMAT = "auto"  # remove.bg's: JPEG when a background colour leaves no tra
 MAX_MARGIN_PIXELS = 500  # remove.bg's most margin in pixels
 
 
-class Pixels(int):
-    """A crop margin in pixels (`30px`), where a float is a share of the subject's longer side."""
-
-    def __str__(self) -> str:
-        return f"{int(self)}px"
-
-
 RGB = tuple[int, int, int]
 
 
@@ -71,6 +77,10 @@ class Options:
     compress_level: int = 1  # 0-9, 1 = fast (PNG: the zlib level; lossless WebP: the effort)
     quality: int | None = None  # 0-100 for WebP, JPEG, AVIF; None = the format's default; WebP 100 = lossless
     size: Size = Size.FULL
+    canvas: Canvas | None = None  # the output's size; None = the input's (or the crop box's), placement.py
+    scale: float | None = None  # the subject's longer side as a share of the canvas; None = original size
+    position: Position = Anchor.AUTO  # where the subject's centre goes on the canvas
+    roi: Roi | None = None  # the only region searched for the subject; None = the whole frame
 
     def __post_init__(self) -> None:
         given: object = self.background  # Python callers may write it as the CLI and API do
@@ -135,6 +145,12 @@ class Options:
         return self.output_format.default_quality if self.quality is None else self.quality
 
     @property
+    def places(self) -> bool:
+        """Whether the subject is placed on a canvas (placement.py) rather than cut out where it is."""
+        moved = isinstance(self.position, Point) or self.position is Anchor.CENTER
+        return self.canvas is not None or self.scale is not None or moved
+
+    @property
     def max_pixels(self) -> int | None:
         """The most pixels the input is cut out at (size=preview), None for its own size."""
         return PREVIEW_PIXELS if self.size is Size.PREVIEW else None
@@ -167,13 +183,6 @@ def _parse_int(name: str, raw: str) -> int:
         raise InvalidOptionError(f"{name} must be an integer, got {raw!r}") from None
 
 
-def _parse_float(name: str, raw: str) -> float:
-    try:
-        return float(raw)
-    except ValueError:
-        raise InvalidOptionError(f"{name} must be a number, got {raw!r}") from None
-
-
 def _parse_choice(kind: type[StrEnum]) -> Callable[[str, str], StrEnum]:
     """A parser of one of `kind`'s values (any case)."""
 
@@ -201,16 +210,6 @@ def _parse_format(name: str, raw: str) -> str:
 def _parse_size(name: str, raw: str) -> StrEnum:
     alias = SIZE_ALIASES.get(raw.lower())
     return alias if alias is not None else _parse_choice(Size)(name, raw)
-
-
-def _parse_margin(name: str, raw: str) -> float | Pixels:
-    """A share (0.1), a percentage (10%) or pixels (30px): remove.bg's spellings and ours."""
-    lowered = raw.lower()
-    if lowered.endswith("px") and lowered[:-2].strip().isdigit():
-        return Pixels(int(lowered[:-2]))
-    if lowered.endswith("%"):
-        return _parse_float(name, lowered[:-1]) / 100
-    return _parse_float(name, raw)
 
 
 def _parse_model(name: str, raw: str) -> str | None:
@@ -246,12 +245,12 @@ def _parse_background(name: str, raw: str) -> RGB | None:
     return parse_color(raw)
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str, str], object]] = {
     "model": _parse_model,
     "output": _parse_choice(OutputMode),
     "format": _parse_format,
     "crop": _parse_bool,
-    "crop_margin": _parse_margin,
+    "crop_margin": length,  # a share (0.1), a percentage (10%) or pixels (30px)
     "background": _parse_background,
     "refine": _parse_bool,
     "soft_edges": _parse_bool,
@@ -259,4 +258,8 @@ _PARSERS = {
     "compress_level": _parse_int,
     "quality": _parse_quality,
     "size": _parse_size,
+    "canvas": parse_canvas,
+    "scale": parse_scale,
+    "position": parse_position,
+    "roi": parse_roi,
 }

@@ -8,16 +8,18 @@ import cv2
 import numpy as np
 
 from .decode import decode_opened, decodes_with_opencv, has_more_frames, open_image
-from .errors import ModelNotFoundError, UnknownModelError
+from .errors import InvalidOptionError, ModelNotFoundError, UnknownModelError
 from .manifest import installed_models
 from .memory import check_budget
-from .model import Model, get_model
-from .options import Options, OutputMode, Pixels
+from .model import Model, Prediction, get_model
+from .options import Options, OutputMode
+from .placement import Box, Pixels, Roi, box_of, layout, place
 from .profiles import for_output
 from .quality import measure
-from .refine import decontaminate, refine_matte
+from .refine import Matte, decontaminate, refine_matte
 from .result import Cutout, StageTimings
 from .settings import EngineSettings, settings
+from .subject import inspect
 
 _CLEAR_LOW, _CLEAR_HIGH = 26, 229  # alpha outside (10 %, 90 %) counts as a confident decision
 _STATS_STRIDE = 4  # matte statistics on every 4th row and column are exact enough and 16x cheaper
@@ -47,29 +49,39 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         check_budget(header, len(data), options, opencv_jpeg, config.memory_budget_mb, model.pending_arena_mb)
     decoded = decode_opened(header, data, options.max_pixels)
     decoded_at = time.perf_counter()
-    prediction = model.infer(decoded.bgr)
+    region = _region(options.roi, decoded.width, decoded.height) if options.roi else None
+    searched = (
+        decoded.bgr
+        if region is None
+        else np.ascontiguousarray(decoded.bgr[region[1] : region[3], region[0] : region[2]])
+    )
+    prediction = model.infer(searched)
     pred = prediction.map
     inferred_at = time.perf_counter()
-    if prediction.peak < NO_SUBJECT_PEAK:
-        alpha = coverage = np.zeros((decoded.height, decoded.width), np.uint8)
-    elif options.refine:
-        matte = refine_matte(pred, decoded.bgr, soft=options.soft_edges)
-        alpha, coverage = matte.alpha, matte.coverage  # colours are unmixed with the coverage: no rim
-    else:
-        alpha = coverage = _upsample(pred, decoded.width, decoded.height)
+    matte = _matte(prediction, searched, options)
+    del searched
+    alpha, coverage = matte.alpha, matte.coverage  # colours are unmixed with the coverage: no rim
+    if region is not None:  # the matte of the region, on a transparent frame
+        same = coverage is alpha
+        alpha = _on_frame(alpha, region, decoded.width, decoded.height)
+        coverage = alpha if same else _on_frame(coverage, region, decoded.width, decoded.height)
     if decoded.alpha is not None:  # keep transparency the input already had
         alpha = cv2.multiply(alpha, decoded.alpha, scale=1 / 255)
     refined_at = time.perf_counter()
-    box = subject_box(alpha, options.crop_margin) if options.crop else None
-    pixels = _compose(decoded.bgr, alpha, options, box, coverage)
+    if options.places:
+        pixels = _placed(decoded.bgr, alpha, options, coverage)
+    else:
+        box = subject_box(alpha, options.crop_margin) if options.crop else None
+        pixels = _compose(decoded.bgr, alpha, options, box, coverage)
     composed_at = time.perf_counter()
     sample = alpha[::_STATS_STRIDE, ::_STATS_STRIDE].copy()
     uncertainty = float(np.count_nonzero((sample > _CLEAR_LOW) & (sample < _CLEAR_HIGH)) / sample.size)
     no_subject = int(alpha.max(initial=0)) < 128  # what is written: no pixel even half opaque
+    subject = inspect(alpha, _STATS_STRIDE)
     output = options.output_format
     channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
     icc_profile, source_width, source_height = for_output(decoded.icc_profile, channels), decoded.width, decoded.height
-    del decoded, alpha, coverage  # frame and mattes freed while the encoder works, unless the pixels view them
+    del decoded, alpha, coverage, matte  # frame and mattes freed while the encoder works, unless the pixels view them
     data = output.encode(pixels, options.compress_level, options.encode_quality, icc_profile)
     encoded_at = time.perf_counter()
 
@@ -84,6 +96,9 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         uncertainty=uncertainty,
         foreground=float(np.count_nonzero(sample >= 128) / sample.size),
         no_subject=no_subject,
+        several_subjects=subject.several_subjects,
+        subject_cut=subject.subject_cut,
+        small_subject=subject.small_subject,
         estimated_error=model.manifest.error_model.estimate(features),
         first_frame_only=has_more_frames(header),
         quality_features=features,
@@ -114,12 +129,57 @@ def load_model(config: EngineSettings, model_id: str | None = None) -> Model:
         raise UnknownModelError(f"model must be one of {known}, got {model_id!r}") from None
 
 
+def _region(roi: Roi, width: int, height: int) -> Box:
+    """The roi's pixels in this frame; InvalidOptionError when nothing of it lies in the frame."""
+    x0, y0, x1, y1 = roi.box(width, height)
+    if x1 <= x0 or y1 <= y0:
+        raise InvalidOptionError(f"roi {roi} holds no pixel of this {width}x{height} image")
+    return x0, y0, x1, y1
+
+
+def _matte(prediction: Prediction, bgr: np.ndarray, options: Options) -> Matte:
+    """The full-resolution matte (HxW of `bgr`) of the model's map: empty when it found no subject."""
+    height, width = bgr.shape[:2]
+    if prediction.peak < NO_SUBJECT_PEAK:
+        empty = np.zeros((height, width), np.uint8)
+        return Matte(empty, empty)
+    if options.refine:
+        return refine_matte(prediction.map, bgr, soft=options.soft_edges)
+    upsampled = _upsample(prediction.map, width, height)
+    return Matte(upsampled, upsampled)
+
+
+def _on_frame(alpha: np.ndarray, region: Box, width: int, height: int) -> np.ndarray:
+    """A region's matte on a transparent frame of `width` x `height`."""
+    frame = np.zeros((height, width), np.uint8)
+    frame[region[1] : region[3], region[0] : region[2]] = alpha
+    return frame
+
+
+def _placed(bgr: np.ndarray, alpha: np.ndarray, options: Options, coverage: np.ndarray) -> np.ndarray:
+    """The output pixels with the subject placed on the canvas (placement.py); an empty canvas
+    when there is no subject. Colours unmixed with `coverage` in place, then resampled once."""
+    if options.output is not OutputMode.MASK and options.decontaminate:
+        bgr = decontaminate(bgr, coverage, in_place=True)
+    height, width = alpha.shape
+    frame = (subject_box(alpha, options.crop_margin) if options.crop else None) or (0, 0, width, height)
+    subject = box_of(alpha)
+    margin = options.crop_margin if options.crop else 0.0
+    if subject is None:  # nothing to place: the canvas alone
+        subject, alpha = frame, np.zeros_like(alpha)
+    at = layout(subject, frame, options.canvas, options.scale, options.position, margin)
+    placed = place(alpha, at, cv2.INTER_LINEAR)
+    if options.output is OutputMode.MASK:
+        return placed
+    colours = place(bgr, at)
+    if options.background is not None:
+        return flatten(colours, placed, options.background, out=colours)
+    return to_bgra(colours, placed)
+
+
 def _upsample(pred: np.ndarray, width: int, height: int) -> np.ndarray:
     alpha: np.ndarray = cv2.resize(pred, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 
 def subject_box(alpha: np.ndarray, margin: float | Pixels, threshold: int = 8) -> Box | None:

@@ -1,7 +1,8 @@
 """What the engine returns for one image: the encoded cut-out, its timings and its findings.
 
 Findings are the per-image values a batch user filters on (how unsure the matte is, how much of
-the image is subject, whether any subject was found, the predicted error of the matte).
+the image is subject, whether any subject was found, whether there are several, cut by the frame or
+small (subject.py), the predicted error of the matte).
 `Cutout.findings` names them once; every entry point carries that dict as it is: S3 object
 metadata (`no-subject: true`), HTTP headers (`X-No-Subject: true`), the CLI's JSONL report
 (`"no_subject": true`). A new finding is one field and one line of `findings`.
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from .formats import PNG, OutputFormat
+
+FLAGS = ("no_subject", "several_subjects", "subject_cut", "small_subject")  # findings that ask for a look
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,19 @@ class Cutout:
     foreground: float  # share of the image that is foreground (alpha >= 0.5)
     no_subject: bool = False  # no pixel of the matte is even half opaque: nothing was cut out
     estimated_error: float = 0.0  # the predicted MAE of this matte (quality.py): sort a batch by it
+    several_subjects: bool = False  # two or more separate pieces of comparable size (subject.py)
+    subject_cut: bool = False  # the subject runs into the frame: part of it is outside the photo
+    small_subject: bool = False  # the subject's box covers a small share of the frame
     first_frame_only: bool = False  # the input is animated (or multi-page): only its first frame was cut out
     quality_features: Mapping[str, float] = field(default_factory=dict)  # what the estimate was made from
     timings: StageTimings = field(default_factory=StageTimings)
     format: OutputFormat = PNG
+
+    @property
+    def flags(self) -> list[str]:
+        """The true boolean findings a curator looks at before training or selling (FLAGS)."""
+        findings = self.findings()
+        return [name for name in FLAGS if findings[name]]
 
     def findings(self) -> dict[str, float | bool]:
         """The image's findings by stable name (snake_case; entry points derive their spelling)."""
@@ -64,6 +76,9 @@ class Cutout:
             "uncertainty": round(self.uncertainty, 4),
             "foreground": round(self.foreground, 4),
             "no_subject": self.no_subject,
+            "several_subjects": self.several_subjects,
+            "subject_cut": self.subject_cut,
+            "small_subject": self.small_subject,
             "estimated_error": round(self.estimated_error, 4),
             "first_frame_only": self.first_frame_only,
         }

@@ -17,6 +17,7 @@ from PIL import Image
 from engine.settings import DEFAULT_MODEL
 from reliability.corpus import png_bomb
 from tests.integration.in_process import INPUT_BUCKET, OUTPUT_BUCKET, load_event
+from tests.placed import assert_centred_at_share, two_discs
 
 
 @pytest.fixture
@@ -69,6 +70,22 @@ def test_post_remove_takes_options_from_the_query_string(api_entry, lambda_conte
 
     image = Image.open(io.BytesIO(base64.b64decode(response["body"])))
     assert response["statusCode"] == 200 and image.mode == "L" and image.size == (600, 400)
+
+
+def test_post_remove_places_the_subject_on_a_square_canvas(api_entry, lambda_context, sample_images):
+    query = {"canvas": "512x512", "scale": "0.8", "position": "center", "bg_color": "ffffff", "format": "png"}
+    response = post_remove(api_entry, lambda_context, sample_images["coffee.jpg"], query)
+
+    assert response["statusCode"] == 200
+    assert_centred_at_share(Image.open(io.BytesIO(base64.b64decode(response["body"]))), 512, 0.8)
+
+
+def test_the_subjects_findings_are_headers(api_entry, lambda_context):
+    response = post_remove(api_entry, lambda_context, two_discs())
+
+    headers = response["multiValueHeaders"]
+    assert headers["X-Several-Subjects"] == ["true"] and headers["X-Subject-Cut"] == ["false"]
+    assert headers["X-Small-Subject"] == ["false"]
 
 
 @pytest.mark.parametrize(

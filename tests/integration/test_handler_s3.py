@@ -15,6 +15,7 @@ from PIL import Image
 
 from engine.settings import DEFAULT_MODEL
 from tests.integration.in_process import INPUT_BUCKET, OUTPUT_BUCKET, LambdaContext, load_event
+from tests.placed import assert_centred_at_share, two_discs
 
 ASTRONAUT_OUT = "cutouts/samples/astronaut.jpg.png"
 
@@ -77,6 +78,26 @@ def test_s3_put_writes_an_rgba_png_with_its_provenance(s3, s3_entry, sample_imag
     metrics = emf_metrics(capsys.readouterr().out)
     assert metrics["ImagesProcessed"] == [1.0] and metrics["InferLatency"][0] > 0
     assert metrics["Megapixels"] == [0.262]
+
+
+def test_an_objects_options_metadata_places_the_subject_on_a_square_canvas(s3, s3_entry, sample_images, lambda_context):
+    options = "canvas=512x512&scale=0.8&position=center&background=%23ffffff"
+    s3.put_object(Bucket=INPUT_BUCKET, Key="samples/astronaut.jpg", Body=sample_images["astronaut.jpg"],
+                  Metadata={"options": options})  # fmt: skip
+    s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)
+
+    image, response = read_png(s3, ASTRONAUT_OUT)
+    assert_centred_at_share(image, 512, 0.8)
+    assert "canvas=512x512" in response["Metadata"]["options"]
+
+
+def test_the_subjects_findings_are_the_outputs_metadata(s3, s3_entry, lambda_context):
+    put(s3, "samples/astronaut.jpg", two_discs())
+    s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)
+
+    metadata = read_png(s3, ASTRONAUT_OUT)[1]["Metadata"]
+    assert metadata["several-subjects"] == "true" and metadata["subject-cut"] == "false"
+    assert metadata["small-subject"] == "false"
 
 
 def test_redelivery_of_the_same_object_version_is_a_no_op(s3, s3_entry, sample_images, lambda_context):
