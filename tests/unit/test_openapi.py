@@ -9,9 +9,13 @@ none matches, as `_refused` does), every `DeploymentError` subclass at 500, and 
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,7 +23,7 @@ import yaml
 from openapi_spec_validator import validate
 
 from engine import Cutout, DeploymentError, InputError, Options
-from handler.api_entry import HTTP_STATUS, _header
+from handler import settings as handler_settings
 from handler.errors import PermanentError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +33,19 @@ DEPLOYMENT_STATUS = 500  # broken_deployment's
 LITERAL = re.compile(r'error_response\(\s*(\d{3}),\s*"([a-z_]+)"')
 
 
+@pytest.fixture(scope="module")
+def api_entry() -> Iterator[ModuleType]:
+    """handler.api_entry reads its settings when imported, as a cold start does: imported for this
+    module's tests, then forgotten, so that later tests import it afresh under their own environment."""
+    fresh = "handler.api_entry" not in sys.modules
+    module = importlib.import_module("handler.api_entry")
+    yield module
+    if fresh:
+        sys.modules.pop("handler.api_entry", None)
+        delattr(sys.modules["handler"], "api_entry")
+        handler_settings.load_settings.cache_clear()
+
+
 def _subclasses(base: type) -> set[type]:
     found = {base}
     for sub in base.__subclasses__():
@@ -36,13 +53,14 @@ def _subclasses(base: type) -> set[type]:
     return found
 
 
-def _status(kind: type) -> int:
-    return next((status for known, status in HTTP_STATUS.items() if issubclass(kind, known)), UNMATCHED_STATUS)
+def _status(kind: type, http_status: dict[type, int]) -> int:
+    return next((status for known, status in http_status.items() if issubclass(kind, known)), UNMATCHED_STATUS)
 
 
-def emitted_codes() -> set[tuple[int, str]]:
+def emitted_codes(api_entry: ModuleType) -> set[tuple[int, str]]:
     """(status, code) of every error the API can answer, from the error classes and handler/'s literals."""
-    refused = {(_status(kind), kind.code) for kind in _subclasses(InputError) | _subclasses(PermanentError)}
+    kinds = _subclasses(InputError) | _subclasses(PermanentError)
+    refused = {(_status(kind, api_entry.HTTP_STATUS), kind.code) for kind in kinds}
     broken = {(DEPLOYMENT_STATUS, kind.code) for kind in _subclasses(DeploymentError)}
     literal = {
         (int(status), code)
@@ -70,14 +88,14 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     assert SPEC["openapi"].startswith("3.1")
 
 
-def test_every_error_code_the_code_can_answer_is_documented_under_its_status() -> None:
-    emitted, documented = emitted_codes(), documented_codes()
+def test_every_error_code_the_code_can_answer_is_documented_under_its_status(api_entry: ModuleType) -> None:
+    emitted, documented = emitted_codes(api_entry), documented_codes()
     assert emitted - documented == set(), "answered by the code, missing from docs/openapi.yaml"
     assert documented - emitted == set(), "in docs/openapi.yaml, answered by no code"
 
 
-def test_the_code_collection_sees_the_known_codes() -> None:
-    emitted = emitted_codes()
+def test_the_code_collection_sees_the_known_codes(api_entry: ModuleType) -> None:
+    emitted = emitted_codes(api_entry)
     assert {(400, "invalid_option"), (413, "payload_too_large"), (500, "model_not_found")} <= emitted
     assert (501, "uploads_not_configured") in emitted  # a literal in handler/api_entry.py
 
@@ -90,9 +108,9 @@ def test_every_option_is_a_query_parameter(route: str) -> None:
     assert {f.name for f in fields(Options)} <= names
 
 
-def test_every_finding_has_its_header_on_each_cut_out_reply() -> None:
+def test_every_finding_has_its_header_on_each_cut_out_reply(api_entry: ModuleType) -> None:
     cutout = Cutout(b"", 1, 1, 1, 1, "m", uncertainty=0.0, foreground=0.0)
-    expected = {_header(name) for name in cutout.findings()} | {"X-Model", "Server-Timing"}
+    expected = {api_entry._header(name) for name in cutout.findings()} | {"X-Model", "Server-Timing"}
     for status in ("200", "303"):
         headers = set(SPEC["paths"]["/remove"]["post"]["responses"][status]["headers"])
         assert expected <= headers, status
