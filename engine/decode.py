@@ -97,7 +97,13 @@ def open_image(data: bytes, max_megapixels: float) -> Image.Image:
     try:
         image = _open(data)
     except Image.DecompressionBombError:  # over Pillow's own cap (179 MP) too: our message all the same
-        _refuse_size(_header_size(data), min(max_megapixels, 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6))
+        bomb_megapixels = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
+        size = _header_size(data)
+        if size is None:  # the plugin itself refused to describe it: over twice Pillow's cap
+            raise ImageTooLargeError(
+                f"image is over {bomb_megapixels:.0f} MP, over the {max_megapixels:g} MP limit"
+            ) from None
+        _refuse_size(size, min(max_megapixels, bomb_megapixels))
     _check_size(image.size, max_megapixels)
     return image
 
@@ -193,14 +199,17 @@ def _open(data: bytes) -> Image.Image:
         raise CorruptImageError(f"the image header is corrupt: {exc}") from None
 
 
-def _header_size(data: bytes) -> tuple[int, int]:
+def _header_size(data: bytes) -> tuple[int, int] | None:
     """The size in the header of an image that Image.open refused as a decompression bomb, read by
-    its format's plugin directly (the check is Image.open's, not the plugins')."""
+    its format's plugin directly (the check is Image.open's, not the plugins'); None when the
+    plugin checks a frame itself while reading the header (GIF) and refuses it too."""
     for name in SUPPORTED_FORMATS:
         factory, accept = Image.OPEN.get(name, (None, None))
         if factory is not None and (accept is None or accept(data[:16])):
             try:
                 return factory(io.BytesIO(data), "").size
+            except Image.DecompressionBombError:
+                return None
             except (OSError, SyntaxError, ValueError):
                 continue
     raise ImageTooLargeError("the image's dimensions are too large to read")

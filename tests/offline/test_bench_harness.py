@@ -190,13 +190,13 @@ def test_baseline_check_demands_the_reference_figures_to_four_decimals() -> None
 
 
 def test_results_are_written_as_json_and_markdown(tmp_path: Path) -> None:
-    row = {"n": 3, "mae": 0.05, "max_fbeta": 0.9, "miou": 0.8, "s_per_img": 0.1, "other_cpu_cores": 0.01}
+    row = {"n": 3, "mae": 0.05, "max_fbeta": 0.9, "miou": 0.8, "haze": 0.002, "s_per_img": 0.1, "other_cpu_cores": 0.01}
     results = _results(row, row)
     json_path, md_path = write_results(results, tmp_path / "run" / "latest")
     assert json.loads(json_path.read_text()) == results
     markdown = md_path.read_text()
     assert markdown == render(results)
-    assert f"| sod | engine ({MODEL}) | 3 | 0.0500 | 0.9000 | 0.8000 | 0.100 |" in markdown
+    assert f"| sod | engine ({MODEL}) | 3 | 0.0500 | 0.9000 | 0.8000 | 0.0020 | 0.100 |" in markdown
     assert "| engine (u2netp-int8) | 0.100 (0.100–0.100) | 0.25x |" in markdown
     assert "- FAIL cold start <= 0.5x rembg u2netp: 0.75x rembg u2netp" in markdown
 

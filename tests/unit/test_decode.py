@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import tracemalloc
 
 import numpy as np
@@ -193,3 +194,13 @@ def test_wide_and_alpha_modes_decode_without_full_size_temporaries(mode: str) ->
     assert decoded.bgr[0, -1].tolist() == [255, 255, 255] and decoded.bgr[0, 0].tolist() == [0, 0, 0]
     result = width * height * (3 if decoded.alpha is None else 4)
     assert _traced_decode_peak(data) <= result + 4 * 2**20
+
+
+def test_a_gif_whose_frame_pillow_refuses_to_even_describe_is_too_large_not_a_crash() -> None:
+    """Found by the fuzzer: a 96x64 GIF whose first frame sits at (41159, 55061) with a size of
+    55912x37391 made the size lookup raise Pillow's own DecompressionBombError (the GIF plugin checks
+    its first frame while it reads the header), an uncaught exception instead of a clean refusal."""
+    screen = struct.pack("<HH", 96, 64) + b"\x00\x00\x00"  # no global colour table
+    frame = b"\x2c" + struct.pack("<HHHH", 41159, 55061, 55912, 37391)
+    with pytest.raises(ImageTooLargeError, match=r"over the 64 MP limit$"):
+        decode_image(b"GIF89a" + screen + frame, MAX_MP)
