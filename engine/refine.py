@@ -62,6 +62,13 @@ SOFT_EPS = 1e-4  # colour-variance regulariser: contrast above ~3/255 (about JPE
 SOFT_PASSES = 6
 SOFT_FLOOR = 8  # alpha levels (of 255) within this of 0 or 255 are noise (colour noise times the slope): snapped
 
+# the default's gate: soft where the colour-line model holds, crisp elsewhere (measured on the soft grid)
+GATE_RADIUS = 8.0  # model pixels around a cell whose sure subject and sure background are compared
+SMOOTH_TEXTURE = (0.05, 0.10)  # the background's mean Sobel magnitude of gray (0..1 per grid pixel): the
+# gate is open below 0.05 (out of focus, one colour line), shut above 0.10 (textured: lines mix)
+APART = (2.0, 6.0)  # squared distance of the mean subject and background colours over their summed
+# colour variance: shut below 2 (the colours do not separate: the solve would leave grey haze), open above 6
+
 
 IDENTITY = np.arange(256, dtype=np.uint8)
 
@@ -82,12 +89,73 @@ def refine_alpha(pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False, steep
     return apply_linear_model(slope, offset, bgr, k, table)
 
 
-def refine_matte(pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False, steepness: float = STEEPNESS) -> Matte:
-    """`refine_alpha`'s alpha and the coverage to unmix colours with (`Matte`)."""
-    slope, offset, k, floor = _linear_model(pred, bgr, True, steepness)
-    coverage = apply_linear_model(slope, offset, bgr, k, IDENTITY)
-    alpha = cv2.LUT(coverage, floor) if soft else refine_alpha(pred, bgr, steepness=steepness)
-    return Matte(alpha, coverage)
+def refine_matte(
+    pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False, crisp: bool = False, steepness: float = STEEPNESS
+) -> Matte:
+    """The cut-out's alpha and the coverage to unmix colours with (`Matte`). The alpha is, by default,
+    the crisp one moved to the soft one where `edge_gate` opens; `soft` gives the soft style's alpha,
+    `crisp` the crisp one (`refine_alpha`'s in both)."""
+    k, guide, p, model_pixel = grid_map(pred, bgr, SOFT_WORK_SIDE)
+    coverage = apply_linear_model(*soft_model(guide, p, model_pixel), bgr, k, IDENTITY)
+    soft_alpha = cv2.LUT(coverage, noise_floor(SOFT_FLOOR))
+    if soft:
+        return Matte(soft_alpha, coverage)
+    alpha = refine_alpha(pred, bgr, steepness=steepness)
+    if crisp:
+        return Matte(alpha, coverage)
+    return Matte(blend(alpha, soft_alpha, edge_gate(guide, p, model_pixel)), coverage)
+
+
+def edge_gate(guide: np.ndarray, p: np.ndarray, model_pixel: float, radius: float = GATE_RADIUS) -> np.ndarray:
+    """Per grid cell, how far (0..1) the default's edge follows the soft style: where the background
+    next to the edge is smooth (`SMOOTH_TEXTURE`) and the subject's colours stand apart from it
+    (`APART`), the two assumptions of the colour-line solve. Measured where both sure regions lie
+    within `radius` model pixels, then spread over the unsure band (a normalised box mean), so a band
+    wider than the window still gets its edges' verdict. float32 on the grid."""
+    sure_fg, sure_bg = (mask.astype(np.float32) for mask in sure_regions(p, model_pixel))
+    r = max(1, round(radius * model_pixel))
+    near = (2 * r + 1, 2 * r + 1)
+    gray = guide.mean(-1)
+    sobel = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    mean_fg, var_fg, n_fg = _masked_stats(guide, sure_fg, near)
+    mean_bg, var_bg, n_bg = _masked_stats(guide, sure_bg, near)
+    texture = cv2.blur(sobel * sure_bg, near) / np.maximum(n_bg, 1e-6)
+    ratio = ((mean_fg - mean_bg) ** 2).sum(-1) / (var_fg + var_bg + 1e-4)
+    smooth = np.clip((SMOOTH_TEXTURE[1] - texture) / (SMOOTH_TEXTURE[1] - SMOOTH_TEXTURE[0]), 0, 1)
+    apart = np.clip((ratio - APART[0]) / (APART[1] - APART[0]), 0, 1)
+    measured = ((n_fg > 0.05) & (n_bg > 0.05)).astype(np.float32)
+    wide = (4 * r + 1, 4 * r + 1)
+    spread = cv2.blur(smooth * apart * measured, wide) / np.maximum(cv2.blur(measured, wide), 1e-6)
+    weight: np.ndarray = np.where(measured > 0, smooth * apart, np.where(sure_fg + sure_bg > 0, 0, spread))
+    return weight.astype(np.float32)
+
+
+def _masked_stats(guide: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """Box statistics of the guide's colours over `mask`'s pixels: (mean colour, summed colour
+    variance, the mask's share of the box)."""
+    share = cv2.blur(mask, size)
+    count = share + 1e-6
+    mean = np.stack([cv2.blur(guide[..., c] * mask, size) / count for c in range(3)], -1)
+    square = np.stack([cv2.blur(guide[..., c] ** 2 * mask, size) / count for c in range(3)], -1)
+    return mean, np.clip(square - mean**2, 0, None).sum(-1), share
+
+
+def blend(crisp: np.ndarray, soft: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """uint8 alpha: `crisp` moved toward `soft` by `weight` (0..1 on a coarser grid, upsampled
+    bilinearly); only the box where the weight is above zero is touched."""
+    height, width = crisp.shape
+    scaled = cv2.resize(np.uint8(np.clip(weight * 255 + 0.5, 0, 255)), (width, height), interpolation=cv2.INTER_LINEAR)
+    x, y, w, h = cv2.boundingRect(scaled)
+    if w == 0:
+        return crisp
+    box = np.s_[y : y + h, x : x + w]
+    opened = scaled[box]
+    mixed = cv2.add(
+        cv2.multiply(soft[box], opened, dtype=cv2.CV_16U), cv2.multiply(crisp[box], 255 - opened, dtype=cv2.CV_16U)
+    )
+    out = crisp.copy()
+    out[box] = cv2.convertScaleAbs(mixed, alpha=1 / 255)
+    return out
 
 
 def _linear_model(
