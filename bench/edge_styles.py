@@ -31,7 +31,7 @@ import numpy as np
 from engine import settings
 from engine.foreground import decontaminate
 from engine.model import get_model
-from engine.refine import Matte, blend, edge_curve, edge_gate, refine_alpha, refine_matte
+from engine.refine import SOFT_WORK_SIDE, Matte, edge_curve, edge_gate, grid_map, refine_alpha, refine_matte, soften
 from engine.settings import DEFAULT_MODEL
 
 from .composite import edge_photos, score_composite, subject_iou, true_foreground
@@ -159,7 +159,10 @@ def engine_gated(radius: float) -> Style:
     """The engine's default alpha (`engine.refine.edge_gate`), its gate measured within `radius` model px."""
 
     def style(photo: Photo) -> np.ndarray:
-        return blend(photo.crisp, photo.soft, edge_gate(*photo.grid, radius=radius))
+        k, guide, p, model_pixel = grid_map(photo.pred, photo.bgr, SOFT_WORK_SIDE)
+        alpha = photo.crisp.copy()
+        soften(alpha, photo.soft_matte.coverage, edge_gate(guide, p, model_pixel, radius=radius), k)
+        return alpha
 
     return style
 

@@ -37,7 +37,19 @@ import cv2
 import numpy as np
 
 from .foreground import decontaminate
-from .guided import ColourWindows, apply_linear_model, box, grid_guide, grid_step, resample_to_grid
+from .guided import (
+    BAND_ROWS,
+    RUN_GAP,
+    ColourWindows,
+    apply_linear_model,
+    block_pixels,
+    box,
+    grid_guide,
+    grid_step,
+    resample_to_grid,
+    runs,
+    upsample_block,
+)
 
 __all__ = ["Matte", "decontaminate", "refine_alpha", "refine_matte"]
 
@@ -97,13 +109,12 @@ def refine_matte(
     `crisp` the crisp one (`refine_alpha`'s in both)."""
     k, guide, p, model_pixel = grid_map(pred, bgr, SOFT_WORK_SIDE)
     coverage = apply_linear_model(*soft_model(guide, p, model_pixel), bgr, k, IDENTITY)
-    soft_alpha = cv2.LUT(coverage, noise_floor(SOFT_FLOOR))
     if soft:
-        return Matte(soft_alpha, coverage)
+        return Matte(cv2.LUT(coverage, noise_floor(SOFT_FLOOR)), coverage)
     alpha = refine_alpha(pred, bgr, steepness=steepness)
-    if crisp:
-        return Matte(alpha, coverage)
-    return Matte(blend(alpha, soft_alpha, edge_gate(guide, p, model_pixel)), coverage)
+    if not crisp:
+        soften(alpha, coverage, edge_gate(guide, p, model_pixel), k)
+    return Matte(alpha, coverage)
 
 
 def edge_gate(guide: np.ndarray, p: np.ndarray, model_pixel: float, radius: float = GATE_RADIUS) -> np.ndarray:
@@ -112,50 +123,61 @@ def edge_gate(guide: np.ndarray, p: np.ndarray, model_pixel: float, radius: floa
     (`APART`), the two assumptions of the colour-line solve. Measured where both sure regions lie
     within `radius` model pixels, then spread over the unsure band (a normalised box mean), so a band
     wider than the window still gets its edges' verdict. float32 on the grid."""
-    sure_fg, sure_bg = (mask.astype(np.float32) for mask in sure_regions(p, model_pixel))
+    sure_fg, sure_bg = sure_regions(p, model_pixel)
     r = max(1, round(radius * model_pixel))
     near = (2 * r + 1, 2 * r + 1)
-    gray = guide.mean(-1)
-    sobel = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
     mean_fg, var_fg, n_fg = _masked_stats(guide, sure_fg, near)
     mean_bg, var_bg, n_bg = _masked_stats(guide, sure_bg, near)
-    texture = cv2.blur(sobel * sure_bg, near) / np.maximum(n_bg, 1e-6)
-    ratio = ((mean_fg - mean_bg) ** 2).sum(-1) / (var_fg + var_bg + 1e-4)
-    smooth = np.clip((SMOOTH_TEXTURE[1] - texture) / (SMOOTH_TEXTURE[1] - SMOOTH_TEXTURE[0]), 0, 1)
-    apart = np.clip((ratio - APART[0]) / (APART[1] - APART[0]), 0, 1)
+    gray = cv2.transform(guide, np.full((1, 3), 1 / 3, np.float32))
+    sobel = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    texture = cv2.blur(cv2.multiply(sobel, sure_bg, dtype=cv2.CV_32F), near) / np.maximum(n_bg, 1e-6)
+    ratio = cv2.transform(cv2.pow(mean_fg - mean_bg, 2), np.ones((1, 3), np.float32)) / (var_fg + var_bg + 1e-4)
+    smooth = np.clip((SMOOTH_TEXTURE[1] - texture) * (1 / (SMOOTH_TEXTURE[1] - SMOOTH_TEXTURE[0])), 0, 1)
+    apart = np.clip((ratio - APART[0]) * (1 / (APART[1] - APART[0])), 0, 1)
     measured = ((n_fg > 0.05) & (n_bg > 0.05)).astype(np.float32)
+    weight = smooth * apart * measured
     wide = (4 * r + 1, 4 * r + 1)
-    spread = cv2.blur(smooth * apart * measured, wide) / np.maximum(cv2.blur(measured, wide), 1e-6)
-    weight: np.ndarray = np.where(measured > 0, smooth * apart, np.where(sure_fg + sure_bg > 0, 0, spread))
-    return weight.astype(np.float32)
+    spread = cv2.blur(weight, wide) / np.maximum(cv2.blur(measured, wide), 1e-6)
+    unmeasured = (measured == 0) & ~sure_fg & ~sure_bg
+    weight[unmeasured] = spread[unmeasured]
+    return weight
 
 
 def _masked_stats(guide: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, ...]:
-    """Box statistics of the guide's colours over `mask`'s pixels: (mean colour, summed colour
+    """Box statistics of the guide's colours over `mask`'s (bool) pixels: (mean colour, summed colour
     variance, the mask's share of the box)."""
-    share = cv2.blur(mask, size)
-    count = share + 1e-6
-    mean = np.stack([cv2.blur(guide[..., c] * mask, size) / count for c in range(3)], -1)
-    square = np.stack([cv2.blur(guide[..., c] ** 2 * mask, size) / count for c in range(3)], -1)
-    return mean, np.clip(square - mean**2, 0, None).sum(-1), share
+    weight = mask.astype(np.float32)
+    share = cv2.blur(weight, size)
+    count = cv2.merge([share + 1e-6] * 3)
+    inside = cv2.multiply(guide, cv2.merge([weight] * 3))
+    mean = cv2.divide(cv2.blur(inside, size), count)
+    square = cv2.divide(cv2.blur(cv2.multiply(inside, guide), size), count)
+    variance = cv2.transform(np.maximum(square - cv2.pow(mean, 2), 0), np.ones((1, 3), np.float32))
+    return mean, variance, share
 
 
-def blend(crisp: np.ndarray, soft: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """uint8 alpha: `crisp` moved toward `soft` by `weight` (0..1 on a coarser grid, upsampled
-    bilinearly); only the box where the weight is above zero is touched."""
-    height, width = crisp.shape
-    scaled = cv2.resize(np.uint8(np.clip(weight * 255 + 0.5, 0, 255)), (width, height), interpolation=cv2.INTER_LINEAR)
-    x, y, w, h = cv2.boundingRect(scaled)
-    if w == 0:
-        return crisp
-    box = np.s_[y : y + h, x : x + w]
-    opened = scaled[box]
-    mixed = cv2.add(
-        cv2.multiply(soft[box], opened, dtype=cv2.CV_16U), cv2.multiply(crisp[box], 255 - opened, dtype=cv2.CV_16U)
-    )
-    out = crisp.copy()
-    out[box] = cv2.convertScaleAbs(mixed, alpha=1 / 255)
-    return out
+def soften(alpha: np.ndarray, coverage: np.ndarray, weight: np.ndarray, k: int) -> None:
+    """Move the crisp `alpha` (uint8, in place) toward the soft style's, `coverage` through the noise
+    floor, by `weight` (0..1 on the soft grid of step k, upsampled bilinearly): only the blocks of
+    cells within one cell of an open one are touched."""
+    floor = noise_floor(SOFT_FLOOR)
+    scaled = np.uint8(np.clip(weight * 255 + 0.5, 0, 255))
+    near = cv2.dilate(scaled, np.ones((3, 3), np.uint8)) > 0  # cells a bilinear upsample reaches
+    band = max(1, BAND_ROWS // k)
+    for g0 in range(0, near.shape[0], band):
+        g1 = min(near.shape[0], g0 + band)
+        for c0, c1 in runs(np.any(near[g0:g1], axis=0), gap=RUN_GAP):
+            cells = (slice(g0, g1), slice(c0, c1))
+            pixels = block_pixels(cells, k, alpha.shape)
+            if pixels is None:
+                continue
+            opened = upsample_block(scaled, k, cells, pixels)
+            soft = cv2.LUT(coverage[pixels], floor)
+            mixed = cv2.add(
+                cv2.multiply(soft, opened, dtype=cv2.CV_16U),
+                cv2.multiply(alpha[pixels], cv2.bitwise_not(opened), dtype=cv2.CV_16U),
+            )
+            alpha[pixels] = cv2.convertScaleAbs(mixed, alpha=1 / 255)
 
 
 def _linear_model(
