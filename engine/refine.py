@@ -135,7 +135,7 @@ def edge_gate(guide: np.ndarray, p: np.ndarray, model_pixel: float, radius: floa
     smooth = np.clip((SMOOTH_TEXTURE[1] - texture) * (1 / (SMOOTH_TEXTURE[1] - SMOOTH_TEXTURE[0])), 0, 1)
     apart = np.clip((ratio - APART[0]) * (1 / (APART[1] - APART[0])), 0, 1)
     measured = ((n_fg > 0.05) & (n_bg > 0.05)).astype(np.float32)
-    weight = smooth * apart * measured
+    weight: np.ndarray = smooth * apart * measured
     wide = (4 * r + 1, 4 * r + 1)
     spread = cv2.blur(weight, wide) / np.maximum(cv2.blur(measured, wide), 1e-6)
     unmeasured = (measured == 0) & ~sure_fg & ~sure_bg
@@ -161,7 +161,7 @@ def soften(alpha: np.ndarray, coverage: np.ndarray, weight: np.ndarray, k: int) 
     floor, by `weight` (0..1 on the soft grid of step k, upsampled bilinearly): only the blocks of
     cells within one cell of an open one are touched."""
     floor = noise_floor(SOFT_FLOOR)
-    scaled = np.uint8(np.clip(weight * 255 + 0.5, 0, 255))
+    scaled = np.clip(weight * 255 + 0.5, 0, 255).astype(np.uint8)
     near = cv2.dilate(scaled, np.ones((3, 3), np.uint8)) > 0  # cells a bilinear upsample reaches
     band = max(1, BAND_ROWS // k)
     for g0 in range(0, near.shape[0], band):
