@@ -53,7 +53,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     if prediction.peak < NO_SUBJECT_PEAK:
         alpha = coverage = np.zeros((decoded.height, decoded.width), np.uint8)
     elif options.refine:
-        matte = refine_matte(pred, decoded.bgr, soft=options.soft_edges)
+        matte = refine_matte(pred, decoded.bgr, soft=options.soft_edges, crisp=options.crisp_edges)
         alpha, coverage = matte.alpha, matte.coverage  # colours are unmixed with the coverage: no rim
     else:
         alpha = coverage = _upsample(pred, decoded.width, decoded.height)

@@ -87,6 +87,8 @@ def test_the_default_and_soft_edges_keep_the_softness_of_a_soft_edge_on_a_smooth
     for soft in (False, True):
         assert width[soft] == pytest.approx(np.count_nonzero(rim), rel=0.3)
         assert np.abs(alphas[soft][rim] / 255 - truth[rim]).mean() < 0.05
+    crisp = np.asarray(_decode(engine.remove_background(data, Options(output=OutputMode.MASK, crisp_edges=True)).data))
+    assert np.count_nonzero((crisp > 8) & (crisp < 247)) < 0.7 * np.count_nonzero(rim)  # the way back: a firm contour
 
 
 def test_crop_keeps_the_subject_with_a_margin() -> None:
