@@ -3,17 +3,25 @@ the halo-free foreground colours that go with it).
 
 `refine_alpha` drops specks and pinholes, then places the edge where the photo's colours say, with a
 colour (3-channel) guided filter fitted on a reduced grid and applied at full resolution only where
-the alpha is not plainly 0 or 255, so its cost and memory stay small at 12 MP. Two edge styles:
+the alpha is not plainly 0 or 255, so its cost and memory stay small at 12 MP. Two edge styles, and
+the default that mixes them:
 
-- crisp (the default): the prediction gains the photo's local colour detail and an S-curve narrows
+- crisp (`crisp_edges`): the prediction gains the photo's local colour detail and an S-curve narrows
   what is left of the model's blur. Scored on binary masks (the dev sets), this is what is best:
   without the curve horse MAE is 17 % worse (u2netp-int8). Hair and fur come out as a firm contour.
-- soft: in the band where the model is unsure, alpha is estimated from the photo itself, with the
+- soft (`soft_edges`): in the band where the model is unsure, alpha is estimated from the photo itself, with the
   confident regions held at 0 and 1 (a trimap from the prediction) and the colour-line model of
   closed-form matting (Levin, Lischinski and Weiss, TPAMI 2008) propagating them into the band by
   anchored guided-filter passes (He et al.'s filter is a local approximation of that model's solve).
   No curve: hair strands, fur and fringes keep the softness of the photo. On the matting photos it
   halves the gradient error; on binary-mask sets it costs 10-53 % MAE (README.md, Edges, has both).
+- the default: crisp, moved to soft where `edge_gate` opens, that is where the colour-line model's
+  two assumptions hold next to the edge: the background is smooth (one colour line: out of focus,
+  sky, a studio wall) and the subject's colours stand apart from it. Where they do not (a pale dress
+  on a pale street, a dark wheel on cobbles) the soft solve leaves grey haze, and the edge stays crisp.
+  Chosen on the validation split (`python -m bench.edge_styles --study gates`): MAE 1.003 / 1.007 /
+  1.032 of crisp's on train / DAVIS / people, haze unchanged; on the matting photos it takes the band
+  composite error of the edge photos from crisp's 7.40 to 6.28 levels (soft 5.78).
 
 `refine_matte` returns the alpha with the one to unmix the cut-out's colours with: in both styles
 the soft style's coverage (its alpha before the noise floor), the photo's own estimate of how much of
@@ -26,7 +34,10 @@ What the soft tunables were chosen on: SOFT_SURE, SOFT_MARGIN and SOFT_EPS are s
 resolution and the photo's noise, not fitted; SOFT_PASSES and SOFT_FLOOR on the generated discs of
 tests/unit/test_refine.py (a sharp one must stay sharp, a blurred one keep its blur); SOFT_RADIUS
 (1, 2, 4, 8 model pixels compared) and 3 against 6 passes were also looked at on the 9 matting photos,
-where 8 pixels would score best: 4 is kept as the smaller window, not tuned to those photos.
+where 8 pixels would score best: 4 is kept as the smaller window, not tuned to those photos. The
+gate's GATE_RADIUS, SMOOTH_TEXTURE and APART are the first values `bench.edge_gates` tried for each
+measure alone, kept unchanged for their product (not tuned): the validation split was used to choose
+between the product, each measure alone and looser thresholds.
 """
 
 from __future__ import annotations
