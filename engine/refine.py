@@ -21,7 +21,7 @@ the default that mixes them:
   on a pale street, a dark wheel on cobbles) the soft solve leaves grey haze, and the edge stays crisp.
   Chosen on the validation split (`python -m bench.edge_styles --study gates`): MAE 1.003 / 1.007 /
   1.032 of crisp's on train / DAVIS / people, haze unchanged; on the matting photos it takes the band
-  composite error of the edge photos from crisp's 7.40 to 6.28 levels (soft 5.78).
+  composite error of the edge photos from crisp's 7.40 to 6.29 levels (soft 5.78).
 
 `refine_matte` returns the alpha with the one to unmix the cut-out's colours with: in both styles
 the soft style's coverage (its alpha before the noise floor), the photo's own estimate of how much of
