@@ -12,7 +12,10 @@ coverage. One prediction per photo of the default model, then:
 - on the matting photos (reported only): the composite error on white and black against the true
   alpha's composite (`bench.composite`), over the band on the edge photos and on all, and SAD.
 
-Writes bench/results/edge_styles.{json,md}.
+`--study gates` scores, the same way, where the default may be soft instead: crisp moved to soft where
+a gate opens (`bench.edge_gates`' measures, alone and together, and the engine's own `edge_gate`),
+colours always by the soft coverage. Writes bench/results/edge_styles.{json,md} (edge_gates_study with
+`--study gates`).
 """
 
 from __future__ import annotations
