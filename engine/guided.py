@@ -112,7 +112,7 @@ def apply_linear_model(slope: np.ndarray, offset: np.ndarray, bgr: np.ndarray, k
     band = max(1, BAND_ROWS // k)
     for g0 in range(0, fill.shape[0], band):
         g1 = min(fill.shape[0], g0 + band)
-        for c0, c1 in _runs(np.any(mixed[g0:g1], axis=0), gap=RUN_GAP):
+        for c0, c1 in runs(np.any(mixed[g0:g1], axis=0), gap=RUN_GAP):
             _apply_block(slope, offset, bgr, k, lut, alpha, (slice(g0, g1), slice(c0, c1)))
     return alpha
 
@@ -144,7 +144,7 @@ def _upsample_cells(fill: np.ndarray, k: int, height: int, width: int) -> np.nda
     return alpha
 
 
-def _runs(flags: np.ndarray, gap: int) -> list[tuple[int, int]]:
+def runs(flags: np.ndarray, gap: int) -> list[tuple[int, int]]:
     """[start, end) of the runs of True in `flags`, runs closer than `gap` merged."""
     edges = np.flatnonzero(np.diff(np.concatenate(([False], flags, [False])).astype(np.int8)))
     runs: list[tuple[int, int]] = []
@@ -164,20 +164,37 @@ def _apply_block(
     alpha: np.ndarray,
     cells: tuple[slice, slice],
 ) -> None:
-    """Write lut(clip(slope . colour + offset)) into the pixels of a block of cells; the block is
-    upsampled with one cell of context on each side so that it matches a whole-image resize."""
-    height, width = bgr.shape[:2]
-    ys, xs = cells
-    r0, r1 = max(0, ys.start - 1), min(slope.shape[0], ys.stop + 1)
-    c0, c1 = max(0, xs.start - 1), min(slope.shape[1], xs.stop + 1)
-    y0, y1 = ys.start * k, min(height, ys.stop * k)
-    x0, x1 = xs.start * k, min(width, xs.stop * k)
-    if y0 >= y1 or x0 >= x1:  # only the padding cells, beyond a photo whose sides are multiples of k
+    """Write lut(clip(slope . colour + offset)) into the pixels of a block of cells."""
+    pixels = block_pixels(cells, k, bgr.shape[:2])
+    if pixels is None:  # only the padding cells, beyond a photo whose sides are multiples of k
         return
-    size = ((c1 - c0) * k, (r1 - r0) * k)
-    inside = (slice(y0 - r0 * k, y1 - r0 * k), slice(x0 - c0 * k, x1 - c0 * k))
-    q = cv2.resize(slope[r0:r1, c0:c1], size, interpolation=cv2.INTER_LINEAR)[inside]
-    q = cv2.transform(cv2.multiply(q, bgr[y0:y1, x0:x1], dtype=cv2.CV_32F), np.ones((1, 3), np.float32))
-    q = cv2.add(q, cv2.resize(offset[r0:r1, c0:c1], size, interpolation=cv2.INTER_LINEAR)[inside])
+    q = cv2.transform(
+        cv2.multiply(upsample_block(slope, k, cells, pixels), bgr[pixels], dtype=cv2.CV_32F),
+        np.ones((1, 3), np.float32),
+    )
+    q = cv2.add(q, upsample_block(offset, k, cells, pixels))
     np.maximum(q, 0, out=q)  # convertScaleAbs would mirror negatives
-    alpha[y0:y1, x0:x1] = cv2.LUT(cv2.convertScaleAbs(q), lut)
+    alpha[pixels] = cv2.LUT(cv2.convertScaleAbs(q), lut)
+
+
+def block_pixels(cells: tuple[slice, slice], k: int, shape: tuple[int, ...]) -> tuple[slice, slice] | None:
+    """The photo's pixels (rows, columns) under a block of grid cells, None when it has none."""
+    ys, xs = cells
+    y0, y1 = ys.start * k, min(shape[0], ys.stop * k)
+    x0, x1 = xs.start * k, min(shape[1], xs.stop * k)
+    return None if y0 >= y1 or x0 >= x1 else (slice(y0, y1), slice(x0, x1))
+
+
+def upsample_block(grid: np.ndarray, k: int, cells: tuple[slice, slice], pixels: tuple[slice, slice]) -> np.ndarray:
+    """`grid` bilinearly upsampled k-fold over a block of its cells (`pixels` from `block_pixels`):
+    resized with one cell of context on each side, so that it matches a whole-grid resize."""
+    ys, xs = cells
+    r0, r1 = max(0, ys.start - 1), min(grid.shape[0], ys.stop + 1)
+    c0, c1 = max(0, xs.start - 1), min(grid.shape[1], xs.stop + 1)
+    size = ((c1 - c0) * k, (r1 - r0) * k)
+    inside = (
+        slice(pixels[0].start - r0 * k, pixels[0].stop - r0 * k),
+        slice(pixels[1].start - c0 * k, pixels[1].stop - c0 * k),
+    )
+    block: np.ndarray = cv2.resize(grid[r0:r1, c0:c1], size, interpolation=cv2.INTER_LINEAR)[inside]
+    return block

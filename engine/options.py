@@ -73,6 +73,7 @@ class Options:
     background: RGB | None = None  # flatten onto this colour (RGB; text as the CLI takes it, #ffffff, is parsed)
     refine: bool = True  # edge-aware full-resolution refinement of the matte
     soft_edges: bool = False  # matting-style edges from the photo's colours where the model is unsure
+    crisp_edges: bool = False  # the firm contour everywhere (the default is soft where the photo's edge is)
     decontaminate: bool = True  # re-estimate foreground colours where alpha is partial
     compress_level: int = 1  # 0-9, 1 = fast (PNG: the zlib level; lossless WebP: the effort)
     quality: int | None = None  # 0-100 for WebP, JPEG, AVIF; None = the format's default; WebP 100 = lossless
@@ -254,6 +255,7 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "background": _parse_background,
     "refine": _parse_bool,
     "soft_edges": _parse_bool,
+    "crisp_edges": _parse_bool,
     "decontaminate": _parse_bool,
     "compress_level": _parse_int,
     "quality": _parse_quality,

@@ -144,7 +144,7 @@ def _matte(prediction: Prediction, bgr: np.ndarray, options: Options) -> Matte:
         empty = np.zeros((height, width), np.uint8)
         return Matte(empty, empty)
     if options.refine:
-        return refine_matte(prediction.map, bgr, soft=options.soft_edges)
+        return refine_matte(prediction.map, bgr, soft=options.soft_edges, crisp=options.crisp_edges)
     upsampled = _upsample(prediction.map, width, height)
     return Matte(upsampled, upsampled)
 

@@ -3,17 +3,25 @@ the halo-free foreground colours that go with it).
 
 `refine_alpha` drops specks and pinholes, then places the edge where the photo's colours say, with a
 colour (3-channel) guided filter fitted on a reduced grid and applied at full resolution only where
-the alpha is not plainly 0 or 255, so its cost and memory stay small at 12 MP. Two edge styles:
+the alpha is not plainly 0 or 255, so its cost and memory stay small at 12 MP. Two edge styles, and
+the default that mixes them:
 
-- crisp (the default): the prediction gains the photo's local colour detail and an S-curve narrows
+- crisp (`crisp_edges`): the prediction gains the photo's local colour detail and an S-curve narrows
   what is left of the model's blur. Scored on binary masks (the dev sets), this is what is best:
   without the curve horse MAE is 17 % worse (u2netp-int8). Hair and fur come out as a firm contour.
-- soft: in the band where the model is unsure, alpha is estimated from the photo itself, with the
+- soft (`soft_edges`): in the band where the model is unsure, alpha is estimated from the photo itself, with the
   confident regions held at 0 and 1 (a trimap from the prediction) and the colour-line model of
   closed-form matting (Levin, Lischinski and Weiss, TPAMI 2008) propagating them into the band by
   anchored guided-filter passes (He et al.'s filter is a local approximation of that model's solve).
   No curve: hair strands, fur and fringes keep the softness of the photo. On the matting photos it
   halves the gradient error; on binary-mask sets it costs 10-53 % MAE (README.md, Edges, has both).
+- the default: crisp, moved to soft where `edge_gate` opens, that is where the colour-line model's
+  two assumptions hold next to the edge: the background is smooth (one colour line: out of focus,
+  sky, a studio wall) and the subject's colours stand apart from it. Where they do not (a pale dress
+  on a pale street, a dark wheel on cobbles) the soft solve leaves grey haze, and the edge stays crisp.
+  Chosen on the validation split (`python -m studies.edge_styles --study gates`): MAE 1.003 / 1.007 /
+  1.032 of crisp's on train / DAVIS / people, haze unchanged; on the matting photos it takes the band
+  composite error of the edge photos from crisp's 7.40 to 6.29 levels (soft 5.78).
 
 `refine_matte` returns the alpha with the one to unmix the cut-out's colours with: in both styles
 the soft style's coverage (its alpha before the noise floor), the photo's own estimate of how much of
@@ -26,7 +34,10 @@ What the soft tunables were chosen on: SOFT_SURE, SOFT_MARGIN and SOFT_EPS are s
 resolution and the photo's noise, not fitted; SOFT_PASSES and SOFT_FLOOR on the generated discs of
 tests/unit/test_refine.py (a sharp one must stay sharp, a blurred one keep its blur); SOFT_RADIUS
 (1, 2, 4, 8 model pixels compared) and 3 against 6 passes were also looked at on the 9 matting photos,
-where 8 pixels would score best: 4 is kept as the smaller window, not tuned to those photos.
+where 8 pixels would score best: 4 is kept as the smaller window, not tuned to those photos. The
+gate's GATE_RADIUS, SMOOTH_TEXTURE and APART are the first values `studies.edge_gates` tried for each
+measure alone, kept unchanged for their product (not tuned): the validation split was used to choose
+between the product, each measure alone and looser thresholds.
 """
 
 from __future__ import annotations
@@ -37,7 +48,19 @@ import cv2
 import numpy as np
 
 from .foreground import decontaminate
-from .guided import ColourWindows, apply_linear_model, box, grid_guide, grid_step, resample_to_grid
+from .guided import (
+    BAND_ROWS,
+    RUN_GAP,
+    ColourWindows,
+    apply_linear_model,
+    block_pixels,
+    box,
+    grid_guide,
+    grid_step,
+    resample_to_grid,
+    runs,
+    upsample_block,
+)
 
 __all__ = ["Matte", "decontaminate", "refine_alpha", "refine_matte"]
 
@@ -62,6 +85,13 @@ SOFT_EPS = 1e-4  # colour-variance regulariser: contrast above ~3/255 (about JPE
 SOFT_PASSES = 6
 SOFT_FLOOR = 8  # alpha levels (of 255) within this of 0 or 255 are noise (colour noise times the slope): snapped
 
+# the default's gate: soft where the colour-line model holds, crisp elsewhere (measured on the soft grid)
+GATE_RADIUS = 8.0  # model pixels around a cell whose sure subject and sure background are compared
+SMOOTH_TEXTURE = (0.05, 0.10)  # the background's mean Sobel magnitude of gray (0..1 per grid pixel): the
+# gate is open below 0.05 (out of focus, one colour line), shut above 0.10 (textured: lines mix)
+APART = (2.0, 6.0)  # squared distance of the mean subject and background colours over their summed
+# colour variance: shut below 2 (the colours do not separate: the solve would leave grey haze), open above 6
+
 
 IDENTITY = np.arange(256, dtype=np.uint8)
 
@@ -82,12 +112,83 @@ def refine_alpha(pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False, steep
     return apply_linear_model(slope, offset, bgr, k, table)
 
 
-def refine_matte(pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False, steepness: float = STEEPNESS) -> Matte:
-    """`refine_alpha`'s alpha and the coverage to unmix colours with (`Matte`)."""
-    slope, offset, k, floor = _linear_model(pred, bgr, True, steepness)
-    coverage = apply_linear_model(slope, offset, bgr, k, IDENTITY)
-    alpha = cv2.LUT(coverage, floor) if soft else refine_alpha(pred, bgr, steepness=steepness)
+def refine_matte(
+    pred: np.ndarray, bgr: np.ndarray, *, soft: bool = False, crisp: bool = False, steepness: float = STEEPNESS
+) -> Matte:
+    """The cut-out's alpha and the coverage to unmix colours with (`Matte`). The alpha is, by default,
+    the crisp one moved to the soft one where `edge_gate` opens; `soft` gives the soft style's alpha,
+    `crisp` the crisp one (`refine_alpha`'s in both)."""
+    k, guide, p, model_pixel = grid_map(pred, bgr, SOFT_WORK_SIDE)
+    coverage = apply_linear_model(*soft_model(guide, p, model_pixel), bgr, k, IDENTITY)
+    if soft:
+        return Matte(cv2.LUT(coverage, noise_floor(SOFT_FLOOR)), coverage)
+    alpha = refine_alpha(pred, bgr, steepness=steepness)
+    if not crisp:
+        soften(alpha, coverage, edge_gate(guide, p, model_pixel), k)
     return Matte(alpha, coverage)
+
+
+def edge_gate(guide: np.ndarray, p: np.ndarray, model_pixel: float, radius: float = GATE_RADIUS) -> np.ndarray:
+    """Per grid cell, how far (0..1) the default's edge follows the soft style: where the background
+    next to the edge is smooth (`SMOOTH_TEXTURE`) and the subject's colours stand apart from it
+    (`APART`), the two assumptions of the colour-line solve. Measured where both sure regions lie
+    within `radius` model pixels, then spread over the unsure band (a normalised box mean), so a band
+    wider than the window still gets its edges' verdict. float32 on the grid."""
+    sure_fg, sure_bg = sure_regions(p, model_pixel)
+    r = max(1, round(radius * model_pixel))
+    near = (2 * r + 1, 2 * r + 1)
+    mean_fg, var_fg, n_fg = _masked_stats(guide, sure_fg, near)
+    mean_bg, var_bg, n_bg = _masked_stats(guide, sure_bg, near)
+    gray = cv2.transform(guide, np.full((1, 3), 1 / 3, np.float32))
+    sobel = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    texture = cv2.blur(cv2.multiply(sobel, sure_bg, dtype=cv2.CV_32F), near) / np.maximum(n_bg, 1e-6)
+    ratio = cv2.transform(cv2.pow(mean_fg - mean_bg, 2), np.ones((1, 3), np.float32)) / (var_fg + var_bg + 1e-4)
+    smooth = np.clip((SMOOTH_TEXTURE[1] - texture) * (1 / (SMOOTH_TEXTURE[1] - SMOOTH_TEXTURE[0])), 0, 1)
+    apart = np.clip((ratio - APART[0]) * (1 / (APART[1] - APART[0])), 0, 1)
+    measured = ((n_fg > 0.05) & (n_bg > 0.05)).astype(np.float32)
+    weight: np.ndarray = smooth * apart * measured
+    wide = (4 * r + 1, 4 * r + 1)
+    spread = cv2.blur(weight, wide) / np.maximum(cv2.blur(measured, wide), 1e-6)
+    unmeasured = (measured == 0) & ~sure_fg & ~sure_bg
+    weight[unmeasured] = spread[unmeasured]
+    return weight
+
+
+def _masked_stats(guide: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """Box statistics of the guide's colours over `mask`'s (bool) pixels: (mean colour, summed colour
+    variance, the mask's share of the box)."""
+    weight = mask.astype(np.float32)
+    share = cv2.blur(weight, size)
+    count = cv2.merge([share + 1e-6] * 3)
+    inside = cv2.multiply(guide, cv2.merge([weight] * 3))
+    mean = cv2.divide(cv2.blur(inside, size), count)
+    square = cv2.divide(cv2.blur(cv2.multiply(inside, guide), size), count)
+    variance = cv2.transform(np.maximum(square - cv2.pow(mean, 2), 0), np.ones((1, 3), np.float32))
+    return mean, variance, share
+
+
+def soften(alpha: np.ndarray, coverage: np.ndarray, weight: np.ndarray, k: int) -> None:
+    """Move the crisp `alpha` (uint8, in place) toward the soft style's, `coverage` through the noise
+    floor, by `weight` (0..1 on the soft grid of step k, upsampled bilinearly): only the blocks of
+    cells within one cell of an open one are touched."""
+    floor = noise_floor(SOFT_FLOOR)
+    scaled = np.clip(weight * 255 + 0.5, 0, 255).astype(np.uint8)
+    near = cv2.dilate(scaled, np.ones((3, 3), np.uint8)) > 0  # cells a bilinear upsample reaches
+    band = max(1, BAND_ROWS // k)
+    for g0 in range(0, near.shape[0], band):
+        g1 = min(near.shape[0], g0 + band)
+        for c0, c1 in runs(np.any(near[g0:g1], axis=0), gap=RUN_GAP):
+            cells = (slice(g0, g1), slice(c0, c1))
+            pixels = block_pixels(cells, k, alpha.shape)
+            if pixels is None:
+                continue
+            opened = upsample_block(scaled, k, cells, pixels)
+            soft = cv2.LUT(coverage[pixels], floor)
+            mixed = cv2.add(
+                cv2.multiply(soft, opened, dtype=cv2.CV_16U),
+                cv2.multiply(alpha[pixels], cv2.bitwise_not(opened), dtype=cv2.CV_16U),
+            )
+            alpha[pixels] = cv2.convertScaleAbs(mixed, alpha=1 / 255)
 
 
 def _linear_model(

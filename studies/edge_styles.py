@@ -12,7 +12,10 @@ coverage. One prediction per photo of the default model, then:
 - on the matting photos (reported only): the composite error on white and black against the true
   alpha's composite (`bench.composite`), over the band on the edge photos and on all, and SAD.
 
-Writes studies/results/edge_styles.{json,md}.
+`--study gates` scores, the same way, where the default may be soft instead: crisp moved to soft where
+a gate opens (`studies.edge_gates`' measures, alone and together, and the engine's own `edge_gate`),
+colours always by the soft coverage. Writes studies/results/edge_styles.{json,md} (edge_gates_study with
+`--study gates`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from bench.report import publish, table
 from engine import settings
 from engine.foreground import decontaminate
 from engine.model import get_model
-from engine.refine import Matte, edge_curve, refine_alpha, refine_matte
+from engine.refine import SOFT_WORK_SIDE, Matte, edge_curve, edge_gate, grid_map, refine_alpha, refine_matte, soften
 from engine.settings import DEFAULT_MODEL
 
 from .edge_gates import Photo, Style, background_texture, gated, ramp, separation
@@ -115,6 +118,56 @@ def candidates() -> dict[str, Candidate]:
         "soft where colours separate (ratio 2..6)": (gated(ramp(separation, 2, 4)), soft_coverage),
         "soft where colours separate (ratio 8..16)": (gated(ramp(separation, 8, 8)), soft_coverage),
     }
+
+
+def both(*gates: Callable[[Photo], np.ndarray]) -> Callable[[Photo], np.ndarray]:
+    """A gate open only as far as every one of `gates` is (their product)."""
+
+    def gate(photo: Photo) -> np.ndarray:
+        weight = gates[0](photo)
+        for other in gates[1:]:
+            weight = weight * other(photo)
+        return weight
+
+    return gate
+
+
+def gate_candidates() -> dict[str, Candidate]:
+    """The gate study (`--study gates`): where the default may be soft. Colours by the soft coverage
+    throughout (as the engine does), so only the alpha differs."""
+    ways = candidates()
+    colours = ways["soft, colours by its coverage"][1]
+    smooth, smoother = ramp(background_texture, 0.1, -0.05), ramp(background_texture, 0.2, -0.1)
+    apart, further_apart = ramp(separation, 2, 4), ramp(separation, 1, 2)
+    return {
+        "crisp (default)": ways["crisp, colours by the soft coverage (the new default)"],
+        "soft (soft_edges)": ways["soft, colours by its coverage"],
+        "soft where the background is smooth (0.10..0.05)": (gated(smooth), colours),
+        "soft where colours separate (ratio 2..6)": (gated(ramp(separation, 2, 4)), colours),
+        "soft where smooth and colours separate": (gated(both(smooth, apart)), colours),
+        "soft where smooth and colours separate, looser (0.20..0.10, ratio 1..3)": (
+            gated(both(smoother, further_apart)),
+            colours,
+        ),
+        "soft where smooth and colours separate, within 4 model px of the edge": (
+            gated(both(smooth, apart, near_edge(4))),
+            colours,
+        ),
+        "the engine's gate: smooth and apart, spread over wide bands": (engine_gated(8.0), colours),
+        "the engine's gate, measured within 16 model px": (engine_gated(16.0), colours),
+    }
+
+
+def engine_gated(radius: float) -> Style:
+    """The engine's default alpha (`engine.refine.edge_gate`), its gate measured within `radius` model px."""
+
+    def style(photo: Photo) -> np.ndarray:
+        k, guide, p, model_pixel = grid_map(photo.pred, photo.bgr, SOFT_WORK_SIDE)
+        alpha = photo.crisp.copy()
+        soften(alpha, photo.soft_matte.coverage, edge_gate(guide, p, model_pixel, radius=radius), k)
+        return alpha
+
+    return style
 
 
 def cutout(photo: Photo, candidate: Candidate) -> np.ndarray:
@@ -229,10 +282,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m studies.edge_styles", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--limit", type=int, help="the first N photos of each part (a smoke run)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--study",
+        choices=("colours", "gates"),
+        default="colours",
+        help="colours: what to unmix the edge colours with; gates: where the default may be soft",
+    )
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    results = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **measure(candidates(), args.model, args.limit)}
-    return publish(results, args.out, markdown(results))
+    ways = gate_candidates() if args.study == "gates" else candidates()
+    results = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **measure(ways, args.model, args.limit)}
+    out = args.out or (OUT.with_name("edge_gates_study") if args.study == "gates" else OUT)
+    return publish(results, out, markdown(results))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ EVERY_FIELD_SET = Options(
     background=(255, 128, 0),
     refine=False,
     soft_edges=True,
+    crisp_edges=True,
     decontaminate=False,
     compress_level=6,
 )
@@ -32,6 +33,7 @@ def test_parses_every_option_from_text() -> None:
             "background": "#ff8000",
             "refine": "0",
             "soft_edges": "yes",
+            "crisp_edges": "1",
             "decontaminate": "no",
             "compress_level": "6",
             "model": "u2netp",

@@ -213,7 +213,7 @@ def test_the_matte_is_the_styles_alpha_with_the_soft_coverage(soft: bool) -> Non
     photo, truth = _soft_disc_scene()
     pred = _model_like_pred(truth)
 
-    matte = refine_matte(pred, photo, soft=soft)
+    matte = refine_matte(pred, photo, soft=soft, crisp=not soft)
 
     assert np.array_equal(matte.alpha, refine_alpha(pred, photo, soft=soft))
     soft_alpha = refine_alpha(pred, photo, soft=True)
@@ -226,7 +226,7 @@ def test_fringe_pixels_the_crisp_curve_made_opaque_lose_the_backgrounds_colour()
     unmixed with the matte's coverage are the subject's (no blue-grey rim on a plain background);
     unmixed with the crisp alpha they stay the photo's."""
     photo, truth = _soft_disc_scene()
-    matte = refine_matte(_model_like_pred(_disc_mask(600, 800, radius=0.3 * 600 + 4)), photo)
+    matte = refine_matte(_model_like_pred(_disc_mask(600, 800, radius=0.3 * 600 + 4)), photo, crisp=True)
     hardened = (matte.alpha == 255) & (truth < 230)  # opaque in the cut-out, under 90 % subject in truth
     assert np.count_nonzero(hardened) > 500  # the curve does harden a rim here
     subject = np.float32([40, 130, 230])
@@ -238,3 +238,76 @@ def test_fringe_pixels_the_crisp_curve_made_opaque_lose_the_backgrounds_colour()
     assert clean < 0.6 * rim
     opaque = matte.coverage == 255
     assert np.array_equal(decontaminate(photo, matte.coverage)[opaque], photo[opaque])
+
+
+def _scene(truth: np.ndarray, subject: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The photo alpha * subject + (1 - alpha) * background, `truth` the alpha (uint8)."""
+    alpha = truth[:, :, None].astype(np.float32) / 255
+    return np.clip(alpha * subject + (1 - alpha) * background + 0.5, 0, 255).astype(np.uint8)
+
+
+def _soft_disc(height: int = 600, width: int = 800, sigma: float = 5.0) -> np.ndarray:
+    soft = cv2.GaussianBlur(_disc_mask(height, width, radius=0.3 * height).astype(np.float32), (0, 0), sigma)
+    return np.clip(soft + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_the_default_edge_is_soft_where_a_soft_edge_meets_a_smooth_background() -> None:
+    photo, truth = _soft_disc_scene()
+    pred = _model_like_pred(truth)
+    band = (truth > 0) & (truth < 255)
+
+    default = refine_matte(pred, photo).alpha
+
+    crisp, soft = refine_alpha(pred, photo), refine_alpha(pred, photo, soft=True)
+    assert _mae(default[band], truth[band]) < 1.2 * _mae(soft[band], truth[band])
+    assert _mae(default[band], truth[band]) < 0.4 * _mae(crisp[band], truth[band])
+    assert _visibly_soft(default) == pytest.approx(_visibly_soft(truth), rel=0.3)
+
+
+def test_the_default_edge_stays_crisp_where_colours_do_not_separate() -> None:
+    """A grey disc on a grey ground 8 levels lighter, both with noise of 8 levels: the soft style
+    turns the band into grey haze; the default keeps the crisp edge."""
+    rng = np.random.default_rng(5)
+    truth = _soft_disc()
+    noise = rng.normal(0, 8, (*truth.shape, 3)).astype(np.float32)
+    photo = _scene(truth, np.float32([120, 120, 120]) + noise, np.float32([128, 128, 128]) + noise[::-1])
+    pred = _model_like_pred(truth)
+
+    default = refine_matte(pred, photo).alpha
+
+    crisp, soft = refine_alpha(pred, photo), refine_alpha(pred, photo, soft=True)
+    assert _mae(soft, truth) > 2 * _mae(crisp, truth)  # the haze the default must not have
+    assert _mae(default, truth) < 1.05 * _mae(crisp, truth)
+
+
+def test_the_default_edge_stays_crisp_on_a_textured_background() -> None:
+    """An orange disc on fine blue-grey texture: the colours separate, but the background is no
+    single colour line, so the gate stays shut and the alpha is the crisp one exactly."""
+    rng = np.random.default_rng(6)
+    truth = _soft_disc()
+    subject = np.float32([40, 130, 230]) + rng.normal(0, 3, (*truth.shape, 3)).astype(np.float32)
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (*truth.shape, 3)).astype(np.float32), (0, 0), 1.5) * 150
+    photo = _scene(truth, subject, np.float32([170, 120, 90]) + texture)
+    pred = _model_like_pred(truth)
+
+    assert np.array_equal(refine_matte(pred, photo).alpha, refine_alpha(pred, photo))
+
+
+def test_the_defaults_soft_edge_on_white_shows_the_subjects_colour_not_the_backgrounds() -> None:
+    """The default's cut-out of a soft orange edge on blue-grey, composited on white, matches the
+    truth's composite within 6 levels over the band (no blue-grey rim); the photo's own colours
+    under the same alpha are visibly off."""
+    photo, truth = _soft_disc_scene()
+    matte = refine_matte(_model_like_pred(truth), photo)
+    band = (truth > 12) & (truth < 243)
+    subject = np.float32([40, 130, 230])
+
+    def on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        a = alpha[band][:, None].astype(np.float32) / 255
+        return a * colour + (1 - a) * 255
+
+    truth_on_white = on_white(subject, truth)
+    cut_out = on_white(decontaminate(photo, matte.coverage)[band].astype(np.float32), matte.alpha)
+    as_shot = on_white(photo[band].astype(np.float32), matte.alpha)
+    assert np.abs(cut_out - truth_on_white).mean() < 6
+    assert np.abs(as_shot - truth_on_white).mean() > 2 * np.abs(cut_out - truth_on_white).mean()

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 from engine.foreground import decontaminate
-from studies.edge_styles import MattePhoto, candidates, cutout, near_edge
+from engine.refine import refine_matte
+from studies.edge_styles import MattePhoto, candidates, cutout, gate_candidates, near_edge
 
 
 def _photo() -> MattePhoto:
@@ -34,3 +35,9 @@ def test_a_candidates_cutout_takes_its_alpha_and_unmixes_colours_with_the_other(
     bgra = cutout(photo, candidates()["crisp, colours by the soft coverage (the new default)"])
     assert np.array_equal(bgra[..., 3], photo.crisp)
     assert np.array_equal(bgra[..., :3], decontaminate(photo.bgr, photo.soft_matte.coverage))
+
+
+def test_the_gate_studys_engine_candidate_is_the_engines_default_alpha() -> None:
+    photo = _photo()
+    way = gate_candidates()["the engine's gate: smooth and apart, spread over wide bands"]
+    assert np.array_equal(way[0](photo), refine_matte(photo.pred, photo.bgr).alpha)
