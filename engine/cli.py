@@ -86,7 +86,12 @@ def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
     parser.add_argument("--roi", metavar="X1,Y1,X2,Y2", help="look for the subject only here (px or %%)")
     parser.add_argument("--background", help="flatten onto a colour, e.g. '#ffffff' or 255,255,255")
     parser.add_argument("--no-refine", action="store_true", help="skip edge-aware refinement")
-    parser.add_argument("--soft-edges", action="store_true", help="matting-style soft edges (hair, fur)")
+    parser.add_argument("--soft-edges", action="store_true", help="matting-style soft edges everywhere (hair, fur)")
+    parser.add_argument(
+        "--crisp-edges",
+        action="store_true",
+        help="a firm contour everywhere (the default is soft only where the edge is)",
+    )
     parser.add_argument("--no-decontaminate", action="store_true", help="keep the original edge colours")
     parser.add_argument("--compress-level", help=f"0-9, PNG's zlib level (default {defaults.compress_level}: fast)")
     parser.add_argument(
@@ -124,6 +129,7 @@ def option_strings(args: argparse.Namespace) -> dict[str, str]:
         "background": args.background,
         "refine": "false" if args.no_refine else None,
         "soft_edges": "true" if args.soft_edges else None,
+        "crisp_edges": "true" if args.crisp_edges else None,
         "decontaminate": "false" if args.no_decontaminate else None,
         "compress_level": args.compress_level,
         "quality": args.quality,
@@ -285,6 +291,8 @@ def idle_flags(args: argparse.Namespace, options: Options) -> list[str]:
         idle.append("--margin does nothing without --crop")
     if args.background is not None and args.mask:
         idle.append("--background does nothing with --mask (the matte has no colours)")
+    if args.soft_edges and args.crisp_edges:
+        idle.append("--crisp-edges does nothing with --soft-edges (soft edges win)")
     if args.watch is not None and args.jobs > 1:
         idle.append("--jobs does nothing with --watch (a watched folder is taken one file at a time)")
     return idle

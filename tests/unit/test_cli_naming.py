@@ -199,3 +199,12 @@ def test_flags_that_would_do_nothing_are_warned_about(
 def test_jobs_are_capped_to_the_usable_cpus() -> None:
     assert capped_jobs(1) == (1, None)
     assert capped_jobs(usable_cpus() + 14)[0] == usable_cpus()
+
+
+def test_crisp_edges_gives_the_firm_contour_from_the_command_line(tmp_path: Path) -> None:
+    _photo(tmp_path / "a.jpg", 0, (200, 150))
+    assert main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "-q", "--crisp-edges", "--mask"]) == EXIT_OK
+    crisp = np.asarray(Image.open(tmp_path / "o" / "a.png"))
+    assert main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "d"), "-q", "--mask"]) == EXIT_OK
+    default = np.asarray(Image.open(tmp_path / "d" / "a.png"))
+    assert np.count_nonzero((crisp > 0) & (crisp < 255)) <= np.count_nonzero((default > 0) & (default < 255))
