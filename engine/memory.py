@@ -13,8 +13,9 @@ moment, in bytes per pixel:
 
   decode   the input file; OpenCV's JPEG decoder (it holds its result twice) or Pillow's image
            (PILLOW_BYTES_PER_PIXEL by mode, twice in case EXIF turns it) and our BGR + alpha
-  compose  the input file; BGR (3), the input's alpha (1, if any), the matte (1), the refine and
-           edge-colour temporaries (1) and the output pixels (OUTPUT_PIXELS)
+  compose  the input file; BGR (3), the input's alpha (1, if any), the matte (1), the coverage its
+           colours are unmixed with (1), the refine and edge-colour temporaries (1) and the output
+           pixels (OUTPUT_PIXELS)
   encode   the input file; what the pipeline still holds (HELD_WHILE_ENCODING: the output
            pixels, or the frame or matte they are a view of, and a crop's contiguous copy; the
            frame and the matte are freed first otherwise), the encoded file, held twice (the
@@ -42,6 +43,7 @@ from .options import Options, OutputMode
 MIB = 1 << 20
 DECODED_BGR = 3  # bytes per pixel of the decoded BGR pixels
 ALPHA = 1  # of an alpha channel or the matte
+COVERAGE = 1  # the soft coverage the edge colours are unmixed with (engine.refine.Matte), beside the matte
 WORKING = 1  # refine's and the edge colours' temporaries (measured under 1 at 64 MP)
 OPENCV_JPEG = 2 * DECODED_BGR  # cv2.imdecode's result and its copy into a numpy array
 OUTPUT_PIXELS = {"cutout": 4, "background": 0, "mask": 0}  # BGRA; RGB is written in place; the matte itself
@@ -49,7 +51,7 @@ ENCODED_AT_MOST = {"cutout": 4, "background": 3, "mask": 1}
 HELD_WHILE_ENCODING = {"cutout": 4, "background": DECODED_BGR, "mask": ALPHA}  # BGRA; the frame; the matte
 PLACED = {"cutout": DECODED_BGR + ALPHA + DECODED_BGR + 4, "background": 2 * DECODED_BGR + ALPHA, "mask": 2 * ALPHA}
 ROI_COPY = DECODED_BGR + ALPHA  # the region's contiguous colours and its matte, at most the frame's size
-SLACK_MB = 32  # band temporaries, allocator slack
+SLACK_MB = 40  # band temporaries, allocator slack, the first photo's lazily loaded code (at 32 a fresh worker's first 1 MP photo peaked 1 MiB over)
 _STATM = Path("/proc/self/statm")
 
 
@@ -80,7 +82,7 @@ def working_mb(header: Image.Image, input_bytes: int, options: Options, opencv_j
     encoder = options.output_format.encoder_bytes_per_pixel
     pixels, canvas = width * height, canvas_pixels(options, width, height)
     roi = ROI_COPY if options.roi is not None else 0
-    compose = (DECODED_BGR + alpha + ALPHA + WORKING + roi) * pixels
+    compose = (DECODED_BGR + alpha + ALPHA + COVERAGE + WORKING + roi) * pixels
     compose += PLACED[kind] * canvas if options.places else OUTPUT_PIXELS[kind] * pixels
     cropped_copy = ENCODED_AT_MOST[kind] if options.crop and kind != "cutout" and not options.places else 0
     encode = (HELD_WHILE_ENCODING[kind] + cropped_copy + 2 * ENCODED_AT_MOST[kind] + encoder) * max(pixels, canvas)

@@ -34,13 +34,15 @@ def test_the_engines_estimate_is_never_below_the_workers_peak(stack, worker, inp
     assert peak.peak_mb < worker.config.memory_mb
 
 
-@pytest.mark.parametrize(("option", "megapixels"), [("webp", 32), ("avif", 29)])
-def test_webp_and_avif_cut_outs_of_about_30_mp_fit_the_default_function(
+@pytest.mark.parametrize(("option", "megapixels"), [("webp", 28), ("avif", 26)])
+def test_webp_and_avif_cut_outs_under_their_documented_caps_fit_the_default_function(
     stack, worker, input_prefix, option, megapixels
 ):
     """The estimate no longer counts the encoder on top of the frame and the matte (freed before it
     runs) nor of Pillow's RGB copy (swapped in place): the old one refused these where the worker
-    had grown (baseline 451 MiB); it stays a bound of a noise image's encoder."""
+    had grown (baseline 451 MiB); it stays a bound of a noise image's encoder. The caps depend on what
+    the worker already holds (451-527 MiB measured): about 31 MP for WebP and 28 MP for AVIF
+    (docs/deploy.md), so these sizes are under them with room."""
     peak = measure(stack, worker, f"{input_prefix}memory/{megapixels}mp-{option}", photo_jpeg(megapixels), option)
 
     assert peak.result.startswith("written:"), peak.result
