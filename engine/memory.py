@@ -51,7 +51,9 @@ ENCODED_AT_MOST = {"cutout": 4, "background": 3, "mask": 1}
 HELD_WHILE_ENCODING = {"cutout": 4, "background": DECODED_BGR, "mask": ALPHA}  # BGRA; the frame; the matte
 PLACED = {"cutout": DECODED_BGR + ALPHA + DECODED_BGR + 4, "background": 2 * DECODED_BGR + ALPHA, "mask": 2 * ALPHA}
 ROI_COPY = DECODED_BGR + ALPHA  # the region's contiguous colours and its matte, at most the frame's size
-SLACK_MB = 40  # band temporaries, allocator slack, the first photo's lazily loaded code (at 32 a fresh worker's first 1 MP photo peaked 1 MiB over)
+# band temporaries, allocator slack, the first photo's lazily loaded code (at 32 a fresh worker's
+# first 1 MP photo peaked 1 MiB over its estimate)
+SLACK_MB = 40
 _STATM = Path("/proc/self/statm")
 
 
