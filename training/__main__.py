@@ -29,9 +29,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .paths import DEFAULT_TEACHER, RUNS, STUDENT_INIT_ONNX, TEACHER_LABELS, TEACHERS
+from .paths import DEFAULT_TEACHER, INIT_ONNX, RUNS, TEACHER_LABELS, TEACHERS
 from .split import POOL_FOLDERS
-from .train import AUGMENTATIONS, OPTIMIZERS, TrainConfig
+from .train import ARCHITECTURES, AUGMENTATIONS, OPTIMIZERS, TrainConfig
 
 if TYPE_CHECKING:
     from . import pipeline
@@ -91,6 +91,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="full, no-paste (no copy-paste) or none (the photos as they are)",
     )
     parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHITECTURES),
+        default=defaults.arch,
+        help="the student: u2netp (published weights) or u2net (pruned to --width from the published weights)",
+    )
+    parser.add_argument(
+        "--width", type=float, default=defaults.width, help="factor on every stage's channels (training/cost.py)"
+    )
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="stop training at a checkpoint after this long (0: no limit); the same command goes on",
+    )
+    parser.add_argument(
         "--fp32",
         action="store_true",
         help="train in float32 only (default: bfloat16 autocast where the CPU has bf16 units)",
@@ -128,6 +143,8 @@ def job_from(args: argparse.Namespace) -> pipeline.Job:
         optimizer=args.optimizer,
         augment=args.augment,
         mixed_precision=not args.fp32,
+        arch=args.arch,
+        width=args.width,
     )
     return pipeline.Job(
         data=args.data or POOL_FOLDERS,
@@ -141,7 +158,8 @@ def job_from(args: argparse.Namespace) -> pipeline.Job:
         limit=args.limit,
         interpolate=args.interpolate,
         weights=args.weights,
-        init=STUDENT_INIT_ONNX,
+        init=INIT_ONNX[args.arch],
+        max_minutes=args.max_minutes,
         candidates=tuple(c for c in args.candidates.split(",") if c),
     )
 
