@@ -11,6 +11,9 @@ Steps (each cached and resumable; `all` runs fetch ... error-model in order):
   evaluate          the INT8 student on the dev sets and the validation split, latency vs u2netp; into the manifest
   error-model       the per-image error estimate, fitted on validation, into the manifest (Spearman per set)
   validate          engine models (--candidates) on the validation split, through the engine
+  pack              the run's initial weights, photos and labels, small enough for a GPU machine (--pack)
+  send-back         there: the chosen weights and the run's logs into --returned (training/gpu_run.sh)
+  receive           here: those into the run, for export, quantize and evaluate
 
 The validation split is carved from the data folders by a fixed rule (training/split.py); every
 choice is made on it, and the dev sets are only reported.
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from . import pipeline
 
 PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate", "error-model")
-STEPS = (*PIPELINE, "compare-teachers", "blends", "validate")
+STEPS = (*PIPELINE, "compare-teachers", "blends", "validate", "pack", "send-back", "receive")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -105,6 +108,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=0.0,
         help="stop training at a checkpoint after this long (0: no limit); the same command goes on",
     )
+    parser.add_argument("--pack", type=Path, default=None, help="`pack`'s folder (default gpu-pack)")
+    parser.add_argument("--pack-mb", type=float, default=56.0, help="`pack`'s size in MB, initial weights included")
+    parser.add_argument("--returned", type=Path, default=None, help="`send-back`/`receive` folder (default out/gpu)")
     parser.add_argument(
         "--fp32",
         action="store_true",
@@ -160,6 +166,8 @@ def job_from(args: argparse.Namespace) -> pipeline.Job:
         weights=args.weights,
         init=INIT_ONNX[args.arch],
         max_minutes=args.max_minutes,
+        pack_mb=args.pack_mb,
+        **{key: value for key, value in (("pack_dir", args.pack), ("returned", args.returned)) if value is not None},
         candidates=tuple(c for c in args.candidates.split(",") if c),
     )
 

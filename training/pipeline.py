@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelbuild.graph import widen_to_fp32
-from modelbuild.paths import ENGINE_MODELS, repo_relative
+from modelbuild.paths import ENGINE_MODELS, REPO, repo_relative
 from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.sources import SOURCES, fetch_source
 
@@ -56,6 +56,9 @@ class Job:
     candidates: tuple[str, ...] = ()  # engine model ids for `validate`
     photos: PhotoSplit | None = None  # calibration / held-out photos for INT8 (None: `pool_photos`)
     max_minutes: float = 0.0  # `train` stops at a checkpoint after this long (0: no limit)
+    pack_dir: Path = REPO / "gpu-pack"  # where `pack` writes the run's inputs for a GPU machine
+    pack_mb: float = 56.0  # the pack's size: a device call carries at most 64 MiB, the repository included
+    returned: Path = REPO / "out" / "gpu"  # where `send-back` writes the run's result, `receive` reads it
 
     @property
     def models_dir(self) -> Path:
@@ -150,6 +153,29 @@ def train(job: Job) -> None:
     (job.run_dir / "data.json").write_text(json.dumps(training_data(job, examples, groups), indent=2) + "\n")
     validate = (lambda model: score(torch_predictor(model, job.config.size), groups)) if groups else None
     train_student(examples, job.init, job.run_dir, job.config, donors, validate, job.max_minutes * 60)
+
+
+def pack(job: Job) -> None:
+    """The run's inputs for a GPU machine (initial weights, photos, labels: training/pack.py)."""
+    from .pack import pack as write_pack  # noqa: PLC0415
+
+    packed = write_pack(job, job.pack_dir, job.pack_mb)
+    print(f"{job.pack_dir}: {sum(packed.values())} photos ({packed}); carry it to the device run")
+
+
+def send_back(job: Job) -> None:
+    """The chosen weights (float16, two files) and the run's logs into `returned`, on the GPU machine."""
+    from .pack import send_back as write_back  # noqa: PLC0415
+
+    for path in write_back(job, job.returned, chosen_weights(job)):
+        print(path)
+
+
+def receive(job: Job) -> None:
+    """What `send-back` wrote, into the run here: export, quantize and evaluate go on from it."""
+    from .pack import receive as read_back  # noqa: PLC0415
+
+    print(f"received {read_back(job, job.returned)}")
 
 
 def validation_log(run_dir: Path) -> list[dict[str, Any]]:

@@ -169,6 +169,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / "checkpoint.pt"
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest convolutions
     model = U2Net(student_widths(config))
     fast = config.mixed_precision and (device.type == "cuda" or bf16_is_fast())
     model = model.to(device, memory_format=torch.channels_last if fast else torch.contiguous_format)
@@ -252,6 +253,7 @@ def resume(
 def initial_state(path: Path, config: TrainConfig, init_onnx: Path, photos: Sequence[Path] = ()) -> dict[str, Any]:
     """The run's initial weights, kept at `path` (made from `initial_model` the first time)."""
     if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         model = initial_model(config, init_onnx, photos)
         torch.save({"model": model.state_dict(), "widths": model.widths}, temporary)

