@@ -30,7 +30,7 @@ from modelbuild.paths import ENGINE_MODELS, PHOTOS, SOURCE_MODELS
 from modelbuild.photos import PhotoReader, photo_tensor
 from modelbuild.quantize import quantize_qdq
 
-from .prune import input_means, prune
+from .prune import input_means, prune, stage_sensitivity
 from .u2net import U2Net, Widths, export_fused, load_onnx_weights, parameter_count, scaled_widths
 
 MAX_MB = 12.5  # the student's INT8 file at most (the issue)
@@ -79,11 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--calibration", type=int, default=8, help="photos for the quick INT8 ranges")
     parser.add_argument("--out", type=Path, default=Path(".cache/training/cost"))
+    parser.add_argument(
+        "--sensitivity",
+        type=int,
+        default=0,
+        help="instead: each stage pruned alone to the first candidate's factor, on this many validation photos",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     photos = sorted(PHOTOS.iterdir())[:: max(1, len(list(PHOTOS.iterdir())) // args.calibration)][: args.calibration]
     full = load_onnx_weights(U2Net(), SOURCE_MODELS / "u2net.onnx").eval()
+    if args.sensitivity:
+        print(sensitivity_table(full, float(args.candidates.split(",")[0].split("@")[0]), args.sensitivity))
+        return 0
     means = input_means(full, [torch.from_numpy(photo_tensor(p, 320)) for p in photos[:4]])
     rows: dict[str, dict] = {}
     for item in args.candidates.split(","):
@@ -93,6 +102,46 @@ def main(argv: list[str] | None = None) -> int:
         print(f"built {key}: {rows[key]['mb']:.2f} MB", flush=True)
     print(table(rows, args.threads, args.repeats, args.out))
     return 0
+
+
+def sensitivity_table(full: U2Net, factor: float, count: int) -> str:
+    """Each stage pruned alone to `factor` (prune.stage_sensitivity) on `count` validation photos of
+    ../shared/data/train, with the stage's share of the parameters and of the multiply-adds."""
+    from .split import validation_stems  # noqa: PLC0415
+
+    held = validation_stems(PHOTOS.parent)
+    photos = [p for p in sorted(PHOTOS.iterdir()) if p.stem in held][:count]
+    moved = stage_sensitivity(full, [torch.from_numpy(photo_tensor(p, 320)) for p in photos], factor)
+    blocks = [*full.stages, *full.decoders]
+    params = [parameter_count(b) for b in blocks]
+    macs = stage_macs(full, 320)
+    lines = [
+        f"| stage | (middle, output) | params share | MACs share @320 | fused map moved, x{factor} alone |",
+        "|---|---|---|---|---|",
+    ]
+    for (name, value), widths, p, m in zip(moved.items(), full.widths, params, macs, strict=True):
+        lines.append(f"| {name} | {widths} | {p / sum(params):.3f} | {m / sum(macs):.3f} | {value:.4f} |")
+    return "\n".join(lines)
+
+
+def stage_macs(model: U2Net, size: int) -> list[int]:
+    """Multiply-adds of each stage's convolutions at a size x size input."""
+    blocks = [*model.stages, *model.decoders]
+    totals = [0] * len(blocks)
+    hooks = []
+    for i, block in enumerate(blocks):
+        for conv in block.modules():
+            if isinstance(conv, torch.nn.Conv2d):
+
+                def count(conv: torch.nn.Conv2d, _: object, out: torch.Tensor, i: int = i) -> None:
+                    totals[i] += out.numel() * conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+
+                hooks.append(conv.register_forward_hook(count))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    for hook in hooks:
+        hook.remove()
+    return totals
 
 
 def table(rows: dict[str, dict], threads: int, repeats: int, out: Path) -> str:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-from .u2net import RSU, U2Net, Widths
+from .u2net import RSU, U2Net, Widths, scaled_widths
 
 
 def filter_norms(*convs: nn.Conv2d) -> torch.Tensor:
@@ -108,3 +109,28 @@ def prune(source: U2Net, widths: Widths, means: InputMeans | None = None) -> U2N
         copy_conv(wide_side, narrow_side, torch.arange(1), decoded[5 - j], means)
     copy_conv(source.fuse, target.fuse, torch.arange(1), torch.arange(6), means)
     return target
+
+
+STAGE_NAMES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage5d", "stage4d", "stage3d", "stage2d")
+STAGE_NAMES += ("stage1d",)
+
+
+def stage_sensitivity(model: U2Net, inputs: Sequence[torch.Tensor], factor: float) -> dict[str, float]:
+    """How far the fused map moves (mean absolute difference, maps min-max normalised) when one
+    stage alone is pruned to `factor` of its channels, without retraining: per stage, by name.
+    A ranking for per-stage widths (prune the least sensitive most), not a quality estimate."""
+    means = input_means(model, inputs)
+
+    def fused(net: U2Net, x: torch.Tensor) -> torch.Tensor:
+        out = net(x)[0]
+        return (out - out.min()) / (out.max() - out.min()).clamp_min(1e-6)
+
+    with torch.no_grad():
+        reference = [fused(model, x) for x in inputs]
+        result = {}
+        for i, name in enumerate(STAGE_NAMES):
+            factors = [factor if j == i else 1.0 for j in range(len(STAGE_NAMES))]
+            pruned = prune(model, scaled_widths(factors, model.widths), means).eval()
+            moved = [(fused(pruned, x) - r).abs().mean() for x, r in zip(inputs, reference, strict=True)]
+            result[name] = float(np.mean(moved))
+    return result

@@ -22,7 +22,7 @@ from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
 from training.pack import pack  # noqa: E402
 from training.paths import INIT_ONNX, TEACHERS  # noqa: E402
-from training.prune import input_means, prune  # noqa: E402
+from training.prune import STAGE_NAMES, input_means, prune, stage_sensitivity  # noqa: E402
 from training.split import validation_stems  # noqa: E402
 from training.teacher import Member, Teacher  # noqa: E402
 from training.train import TrainConfig, load_student  # noqa: E402
@@ -104,6 +104,15 @@ def test_mean_replacement_moves_what_dropped_channels_gave_on_average_into_the_b
     assert torch.equal(plain.stages[0].conv_in.conv.bias, compensated.stages[0].conv_in.conv.bias)  # RGB: none dropped
     assert not torch.equal(plain.stages[1].conv_in.conv.bias, compensated.stages[1].conv_in.conv.bias)
     assert all(torch.equal(p.weight, c.weight) for p, c in zip(plain.sides, compensated.sides, strict=True))
+
+
+def test_stage_sensitivity_names_every_stage_and_is_zero_where_nothing_is_pruned():
+    torch.manual_seed(4)
+    wide = U2Net(WIDE).eval()
+    photos = [torch.rand(1, 3, 64, 64)]
+    assert stage_sensitivity(wide, photos, 1.0) == dict.fromkeys(STAGE_NAMES, 0.0)
+    moved = stage_sensitivity(wide, photos, 0.5)
+    assert list(moved) == list(STAGE_NAMES) and all(value >= 0 for value in moved.values())
 
 
 def tiny_student(tmp_path: Path, teacher: Teacher, seed: int) -> pipeline.Job:
