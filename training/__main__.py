@@ -23,6 +23,12 @@ DIR holding images/ and masks/ (same stems; masks 8-bit, 255 = subject); add `--
 once to mix folders; folders without masks/ are learnt from the teacher alone. The defaults are the
 shipped student's recipe (no augmentation, lr 5e-6, 160 steps); for a few dozen photos the measured
 fine-tune is shorter: --steps 40 --checkpoint-every 10 --validate-every 10 (README, Fine-tuning).
+
+A light student that keeps U²-Net's quality: `--arch u2net --width 0.5` starts from U²-Net's
+published weights pruned to half its channels (training/prune.py; `python -m training.cost` gives
+each width's INT8 size and speed, and each stage's sensitivity). Its distillation runs on a lent GPU
+as one device call: `teacher` and `pack` here, training/gpu_run.sh there, `receive` here, then
+export / quantize / evaluate as usual (training/gpu_run.sh says how).
 """
 
 from __future__ import annotations

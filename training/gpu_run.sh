@@ -12,11 +12,14 @@
 # The device call (run tool): command `bash training/gpu_run.sh`, carry ["gpu-pack"], timeout_s 600. It
 # measures the step time on 30 steps, sets the step count that fills MINUTES, trains (validating on the pack's
 # copy of the split, checkpoints every 100 steps; run again on the same machine and it goes on where it
-# stopped), and writes the best weights (float16, two files) and the logs to $OUT. Back here:
+# stopped), and writes the best weights (float16, two files), the logs and steps.txt to $OUT. Back here, with
+# S="--run u2net-x050 --model-id u2net-student-int8 --teacher u2net --arch u2net --width 0.5":
 #
-#   python -m training receive --returned <files_at> --teacher u2net --arch u2net --width 0.5 --run u2net-x050
-#   python -m training export   ... --steps <as printed>   (the same settings as the run: see its data.json)
-#   python -m training quantize ... ; python -m training evaluate ... ; python -m bench
+#   python -m training receive  $S --returned <files_at>   # -> .cache/training/runs/u2net-x050/step-N.pt + logs
+#   python -m training export   $S                         # the chosen step's fused map -> student.onnx
+#   python -m training quantize $S                         # INT8 by modelbuild's recipe -> engine/models/
+#   python -m training evaluate $S                         # dev sets + validation, through the engine
+#   python -m bench --models engine:u2net-student-int8,rembg:u2net,rembg:u2netp   # the bars, same run
 #
 # Expected time: about 1 minute to start and load, MINUTES of training (default 7), under a minute to send back:
 # one call of about 9 minutes. Nothing here is timed on a GPU yet: the step count is measured, not assumed.
