@@ -20,6 +20,7 @@ from modelbuild.photos import photo_tensor  # noqa: E402
 from tests.offline.test_training import make_set  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
+from training.cost import centre_output  # noqa: E402
 from training.pack import pack  # noqa: E402
 from training.paths import INIT_ONNX, TEACHERS  # noqa: E402
 from training.prune import STAGE_NAMES, input_means, prune, stage_sensitivity  # noqa: E402
@@ -113,6 +114,14 @@ def test_stage_sensitivity_names_every_stage_and_is_zero_where_nothing_is_pruned
     assert stage_sensitivity(wide, photos, 1.0) == dict.fromkeys(STAGE_NAMES, 0.0)
     moved = stage_sensitivity(wide, photos, 0.5)
     assert list(moved) == list(STAGE_NAMES) and all(value >= 0 for value in moved.values())
+
+
+def test_a_cost_probe_s_map_is_centred_so_the_engine_refines_and_composites_it():
+    torch.manual_seed(5)
+    photo = torch.rand(1, 3, 64, 64)
+    model = centre_output(U2Net(WIDE).eval(), photo)
+    with torch.no_grad():
+        assert float(model(photo)[0].median()) == pytest.approx(0.5, abs=1e-3)
 
 
 def tiny_student(tmp_path: Path, teacher: Teacher, seed: int) -> pipeline.Job:
