@@ -11,6 +11,9 @@ Steps (each cached and resumable; `all` runs fetch ... error-model in order):
   evaluate          the INT8 student on the dev sets and the validation split, latency vs u2netp; into the manifest
   error-model       the per-image error estimate, fitted on validation, into the manifest (Spearman per set)
   validate          engine models (--candidates) on the validation split, through the engine
+  pack              the run's initial weights, photos and labels, small enough for a GPU machine (--pack)
+  send-back         there: the chosen weights and the run's logs into --returned (training/gpu_run.sh)
+  receive           here: those into the run, for export, quantize and evaluate
 
 The validation split is carved from the data folders by a fixed rule (training/split.py); every
 choice is made on it, and the dev sets are only reported.
@@ -20,6 +23,12 @@ DIR holding images/ and masks/ (same stems; masks 8-bit, 255 = subject); add `--
 once to mix folders; folders without masks/ are learnt from the teacher alone. The defaults are the
 shipped student's recipe (no augmentation, lr 5e-6, 160 steps); for a few dozen photos the measured
 fine-tune is shorter: --steps 40 --checkpoint-every 10 --validate-every 10 (README, Fine-tuning).
+
+A light student that keeps U²-Net's quality: `--arch u2net --width 0.5` starts from U²-Net's
+published weights pruned to half its channels (training/prune.py; `python -m training.cost` gives
+each width's INT8 size and speed, and each stage's sensitivity). Its distillation runs on a lent GPU
+as one device call: `teacher` and `pack` here, training/gpu_run.sh there, `receive` here, then
+export / quantize / evaluate as usual (training/gpu_run.sh says how).
 """
 
 from __future__ import annotations
@@ -31,15 +40,15 @@ from typing import TYPE_CHECKING
 
 from modelbuild.teachers import DEFAULT_TEACHER, TEACHERS
 
-from .paths import RUNS, STUDENT_INIT_ONNX, TEACHER_LABELS
+from .paths import INIT_ONNX, RUNS, TEACHER_LABELS
 from .split import POOL_FOLDERS
-from .train import AUGMENTATIONS, OPTIMIZERS, TrainConfig
+from .train import ARCHITECTURES, AUGMENTATIONS, OPTIMIZERS, TrainConfig
 
 if TYPE_CHECKING:
     from . import pipeline
 
 PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate", "error-model")
-STEPS = (*PIPELINE, "compare-teachers", "blends", "validate")
+STEPS = (*PIPELINE, "compare-teachers", "blends", "validate", "pack", "send-back", "receive")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -93,6 +102,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="full, no-paste (no copy-paste) or none (the photos as they are)",
     )
     parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHITECTURES),
+        default=defaults.arch,
+        help="the student: u2netp (published weights) or u2net (pruned to --width from the published weights)",
+    )
+    parser.add_argument(
+        "--width", type=float, default=defaults.width, help="factor on every stage's channels (training/cost.py)"
+    )
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="stop training at a checkpoint after this long (0: no limit); the same command goes on",
+    )
+    parser.add_argument("--pack", type=Path, default=None, help="`pack`'s folder (default gpu-pack)")
+    parser.add_argument("--pack-mb", type=float, default=56.0, help="`pack`'s size in MB, initial weights included")
+    parser.add_argument("--returned", type=Path, default=None, help="`send-back`/`receive` folder (default out/gpu)")
+    parser.add_argument(
         "--fp32",
         action="store_true",
         help="train in float32 only (default: bfloat16 autocast where the CPU has bf16 units)",
@@ -130,6 +157,8 @@ def job_from(args: argparse.Namespace) -> pipeline.Job:
         optimizer=args.optimizer,
         augment=args.augment,
         mixed_precision=not args.fp32,
+        arch=args.arch,
+        width=args.width,
     )
     return pipeline.Job(
         data=args.data or POOL_FOLDERS,
@@ -143,7 +172,10 @@ def job_from(args: argparse.Namespace) -> pipeline.Job:
         limit=args.limit,
         interpolate=args.interpolate,
         weights=args.weights,
-        init=STUDENT_INIT_ONNX,
+        init=INIT_ONNX[args.arch],
+        max_minutes=args.max_minutes,
+        pack_mb=args.pack_mb,
+        **{key: value for key, value in (("pack_dir", args.pack), ("returned", args.returned)) if value is not None},
         candidates=tuple(c for c in args.candidates.split(",") if c),
     )
 

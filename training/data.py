@@ -9,6 +9,7 @@ target being the union of the pasted subject and that photo's own subject.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,11 +163,20 @@ def load_example(
 
 
 def batch(
-    examples: Sequence[Example], size: int, rng: np.random.Generator | None, donors: Sequence[Example] = ()
+    examples: Sequence[Example],
+    size: int,
+    rng: np.random.Generator | None,
+    donors: Sequence[Example] = (),
+    threads: int = 1,
 ) -> tuple[np.ndarray, ...]:
-    """A batch of `load_example` results; with `rng`, each may get a random donor from `donors`."""
+    """A batch of `load_example` results; with `rng`, each may get a random donor from `donors`.
+    Without augmentation (no `rng`) the photos are read by `threads` threads (OpenCV releases the
+    GIL): a GPU step is shorter than reading a batch one photo after another."""
     items = []
-    for e in examples:
+    if rng is None and threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            items = list(pool.map(lambda e: load_example(e, size, None), examples))
+    for e in examples if not items else ():
         donor = donors[int(rng.integers(len(donors)))] if rng is not None and donors else None
         items.append(load_example(e, size, rng, donor=donor))
     return tuple(np.stack([item[i] for item in items]).astype(np.float32) for i in range(4))

