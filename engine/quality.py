@@ -126,9 +126,11 @@ def _loss(prediction: np.ndarray, foreground: np.ndarray) -> dict[str, float]:
     cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(foreground)), 1)
     _, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
     background = 1 - foreground  # its regions that touch no edge of the map are holes in the subject
-    _, labels = cv2.connectedComponents(background, connectivity=4)
-    outside = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    holes = int(np.count_nonzero(background)) - int(np.isin(labels, outside[outside > 0]).sum())
+    regions, labels, sizes, _ = cv2.connectedComponentsWithStats(background, connectivity=4)
+    inside = np.ones(regions, bool)
+    inside[0] = False  # label 0 is the foreground itself
+    inside[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
+    holes = int(sizes[inside, cv2.CC_STAT_AREA].sum())
     return features | {
         "hull": 1.0 - area / max(int(np.count_nonzero(hull)), area),
         "scattered": 1.0 - int(stats[1:, cv2.CC_STAT_AREA].max()) / area,
