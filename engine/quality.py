@@ -17,6 +17,13 @@ without one uses `DEFAULT`, the fit for u2netp-int8. The features:
 - peak:       the model's strongest response before min-max normalisation (low: unsure of any subject)
 - border:     share of the map's outermost pixels that are foreground: a subject the frame cuts
 - band:       share of the map strictly between 2 % and 98 %: how wide the undecided fringe is
+- faint:      share of the map's area at p >= 0.1 that is not foreground (p >= 0.5): a subject the
+              model half-sees (a cat's body around the eyes it kept)
+- hull:       share of the foreground's convex hull that is not foreground: a lost middle, a gap
+- scattered:  share of the foreground outside its largest connected piece: a subject in fragments
+- holes:      share of the filled subject that is holes (background regions touching no edge)
+- weak:       share of the foreground the map gives under 0.9: a subject it barely believes in
+- edge:       mean of the map on its outermost pixels: mass the frame cuts, decided or not
 - side:       mean |finest side output - map|, for models that expose that output (their manifest's
               `output.side`): where the network's own outputs disagree, the cut-out errs. On the
               student's validation split it carried best to a left-out group of photos (Spearman
@@ -33,9 +40,27 @@ from typing import Any
 import cv2
 import numpy as np
 
-FEATURES = ("soft", "uncertain", "pieces", "contour", "foreground", "peak", "border", "band", "side")
+FEATURES = (
+    "soft",
+    "uncertain",
+    "pieces",
+    "contour",
+    "foreground",
+    "peak",
+    "border",
+    "band",
+    "side",
+    "faint",
+    "hull",
+    "scattered",
+    "holes",
+    "weak",
+    "edge",
+)
 FLOOR = 1e-3  # added before the log: features that can be 0 (an empty matte) stay finite
 BAND_LOW = 0.02  # the `band` feature counts map values in (BAND_LOW, 1 - BAND_LOW)
+FAINT_LOW = 0.1  # the `faint` feature: the area the map gives at least this, against its area at 0.5
+WEAK_BELOW = 0.9  # the `weak` feature: foreground pixels the map gives less than this
 
 
 @dataclass(frozen=True)
@@ -82,9 +107,36 @@ def measure(prediction: np.ndarray, peak: float, uncertain: float, side: np.ndar
         "border": float(frame.mean()),
         "band": float(np.count_nonzero((prediction > BAND_LOW) & (prediction < 1.0 - BAND_LOW)) / prediction.size),
     }
+    features |= _loss(prediction, foreground)
     if side is not None:
         features["side"] = float(cv2.absdiff(side, prediction).mean())
     return features
+
+
+def _loss(prediction: np.ndarray, foreground: np.ndarray) -> dict[str, float]:
+    """The features that see a lost subject rather than an unsure one (see the module docstring);
+    `foreground` is the map's uint8 0/1 at 0.5. An empty foreground has lost everything: 1 each."""
+    area = int(np.count_nonzero(foreground))
+    low_area = int(np.count_nonzero(prediction >= FAINT_LOW))
+    frame = np.concatenate([prediction[0], prediction[-1], prediction[1:-1, 0], prediction[1:-1, -1]])
+    features = {"faint": 1.0 - area / low_area if low_area else 0.0, "edge": float(frame.mean())}
+    if area == 0:
+        return features | {"hull": 1.0, "scattered": 1.0, "holes": 1.0, "weak": 1.0}
+    hull = np.zeros_like(foreground)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(foreground)), 1)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+    background = 1 - foreground  # its regions that touch no edge of the map are holes in the subject
+    regions, labels, sizes, _ = cv2.connectedComponentsWithStats(background, connectivity=4)
+    inside = np.ones(regions, bool)
+    inside[0] = False  # label 0 is the foreground itself
+    inside[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
+    holes = int(sizes[inside, cv2.CC_STAT_AREA].sum())
+    return features | {
+        "hull": 1.0 - area / max(int(np.count_nonzero(hull)), area),
+        "scattered": 1.0 - int(stats[1:, cv2.CC_STAT_AREA].max()) / area,
+        "holes": holes / (area + holes),
+        "weak": int(np.count_nonzero(prediction[foreground > 0] < WEAK_BELOW)) / area,
+    }
 
 
 # The fit for u2netp-int8 (its manifest's "error_estimate", `python -m training error-model

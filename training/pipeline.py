@@ -456,6 +456,9 @@ def error_model(job: Job) -> None:
         "spearman_validation": em.correlations(model, rows),
         "spearman_validation_held_out_group": em.held_out_correlations(rows, features),
         "spearman_dev": em.correlations(model, dev_rows),
+        "catch_validation": em.catch_rates(model, rows),
+        "catch_validation_held_out_group": em.held_out_catch_rates(rows, features),
+        "catch_dev": em.catch_rates(model, dev_rows),
     }
     print(f"{job.model_id} error estimate: {model.as_dict()}")
     for key, value in report.items():

@@ -14,11 +14,13 @@ from tests.synthetic import encode, scene
 from training.error_model import (
     MIN_FIT_PHOTOS,
     Row,
+    catch_rate,
     choose_features,
     correlations,
     fit,
     fitted_estimate,
     held_out_correlations,
+    triage,
 )
 
 
@@ -113,3 +115,65 @@ def test_the_estimate_is_a_finding_of_every_cutout() -> None:
     assert set(cutout.quality_features) == set(FEATURES)  # the default model exposes its side output
     assert 0 < cutout.estimated_error <= 1
     assert cutout.findings()["estimated_error"] == round(cutout.estimated_error, 4)
+
+
+def test_catch_rate_is_the_share_of_the_worst_tenth_among_the_highest_fifth_estimated() -> None:
+    mae = [float(i) for i in range(20)]  # the worst tenth: photos 18 and 19; the highest fifth: 4 photos
+    assert catch_rate(mae, mae) == 1.0  # a perfect estimate catches both
+    assert catch_rate([-m for m in mae], mae) == 0.0  # a reversed one neither
+    estimate = [0.0] * 20
+    estimate[19], estimate[3], estimate[2], estimate[1] = 9.0, 8.0, 7.0, 6.0  # 18 misses the top four
+    assert catch_rate(estimate, mae) == 0.5
+    thirty_one = [float(i) for i in range(31)]  # the worst tenth rounds up (4: 27..30), the fifth down (6: 25..30)
+    assert catch_rate(thirty_one, thirty_one) == 1.0
+    assert catch_rate([0.0 if i == 27 else m for i, m in enumerate(thirty_one)], thirty_one) == 0.75
+    assert catch_rate([1.0, 2.0], [2.0, 1.0]) == 0.0 and catch_rate([1.0], [1.0]) == 1.0  # at least one of each
+    with pytest.raises(ValueError, match="same photos"):
+        catch_rate([1.0], [1.0, 2.0])
+
+
+def test_triage_reports_catch_rate_and_spearman_per_group() -> None:
+    rows = [Row("a", {"soft": float(i)}, float(i)) for i in range(1, 21)]
+    rows += [Row("b", {"soft": 20.75 - i}, i + 0.5) for i in range(1, 21)]  # b's estimate is reversed
+    model = ErrorModel(-5.0, {"soft": 1.0})
+    table = triage(model, rows)
+    assert table["a"] == {"catch": 1.0, "spearman": 1.0} and table["b"] == {"catch": 0.0, "spearman": -1.0}
+    assert set(table) == {"a", "b", "all"} and table["all"]["catch"] == 0.5  # a's two of the worst four
+    assert correlations(model, rows) == {group: figures["spearman"] for group, figures in table.items()}
+
+
+def test_loss_features_see_a_subject_the_map_half_lost() -> None:
+    whole = np.zeros((100, 100), np.float32)
+    whole[20:80, 30:70] = 1.0
+    faint = whole * 0.3  # the model half-sees a body ...
+    faint[30:40, 40:60] = 1.0  # ... around the eyes it kept
+    a, b = measure(whole, 1.0, 0.0), measure(faint, 1.0, 0.0)
+    assert a["faint"] == 0.0 and b["faint"] == pytest.approx(1 - 200 / 2400)
+    assert a["hull"] == a["scattered"] == a["holes"] == a["weak"] == a["edge"] == 0.0
+    assert b["weak"] == 0.0  # what it kept it believes in
+    hollow = whole.copy()
+    hollow[40:60, 40:60] = 0.0  # a lost middle: a hole, so the hull is a fifth empty too
+    assert measure(hollow, 1.0, 0.0)["holes"] == pytest.approx(400 / 2400)
+    assert measure(hollow, 1.0, 0.0)["hull"] == pytest.approx(400 / 2400, abs=0.01)
+    split = whole.copy()
+    split[20:80, 45:55] = 0.0  # two halves with a gap: no hole, but an emptier hull
+    assert measure(split, 1.0, 0.0)["holes"] == 0.0 and measure(split, 1.0, 0.0)["hull"] > 0.15
+    fragments = whole.copy()
+    fragments[5:10, 5:10] = 1.0  # a speck beside the subject
+    assert measure(fragments, 1.0, 0.0)["scattered"] == pytest.approx(25 / 2425)
+    unsure = whole * 0.7  # a subject barely over the cut, standing on the bottom edge
+    unsure[80:, 30:70] = 0.7
+    c = measure(unsure, 1.0, 0.0)
+    assert c["weak"] == 1.0 and c["edge"] == pytest.approx(0.7 * 40 / 396, rel=0.01)
+
+
+def test_an_empty_map_has_lost_everything() -> None:
+    features = measure(np.zeros((50, 50), np.float32), 0.1, 0.0)
+    assert features["faint"] == 0.0 and features["hull"] == features["scattered"] == features["weak"] == 1.0
+
+
+def test_an_old_manifests_fit_estimates_as_before() -> None:
+    old = {"intercept": 2.1625, "weights": {"uncertain": 0.4484, "contour": -0.8171, "band": 0.9229}}
+    features = measure(np.full((40, 40), 0.6, np.float32), 1.0, 0.2)
+    expected = math.exp(2.1625 + sum(w * math.log(features[f] + FLOOR) for f, w in old["weights"].items()))
+    assert ErrorModel.from_dict(old).estimate(features) == pytest.approx(min(1.0, expected))
