@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -32,6 +33,7 @@ from .options import Options, OutputMode
 from .parallel import run_parallel
 from .pipeline import load_model, remove_background
 from .result import FLAGS
+from .review import write_review
 from .settings import DEFAULT_MODEL, EngineSettings
 from .version import __version__
 from .watch import SETTLE_S, Watcher
@@ -106,6 +108,12 @@ def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
         "--report",
         type=Path,
         help="write one JSON line per input as it finishes (timings, findings such as no_subject, error)",
+    )
+    parser.add_argument(
+        "--review",
+        type=Path,
+        metavar="SHEET",
+        help="write a review sheet (.html or .jpg): the flagged and worst-estimated cut-outs beside their originals",
     )
     parser.add_argument(
         "--worst",
@@ -329,6 +337,13 @@ def _nothing(records: Sequence[Record], summary: str) -> None:
     return None
 
 
+def review_sheet(records: Sequence[Record], summary: str, target: Path | None) -> None:
+    """`--review`: the flagged and worst-estimated cut-outs beside their originals (review.py)."""
+    if target is not None:
+        shown = write_review(records, target)
+        print(f"review sheet: {target} ({shown} cut-outs beside their originals)")
+
+
 @dataclass(frozen=True)
 class Batch:
     """What a batch run does besides cutting out (`bgremove prep`'s, prep.py; the plain run's does
@@ -370,7 +385,7 @@ def run_command(
         parser.error(problem)
     try:
         options = Options.from_strings({**(defaults or {}), **option_strings(args)})
-        batch = batch_for(args, options) if batch_for else Batch()
+        batch = batch_for(args, options) if batch_for else Batch(close=partial(review_sheet, target=args.review))
     except (InvalidOptionError, ValueError) as exc:
         parser.error(str(exc))  # exits 2 with the usage line, as for any bad flag
     args.jobs, capped = capped_jobs(args.jobs)

@@ -22,10 +22,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .cli import STREAM, Batch, Record, build_parser, program, run_command
+from .cli import STREAM, Batch, Record, build_parser, program, review_sheet, run_command
 from .files import Job, write_whole
 from .options import Options
-from .review import write_review
 
 PREP_DEFAULTS = {"canvas": "1024x1024", "scale": "0.85"}  # SDXL's and kohya's usual size; room around the subject
 SIDECAR_SUFFIXES = (".txt", ".caption", ".json")  # kohya's captions (.txt, .caption), metadata (.json)
@@ -41,12 +40,6 @@ def build_prep_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--min-size", type=int, default=0, metavar="PX", help="skip images whose shorter side is under PX pixels"
-    )
-    parser.add_argument(
-        "--review",
-        type=Path,
-        metavar="SHEET",
-        help="write a review sheet (.html or .jpg): the flagged and worst-estimated cut-outs beside their originals",
     )
     return parser
 
@@ -103,6 +96,4 @@ def copy_sidecars(record: Record) -> Record:
 def write_summary(records: Sequence[Record], summary: str, out: Path, review: Path | None) -> None:
     """The summary, kept in the output folder beside the set, and the review sheet when asked for."""
     write_whole(out / SUMMARY_NAME, (summary + "\n").encode())
-    if review is not None:
-        shown = write_review(records, review)
-        print(f"review sheet: {review} ({shown} cut-outs beside their originals)")
+    review_sheet(records, summary, review)

@@ -208,3 +208,15 @@ def test_crisp_edges_gives_the_firm_contour_from_the_command_line(tmp_path: Path
     assert main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "d"), "-q", "--mask"]) == EXIT_OK
     default = np.asarray(Image.open(tmp_path / "d" / "a.png"))
     assert np.count_nonzero((crisp > 0) & (crisp < 255)) <= np.count_nonzero((default > 0) & (default < 255))
+
+
+def test_a_plain_run_writes_the_review_sheet_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--review` was prep's alone; a user checking any batch wants the worst cut-outs beside their photos."""
+    folder = tmp_path / "in"
+    for seed in range(3):
+        _photo(folder / f"p{seed}.jpg", seed, (160, 120))
+    sheet = tmp_path / "sheet.html"
+    assert main([str(folder), "--out", str(tmp_path / "o"), "-q", "--review", str(sheet)]) == EXIT_OK
+    page = sheet.read_text()
+    assert page.count("<figure>") == 3 and all(f"p{seed}.jpg" in page for seed in range(3))
+    assert "review sheet:" in capsys.readouterr().out
