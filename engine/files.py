@@ -151,11 +151,10 @@ def root_labels(roots: Sequence[Path]) -> dict[Path, Path]:
     if len(unique) < 2:
         return {root: Path() for root in unique}
     parts = {root: root.relative_to(root.anchor).parts or ("root",) for root in unique}
-    for depth in range(1, max(map(len, parts.values())) + 1):
-        labels = {root: Path(*parts[root][-depth:]) for root in unique}
-        if len(set(labels.values())) == len(unique):
-            return labels
-    raise OutputClash("the input folders cannot be told apart")  # unreachable: resolved roots differ
+    depth = 1  # the whole paths always tell resolved roots apart, so this ends
+    while len({Path(*parts[root][-depth:]) for root in unique}) < len(unique):
+        depth += 1
+    return {root: Path(*parts[root][-depth:]) for root in unique}
 
 
 def plan_jobs(images: Sequence[Image], out_dir: Path, suffix: str) -> list[Job]:

@@ -93,7 +93,7 @@ def measure(prediction: np.ndarray, peak: float, uncertain: float, side: np.ndar
     size, `peak` its response before normalisation, `uncertain` the matte's share in (10 %, 90 %),
     `side` the finest side output like `prediction` (None: no `side` feature)."""
     foreground = (prediction >= 0.5).astype(np.uint8)
-    pieces, _ = cv2.connectedComponents(foreground, connectivity=8)
+    pieces, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
     outlines, _ = cv2.findContours(foreground, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     map_side = math.sqrt(prediction.size)
     frame = np.concatenate([foreground[0], foreground[-1], foreground[1:-1, 0], foreground[1:-1, -1]])
@@ -107,15 +107,16 @@ def measure(prediction: np.ndarray, peak: float, uncertain: float, side: np.ndar
         "border": float(frame.mean()),
         "band": float(np.count_nonzero((prediction > BAND_LOW) & (prediction < 1.0 - BAND_LOW)) / prediction.size),
     }
-    features |= _loss(prediction, foreground)
+    features |= _loss(prediction, foreground, stats[1:, cv2.CC_STAT_AREA])
     if side is not None:
         features["side"] = float(cv2.absdiff(side, prediction).mean())
     return features
 
 
-def _loss(prediction: np.ndarray, foreground: np.ndarray) -> dict[str, float]:
+def _loss(prediction: np.ndarray, foreground: np.ndarray, pieces: np.ndarray) -> dict[str, float]:
     """The features that see a lost subject rather than an unsure one (see the module docstring);
-    `foreground` is the map's uint8 0/1 at 0.5. An empty foreground has lost everything: 1 each."""
+    `foreground` is the map's uint8 0/1 at 0.5, `pieces` the areas of its 8-connected pieces. An
+    empty foreground has lost everything: 1 each."""
     area = int(np.count_nonzero(foreground))
     low_area = int(np.count_nonzero(prediction >= FAINT_LOW))
     frame = np.concatenate([prediction[0], prediction[-1], prediction[1:-1, 0], prediction[1:-1, -1]])
@@ -124,7 +125,6 @@ def _loss(prediction: np.ndarray, foreground: np.ndarray) -> dict[str, float]:
         return features | {"hull": 1.0, "scattered": 1.0, "holes": 1.0, "weak": 1.0}
     hull = np.zeros_like(foreground)
     cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(foreground)), 1)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
     background = 1 - foreground  # its regions that touch no edge of the map are holes in the subject
     regions, labels, sizes, _ = cv2.connectedComponentsWithStats(background, connectivity=4)
     inside = np.ones(regions, bool)
@@ -133,7 +133,7 @@ def _loss(prediction: np.ndarray, foreground: np.ndarray) -> dict[str, float]:
     holes = int(sizes[inside, cv2.CC_STAT_AREA].sum())
     return features | {
         "hull": 1.0 - area / max(int(np.count_nonzero(hull)), area),
-        "scattered": 1.0 - int(stats[1:, cv2.CC_STAT_AREA].max()) / area,
+        "scattered": 1.0 - int(pieces.max()) / area,
         "holes": holes / (area + holes),
         "weak": int(np.count_nonzero(prediction[foreground > 0] < WEAK_BELOW)) / area,
     }
