@@ -162,8 +162,8 @@ def _placed(bgr: np.ndarray, alpha: np.ndarray, options: Options, coverage: np.n
     if options.output is not OutputMode.MASK and options.decontaminate:
         bgr = decontaminate(bgr, coverage, in_place=True)
     height, width = alpha.shape
-    frame = (subject_box(alpha, options.crop_margin) if options.crop else None) or (0, 0, width, height)
-    subject = box_of(alpha)
+    subject = box_of(alpha)  # the one pass over the whole matte
+    frame = (grown(subject, options.crop_margin, alpha.shape) if options.crop else None) or (0, 0, width, height)
     margin = options.crop_margin if options.crop else 0.0
     if subject is None:  # nothing to place: the canvas alone
         subject, alpha = frame, np.zeros_like(alpha)
@@ -182,15 +182,19 @@ def _upsample(pred: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def subject_box(alpha: np.ndarray, margin: float | Pixels, threshold: int = 8) -> Box | None:
-    """Bounding box of the subject (alpha above `threshold`), grown by `margin` of its longer
-    side (or by as many Pixels) and clamped to the image; None when there is no subject."""
-    x, y, w, h = cv2.boundingRect(cv2.compare(alpha, threshold, cv2.CMP_GT))  # a mask: no point list
-    if not w:
+def subject_box(alpha: np.ndarray, margin: float | Pixels) -> Box | None:
+    """Bounding box of the subject (placement.box_of), grown by `margin` of its longer side (or by
+    as many Pixels) and clamped to the image; None when there is no subject."""
+    return grown(box_of(alpha), margin, alpha.shape)
+
+
+def grown(box: Box | None, margin: float | Pixels, shape: tuple[int, ...]) -> Box | None:
+    """`box` grown by `margin` of its longer side (or by as many Pixels), clamped to `shape` (HxW)."""
+    if box is None:
         return None
-    pad = margin if isinstance(margin, Pixels) else round(margin * max(w, h))
-    height, width = alpha.shape
-    return max(0, x - pad), max(0, y - pad), min(width, x + w + pad), min(height, y + h + pad)
+    x0, y0, x1, y1 = box
+    pad = margin if isinstance(margin, Pixels) else round(margin * max(x1 - x0, y1 - y0))
+    return max(0, x0 - pad), max(0, y0 - pad), min(shape[1], x1 + pad), min(shape[0], y1 + pad)
 
 
 def _compose(bgr: np.ndarray, alpha: np.ndarray, options: Options, box: Box | None, coverage: np.ndarray) -> np.ndarray:
