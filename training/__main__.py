@@ -42,7 +42,7 @@ from modelbuild.teachers import DEFAULT_TEACHER, TEACHERS
 
 from .paths import INIT_ONNX, RUNS, TEACHER_LABELS
 from .split import POOL_FOLDERS
-from .train import ARCHITECTURES, AUGMENTATIONS, OPTIMIZERS, TrainConfig
+from .train import ARCHITECTURES, AUGMENTATIONS, DISTILLATIONS, OPTIMIZERS, TrainConfig
 
 if TYPE_CHECKING:
     from . import pipeline
@@ -111,6 +111,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--width", type=float, default=defaults.width, help="factor on every stage's channels (training/cost.py)"
     )
     parser.add_argument(
+        "--distill",
+        choices=DISTILLATIONS,
+        default=defaults.distill,
+        help="labels (cached: `teacher`) or features (U²-Net runs beside a student pruned from it)",
+    )
+    parser.add_argument(
+        "--feature-weight",
+        type=float,
+        default=defaults.feature_weight,
+        help="features loss weight (--distill features)",
+    )
+    parser.add_argument(
         "--max-minutes",
         type=float,
         default=0.0,
@@ -159,6 +171,8 @@ def job_from(args: argparse.Namespace) -> pipeline.Job:
         mixed_precision=not args.fp32,
         arch=args.arch,
         width=args.width,
+        distill=args.distill,
+        feature_weight=args.feature_weight,
     )
     return pipeline.Job(
         data=args.data or POOL_FOLDERS,

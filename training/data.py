@@ -90,12 +90,13 @@ def read_gray(path: Path) -> np.ndarray:
     return mask
 
 
-def read_example(example: Example) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(photo BGR, teacher label, truth or None), all at the photo's size."""
+def read_example(example: Example, with_teacher: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(photo BGR, teacher label, truth or None), all at the photo's size; without `with_teacher`
+    (the teacher runs beside the student) the label is left blank."""
     bgr = cv2.imread(str(example.image), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot read {example.image}")
-    teacher = read_gray(example.teacher)
+    teacher = read_gray(example.teacher) if with_teacher else np.zeros(bgr.shape[:2], np.uint8)
     truth = read_gray(example.truth) if example.truth else None
     if teacher.shape != bgr.shape[:2] or (truth is not None and truth.shape != bgr.shape[:2]):
         raise ValueError(f"{example.image}: mask size differs from the photo's")
@@ -138,15 +139,16 @@ def load_example(
     rng: np.random.Generator | None,
     augment: Augment = Augment(),
     donor: Example | None = None,
+    with_teacher: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(input 3xSxS, teacher 1xSxS, truth 1xSxS, has_truth) as float32; no augmentation when rng is
     None. A `donor` (a labelled example) is pasted in with probability `augment.paste`."""
-    bgr, teacher, truth = read_example(example)
+    bgr, teacher, truth = read_example(example, with_teacher)
     labelled = truth is not None
     targets = [teacher, truth if truth is not None else np.zeros_like(teacher)]
     if rng is not None:
         if donor is not None and donor.truth is not None and rng.random() < augment.paste:
-            donor_bgr, _, donor_truth = read_example(donor)
+            donor_bgr, _, donor_truth = read_example(donor, with_teacher)
             bgr, targets = paste_subject(rng, bgr, targets, donor_bgr, donor_truth)  # type: ignore[arg-type]
         x0, y0, x1, y1 = augment.crop_box(rng, *bgr.shape[:2])
         layers = [a[y0:y1, x0:x1] for a in (bgr, *targets)]
@@ -168,6 +170,7 @@ def batch(
     rng: np.random.Generator | None,
     donors: Sequence[Example] = (),
     threads: int = 1,
+    with_teacher: bool = True,
 ) -> tuple[np.ndarray, ...]:
     """A batch of `load_example` results; with `rng`, each may get a random donor from `donors`.
     Without augmentation (no `rng`) the photos are read by `threads` threads (OpenCV releases the
@@ -175,8 +178,8 @@ def batch(
     items = []
     if rng is None and threads > 1:
         with ThreadPoolExecutor(threads) as pool:
-            items = list(pool.map(lambda e: load_example(e, size, None), examples))
+            items = list(pool.map(lambda e: load_example(e, size, None, with_teacher=with_teacher), examples))
     for e in examples if not items else ():
         donor = donors[int(rng.integers(len(donors)))] if rng is not None and donors else None
-        items.append(load_example(e, size, rng, donor=donor))
+        items.append(load_example(e, size, rng, donor=donor, with_teacher=with_teacher))
     return tuple(np.stack([item[i] for item in items]).astype(np.float32) for i in range(4))

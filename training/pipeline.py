@@ -146,6 +146,9 @@ def train(job: Job) -> None:
     examples = job.examples("train")
     donors = [e for e in examples if e.truth is not None]
     groups = validation_groups(job.data, job.labels)
+    if job.config.distill == "features":  # no cached labels to learn from; the unlabelled validation photos need theirs
+        made = label_unlabelled(groups, job.teacher, job.labels)
+        print(f"teacher labels for validation: {made} new")
     print(
         f"training on {len(examples)} photos ({len(donors)} with ground truth) from "
         f"{', '.join(folder_key(p) for p in job.data)}; validating on {sum(map(len, groups.values()))}"

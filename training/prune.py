@@ -94,6 +94,14 @@ def prune_block(source: RSU, target: RSU, inputs: torch.Tensor, means: InputMean
 def prune(source: U2Net, widths: Widths, means: InputMeans | None = None) -> U2Net:
     """A U²-Net at `widths` (each at most the source's) holding `source`'s strongest channels;
     with `means` (`input_means` of the source) the dropped channels' mean goes into the biases."""
+    return prune_with_channels(source, widths, means)[0]
+
+
+def prune_with_channels(
+    source: U2Net, widths: Widths, means: InputMeans | None = None
+) -> tuple[U2Net, list[torch.Tensor]]:
+    """`prune`, with the source channels each of the eleven stages keeps (stage1 ... stage6, then
+    stage5d ... stage1d): the narrow stage's output channel i is the wide one's channel kept[i]."""
     means = means or {}
     target = U2Net(widths)
     encoded, previous = [], torch.arange(3)
@@ -108,7 +116,7 @@ def prune(source: U2Net, widths: Widths, means: InputMeans | None = None) -> U2N
     for j, (wide_side, narrow_side) in enumerate(zip(source.sides, target.sides, strict=True)):
         copy_conv(wide_side, narrow_side, torch.arange(1), decoded[5 - j], means)
     copy_conv(source.fuse, target.fuse, torch.arange(1), torch.arange(6), means)
-    return target
+    return target, encoded + decoded[1:]
 
 
 STAGE_NAMES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage5d", "stage4d", "stage3d", "stage2d")

@@ -32,12 +32,14 @@ import numpy as np
 import torch
 
 from .data import Example, batch
+from .online_teacher import FeatureTap, OnlineTeacher, feature_loss
 from .progress import Progress
 from .prune import input_means, prune
 from .u2net import U2NET_WIDTHS, U2NETP_WIDTHS, U2Net, Widths, export_fused, load_onnx_weights, scaled_widths
 
 OPTIMIZERS = ("adamw", "sgd")
 AUGMENTATIONS = ("full", "no-paste", "none")
+DISTILLATIONS = ("labels", "features")
 ARCHITECTURES: dict[str, Widths] = {"u2netp": U2NETP_WIDTHS, "u2net": U2NET_WIDTHS}  # published widths
 PRUNING_PHOTOS = 8  # training photos whose mean activations go into a pruned student's biases (prune.py)
 
@@ -76,6 +78,11 @@ class TrainConfig:
     # the published weights pruned to it, training/prune.py; see training/cost.py for the cost)
     arch: str = "u2netp"
     width: float = 1.0
+    # "labels": the cached soft labels of `python -m training teacher`; "features": the published
+    # U²-Net runs beside a student pruned from it (--arch u2net --width < 1) and teaches its map and
+    # its kept channels of every stage (training/online_teacher.py), on whatever crop augmentation made
+    distill: str = "labels"
+    feature_weight: float = 0.25  # weight of the stage features' loss against the maps' (distill "features")
 
     def __post_init__(self) -> None:
         """A bad setting fails when the settings are read, before any photo is loaded."""
@@ -86,6 +93,10 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
+        if self.distill not in DISTILLATIONS:
+            raise ValueError(f"distill must be one of {', '.join(DISTILLATIONS)}, got {self.distill!r}")
+        if self.distill == "features" and (self.arch != "u2net" or self.width >= 1.0):
+            raise ValueError("distill 'features' teaches a student pruned from U²-Net: --arch u2net --width < 1")
 
 
 def distillation_loss(
@@ -178,6 +189,11 @@ def train(
     rng = np.random.default_rng(config.seed)
     step = resume(checkpoint, model, optimiser, rng, config, init_onnx, [e.image for e in examples])
     model.train()
+    teacher = None
+    if config.distill == "features":
+        layout = torch.channels_last if fast else torch.contiguous_format
+        published = load_onnx_weights(U2Net(ARCHITECTURES[config.arch]), init_onnx)
+        teacher = OnlineTeacher(published, model.widths).to(device, layout)
     loader_threads = min(8, os.cpu_count() or 1) if device.type == "cuda" else 1
     stop_at = time.monotonic() + max_seconds if max_seconds else math.inf
     progress = Progress(f"train {run_dir.name}", config.steps - step)
@@ -190,10 +206,12 @@ def train(
         if len(order) < config.batch_size:
             order.extend(rng.permutation(len(examples)).tolist())
         picks, order = order[: config.batch_size], order[config.batch_size :]
-        arrays = batch([examples[i] for i in picks], config.size, augment_rng, paste_donors, loader_threads)
+        arrays = batch(
+            [examples[i] for i in picks], config.size, augment_rng, paste_donors, loader_threads, teacher is None
+        )
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(config, step)
-        recent = [*recent, optimise(model, optimiser, arrays, config, fast)][-20:]
+        recent = [*recent, optimise(model, optimiser, arrays, config, fast, teacher)][-20:]
         step += 1
         log.write(
             json.dumps(
@@ -263,16 +281,29 @@ def initial_state(path: Path, config: TrainConfig, init_onnx: Path, photos: Sequ
 
 
 def optimise(
-    model: U2Net, optimiser: torch.optim.Optimizer, arrays: tuple[np.ndarray, ...], config: TrainConfig, fast: bool
+    model: U2Net,
+    optimiser: torch.optim.Optimizer,
+    arrays: tuple[np.ndarray, ...],
+    config: TrainConfig,
+    fast: bool,
+    online: OnlineTeacher | None = None,
 ) -> float:
-    """One optimiser step on a batch (images, teacher, truth, labelled); returns the loss."""
+    """One optimiser step on a batch (images, teacher, truth, labelled); returns the loss. With an
+    `online` teacher its map replaces the batch's blank labels and its features are taught too."""
     device = next(model.parameters()).device
     images, teacher, truth, labelled = (torch.from_numpy(a).to(device, non_blocking=True) for a in arrays)
     if fast:
         images = images.contiguous(memory_format=torch.channels_last)
+    tap = FeatureTap(model) if online is not None else None
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
+        if online is not None:
+            teacher, teacher_features = online(images)
         outputs = model(images)
     loss = distillation_loss([o.float() for o in outputs], teacher, truth, labelled, config.alpha, config.side_weight)
+    if tap is not None:
+        loss = loss + config.feature_weight * feature_loss(tap.take(), teacher_features)
+        for handle in tap.handles:
+            handle.remove()
     optimiser.zero_grad()
     loss.backward()
     optimiser.step()

@@ -22,6 +22,7 @@ from tests.offline.test_training import make_set  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
 from training.cost import centre_output  # noqa: E402
+from training.online_teacher import FeatureTap, OnlineTeacher, feature_loss  # noqa: E402
 from training.pack import pack  # noqa: E402
 from training.paths import INIT_ONNX  # noqa: E402
 from training.prune import STAGE_NAMES, input_means, prune, stage_sensitivity  # noqa: E402
@@ -95,6 +96,37 @@ def test_pruning_away_dead_channels_keeps_the_output_exactly():
         for want, have in zip(wide(x), narrow(x), strict=True):
             assert have.shape == want.shape == (1, 1, 64, 48)
             assert torch.allclose(want, have, atol=1e-5)
+
+
+def test_the_online_teacher_s_kept_channels_are_exactly_the_pruned_students_features():
+    """Where pruning drops only dead channels, every stage of the student computes the teacher's
+    kept channels exactly, so the feature loss is zero; a student pruned from live channels is not."""
+    torch.manual_seed(3)
+    wide = U2Net(WIDE).eval()
+    zero_filters(wide, NARROW, seed=4)
+    x = torch.randn(2, 3, 64, 48)
+    teacher = OnlineTeacher(wide, NARROW)
+    for student, zero in ((prune(wide, NARROW).eval(), True), (prune(U2Net(WIDE).eval(), NARROW).eval(), False)):
+        tap = FeatureTap(student)
+        label, wanted = teacher(x)
+        with torch.no_grad():
+            student(x)
+        features = tap.take()
+        assert [f.shape for f in features] == [w.shape for w in wanted] and len(features) == 11
+        assert label.shape == (2, 1, 64, 48) and float(label.amin()) == 0.0 and float(label.amax()) == 1.0
+        assert (float(feature_loss(features, wanted)) < 1e-10) == zero
+
+
+@pytest.mark.skipif(not U2NET.is_file(), reason="python -m modelbuild fetch u2net")
+def test_a_student_taught_by_the_online_teacher_needs_no_cached_labels(tmp_path: Path):
+    job = tiny_student(tmp_path, TEACHERS["u2net"], seed=8)
+    job = replace(job, config=replace(job.config, distill="features", augment="no-paste"))
+    pipeline.train(job)
+    losses = [json.loads(line)["loss"] for line in (job.run_dir / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert not list(job.labels.rglob("*.png"))  # every photo has its truth; nothing was labelled
+    with pytest.raises(ValueError, match="pruned from U²-Net"):
+        TrainConfig(distill="features")
 
 
 def test_mean_replacement_moves_what_dropped_channels_gave_on_average_into_the_bias():

@@ -1,0 +1,76 @@
+"""Distillation from a teacher that runs beside the student: U²-Net itself, for a student pruned from it.
+
+A pruned student's every stage computes a subset of the teacher's channels (training/prune.py),
+so besides the teacher's map it can be taught the teacher's features: each of the eleven stage
+outputs is pulled toward the teacher's same channels (hint learning: Romero et al., "FitNets",
+ICLR 2015), with no adapter layer. The teacher sees the very crop, flip and colours the student
+sees, so augmentation needs no cached label. Each stage's squared error is divided by the
+teacher's mean square there, so that every stage counts alike whatever its activations' scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .prune import prune_with_channels
+from .u2net import U2Net, Widths
+
+
+def stage_modules(model: U2Net) -> list[torch.nn.Module]:
+    """The eleven stages whose outputs are taught: encoder stage1 ... stage6, decoder stage5d ... stage1d."""
+    return [*model.stages, *model.decoders]
+
+
+class FeatureTap:
+    """Records the stage outputs of every forward pass of `model` (most recent pass only)."""
+
+    def __init__(self, model: U2Net) -> None:
+        self.features: list[torch.Tensor] = []
+        self.handles = [m.register_forward_hook(self.record) for m in stage_modules(model)]
+
+    def record(self, _module: torch.nn.Module, _args: object, output: torch.Tensor) -> None:
+        self.features.append(output)
+
+    def take(self) -> list[torch.Tensor]:
+        features, self.features = self.features, []
+        return features
+
+
+def minmax_per_image(maps: torch.Tensor) -> torch.Tensor:
+    """Each map of a batch (Nx1xHxW) stretched to 0..1, as the engine and the cached labels do."""
+    low = maps.amin(dim=(1, 2, 3), keepdim=True)
+    high = maps.amax(dim=(1, 2, 3), keepdim=True)
+    return (maps - low) / (high - low).clamp_min(1e-6)
+
+
+class OnlineTeacher:
+    """The published U²-Net in evaluation mode, with the channels the student's stages kept."""
+
+    def __init__(self, model: U2Net, student_widths: Widths) -> None:
+        self.model = model.eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.kept = prune_with_channels(self.model, student_widths)[1]
+        self.tap = FeatureTap(self.model)
+
+    def to(self, device: torch.device, memory_format: torch.memory_format) -> OnlineTeacher:
+        self.model = self.model.to(device, memory_format=memory_format)
+        self.kept = [k.to(device) for k in self.kept]
+        return self
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(the teacher's fused map, min-max stretched per image; its kept channels of each stage)."""
+        fused = self.model(images)[0].float()
+        features = [f.index_select(1, k).float() for f, k in zip(self.tap.take(), self.kept, strict=True)]
+        return minmax_per_image(fused), features
+
+
+def feature_loss(student: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Mean over stages of |student - teacher|² / mean(teacher²) (see the module docstring)."""
+    terms = [
+        (s.float() - t).pow(2).mean() / t.pow(2).mean().clamp_min(1e-6) for s, t in zip(student, teacher, strict=True)
+    ]
+    return torch.stack(terms).mean()
