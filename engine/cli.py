@@ -48,19 +48,7 @@ def program() -> str:
     return "bgremove" if Path(sys.argv[0]).name == "bgremove" else "python -m engine"
 
 
-def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
-    defaults = Options()
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Remove the background of images: writes one cut-out per input into --out.",
-    )
-    parser.add_argument(
-        "inputs", nargs="*", type=Path, help="image files or folders (searched recursively); - reads stdin"
-    )
-    parser.add_argument("--out", "-o", type=Path, help="output folder (created if missing); - writes stdout")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--list-models", action="store_true", help="list the models (size, speed, quality), exit")
-    parser.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1; see README)")
+def add_watch_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--watch", type=Path, metavar="DIR", help="cut out images as they land in DIR, until Ctrl-C or SIGTERM"
     )
@@ -71,6 +59,26 @@ def build_parser(prog: str = "bgremove") -> argparse.ArgumentParser:
         default=SETTLE_S,
         help=f"--watch: seconds a file must stay unchanged before it is taken (default {SETTLE_S:g})",
     )
+
+
+def build_parser(prog: str = "bgremove", *, folders_only: bool = False) -> argparse.ArgumentParser:
+    """The CLI's flags; `folders_only` (prep) leaves out stdin/stdout and --watch, which it refuses."""
+    defaults = Options()
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Remove the background of images: writes one cut-out per input into --out.",
+    )
+    streams = "" if folders_only else "; - reads stdin"
+    parser.add_argument("inputs", nargs="*", type=Path, help=f"image files or folders (searched recursively){streams}")
+    streams = "" if folders_only else "; - writes stdout"
+    parser.add_argument("--out", "-o", type=Path, help=f"output folder (created if missing){streams}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--list-models", action="store_true", help="list the models (size, speed, quality), exit")
+    parser.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1; see README)")
+    if folders_only:
+        parser.set_defaults(watch=None, interval=1.0, settle=SETTLE_S)
+    else:
+        add_watch_flags(parser)
     parser.add_argument("--model", help=f"model id (default: ENGINE_MODEL or {DEFAULT_MODEL})")
     parser.add_argument("--format", help=f"output format: {', '.join(FORMATS)} (default {defaults.format})")
     parser.add_argument("--quality", help="0-100 for webp, jpeg, avif (webp 100 = lossless; default per format)")

@@ -33,7 +33,7 @@ SUMMARY_NAME = "prep-summary.log"  # not .txt: a trainer would take it for a cap
 
 
 def build_prep_parser() -> argparse.ArgumentParser:
-    parser = build_parser(f"{program()} prep")
+    parser = build_parser(f"{program()} prep", folders_only=True)
     parser.description = (
         "Prepare a folder for training or a catalogue: every image on one canvas "
         f"(default {PREP_DEFAULTS['canvas']}, scale {PREP_DEFAULTS['scale']}), its captions beside it."

@@ -69,6 +69,19 @@ def test_prep_refuses_watch_and_stdin(dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["prep", "-", "--out", str(tmp_path / "out")])
     assert exited.value.code == EXIT_USAGE
+    with pytest.raises(SystemExit) as exited:
+        main(["prep", str(dataset), "--out", str(tmp_path / "out"), "--watch", str(dataset)])
+    assert exited.value.code == EXIT_USAGE
+
+
+def test_prep_help_lists_only_the_flags_prep_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["prep", "--help"])
+    assert exited.value.code == EXIT_OK
+    shown = capsys.readouterr().out
+    assert "--min-size" in shown and "--canvas" in shown and "--review" in shown
+    assert "--watch" not in shown and "--settle" not in shown and "--interval" not in shown
+    assert "- reads stdin" not in shown and "- writes stdout" not in shown
 
 
 @pytest.mark.parametrize("sheet", ["sheet.html", "sheet.jpg"])
