@@ -12,8 +12,16 @@ from .contenders import BASELINE
 OURS = "engine"  # the engine's default model
 TARGET_SETS = ("sod", "horse")
 RATIO_LIMIT = 0.5
-MATTING_RATIO = 0.8  # issue 12: SAD and Grad of the default cut-out at most 0.8x the best rembg variant's
-SOFT_SHARE_TOLERANCE = 0.3  # issue 12: soft-pixel share within +-30 % of the ground truth's
+# the edges issue (#27): band composite error on the edge photos at most 0.8x the better anchor's;
+# whole-image SAD no worse than theirs; haze at most 1.05x crisp's; refine + compose at 12 MP in 150 ms
+EDGE_ANCHORS = ("rembg:u2netp", "rembg:u2net")
+EDGE_RATIO = 0.8
+HAZE_RATIO = 1.05
+CRISP = "engine+crisp_edges"
+REFINE_COMPOSE_MS = 150.0
+# the model issue (#26): on every dev set MAE at most rembg u2net's, max Fβ at least its - 0.005
+MODEL_ANCHOR = "rembg:u2net"
+FBETA_SLACK = 0.005
 
 # shared/reference/rembg-baseline.md: set -> contender -> (MAE, maxFβ, mIoU), full sets, 4 decimals.
 REFERENCE_QUALITY = {
@@ -73,35 +81,52 @@ def product_checks(results: dict[str, Any]) -> list[Check]:
     checks.append(_ratio_check("warm 2MP time <= 0.5x rembg u2netp", _get(speed, "warm", "2MP"), "median_s"))
     checks.append(_ratio_check("peak RSS 12MP <= 0.5x rembg u2netp", _get(speed, "rss"), "peak_rss_mib"))
     checks.append(_ratio_check("cold start <= 0.5x rembg u2netp", _get(speed, "cold"), "median_s"))
-    return checks + matting_checks(results)
+    return checks + model_rule_checks(results) + edge_checks(results)
 
 
-def matting_checks(results: dict[str, Any]) -> list[Check]:
-    """SAD and Grad over the whole image against the best rembg variant; the soft-pixel share."""
-    rows = _get(results, "matting", "contenders") or {}
-    ours = rows.get(OURS)
-    rembg = {key: row for key, row in rows.items() if key.startswith("rembg:")}
+def model_rule_checks(results: dict[str, Any]) -> list[Check]:
+    """Per dev set: MAE <= rembg u2net's, max Fβ >= rembg u2net's - FBETA_SLACK."""
     checks = []
-    for field, name in (("sad_whole", "SAD"), ("grad_whole", "Grad")):
-        label = f"matting {name} <= {MATTING_RATIO}x the best rembg variant"
-        if ours is None or not rembg:
-            checks.append(Check(label, "N/A", "not measured in this run"))
-            continue
-        best_key = min(rembg, key=lambda key: rembg[key][field])
-        limit = MATTING_RATIO * rembg[best_key][field]
-        passed = ours[field] <= limit
-        detail = (
-            f"{ours[field]:.2f} vs target <= {limit:.2f} ({MATTING_RATIO} x {best_key} {rembg[best_key][field]:.2f})"
-        )
-        checks.append(Check(label, "PASS" if passed else "FAIL", detail))
-    truth = _get(results, "matting", "truth_soft_share")
-    label = f"matting soft-pixel share within +-{SOFT_SHARE_TOLERANCE:.0%} of the ground truth's"
-    if ours is None or not truth:
-        return [*checks, Check(label, "N/A", "not measured in this run")]
-    low, high = truth * (1 - SOFT_SHARE_TOLERANCE), truth * (1 + SOFT_SHARE_TOLERANCE)
-    passed = low <= ours["soft_share"] <= high
-    detail = f"{ours['soft_share']:.3f} vs target {low:.3f}..{high:.3f} (ground truth {truth:.3f})"
-    return [*checks, Check(label, "PASS" if passed else "FAIL", detail)]
+    for name, rows in (_get(results, "quality") or {}).items():
+        ours, anchor = rows.get(OURS, {}), rows.get(MODEL_ANCHOR, {})
+        checks.append(_compare(f"{name} MAE <= rembg u2net", ours.get("mae"), anchor.get("mae"), "lower"))
+        limit = anchor["max_fbeta"] - FBETA_SLACK if "max_fbeta" in anchor else None
+        checks.append(_compare(f"{name} maxFβ >= rembg u2net - {FBETA_SLACK}", ours.get("max_fbeta"), limit, "higher"))
+    return checks
+
+
+def _versus_better_anchor(label: str, rows: dict[str, Any], field: str, ratio: float) -> Check:
+    ours = _get(rows, OURS, field)
+    anchors = {key: rows[key][field] for key in EDGE_ANCHORS if isinstance(_get(rows, key, field), (int, float))}
+    if not isinstance(ours, (int, float)) or not anchors:
+        return Check(label, "N/A", "not measured in this run")
+    best = min(anchors, key=anchors.__getitem__)
+    limit = ratio * anchors[best]
+    detail = f"{ours:.2f} vs target <= {limit:.2f} ({ratio:g} x {best} {anchors[best]:.2f})"
+    return Check(label, "PASS" if ours <= limit else "FAIL", detail)
+
+
+def edge_checks(results: dict[str, Any]) -> list[Check]:
+    """The edges issue's bars: composite error on the edge photos and SAD on all matting photos
+    against the better of rembg u2netp and u2net; haze against crisp's per dev set; 12 MP time."""
+    rows = _get(results, "matting", "contenders") or {}
+    checks = [
+        _versus_better_anchor(
+            f"edge photos' band composite <= {EDGE_RATIO}x the better rembg", rows, "composite_band_edge", EDGE_RATIO
+        ),
+        _versus_better_anchor("matting SAD <= the better rembg", rows, "sad_whole", 1.0),
+    ]
+    quality = _get(results, "quality") or {}
+    for name, set_rows in quality.items():
+        ours, crisp = _get(set_rows, OURS, "haze"), _get(set_rows, CRISP, "haze")
+        limit = HAZE_RATIO * crisp if isinstance(crisp, (int, float)) else None
+        checks.append(_compare(f"{name} haze <= {HAZE_RATIO}x crisp's", ours, limit, "lower"))
+    if not quality:
+        checks.append(Check(f"haze <= {HAZE_RATIO}x crisp's", "N/A", "not measured in this run"))
+    stages = _get(results, "speed", "warm", "12MP", OURS, "stages_ms") or {}
+    spent = stages.get("refine_ms", 0.0) + stages.get("compose_ms", 0.0) if "refine_ms" in stages else None
+    checks.append(_compare("12MP refine + compose <= 150 ms", spent, REFINE_COMPOSE_MS, "lower", " ms"))
+    return checks
 
 
 def baseline_checks(results: dict[str, Any]) -> list[Check]:

@@ -41,7 +41,15 @@ MATTING_KEYS = (  # the matting part's default
     "teacher:isnet+soft_edges",
 )
 TEACHER_EDGES = {"": "raw", "+refine": "crisp", "+soft_edges": "soft"}  # key suffix -> TeacherContender.edges
-DEFAULT_KEYS = ("engine", "engine:u2netp-int8", "engine:u2netp", "engine:u2net-int8", "rembg:u2netp", "rembg:u2net")
+DEFAULT_KEYS = (
+    "engine",
+    "engine+crisp_edges",
+    "engine:u2netp-int8",
+    "engine:u2netp",
+    "engine:u2net-int8",
+    "rembg:u2netp",
+    "rembg:u2net",
+)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.acceptance import matting_checks
+from bench.acceptance import edge_checks, model_rule_checks
 from bench.composite import true_foreground
 from bench.contenders import CutoutRun, EngineContender, RembgContender, make_contender
 from bench.data import load_set
@@ -86,22 +86,45 @@ def test_the_alpha_matting_variant_of_rembg_is_a_contender_of_its_own() -> None:
     assert isinstance(plain, RembgContender) and not plain.alpha_matting
 
 
-def _matting_results(ours: dict[str, float]) -> dict:
+def _edge_results(ours: dict[str, float], haze: float, refine_compose_ms: float) -> dict:
+    """Results with what the edge checks read: the matting rows, the dev sets' haze and 12 MP stages."""
     rembg = {
-        "rembg:u2netp": {"sad_whole": 30.0, "grad_whole": 12.0, "soft_share": 0.5},
-        "rembg:u2net+alpha_matting": {"sad_whole": 40.0, "grad_whole": 10.0, "soft_share": 0.08},
+        "rembg:u2netp": {"sad_whole": 30.0, "composite_band_edge": 8.0},
+        "rembg:u2net": {"sad_whole": 35.0, "composite_band_edge": 7.5},
+        "rembg:u2net+alpha_matting": {"sad_whole": 20.0, "composite_band_edge": 5.0},  # not an anchor of #27
     }
-    return {"matting": {"truth_soft_share": 0.08, "contenders": {"engine": ours, **rembg}}}
+    quality = {
+        name: {"engine": {"haze": haze}, "engine+crisp_edges": {"haze": 0.010}} for name in ("davis", "horse")
+    }
+    stages = {"refine_ms": refine_compose_ms / 2, "compose_ms": refine_compose_ms / 2}
+    return {
+        "matting": {"contenders": {"engine": ours, **rembg}},
+        "quality": quality,
+        "speed": {"warm": {"12MP": {"engine": {"stages_ms": stages}}}},
+    }
 
 
-def test_matting_targets_take_the_best_rembg_variant_per_measure() -> None:
-    good = {"sad_whole": 24.0, "grad_whole": 8.0, "soft_share": 0.1}  # 0.8 x 30, 0.8 x 10; within 0.056..0.104
-    assert [c.status for c in matting_checks(_matting_results(good))] == ["PASS", "PASS", "PASS"]
-    bad = {"sad_whole": 24.1, "grad_whole": 8.1, "soft_share": 0.105}
-    checks = matting_checks(_matting_results(bad))
-    assert [c.status for c in checks] == ["FAIL", "FAIL", "FAIL"]
-    assert "rembg:u2netp 30.00" in checks[0].detail and "rembg:u2net+alpha_matting 10.00" in checks[1].detail
-    assert {c.status for c in matting_checks({})} == {"N/A"}
+def test_edge_targets_are_the_edge_issues_bars() -> None:
+    """Band composite on the edge photos <= 0.8x the better of rembg u2netp and u2net; whole-image
+    SAD no worse than theirs; haze <= 1.05x crisp's on every dev set; refine + compose <= 150 ms."""
+    good = {"sad_whole": 30.0, "composite_band_edge": 6.0}  # 0.8 x 7.5
+    checks = edge_checks(_edge_results(good, haze=0.0105, refine_compose_ms=150.0))
+    assert [c.status for c in checks] == ["PASS"] * 5
+    assert "rembg:u2net 7.50" in checks[0].detail and "rembg:u2netp 30.00" in checks[1].detail
+    bad = {"sad_whole": 30.1, "composite_band_edge": 6.01}
+    checks = edge_checks(_edge_results(bad, haze=0.01051, refine_compose_ms=150.1))
+    assert [c.status for c in checks] == ["FAIL"] * 5
+    assert {c.status for c in edge_checks({})} == {"N/A"}
+
+
+def test_the_model_rule_holds_each_dev_set_to_rembg_u2net() -> None:
+    def results(mae: float, fbeta: float) -> dict:
+        rows = {"engine": {"mae": mae, "max_fbeta": fbeta}, "rembg:u2net": {"mae": 0.03, "max_fbeta": 0.90}}
+        return {"quality": {"sod": rows}}
+
+    assert [c.status for c in model_rule_checks(results(0.03, 0.895))] == ["PASS", "PASS"]
+    assert [c.status for c in model_rule_checks(results(0.0301, 0.8949))] == ["FAIL", "FAIL"]
+    assert model_rule_checks({}) == []
 
 
 def test_the_report_has_a_matting_table_and_per_photo_rows(matting_dir: Path) -> None:
