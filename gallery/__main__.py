@@ -4,6 +4,8 @@ docs/gallery/<photo>.jpg         original | cut-out on a checkerboard | on a col
 docs/gallery/<photo>-edge.jpg    the softest edge zoomed: edge colours as shot vs decontaminated vs soft_edges
 docs/gallery/matting-<stem>.jpg  photo | true alpha | ours | ours, soft_edges | rembg u2netp (../shared/data/matting)
 docs/gallery/<photo>-cutout.png  the cut-out itself (RGBA thumbnail)
+docs/gallery/prep-lora.jpg       a caption-tagged folder before and after `bgremove prep` (docs/prepare.md)
+docs/gallery/placement.jpg       one photo placed with remove.bg-style canvas/scale/position/crop_margin
 docs/plots/quality-vs-speed.png  MAE per dev set against warm 2 MP time (x rembg u2netp), from bench results
 docs/plots/stages.png            per-stage time at ~2 MP and ~12 MP, ours beside rembg
 docs/page.jpg                    the web page after a real round trip in headless Chromium
@@ -17,7 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import cutouts, matting, plots
+from . import cutouts, matting, plots, prepare
 from .photos import by_name, keep_hand_written, licences_markdown, photo_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +27,7 @@ DOCS = ROOT / "docs"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 U2NET_HOME = ROOT / ".cache" / "models"
 PAGE_PHOTO = ROOT / "samples" / "chelsea.jpg"
+PLACEMENT_PHOTO = by_name(["coffee"])[0]  # a product shot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
                 name = f"{photo.name}.jpg" if suffix == "strip" else f"{photo.name}-{suffix}.jpg"
                 image.save(args.out / "gallery" / name, "JPEG", quality=82, optimize=True)
         print(f"gallery: {photo.name}", flush=True)
+    prepare.prep_grid(photos).save(args.out / "gallery" / "prep-lora.jpg", "JPEG", quality=82, optimize=True)
+    prepare.placement_strip(PLACEMENT_PHOTO if PLACEMENT_PHOTO in photos else photos[0]).save(
+        args.out / "gallery" / "placement.jpg", "JPEG", quality=82, optimize=True
+    )
+    print("gallery: prep and placement", flush=True)
     for stem in matting.available() if args.matting else []:
         matting.matting_strip(stem, args.u2net_home).save(
             args.out / "gallery" / f"matting-{stem}.jpg", "JPEG", quality=82

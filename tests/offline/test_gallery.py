@@ -42,6 +42,12 @@ def test_gallery_writes_strips_edges_cutouts_and_plots(tmp_path: Path):
             assert cutout.mode == "RGBA" and max(cutout.size) == 320
             alpha = np.asarray(cutout.getchannel("A"))
             assert 0.05 < (alpha > 128).mean() < 0.95  # a subject, and background removed around it
+    with Image.open(tmp_path / "gallery" / "prep-lora.jpg") as prep:  # two rows: the folder, then prep's output
+        assert prep.format == "JPEG" and prep.height > 400
+        outputs = np.asarray(prep.convert("L"))[prep.height // 2 :]
+        assert (outputs > 250).mean() > 0.3  # the prepared images are on white
+    with Image.open(tmp_path / "gallery" / "placement.jpg") as placement:  # the photo and five placements
+        assert placement.format == "JPEG" and placement.width > 5 * placement.height
     for plot in ("quality-vs-speed.png", "stages.png"):
         with Image.open(tmp_path / "plots" / plot) as image:
             assert image.format == "PNG" and image.width >= 600
