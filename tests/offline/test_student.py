@@ -112,7 +112,7 @@ def test_the_online_teacher_s_kept_channels_are_exactly_the_pruned_students_feat
         with torch.no_grad():
             student(x)
         features = tap.take()
-        assert [f.shape for f in features] == [w.shape for w in wanted] and len(features) == 11
+        assert [f.shape for f in features] == [w.shape for w in wanted] and len(features) == 11 + 7  # + logits
         assert label.shape == (2, 1, 64, 48) and float(label.amin()) == 0.0 and float(label.amax()) == 1.0
         assert (float(feature_loss(features, wanted)) < 1e-10) == zero
 
