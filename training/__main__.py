@@ -123,6 +123,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="features loss weight (--distill features)",
     )
     parser.add_argument(
+        "--init-weights",
+        default=defaults.init_weights,
+        help="start from a kept step-N.pt or a run's checkpoint.pt (a new run going on from an earlier one)",
+    )
+    parser.add_argument(
         "--max-minutes",
         type=float,
         default=0.0,
@@ -173,6 +178,7 @@ def job_from(args: argparse.Namespace) -> pipeline.Job:
         width=args.width,
         distill=args.distill,
         feature_weight=args.feature_weight,
+        init_weights=args.init_weights,
     )
     return pipeline.Job(
         data=args.data or POOL_FOLDERS,

@@ -83,6 +83,9 @@ class TrainConfig:
     # its kept channels of every stage (training/online_teacher.py), on whatever crop augmentation made
     distill: str = "labels"
     feature_weight: float = 0.25  # weight of the stage features' loss against the maps' (distill "features")
+    # a kept `step-N.pt` (or a run's checkpoint) to start from instead of the published weights: a
+    # new schedule that goes on from an earlier run (its widths must be the student's)
+    init_weights: str = ""
 
     def __post_init__(self) -> None:
         """A bad setting fails when the settings are read, before any photo is loaded."""
@@ -128,9 +131,16 @@ def student_widths(config: TrainConfig) -> Widths:
 
 
 def initial_model(config: TrainConfig, init_onnx: Path, photos: Sequence[Path] = ()) -> U2Net:
-    """The student's starting point: the published weights, pruned to `width` (their dropped
-    channels' mean activations on `photos` moved into the biases)."""
+    """The student's starting point: `config.init_weights` where given, else the published
+    weights, pruned to `width` (their dropped channels' mean activations on `photos` moved into
+    the biases)."""
     from modelbuild.photos import photo_tensor  # noqa: PLC0415
+
+    if config.init_weights:
+        earlier, _ = load_student(Path(config.init_weights))
+        if earlier.widths != student_widths(config):
+            raise ValueError(f"{config.init_weights} has other widths than --arch {config.arch} --width {config.width}")
+        return earlier
 
     published = load_onnx_weights(U2Net(ARCHITECTURES[config.arch]), init_onnx).eval()
     if config.width == 1.0:

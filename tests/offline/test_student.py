@@ -129,6 +129,23 @@ def test_a_student_taught_by_the_online_teacher_needs_no_cached_labels(tmp_path:
         TrainConfig(distill="features")
 
 
+@pytest.mark.skipif(not U2NET.is_file(), reason="python -m modelbuild fetch u2net")
+def test_a_new_run_can_start_from_an_earlier_runs_kept_weights(tmp_path: Path):
+    first = tiny_student(tmp_path / "first", TEACHERS["u2net"], seed=9)
+    first = replace(first, config=replace(first.config, distill="features"))
+    pipeline.train(first)
+    kept = first.run_dir / "step-2.pt"
+    second = replace(first, run_dir=tmp_path / "second", config=replace(first.config, init_weights=str(kept)))
+    pipeline.train(second)
+    start = torch.load(second.run_dir / "init.pt", weights_only=True)["model"]
+    earlier = torch.load(kept, weights_only=True)["model"]
+    assert all(torch.equal(start[name], value) for name, value in earlier.items())
+    assert job_from(parse(shlex.split(pipeline.command_line(second))[3:])).config == second.config
+    wider = replace(second, run_dir=tmp_path / "third", config=replace(second.config, width=0.2))
+    with pytest.raises(ValueError, match="other widths"):
+        pipeline.train(wider)
+
+
 def test_mean_replacement_moves_what_dropped_channels_gave_on_average_into_the_bias():
     torch.manual_seed(3)
     wide = U2Net(WIDE).eval()
