@@ -119,6 +119,38 @@ def prune_with_channels(
     return target, encoded + decoded[1:]
 
 
+def head_logits(model: U2Net, x: torch.Tensor) -> list[torch.Tensor]:
+    """The six side heads' logits and the fuse's, for a batch `x`."""
+    out: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, _a, y: out.append(y)) for m in (*model.sides, model.fuse)]
+    with torch.no_grad():
+        model(x)
+    for handle in hooks:
+        handle.remove()
+    return out
+
+
+def calibrate_heads(student: U2Net, teacher: U2Net, inputs: Sequence[torch.Tensor]) -> U2Net:
+    """Rescale each side head, then the fuse, of a pruned `student` so that its logits fit the
+    teacher's on `inputs` by least squares (logit' = a * logit + b, folded into the head's weights).
+    Pruned to half, U²-Net's heads sit at logits of -8 to -11 on every photo (their inputs lost
+    most of their magnitude with the dropped channels): a map saturated at 0, where the sigmoid
+    passes no gradient back from a loss on the map. The fit can only bring the logits closer (a = 1,
+    b = 0 is one of its choices). In place; returns `student`."""
+    x = torch.cat(list(inputs))
+    wanted = head_logits(teacher, x)
+    heads = [*student.sides, student.fuse]
+    for i, head in enumerate(heads):  # the fuse last: it sees the calibrated sides
+        have = head_logits(student, x)[i].flatten().double()
+        want = wanted[i].flatten().double()
+        design = torch.stack((have, torch.ones_like(have)), dim=1)
+        a, b = torch.linalg.lstsq(design, want[:, None]).solution.flatten().tolist()
+        with torch.no_grad():
+            head.weight.mul_(a)
+            head.bias.mul_(a).add_(b)
+    return student
+
+
 STAGE_NAMES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage5d", "stage4d", "stage3d", "stage2d")
 STAGE_NAMES += ("stage1d",)
 

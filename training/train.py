@@ -34,7 +34,7 @@ import torch
 from .data import Example, batch
 from .online_teacher import FeatureTap, OnlineTeacher, feature_loss
 from .progress import Progress
-from .prune import input_means, prune
+from .prune import calibrate_heads, input_means, prune
 from .u2net import U2NET_WIDTHS, U2NETP_WIDTHS, U2Net, Widths, export_fused, load_onnx_weights, scaled_widths
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -146,7 +146,8 @@ def initial_model(config: TrainConfig, init_onnx: Path, photos: Sequence[Path] =
     if config.width == 1.0:
         return published
     tensors = [torch.from_numpy(photo_tensor(p, config.size)) for p in photos[:PRUNING_PHOTOS]]
-    return prune(published, student_widths(config), input_means(published, tensors) if tensors else None)
+    pruned = prune(published, student_widths(config), input_means(published, tensors) if tensors else None)
+    return calibrate_heads(pruned, published, tensors) if tensors else pruned
 
 
 def trainable(model: U2Net, train_only: str) -> list[torch.nn.Parameter]:

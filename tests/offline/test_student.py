@@ -25,7 +25,7 @@ from training.cost import centre_output  # noqa: E402
 from training.online_teacher import FeatureTap, OnlineTeacher, feature_loss  # noqa: E402
 from training.pack import pack  # noqa: E402
 from training.paths import INIT_ONNX  # noqa: E402
-from training.prune import STAGE_NAMES, input_means, prune, stage_sensitivity  # noqa: E402
+from training.prune import STAGE_NAMES, calibrate_heads, head_logits, input_means, prune, stage_sensitivity  # noqa: E402
 from training.split import validation_stems  # noqa: E402
 from training.train import TrainConfig, load_student  # noqa: E402
 from training.u2net import U2NET_WIDTHS, U2Net, load_onnx_weights, parameter_count, scaled_widths  # noqa: E402
@@ -144,6 +144,23 @@ def test_a_new_run_can_start_from_an_earlier_runs_kept_weights(tmp_path: Path):
     wider = replace(second, run_dir=tmp_path / "third", config=replace(second.config, width=0.2))
     with pytest.raises(ValueError, match="other widths"):
         pipeline.train(wider)
+
+
+def test_calibrated_heads_bring_a_pruned_students_logits_to_the_teachers():
+    torch.manual_seed(5)
+    wide = U2Net(WIDE).eval()
+    x = [torch.randn(1, 3, 64, 48) for _ in range(3)]
+    student = prune(wide, NARROW, input_means(wide, x)).eval()
+    batch = torch.cat(x)
+
+    def errors() -> list[float]:
+        pairs = zip(head_logits(student, batch), head_logits(wide, batch), strict=True)
+        return [float((s - t).pow(2).mean()) for s, t in pairs]
+
+    before = errors()
+    assert calibrate_heads(student, wide, x) is student
+    after = errors()
+    assert len(after) == 7 and all(a < b for a, b in zip(after, before, strict=True))
 
 
 def test_mean_replacement_moves_what_dropped_channels_gave_on_average_into_the_bias():
