@@ -32,10 +32,25 @@ def summarise_times(seconds: list[float]) -> dict[str, float]:
     }
 
 
+def round_order(count: int, round_number: int) -> list[int]:
+    """The contenders' order in one round of the warm pass: a Williams design (the row-complete
+    Latin square of crossover trials, balanced for carry-over). Each round shifts the sequence
+    0, 1, n-1, 2, n-2, ..., so what runs just before a contender changes from round to round: a
+    contender that ran every round right after rembg (measured: the first row paid 12 MP decode
+    77 ms against 43 ms for the same decoder in the next row, and 88 ms compose against 38-46)
+    pays for it in at most two of five rounds (with six or more contenders, as in the default run),
+    which the median drops."""
+    sequence = [0]
+    for step in range(1, count):
+        sequence.append((step + 1) // 2 if step % 2 else count - step // 2)
+    return [(round_number + s) % count for s in sequence]
+
+
 def warm_pass(
     contenders: Sequence[Contender], images: dict[str, bytes], repeats: int
 ) -> tuple[dict[str, dict[str, dict]], float]:
-    """label -> key -> wall times, stage medians and model-only time; and the other processes' load."""
+    """label -> key -> wall times, stage medians and model-only time; and the other processes' load.
+    After one warm-up call each, `repeats` rounds in `round_order`."""
     results: dict[str, dict[str, dict]] = {}
     with OtherLoad() as load:
         for label, data in images.items():
@@ -44,8 +59,8 @@ def warm_pass(
             predicts: dict[str, list[float]] = {c.key: [] for c in contenders}
             for contender in contenders:  # warm-up
                 contender.cutout(data)
-            for _ in range(repeats):
-                for contender in contenders:
+            for round_number in range(repeats):
+                for contender in (contenders[i] for i in round_order(len(contenders), round_number)):
                     start = time.perf_counter()
                     run = contender.cutout(data)
                     walls[contender.key].append(time.perf_counter() - start)
