@@ -93,9 +93,7 @@ def _edge_results(ours: dict[str, float], haze: float, refine_compose_ms: float)
         "rembg:u2net": {"sad_whole": 35.0, "composite_band_edge": 7.5},
         "rembg:u2net+alpha_matting": {"sad_whole": 20.0, "composite_band_edge": 5.0},  # not an anchor of #27
     }
-    quality = {
-        name: {"engine": {"haze": haze}, "engine+crisp_edges": {"haze": 0.010}} for name in ("davis", "horse")
-    }
+    quality = {name: {"engine": {"haze": haze}, "engine+crisp_edges": {"haze": 0.010}} for name in ("davis", "horse")}
     stages = {"refine_ms": refine_compose_ms / 2, "compose_ms": refine_compose_ms / 2}
     return {
         "matting": {"contenders": {"engine": ours, **rembg}},
