@@ -230,7 +230,7 @@ def render(results: dict[str, Any]) -> str:
         images = ", ".join(f"{k} = {v['width']}x{v['height']}" for k, v in speed.get("images", {}).items())
         parts += [
             "## Warm end-to-end (JPEG bytes -> PNG bytes)",
-            f"Median of {speed.get('repeats')} after 1 warm-up, round-robin; {images}. "
+            f"Median of {speed.get('repeats')} after 1 warm-up, interleaved in a carry-over-balanced order; {images}. "
             f"CPU used by other processes: {speed.get('other_cpu_cores_warm', 0):.2f} cores.",
             warm_markdown(results),
         ]

@@ -1,7 +1,8 @@
 """Speed pass: warm end-to-end times in-process, cold start and peak RSS in fresh interpreters.
 
-Contenders are interleaved round-robin (every warm repeat, every cold run), so background load
-that drifts during the pass hits them alike; ratios against the baseline are then comparable.
+Contenders are interleaved (every warm repeat, every cold run), so background load that drifts
+during the pass hits them alike; ratios against the baseline are then comparable. The warm rounds
+follow `round_order`, so no contender always runs right after the same other one.
 """
 
 from __future__ import annotations
