@@ -39,6 +39,7 @@ from .version import __version__
 from .watch import SETTLE_S, Watcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+INTERVAL_S = 1.0  # --watch: seconds between looks
 PREP = "prep"  # the first argument that starts the preparation mode (prep.py)
 STREAM = Path("-")  # stdin as the input, stdout as --out
 MAYBE_UNFINISHED = (EmptyInputError.code, CorruptImageError.code)  # --watch: a writer may only have paused
@@ -52,7 +53,9 @@ def add_watch_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--watch", type=Path, metavar="DIR", help="cut out images as they land in DIR, until Ctrl-C or SIGTERM"
     )
-    parser.add_argument("--interval", type=float, default=1.0, help="--watch: seconds between looks (default 1)")
+    parser.add_argument(
+        "--interval", type=float, default=INTERVAL_S, help=f"--watch: seconds between looks (default {INTERVAL_S:g})"
+    )
     parser.add_argument(
         "--settle",
         type=float,
@@ -76,7 +79,7 @@ def build_parser(prog: str = "bgremove", *, folders_only: bool = False) -> argpa
     parser.add_argument("--list-models", action="store_true", help="list the models (size, speed, quality), exit")
     parser.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1; see README)")
     if folders_only:
-        parser.set_defaults(watch=None, interval=1.0, settle=SETTLE_S)
+        parser.set_defaults(watch=None, interval=INTERVAL_S, settle=SETTLE_S)
     else:
         add_watch_flags(parser)
     parser.add_argument("--model", help=f"model id (default: ENGINE_MODEL or {DEFAULT_MODEL})")

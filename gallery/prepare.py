@@ -17,7 +17,7 @@ from engine import Options, remove_background
 from engine.cli import EXIT_OK, main
 
 from .photos import Photo, photo_jpeg
-from .tiles import checkerboard, decode, labelled, over
+from .tiles import checkerboard, decode, labelled, over, strip
 
 TILE = 200  # each tile's side, in pixels
 CANVAS = "512x512"
@@ -72,14 +72,13 @@ def _outlined(image: Image.Image) -> Image.Image:
 
 
 def _grid(rows: list[list[Image.Image]], gap: int = 6) -> Image.Image:
-    widths = [sum(t.width for t in row) + gap * (len(row) - 1) for row in rows]
-    heights = [max(t.height for t in row) for row in rows]
-    out = Image.new("RGB", (max(widths), sum(heights) + gap * (len(rows) - 1)), (255, 255, 255))
+    """Each row a `tiles.strip`, the strips stacked top to bottom."""
+    strips = [strip(row, gap) for row in rows]
+    out = Image.new(
+        "RGB", (max(s.width for s in strips), sum(s.height for s in strips) + gap * (len(strips) - 1)), "white"
+    )
     y = 0
-    for row, height in zip(rows, heights, strict=True):
-        x = 0
-        for tile in row:
-            out.paste(tile, (x, y))
-            x += tile.width + gap
-        y += height + gap
+    for row in strips:
+        out.paste(row, (0, y))
+        y += row.height + gap
     return out

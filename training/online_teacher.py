@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 
 from .prune import prune_with_channels
-from .u2net import U2Net, Widths
+from .u2net import OutputTap, U2Net, Widths
 
 
 def taught_modules(model: U2Net) -> list[torch.nn.Module]:
@@ -28,19 +28,11 @@ def taught_modules(model: U2Net) -> list[torch.nn.Module]:
     return [*model.stages, *model.decoders, *model.sides, model.fuse]
 
 
-class FeatureTap:
-    """Records the stage outputs of every forward pass of `model` (most recent pass only)."""
+class FeatureTap(OutputTap):
+    """Records the taught modules' outputs of every forward pass of `model` (`take` empties it)."""
 
     def __init__(self, model: U2Net) -> None:
-        self.features: list[torch.Tensor] = []
-        self.handles = [m.register_forward_hook(self.record) for m in taught_modules(model)]
-
-    def record(self, _module: torch.nn.Module, _args: object, output: torch.Tensor) -> None:
-        self.features.append(output)
-
-    def take(self) -> list[torch.Tensor]:
-        features, self.features = self.features, []
-        return features
+        super().__init__(taught_modules(model))
 
 
 def minmax_per_image(maps: torch.Tensor) -> torch.Tensor:

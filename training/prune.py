@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .u2net import RSU, U2Net, Widths, scaled_widths
+from .u2net import RSU, OutputTap, U2Net, Widths, scaled_widths
 
 
 def filter_norms(*convs: nn.Conv2d) -> torch.Tensor:
@@ -121,13 +121,9 @@ def prune_with_channels(
 
 def head_logits(model: U2Net, x: torch.Tensor) -> list[torch.Tensor]:
     """The six side heads' logits and the fuse's, for a batch `x`."""
-    out: list[torch.Tensor] = []
-    hooks = [m.register_forward_hook(lambda _m, _a, y: out.append(y)) for m in (*model.sides, model.fuse)]
-    with torch.no_grad():
+    with OutputTap([*model.sides, model.fuse]) as tap, torch.no_grad():
         model(x)
-    for handle in hooks:
-        handle.remove()
-    return out
+    return tap.take()
 
 
 def calibrate_heads(student: U2Net, teacher: U2Net, inputs: Sequence[torch.Tensor]) -> U2Net:
@@ -136,19 +132,23 @@ def calibrate_heads(student: U2Net, teacher: U2Net, inputs: Sequence[torch.Tenso
     Pruned to half, U²-Net's heads sit at logits of -8 to -11 on every photo (their inputs lost
     most of their magnitude with the dropped channels): a map saturated at 0, where the sigmoid
     passes no gradient back from a loss on the map. The fit can only bring the logits closer (a = 1,
-    b = 0 is one of its choices). In place; returns `student`."""
+    b = 0 is one of its choices). The sides are independent of each other, so they are fitted on
+    one pass; the fuse, which sees them, on a second. In place; returns `student`."""
     x = torch.cat(list(inputs))
-    wanted = head_logits(teacher, x)
-    heads = [*student.sides, student.fuse]
-    for i, head in enumerate(heads):  # the fuse last: it sees the calibrated sides
-        have = head_logits(student, x)[i].flatten().double()
-        want = wanted[i].flatten().double()
-        design = torch.stack((have, torch.ones_like(have)), dim=1)
-        a, b = torch.linalg.lstsq(design, want[:, None]).solution.flatten().tolist()
-        with torch.no_grad():
-            head.weight.mul_(a)
-            head.bias.mul_(a).add_(b)
+    *wanted_sides, wanted_fuse = head_logits(teacher, x)
+    for head, have, want in zip(student.sides, head_logits(student, x)[:-1], wanted_sides, strict=True):
+        _fit_head(head, have, want)
+    _fit_head(student.fuse, head_logits(student, x)[-1], wanted_fuse)
     return student
+
+
+def _fit_head(head: nn.Conv2d, have: torch.Tensor, want: torch.Tensor) -> None:
+    """Fold the least-squares fit want ~ a * have + b into `head`'s weights and bias."""
+    design = torch.stack((have.flatten().double(), torch.ones(have.numel(), dtype=torch.float64)), dim=1)
+    a, b = torch.linalg.lstsq(design, want.flatten().double()[:, None]).solution.flatten().tolist()
+    with torch.no_grad():
+        head.weight.mul_(a)
+        head.bias.mul_(a).add_(b)
 
 
 STAGE_NAMES = ("stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage5d", "stage4d", "stage3d", "stage2d")

@@ -305,16 +305,13 @@ def optimise(
     images, teacher, truth, labelled = (torch.from_numpy(a).to(device, non_blocking=True) for a in arrays)
     if fast:
         images = images.contiguous(memory_format=torch.channels_last)
-    tap = FeatureTap(model) if online is not None else None
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
+    with FeatureTap(model) as tap, torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
         if online is not None:
             teacher, teacher_features = online(images)
         outputs = model(images)
     loss = distillation_loss([o.float() for o in outputs], teacher, truth, labelled, config.alpha, config.side_weight)
-    if tap is not None:
+    if online is not None:
         loss = loss + config.feature_weight * feature_loss(tap.take(), teacher_features)
-        for handle in tap.handles:
-            handle.remove()
     optimiser.zero_grad()
     loss.backward()
     optimiser.step()

@@ -158,6 +158,33 @@ class U2Net(nn.Module):
         return convs
 
 
+class OutputTap:
+    """Records the outputs of `modules` in every forward pass (until `take`); a context manager
+    that removes its hooks on exit."""
+
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
+        self.outputs: list[torch.Tensor] = []
+        self.handles = [m.register_forward_hook(self.record) for m in modules]
+
+    def record(self, _module: nn.Module, _args: object, output: torch.Tensor) -> None:
+        self.outputs.append(output)
+
+    def take(self) -> list[torch.Tensor]:
+        """The outputs recorded since the last call, in the order the modules ran."""
+        outputs, self.outputs = self.outputs, []
+        return outputs
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def __enter__(self) -> OutputTap:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 def load_onnx_weights(model: U2Net, onnx_path: Path) -> U2Net:
     """Copy the published weights from the ONNX graph: its Conv nodes, in graph order, onto the
     module's convolutions in execution order; every shape must match."""
