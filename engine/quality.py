@@ -113,14 +113,20 @@ def measure(prediction: np.ndarray, peak: float, uncertain: float, side: np.ndar
     return features
 
 
+def faint_share(prediction: np.ndarray) -> float:
+    """The `faint` feature: the share of the map's area at p >= FAINT_LOW that is not foreground
+    (p >= 0.5); 0 for a map with no such area."""
+    low_area = int(np.count_nonzero(prediction >= FAINT_LOW))
+    return 1.0 - int(np.count_nonzero(prediction >= 0.5)) / low_area if low_area else 0.0
+
+
 def _loss(prediction: np.ndarray, foreground: np.ndarray, pieces: np.ndarray) -> dict[str, float]:
     """The features that see a lost subject rather than an unsure one (see the module docstring);
     `foreground` is the map's uint8 0/1 at 0.5, `pieces` the areas of its 8-connected pieces. An
     empty foreground has lost everything: 1 each."""
     area = int(np.count_nonzero(foreground))
-    low_area = int(np.count_nonzero(prediction >= FAINT_LOW))
     frame = np.concatenate([prediction[0], prediction[-1], prediction[1:-1, 0], prediction[1:-1, -1]])
-    features = {"faint": 1.0 - area / low_area if low_area else 0.0, "edge": float(frame.mean())}
+    features = {"faint": faint_share(prediction), "edge": float(frame.mean())}
     if area == 0:
         return features | {"hull": 1.0, "scattered": 1.0, "holes": 1.0, "weak": 1.0}
     hull = np.zeros_like(foreground)
