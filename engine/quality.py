@@ -96,7 +96,7 @@ def measure(prediction: np.ndarray, peak: float, uncertain: float, side: np.ndar
     pieces, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
     outlines, _ = cv2.findContours(foreground, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     map_side = math.sqrt(prediction.size)
-    frame = np.concatenate([foreground[0], foreground[-1], foreground[1:-1, 0], foreground[1:-1, -1]])
+    frame = frame_pixels(foreground)
     features = {
         "soft": float(np.minimum(prediction, 1.0 - prediction).mean()),
         "uncertain": uncertain,
@@ -113,11 +113,19 @@ def measure(prediction: np.ndarray, peak: float, uncertain: float, side: np.ndar
     return features
 
 
-def faint_share(prediction: np.ndarray) -> float:
+def frame_pixels(image: np.ndarray) -> np.ndarray:
+    """The outermost pixels of a 2-D array, each once."""
+    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+
+
+def faint_share(prediction: np.ndarray, area: int | None = None) -> float:
     """The `faint` feature: the share of the map's area at p >= FAINT_LOW that is not foreground
-    (p >= 0.5); 0 for a map with no such area."""
+    (p >= 0.5; `area`, that foreground's pixel count, when the caller has it); 0 for a map with no
+    such area."""
     low_area = int(np.count_nonzero(prediction >= FAINT_LOW))
-    return 1.0 - int(np.count_nonzero(prediction >= 0.5)) / low_area if low_area else 0.0
+    if area is None:
+        area = int(np.count_nonzero(prediction >= 0.5))
+    return 1.0 - area / low_area if low_area else 0.0
 
 
 def _loss(prediction: np.ndarray, foreground: np.ndarray, pieces: np.ndarray) -> dict[str, float]:
@@ -125,8 +133,7 @@ def _loss(prediction: np.ndarray, foreground: np.ndarray, pieces: np.ndarray) ->
     `foreground` is the map's uint8 0/1 at 0.5, `pieces` the areas of its 8-connected pieces. An
     empty foreground has lost everything: 1 each."""
     area = int(np.count_nonzero(foreground))
-    frame = np.concatenate([prediction[0], prediction[-1], prediction[1:-1, 0], prediction[1:-1, -1]])
-    features = {"faint": faint_share(prediction), "edge": float(frame.mean())}
+    features = {"faint": faint_share(prediction, area), "edge": float(frame_pixels(prediction).mean())}
     if area == 0:
         return features | {"hull": 1.0, "scattered": 1.0, "holes": 1.0, "weak": 1.0}
     hull = np.zeros_like(foreground)

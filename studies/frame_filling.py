@@ -23,8 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.data import load_set
 from engine.model import get_model
-from engine.quality import faint_share
+from engine.quality import faint_share, frame_pixels
 from engine.settings import settings
 from modelbuild.paths import DATA
 from training.data import read_gray
@@ -37,25 +38,19 @@ GAMMAS = (0.5, 0.35, 0.2)
 RESULTS = Path(__file__).parent / "results" / "frame_filling.md"
 
 
-def frame(mask: np.ndarray) -> np.ndarray:
-    """The outermost pixels of a 2-D array."""
-    return np.concatenate([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]])
-
-
 def fills_frame(truth: np.ndarray) -> bool:
     subject = truth >= 0.5
-    return bool(subject.mean() > FILLS_AREA or frame(subject).mean() > FILLS_BORDER)
+    return bool(subject.mean() > FILLS_AREA or frame_pixels(subject).mean() > FILLS_BORDER)
 
 
 def photos(folders: tuple[str, ...]) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """(name, BGR photo, truth 0..1) of every labelled photo in `folders`."""
     for folder in folders:
-        for mask in sorted((DATA / folder / "masks").glob("*.png")):
-            image = next((DATA / folder / "images").glob(f"{mask.stem}.*"))
-            bgr = cv2.imread(str(image))
+        for sample in load_set(folder, DATA):
+            bgr = cv2.imread(str(sample.image))
             if bgr is None:
-                raise ValueError(f"cannot read {image}")
-            yield f"{folder}/{mask.stem}", bgr, read_gray(mask).astype(np.float32) / 255.0
+                raise ValueError(f"cannot read {sample.image}")
+            yield f"{folder}/{sample.stem}", bgr, read_gray(sample.mask).astype(np.float32) / 255.0
 
 
 def study(model_id: str, samples: list[tuple[str, np.ndarray, np.ndarray]]) -> list[str]:

@@ -24,6 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -305,12 +306,13 @@ def optimise(
     images, teacher, truth, labelled = (torch.from_numpy(a).to(device, non_blocking=True) for a in arrays)
     if fast:
         images = images.contiguous(memory_format=torch.channels_last)
-    with FeatureTap(model) as tap, torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
+    tap = FeatureTap(model) if online is not None else nullcontext()  # hooks only when features are taught
+    with tap, torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
         if online is not None:
             teacher, teacher_features = online(images)
         outputs = model(images)
     loss = distillation_loss([o.float() for o in outputs], teacher, truth, labelled, config.alpha, config.side_weight)
-    if online is not None:
+    if isinstance(tap, FeatureTap):
         loss = loss + config.feature_weight * feature_loss(tap.take(), teacher_features)
     optimiser.zero_grad()
     loss.backward()
