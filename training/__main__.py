@@ -6,6 +6,7 @@ Steps (each cached and resumable; `all` runs fetch ... error-model in order):
   teacher           the teacher's soft labels for every photo of the data folders, cached as 8-bit PNG
   train             distillation from the published U²-Netp weights; kept weights scored on the validation split
   blends            weight-space blends (WiSE-FT) of the chosen weights with the initial ones, on validation
+  average           the mean of kept weights (--average; default the run's late steps) as average.pt, on validation
   export            the chosen weights' fused output to ONNX (opset 13)
   quantize          static INT8 (QDQ) by modelbuild's recipe, verified against the fp32 student
   evaluate          the INT8 student on the dev sets and the validation split, latency vs u2netp; into the manifest
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from . import pipeline
 
 PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate", "error-model")
-STEPS = (*PIPELINE, "compare-teachers", "blends", "validate", "pack", "send-back", "receive")
+STEPS = (*PIPELINE, "compare-teachers", "blends", "average", "validate", "pack", "send-back", "receive")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -143,7 +144,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N images per set")
     parser.add_argument(
-        "--weights", default="best", help="what export takes: best (on validation), last, or a kept step-N"
+        "--weights",
+        default="best",
+        help="what export takes: best (on validation), last, a kept step-N, or average (the `average` step's)",
+    )
+    parser.add_argument(
+        "--average",
+        default="",
+        help="comma-separated kept weights for `average`: step-N of the run or paths to .pt files "
+        "(default: the run's kept steps from the middle of its schedule on)",
     )
     parser.add_argument(
         "--interpolate",
@@ -197,6 +206,7 @@ def job_from(args: argparse.Namespace) -> pipeline.Job:
         pack_mb=args.pack_mb,
         **{key: value for key, value in (("pack_dir", args.pack), ("returned", args.returned)) if value is not None},
         candidates=tuple(c for c in args.candidates.split(",") if c),
+        average=tuple(a for a in args.average.split(",") if a),
     )
 
 

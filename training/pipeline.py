@@ -53,7 +53,8 @@ class Job:
     dev_dir: Path | None = None
     limit: int | None = None
     interpolate: float = 1.0  # export init + interpolate * (trained - init); 1.0 = as trained
-    weights: str = "best"  # what `export` takes: "best" (on validation), "last", or a kept step-N
+    weights: str = "best"  # what `export` takes: "best" (on validation), "last", a kept step-N, or "average"
+    average: tuple[str, ...] = ()  # what `average` averages: kept step-N or paths; () = the run's late steps
     candidates: tuple[str, ...] = ()  # engine model ids for `validate`
     photos: PhotoSplit | None = None  # calibration / held-out photos for INT8 (None: `pool_photos`)
     max_minutes: float = 0.0  # `train` stops at a checkpoint after this long (0: no limit)
@@ -218,6 +219,50 @@ def blends(job: Job) -> None:
         record(job.run_dir / "blends.json", f"{weights.stem} x {blend}", rows[f"{weights.stem} x {blend}"])
     print(format_table(rows))
     print("ranking (cells won - lost):", ranking(rows))
+
+
+AVERAGE_NAME = "average"  # the run's averaged weights: `average.pt`, exported with `--weights average`
+
+
+def average(job: Job) -> None:
+    """The mean of kept weights (`train.average_weights`) as the run's `average.pt`, scored on the
+    validation split beside its members' tables; `export --weights average` takes it. Members are
+    `--average` (the run's kept step-N, or paths to kept weights of the same student), by default
+    the run's kept steps of the second half of its schedule."""
+    import torch  # noqa: PLC0415
+
+    from .train import average_weights  # noqa: PLC0415
+
+    members = [_kept_path(job, name) for name in job.average] or _late_steps(job)
+    names = [path.stem if path.parent == job.run_dir else str(path) for path in members]
+    target = job.run_dir / f"{AVERAGE_NAME}.pt"
+    torch.save(average_weights(members) | {"members": names}, target)
+    model, _ = load_student(target)
+    groups = validation_groups(job.data, job.labels)
+    with torch.no_grad():
+        table = score(torch_predictor(model, job.config.size), groups, "average")
+    record(job.run_dir / "averages.json", " + ".join(names), table)
+    logged = {f"step-{e['step']}": e["table"] for e in validation_log(job.run_dir)}
+    rows = {path.stem: logged[path.stem] for path in members if path.parent == job.run_dir and path.stem in logged}
+    rows[AVERAGE_NAME] = table
+    print(f"{target}: the mean of {', '.join(names)}")
+    print(format_table(rows))
+    print("ranking (cells won - lost):", ranking(rows))
+
+
+def _kept_path(job: Job, name: str) -> Path:
+    path = Path(name) if name.endswith(".pt") else job.run_dir / f"{name}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no kept weights {path}")
+    return path
+
+
+def _late_steps(job: Job) -> list[Path]:
+    """The run's kept steps from the middle of its schedule (as the run recorded it) on."""
+    recorded = job.run_dir / "data.json"
+    schedule = json.loads(recorded.read_text())["config"]["steps"] if recorded.is_file() else job.config.steps
+    steps = [e["step"] for e in validation_log(job.run_dir) if e["step"] >= schedule / 2]
+    return [path for step in steps if (path := job.run_dir / f"step-{step}.pt").is_file()]
 
 
 def export(job: Job) -> None:

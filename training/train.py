@@ -409,6 +409,29 @@ def interpolate_weights(model: U2Net, init: Path, weight: float) -> U2Net:
     return model
 
 
+def average_weights(kept: Sequence[Path]) -> dict[str, Any]:
+    """The mean of kept weights of one student (stochastic weight averaging, Izmailov et al. 2018),
+    as a kept-weights file holds it: the members' float tensors averaged (batch-norm statistics
+    too), their counters taken from the last. Late checkpoints of a run lie around a minimum;
+    their mean sits nearer its middle than any one of them. ValueError for fewer than two members,
+    or members of other widths."""
+    if len(kept) < 2:
+        raise ValueError(f"averaging needs at least two kept weights, got {len(kept)}")
+    states = [torch.load(path, weights_only=True, map_location="cpu") for path in kept]
+    widths = {json.dumps(state.get("widths", U2NETP_WIDTHS)) for state in states}
+    if len(widths) > 1:
+        raise ValueError(f"kept weights of other widths cannot be averaged: {', '.join(map(str, kept))}")
+    models = [state["model"] for state in states]
+    mean = {
+        name: (sum(m[name].double() for m in models) / len(models)).to(value.dtype)
+        if value.is_floating_point()
+        else models[-1][name]
+        for name, value in models[0].items()
+    }
+    step = max(int(state.get("step", 0)) for state in states)
+    return {"model": mean, "step": step, "widths": states[0].get("widths", U2NETP_WIDTHS)}
+
+
 def export_onnx(
     checkpoint: Path, target: Path, size: int, opset: int = 13, init_onnx: Path | None = None, interpolate: float = 1.0
 ) -> Path:

@@ -112,6 +112,16 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     pipeline.train(job)  # resumes at step 3: nothing more to do
     assert len((job.run_dir / "log.jsonl").read_text().splitlines()) == 3
 
+    pipeline.average(job)  # the kept steps of the schedule's second half: 2 and 3
+    kept_weights = [torch.load(job.run_dir / f"step-{n}.pt", weights_only=True)["model"] for n in (2, 3)]
+    averaged = torch.load(job.run_dir / "average.pt", weights_only=True)
+    assert all(torch.allclose(averaged["model"][k], (kept_weights[0][k] + kept_weights[1][k]) / 2)
+               for k, v in kept_weights[0].items() if v.is_floating_point())  # fmt: skip
+    assert "step-2 + step-3" in json.loads((job.run_dir / "averages.json").read_text())
+    assert pipeline.chosen_weights(replace(job, weights="average")) == job.run_dir / "average.pt"
+    with pytest.raises(ValueError, match="at least two"):
+        pipeline.average(replace(job, average=("step-2",)))
+
     pipeline.export(job)
     pipeline.quantize(job)
     pipeline.evaluate(job)
