@@ -411,10 +411,11 @@ def interpolate_weights(model: U2Net, init: Path, weight: float) -> U2Net:
 
 def average_weights(kept: Sequence[Path]) -> dict[str, Any]:
     """The mean of kept weights of one student (stochastic weight averaging, Izmailov et al. 2018),
-    as a kept-weights file holds it: the members' float tensors averaged (batch-norm statistics
-    too), their counters taken from the last. Late checkpoints of a run lie around a minimum;
-    their mean sits nearer its middle than any one of them. ValueError for fewer than two members,
-    or members of other widths."""
+    as a kept-weights file holds it: the members' float tensors averaged, any other tensor taken
+    from the last. Late checkpoints of a run lie around a minimum; their mean sits nearer its middle
+    than any one of them. The students have no batch norm (the published graphs have it folded into
+    their convolutions), so the mean needs no statistics recomputed. ValueError for fewer than two
+    members, or members of other widths."""
     if len(kept) < 2:
         raise ValueError(f"averaging needs at least two kept weights, got {len(kept)}")
     states = [torch.load(path, weights_only=True, map_location="cpu") for path in kept]
