@@ -236,6 +236,7 @@ def average(job: Job) -> None:
     members = [_kept_path(job, name) for name in job.average] or _late_steps(job)
     names = [path.stem if path.parent == job.run_dir else str(path) for path in members]
     target = job.run_dir / f"{AVERAGE_NAME}.pt"
+    job.run_dir.mkdir(parents=True, exist_ok=True)  # a new run may hold the mean of other runs' weights
     torch.save(average_weights(members) | {"members": names}, target)
     model, _ = load_student(target)
     groups = validation_groups(job.data, job.labels)

@@ -121,6 +121,12 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     assert pipeline.chosen_weights(replace(job, weights="average")) == job.run_dir / "average.pt"
     with pytest.raises(ValueError, match="at least two"):
         pipeline.average(replace(job, average=("step-2",)))
+    soup = replace(job, run_dir=job.run_dir.parent / "soup", average=(str(job.run_dir / "step-3.pt"), "step-9"))
+    with pytest.raises(FileNotFoundError, match="step-9"):
+        pipeline.average(soup)  # named steps are the new run's own, which has none
+    pipeline.average(replace(soup, average=tuple(str(job.run_dir / f"step-{n}.pt") for n in (2, 3))))
+    assert torch.equal(torch.load(soup.run_dir / "average.pt", weights_only=True)["model"]["fuse.weight"],
+                       averaged["model"]["fuse.weight"])  # fmt: skip
 
     pipeline.export(job)
     pipeline.quantize(job)
