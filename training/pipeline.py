@@ -251,6 +251,14 @@ def average(job: Job) -> None:
     print("ranking (cells won - lost):", ranking(rows))
 
 
+def _average_members(job: Job) -> list[str]:
+    """The kept weights the run's `average.pt` is the mean of."""
+    import torch  # noqa: PLC0415
+
+    state = torch.load(job.run_dir / f"{AVERAGE_NAME}.pt", weights_only=True, map_location="cpu")
+    return [str(name) for name in state.get("members", [])]
+
+
 def _kept_path(job: Job, name: str) -> Path:
     path = Path(name) if name.endswith(".pt") else job.run_dir / f"{name}.pt"
     if not path.is_file():
@@ -361,7 +369,10 @@ def training_provenance(job: Job) -> dict[str, Any]:
         config=TrainConfig(**data["config"]) if "config" in data else job.config,
         weights=exported["weights"].removesuffix(".pt") if exported else job.weights,
     )
-    log = [json.loads(line) for line in (job.run_dir / "log.jsonl").read_text().splitlines()]
+    if trained.weights == AVERAGE_NAME:  # what the exported mean was made of
+        data["averaged"] = _average_members(job)
+    logged = job.run_dir / "log.jsonl"  # a run that only holds a mean of other runs' weights has none
+    log = [json.loads(line) for line in logged.read_text().splitlines()] if logged.is_file() else []
     if log:  # wall time of the training steps, over every session of the run
         data["train_seconds"] = round(sum(b["t"] - a["t"] for a, b in itertools.pairwise(log) if b["t"] - a["t"] < 600))
     members = ", ".join(f"{m.name} ({repo_relative(m.path)}, {m.size}x{m.size})" for m in job.teacher.members)

@@ -127,6 +127,10 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     pipeline.average(replace(soup, average=tuple(str(job.run_dir / f"step-{n}.pt") for n in (2, 3))))
     assert torch.equal(torch.load(soup.run_dir / "average.pt", weights_only=True)["model"]["fuse.weight"],
                        averaged["model"]["fuse.weight"])  # fmt: skip
+    soup = replace(soup, weights="average")
+    pipeline.export(soup)  # a run of averaged weights alone exports, and says what they were
+    assert pipeline.training_provenance(soup)["training"]["averaged"] == [str(job.run_dir / "step-2.pt"),
+                                                                          str(job.run_dir / "step-3.pt")]  # fmt: skip
 
     pipeline.export(job)
     pipeline.quantize(job)
