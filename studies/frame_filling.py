@@ -28,7 +28,6 @@ from engine.model import get_model
 from engine.quality import faint_share, frame_pixels
 from engine.settings import settings
 from modelbuild.paths import DATA
-from training.data import read_gray
 
 FOLDERS = ("train", "extra/davis", "extra/people")
 FILLS_AREA = 0.5  # the true subject covers more than this share of the frame ...
@@ -50,7 +49,7 @@ def photos(folders: tuple[str, ...]) -> Iterator[tuple[str, np.ndarray, np.ndarr
             bgr = cv2.imread(str(sample.image))
             if bgr is None:
                 raise ValueError(f"cannot read {sample.image}")
-            yield f"{folder}/{sample.stem}", bgr, read_gray(sample.mask).astype(np.float32) / 255.0
+            yield f"{folder}/{sample.stem}", bgr, sample.truth().astype(np.float32) / 255.0
 
 
 def study(model_id: str, samples: list[tuple[str, np.ndarray, np.ndarray]]) -> list[str]:

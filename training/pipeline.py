@@ -225,20 +225,23 @@ AVERAGE_NAME = "average"  # the run's averaged weights: `average.pt`, exported w
 
 
 def average(job: Job) -> None:
-    """The mean of kept weights (`train.average_weights`) as the run's `average.pt`, scored on the
-    validation split beside its members' tables; `export --weights average` takes it. Members are
+    """The mean of kept weights (`train.average_weights`) as the run's `average.pt` (its members
+    named in `average.json`), scored on the validation split beside its members' tables;
+    `export --weights average` takes it. Members are
     `--average` (the run's kept step-N, or paths to kept weights of the same student), by default
     the run's kept steps of the second half of its schedule."""
     import torch  # noqa: PLC0415
 
-    from .train import average_weights  # noqa: PLC0415
+    from .train import average_weights, student_from_state  # noqa: PLC0415
 
     members = [_kept_path(job, name) for name in job.average] or _late_steps(job)
     names = [path.stem if path.parent == job.run_dir else str(path) for path in members]
     target = job.run_dir / f"{AVERAGE_NAME}.pt"
     job.run_dir.mkdir(parents=True, exist_ok=True)  # a new run may hold the mean of other runs' weights
-    torch.save(average_weights(members) | {"members": names}, target)
-    model, _ = load_student(target)
+    state = average_weights(members)
+    torch.save(state, target)
+    (job.run_dir / f"{AVERAGE_NAME}.json").write_text(json.dumps({"members": names}) + "\n")  # for provenance
+    model = student_from_state(state)
     groups = validation_groups(job.data, job.labels)
     with torch.no_grad():
         table = score(torch_predictor(model, job.config.size), groups, "average")
@@ -251,14 +254,6 @@ def average(job: Job) -> None:
     print("ranking (cells won - lost):", ranking(rows))
 
 
-def _average_members(job: Job) -> list[str]:
-    """The kept weights the run's `average.pt` is the mean of."""
-    import torch  # noqa: PLC0415
-
-    state = torch.load(job.run_dir / f"{AVERAGE_NAME}.pt", weights_only=True, map_location="cpu")
-    return [str(name) for name in state.get("members", [])]
-
-
 def _kept_path(job: Job, name: str) -> Path:
     path = Path(name) if name.endswith(".pt") else job.run_dir / f"{name}.pt"
     if not path.is_file():
@@ -268,8 +263,7 @@ def _kept_path(job: Job, name: str) -> Path:
 
 def _late_steps(job: Job) -> list[Path]:
     """The run's kept steps from the middle of its schedule (as the run recorded it) on."""
-    recorded = job.run_dir / "data.json"
-    schedule = json.loads(recorded.read_text())["config"]["steps"] if recorded.is_file() else job.config.steps
+    schedule = run_record(job, "data").get("config", {}).get("steps", job.config.steps)
     steps = [e["step"] for e in validation_log(job.run_dir) if e["step"] >= schedule / 2]
     return [path for step in steps if (path := job.run_dir / f"step-{step}.pt").is_file()]
 
@@ -370,7 +364,7 @@ def training_provenance(job: Job) -> dict[str, Any]:
         weights=exported["weights"].removesuffix(".pt") if exported else job.weights,
     )
     if trained.weights == AVERAGE_NAME:  # what the exported mean was made of
-        data["averaged"] = _average_members(job)
+        data["averaged"] = run_record(job, AVERAGE_NAME).get("members", [])
     logged = job.run_dir / "log.jsonl"  # a run that only holds a mean of other runs' weights has none
     log = [json.loads(line) for line in logged.read_text().splitlines()] if logged.is_file() else []
     if log:  # wall time of the training steps, over every session of the run

@@ -386,9 +386,14 @@ def save_checkpoint(
 def load_student(checkpoint: Path) -> tuple[U2Net, dict]:
     """The student from a checkpoint (or kept `step-N.pt` weights), in eval mode."""
     state = torch.load(checkpoint, weights_only=True, map_location="cpu")
+    return student_from_state(state), state
+
+
+def student_from_state(state: dict[str, Any]) -> U2Net:
+    """The student a checkpoint's state describes, in eval mode."""
     model = U2Net(tuple(tuple(w) for w in state.get("widths", U2NETP_WIDTHS)))  # runs from before widths: U²-Netp
     model.load_state_dict(state["model"])
-    return model.eval(), state
+    return model.eval()
 
 
 def interpolate_weights(model: U2Net, init: Path, weight: float) -> U2Net:
