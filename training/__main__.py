@@ -112,6 +112,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--width", type=float, default=defaults.width, help="factor on every stage's channels (training/cost.py)"
     )
     parser.add_argument(
+        "--middle",
+        type=float,
+        default=defaults.middle,
+        help="factor on the middle channels of the six outer stages alone (at least 16; outputs kept)",
+    )
+    parser.add_argument(
+        "--low-rank",
+        type=float,
+        default=defaults.low_rank,
+        help="budget in millions of parameters, met by factoring the five deepest stages (training/lowrank.py)",
+    )
+    parser.add_argument(
         "--distill",
         choices=DISTILLATIONS,
         default=defaults.distill,
@@ -185,6 +197,8 @@ def job_from(args: argparse.Namespace) -> pipeline.Job:
         mixed_precision=not args.fp32,
         arch=args.arch,
         width=args.width,
+        middle=args.middle,
+        low_rank=args.low_rank,
         distill=args.distill,
         feature_weight=args.feature_weight,
         init_weights=args.init_weights,

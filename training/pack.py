@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 JPEG_QUALITY = 85  # 320x320: about 26 KB a photo
 RUN_FILES = ("log.jsonl", "val.jsonl", "data.json")
+SHAPE_KEYS = ("widths", "ranks")  # what shapes a student's kept weights (train.kept_state)
 
 
 def model_square(bgr: np.ndarray, size: int) -> np.ndarray:
@@ -75,8 +76,8 @@ def pack(job: Job, target: Path, budget_mb: float) -> dict[str, int]:
     size = job.config.size
     target.mkdir(parents=True, exist_ok=True)
     state = initial_state(job.run_dir / "init.pt", job.config, job.init, [e.image for e in job.examples("train")])
-    widths = torch.load(job.run_dir / "init.pt", weights_only=True)["widths"]
-    torch.save({"model": {k: v.half() for k, v in state.items()}, "widths": widths}, target / "init.pt")
+    shape = {k: v for k, v in torch.load(job.run_dir / "init.pt", weights_only=True).items() if k in SHAPE_KEYS}
+    torch.save({"model": {k: v.half() for k, v in state.items()}, **shape}, target / "init.pt")
     used, packed = (target / "init.pt").stat().st_size, {}
     for folder, example, held in by_priority(job):
         if not example.teacher.is_file():
@@ -124,7 +125,7 @@ def send_back(job: Job, out: Path, weights: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for part, chosen in enumerate((names[: len(names) // 2], names[len(names) // 2 :]), 1):
-        meta = {"step": state["step"], "widths": state["widths"], "part": part}
+        meta = {"step": state["step"], "part": part} | {k: v for k, v in state.items() if k in SHAPE_KEYS}
         half = {"model": {n: state["model"][n].half() for n in chosen}} | meta
         torch.save(half, out / f"weights-{part}.pt")
         written.append(out / f"weights-{part}.pt")
@@ -143,7 +144,8 @@ def receive(job: Job, folder: Path) -> Path:
     model = {name: value.float() for part in parts for name, value in part["model"].items()}
     job.run_dir.mkdir(parents=True, exist_ok=True)
     target = job.run_dir / f"step-{parts[0]['step']}.pt"
-    torch.save({"model": model, "step": parts[0]["step"], "widths": parts[0]["widths"]}, target)
+    shape = {k: v for k, v in parts[0].items() if k in SHAPE_KEYS}
+    torch.save({"model": model, "step": parts[0]["step"], **shape}, target)
     for name in RUN_FILES:
         if (folder / name).is_file():
             shutil.copyfile(folder / name, job.run_dir / name)

@@ -396,13 +396,19 @@ def architecture(config: TrainConfig) -> str:
     """The student as the manifest describes it."""
     name = ARCH_NAMES[config.arch]
     size = f"at {config.size}x{config.size}"
-    if config.width == 1.0:
+    if config.width == 1.0 and config.middle == 1.0 and not config.low_rank:
         return f"{name} {size}, published weights fine-tuned"
     widths = ", ".join(f"{mid}/{out}" for mid, out in student_widths(config))
-    return (
+    described = (
         f"{name} x{config.width} {size} (middle/output channels per stage: {widths}), pruned from the published "
-        "weights (largest-L1 filters, dropped channels' means into the biases: training/prune.py), distilled"
+        "weights (largest-L1 filters, dropped channels' means into the biases: training/prune.py)"
     )
+    if config.low_rank:
+        described += (
+            f", its five deepest stages factored to low rank for {config.low_rank:g} M parameters in all "
+            "(principal directions of their outputs: training/lowrank.py)"
+        )
+    return described + ", distilled"
 
 
 def validate(job: Job) -> None:

@@ -33,16 +33,27 @@ import numpy as np
 import torch
 
 from .data import Example, batch
+from .lowrank import low_rank
 from .online_teacher import FeatureTap, OnlineTeacher, feature_loss
 from .progress import Progress
 from .prune import calibrate_heads, input_means, prune
-from .u2net import U2NET_WIDTHS, U2NETP_WIDTHS, U2Net, Widths, export_fused, load_onnx_weights, scaled_widths
+from .u2net import (
+    U2NET_WIDTHS,
+    U2NETP_WIDTHS,
+    U2Net,
+    Widths,
+    export_fused,
+    load_onnx_weights,
+    narrower_middles,
+    scaled_widths,
+)
 
 OPTIMIZERS = ("adamw", "sgd")
 AUGMENTATIONS = ("full", "no-paste", "none")
 DISTILLATIONS = ("labels", "features")
 ARCHITECTURES: dict[str, Widths] = {"u2netp": U2NETP_WIDTHS, "u2net": U2NET_WIDTHS}  # published widths
 PRUNING_PHOTOS = 8  # training photos whose mean activations go into a pruned student's biases (prune.py)
+LOW_RANK_PHOTOS = 24  # training photos, spread over the pool, whose outputs shape a factored student (lowrank.py)
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,11 @@ class TrainConfig:
     # the published weights pruned to it, training/prune.py; see training/cost.py for the cost)
     arch: str = "u2netp"
     width: float = 1.0
+    # a factor on the middle channels of the six outer stages alone (at least 16; outputs kept), and
+    # a budget in millions of parameters for the whole student, met by factoring the convolutions of
+    # its five deepest stages to low rank (training/lowrank.py; 0: none)
+    middle: float = 1.0
+    low_rank: float = 0.0
     # "labels": the cached soft labels of `python -m training teacher`; "features": the published
     # U²-Net runs beside a student pruned from it (--arch u2net --width < 1) and teaches its map and
     # its kept channels of every stage (training/online_teacher.py), on whatever crop augmentation made
@@ -92,15 +108,21 @@ class TrainConfig:
         """A bad setting fails when the settings are read, before any photo is loaded."""
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
-        scaled_widths(self.width)  # checks the factor
+        narrower_middles(scaled_widths(self.width), self.middle)  # checks the factors
+        if self.low_rank < 0 or (self.low_rank and self.arch != "u2net"):
+            raise ValueError(f"low_rank is a budget in millions of parameters for --arch u2net, got {self.low_rank}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
         if self.distill not in DISTILLATIONS:
             raise ValueError(f"distill must be one of {', '.join(DISTILLATIONS)}, got {self.distill!r}")
-        if self.distill == "features" and (self.arch != "u2net" or self.width >= 1.0):
-            raise ValueError("distill 'features' teaches a student pruned from U²-Net: --arch u2net --width < 1")
+        smaller = self.width < 1.0 or self.middle < 1.0 or self.low_rank > 0
+        if self.distill == "features" and (self.arch != "u2net" or not smaller):
+            raise ValueError(
+                "distill 'features' teaches a student made from U²-Net: --arch u2net with --width, --middle "
+                "below 1 or --low-rank"
+            )
 
 
 def distillation_loss(
@@ -126,15 +148,18 @@ def distillation_loss(
 
 
 def student_widths(config: TrainConfig) -> Widths:
-    """The student's (middle, output) channels per stage: its architecture's, times `width`."""
+    """The student's (middle, output) channels per stage: its architecture's, times `width`, with
+    the outer stages' middles times `middle`."""
     base = ARCHITECTURES[config.arch]
-    return base if config.width == 1.0 else scaled_widths(config.width, base)
+    widths = base if config.width == 1.0 else scaled_widths(config.width, base)
+    return widths if config.middle == 1.0 else narrower_middles(widths, config.middle)
 
 
 def initial_model(config: TrainConfig, init_onnx: Path, photos: Sequence[Path] = ()) -> U2Net:
     """The student's starting point: `config.init_weights` where given, else the published
-    weights, pruned to `width` (their dropped channels' mean activations on `photos` moved into
-    the biases)."""
+    weights, pruned to `width` and `middle` (their dropped channels' mean activations on `photos`
+    moved into the biases), then factored to `low_rank` million parameters on a spread of `photos`,
+    and their heads fitted to the published ones'."""
     from modelbuild.photos import photo_tensor  # noqa: PLC0415
 
     if config.init_weights:
@@ -144,11 +169,20 @@ def initial_model(config: TrainConfig, init_onnx: Path, photos: Sequence[Path] =
         return earlier
 
     published = load_onnx_weights(U2Net(ARCHITECTURES[config.arch]), init_onnx).eval()
-    if config.width == 1.0:
+    widths = student_widths(config)
+    if widths == published.widths and not config.low_rank:
         return published
     tensors = [torch.from_numpy(photo_tensor(p, config.size)) for p in photos[:PRUNING_PHOTOS]]
-    pruned = prune(published, student_widths(config), input_means(published, tensors) if tensors else None)
-    return calibrate_heads(pruned, published, tensors) if tensors else pruned
+    student = published
+    if widths != published.widths:
+        student = prune(published, widths, input_means(published, tensors) if tensors else None)
+    if config.low_rank:
+        spread = photos[:: max(1, len(photos) // LOW_RANK_PHOTOS)][:LOW_RANK_PHOTOS]
+        inputs = [torch.from_numpy(photo_tensor(p, config.size)) for p in spread]
+        if not inputs:
+            raise ValueError("a low-rank student is made from photos' outputs: none given")
+        student = low_rank(student.eval(), inputs, round(config.low_rank * 1e6))
+    return calibrate_heads(student, published, tensors) if tensors else student
 
 
 def trainable(model: U2Net, train_only: str) -> list[torch.nn.Parameter]:
@@ -193,7 +227,8 @@ def train(
     checkpoint = run_dir / "checkpoint.pt"
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest convolutions
-    model = U2Net(student_widths(config))
+    initial_state(run_dir / "init.pt", config, init_onnx, [e.image for e in examples])  # a new run's, made once
+    model = student_from_state(torch.load(run_dir / "init.pt", weights_only=True, map_location="cpu"))
     fast = config.mixed_precision and (device.type == "cuda" or bf16_is_fast())
     model = model.to(device, memory_format=torch.channels_last if fast else torch.contiguous_format)
     trained = trainable(model, config.train_only)
@@ -286,7 +321,7 @@ def initial_state(path: Path, config: TrainConfig, init_onnx: Path, photos: Sequ
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         model = initial_model(config, init_onnx, photos)
-        torch.save({"model": model.state_dict(), "widths": model.widths}, temporary)
+        torch.save(kept_state(model), temporary)
         temporary.replace(path)
     state: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")["model"]
     return state
@@ -328,7 +363,7 @@ def bf16_is_fast() -> bool:
 
 def keep_and_validate(run_dir: Path, model: U2Net, step: int, validate: Validator) -> None:
     """Keep the weights as `step-N.pt` and append their validation table to `val.jsonl`."""
-    torch.save({"model": model.state_dict(), "step": step, "widths": model.widths}, run_dir / f"step-{step}.pt")
+    torch.save(kept_state(model, step=step), run_dir / f"step-{step}.pt")
     model.eval()
     with torch.no_grad():
         table = validate(model)
@@ -370,17 +405,17 @@ def save_checkpoint(
     step: int,
     config: TrainConfig,
 ) -> None:
-    state = {
-        "model": model.state_dict(),
-        "optimiser": optimiser.state_dict(),
-        "rng": rng.bit_generator.state,
-        "step": step,
-        "config": asdict(config),
-        "widths": model.widths,
-    }
+    state = kept_state(
+        model, optimiser=optimiser.state_dict(), rng=rng.bit_generator.state, step=step, config=asdict(config)
+    )
     temporary = path.with_suffix(".tmp")
     torch.save(state, temporary)
     temporary.replace(path)  # never a half-written checkpoint
+
+
+def kept_state(model: U2Net, **extra: Any) -> dict[str, Any]:
+    """What a kept-weights file holds: the weights and what shapes them (widths, factored ranks)."""
+    return {"model": model.state_dict(), "widths": model.widths, "ranks": model.ranks, **extra}
 
 
 def load_student(checkpoint: Path) -> tuple[U2Net, dict]:
@@ -391,7 +426,8 @@ def load_student(checkpoint: Path) -> tuple[U2Net, dict]:
 
 def student_from_state(state: dict[str, Any]) -> U2Net:
     """The student a checkpoint's state describes, in eval mode."""
-    model = U2Net(tuple(tuple(w) for w in state.get("widths", U2NETP_WIDTHS)))  # runs from before widths: U²-Netp
+    widths = tuple(tuple(w) for w in state.get("widths", U2NETP_WIDTHS))  # runs from before widths: U²-Netp
+    model = U2Net(widths, state.get("ranks"))
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -420,13 +456,13 @@ def average_weights(kept: Sequence[Path]) -> dict[str, Any]:
     from the last. Late checkpoints of a run lie around a minimum; their mean sits nearer its middle
     than any one of them. The students have no batch norm (the published graphs have it folded into
     their convolutions), so the mean needs no statistics recomputed. ValueError for fewer than two
-    members, or members of other widths."""
+    members, or members of other widths or ranks."""
     if len(kept) < 2:
         raise ValueError(f"averaging needs at least two kept weights, got {len(kept)}")
     states = [torch.load(path, weights_only=True, map_location="cpu") for path in kept]
-    widths = {json.dumps(state.get("widths", U2NETP_WIDTHS)) for state in states}
-    if len(widths) > 1:
-        raise ValueError(f"kept weights of other widths cannot be averaged: {', '.join(map(str, kept))}")
+    shapes = {json.dumps([state.get("widths", U2NETP_WIDTHS), state.get("ranks", {})]) for state in states}
+    if len(shapes) > 1:
+        raise ValueError(f"kept weights of other widths or ranks cannot be averaged: {', '.join(map(str, kept))}")
     models = [state["model"] for state in states]
     mean = {
         name: (sum(m[name].double() for m in models) / len(models)).to(value.dtype)
@@ -435,7 +471,8 @@ def average_weights(kept: Sequence[Path]) -> dict[str, Any]:
         for name, value in models[0].items()
     }
     step = max(int(state.get("step", 0)) for state in states)
-    return {"model": mean, "step": step, "widths": states[0].get("widths", U2NETP_WIDTHS)}
+    shape = {"widths": states[0].get("widths", U2NETP_WIDTHS), "ranks": states[0].get("ranks", {})}
+    return {"model": mean, "step": step, **shape}
 
 
 def export_onnx(

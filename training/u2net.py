@@ -15,7 +15,7 @@ one, in execution order, onto this module's.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 Widths = tuple[tuple[int, int], ...]  # (middle, output) channels of stage1 ... stage6, stage5d ... stage1d
+Ranks = dict[str, int]  # a ConvRelu's module path ("stages.4.encoder.0") -> the rank of its factored convolution
 ENCODER_DEPTHS = ((7, False), (6, False), (5, False), (4, False), (4, True), (4, True))  # (levels, dilated)
 DECODER_DEPTHS = ((4, True), (4, False), (5, False), (6, False), (7, False))  # stage5d ... stage1d
 U2NET_WIDTHS: Widths = (
@@ -56,12 +57,41 @@ def scaled_widths(factor: float | Sequence[float], base: Widths = U2NET_WIDTHS, 
     return tuple((scale(mid, f), scale(out, f)) for (mid, out), f in zip(base, factors, strict=True))
 
 
+OUTER_STAGES = (0, 1, 2, 8, 9, 10)  # stage1 ... stage3 and stage3d ... stage1d: the full-resolution end
+
+
+def narrower_middles(widths: Widths, factor: float, floor: int = 16, multiple: int = 4) -> Widths:
+    """`widths` with the outer stages' middle channels times `factor` (at least `floor`; never
+    wider than they were), their outputs untouched. Those stages run at 1/1 to 1/4 of the input's
+    side, where the channels' traffic costs the time, and their middles stay inside each block."""
+    if not 0 < factor <= 1:
+        raise ValueError(f"the middle channels' factor must be in (0, 1], got {factor}")
+
+    def middle(mid: int) -> int:
+        return min(mid, max(floor, round(mid * factor / multiple) * multiple))
+
+    return tuple((middle(mid), out) if i in OUTER_STAGES else (mid, out) for i, (mid, out) in enumerate(widths))
+
+
+class Factored(nn.Module):
+    """A 3x3 (dilated) convolution of rank `rank`: a 3x3 one to `rank` channels (`reduce`), then a
+    1x1 one back to `out_ch` (`expand`). `training.lowrank` fills it from a full convolution."""
+
+    def __init__(self, in_ch: int, out_ch: int, rank: int, dilation: int = 1) -> None:
+        super().__init__()
+        self.reduce = nn.Conv2d(in_ch, rank, 3, padding=dilation, dilation=dilation)
+        self.expand = nn.Conv2d(rank, out_ch, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.expand(self.reduce(x))
+
+
 class ConvRelu(nn.Module):
     """3x3 (dilated) convolution with bias, then ReLU: REBNCONV with its batch norm folded."""
 
     def __init__(self, in_ch: int, out_ch: int, dilation: int = 1) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation)
+        self.conv: nn.Conv2d | Factored = nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.conv(x))
@@ -108,9 +138,10 @@ class RSU(nn.Module):
 
 class U2Net(nn.Module):
     """U²-Net at `widths`: returns the fused map and the six side maps, each a sigmoid at input size.
-    Input 1x3xHxW float32 (ImageNet-normalised), outputs 1x1xHxW in 0..1."""
+    Input 1x3xHxW float32 (ImageNet-normalised), outputs 1x1xHxW in 0..1. `ranks` names the
+    convolutions that are `Factored` (training/lowrank.py), by their ConvRelu's module path."""
 
-    def __init__(self, widths: Widths = U2NET_WIDTHS) -> None:
+    def __init__(self, widths: Widths = U2NET_WIDTHS, ranks: Mapping[str, int] | None = None) -> None:
         super().__init__()
         if len(widths) != STAGES:
             raise ValueError(f"U²-Net has {STAGES} stages, got {len(widths)} widths")
@@ -128,6 +159,13 @@ class U2Net(nn.Module):
         side_inputs = [outs[10 - j] for j in range(5)] + [outs[5]]  # stage1d (finest) ... stage5d, stage6
         self.sides = nn.ModuleList([nn.Conv2d(ch, 1, 3, padding=1) for ch in side_inputs])
         self.fuse = nn.Conv2d(6, 1, 1)
+        self.ranks: Ranks = {str(path): int(rank) for path, rank in (ranks or {}).items()}
+        for path, rank in self.ranks.items():
+            layer = self.get_submodule(path)
+            if not isinstance(layer, ConvRelu) or not isinstance(layer.conv, nn.Conv2d):
+                raise ValueError(f"{path} is not a convolution layer of U²-Net")
+            conv = layer.conv
+            layer.conv = Factored(conv.in_channels, conv.out_channels, rank, int(conv.dilation[0]))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         encoded, hx = [], x

@@ -125,7 +125,7 @@ def test_a_student_taught_by_the_online_teacher_needs_no_cached_labels(tmp_path:
     losses = [json.loads(line)["loss"] for line in (job.run_dir / "log.jsonl").read_text().splitlines()]
     assert len(losses) == 2 and all(np.isfinite(losses))
     assert not list(job.labels.rglob("*.png"))  # every photo has its truth; nothing was labelled
-    with pytest.raises(ValueError, match="pruned from U²-Net"):
+    with pytest.raises(ValueError, match="made from U²-Net"):
         TrainConfig(distill="features")
 
 
