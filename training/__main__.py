@@ -27,7 +27,10 @@ fine-tune is shorter: --steps 40 --checkpoint-every 10 --validate-every 10 (READ
 
 A light student that keeps U²-Net's quality: `--arch u2net --width 0.5` starts from U²-Net's
 published weights pruned to half its channels (training/prune.py; `python -m training.cost` gives
-each width's INT8 size and speed, and each stage's sensitivity). Its distillation runs on a lent GPU
+each width's INT8 size and speed, and each stage's sensitivity). `--arch u2net --middle 0.5
+--low-rank 11` keeps the stages' outputs whole: the outer stages' middle channels halved, the five
+deepest stages factored to low rank for 11 M parameters (training/lowrank.py), so it starts nearer
+U²-Net than the half-width one ends. Its distillation runs on a lent GPU
 as one device call: `teacher` and `pack` here, training/gpu_run.sh there, `receive` here, then
 export / quantize / evaluate as usual (training/gpu_run.sh says how).
 """

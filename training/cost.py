@@ -1,7 +1,9 @@
 """What a narrower U²-Net would cost, before any training: `python -m training.cost`.
 
-Each candidate width is pruned from the published U²-Net (`training.prune`; timing and file size do
-not depend on the weights' values), exported with the fused output only, and quantized by a quick
+Each candidate is pruned from the published U²-Net (`training.prune`) to a width factor, with its
+outer stages' middle channels narrowed further and its deepest stages factored to low rank for a
+parameter budget where asked (`training.lowrank`; timing and file size do not depend on the
+weights' values), exported with the fused output only, and quantized by a quick
 static QDQ pass: the recipe's settings (`modelbuild.quantize.quantize_qdq`: uint8 activations,
 per-channel int8 weights, MinMax) on a few calibration photos, without the float-node search (a
 timing stand-in: the full recipe may keep a few nodes in float, a little larger and slower). Each
@@ -16,6 +18,7 @@ estimated as (other stages + u2netp-int8's inference x the candidate's inference
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import tempfile
 from dataclasses import dataclass
@@ -30,8 +33,10 @@ from modelbuild.paths import ENGINE_MODELS, PHOTOS, SOURCE_MODELS
 from modelbuild.photos import PhotoReader, photo_tensor
 from modelbuild.quantize import quantize_qdq
 
-from .prune import input_means, prune, stage_sensitivity
-from .u2net import U2Net, Widths, export_fused, load_onnx_weights, parameter_count, scaled_widths
+from .lowrank import low_rank
+from .prune import calibrate_heads, input_means, prune, stage_sensitivity
+from .train import LOW_RANK_PHOTOS, student_from_state
+from .u2net import U2Net, export_fused, load_onnx_weights, narrower_middles, parameter_count, scaled_widths
 
 MAX_MB = 12.5  # the student's INT8 file at most (the issue)
 
@@ -71,11 +76,61 @@ def centre_output(model: U2Net, photo: torch.Tensor) -> U2Net:
     return model
 
 
-def candidate(full: U2Net, widths: Widths, size: int, folder: Path, photos: list[Path], means: dict) -> dict:
-    model = centre_output(prune(full, widths, means).eval(), torch.from_numpy(photo_tensor(photos[0], size)))
-    name = f"w{'-'.join(str(o) for _, o in widths[:1])}-{parameter_count(model)}-{size}"
-    int8 = quick_int8(export_fused(model, folder / f"{name}.fp32.onnx", size), folder / f"{name}.onnx", size, photos)
+@dataclass(frozen=True)
+class Shape:
+    """A candidate, written `WIDTH[/MIDDLE][+MILLIONS][@SIDE]`: U²-Net's channels times WIDTH, the
+    outer stages' middles times MIDDLE, the deepest stages factored for MILLIONS parameters in all."""
+
+    width: float
+    middle: float = 1.0
+    low_rank: float = 0.0
+    size: int = 320
+
+    @classmethod
+    def parse(cls, text: str) -> Shape:
+        rest, _, side = text.partition("@")
+        rest, _, millions = rest.partition("+")
+        width, _, middle = rest.partition("/")
+        return cls(float(width), float(middle or 1.0), float(millions or 0.0), int(side or 320))
+
+    def __str__(self) -> str:
+        middle = f", middles x{self.middle}" if self.middle != 1.0 else ""
+        factored = f", low rank {self.low_rank:g} M" if self.low_rank else ""
+        return f"U²-Net x{self.width}{middle}{factored} @{self.size}"
+
+
+def student(full: U2Net, shape: Shape, photos: list[Path], means: dict) -> U2Net:
+    """The untrained candidate as training starts it: pruned, factored on LOW_RANK_PHOTOS photos
+    spread over ../shared/data/train (the deepest stage sees 10x10 positions a photo: a few photos
+    cannot estimate 512 directions), its heads fitted to U²-Net's on `photos`."""
+    tensors = [torch.from_numpy(photo_tensor(p, shape.size)) for p in photos]
+    model = prune(full, narrower_middles(scaled_widths(shape.width), shape.middle), means).eval()
+    if shape.low_rank:
+        pool = sorted(PHOTOS.iterdir())
+        spread = pool[:: max(1, len(pool) // LOW_RANK_PHOTOS)][:LOW_RANK_PHOTOS]
+        inputs = [torch.from_numpy(photo_tensor(p, shape.size)) for p in spread]
+        model = low_rank(model, inputs, round(shape.low_rank * 1e6))
+    return calibrate_heads(model, full, tensors).eval()
+
+
+def candidate(model: U2Net, size: int, folder: Path, photos: list[Path], name: str) -> dict:
+    """`model`'s quick INT8 file (its map centred first: `centre_output`), with its size."""
+    timed = centre_output(copy.deepcopy(model), torch.from_numpy(photo_tensor(photos[0], size)))
+    int8 = quick_int8(export_fused(timed, folder / f"{name}.fp32.onnx", size), folder / f"{name}.onnx", size, photos)
     return {"params": parameter_count(model), "mb": int8.stat().st_size / 1e6, "path": int8, "size": size}
+
+
+def distance_to_teacher(model: U2Net, teacher: U2Net, photos: list[Path], size: int) -> float:
+    """Mean absolute difference of the fused maps (each min-max stretched, as the engine does) of
+    `model` and `teacher` on `photos`: how far a candidate starts from U²-Net before training."""
+    from .online_teacher import minmax_per_image  # noqa: PLC0415
+
+    with torch.no_grad():
+        gaps = []
+        for photo in photos:
+            x = torch.from_numpy(photo_tensor(photo, size))
+            gaps.append(float((minmax_per_image(model(x)[0]) - minmax_per_image(teacher(x)[0])).abs().mean()))
+    return float(np.mean(gaps))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--candidates",
         default="0.35,0.4,0.45,0.5,0.55,0.5@256,0.6@256",
-        help="width factors of U²-Net's channels, each optionally @ an input side (default 320)",
+        help="WIDTH[/MIDDLE][+MILLIONS][@SIDE] each: U²-Net's channels x WIDTH, the outer stages' middles "
+        "x MIDDLE, the deepest stages factored for MILLIONS parameters, at an input side (default 320)",
+    )
+    parser.add_argument(
+        "--students", default="", help="kept weights of trained students (step-N.pt, average.pt), comma-separated"
+    )
+    parser.add_argument(
+        "--distance",
+        type=int,
+        default=0,
+        help="also each one's distance to U²-Net's map on this many validation photos of ../shared/data/train",
     )
     parser.add_argument("--threads", type=int, default=1, help="session threads (the machine may be shared)")
     parser.add_argument("--repeats", type=int, default=9)
@@ -104,23 +169,35 @@ def main(argv: list[str] | None = None) -> int:
         print(sensitivity_table(full, float(args.candidates.split(",")[0].split("@")[0]), args.sensitivity))
         return 0
     means = input_means(full, [torch.from_numpy(photo_tensor(p, 320)) for p in photos[:4]])
+    held = validation_photos(args.distance)
     rows: dict[str, dict] = {}
-    for item in args.candidates.split(","):
-        factor, _, side = item.partition("@")
-        key, size = f"U²-Net x{float(factor)} @{side or 320}", int(side or 320)
-        rows[key] = candidate(full, scaled_widths(float(factor)), size, args.out, photos, means)
+    models = {str(Shape.parse(item)): (Shape.parse(item).size, None) for item in args.candidates.split(",")}
+    models |= {path: (320, Path(path)) for path in args.students.split(",") if path}
+    for number, (key, (size, kept)) in enumerate(models.items()):
+        if kept is None:
+            model = student(full, Shape.parse(args.candidates.split(",")[number]), photos, means)
+        else:
+            model = student_from_state(torch.load(kept, weights_only=True, map_location="cpu"))
+        rows[key] = candidate(model, size, args.out, photos, f"candidate-{number}")
+        if held:
+            rows[key]["distance"] = f"{distance_to_teacher(model, full, held, size):.4f}"
         print(f"built {key}: {rows[key]['mb']:.2f} MB", flush=True)
     print(table(rows, args.threads, args.repeats, args.out))
     return 0
 
 
-def sensitivity_table(full: U2Net, factor: float, count: int) -> str:
-    """Each stage pruned alone to `factor` (prune.stage_sensitivity) on `count` validation photos of
-    ../shared/data/train, with the stage's share of the parameters and of the multiply-adds."""
+def validation_photos(count: int) -> list[Path]:
+    """The first `count` validation photos of ../shared/data/train (training.split)."""
     from .split import validation_stems  # noqa: PLC0415
 
     held = validation_stems(PHOTOS.parent)
-    photos = [p for p in sorted(PHOTOS.iterdir()) if p.stem in held][:count]
+    return [p for p in sorted(PHOTOS.iterdir()) if p.stem in held][:count]
+
+
+def sensitivity_table(full: U2Net, factor: float, count: int) -> str:
+    """Each stage pruned alone to `factor` (prune.stage_sensitivity) on `count` validation photos of
+    ../shared/data/train, with the stage's share of the parameters and of the multiply-adds."""
+    photos = validation_photos(count)
     moved = stage_sensitivity(full, [torch.from_numpy(photo_tensor(p, 320)) for p in photos], factor)
     blocks = [*full.stages, *full.decoders]
     params = [parameter_count(b) for b in blocks]
@@ -169,15 +246,16 @@ def table(rows: dict[str, dict], threads: int, repeats: int, out: Path) -> str:
     rembg = latency.get("u2netp fp32 (rembg's u2netp) @320", float("nan"))
     lines = [
         f"| model | params | INT8 MB | ms / inference ({threads} thread) | × u2netp-int8 | × u2netp fp32 "
-        "| est. warm 2 MP × rembg u2netp | fits 12.5 MB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| est. warm 2 MP × rembg u2netp | fits 12.5 MB | distance to U²-Net's map |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, ms in latency.items():
         row = rows.get(key, {})
         mb = row.get("mb", paths[key].stat().st_size / 1e6)
         lines.append(
             f"| {key} | {row.get('params', '')} | {mb:.2f} | {ms:.0f} | {ms / base:.2f} | {ms / rembg:.2f} "
-            f"| {BENCH_2MP.end_to_end_ratio(ms / base):.2f} | {'yes' if mb <= MAX_MB else 'no'} |"
+            f"| {BENCH_2MP.end_to_end_ratio(ms / base):.2f} | {'yes' if mb <= MAX_MB else 'no'} "
+            f"| {row.get('distance', '')} |"
         )
     record = {k: {"ms": v, **{kk: str(vv) for kk, vv in rows.get(k, {}).items()}} for k, v in latency.items()}
     (out / "latest.json").write_text(json.dumps(record, indent=1) + "\n")

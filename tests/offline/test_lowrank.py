@@ -129,3 +129,11 @@ def test_a_low_rank_student_is_made_taught_and_exported_by_the_pipeline(tmp_path
     (alpha,) = session.run(None, {"input": np.zeros((1, 3, 64, 64), np.float32)})
     assert alpha.shape == (1, 1, 64, 64) and np.isfinite(alpha).all()
     assert "factored to low rank for 3 M parameters" in pipeline.training_provenance(job)["source"]["architecture"]
+
+
+def test_the_cost_probe_reads_a_candidate_s_shape():
+    from training.cost import Shape  # noqa: PLC0415
+
+    assert Shape.parse("1/0.5+11@288") == Shape(width=1.0, middle=0.5, low_rank=11.0, size=288)
+    assert Shape.parse("0.5") == Shape(width=0.5)
+    assert str(Shape.parse("1/0.5+11")) == "U²-Net x1.0, middles x0.5, low rank 11 M @320"
