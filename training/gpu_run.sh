@@ -21,6 +21,9 @@
 #   python -m training evaluate $S                         # dev sets + validation, through the engine
 #   python -m bench --models engine:u2net-student-int8,rembg:u2net,rembg:u2netp   # the bars, same run
 #
+# The low-rank student (docs/training.md) the same way: WIDTH=1 EXTRA="--middle 0.5 --low-rank 11", and the same
+# three settings in the pack's and S's commands (U²-Net does not travel, so it teaches by its cached labels).
+#
 # Expected time: about 1 minute to start and load, MINUTES of training (default 7), under a minute to send back:
 # one call of about 9 minutes. Nothing here is timed on a GPU yet: the step count is measured, not assumed.
 set -euo pipefail

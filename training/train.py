@@ -96,7 +96,7 @@ class TrainConfig:
     middle: float = 1.0
     low_rank: float = 0.0
     # "labels": the cached soft labels of `python -m training teacher`; "features": the published
-    # U²-Net runs beside a student pruned from it (--arch u2net --width < 1) and teaches its map and
+    # U²-Net runs beside a student made from it (--arch u2net, smaller) and teaches its map and
     # its kept channels of every stage (training/online_teacher.py), on whatever crop augmentation made
     distill: str = "labels"
     feature_weight: float = 0.25  # weight of the stage features' loss against the maps' (distill "features")
