@@ -33,9 +33,8 @@ from modelbuild.paths import ENGINE_MODELS, PHOTOS, SOURCE_MODELS
 from modelbuild.photos import PhotoReader, photo_tensor
 from modelbuild.quantize import quantize_qdq
 
-from .lowrank import low_rank
 from .prune import calibrate_heads, input_means, prune, stage_sensitivity
-from .train import LOW_RANK_PHOTOS, student_from_state
+from .train import low_rank_student, student_from_state
 from .u2net import U2Net, export_fused, load_onnx_weights, narrower_middles, parameter_count, scaled_widths
 
 MAX_MB = 12.5  # the student's INT8 file at most (the issue)
@@ -100,17 +99,12 @@ class Shape:
 
 
 def student(full: U2Net, shape: Shape, photos: list[Path], means: dict) -> U2Net:
-    """The untrained candidate as training starts it: pruned, factored on LOW_RANK_PHOTOS photos
-    spread over ../shared/data/train (the deepest stage sees 10x10 positions a photo: a few photos
-    cannot estimate 512 directions), its heads fitted to U²-Net's on `photos`."""
-    tensors = [torch.from_numpy(photo_tensor(p, shape.size)) for p in photos]
+    """The untrained candidate as training starts it: pruned, factored on photos spread over
+    ../shared/data/train (`train.low_rank_student`), its heads fitted to U²-Net's on `photos`."""
     model = prune(full, narrower_middles(scaled_widths(shape.width), shape.middle), means).eval()
     if shape.low_rank:
-        pool = sorted(PHOTOS.iterdir())
-        spread = pool[:: max(1, len(pool) // LOW_RANK_PHOTOS)][:LOW_RANK_PHOTOS]
-        inputs = [torch.from_numpy(photo_tensor(p, shape.size)) for p in spread]
-        model = low_rank(model, inputs, round(shape.low_rank * 1e6))
-    return calibrate_heads(model, full, tensors).eval()
+        model = low_rank_student(model, sorted(PHOTOS.iterdir()), shape.size, shape.low_rank)
+    return calibrate_heads(model, full, [torch.from_numpy(photo_tensor(p, shape.size)) for p in photos]).eval()
 
 
 def candidate(model: U2Net, size: int, folder: Path, photos: list[Path], name: str) -> dict:
@@ -171,13 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     means = input_means(full, [torch.from_numpy(photo_tensor(p, 320)) for p in photos[:4]])
     held = validation_photos(args.distance)
     rows: dict[str, dict] = {}
-    models = {str(Shape.parse(item)): (Shape.parse(item).size, None) for item in args.candidates.split(",")}
-    models |= {path: (320, Path(path)) for path in args.students.split(",") if path}
-    for number, (key, (size, kept)) in enumerate(models.items()):
-        if kept is None:
-            model = student(full, Shape.parse(args.candidates.split(",")[number]), photos, means)
+    shapes = [Shape.parse(item) for item in args.candidates.split(",")]
+    for number, item in enumerate([*shapes, *(Path(p) for p in args.students.split(",") if p)]):
+        key, size = str(item), item.size if isinstance(item, Shape) else 320
+        if isinstance(item, Shape):
+            model = student(full, item, photos, means)
         else:
-            model = student_from_state(torch.load(kept, weights_only=True, map_location="cpu"))
+            model = student_from_state(torch.load(item, weights_only=True, map_location="cpu"))
         rows[key] = candidate(model, size, args.out, photos, f"candidate-{number}")
         if held:
             rows[key]["distance"] = f"{distance_to_teacher(model, full, held, size):.4f}"

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 JPEG_QUALITY = 85  # 320x320: about 26 KB a photo
 RUN_FILES = ("log.jsonl", "val.jsonl", "data.json")
-SHAPE_KEYS = ("widths", "ranks")  # what shapes a student's kept weights (train.kept_state)
 
 
 def model_square(bgr: np.ndarray, size: int) -> np.ndarray:
@@ -71,13 +70,12 @@ def pack(job: Job, target: Path, budget_mb: float) -> dict[str, int]:
     packed per folder. The teacher's labels must be made first (`python -m training teacher`)."""
     import torch  # noqa: PLC0415
 
-    from .train import initial_state  # noqa: PLC0415
+    from .train import initial_state, student_shape  # noqa: PLC0415
 
     size = job.config.size
     target.mkdir(parents=True, exist_ok=True)
     state = initial_state(job.run_dir / "init.pt", job.config, job.init, [e.image for e in job.examples("train")])
-    shape = {k: v for k, v in torch.load(job.run_dir / "init.pt", weights_only=True).items() if k in SHAPE_KEYS}
-    torch.save({"model": {k: v.half() for k, v in state.items()}, **shape}, target / "init.pt")
+    torch.save({"model": {k: v.half() for k, v in state["model"].items()}, **student_shape(state)}, target / "init.pt")
     used, packed = (target / "init.pt").stat().st_size, {}
     for folder, example, held in by_priority(job):
         if not example.teacher.is_file():
@@ -120,12 +118,14 @@ def send_back(job: Job, out: Path, weights: Path) -> list[Path]:
     """The kept `weights` in float16, in two halves, and the run's logs, into `out`."""
     import torch  # noqa: PLC0415
 
+    from .train import student_shape  # noqa: PLC0415
+
     state = torch.load(weights, weights_only=True, map_location="cpu")
     names = sorted(state["model"])
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for part, chosen in enumerate((names[: len(names) // 2], names[len(names) // 2 :]), 1):
-        meta = {"step": state["step"], "part": part} | {k: v for k, v in state.items() if k in SHAPE_KEYS}
+        meta = {"step": state["step"], "part": part} | student_shape(state)
         half = {"model": {n: state["model"][n].half() for n in chosen}} | meta
         torch.save(half, out / f"weights-{part}.pt")
         written.append(out / f"weights-{part}.pt")
@@ -140,12 +140,13 @@ def receive(job: Job, folder: Path) -> Path:
     the logs (the run's own, if any, are replaced); returns the kept weights' path."""
     import torch  # noqa: PLC0415
 
+    from .train import student_shape  # noqa: PLC0415
+
     parts = [torch.load(folder / f"weights-{i}.pt", weights_only=True) for i in (1, 2)]
     model = {name: value.float() for part in parts for name, value in part["model"].items()}
     job.run_dir.mkdir(parents=True, exist_ok=True)
     target = job.run_dir / f"step-{parts[0]['step']}.pt"
-    shape = {k: v for k, v in parts[0].items() if k in SHAPE_KEYS}
-    torch.save({"model": model, "step": parts[0]["step"], **shape}, target)
+    torch.save({"model": model, "step": parts[0]["step"], **student_shape(parts[0])}, target)
     for name in RUN_FILES:
         if (folder / name).is_file():
             shutil.copyfile(folder / name, job.run_dir / name)

@@ -177,12 +177,21 @@ def initial_model(config: TrainConfig, init_onnx: Path, photos: Sequence[Path] =
     if widths != published.widths:
         student = prune(published, widths, input_means(published, tensors) if tensors else None)
     if config.low_rank:
-        spread = photos[:: max(1, len(photos) // LOW_RANK_PHOTOS)][:LOW_RANK_PHOTOS]
-        inputs = [torch.from_numpy(photo_tensor(p, config.size)) for p in spread]
-        if not inputs:
-            raise ValueError("a low-rank student is made from photos' outputs: none given")
-        student = low_rank(student.eval(), inputs, round(config.low_rank * 1e6))
+        student = low_rank_student(student, photos, config.size, config.low_rank)
     return calibrate_heads(student, published, tensors) if tensors else student
+
+
+def low_rank_student(model: U2Net, photos: Sequence[Path], size: int, millions: float) -> U2Net:
+    """`model` with its deepest stages factored for `millions` M parameters in all (lowrank.py), on
+    the outputs of LOW_RANK_PHOTOS of `photos` spread over the list (the deepest stage sees 10x10
+    positions a photo at 320: a few photos cannot estimate its 512 directions)."""
+    from modelbuild.photos import photo_tensor  # noqa: PLC0415
+
+    spread = photos[:: max(1, len(photos) // LOW_RANK_PHOTOS)][:LOW_RANK_PHOTOS]
+    if not spread:
+        raise ValueError("a low-rank student is made from photos' outputs: none given")
+    inputs = [torch.from_numpy(photo_tensor(p, size)) for p in spread]
+    return low_rank(model.eval(), inputs, round(millions * 1e6))
 
 
 def trainable(model: U2Net, train_only: str) -> list[torch.nn.Parameter]:
@@ -227,14 +236,13 @@ def train(
     checkpoint = run_dir / "checkpoint.pt"
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest convolutions
-    initial_state(run_dir / "init.pt", config, init_onnx, [e.image for e in examples])  # a new run's, made once
-    model = student_from_state(torch.load(run_dir / "init.pt", weights_only=True, map_location="cpu"))
+    model = student_from_state(initial_state(run_dir / "init.pt", config, init_onnx, [e.image for e in examples]))
     fast = config.mixed_precision and (device.type == "cuda" or bf16_is_fast())
     model = model.to(device, memory_format=torch.channels_last if fast else torch.contiguous_format)
     trained = trainable(model, config.train_only)
     optimiser = make_optimiser(trained, config)
     rng = np.random.default_rng(config.seed)
-    step = resume(checkpoint, model, optimiser, rng, config, init_onnx, [e.image for e in examples])
+    step = resume(checkpoint, model, optimiser, rng, config)
     model.train()
     teacher = None
     if config.distill == "features":
@@ -294,15 +302,11 @@ def resume(
     optimiser: torch.optim.Optimizer,
     rng: np.random.Generator,
     config: TrainConfig,
-    init_onnx: Path,
-    photos: Sequence[Path] = (),
 ) -> int:
-    """Load the run's checkpoint into model, optimiser and rng and return its step; or, for a new
-    run, its initial weights (step 0): `init.pt` beside the checkpoint, made first if absent
-    (`initial_model` of `init_onnx`, pruned with the help of `photos`)."""
+    """Load the run's checkpoint into model, optimiser and rng and return its step; step 0 for a
+    new run (`model` holds its initial weights already: `initial_state`)."""
     device = next(model.parameters()).device
     if not checkpoint.is_file():
-        model.load_state_dict(initial_state(checkpoint.parent / "init.pt", config, init_onnx, photos))
         return 0
     state = torch.load(checkpoint, weights_only=True, map_location=device)
     saved = asdict(TrainConfig()) | state["config"]  # settings added since the run began had their defaults
@@ -316,14 +320,15 @@ def resume(
 
 
 def initial_state(path: Path, config: TrainConfig, init_onnx: Path, photos: Sequence[Path] = ()) -> dict[str, Any]:
-    """The run's initial weights, kept at `path` (made from `initial_model` the first time)."""
+    """The run's initial weights as kept at `path` (`kept_state`: made from `initial_model` the
+    first time)."""
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         model = initial_model(config, init_onnx, photos)
         torch.save(kept_state(model), temporary)
         temporary.replace(path)
-    state: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")["model"]
+    state: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
     return state
 
 
@@ -413,9 +418,17 @@ def save_checkpoint(
     temporary.replace(path)  # never a half-written checkpoint
 
 
+SHAPE_KEYS = ("widths", "ranks")  # what shapes a student, beside its weights, in a kept-weights file
+
+
 def kept_state(model: U2Net, **extra: Any) -> dict[str, Any]:
     """What a kept-weights file holds: the weights and what shapes them (widths, factored ranks)."""
     return {"model": model.state_dict(), "widths": model.widths, "ranks": model.ranks, **extra}
+
+
+def student_shape(state: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a kept-weights `state` that shape its student (SHAPE_KEYS), as it has them."""
+    return {key: state[key] for key in SHAPE_KEYS if key in state}
 
 
 def load_student(checkpoint: Path) -> tuple[U2Net, dict]:

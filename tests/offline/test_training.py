@@ -225,13 +225,10 @@ def test_the_optimiser_is_a_setting_and_runs_begun_before_it_still_resume(tmp_pa
     torch.save(state, tmp_path / "checkpoint.pt")
     fresh = U2NetP()
     rng = np.random.default_rng(1)
-    assert (
-        resume(tmp_path / "checkpoint.pt", fresh, make_optimiser(list(fresh.parameters()), config), rng, config, U2NETP)
-        == 7
-    )
+    assert resume(tmp_path / "checkpoint.pt", fresh, make_optimiser(list(fresh.parameters()), config), rng, config) == 7
     with pytest.raises(ValueError, match="other settings"):
         sgd = TrainConfig(optimizer="sgd")
-        resume(tmp_path / "checkpoint.pt", fresh, make_optimiser(list(fresh.parameters()), sgd), rng, sgd, U2NETP)
+        resume(tmp_path / "checkpoint.pt", fresh, make_optimiser(list(fresh.parameters()), sgd), rng, sgd)
 
 
 def test_an_unknown_augmentation_is_refused_before_any_step(tmp_path: Path) -> None:
