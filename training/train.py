@@ -418,17 +418,15 @@ def save_checkpoint(
     temporary.replace(path)  # never a half-written checkpoint
 
 
-SHAPE_KEYS = ("widths", "ranks")  # what shapes a student, beside its weights, in a kept-weights file
-
-
 def kept_state(model: U2Net, **extra: Any) -> dict[str, Any]:
     """What a kept-weights file holds: the weights and what shapes them (widths, factored ranks)."""
     return {"model": model.state_dict(), "widths": model.widths, "ranks": model.ranks, **extra}
 
 
 def student_shape(state: dict[str, Any]) -> dict[str, Any]:
-    """The entries of a kept-weights `state` that shape its student (SHAPE_KEYS), as it has them."""
-    return {key: state[key] for key in SHAPE_KEYS if key in state}
+    """What shapes the student of a kept-weights `state`: its widths (U²-Netp's for runs from
+    before widths were kept) and its factored ranks (none before low rank)."""
+    return {"widths": state.get("widths", U2NETP_WIDTHS), "ranks": state.get("ranks", {})}
 
 
 def load_student(checkpoint: Path) -> tuple[U2Net, dict]:
@@ -439,8 +437,8 @@ def load_student(checkpoint: Path) -> tuple[U2Net, dict]:
 
 def student_from_state(state: dict[str, Any]) -> U2Net:
     """The student a checkpoint's state describes, in eval mode."""
-    widths = tuple(tuple(w) for w in state.get("widths", U2NETP_WIDTHS))  # runs from before widths: U²-Netp
-    model = U2Net(widths, state.get("ranks"))
+    shape = student_shape(state)
+    model = U2Net(tuple(tuple(w) for w in shape["widths"]), shape["ranks"])
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -473,8 +471,7 @@ def average_weights(kept: Sequence[Path]) -> dict[str, Any]:
     if len(kept) < 2:
         raise ValueError(f"averaging needs at least two kept weights, got {len(kept)}")
     states = [torch.load(path, weights_only=True, map_location="cpu") for path in kept]
-    shapes = {json.dumps([state.get("widths", U2NETP_WIDTHS), state.get("ranks", {})]) for state in states}
-    if len(shapes) > 1:
+    if len({json.dumps(student_shape(state)) for state in states}) > 1:
         raise ValueError(f"kept weights of other widths or ranks cannot be averaged: {', '.join(map(str, kept))}")
     models = [state["model"] for state in states]
     mean = {
@@ -484,8 +481,7 @@ def average_weights(kept: Sequence[Path]) -> dict[str, Any]:
         for name, value in models[0].items()
     }
     step = max(int(state.get("step", 0)) for state in states)
-    shape = {"widths": states[0].get("widths", U2NETP_WIDTHS), "ranks": states[0].get("ranks", {})}
-    return {"model": mean, "step": step, **shape}
+    return {"model": mean, "step": step, **student_shape(states[0])}
 
 
 def export_onnx(
