@@ -7,7 +7,6 @@
 #   python -m modelbuild fetch u2net                                   # the published weights (176 MB, cached)
 #   python -m training teacher --teacher u2net                         # U²-Net fp32 labels of the pool (CPU, cached)
 #   python -m training pack --teacher u2net --arch u2net --width 0.5 --run u2net-x050   # -> gpu-pack/ (<= 56 MB)
-#   grep -qx /gpu-pack/ .git/info/exclude || echo /gpu-pack/ >> .git/info/exclude
 #
 # The device call (run tool): command `bash training/gpu_run.sh`, carry ["gpu-pack"], timeout_s 600. It
 # measures the step time on 30 steps, sets the step count that fills MINUTES, trains (validating on the pack's
