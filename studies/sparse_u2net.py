@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from modelbuild.teachers import TEACHERS
-from training.data import Example
 from training.paths import INIT_ONNX, TEACHER_LABELS
 from training.split import POOL_FOLDERS
 from training.train import ARCHITECTURES, torch_predictor
@@ -34,13 +33,17 @@ SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.85)
 RESULTS = Path(__file__).parent / "results" / "sparse_u2net.md"
 
 
+def convolutions(model: U2Net) -> list[torch.nn.Conv2d]:
+    return [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
 def prune_globally(model: U2Net, dense: dict[str, torch.Tensor], sparsity: float) -> float:
     """Zero the `sparsity` share of all convolution weights with the smallest magnitude (from the
     `dense` weights); returns the share left non-zero."""
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             parameter.copy_(dense[name])
-        convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        convs = convolutions(model)
         magnitudes = torch.cat([m.weight.abs().flatten() for m in convs])
         if sparsity > 0:
             threshold = magnitudes.kthvalue(int(sparsity * magnitudes.numel())).values
@@ -53,7 +56,7 @@ def prune_globally(model: U2Net, dense: dict[str, torch.Tensor], sparsity: float
 def int8_weights(model: U2Net) -> bytes:
     """Every convolution weight as the INT8 recipe stores it: symmetric, one scale per output channel."""
     parts = []
-    for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
+    for conv in convolutions(model):
         weight = conv.weight.detach().numpy().reshape(conv.weight.shape[0], -1)
         scale = np.maximum(np.abs(weight).max(axis=1, keepdims=True), 1e-12) / 127
         parts.append(np.clip(np.round(weight / scale), -127, 127).astype(np.int8).tobytes())
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sparsities", default=",".join(map(str, SPARSITIES)))
     args = parser.parse_args(argv)
     teacher = TEACHERS["u2net"]
-    groups: dict[str, list[Example]] = validation_groups(POOL_FOLDERS, TEACHER_LABELS / teacher.name)
+    groups = validation_groups(POOL_FOLDERS, TEACHER_LABELS / teacher.name)
     label_unlabelled(groups, teacher, TEACHER_LABELS / teacher.name)
     groups = {name: examples[: args.limit] for name, examples in groups.items()}
     model = load_onnx_weights(U2Net(ARCHITECTURES["u2net"]), INIT_ONNX["u2net"]).eval()

@@ -9,13 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training/requirements.txt (torch) is installed by make test")
 
-from studies.sparse_u2net import int8_weights, prune_globally  # noqa: E402
+from studies.sparse_u2net import convolutions, int8_weights, prune_globally  # noqa: E402
 from tests.offline.test_student import WIDE  # noqa: E402
 from training.u2net import U2Net  # noqa: E402
 
 
 def conv_weights(model: U2Net) -> torch.Tensor:
-    return torch.cat([m.weight.detach().flatten() for m in model.modules() if isinstance(m, torch.nn.Conv2d)])
+    return torch.cat([m.weight.detach().flatten() for m in convolutions(model)])
 
 
 def test_zeroes_the_smallest_share_of_all_convolutions_and_restores_the_dense_weights() -> None:
