@@ -3,8 +3,8 @@
 Each model `<id>` is described by `<id>.json` next to its ONNX file. The loader checks the
 file's size and sha256 against it; preprocessing reads input size and mean/std from it, and
 post-processing its family (families.py), output name and normalisation, so the two cannot
-drift apart; `output.side` names the finest side output when the model exposes it (the error
-estimate's `side` feature, quality.py); `memory.arena_mib` is what ONNX Runtime's arena takes on
+drift apart; `output.side` and `output.side4` name the side outputs the model exposes (the error
+estimate's `side` and `side4` features, quality.py); `memory.arena_mib` is what ONNX Runtime's arena takes on
 the model's first run (modelbuild/arena.py), which lets the engine skip a warm-up run at load
 (model.py) and count it against the memory budget instead (memory.py). `"shipped": true` marks
 the models committed in git and baked into the Lambda image, `"baked": true` those baked in but
@@ -23,7 +23,7 @@ from typing import Any
 from .errors import ModelError, ModelIntegrityError, ModelNotFoundError
 from .families import DEFAULT_FAMILY, FAMILIES
 from .quality import DEFAULT as DEFAULT_ERROR_MODEL
-from .quality import ErrorModel
+from .quality import SIDE_FEATURES, ErrorModel
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Manifest:
     normalize_output: str  # "minmax" (rescale the map to 0..1 per image) or "none"
     path: Path  # the model file, resolved next to the manifest
     error_model: ErrorModel = DEFAULT_ERROR_MODEL  # the per-image error estimate (quality.py)
-    side_name: str | None = None  # the finest side output, when the model exposes it
+    sides: dict[str, str] = field(default_factory=dict)  # exposed side outputs by feature (quality.SIDE_FEATURES)
     arena_mb: float | None = None  # memory ONNX Runtime's arena takes on the first run, when measured
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -51,9 +51,10 @@ class Manifest:
         try:
             inp, out = data["input"], data["output"]
             error_model = ErrorModel.from_dict(data["error_estimate"]) if "error_estimate" in data else None
-            side_name = str(out["side"]) if "side" in out else None
-            if error_model is not None and "side" in error_model.weights and side_name is None:
-                raise ValueError("its error estimate weighs the `side` feature but it names no side output")
+            sides = {name: str(out[name]) for name in SIDE_FEATURES if name in out}
+            missing = sorted(set(SIDE_FEATURES) & set(error_model.weights if error_model else ()) - set(sides))
+            if missing:
+                raise ValueError(f"its error estimate weighs {missing} but it names no such side output")
             return cls(
                 id=str(data["id"]),
                 file=str(data["file"]),
@@ -68,7 +69,7 @@ class Manifest:
                 normalize_output=str(out.get("normalize", "none")),
                 path=folder / str(data["file"]),
                 error_model=error_model or DEFAULT_ERROR_MODEL,
-                side_name=side_name,
+                sides=sides,
                 arena_mb=_arena_mb(data),
                 provenance=dict(data.get("provenance", {})),
                 metrics=dict(data.get("metrics", {})),

@@ -58,15 +58,17 @@ class Model:
         """The model's foreground probability at its own input size, float32 in 0..1: its output
         through its family's activation, then min-max normalised when the manifest says so; the
         activation's peak before that normalisation (which stretches any flat map to 0..1); and
-        the finest side output the same way, when the model exposes one."""
+        the side outputs the model exposes the same way."""
         manifest = self.manifest
-        names = [manifest.output_name] + ([manifest.side_name] if manifest.side_name else [])
+        names = [manifest.output_name, *manifest.sides.values()]
         outputs = self.session.run(names, {manifest.input_name: self.prepare(bgr)})
         self._ran.set()
         pred = self._activated(outputs[0])
         peak = float(np.clip(pred.max(initial=0.0), 0.0, 1.0))
-        side = self._normalised(self._activated(outputs[1])) if len(outputs) > 1 else None
-        return Prediction(self._normalised(pred), peak, side)
+        sides = {
+            name: self._normalised(self._activated(out)) for name, out in zip(manifest.sides, outputs[1:], strict=True)
+        }
+        return Prediction(self._normalised(pred), peak, sides)
 
     def _activated(self, out: np.ndarray) -> np.ndarray:
         return self.family.activation(out.reshape(out.shape[-2], out.shape[-1]).astype(np.float32, copy=False))
@@ -87,7 +89,7 @@ class Prediction:
 
     map: np.ndarray  # float32 HxW (the model's input size), 0..1
     peak: float  # its strongest response before min-max (0..1): under 0.5 nothing looks like a subject
-    side: np.ndarray | None = None  # the finest side output like `map`, when the model exposes it
+    sides: dict[str, np.ndarray] = field(default_factory=dict)  # side outputs like `map`, by feature (quality.py)
 
 
 def model_input(bgr: np.ndarray, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:

@@ -85,7 +85,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     data = output.encode(pixels, options.compress_level, options.encode_quality, icc_profile)
     encoded_at = time.perf_counter()
 
-    features = measure(pred, prediction.peak, uncertainty, prediction.side)
+    features = measure(pred, prediction.peak, uncertainty, prediction.sides)
     return Cutout(
         data=data,
         width=int(pixels.shape[1]),

@@ -28,6 +28,10 @@ without one uses `DEFAULT`, the fit for u2netp-int8. The features:
               `output.side`): where the network's own outputs disagree, the cut-out errs. On the
               student's validation split it carried best to a left-out group of photos (Spearman
               0.642 alone vs 0.615 for `soft`, the best without it)
+- side4:      mean |fourth side output - map| (`output.side4`), of U²-Net's six from the finest: a
+              coarser, more global view of what the subject is. Beside `side` it sees salient-object
+              photos where the map is confident and picked another object
+              (`python -m studies.triage_features`)
 """
 
 from __future__ import annotations
@@ -56,7 +60,9 @@ FEATURES = (
     "holes",
     "weak",
     "edge",
+    "side4",
 )
+SIDE_FEATURES = ("side", "side4")  # from side outputs a model exposes (its manifest's output.side, output.side4)
 FLOOR = 1e-3  # added before the log: features that can be 0 (an empty matte) stay finite
 BAND_LOW = 0.02  # the `band` feature counts map values in (BAND_LOW, 1 - BAND_LOW)
 FAINT_LOW = 0.1  # the `faint` feature: the area the map gives at least this, against its area at 0.5
@@ -88,10 +94,12 @@ class ErrorModel:
         return float(min(1.0, math.exp(log_error)))
 
 
-def measure(prediction: np.ndarray, peak: float, uncertain: float, side: np.ndarray | None = None) -> dict[str, float]:
+def measure(
+    prediction: np.ndarray, peak: float, uncertain: float, sides: Mapping[str, np.ndarray] | None = None
+) -> dict[str, float]:
     """The features of one cut-out: `prediction` is the model's float32 map (0..1) at its input
     size, `peak` its response before normalisation, `uncertain` the matte's share in (10 %, 90 %),
-    `side` the finest side output like `prediction` (None: no `side` feature)."""
+    `sides` the side outputs the model exposes, like `prediction`, by feature (SIDE_FEATURES)."""
     foreground = (prediction >= 0.5).astype(np.uint8)
     pieces, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
     outlines, _ = cv2.findContours(foreground, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
@@ -108,8 +116,8 @@ def measure(prediction: np.ndarray, peak: float, uncertain: float, side: np.ndar
         "band": float(np.count_nonzero((prediction > BAND_LOW) & (prediction < 1.0 - BAND_LOW)) / prediction.size),
     }
     features |= _loss(prediction, foreground, stats[1:, cv2.CC_STAT_AREA])
-    if side is not None:
-        features["side"] = float(cv2.absdiff(side, prediction).mean())
+    for name, side in (sides or {}).items():
+        features[name] = float(cv2.absdiff(side, prediction).mean())
     return features
 
 

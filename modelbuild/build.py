@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from .errors import AccuracyError
 from .evaluate import compare_latency, image_errors, mean_abs_error, open_session, predict_maps
-from .graph import expose_finest_side, prepare_float_graph
+from .graph import expose_side_outputs, prepare_float_graph
 from .manifests import describe_model, read_manifest, write_manifest
 from .paths import ENGINE_MODELS, WORK
 from .photos import PhotoReader, photo_tensor
@@ -52,7 +52,7 @@ def quantize_model(
     quantize_qdq(float_model, quantized, ranges, float_nodes)
     metrics = verify(recipe, float_model, quantized, ranges)
     if recipe.side_output:
-        expose_finest_side(quantized)
+        expose_side_outputs(quantized)
     target = engine_models / f"{recipe.model_id}.onnx"
     shutil.copyfile(quantized, target)
     manifest = describe_model(

@@ -1,5 +1,5 @@
 """Graph surgery: before quantization keep the fused output, opset 13, ORT pre-processing; after
-it, optionally expose the finest side output again (the error estimate's `side` feature)."""
+it, optionally expose side outputs again (the error estimate's `side` and `side4` features)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from onnx import numpy_helper, utils, version_converter
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 QUANT_OPSET = 13  # per-channel DequantizeLinear needs the `axis` attribute (opset >= 13)
-SIDE_OUTPUT = "side"  # the name the finest side output is exposed under (engine/manifest.py reads it)
+# The side outputs exposed for the error estimate (engine/quality.py), by graph output name (the
+# feature's name, which engine/manifest.py reads): the index of each among U²-Net's, finest first.
+SIDE_OUTPUTS = {"side": 0, "side4": 3}
 PASS_THROUGH = {"QuantizeLinear", "DequantizeLinear"}
 
 
@@ -98,9 +100,9 @@ def _as_fp32(tensor: onnx.TensorProto) -> onnx.TensorProto:
     return numpy_helper.from_array(numpy_helper.to_array(tensor).astype("float32"), tensor.name)
 
 
-def finest_side(model: onnx.ModelProto) -> str:
-    """The tensor of U²-Net's finest side output (logits) as the fuse conv takes it: the fused
-    output is sigmoid(conv(concat(side 1, side 2, ...))), Q/DQ pairs aside in an INT8 graph."""
+def side_logits(model: onnx.ModelProto) -> list[str]:
+    """The tensors of U²-Net's side outputs (logits), finest first, as the fuse conv takes them: the
+    fused output is sigmoid(conv(concat(side 1, side 2, ...))), Q/DQ pairs aside in an INT8 graph."""
     producer = producer_map(model.graph)
 
     def through(tensor: str, skip: set[str]) -> onnx.NodeProto:
@@ -113,17 +115,28 @@ def finest_side(model: onnx.ModelProto) -> str:
     concat = through(fuse.input[0], PASS_THROUGH)
     if fuse.op_type != "Conv" or concat.op_type != "Concat":
         raise ValueError(f"not a U²-Net head: the fused output comes from {fuse.op_type} of {concat.op_type}")
-    return str(concat.input[0])
+    return [str(name) for name in concat.input]
 
 
-def expose_finest_side(path: Path) -> None:
-    """Add the finest side output, through a sigmoid like the fused map, as a second graph output
-    SIDE_OUTPUT: the network computes it anyway, and its disagreement with the fused map predicts
-    the cut-out's error."""
-    model = onnx.load(str(path))
+def expose_sides(model: onnx.ModelProto, logits: dict[str, str]) -> None:
+    """Add graph outputs {name: sigmoid(logit tensor)}, shaped like the fused map."""
+    taken = {t for node in model.graph.node for t in node.output} | {t.name for t in model.graph.initializer}
+    if taken & set(logits):
+        raise ValueError(f"the graph already has tensors named {sorted(taken & set(logits))}")
     fused = model.graph.output[0]
-    model.graph.node.append(onnx.helper.make_node("Sigmoid", [finest_side(model)], [SIDE_OUTPUT], name=SIDE_OUTPUT))
-    side = onnx.helper.make_tensor_value_info(SIDE_OUTPUT, onnx.TensorProto.FLOAT, None)
-    side.type.tensor_type.shape.CopyFrom(fused.type.tensor_type.shape)
-    model.graph.output.append(side)
+    for name, logit in logits.items():
+        model.graph.node.append(onnx.helper.make_node("Sigmoid", [logit], [name], name=name))
+        side = onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        side.type.tensor_type.shape.CopyFrom(fused.type.tensor_type.shape)
+        model.graph.output.append(side)
+
+
+def expose_side_outputs(path: Path) -> None:
+    """Add the SIDE_OUTPUTS the head has, each through a sigmoid like the fused map, as graph
+    outputs: the network computes them anyway, and their disagreement with the fused map predicts
+    the cut-out's error. The fused map is untouched; outputs already exposed are kept as they are."""
+    model = onnx.load(str(path))
+    logits, exposed = side_logits(model), {o.name for o in model.graph.output}
+    wanted = {name: index for name, index in SIDE_OUTPUTS.items() if index < len(logits) and name not in exposed}
+    expose_sides(model, {name: logits[index] for name, index in wanted.items()})
     onnx.save(model, str(path))

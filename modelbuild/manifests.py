@@ -11,7 +11,7 @@ import onnx
 from engine.manifest import sha256_file
 
 from .arena import arena_mib
-from .graph import SIDE_OUTPUT
+from .graph import SIDE_OUTPUTS
 from .photos import MEAN, STD
 
 FAMILY = "u2net"  # every model built here and in training/ is U²-Net or U²-Netp
@@ -32,16 +32,17 @@ def describe_model(
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,
         "input": {"name": graph.input[0].name, "size": [dims[3], dims[2]], "mean": list(MEAN), "std": list(STD)},
-        "output": {"name": graph.output[0].name, "normalize": "minmax"} | side_output(graph),
+        "output": {"name": graph.output[0].name, "normalize": "minmax"} | side_outputs(graph),
         **({"memory": {"arena_mib": arena}} if arena is not None else {}),
         "provenance": provenance,
         "metrics": metrics,
     }
 
 
-def side_output(graph: onnx.GraphProto) -> dict[str, str]:
-    """`{"side": name}` when the graph exposes its finest side output (graph.expose_finest_side)."""
-    return {"side": SIDE_OUTPUT} if any(o.name == SIDE_OUTPUT for o in graph.output[1:]) else {}
+def side_outputs(graph: onnx.GraphProto) -> dict[str, str]:
+    """`{"side": "side", "side4": "side4"}`, as far as the graph exposes them (graph.expose_side_outputs)."""
+    exposed = {o.name for o in graph.output[1:]}
+    return {name: name for name in SIDE_OUTPUTS if name in exposed}
 
 
 IMAGE_MARKS = ("shipped", "baked")  # what the image bakes in (infra/select_models.py)

@@ -24,7 +24,7 @@ class Recipe:
     photos: PhotoSplit = field(default_factory=PhotoSplit)
     search_gain: float = 0.1  # a float island must cut the MAE by this share to be kept (quantize.py)
     search_patience: int = 3  # islands tried per round before the search stops
-    side_output: bool = False  # also expose the finest side output (graph.expose_finest_side)
+    side_output: bool = False  # also expose side outputs for the error estimate (graph.expose_side_outputs)
 
 
 RECIPES: dict[str, Recipe] = {

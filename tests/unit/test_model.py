@@ -120,9 +120,13 @@ def test_an_error_estimate_on_a_side_output_the_model_lacks_fails_the_load(tmp_p
     logits_model(tmp_path, "u2net")
     manifest = tmp_path / "u2net-tiny.json"
     data = json.loads(manifest.read_text())
-    data["error_estimate"] = {"intercept": -3.0, "weights": {"side": 1.0}}
+    data["error_estimate"] = {"intercept": -3.0, "weights": {"side": 1.0, "side4": 0.5}}
     manifest.write_text(json.dumps(data))
-    with pytest.raises(ModelError, match="side output"):
+    with pytest.raises(ModelError, match=r"weighs \['side', 'side4'\] but it names no such side output"):
+        get_model("u2net-tiny", tmp_path, 1)
+    data["output"]["side"] = "side"  # one of the two named: still the other is missing
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=r"weighs \['side4'\]"):
         get_model("u2net-tiny", tmp_path, 1)
 
 

@@ -17,7 +17,7 @@ from engine.errors import ModelIntegrityError
 from engine.manifest import available_models, load_manifest, verify_model_file
 from infra.select_models import shipped_models
 from modelbuild.errors import SourceError
-from modelbuild.graph import SIDE_OUTPUT, expose_finest_side, widen_to_fp32
+from modelbuild.graph import expose_side_outputs, widen_to_fp32
 from modelbuild.manifests import describe_model, write_manifest
 from modelbuild.paths import DATA, ENGINE_MODELS, REPO, repo_relative
 from modelbuild.photos import MixedPhotos, PhotoSplit
@@ -200,28 +200,29 @@ def test_a_float16_graph_widened_to_float32_computes_the_same(tmp_path: Path):
     assert np.abs(run[0] - run[1]).max() < 2e-3  # float16 rounding in the original
 
 
-def two_sided_model(path: Path) -> Path:
-    """U²-Net's head in miniature: two side convs (the first behind a Q/DQ pair, as in an INT8
-    graph), concatenated, fused by a conv, through a sigmoid to the one output."""
-    init = [
-        helper.make_tensor("w0", TensorProto.FLOAT, [1, 3, 1, 1], [0.5, -0.25, 1.0]),
-        helper.make_tensor("w1", TensorProto.FLOAT, [1, 3, 1, 1], [-1.0, 0.75, 0.25]),
-        helper.make_tensor("wf", TensorProto.FLOAT, [1, 2, 1, 1], [0.6, 0.4]),
+SIDE_WEIGHTS = ([0.5, -0.25, 1.0], [-1.0, 0.75, 0.25], [0.25, 0.25, -0.5], [1.0, 0.5, 0.5], [-0.5, -0.5, 0.25])
+
+
+def head_model(path: Path, sides: int = 2) -> Path:
+    """U²-Net's head in miniature: `sides` side convs (the first behind a Q/DQ pair, as in an INT8
+    graph; weights SIDE_WEIGHTS), concatenated, fused by a conv, through a sigmoid to the one output."""
+    init = [helper.make_tensor(f"w{k}", TensorProto.FLOAT, [1, 3, 1, 1], SIDE_WEIGHTS[k]) for k in range(sides)]
+    init += [
+        helper.make_tensor("wf", TensorProto.FLOAT, [1, sides, 1, 1], [1.0 / sides] * sides),
         helper.make_tensor("scale", TensorProto.FLOAT, [], [0.02]),
         helper.make_tensor("zero", TensorProto.UINT8, [], [128]),
     ]
-    nodes = [
-        helper.make_node("Conv", ["img", "w0"], ["side0"]),
-        helper.make_node("QuantizeLinear", ["side0", "scale", "zero"], ["side0_q"]),
-        helper.make_node("DequantizeLinear", ["side0_q", "scale", "zero"], ["side0_dq"]),
-        helper.make_node("Conv", ["img", "w1"], ["side1"]),
-        helper.make_node("Concat", ["side0_dq", "side1"], ["sides"], axis=1),
+    nodes = [helper.make_node("Conv", ["img", f"w{k}"], [f"d{k}"]) for k in range(sides)]
+    nodes += [
+        helper.make_node("QuantizeLinear", ["d0", "scale", "zero"], ["d0_q"]),
+        helper.make_node("DequantizeLinear", ["d0_q", "scale", "zero"], ["d0_dq"]),
+        helper.make_node("Concat", ["d0_dq", *(f"d{k}" for k in range(1, sides))], ["sides"], axis=1),
         helper.make_node("Conv", ["sides", "wf"], ["fused"]),
         helper.make_node("Sigmoid", ["fused"], ["alpha"]),
     ]
     graph = helper.make_graph(
         nodes,
-        "two-sided",
+        "sided",
         [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, 3, 8, 6])],
         [helper.make_tensor_value_info("alpha", TensorProto.FLOAT, [1, 1, 8, 6])],
         init,
@@ -230,19 +231,27 @@ def two_sided_model(path: Path) -> Path:
     return path
 
 
-def test_the_finest_side_output_is_exposed_next_to_the_fused_map(tmp_path: Path) -> None:
-    model = two_sided_model(tmp_path / "two.onnx")
+def side_map(x: np.ndarray, k: int) -> np.ndarray:
+    """Side output k (from 0, the finest) of `head_model` through a sigmoid, as computed from the input."""
+    return 1 / (1 + np.exp(-np.tensordot(np.asarray(SIDE_WEIGHTS[k], np.float32), x[0], axes=1)))
+
+
+def test_the_side_outputs_are_exposed_next_to_the_fused_map(tmp_path: Path) -> None:
     x = {"img": np.random.default_rng(0).uniform(-1, 1, (1, 3, 8, 6)).astype(np.float32)}
-    before = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, x)
-    expose_finest_side(model)
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    assert [o.name for o in session.get_outputs()] == ["alpha", SIDE_OUTPUT]
-    alpha, side = session.run(None, x)
-    np.testing.assert_array_equal(alpha, before[0])  # the fused map is untouched
-    logits = np.tensordot(np.asarray([0.5, -0.25, 1.0], np.float32), x["img"][0], axes=1)
-    # the first side as the fuse conv sees it (after its Q/DQ), through a sigmoid like the fused map
-    np.testing.assert_allclose(side[0, 0], 1 / (1 + np.exp(-logits)), atol=0.003)
-    write_manifest(describe_model("two", model, {}, {}, measure_memory=False), tmp_path)
-    assert load_manifest("two", tmp_path).side_name == SIDE_OUTPUT
+    for sides, exposed in ((2, ["side"]), (5, ["side", "side4"])):
+        model = head_model(tmp_path / f"{sides}.onnx", sides)
+        before = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, x)
+        expose_side_outputs(model)
+        expose_side_outputs(model)  # again: what is exposed stays as it is
+        session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        assert [o.name for o in session.get_outputs()] == ["alpha", *exposed]
+        alpha, *maps = session.run(None, x)
+        np.testing.assert_array_equal(alpha, before[0])  # the fused map is untouched
+        # the first side as the fuse conv sees it (after its Q/DQ), through a sigmoid like the fused map
+        np.testing.assert_allclose(maps[0][0, 0], side_map(x["img"], 0), atol=0.003)
+        if sides > 3:
+            np.testing.assert_allclose(maps[1][0, 0], side_map(x["img"], 3), atol=1e-6)  # the fourth
+        write_manifest(describe_model(f"m{sides}", model, {}, {}, measure_memory=False), tmp_path)
+        assert load_manifest(f"m{sides}", tmp_path).sides == {name: name for name in exposed}
     write_manifest(describe_model("tiny", tiny_model(tmp_path / "tiny.onnx"), {}, {}, measure_memory=False), tmp_path)
-    assert load_manifest("tiny", tmp_path).side_name is None
+    assert load_manifest("tiny", tmp_path).sides == {}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import engine
-from engine.quality import DEFAULT, FEATURES, FLOOR, ErrorModel, measure
+from engine.quality import DEFAULT, FEATURES, FLOOR, SIDE_FEATURES, ErrorModel, measure
 from tests.synthetic import encode, scene
 from training.error_model import (
     MIN_FIT_PHOTOS,
@@ -45,7 +45,7 @@ def test_features_of_a_clean_map_and_of_a_confused_one() -> None:
     confused = np.full((100, 100), 0.45, np.float32)
     confused[10:20, 10:20] = confused[70:90, 60:80] = 0.9
     a, b = measure(clean, peak=1.0, uncertain=0.0), measure(confused, peak=0.3, uncertain=0.5)
-    assert set(a) == set(FEATURES) - {"side"}  # a model without a side output has no `side`
+    assert set(a) == set(FEATURES) - set(SIDE_FEATURES)  # a model without side outputs has no `side`, `side4`
     assert a["soft"] == 0.0 and a["pieces"] == 1 and a["foreground"] == pytest.approx(np.pi * 0.04, rel=0.1)
     assert a["contour"] == pytest.approx(2 * np.pi * 20 / 100, rel=0.25)  # a circle's outline over the side
     assert b["soft"] > 0.3 and b["pieces"] == 2 and b["peak"] == 0.3
@@ -61,9 +61,10 @@ def test_side_is_how_far_the_finest_side_output_is_from_the_fused_map() -> None:
     agreeing, disagreeing = fused.copy(), fused.copy()
     agreeing[20:80, 20] = 0.5  # the side output only softens one column of the outline
     disagreeing[20:50, 20:80] = 0.0  # the side output sees only half of the subject
-    assert measure(fused, 1.0, 0.0, side=fused)["side"] == 0.0
-    assert measure(fused, 1.0, 0.0, side=agreeing)["side"] == pytest.approx(30 / 10000)
-    assert measure(fused, 1.0, 0.0, side=disagreeing)["side"] == pytest.approx(0.18)
+    assert measure(fused, 1.0, 0.0, {"side": fused})["side"] == 0.0
+    assert measure(fused, 1.0, 0.0, {"side": agreeing})["side"] == pytest.approx(30 / 10000)
+    both = measure(fused, 1.0, 0.0, {"side": agreeing, "side4": disagreeing})
+    assert (both["side"], both["side4"]) == pytest.approx((30 / 10000, 0.18))  # each side output its own feature
 
 
 def test_choose_features_only_considers_what_every_row_has() -> None:
@@ -112,7 +113,7 @@ def test_a_handful_of_validation_photos_keeps_the_default_fit_instead_of_fitting
 
 def test_the_estimate_is_a_finding_of_every_cutout() -> None:
     cutout = engine.remove_background(encode(scene(320, 240, seed=4)[0]))
-    assert set(cutout.quality_features) == set(FEATURES)  # the default model exposes its side output
+    assert set(cutout.quality_features) == set(FEATURES)  # the default model exposes its side outputs
     assert 0 < cutout.estimated_error <= 1
     assert cutout.findings()["estimated_error"] == round(cutout.estimated_error, 4)
 
