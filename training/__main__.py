@@ -103,7 +103,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--augment",
         choices=AUGMENTATIONS,
         default=defaults.augment,
-        help="full, no-paste (no copy-paste) or none (the photos as they are)",
+        help="full, no-paste (no copy-paste), close-ups (flips and close-ups of the subject, labelled from the "
+        "whole photo) or none (the photos as they are)",
     )
     parser.add_argument(
         "--arch",
@@ -176,6 +177,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="export init + X * (trained - init), weight-space ensembling (WiSE-FT); 1 = as trained",
     )
     parser.add_argument("--candidates", default="", help="comma-separated engine model ids for `validate`")
+    parser.add_argument(
+        "--close-ups",
+        action="store_true",
+        help="train and validate also score close-ups of the validation photos, a group of their own",
+    )
     return parser.parse_args(argv)
 
 
@@ -220,6 +226,7 @@ def job_from(args: argparse.Namespace) -> pipeline.Job:
         weights=args.weights,
         init=INIT_ONNX[args.arch],
         max_minutes=args.max_minutes,
+        close_ups=args.close_ups,
         pack_mb=args.pack_mb,
         **{key: value for key, value in (("pack_dir", args.pack), ("returned", args.returned)) if value is not None},
         candidates=tuple(c for c in args.candidates.split(",") if c),

@@ -4,6 +4,11 @@ Augmentation broadens the photos into many scenes: random scale and crop (zoomin
 flip, colour jitter (brightness, contrast, saturation, hue, sometimes gray), and copy-paste: a
 labelled subject cut out by its ground truth and pasted, large or small, onto another photo, the
 target being the union of the pasted subject and that photo's own subject.
+
+Close-ups (`CLOSE_UPS`) teach a subject that fills the frame: a window inside the subject's own box,
+so that it runs off every edge, labelled by cropping the labels of the whole photo. The teacher saw
+the whole subject there, so its label of the window is right where a model given the window alone
+keeps only a few salient parts (a cat's eyes and nose).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from modelbuild.photos import MEAN, STD
 from .split import IMAGE_SUFFIXES, images_of, validation_stems
 from .teacher import label_path
 
-__all__ = ["IMAGE_SUFFIXES", "Augment", "Example", "batch", "find_examples", "load_example"]
+__all__ = ["AUGMENTS", "IMAGE_SUFFIXES", "Augment", "Example", "batch", "find_examples", "load_example"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,27 @@ class Augment:
     hue: float = 8.0  # hue shift in degrees (OpenCV's 0..180 scale), +- this
     gray: float = 0.05  # probability of a grayscale photo
     paste: float = 0.3  # probability of pasting a labelled subject onto the photo
+    close_up: float = 0.0  # probability of a close-up (`close_up_box`) instead of the random crop
+
+    @property
+    def colours(self) -> bool:
+        return bool(self.jitter or self.hue or self.gray)
+
+    def close_up_box(self, rng: np.random.Generator, subject: np.ndarray) -> tuple[int, int, int, int] | None:
+        """A window of CLOSE_UP_SHARE of the subject's box (the target >= 128) in each dimension,
+        centred anywhere inside the box: the subject fills it and runs off its edges. None when
+        there is no subject, or the window would be under CLOSE_UP_MIN_SIDE px."""
+        ys, xs = np.nonzero(subject >= 128)
+        if len(xs) == 0:
+            return None
+        bx0, bx1, by0, by1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+        share = rng.uniform(*CLOSE_UP_SHARE)
+        w, h = round((bx1 - bx0) * share), round((by1 - by0) * share)
+        if min(w, h) < CLOSE_UP_MIN_SIDE:
+            return None
+        cx, cy = rng.uniform(bx0 + w / 2, bx1 - w / 2), rng.uniform(by0 + h / 2, by1 - h / 2)
+        x0, y0 = round(cx - w / 2), round(cy - h / 2)
+        return x0, y0, x0 + w, y0 + h
 
     def crop_box(self, rng: np.random.Generator, height: int, width: int) -> tuple[int, int, int, int]:
         area = rng.uniform(self.min_area, 1.0)
@@ -68,6 +94,8 @@ class Augment:
         return x0, y0, x0 + w, y0 + h
 
     def colour(self, rng: np.random.Generator, bgr: np.ndarray) -> np.ndarray:
+        if not self.colours:
+            return bgr
         if rng.random() < self.gray:
             return cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         if self.hue:
@@ -81,6 +109,13 @@ class Augment:
         f = gray + (f - gray) * saturation
         f = (f - gray.mean()) * contrast + gray.mean()
         return np.clip(f * brightness, 0, 255).astype(np.uint8)
+
+
+CLOSE_UP_SHARE = (0.45, 0.85)  # a close-up's side, as a share of the subject's box
+CLOSE_UP_MIN_SIDE = 64  # px: smaller subjects get the ordinary crop
+# Close-ups of the photos as they are: no random crop, jitter or paste; flips and close-ups only.
+CLOSE_UPS = Augment(min_area=1.0, max_aspect_change=1.0, jitter=0.0, hue=0.0, gray=0.0, paste=0.0, close_up=0.3)
+AUGMENTS = {"full": Augment(), "no-paste": Augment(paste=0.0), "close-ups": CLOSE_UPS}  # by --augment
 
 
 def read_gray(path: Path) -> np.ndarray:
@@ -150,7 +185,10 @@ def load_example(
         if donor is not None and donor.truth is not None and rng.random() < augment.paste:
             donor_bgr, _, donor_truth = read_example(donor, with_teacher)
             bgr, targets = paste_subject(rng, bgr, targets, donor_bgr, donor_truth)  # type: ignore[arg-type]
-        x0, y0, x1, y1 = augment.crop_box(rng, *bgr.shape[:2])
+        box = None
+        if augment.close_up and rng.random() < augment.close_up:  # of the subject as the labels see it
+            box = augment.close_up_box(rng, targets[1] if labelled else targets[0])
+        x0, y0, x1, y1 = box or augment.crop_box(rng, *bgr.shape[:2])
         layers = [a[y0:y1, x0:x1] for a in (bgr, *targets)]
         if rng.random() < 0.5:
             layers = [a[:, ::-1] for a in layers]
@@ -171,6 +209,7 @@ def batch(
     donors: Sequence[Example] = (),
     threads: int = 1,
     with_teacher: bool = True,
+    augment: Augment = Augment(),
 ) -> tuple[np.ndarray, ...]:
     """A batch of `load_example` results; with `rng`, each may get a random donor from `donors`.
     Without augmentation (no `rng`) the photos are read by `threads` threads (OpenCV releases the
@@ -181,5 +220,5 @@ def batch(
             items = list(pool.map(lambda e: load_example(e, size, None, with_teacher=with_teacher), examples))
     for e in examples if not items else ():
         donor = donors[int(rng.integers(len(donors)))] if rng is not None and donors else None
-        items.append(load_example(e, size, rng, donor=donor, with_teacher=with_teacher))
+        items.append(load_example(e, size, rng, augment, donor, with_teacher))
     return tuple(np.stack([item[i] for item in items]).astype(np.float32) for i in range(4))

@@ -7,6 +7,7 @@ from modelbuild.paths import CACHE, SOURCE_MODELS
 
 WORK = CACHE / "training"
 TEACHER_LABELS = WORK / "teacher"  # <teacher name>/<folder key>/<stem>.png, 8-bit soft labels at full size
+CLOSE_UPS = WORK / "close-ups"  # <teacher name>/images|masks: close-ups of the validation photos (--close-ups)
 RUNS = WORK / "runs"  # <run>/checkpoint.pt, step-N.pt, student.onnx, log.jsonl, val.jsonl
 STUDENT_INIT_ONNX = SOURCE_MODELS / "u2netp.onnx"
 INIT_ONNX = {"u2netp": STUDENT_INIT_ONNX, "u2net": SOURCE_MODELS / "u2net.onnx"}  # published weights per --arch

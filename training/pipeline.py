@@ -19,12 +19,14 @@ from modelbuild.sources import SOURCES, fetch_source
 from modelbuild.teachers import Teacher
 
 from .data import Example, find_examples
-from .paths import STUDENT_INIT_ONNX, TEACHER_LABELS
+from .paths import CLOSE_UPS, STUDENT_INIT_ONNX, TEACHER_LABELS
 from .split import POOL_FOLDERS, folder_key, images_of, validation_stems
 from .teacher import compare, make_labels
 from .train import TrainConfig, export_onnx, load_student, student_widths, torch_predictor
 from .train import train as train_student
 from .validate import (
+    CLOSE_UP_GROUP,
+    close_up_group,
     engine_cutter,
     engine_predictor,
     format_table,
@@ -58,6 +60,7 @@ class Job:
     candidates: tuple[str, ...] = ()  # engine model ids for `validate`
     photos: PhotoSplit | None = None  # calibration / held-out photos for INT8 (None: `pool_photos`)
     max_minutes: float = 0.0  # `train` stops at a checkpoint after this long (0: no limit)
+    close_ups: bool = False  # `train` and `validate` also score close-ups of the validation photos
     pack_dir: Path = REPO / "gpu-pack"  # where `pack` writes the run's inputs for a GPU machine
     pack_mb: float = 56.0  # the pack's size: a device call carries at most 64 MiB, the repository included
     returned: Path = REPO / "out" / "gpu"  # where `send-back` writes the run's result, `receive` reads it
@@ -69,6 +72,14 @@ class Job:
     @property
     def labels(self) -> Path:
         return self.labels_root / self.teacher.name
+
+    def validation_groups(self) -> dict[str, list[Example]]:
+        """The validation split's groups, with the close-ups' group when the job asks for it (the
+        unlabelled photos' teacher labels must exist first: `label_unlabelled`)."""
+        groups = validation_groups(self.data, self.labels)
+        if self.close_ups:
+            groups[CLOSE_UP_GROUP] = close_up_group(groups, CLOSE_UPS / self.teacher.name)
+        return groups
 
     @property
     def float_onnx(self) -> Path:
@@ -150,6 +161,7 @@ def train(job: Job) -> None:
     if job.config.distill == "features":  # no cached labels to learn from; the unlabelled validation photos need theirs
         made = label_unlabelled(groups, job.teacher, job.labels)
         print(f"teacher labels for validation: {made} new")
+    groups = job.validation_groups()
     print(
         f"training on {len(examples)} photos ({len(donors)} with ground truth) from "
         f"{', '.join(folder_key(p) for p in job.data)}; validating on {sum(map(len, groups.values()))}"
@@ -315,7 +327,7 @@ def quantize(job: Job) -> None:
         model_id=job.model_id,
         input_size=job.config.size,
         photos=job.photos or pool_photos(job),
-        side_output=True,  # the error estimate's `side` feature (engine/quality.py)
+        side_output=True,  # the error estimate's `side` and `side4` features (engine/quality.py)
     )
     try:
         quantize_model(recipe, job.float_onnx, training_provenance(job), job.models_dir)
@@ -347,7 +359,7 @@ def command_line(job: Job) -> str:
         elif name != "threads":  # how many cores, not what is learnt
             words += [f"--{name.replace('_', '-')}", str(value)]
     words += ["--weights", job.weights, "--interpolate", str(job.interpolate)]
-    return shlex.join(words)
+    return shlex.join(words + (["--close-ups"] if job.close_ups else []))  # its group chose the weights too
 
 
 def run_record(job: Job, name: str) -> dict[str, Any]:
@@ -414,8 +426,8 @@ def architecture(config: TrainConfig) -> str:
 def validate(job: Job) -> None:
     """Candidate engine models (`--candidates`) on the validation split, through the engine with
     the CLI's defaults; the table is printed and kept in <run>/validation.json."""
-    groups = validation_groups(job.data, job.labels)
-    label_unlabelled(groups, job.teacher, job.labels)
+    label_unlabelled(validation_groups(job.data, job.labels), job.teacher, job.labels)
+    groups = job.validation_groups()
     rows = {}
     for model_id in job.candidates:
         rows[model_id] = score(engine_predictor(model_id, job.models_dir), groups, model_id)

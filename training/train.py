@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import Example, batch
+from .data import AUGMENTS, Example, batch
 from .lowrank import low_rank
 from .online_teacher import FeatureTap, OnlineTeacher, feature_loss
 from .progress import Progress
@@ -49,7 +49,7 @@ from .u2net import (
 )
 
 OPTIMIZERS = ("adamw", "sgd")
-AUGMENTATIONS = ("full", "no-paste", "none")
+AUGMENTATIONS = (*AUGMENTS, "none")  # "none": the photos as they are
 DISTILLATIONS = ("labels", "features")
 ARCHITECTURES: dict[str, Widths] = {"u2netp": U2NETP_WIDTHS, "u2net": U2NET_WIDTHS}  # published widths
 PRUNING_PHOTOS = 8  # training photos whose mean activations go into a pruned student's biases (prune.py)
@@ -262,7 +262,13 @@ def train(
             order.extend(rng.permutation(len(examples)).tolist())
         picks, order = order[: config.batch_size], order[config.batch_size :]
         arrays = batch(
-            [examples[i] for i in picks], config.size, augment_rng, paste_donors, loader_threads, teacher is None
+            [examples[i] for i in picks],
+            config.size,
+            augment_rng,
+            paste_donors,
+            loader_threads,
+            teacher is None,
+            AUGMENTS.get(config.augment, AUGMENTS["full"]),
         )
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(config, step)

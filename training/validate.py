@@ -9,17 +9,19 @@ folder does not drown a small one.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
 from bench.contenders import decode_gray
 from bench.metrics import score_image, summarise
 from modelbuild.teachers import Teacher
 
-from .data import Example, find_examples, read_gray
+from .data import CLOSE_UPS, Example, find_examples, read_gray
 from .progress import Progress
 from .split import domain_group, domain_stems, folder_key, held_out_domains
 from .teacher import make_labels
@@ -38,6 +40,33 @@ def validation_groups(folders: Sequence[Path], labels_dir: Path) -> dict[str, li
         groups[folder_key(folder)] = [e for e in examples if e.image.stem not in domain]
         groups[domain_group(folder_key(folder))] = [e for e in examples if e.image.stem in domain]
     return {name: examples for name, examples in groups.items() if examples}
+
+
+CLOSE_UP_GROUP = "close-ups"
+
+
+def close_up_group(groups: dict[str, list[Example]], folder: Path) -> list[Example]:
+    """Close-ups of the validation photos, a frame-filling group of its own: one window each, as the
+    `close-ups` augmentation makes them (data.CLOSE_UPS, seeded by the photo's folder and name),
+    with its reference (truth, else the teacher's label) cropped alike. Written once under `folder`
+    (one per teacher: the references differ); photos whose subject is too small are left out."""
+    close_ups = []
+    for example in (e for examples in groups.values() for e in examples):
+        name = f"{folder_key(example.image.parent.parent).replace('/', '-')}-{example.image.stem}.png"
+        image, mask = folder / "images" / name, folder / "masks" / name
+        if not mask.is_file():
+            reference = read_gray(example.truth or example.teacher)
+            box = CLOSE_UPS.close_up_box(np.random.default_rng(zlib.crc32(name.encode())), reference)
+            if box is None:
+                continue
+            x0, y0, x1, y1 = box
+            bgr = cv2.imread(str(example.image), cv2.IMREAD_COLOR)
+            image.parent.mkdir(parents=True, exist_ok=True)
+            mask.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(image), bgr[y0:y1, x0:x1])
+            cv2.imwrite(str(mask), reference[y0:y1, x0:x1])
+        close_ups.append(Example(image, mask, mask))
+    return close_ups
 
 
 def label_unlabelled(groups: dict[str, list[Example]], teacher: Teacher, labels_dir: Path) -> int:

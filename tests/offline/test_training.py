@@ -25,12 +25,12 @@ from modelbuild.photos import PhotoSplit  # noqa: E402
 from modelbuild.teachers import TEACHERS, Member, Teacher, combine  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
-from training.data import find_examples, load_example, paste_subject  # noqa: E402
+from training.data import CLOSE_UPS, Example, find_examples, load_example, paste_subject  # noqa: E402
 from training.split import Rule, folder_key  # noqa: E402
 from training.teacher import candidates  # noqa: E402
 from training.train import TrainConfig, interpolate_weights, make_optimiser, resume, train  # noqa: E402
 from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
-from training.validate import label_unlabelled, trained_groups  # noqa: E402
+from training.validate import CLOSE_UP_GROUP, close_up_group, label_unlabelled, trained_groups  # noqa: E402
 
 U2NETP = SOURCE_MODELS / "u2netp.onnx"  # `make models` fetches it; here it is teacher and initial weights
 
@@ -137,7 +137,7 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     pipeline.evaluate(job)
     manifest = json.loads((job.engine_models / "tiny-student-int8.json").read_text())
     assert manifest["input"]["size"] == [64, 64]
-    assert manifest["output"]["side"] == "side"  # the student exposes its finest side output
+    assert (manifest["output"]["side"], manifest["output"]["side4"]) == ("side", "side4")  # its side outputs
     assert manifest["provenance"]["training"]["photos"] == 5
     assert manifest["provenance"]["exported"]["weights"] == pipeline.chosen_weights(job).name
     later = replace(job, config=TrainConfig(size=64))  # exported by a command that left out the run's settings
@@ -152,7 +152,7 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     assert ErrorModel.from_dict(estimate) == DEFAULT_ERROR_MODEL and "default fit" in estimate["figures"]["fitted_on"]
     assert set(estimate["figures"]) >= {"features_chosen", "spearman_validation", "spearman_dev"}
     dev_rows = json.loads((job.run_dir / "error-rows" / "tiny-student-int8" / "dev.json").read_text())
-    assert all(0 <= row["features"]["side"] <= 1 for row in dev_rows)  # the side feature is measured
+    assert all(0 <= row["features"][f] <= 1 for row in dev_rows for f in ("side", "side4"))  # measured
 
     photo = (job.dev_dir / "tiny" / "images" / "s0.jpg").read_bytes()
     settings = EngineSettings(model="tiny-student-int8", model_dir=job.engine_models, threads=1)
@@ -211,6 +211,57 @@ def test_copy_paste_makes_the_target_the_union_of_both_subjects():
     assert photo.max() == 0  # the input is not modified
 
 
+def disc_photo(folder: Path, name: str, side: int, radius: int) -> Example:
+    """A bright disc of `radius` px on a dark square photo of `side` px, its mask and a teacher label
+    that sees the disc a little smaller (so the two targets can be told apart)."""
+    for sub in ("images", "masks", "labels"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    photo, mask, label = np.full((side, side, 3), 30, np.uint8), np.zeros((side, side), np.uint8), None
+    cv2.circle(mask, (side // 2, side // 2), radius, 255, -1)
+    photo[mask > 0] = 220
+    label = cv2.erode(mask, np.ones((5, 5), np.uint8))
+    paths = [folder / "images" / f"{name}.png", folder / "masks" / f"{name}.png", folder / "labels" / f"{name}.png"]
+    for path, image in zip(paths, (photo, mask, label), strict=True):
+        cv2.imwrite(str(path), image)
+    return Example(paths[0], paths[1], paths[2])
+
+
+def test_a_close_up_is_a_window_inside_the_subject_and_its_labels_come_from_the_whole_photo(tmp_path: Path) -> None:
+    example = disc_photo(tmp_path, "disc", 400, 150)  # the subject's box: 50..351
+    mask = cv2.imread(str(example.truth), cv2.IMREAD_GRAYSCALE)
+    for seed in range(20):
+        x0, y0, x1, y1 = CLOSE_UPS.close_up_box(np.random.default_rng(seed), mask)
+        assert 50 <= x0 < x1 <= 351 and 50 <= y0 < y1 <= 351
+        assert 0.44 * 301 <= x1 - x0 <= 0.86 * 301 and 0.44 * 301 <= y1 - y0 <= 0.86 * 301
+
+    always = replace(CLOSE_UPS, close_up=1.0)
+    photo, teacher, truth, labelled = load_example(example, 64, np.random.default_rng(0), always)
+    assert labelled == 1.0 and photo.shape == (3, 64, 64)
+    assert truth.mean() > 0.6  # the subject fills the frame ...
+    frame = np.concatenate([truth[0, 0], truth[0, -1], truth[0, :, 0], truth[0, :, -1]])
+    assert frame.mean() > 0.3  # ... and runs off its edges
+    assert 0 < float(np.abs(truth - teacher).mean()) < 0.1  # both targets cropped alike, each its own
+    small = disc_photo(tmp_path, "small", 400, 20)  # too small for a close-up: the ordinary crop (all of it)
+    _, _, truth, _ = load_example(small, 64, np.random.default_rng(0), always)
+    assert truth.mean() < 0.05
+
+
+def test_the_close_ups_group_crops_each_validation_photo_and_its_reference_once(tmp_path: Path) -> None:
+    groups = {"a": [disc_photo(tmp_path / "a", "big", 300, 120), disc_photo(tmp_path / "a", "tiny", 300, 10)]}
+    unlabelled = disc_photo(tmp_path / "b", "free", 300, 100)
+    groups["b"] = [Example(unlabelled.image, None, unlabelled.teacher)]  # scored against its teacher label
+    close_ups = close_up_group(groups, tmp_path / "close-ups")
+    assert [e.image.name for e in close_ups] == ["a-big.png", "b-free.png"]  # the tiny disc has no close-up
+    for example in close_ups:
+        photo, reference = cv2.imread(str(example.image)), cv2.imread(str(example.truth), cv2.IMREAD_GRAYSCALE)
+        assert photo.shape[:2] == reference.shape and reference.mean() > 128
+        assert np.array_equal(photo[:, :, 0] > 128, reference > 128)  # the photo and its reference crop alike
+    stamp = close_ups[0].image.stat().st_mtime_ns
+    assert close_up_group(groups, tmp_path / "close-ups") == close_ups
+    assert close_ups[0].image.stat().st_mtime_ns == stamp  # written once
+    assert CLOSE_UP_GROUP == "close-ups"
+
+
 def test_the_optimiser_is_a_setting_and_runs_begun_before_it_still_resume(tmp_path: Path) -> None:
     model = U2NetP()
     params = list(model.parameters())
@@ -232,7 +283,7 @@ def test_the_optimiser_is_a_setting_and_runs_begun_before_it_still_resume(tmp_pa
 
 
 def test_an_unknown_augmentation_is_refused_before_any_step(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="augment must be one of full, no-paste, none"):
+    with pytest.raises(ValueError, match="augment must be one of full, no-paste, close-ups, none"):
         train([], U2NETP, tmp_path / "run", TrainConfig(augment="some"))
     assert not (tmp_path / "run").exists()
 
@@ -242,13 +293,14 @@ def test_the_manifest_command_rebuilds_the_run_settings_it_was_made_with(job: pi
         job,
         teacher=TEACHERS["isnet"],
         weights="step-80",
+        close_ups=True,
         config=TrainConfig(steps=160, lr=5e-6, warmup=5, augment="none", optimizer="sgd", mixed_precision=False),
     )
     words = shlex.split(pipeline.command_line(made))
     assert words[:4] == ["python", "-m", "training", "all"]
     again = job_from(parse(words[3:]))
     assert again.config == made.config
-    assert (again.teacher, again.weights, again.interpolate) == (made.teacher, "step-80", 0.5)
+    assert (again.teacher, again.weights, again.interpolate, again.close_ups) == (made.teacher, "step-80", 0.5, True)
     assert (again.model_id, again.run_dir.name) == (made.model_id, "run")
     folders = [Path(os.path.normpath(REPO / p)) for p in (*again.data, again.labels_root)]
     assert folders == [*made.data, made.labels_root]
