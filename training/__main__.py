@@ -180,7 +180,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--close-ups",
         action="store_true",
-        help="train and validate also score close-ups of the validation photos, a group of their own",
+        help="scores on validation (train, blends, average, evaluate, validate) include close-ups of its photos",
     )
     return parser.parse_args(argv)
 

@@ -60,7 +60,7 @@ class Job:
     candidates: tuple[str, ...] = ()  # engine model ids for `validate`
     photos: PhotoSplit | None = None  # calibration / held-out photos for INT8 (None: `pool_photos`)
     max_minutes: float = 0.0  # `train` stops at a checkpoint after this long (0: no limit)
-    close_ups: bool = False  # `train` and `validate` also score close-ups of the validation photos
+    close_ups: bool = False  # train, blends, average, evaluate, validate also score close-ups of the validation photos
     pack_dir: Path = REPO / "gpu-pack"  # where `pack` writes the run's inputs for a GPU machine
     pack_mb: float = 56.0  # the pack's size: a device call carries at most 64 MiB, the repository included
     returned: Path = REPO / "out" / "gpu"  # where `send-back` writes the run's result, `receive` reads it
@@ -217,7 +217,7 @@ def blends(job: Job) -> None:
     """Weight-space blends (WiSE-FT) of the chosen weights with the initial ones, on validation."""
     from .train import interpolate_weights  # noqa: PLC0415
 
-    groups = validation_groups(job.data, job.labels)
+    groups = job.validation_groups()
     weights = chosen_weights(job)
     rows = {}
     for blend in (0.25, 0.5, 0.75, 1.0):
@@ -254,7 +254,7 @@ def average(job: Job) -> None:
     torch.save(state, target)
     (job.run_dir / f"{AVERAGE_NAME}.json").write_text(json.dumps({"members": names}) + "\n")  # for provenance
     model = student_from_state(state)
-    groups = validation_groups(job.data, job.labels)
+    groups = job.validation_groups()
     with torch.no_grad():
         table = score(torch_predictor(model, job.config.size), groups, "average")
     record(job.run_dir / "averages.json", " + ".join(names), table)
@@ -478,7 +478,7 @@ def evaluate(job: Job) -> None:
     manifest = read_manifest(job.models_dir / f"{job.model_id}.json")
     if manifest is None:
         raise FileNotFoundError(f"no manifest for {job.model_id} in {job.models_dir}: run the quantize step")
-    groups = validation_groups(job.data, job.labels)
+    groups = job.validation_groups()
     validation = score(engine_predictor(job.model_id, job.models_dir), groups) if groups else {}
     sides = {"u2netp_fp32_320": 320, "student_fp32": job.config.size, "student_int8": job.config.size}
     paths = {
