@@ -24,29 +24,25 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
-import onnxruntime as ort
 
-from bench.contenders import decode_gray
 from bench.data import DEV_DIR, discover_sets, load_set
-from bench.metrics import score_image
-from engine.families import minmax
+from engine.cpus import usable_cpus
 from engine.manifest import Manifest, load_manifest
-from engine.model import model_input
+from engine.model import Model, create_session, get_model
 from engine.settings import MODELS_DIR
 from modelbuild.graph import expose_sides, side_logits
 from modelbuild.teachers import TEACHERS
 from training import error_model as em
-from training.data import read_gray
 from training.paths import TEACHER_LABELS
-from training.progress import Progress
 from training.split import POOL_FOLDERS
-from training.validate import engine_cutter, label_unlabelled, validation_groups
+from training.validate import label_unlabelled, validation_groups
 
 RESULTS = Path(__file__).parent / "results" / "triage_features.md"
 TEACHER = "isnet"  # the labels the shipped estimate was fitted against
@@ -65,31 +61,19 @@ def with_every_side(source: Path, target: Path) -> list[str]:
     return list(names)
 
 
-def normalised(manifest: Manifest, output: np.ndarray) -> np.ndarray:
-    """A graph output as the engine makes its map: min-max per image when the manifest says so, 0..1."""
-    pred = output.reshape(output.shape[-2], output.shape[-1]).astype(np.float32)
-    return np.clip(minmax(pred) if manifest.normalize_output == "minmax" else pred, 0.0, 1.0)
-
-
-def model_maps(manifest: Manifest, path: Path, names: list[str], other: Manifest | None) -> Maps:
-    """photo (BGR) -> the model's map ("map"), each exposed side ("side1" ...), the map of the
-    mirrored photo mirrored back ("mirrored") and, with `other`, that model's map ("other")."""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    second = ort.InferenceSession(str(other.path), providers=["CPUExecutionProvider"]) if other else None
-    outputs = [manifest.output_name, *names]
-    keys = ["map", *(f"side{k}" for k in range(1, len(names) + 1))]
-
-    def prepared(bgr: np.ndarray, model: Manifest) -> dict[str, np.ndarray]:
-        return {model.input_name: model_input(bgr, model.input_size, model.mean, model.std)}
+def model_maps(manifest: Manifest, path: Path, names: list[str], other: Model | None, threads: int) -> Maps:
+    """photo (BGR) -> the model's map ("map"), each side exposed under `names` in the graph at `path`
+    ("side1" ...), the map of the mirrored photo mirrored back ("mirrored") and, with `other`, that
+    model's map ("other"): all as the engine makes its map (engine.model)."""
+    sides = {f"side{k}": name for k, name in enumerate(names, 1)}
+    model = Model(replace(manifest, path=path, sides=sides), create_session(path, threads))
 
     def maps(bgr: np.ndarray) -> dict[str, np.ndarray]:
-        ran = session.run(outputs, prepared(bgr, manifest))
-        found = {key: normalised(manifest, out) for key, out in zip(keys, ran, strict=True)}
-        mirrored = session.run([manifest.output_name], prepared(np.ascontiguousarray(bgr[:, ::-1]), manifest))[0]
-        found["mirrored"] = normalised(manifest, mirrored)[:, ::-1]
-        if other is not None and second is not None:
-            theirs = normalised(other, second.run([other.output_name], prepared(bgr, other))[0])
-            found["other"] = cv2.resize(theirs, found["map"].shape[::-1], interpolation=cv2.INTER_LINEAR)
+        seen = model.infer(bgr)
+        found = {"map": seen.map, **seen.sides}
+        found["mirrored"] = model.predict(np.ascontiguousarray(bgr[:, ::-1]))[:, ::-1]
+        if other is not None:
+            found["other"] = cv2.resize(other.predict(bgr), seen.map.shape[::-1], interpolation=cv2.INTER_LINEAR)
         return found
 
     return maps
@@ -101,21 +85,9 @@ def candidate_features(maps: dict[str, np.ndarray]) -> dict[str, float]:
     return {name: float(cv2.absdiff(other, own).mean()) for name, other in maps.items() if name != "map"}
 
 
-def rows(
-    model_id: str, maps: Maps, photos: Iterable[tuple[str, bytes, np.ndarray]], total: int, what: str
-) -> list[em.Row]:
-    """One row per (group, photo, reference): the engine's features and true MAE (as error-model
-    makes them) plus the candidates."""
-    cut = engine_cutter(model_id)
-    progress = Progress(f"triage rows ({what})", total, every=100)
-    found = []
-    for group, data, reference in photos:
-        cutout = cut(data)
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        features = dict(cutout.quality_features) | candidate_features(maps(bgr))
-        found.append(em.Row(group, features, score_image(decode_gray(cutout.data), reference).mae))
-        progress.step()
-    return found
+def candidates_of(maps: Maps) -> Callable[[bytes], dict[str, float]]:
+    """An encoded photo -> its candidate features (`error_model.cutout_rows` adds them to its row)."""
+    return lambda data: candidate_features(maps(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)))
 
 
 def variants(shipped: tuple[str, ...], candidates: list[str]) -> dict[str, tuple[str, ...]]:
@@ -158,21 +130,19 @@ def main() -> None:
     parser.add_argument("--other", default="u2netp-int8", help="the second model's engine id ('' for none)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many photos per group and dev set")
     args = parser.parse_args()
-    manifest = load_manifest(args.model, MODELS_DIR)
-    other = load_manifest(args.other, MODELS_DIR) if args.other else None
+    manifest, threads = load_manifest(args.model, MODELS_DIR), usable_cpus()
+    other = get_model(args.other, MODELS_DIR, threads) if args.other else None
     shipped = tuple(manifest.error_model.weights)
     groups = {name: e[: args.limit] for name, e in validation_groups(POOL_FOLDERS, TEACHER_LABELS / TEACHER).items()}
     label_unlabelled(groups, TEACHERS[TEACHER], TEACHER_LABELS / TEACHER)
     dev = {name: load_set(name, DEV_DIR, args.limit) for name in discover_sets(DEV_DIR)}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / manifest.path.name
-        maps = model_maps(manifest, path, with_every_side(manifest.path, path), other)
-        validation_photos = (
-            (g, e.image.read_bytes(), read_gray(e.truth or e.teacher)) for g, ex in groups.items() for e in ex
-        )
-        validation = rows(args.model, maps, validation_photos, sum(map(len, groups.values())), "validation")
+        more = candidates_of(model_maps(manifest, path, with_every_side(manifest.path, path), other, threads))
+        validation_photos = em.validation_photos(groups)
+        validation = em.cutout_rows(args.model, MODELS_DIR, validation_photos, sum(map(len, groups.values())), more)
         dev_photos = ((name, s.image_bytes(), s.truth()) for name, samples in dev.items() for s in samples)
-        dev_rows = rows(args.model, maps, dev_photos, sum(map(len, dev.values())), "dev")
+        dev_rows = em.cutout_rows(args.model, MODELS_DIR, dev_photos, sum(map(len, dev.values())), more)
     candidates = [f for f in validation[0].features if f not in em.FEATURES]  # side1 ... sideN, mirrored, other
     report = (
         f"# Triage features beyond one pass ({args.model}; second model {args.other or 'none'})\n\n"

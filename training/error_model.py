@@ -25,7 +25,7 @@ import itertools
 import json
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -55,15 +55,21 @@ class Row:
 
 
 def cutout_rows(
-    model_id: str, models_dir: Path, photos: Iterable[tuple[str, bytes, np.ndarray]], total: int
+    model_id: str,
+    models_dir: Path,
+    photos: Iterable[tuple[str, bytes, np.ndarray]],
+    total: int,
+    more: Callable[[bytes], dict[str, float]] | None = None,
 ) -> list[Row]:
-    """One row per (group, encoded photo, reference mask), through the engine's mask output."""
+    """One row per (group, encoded photo, reference mask), through the engine's mask output; `more`
+    adds features of the encoded photo beside the engine's (a study's candidates)."""
     cut = engine_cutter(model_id, models_dir)
     progress = Progress(f"error rows {model_id}", total, every=50)
     rows = []
     for group, data, reference in photos:
         cutout = cut(data)
-        rows.append(Row(group, dict(cutout.quality_features), score_image(decode_gray(cutout.data), reference).mae))
+        features = dict(cutout.quality_features) | (more(data) if more else {})
+        rows.append(Row(group, features, score_image(decode_gray(cutout.data), reference).mae))
         progress.step()
     return rows
 

@@ -73,10 +73,14 @@ class Job:
     def labels(self) -> Path:
         return self.labels_root / self.teacher.name
 
-    def validation_groups(self) -> dict[str, list[Example]]:
-        """The validation split's groups, with the close-ups' group when the job asks for it (the
-        unlabelled photos' teacher labels must exist first: `label_unlabelled`)."""
+    def validation_groups(self, label: bool = False) -> dict[str, list[Example]]:
+        """The validation split's groups, with the close-ups' group when the job asks for it. With
+        `label`, or for the close-ups (cropped from them), the unlabelled photos' teacher labels are
+        made first where missing (`label_unlabelled`)."""
         groups = validation_groups(self.data, self.labels)
+        if label or self.close_ups:
+            if made := label_unlabelled(groups, self.teacher, self.labels):
+                print(f"teacher labels for validation: {made} new")
         if self.close_ups:
             groups[CLOSE_UP_GROUP] = close_up_group(groups, CLOSE_UPS / self.teacher.name)
         return groups
@@ -157,11 +161,8 @@ def train(job: Job) -> None:
     """Distil the student; `data.json` is written first, so a stopped or resumed run keeps it."""
     examples = job.examples("train")
     donors = [e for e in examples if e.truth is not None]
-    groups = validation_groups(job.data, job.labels)
-    if job.config.distill == "features":  # no cached labels to learn from; the unlabelled validation photos need theirs
-        made = label_unlabelled(groups, job.teacher, job.labels)
-        print(f"teacher labels for validation: {made} new")
-    groups = job.validation_groups()
+    # with features, no cached labels to learn from: the unlabelled validation photos need theirs
+    groups = job.validation_groups(label=job.config.distill == "features")
     print(
         f"training on {len(examples)} photos ({len(donors)} with ground truth) from "
         f"{', '.join(folder_key(p) for p in job.data)}; validating on {sum(map(len, groups.values()))}"
@@ -426,8 +427,7 @@ def architecture(config: TrainConfig) -> str:
 def validate(job: Job) -> None:
     """Candidate engine models (`--candidates`) on the validation split, through the engine with
     the CLI's defaults; the table is printed and kept in <run>/validation.json."""
-    label_unlabelled(validation_groups(job.data, job.labels), job.teacher, job.labels)
-    groups = job.validation_groups()
+    groups = job.validation_groups(label=True)
     rows = {}
     for model_id in job.candidates:
         rows[model_id] = score(engine_predictor(model_id, job.models_dir), groups, model_id)
