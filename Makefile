@@ -82,6 +82,7 @@ typecheck: $(DEV_STAMP)
 bench: $(OFFLINE_STAMP) models-all
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) -m training fetch  # the teacher (ISNet), a reference row of the matting part
+	$(PY) -m training fetch --teacher modnet  # MODNet, a portrait matting model: another reference row
 	$(PY) -m bench
 
 # Local, Docker-free runs of the real function: moto's S3 server + the Lambda Runtime Interface Emulator.

@@ -34,12 +34,16 @@ MATTING_KEYS = (  # the matting part's default
     "engine",
     "engine+soft_edges",
     "engine+refine=false",
+    "engine:modnet-int8",  # the portrait matting model (people): MODNet in INT8 through the engine
     "rembg:u2netp",
     "rembg:u2net",
     "rembg:u2net+alpha_matting",
     "teacher:isnet",  # references, skipped where `python -m training fetch` has not run
     "teacher:isnet+soft_edges",
+    "teacher:modnet",  # MODNet, a portrait matting model (`python -m training fetch --teacher modnet`)
+    "teacher:modnet+soft_edges",
 )
+REFERENCE_TEACHERS = ("isnet", "modnet")  # teacher:<name> contenders (`modelbuild.teachers.TEACHERS`)
 TEACHER_EDGES = {"": "raw", "+refine": "crisp", "+soft_edges": "soft"}  # key suffix -> TeacherContender.edges
 DEFAULT_KEYS = (
     "engine",
@@ -47,6 +51,7 @@ DEFAULT_KEYS = (
     "engine:u2netp-int8",
     "engine:u2netp",
     "engine:u2net-int8",
+    "engine:modnet-int8",
     "rembg:u2netp",
     "rembg:u2net",
 )
@@ -195,10 +200,11 @@ class RembgContender:
 
 
 class TeacherContender:
-    """The distillation teacher (`modelbuild.teachers.TEACHERS`; ISNet is installed by `python -m training
-    fetch`), a reference and not a product: its map as the alpha (`edges` "raw", the teacher's label),
-    or its map through the engine's refinement ("crisp", the default edges, or "soft", `soft_edges`).
-    It shows how far the student's map could take the cut-out at best, at the teacher's cost."""
+    """A reference network of `modelbuild.teachers.TEACHERS`, not a product: the distillation teacher
+    (ISNet, installed by `python -m training fetch`) or MODNet, a portrait matting model (`--teacher
+    modnet`). Its map as the alpha (`edges` "raw"), or its map through the engine's refinement ("crisp",
+    the default edges, or "soft", `soft_edges`); colours unmixed with that alpha, as the engine does.
+    It shows how far a better map could take the cut-out, at that network's cost."""
 
     def __init__(self, name: str, edges: str = "raw", teacher: Any = None) -> None:
         self.name = name
@@ -218,7 +224,8 @@ class TeacherContender:
 
     def missing(self) -> str | None:
         absent = self.teacher().absent()
-        return f"{', '.join(map(str, absent))} not found (run `python -m training fetch`)" if absent else None
+        fetch = f"python -m training fetch --teacher {self.name}"
+        return f"{', '.join(map(str, absent))} not found (run `{fetch}`)" if absent else None
 
     def model_bytes(self) -> int:
         return sum(m.path.stat().st_size for m in self.teacher().members)
@@ -252,8 +259,10 @@ class TeacherContender:
         import cv2
         import numpy as np
 
+        from engine.foreground import decontaminate
+
         bgr, alpha = self._alpha(data)
-        return CutoutRun(cv2.imencode(".png", np.dstack([bgr, alpha]))[1].tobytes())
+        return CutoutRun(cv2.imencode(".png", np.dstack([decontaminate(bgr, alpha), alpha]))[1].tobytes())
 
     def mask(self, data: bytes) -> np.ndarray:
         return self._alpha(data)[1]
@@ -264,12 +273,12 @@ class TeacherContender:
 
 def make_contender(key: str, u2net_home: Path = U2NET_HOME) -> Contender:
     """`engine[:<model id>][+option[=value]...]` (engine options, e.g. `engine+soft_edges` or
-    `engine+refine=false`), `rembg:<u2netp|u2net>[+alpha_matting]` or `teacher:isnet[+refine|+soft_edges]`
+    `engine+refine=false`), `rembg:<u2netp|u2net>[+alpha_matting]` or `teacher:<isnet|modnet>[+refine|+soft_edges]`
     -> a contender (nothing loaded yet)."""
     kind, _, model = key.partition(":")
     if kind == "teacher":
         name, plus, suffix = model.partition("+")
-        if name == "isnet" and plus + suffix in TEACHER_EDGES:
+        if name in REFERENCE_TEACHERS and plus + suffix in TEACHER_EDGES:
             return TeacherContender(name, TEACHER_EDGES[plus + suffix])
     if kind.split("+")[0] == "engine":
         base, *options = key.split("+")
@@ -280,5 +289,6 @@ def make_contender(key: str, u2net_home: Path = U2NET_HOME) -> Contender:
         return RembgContender(name, u2net_home, alpha_matting=model != name)
     raise ValueError(
         f"unknown contender {key!r}: use engine[:<model id>][+option=value] or "
-        f"rembg:{'|'.join(REMBG_MODELS)}[{ALPHA_MATTING}] or teacher:isnet[+refine|+soft_edges]"
+        f"rembg:{'|'.join(REMBG_MODELS)}[{ALPHA_MATTING}] or "
+        f"teacher:{'|'.join(REFERENCE_TEACHERS)}[+refine|+soft_edges]"
     )

@@ -98,11 +98,14 @@ MATTING_ROWS = {  # contender -> how docs/edges.md names it
     "engine": "engine default (crisp)",
     "engine+soft_edges": "engine, `soft_edges=true`",
     "engine+refine=false": "engine, `refine=false`",
+    "engine:modnet-int8": "engine, `model=modnet-int8` (people)",
     "rembg:u2netp": "rembg u2netp",
     "rembg:u2net": "rembg u2net",
     "rembg:u2net+alpha_matting": "rembg u2net + `alpha_matting`",
     "teacher:isnet": "teacher: ISNet's map",
     "teacher:isnet+soft_edges": "teacher: ISNet's map, `soft_edges`",
+    "teacher:modnet": "reference: MODNet's alpha",
+    "teacher:modnet+soft_edges": "reference: MODNet's alpha, `soft_edges`",
 }
 HAIR_AND_FUR = {  # photo -> what docs/edges.md says is in it
     "am_GT03": "GT03 doll, loose hair",
@@ -119,6 +122,7 @@ HAIR_AND_FUR_COLUMNS = {  # contender -> column
     "rembg:u2netp": "rembg u2netp",
     "rembg:u2net+alpha_matting": "rembg u2net + alpha_matting",
     "teacher:isnet+soft_edges": "ISNet + `soft_edges`",
+    "engine:modnet-int8": "`modnet-int8`",
 }
 
 
@@ -127,6 +131,8 @@ def matting(results: dict[str, Any]) -> str:
     part = results["matting"]
     rows = []
     for key, name in MATTING_ROWS.items():
+        if key not in part["contenders"]:  # a reference that was not installed when the bench ran
+            continue
         r = part["contenders"][key]
         figures = [
             r["sad_whole"],
@@ -145,18 +151,19 @@ def matting(results: dict[str, Any]) -> str:
 def hair_and_fur(results: dict[str, Any]) -> str:
     """docs/edges.md's per-photo table: SAD / Grad over the whole image (`matting.json`)."""
     contenders = results["matting"]["contenders"]
+    columns = {key: name for key, name in HAIR_AND_FUR_COLUMNS.items() if key in contenders}
     rows = [
         [
             name,
             *(
                 f"{contenders[key]['images'][photo]['sad_whole']:.1f} / "
                 f"{contenders[key]['images'][photo]['grad_whole']:.1f}"
-                for key in HAIR_AND_FUR_COLUMNS
+                for key in columns
             ),
         ]
         for photo, name in HAIR_AND_FUR.items()
     ]
-    header = ["photo", *HAIR_AND_FUR_COLUMNS.values()]
+    header = ["photo", *columns.values()]
     return table(header, "l" * len(header), rows)
 
 

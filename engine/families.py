@@ -52,5 +52,7 @@ FAMILIES: dict[str, Family] = {
     "u2net": Family("u2net", identity),
     # BiRefNet: its output is logits (rembg's BiRefNet sessions apply a sigmoid, then min-max)
     "birefnet": Family("birefnet", sigmoid),
+    # MODNet (portrait matting): its output is already an alpha (the manifest says: no min-max)
+    "modnet": Family("modnet", identity),
 }
 DEFAULT_FAMILY = "u2net"  # for manifests written before the key existed

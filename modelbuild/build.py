@@ -40,7 +40,7 @@ def quantize_model(
     calibration = recipe.photos.calibration()
     ranges, quantized = workdir / "ranges.json", workdir / "int8.onnx"
     ranges.unlink(missing_ok=True)
-    tensors = [photo_tensor(p, recipe.input_size) for p in calibration]
+    tensors = [photo_tensor(p, recipe.input_size, recipe.feed.mean, recipe.feed.std) for p in calibration]
     input_name = onnx.load(str(float_model), load_external_data=False).graph.input[0].name
     print(f"{name}: calibrating on {len(calibration)} photos", flush=True)
     quantize_qdq(float_model, quantized, ranges, calibration=PhotoReader(input_name, tensors))
@@ -56,7 +56,11 @@ def quantize_model(
     target = engine_models / f"{recipe.model_id}.onnx"
     shutil.copyfile(quantized, target)
     manifest = describe_model(
-        recipe.model_id, target, provenance | quantization_provenance(recipe, calibration, float_nodes), metrics
+        recipe.model_id,
+        target,
+        provenance | quantization_provenance(recipe, calibration, float_nodes),
+        metrics,
+        feed=recipe.feed,
     )
     previous = read_manifest(engine_models / f"{recipe.model_id}.json")
     if previous is not None and previous["sha256"] == manifest["sha256"]:
@@ -74,7 +78,7 @@ def verify(recipe: Recipe, float_model: Path, quantized: Path, ranges: Path) -> 
     For the record, also the MAE the same recipe reaches with no node kept in float.
     """
     holdout = recipe.photos.holdout()
-    tensors = [photo_tensor(p, recipe.input_size) for p in holdout]
+    tensors = [photo_tensor(p, recipe.input_size, recipe.feed.mean, recipe.feed.std) for p in holdout]
     reference = predict_maps(open_session(float_model), tensors)
     errors = image_errors(predict_maps(open_session(quantized), tensors), reference)
     mae = sum(errors) / len(errors)

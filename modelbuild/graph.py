@@ -3,6 +3,7 @@ it, optionally expose side outputs again (the error estimate's `side` and `side4
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def set_input_side(path: Path, side: int) -> None:
         dims = value.type.tensor_type.shape.dim
         if len(dims) == 4:
             dims[2].dim_value = dims[3].dim_value = side
+            if dims[0].dim_value <= 0:  # a named batch size (MODNet's): one photo, so the shape is fixed
+                dims[0].dim_value = 1
     del model.graph.value_info[:]  # intermediate shapes of the old size; inferred again later
     onnx.save(model, str(path))
 
@@ -65,8 +68,22 @@ def prepare_float_graph(source: Path, target: Path, input_side: int | None = Non
         if input_side is not None:  # after the conversion, which would restore the old shapes
             set_input_side(converted, input_side)
         target.parent.mkdir(parents=True, exist_ok=True)
-        quant_pre_process(str(converted), str(target))
+        pre_process(converted, target, Path(tmp))
     return target
+
+
+def pre_process(source: Path, target: Path, scratch: Path) -> None:
+    """ONNX Runtime's pre-processing for quantization (shape inference, folding). Where its
+    symbolic shape inference gives up (MODNet: resizes sized by computed shapes), ONNX's own shape
+    inference stands in. Run inside `scratch`: a failed symbolic pass leaves its files in the
+    working directory."""
+    with contextlib.chdir(scratch):
+        try:
+            quant_pre_process(str(source.resolve()), str(target.resolve()))
+        except Exception as exc:  # onnxruntime raises a bare Exception for this
+            if "symbolic shape inference" not in str(exc):
+                raise
+            quant_pre_process(str(source.resolve()), str(target.resolve()), skip_symbolic_shape=True)
 
 
 def widen_to_fp32(source: Path, target: Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +15,48 @@ from .arena import arena_mib
 from .graph import SIDE_OUTPUTS
 from .photos import MEAN, STD
 
-FAMILY = "u2net"  # every model built here and in training/ is U²-Net or U²-Netp
+FAMILY = "u2net"  # U²-Net, U²-Netp and the students; MODNet has its own (recipes.py)
+
+
+@dataclass(frozen=True)
+class Feed:
+    """How the engine takes a model's output and feeds it the photo (engine/families.py,
+    engine.model.model_input): its family, the input's mean and std, the output's normalisation
+    ("minmax" for a segmentation map, "none" for an alpha matte)."""
+
+    family: str = FAMILY
+    mean: tuple[float, float, float] = MEAN
+    std: tuple[float, float, float] = STD
+    normalize: str = "minmax"
 
 
 def describe_model(
-    model_id: str, path: Path, provenance: dict[str, Any], metrics: dict[str, Any], measure_memory: bool = True
+    model_id: str,
+    path: Path,
+    provenance: dict[str, Any],
+    metrics: dict[str, Any],
+    measure_memory: bool = True,
+    feed: Feed = Feed(),  # frozen: one shared default is safe
 ) -> dict[str, Any]:
     """The manifest of a model file: its hash and size, the input/output contract read from its
-    graph, and (`measure_memory`, in fresh interpreters) the memory its first run takes (arena.py)."""
+    graph and `feed`, and (`measure_memory`, in fresh interpreters) the memory its first run takes
+    (arena.py)."""
     graph = onnx.load(str(path), load_external_data=False).graph
     dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
     arena = arena_mib(path, dims) if measure_memory else None
     return {
         "id": model_id,
-        "family": FAMILY,
+        "family": feed.family,
         "file": path.name,
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,
-        "input": {"name": graph.input[0].name, "size": [dims[3], dims[2]], "mean": list(MEAN), "std": list(STD)},
-        "output": {"name": graph.output[0].name, "normalize": "minmax"} | side_outputs(graph),
+        "input": {
+            "name": graph.input[0].name,
+            "size": [dims[3], dims[2]],
+            "mean": list(feed.mean),
+            "std": list(feed.std),
+        },
+        "output": {"name": graph.output[0].name, "normalize": feed.normalize} | side_outputs(graph),
         **({"memory": {"arena_mib": arena}} if arena is not None else {}),
         "provenance": provenance,
         "metrics": metrics,

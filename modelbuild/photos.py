@@ -64,12 +64,12 @@ class MixedPhotos(PhotoSplit):
         return {"folders": folders, "photos": [repo_relative(p) for p in taken]}
 
 
-def photo_tensor(path: Path, size: int = SIZE) -> np.ndarray:
+def photo_tensor(path: Path, size: int = SIZE, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> np.ndarray:
     """A photo as the engine feeds it (`engine.model.model_input`) to a model of input side `size`."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"cannot read photo {path}")
-    return model_input(bgr, (size, size), MEAN, STD)
+    return model_input(bgr, (size, size), mean, std)
 
 
 class PhotoReader(CalibrationDataReader):

