@@ -102,7 +102,7 @@ def with_gates(cutouts: Cutouts, agreement: float) -> Cutouts:
 
 def decoded(data: bytes, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """An encoded image as OpenCV reads it (BGR, or BGRA with IMREAD_UNCHANGED)."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    image: np.ndarray | None = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None:
         raise ValueError("not an image OpenCV can read")
     return image
