@@ -52,7 +52,9 @@ FAMILIES: dict[str, Family] = {
     "u2net": Family("u2net", identity),
     # BiRefNet: its output is logits (rembg's BiRefNet sessions apply a sigmoid, then min-max)
     "birefnet": Family("birefnet", sigmoid),
-    # MODNet (portrait matting): its output is already an alpha (the manifest says: no min-max)
+    # MODNet (portrait matting): its output is already an alpha (the manifest says: no min-max). Fed as
+    # every family is: its authors divide by 255 rather than the photo's max, the same for a photo that
+    # reaches white, and keep the aspect where the engine squares it (docs/edges.md measured both)
     "modnet": Family("modnet", identity),
 }
 DEFAULT_FAMILY = "u2net"  # for manifests written before the key existed
