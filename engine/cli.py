@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import statistics
 import sys
@@ -39,6 +40,7 @@ from .version import __version__
 from .watch import SETTLE_S, Watcher
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader stopped early
 INTERVAL_S = 1.0  # --watch: seconds between looks
 PREP = "prep"  # the first argument that starts the preparation mode (prep.py)
 STREAM = Path("-")  # stdin as the input, stdout as --out
@@ -368,11 +370,18 @@ class Batch:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == [PREP]:  # `bgremove prep SRC --out DST ...`: prep.py
-        from .prep import main as prep_main  # noqa: PLC0415 (prep builds on this module)
+    try:
+        if argv[:1] == [PREP]:  # `bgremove prep SRC --out DST ...`: prep.py
+            from .prep import main as prep_main  # noqa: PLC0415 (prep builds on this module)
 
-        return prep_main(argv[1:])
-    return run_command(build_parser(program()), argv)
+            code = prep_main(argv[1:])
+        else:
+            code = run_command(build_parser(program()), argv)
+        sys.stdout.flush()  # here, where a closed pipe can still be answered, not at the interpreter's exit
+    except BrokenPipeError:  # the reader went away (`bgremove --list-models | head -3`): stop, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return EXIT_PIPE
+    return code
 
 
 BatchFor = Callable[[argparse.Namespace, Options], Batch]  # may raise ValueError: a usage problem

@@ -103,3 +103,24 @@ def test_watch_reports_empty_files_waits_for_paused_writers_and_sigterm_ends_wit
     assert [(Path(str(r["input"])).name, r["ok"]) for r in lines()] == [("empty.jpg", False), ("paused.jpg", True)]
     assert "interrupted (SIGTERM)" in stdout and "2 inputs: 1 written, 0 skipped, 1 failed" in stdout
     assert "Traceback" not in stderr and (out / "paused.png").is_file()
+
+
+def test_a_reader_that_stops_early_ends_it_quietly_not_in_a_traceback() -> None:
+    """`bgremove --list-models | head -3` printed a BrokenPipeError traceback: the pipe closes
+    before the table is written. It now stops as a piped Unix tool does (exit 141, 128 + SIGPIPE)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command writes a line
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "engine", "--list-models"],
+            cwd=ROOT,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
+    assert result.returncode == 141
