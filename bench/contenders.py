@@ -43,7 +43,8 @@ MATTING_KEYS = (  # the matting part's default
     "teacher:modnet",  # MODNet, a portrait matting model (`python -m training fetch --teacher modnet`)
     "teacher:modnet+soft_edges",
 )
-REFERENCE_TEACHERS = ("isnet", "modnet")  # teacher:<name> contenders (`modelbuild.teachers.TEACHERS`)
+# teacher:<name> contenders: names in `modelbuild.teachers.TEACHERS`, spelt out (importing it costs onnxruntime)
+REFERENCE_TEACHERS = ("isnet", "modnet")
 TEACHER_EDGES = {"": "raw", "+refine": "crisp", "+soft_edges": "soft"}  # key suffix -> TeacherContender.edges
 DEFAULT_KEYS = (
     "engine",

@@ -36,8 +36,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from bench.composite import score_composite, subject_iou, true_foreground
 from bench.contenders import decode_gray, make_contender
@@ -47,9 +45,10 @@ from bench.metrics import score_image, summarise
 from bench.report import publish, table
 from engine.foreground import decontaminate
 from engine.refine import refine_matte
-from modelbuild.graph import convert_opset
+from modelbuild.graph import convert_opset, pre_process
 from modelbuild.photos import PhotoReader, PhotoSplit
-from modelbuild.teachers import MODNET, Labeller, Member, Teacher, matte_input
+from modelbuild.quantize import quantize_qdq
+from modelbuild.teachers import MODNET, Labeller, Member, Teacher, combine, matte_input
 
 from .edge_gates import validation_photos
 
@@ -84,8 +83,7 @@ class Photos:
         start = time.perf_counter()
         (alpha_map,) = self.modnet.maps(bgr)
         self.modnet_seconds.append(time.perf_counter() - start)
-        height, width = bgr.shape[:2]
-        raw = np.clip(cv2.resize(alpha_map, (width, height)) * 255 + 0.5, 0, 255).astype(np.uint8)
+        raw = combine([alpha_map], bgr.shape[:2])  # MODNet's alpha at the photo's size, as its label
         out = {DEFAULT: default, "MODNet": np.dstack([decontaminate(bgr, raw), raw])}
         for name, soft in (("MODNet, default edge", False), ("MODNet, soft edge", True)):
             matte = refine_matte(alpha_map, bgr, soft=soft)
@@ -113,28 +111,21 @@ def gate_name(base: str, t: float) -> str:
 
 
 def quantized(member: Member) -> Path:
-    """MODNet in INT8 (`INT8`, made once): opset 13, ONNX Runtime's pre-processing, then static QDQ."""
+    """MODNet in INT8 (`INT8`, made once) by modelbuild's steps: opset 13, ONNX Runtime's
+    pre-processing, then static QDQ (`modelbuild.quantize.quantize_qdq`), its input shape left free."""
     if INT8.is_file():
         return INT8
     INT8.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         opset13, prepared = Path(folder) / "opset13.onnx", Path(folder) / "prepared.onnx"
         convert_opset(member.path, opset13)
-        quant_pre_process(str(opset13), str(prepared), skip_symbolic_shape=True)
+        pre_process(opset13, prepared, Path(folder))
         square = (CALIBRATION_SIDE, CALIBRATION_SIDE)
         tensors = [
             matte_input(cv2.resize(cv2.imread(str(p)), square), CALIBRATION_SIDE, member.mean, member.std)
             for p in PhotoSplit().calibration()[:CALIBRATION_PHOTOS]
         ]
-        quantize_static(
-            str(prepared),
-            str(INT8),
-            PhotoReader("input", tensors),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-        )
+        quantize_qdq(prepared, INT8, Path(folder) / "ranges.json", calibration=PhotoReader("input", tensors))
     return INT8
 
 
