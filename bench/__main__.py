@@ -121,9 +121,9 @@ def describe(contender: Contender) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     parts = set(args.parts.split(","))
-    keys = [k.strip() for k in args.models.split(",") if k.strip()]
-    contenders, skipped = prepare(keys, args.u2net_home)
-    if BASELINE not in {c.key for c in contenders}:
+    keys = [k.strip() for k in args.models.split(",") if k.strip()] if parts & {"quality", "speed"} else []
+    contenders, skipped = prepare(keys, args.u2net_home)  # --models are quality's and speed's: matting names its own
+    if keys and BASELINE not in {c.key for c in contenders}:
         print(f"note: {BASELINE} is not running, so no ratios or targets can be checked")
     results: dict[str, Any] = {
         "schema": 1,

@@ -244,3 +244,21 @@ def test_command_line_quick_quality_run_writes_both_files(dev_dir: Path, tmp_pat
     assert "rembg:u2netp" in results["skipped"]
     assert f"| tiny | engine:{MODEL} | 2 |" in out.with_suffix(".md").read_text()
     assert "N/A  warm 2MP time <= 0.5x rembg u2netp" in printed
+
+
+def test_a_matting_only_run_loads_only_the_matting_contenders(tmp_path: Path, capsys) -> None:
+    matting = tmp_path / "matting"
+    (matting / "images").mkdir(parents=True)
+    (matting / "alphas").mkdir()
+    bgr, mask = scene(160, 120, seed=4)
+    (matting / "images" / "m4.jpg").write_bytes(encode(bgr, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 92))
+    (matting / "alphas" / "m4.png").write_bytes(encode(cv2.GaussianBlur(mask, (5, 5), 0), ".png"))
+    out = tmp_path / "matting-only"
+    args = ["--parts", "matting", "--matting-dir", str(matting), "--matting-models", f"engine:{MODEL}"]
+    code = main([*args, "--models", "engine,rembg:u2netp", "--u2net-home", str(tmp_path), "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "SKIP" not in printed and "is not running" not in printed  # --models are quality's and speed's
+    results = json.loads(out.with_suffix(".json").read_text())
+    assert list(results["contenders"]) == [f"engine:{MODEL}"] and results["skipped"] == {}
+    assert list(results["matting"]["contenders"]) == [f"engine:{MODEL}"]
