@@ -178,7 +178,8 @@ def cutout(photo: Photo, candidate: Candidate) -> np.ndarray:
 
 def validation_photos() -> list[tuple[str, Path, Path]]:
     """(group, photo, truth) for the validation photos of the labelled groups."""
-    from training.paths import DEFAULT_TEACHER, TEACHER_LABELS  # noqa: PLC0415 (training is offline-only)
+    from modelbuild.teachers import DEFAULT_TEACHER  # noqa: PLC0415 (onnxruntime sessions, offline-only)
+    from training.paths import TEACHER_LABELS  # noqa: PLC0415 (training is offline-only)
     from training.split import POOL_FOLDERS  # noqa: PLC0415
     from training.validate import validation_groups  # noqa: PLC0415
 
