@@ -12,7 +12,7 @@ object is the subject; what a user judges is the cut-out on a page. So, per phot
   region (the transition band: 0 < alpha < 255 dilated 15 px, or the whole image), averaged over
   the two backgrounds. A rim of a dark background shows on white, of a light one on black.
 
-"Edge photos" are those whose subject every contender gets right (alpha >= 128 against the truth's,
+"Edge photos" are those whose subject every product compared gets right (alpha >= 128 against the truth's,
 IoU at least `SUBJECT_IOU`): there only the edges differ.
 """
 

@@ -46,6 +46,14 @@ MATTING_KEYS = (  # the matting part's default
 # teacher:<name> contenders: names in `modelbuild.teachers.TEACHERS`, spelt out (importing it costs onnxruntime)
 REFERENCE_TEACHERS = ("isnet", "modnet")
 TEACHER_EDGES = {"": "raw", "+refine": "crisp", "+soft_edges": "soft"}  # key suffix -> TeacherContender.edges
+REFERENCE_PREFIX = "teacher:"  # reference networks, not products: they show how far a better map goes
+
+
+def is_reference(key: str) -> bool:
+    """Whether a contender key names a reference network (`TeacherContender`) rather than a product."""
+    return key.startswith(REFERENCE_PREFIX)
+
+
 DEFAULT_KEYS = (
     "engine",
     "engine+crisp_edges",
@@ -211,7 +219,7 @@ class TeacherContender:
         self.name = name
         self.edges = edges
         suffix = next(s for s, e in TEACHER_EDGES.items() if e == edges)
-        self.key = f"teacher:{name}{suffix}"
+        self.key = f"{REFERENCE_PREFIX}{name}{suffix}"
         self._teacher = teacher
         self._labeller: Any = None
 

@@ -2,7 +2,8 @@
 channel scored against the true alpha (SAD, MSE, Grad, Conn over the whole image and over the
 transition band; the soft-pixel share) and the cut-out composited onto white and black against the
 truth's composite (`composite`: over the band and the whole image, on every photo and on the edge
-photos, those whose subject every contender gets right), with the wall time of the whole cut-out
+photos, those whose subject every product compared gets right: ours and rembg's, not the reference
+networks), with the wall time of the whole cut-out
 per image."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from .composite import edge_photos, score_composite, subject_iou, true_foreground
-from .contenders import Contender
+from .contenders import Contender, is_reference
 from .data import Sample
 from .load import OtherLoad
 from .matting_metrics import mean_scores, score_matte
@@ -98,8 +99,12 @@ def matting_pass(
             f"Grad {row['grad_whole']:.2f} Conn {row['conn_whole']:.2f} soft {row['soft_share']:.3f} "
             f"composite {row['composite_band']:.2f} {row['s_per_img']:.2f} s/img"
         )
-    edges = edge_photos(
-        {key: {stem: r["subject_iou"] for stem, r in row["images"].items()} for key, row in rows.items()}
+    edges = edge_photos(  # where only the products' edges differ; a reference's misses do not count
+        {
+            key: {stem: r["subject_iou"] for stem, r in row["images"].items()}
+            for key, row in rows.items()
+            if not is_reference(key)
+        }
     )
     for row in rows.values():
         row["composite_band_edge"] = _mean_composites(row["images"], edges)["composite_band"]

@@ -162,7 +162,8 @@ def edge_markdown(results: dict[str, Any]) -> str:
         "Edges as a user sees them: each cut-out and the truth (true alpha, colours from pymatting's "
         "`estimate_foreground_ml`) composited onto white and onto black; mean |difference| in 8-bit levels "
         "over the band (0 < GT < 255 dilated 15 px) or the whole image, the two backgrounds averaged. "
-        f"Edge photos, whose subject every contender gets right (IoU of alpha >= 128 at least 0.9): "
+        f"Edge photos, whose subject every product (ours and rembg's; not the teacher:* references) gets right "
+        f"(IoU of alpha >= 128 at least 0.9): "
         f"{', '.join(edges) or 'none'}."
     )
     return note + "\n\n" + table(header, rows)

@@ -166,3 +166,17 @@ def test_the_pass_scores_composites_and_names_the_photos_every_contender_gets_ri
     assert rows["inverted"]["composite_band_edge"] == rows["inverted"]["images"]["a"]["composite_band"] == 0.0
     assert rows["inverted"]["composite_band"] > 10
     assert "composite" in render({"matting": result})
+
+
+def test_reference_rows_do_not_choose_the_edge_photos(matting_dir: Path) -> None:
+    """The edge photos are where the products compared (ours and rembg's) all have the subject: a
+    reference network (teacher:*) that misses it on a photo does not take that photo out."""
+    samples = load_set("matting", matting_dir.parent, truth="alphas")
+    truth = {s.image_bytes(): s.truth() for s in samples}
+    wrong = {data: np.where(alpha >= 128, 0, 255).astype(np.uint8) for data, alpha in truth.items()}
+    contenders = [TruthContender(truth, "engine"), TruthContender(wrong, "teacher:isnet")]
+
+    result = matting_pass(contenders, samples, log=lambda line: None)
+
+    assert result["edge_photos"] == [s.stem for s in samples]
+    assert result["contenders"]["teacher:isnet"]["composite_band_edge"] > 10  # still scored on them
