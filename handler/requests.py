@@ -198,10 +198,15 @@ def _json(body: bytes) -> tuple[bytes, Fields]:
 
 
 def _base64(text: str) -> bytes:
-    """Standard or URL-safe base64, with or without a `data:...;base64,` prefix."""
-    payload = text.split(",", 1)[1] if text.startswith("data:") else text
+    """Standard or URL-safe base64, with or without a `data:...;base64,` prefix, line breaks (as
+    `base64` and MIME wrap it) or padding."""
+    if text.startswith("data:"):
+        if "," not in text:
+            raise BadRequestError(f"{BASE64_FIELD} is a data URL without its data: data:<type>;base64,<data>")
+        text = text.split(",", 1)[1]
+    payload = "".join(text.split()).replace("-", "+").replace("_", "/")
     try:
-        image = base64.b64decode(payload.strip().replace("-", "+").replace("_", "/"), validate=True)
+        image = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise BadRequestError(f"{BASE64_FIELD} is not valid base64") from None
     if not image:

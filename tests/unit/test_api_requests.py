@@ -46,6 +46,16 @@ def test_json_carries_base64_and_typed_members() -> None:
     assert read_request(json.dumps(url_safe).encode(), "application/json", {}).image == IMAGE
 
 
+def test_base64_as_tools_write_it_line_wrapped_or_unpadded_is_read() -> None:
+    wrapped = base64.encodebytes(IMAGE * 5).decode()  # `base64` and MIME wrap at 76 characters
+    assert "\n" in wrapped.strip()
+    assert read_request(json.dumps({"image_file_b64": wrapped}).encode(), "application/json", {}).image == IMAGE * 5
+    padded = base64.urlsafe_b64encode(IMAGE + b"!").decode()
+    assert padded.endswith("=")
+    unpadded = {"image_file_b64": padded.rstrip("=")}
+    assert read_request(json.dumps(unpadded).encode(), "application/json", {}).image == IMAGE + b"!"
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "error"),
     [
@@ -55,6 +65,8 @@ def test_json_carries_base64_and_typed_members() -> None:
         (b"{not json", "application/json", BadRequestError),
         (b'{"crop": true}', "application/json", BadRequestError),
         (b'{"image_file_b64": "***"}', "application/json", BadRequestError),
+        (b'{"image_file_b64": "data:abc"}', "application/json", BadRequestError),  # a data URL with no comma
+        (b"image_file_b64=data:image/png", "application/x-www-form-urlencoded", BadRequestError),
         (b'{"image_file_b64": ""}', "application/json", EmptyInputError),
         (b'{"image_url": "http://169.254.169.254/"}', "application/json", UrlNotFetchedError),
         (multipart({"image_url": "http://example.com/a.jpg"}, None)[0], multipart({}, None)[1], UrlNotFetchedError),
