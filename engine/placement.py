@@ -177,7 +177,8 @@ class Layout:
 
 def box_of(alpha: np.ndarray) -> Box | None:
     """The subject's box (alpha above SUBJECT_THRESHOLD), None when there is none."""
-    x, y, w, h = cv2.boundingRect(cv2.compare(alpha, SUBJECT_THRESHOLD, cv2.CMP_GT))
+    above = cv2.threshold(alpha, SUBJECT_THRESHOLD, 255, cv2.THRESH_BINARY)[1]  # (compare reads 1x1 as a scalar)
+    x, y, w, h = cv2.boundingRect(above)
     return (x, y, x + w, y + h) if w else None
 
 

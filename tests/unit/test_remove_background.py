@@ -215,6 +215,22 @@ def test_degenerate_shapes_give_a_png_of_the_same_size(size: tuple[int, int], ou
         assert image.size == size and image.mode == ("RGBA" if output == "cutout" else "L")
 
 
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 2), (2, 2)])
+@pytest.mark.parametrize(
+    ("placement", "canvas"),
+    [({"crop": True}, None), ({"canvas": "64x64"}, (64, 64)), ({"canvas": "64x32", "scale": "0.8"}, (64, 32))],
+)
+def test_degenerate_shapes_can_be_cropped_and_placed(
+    size: tuple[int, int], placement: dict[str, object], canvas: tuple[int, int] | None
+) -> None:
+    """A 1x1 spacer GIF in a scraped folder raised OpenCV's error (a 1x1 array read as a scalar) and
+    ended the batch, with --crop or any canvas (`prep`'s default)."""
+    data = encode(np.full((size[1], size[0], 3), (30, 30, 200), np.uint8), ".png")
+    cutout = engine.cut_out(data, **placement)
+    with _decode(cutout.data) as image:
+        assert image.mode == "RGBA" and (canvas is None or image.size == canvas)
+
+
 def _traced_peak(data: bytes, options: Options) -> int:
     """Peak bytes numpy and OpenCV's Python outputs held while one image was cut out."""
     engine.load_model(engine.settings())  # the model is loaded outside the measurement
@@ -236,10 +252,14 @@ def test_a_background_colour_needs_no_more_memory_than_transparency(crop: bool) 
     assert flattened <= transparent + 2**16, (flattened / 0.75e6, transparent / 0.75e6)  # (+ Python's small change)
 
 
-@pytest.mark.parametrize("size", [(1, 1), (320, 240)])
-def test_an_image_without_a_subject_is_flagged(size: tuple[int, int]) -> None:
-    """A uniform image or a 1x1 file came back "ok" and fully transparent, with nothing to tell it apart."""
-    uniform = encode(np.full((size[1], size[0], 3), (90, 120, 150), np.uint8), ".png")
+@pytest.mark.parametrize(
+    ("size", "colour"),
+    [((1, 1), (90, 120, 150)), ((320, 240), (90, 120, 150)), ((200, 200), (255, 0, 255)), ((200, 200), (128, 0, 128))],
+)
+def test_an_image_without_a_subject_is_flagged(size: tuple[int, int], colour: tuple[int, int, int]) -> None:
+    """A uniform image or a 1x1 file came back "ok" and fully transparent, with nothing to tell it apart;
+    a plain magenta or purple one came back with 72 % of it as the subject."""
+    uniform = encode(np.full((size[1], size[0], 3), colour, np.uint8), ".png")
     cutout = engine.remove_background(uniform)
     assert cutout.no_subject and cutout.findings()["no_subject"] is True
     assert not engine.remove_background(encode(scene(320, 240, seed=0)[0])).no_subject
