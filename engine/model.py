@@ -22,6 +22,10 @@ from .manifest import Manifest, load_manifest, verify_model_file
 # and 4x (so that the shortcut is taken), mean MAE / max F-beta over the three: 0.06491 / 0.8825 at
 # gap 2, 0.06482 / 0.8826 at 1.5; the dev and validation photos themselves are too small to change.
 REDUCING_GAP = 1.5
+# An input whose every channel spans less than this (a share of its brightest value) is one flat
+# colour, JPEG noise included: it has no subject, whatever the network's response (a plain magenta
+# or purple frame peaks at 0.7-0.8, where other plain colours stay under 0.1).
+FLAT_SPREAD = 4 / 255
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,11 @@ class Model:
         the side outputs the model exposes the same way."""
         manifest = self.manifest
         names = [manifest.output_name, *manifest.sides.values()]
-        outputs = self.session.run(names, {manifest.input_name: self.prepare(bgr)})
+        tensor = self.prepare(bgr)
+        outputs = self.session.run(names, {manifest.input_name: tensor})
         self._ran.set()
         pred = self._activated(outputs[0])
-        peak = float(np.clip(pred.max(initial=0.0), 0.0, 1.0))
+        peak = 0.0 if is_flat(tensor, manifest.std) else float(np.clip(pred.max(initial=0.0), 0.0, 1.0))
         sides = {
             name: self._normalised(self._activated(out)) for name, out in zip(manifest.sides, outputs[1:], strict=True)
         }
@@ -88,8 +93,15 @@ class Prediction:
     """What the model says about one photo."""
 
     map: np.ndarray  # float32 HxW (the model's input size), 0..1
-    peak: float  # its strongest response before min-max (0..1): under 0.5 nothing looks like a subject
+    peak: float  # its strongest response before min-max (0..1), 0 for a flat input: low, nothing looks like a subject
     sides: dict[str, np.ndarray] = field(default_factory=dict)  # side outputs like `map`, by feature (quality.py)
+
+
+def is_flat(tensor: np.ndarray, std: Sequence[float]) -> bool:
+    """Whether a model input (`model_input`'s 1x3xHxW) is one flat colour: each channel's range,
+    back in units of the photo's brightest value, under FLAT_SPREAD."""
+    spread = (tensor.max(axis=(0, 2, 3)) - tensor.min(axis=(0, 2, 3))) * np.asarray(std, np.float32)
+    return bool(spread.max() < FLAT_SPREAD)
 
 
 def model_input(bgr: np.ndarray, size: tuple[int, int], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:

@@ -23,11 +23,12 @@ from .subject import inspect
 
 _CLEAR_LOW, _CLEAR_HIGH = 26, 229  # alpha outside (10 %, 90 %) counts as a confident decision
 _STATS_STRIDE = 4  # matte statistics on every 4th row and column are exact enough and 16x cheaper
-# The model's peak response under this (uniform images score < 0.1, photos ~1): no subject, and the
-# cut-out is written fully transparent, as the finding says. Min-max normalisation stretches such a
-# flat map into specks and haze. Chosen on the training photos (train, extra/davis, every 4th of
-# extra/people: 432): the 6 maps that peaked under 0.19 all missed their subject (IoU with the true
-# mask at most 0.005); the next, at 0.36, found a fifth of it (IoU 0.21), so it is still written.
+# The model's peak response under this (uniform images score < 0.1, and a flat input counts as 0:
+# model.is_flat; photos ~1): no subject, and the cut-out is written fully transparent, as the
+# finding says. Min-max normalisation stretches such a flat map into specks and haze. Chosen on the
+# training photos (train, extra/davis, every 4th of extra/people: 432): the 6 maps that peaked under
+# 0.19 all missed their subject (IoU with the true mask at most 0.005); the next, at 0.36, found a
+# fifth of it (IoU 0.21), so it is still written.
 NO_SUBJECT_PEAK = 0.25
 FLATTEN_BAND_PIXELS = 1 << 16  # composited per step onto a background colour: float temporaries under 2 MiB
 
