@@ -169,10 +169,14 @@ def run_job(job: Job, options: Options, config: EngineSettings, skip_empty: bool
     record: dict[str, object] = {"input": str(job.source), "output": str(job.target)}
     try:
         cutout = remove_background(job.source.read_bytes(), options, config)
-    except InputError as exc:
+    except DeploymentError:  # a broken model or setting: every further image would fail too
+        raise
+    except EngineError as exc:  # bad input, or an image its output format cannot hold
         return {**record, "ok": False, "error": exc.code, "reason": str(exc)}
     except OSError as exc:
         return {**record, "ok": False, "error": "read_error", "reason": str(exc)}
+    except Exception as exc:  # a bug met by one image must not lose the rest of the batch
+        return {**record, "ok": False, "error": "internal_error", "reason": f"{type(exc).__name__}: {exc}"}
     written = not (skip_empty and cutout.no_subject)
     try:
         if written:
@@ -480,7 +484,7 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
         results = (runner(job, options, config) for job in todo)
     try:
         stopped = run_all(map(batch.finish, results), records, report, progress)
-    except EngineError as exc:  # a broken model: every further image would fail too
+    except DeploymentError as exc:  # a broken model: every further image would fail too
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:

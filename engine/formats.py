@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .encode import AVIF_AVAILABLE, LOSSLESS, encode_avif, encode_jpeg, encode_png, encode_webp
-from .errors import InvalidOptionError
+from .errors import ImageTooLargeError, InvalidOptionError
 
 # HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8 pixels, the compress_level option (0-9), the
 # quality (0-100), the input's ICC profile (or None) -> the encoded file.
@@ -40,12 +40,24 @@ class OutputFormat:
     # on 2 and 12 MP cut-outs: PNG ~1 (its output buffer), JPEG 7.6, WebP 26-30 (lossy and
     # lossless alike), AVIF 31-39 at 2 MP with the fixed part (SLACK_MB covers that).
     encoder_bytes_per_pixel: int = 0
+    max_side: int = 2**31 - 1  # the codec's longest side in pixels (libwebp 16383, libjpeg 65500, AV1 65536)
+
+    def check_size(self, width: int, height: int) -> None:
+        """ImageTooLargeError (an input error: that image fails alone) when the codec cannot write
+        an image of this size, instead of its encoder failing as a broken deployment would."""
+        if max(width, height) > self.max_side:
+            raise ImageTooLargeError(
+                f"the cut-out is {width}x{height} px: {self.name} images have at most {self.max_side} px "
+                "a side; write it as png, or crop or place it on a smaller canvas"
+            )
 
 
 PNG = OutputFormat("png", ".png", "image/png", encode_png)
-WEBP = OutputFormat("webp", ".webp", "image/webp", encode_webp, 90, encoder_bytes_per_pixel=30)
-JPEG = OutputFormat("jpeg", ".jpg", "image/jpeg", encode_jpeg, 90, transparency=False, encoder_bytes_per_pixel=8)
-AVIF = OutputFormat("avif", ".avif", "image/avif", encode_avif, 60, encoder_bytes_per_pixel=34)
+WEBP = OutputFormat("webp", ".webp", "image/webp", encode_webp, 90, encoder_bytes_per_pixel=30, max_side=16383)
+JPEG = OutputFormat(
+    "jpeg", ".jpg", "image/jpeg", encode_jpeg, 90, transparency=False, encoder_bytes_per_pixel=8, max_side=65500
+)
+AVIF = OutputFormat("avif", ".avif", "image/avif", encode_avif, 60, encoder_bytes_per_pixel=34, max_side=65536)
 FORMATS: dict[str, OutputFormat] = {f.name: f for f in (PNG, WEBP, JPEG, AVIF) if f is not AVIF or AVIF_AVAILABLE}
 ALIASES = {"jpg": "jpeg"}  # remove.bg's spelling
 

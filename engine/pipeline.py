@@ -80,6 +80,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     no_subject = int(alpha.max(initial=0)) < 128  # what is written: no pixel even half opaque
     subject = inspect(alpha, _STATS_STRIDE)
     output = options.output_format
+    output.check_size(int(pixels.shape[1]), int(pixels.shape[0]))
     channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
     icc_profile, source_width, source_height = for_output(decoded.icc_profile, channels), decoded.width, decoded.height
     del decoded, alpha, coverage, matte  # frame and mattes freed while the encoder works, unless the pixels view them

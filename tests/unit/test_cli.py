@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine import cli
 from engine.cli import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, main
 from tests.synthetic import encode, scene
 
@@ -49,6 +50,41 @@ def test_a_bad_file_fails_alone_with_its_reason(
     records = [json.loads(line) for line in report.read_text().splitlines()]
     assert [r["ok"] for r in records].count(False) == 1
     assert all(0 <= r["uncertainty"] <= 1 for r in records if r["ok"])
+
+
+@pytest.mark.parametrize(("fmt", "width"), [("webp", 16384), ("jpeg", 65501)])
+def test_an_image_too_wide_for_the_format_fails_alone(
+    photos: Path, tmp_path: Path, fmt: str, width: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It ended the batch with exit 2, as if the model were broken, with every later input left undone."""
+    (photos / "wide.png").write_bytes(encode(np.full((2, width, 3), 90, np.uint8), ".png"))
+    report = tmp_path / "report.jsonl"
+    args = ["--format", fmt, "--background", "#ffffff", "--quiet", "--report", str(report)]
+    assert main([str(photos), "--out", str(tmp_path / "out"), *args]) == EXIT_FAILURES
+    records = {Path(r["input"]).name: r for r in map(json.loads, report.read_text().splitlines())}
+    assert len(records) == 4 and [name for name, r in records.items() if not r["ok"]] == ["wide.png"]
+    assert records["wide.png"]["error"] == "image_too_large" and f"{width}x2 px" in records["wide.png"]["reason"]
+    assert "4 inputs: 3 written, 0 skipped, 1 failed" in capsys.readouterr().out
+
+
+def test_an_unexpected_error_on_one_image_fails_that_image_alone(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug met by one image (an OpenCV error, say) ended the batch with a traceback: no summary,
+    an empty report, every later input undone. Now it is that image's failure, with its reason."""
+    real = cli.remove_background
+
+    def failing_on_a_png(data: bytes, *args: object, **kwargs: object) -> object:
+        if data.startswith(b"\x89PNG"):
+            raise RuntimeError("an OpenCV error, say")
+        return real(data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cli, "remove_background", failing_on_a_png)
+    report = tmp_path / "report.jsonl"
+    assert main([str(photos), "--out", str(tmp_path / "out"), "--quiet", "--report", str(report)]) == EXIT_FAILURES
+    records = {Path(r["input"]).name: r for r in map(json.loads, report.read_text().splitlines())}
+    assert [name for name, r in records.items() if not r["ok"]] == ["a.png"] and len(records) == 3
+    assert records["a.png"]["error"] == "internal_error" and "an OpenCV error, say" in records["a.png"]["reason"]
 
 
 def test_mask_and_background_options(photos: Path, tmp_path: Path) -> None:
