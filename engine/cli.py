@@ -27,6 +27,7 @@ from typing import TextIO
 
 from .catalog import models_table
 from .cpus import usable_cpus
+from .encode import LOSSLESS
 from .errors import CorruptImageError, DeploymentError, EmptyInputError, EngineError, InputError, InvalidOptionError
 from .files import Job, Unreadable, check_out_dir, find_images, is_done, plan_jobs, write_whole
 from .formats import FORMATS
@@ -34,6 +35,7 @@ from .options import Options, OutputMode
 from .parallel import run_parallel
 from .pipeline import load_model, remove_background
 from .result import FLAGS
+from .review import check_target as check_review_target
 from .review import write_review
 from .settings import DEFAULT_MODEL, EngineSettings
 from .version import __version__
@@ -310,8 +312,10 @@ def idle_flags(args: argparse.Namespace, options: Options) -> list[str]:
     idle = []
     if args.quality is not None and options.output_format.name == "png":
         idle.append(f"--quality does nothing with {options.output_format.name} output (it applies to webp, jpeg, avif)")
-    if args.compress_level is not None and options.output_format.name != "png":
-        idle.append(f"--compress-level does nothing with {options.output_format.name} output (it applies to png)")
+    lossless_webp = options.output_format.name == "webp" and options.encode_quality >= LOSSLESS
+    if args.compress_level is not None and options.output_format.name != "png" and not lossless_webp:
+        kind = "lossy webp" if options.output_format.name == "webp" else options.output_format.name
+        idle.append(f"--compress-level does nothing with {kind} output (it applies to png and lossless webp)")
     if args.margin is not None and not args.crop:
         idle.append("--margin does nothing without --crop")
     if args.background is not None and args.mask:
@@ -320,6 +324,16 @@ def idle_flags(args: argparse.Namespace, options: Options) -> list[str]:
         idle.append("--crisp-edges does nothing with --soft-edges (soft edges win)")
     if args.watch is not None and args.jobs > 1:
         idle.append("--jobs does nothing with --watch (a watched folder is taken one file at a time)")
+    if STREAM in (args.out, *args.inputs):
+        batch_only = {
+            "--report": args.report is not None,
+            "--review": getattr(args, "review", None) is not None,
+            "--worst": bool(getattr(args, "worst", 0)),
+            "--skip-existing": args.skip_existing,
+            "--skip-empty": args.skip_empty,
+            "--jobs": args.jobs > 1,
+        }
+        idle += [f"{flag} does nothing with one image streamed (- in or out)" for flag, on in batch_only.items() if on]
     return idle
 
 
@@ -461,8 +475,12 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     try:  # every way the run could end in a traceback after the work is refused before it
         found = find_images(inputs, skip=args.out)
         jobs = plan_jobs(found.images, args.out, suffix) if args.watch is None else []
-        report = open_report(args.report)
-        check_out_dir(args.out, inputs)
+        if args.review is not None:
+            check_review_target(args.review)
+        if args.report is not None and args.report.is_dir():
+            raise ValueError(f"--report {args.report} is a folder: name the report's file")
+        check_out_dir(args.out, inputs)  # creates --out
+        report = open_report(args.report)  # last: opening it empties it
     except (ValueError, OSError) as exc:
         if report is not None:
             report.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,22 @@ LABEL_HEIGHT = 36  # px under each pair in the JPEG sheet: the name and the find
 PAIRS_PER_ROW = 3  # in the JPEG sheet
 
 Record = dict[str, object]
+SUFFIXES = {".html": "html", ".htm": "html", ".jpg": "jpeg", ".jpeg": "jpeg"}  # the sheet's kind, by its suffix
+
+
+def check_target(target: Path) -> None:
+    """Make sure the sheet can be written before any work (its folder created): ValueError naming
+    --review for a suffix it is not written in or a folder in its place, OSError where it cannot go."""
+    if target.suffix.lower() not in SUFFIXES:
+        raise ValueError(f"--review {target}: name it .html or .jpg, the two kinds of sheet there are")
+    if target.is_dir():
+        raise ValueError(f"--review {target} is a folder: name the sheet's file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"--review {target}: {exc.strerror or exc}") from None
+    if not os.access(target.parent, os.W_OK):
+        raise OSError(f"--review {target}: its folder is not writable")
 
 
 def chosen(records: Sequence[Record], worst: int = REVIEW_WORST) -> list[Record]:
@@ -64,7 +81,8 @@ def _checkerboard(size: tuple[int, int]) -> Image.Image:
 
 def caption(record: Record) -> str:
     findings = ", ".join(flags_of(record)) or "no flag"
-    return f"{Path(str(record['input'])).name}: {findings}; estimated error {float(str(record['estimated_error'])):.3f}"
+    name = Path(str(record["input"])).name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # any bytes
+    return f"{name}: {findings}; estimated error {float(str(record['estimated_error'])):.3f}"
 
 
 def pair(record: Record) -> tuple[Image.Image, Image.Image]:
@@ -75,7 +93,7 @@ def pair(record: Record) -> tuple[Image.Image, Image.Image]:
 def write_review(records: Sequence[Record], target: Path) -> int:
     """Write the sheet (HTML or JPEG, by `target`'s suffix); return how many cut-outs it shows."""
     shown = chosen(records)
-    data = _jpeg(shown) if target.suffix.lower() in (".jpg", ".jpeg") else _html(shown).encode()
+    data = _jpeg(shown) if SUFFIXES.get(target.suffix.lower()) == "jpeg" else _html(shown).encode()
     write_whole(target, data)
     return len(shown)
 

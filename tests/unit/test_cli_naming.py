@@ -7,6 +7,7 @@ or the output would replace the input; with several roots each is written under 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -184,7 +185,7 @@ def test_no_subject_is_said_only_of_a_fully_transparent_cutout_and_skip_empty_wr
         (["--quality", "80"], "--quality does nothing with png"),
         (["--margin", "0.1"], "--margin does nothing without --crop"),
         (["--mask", "--background", "#ffffff"], "--background does nothing with --mask"),
-        (["--format", "webp", "--compress-level", "9"], "--compress-level does nothing with webp"),
+        (["--format", "webp", "--compress-level", "9"], "--compress-level does nothing with lossy webp"),
         (["-j", "64"], "--jobs 64 capped to"),
     ],
 )
@@ -194,6 +195,31 @@ def test_flags_that_would_do_nothing_are_warned_about(
     _photo(tmp_path / "a.jpg", 0)
     assert main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "-q", *flags]) == EXIT_OK
     assert f"warning: {warning}" in capsys.readouterr().err
+
+
+def test_compress_level_is_lossless_webps_effort_and_no_warning_says_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _photo(tmp_path / "a.jpg", 0)
+    sizes = []
+    for level in ("0", "9"):
+        flags = ["--format", "webp", "--quality", "100", "--compress-level", level]
+        assert main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / level), "-q", *flags]) == EXIT_OK
+        sizes.append((tmp_path / level / "a.webp").stat().st_size)
+    assert "warning" not in capsys.readouterr().err and sizes[1] < sizes[0]
+
+
+@pytest.mark.parametrize(
+    "flag", [["--report", "r.jsonl"], ["--review", "s.html"], ["--skip-existing"], ["--jobs", "2"]]
+)
+def test_batch_flags_that_one_streamed_image_ignores_are_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, flag: list[str]
+) -> None:
+    _photo(tmp_path / "a.jpg", 0)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO((tmp_path / "a.jpg").read_bytes())))
+    assert main(["-", "--out", str(tmp_path / "o"), *flag]) == EXIT_OK
+    assert (tmp_path / "o" / "stdin.png").exists()
+    assert f"warning: {flag[0]} does nothing with one image streamed" in capsys.readouterr().err
 
 
 def test_jobs_are_capped_to_the_usable_cpus() -> None:
@@ -220,3 +246,36 @@ def test_a_plain_run_writes_the_review_sheet_too(tmp_path: Path, capsys: pytest.
     page = sheet.read_text()
     assert page.count("<figure>") == 3 and all(f"p{seed}.jpg" in page for seed in range(3))
     assert "review sheet:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["a-folder", "sheet.pdf", "sheet.html/x.html"])
+def test_a_review_sheet_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path: Path, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was found out after the whole batch had run: a traceback (IsADirectoryError), or HTML
+    written into a .pdf."""
+    _photo(tmp_path / "in" / "p.jpg", 0, (160, 120))
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "sheet.html").write_text("a file, where a folder would have to be")
+    out = tmp_path / "o"
+    assert main([str(tmp_path / "in"), "--out", str(out), "-q", "--review", str(tmp_path / target)]) == EXIT_USAGE
+    assert not out.exists() and "--review" in capsys.readouterr().err
+
+
+def test_a_review_sheet_names_files_whose_names_are_not_utf8(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    _photo(folder / "p.jpg", 0, (160, 120))
+    odd = folder / os.fsdecode(b"\xff\xfe.jpg")
+    (folder / "p.jpg").rename(odd)
+    sheet = tmp_path / "sheet.html"
+    assert main([str(folder), "--out", str(tmp_path / "o"), "-q", "--review", str(sheet)]) == EXIT_OK
+    assert sheet.read_text(encoding="utf-8").count("<figure>") == 1
+
+
+def test_a_refused_run_leaves_an_existing_report_alone(tmp_path: Path) -> None:
+    _photo(tmp_path / "p.jpg", 0, (160, 120))
+    report, not_a_folder = tmp_path / "report.jsonl", tmp_path / "afile"
+    report.write_text('{"kept": true}\n')
+    not_a_folder.write_text("")
+    assert main([str(tmp_path / "p.jpg"), "--out", str(not_a_folder), "-q", "--report", str(report)]) == EXIT_USAGE
+    assert report.read_text() == '{"kept": true}\n'
