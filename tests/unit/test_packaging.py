@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -51,3 +53,12 @@ def test_the_import_package_is_bgremove_mapped_from_engine() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert setuptools["packages"] == ["bgremove"] and setuptools["package-dir"] == {"bgremove": "engine"}
     assert PROJECT["scripts"]["bgremove"] == "bgremove.cli:main"
+
+
+def test_every_shipped_model_file_is_in_the_package_data() -> None:
+    """modnet-int8 shipped in git and in the image, but `pip install .` left its .onnx out: the
+    installed `bgremove --list-models` offered a model that could not load."""
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["bgremove"]
+    manifests = [json.loads(p.read_text()) for p in (ROOT / "engine" / "models").glob("*.json")]
+    shipped = [f"models/{m['file']}" for m in manifests if m.get("shipped")]
+    assert shipped and [f for f in shipped if not any(fnmatch(f, p) for p in patterns)] == []
