@@ -57,3 +57,19 @@ def test_typed_values_take_the_same_parser(photo: bytes) -> None:
 def test_a_bad_option_is_refused_as_the_api_refuses_it(photo: bytes, options: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidOptionError, match=re.escape(message)):
         engine.remove(photo, **options)
+
+
+def test_a_path_a_binary_file_or_any_bytes_like_is_read_as_the_photo(photo: bytes, tmp_path) -> None:
+    """A Path said "not subscriptable", a memoryview raised AttributeError: one of them had to be guessed."""
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(photo)
+    expected = engine.remove(photo)
+    with path.open("rb") as handle:
+        sources = [path, str(path), handle, bytearray(photo), memoryview(photo)]
+        assert all(engine.remove(source) == expected for source in sources)
+
+
+@pytest.mark.parametrize("source", [np.zeros((4, 4, 3), np.uint8), Image.new("RGB", (4, 4)), 42])
+def test_anything_else_is_a_type_error_that_says_what_to_pass(source: object) -> None:
+    with pytest.raises(TypeError, match="encoded image bytes, a path or a binary file"):
+        engine.remove(source)  # type: ignore[arg-type]
