@@ -194,9 +194,22 @@ def _open(data: bytes) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap applies
             return Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
+        signed = signature_of(data)
+        if signed:  # it says it is one of ours, but no plugin could read its header
+            raise CorruptImageError(f"a {signed} whose header is corrupt or cut short") from None
         raise UnsupportedFormatError(f"not a supported image ({_describe(data)}); send {READABLE}") from None
     except (OSError, SyntaxError, ValueError, RuntimeError) as exc:  # libheif and libavif raise RuntimeError
         raise CorruptImageError(f"the image header is corrupt: {exc}") from None
+
+
+def signature_of(data: bytes) -> str | None:
+    """The supported format whose signature (its Pillow plugin's own check of the first bytes)
+    `data` starts with, or None."""
+    for name in SUPPORTED_FORMATS:
+        accept = Image.OPEN.get(name, (None, None))[1]
+        if accept is not None and accept(data[:16]):
+            return name
+    return None
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:

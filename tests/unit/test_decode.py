@@ -145,6 +145,28 @@ def test_truncated_files_are_corrupt(fmt: str) -> None:
         decode_image(data[: len(data) // 2], MAX_MP)
 
 
+def _bad_ihdr_crc() -> bytes:
+    data = bytearray(_save(Image.fromarray(_rgb()), "PNG"))
+    data[29] ^= 0xFF  # the IHDR chunk's CRC
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n",  # the signature alone
+        _bad_ihdr_crc(),
+        b"GIF89a\x10\x00\x10\x00\x80\x00\x00\xff\xff\xff\x00\x00",  # a GIF cut in its colour table
+        b"II*\x00\x08\x00\x00\x00",  # a TIFF header pointing at nothing
+    ],
+    ids=["png-signature", "png-ihdr-crc", "gif-cut", "tiff-header"],
+)
+def test_a_file_with_an_image_formats_signature_but_a_broken_header_is_corrupt(data: bytes) -> None:
+    """They were called unsupported formats (415, "send ... PNG"), which they are not: they are broken ones."""
+    with pytest.raises(CorruptImageError):
+        decode_image(data, MAX_MP)
+
+
 def test_decompression_bomb_is_refused_before_decoding() -> None:
     bomb = _save(Image.new("1", (20000, 20000)), "PNG")  # ~50 kB file, 400 MP
     assert len(bomb) < 200_000
