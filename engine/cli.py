@@ -296,6 +296,8 @@ def usage_problem(args: argparse.Namespace) -> str | None:
         return "the following arguments are required: --out"
     if not args.inputs and args.watch is None:
         return "give image files or folders, - for stdin, or --watch DIR"
+    if args.inputs and args.watch is not None:
+        return f"--watch {args.watch} takes no other inputs: watch one folder, or cut out the given ones"
     if args.jobs < 1:
         return f"--jobs must be at least 1, got {args.jobs}"
     if args.settle < 0 or args.interval <= 0:
@@ -415,7 +417,12 @@ def run_command(
     run's `Batch` from the arguments and options (prep.py's), or refuses them with a ValueError."""
     args = parser.parse_args(argv)
     if args.list_models:
-        config = EngineSettings.from_env()
+        try:  # as a run would: a bad ENGINE_* variable or a default that cannot load is exit 2 here too
+            config = EngineSettings.from_env()
+            load_model(config)
+        except (DeploymentError, InvalidOptionError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         print(models_table(config.model_dir, config.model))
         return EXIT_OK
     problem = usage_problem(args)

@@ -70,7 +70,19 @@ def find_images(inputs: Sequence[Path], skip: Path | None = None) -> Found:
         else:
             what = "a dangling link" if item.is_symlink() else "not a file or folder" if item.exists() else "missing"
             raise FileNotFoundError(f"{item} is {what}")
-    return found
+    return _once(found)
+
+
+def _once(found: Found) -> Found:
+    """Each image once, where it was first found: `left left/photos` names left/photos/a.png twice."""
+    seen: set[Path] = set()
+    images = []
+    for image in found.images:
+        real = image.source.resolve()
+        if real not in seen:
+            seen.add(real)
+            images.append(image)
+    return Found(images, found.unreadable)
 
 
 def _walk(folder: Path, skip: Path | None, found: Found) -> None:

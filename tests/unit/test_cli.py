@@ -87,6 +87,19 @@ def test_an_unexpected_error_on_one_image_fails_that_image_alone(
     assert records["a.png"]["error"] == "internal_error" and "an OpenCV error, say" in records["a.png"]["reason"]
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [("ENGINE_MODEL", "zzz", "zzz"), ("ENGINE_MODEL_DIR", "/nonexistent", "/nonexistent"), ("ENGINE_THREADS", "x", "")],
+)
+def test_list_models_refuses_a_bad_setting_as_a_run_does(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str, value: str, said: str
+) -> None:
+    """It exited 0: with an unknown default, or an empty table for a model folder that is not there."""
+    monkeypatch.setenv(variable, value)
+    assert main(["--list-models"]) == EXIT_USAGE
+    assert said in capsys.readouterr().err
+
+
 def test_mask_and_background_options(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main([str(photos / "a.jpg"), "--out", str(out), "--mask", "--quiet"]) == EXIT_OK

@@ -279,3 +279,21 @@ def test_a_refused_run_leaves_an_existing_report_alone(tmp_path: Path) -> None:
     not_a_folder.write_text("")
     assert main([str(tmp_path / "p.jpg"), "--out", str(not_a_folder), "-q", "--report", str(report)]) == EXIT_USAGE
     assert report.read_text() == '{"kept": true}\n'
+
+
+def test_an_image_given_twice_through_a_folder_and_inside_it_is_cut_out_once(tmp_path: Path) -> None:
+    """`left left/photos` (or `left left/photos/a.png`) wrote the same cut-out twice, under two names."""
+    _photo(tmp_path / "left" / "photos" / "a.png", 0, (160, 120))
+    for extra in ("left/photos", "left/photos/a.png"):
+        out = tmp_path / f"o-{extra.count('/')}"
+        assert main([str(tmp_path / "left"), str(tmp_path / extra), "--out", str(out), "-q"]) == EXIT_OK
+        assert len(list(out.rglob("*.png"))) == 1
+
+
+def test_watch_with_inputs_beside_it_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The inputs were silently ignored."""
+    _photo(tmp_path / "a.jpg", 0)
+    (tmp_path / "inbox").mkdir()
+    with pytest.raises(SystemExit) as refused:
+        main(["--watch", str(tmp_path / "inbox"), str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o")])
+    assert refused.value.code == EXIT_USAGE and "--watch" in capsys.readouterr().err
