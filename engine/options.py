@@ -109,21 +109,12 @@ class Options:
     @classmethod
     def from_strings(cls, values: Mapping[str, str]) -> Options:
         """Parse options given as text (CLI flags, query parameters). Unknown names are refused."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InvalidOptionError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        parsed: dict[str, object] = {}
-        for name, raw in values.items():
-            if not raw.isascii():  # every value is ASCII: int() and isdigit() take other digits too
-                raise InvalidOptionError(f"{name} must be plain ASCII text, got {raw!r}")
-            parsed[name] = _PARSERS[name](name, raw.strip())
-        return replace(cls(), **parsed)  # type: ignore[arg-type]
+        return cls().merged(values)
 
     def merged(self, overrides: Mapping[str, str]) -> Options:
-        """These options with the ones named in `overrides` parsed from text (InvalidOptionError if bad)."""
-        parsed = Options.from_strings(overrides)
-        return replace(self, **{name: getattr(parsed, name) for name in overrides})
+        """These options with the ones named in `overrides` parsed from text; the result is checked
+        as a whole (a default background lets a request ask for JPEG). InvalidOptionError if bad."""
+        return replace(self, **_parse_values(overrides))  # type: ignore[arg-type]
 
     def to_strings(self) -> dict[str, str]:
         """Every option as the text `from_strings` reads back into these options."""
@@ -155,6 +146,21 @@ class Options:
     def max_pixels(self) -> int | None:
         """The most pixels the input is cut out at (size=preview), None for its own size."""
         return PREVIEW_PIXELS if self.size is Size.PREVIEW else None
+
+
+def _parse_values(values: Mapping[str, str]) -> dict[str, object]:
+    """Each named option's value parsed from text, alone (InvalidOptionError for an unknown name or
+    a bad value); whether they go together is checked by the Options they make."""
+    known = {f.name for f in fields(Options)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidOptionError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    parsed: dict[str, object] = {}
+    for name, raw in values.items():
+        if not raw.isascii():  # every value is ASCII: int() and isdigit() take other digits too
+            raise InvalidOptionError(f"{name} must be plain ASCII text, got {raw!r}")
+        parsed[name] = _PARSERS[name](name, raw.strip())
+    return parsed
 
 
 def _as_text(value: object) -> str:

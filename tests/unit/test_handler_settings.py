@@ -92,3 +92,9 @@ def test_the_api_serves_fast_compress_levels_only():
         HandlerSettings.from_env({"API_MAX_COMPRESS_LEVEL": "10"})
     with pytest.raises(SettingsError, match="API_MAX_BODY_BYTES"):
         HandlerSettings.from_env({"API_MAX_BODY_BYTES": "6291456"})  # more than an invoke can carry
+
+
+@pytest.mark.parametrize("defaults", ["background=ffffff", "output=mask"])
+def test_a_request_for_jpeg_is_served_when_default_options_make_it_possible(defaults):
+    settings = HandlerSettings.from_env({"DEFAULT_OPTIONS": defaults})
+    assert settings.api_options({"format": "jpeg"}).output_format.name == "jpeg"

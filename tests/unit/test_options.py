@@ -77,6 +77,24 @@ def test_request_options_override_only_what_they_name():
         base.merged({"compress_level": "12"})
 
 
+@pytest.mark.parametrize(
+    ("defaults", "request_options", "expected"),
+    [
+        (Options(background=(255, 255, 255)), {"format": "jpeg"}, Options(background=(255, 255, 255), format="jpeg")),
+        (Options(output=OutputMode.MASK), {"format": "jpeg"}, Options(output=OutputMode.MASK, format="jpeg")),
+        (Options(format="jpeg", background=(0, 0, 0)), {"background": "fff"}, Options(format="jpeg", background="fff")),
+    ],
+)
+def test_request_options_are_checked_laid_over_the_defaults(defaults, request_options, expected) -> None:
+    """A deployment's DEFAULT_OPTIONS background (or output=mask) lets a request ask for JPEG alone."""
+    assert defaults.merged(request_options) == expected
+
+
+def test_merged_options_that_together_cannot_be_made_are_refused() -> None:
+    with pytest.raises(InvalidOptionError, match="no transparency"):
+        Options(format="jpeg", background=(0, 0, 0)).merged({"background": "none"})
+
+
 @pytest.mark.parametrize("options", [Options(), EVERY_FIELD_SET, Options(background=(0, 0, 0), crop_margin=0.0)])
 def test_text_round_trips(options: Options) -> None:
     assert Options.from_strings(options.to_strings()) == options
