@@ -20,7 +20,7 @@ from .errors import (
 from .formats import FORMATS, OutputFormat
 from .library import cut_out, remove
 from .options import Options, OutputMode, Size
-from .pipeline import load_model, remove_background
+from .pipeline import check_model, load_model, remove_background
 from .result import Cutout, StageTimings, finding_text
 from .settings import EngineSettings, settings
 from .version import __version__
@@ -50,6 +50,7 @@ __all__ = [
     "UnknownModelError",
     "UnsupportedFormatError",
     "__version__",
+    "check_model",
     "cut_out",
     "finding_text",
     "load_model",

@@ -127,8 +127,19 @@ def load_model(config: EngineSettings, model_id: str | None = None) -> Model:
     except ModelNotFoundError:
         if not model_id or model_id == config.model:
             raise
-        known = ", ".join(installed_models(config.model_dir)) or "none"
-        raise UnknownModelError(f"model must be one of {known}, got {model_id!r}") from None
+        raise _unknown_model(config, model_id) from None
+
+
+def check_model(config: EngineSettings, model_id: str | None) -> None:
+    """UnknownModelError when a caller asks for a model this deployment does not have, without
+    loading it (for a route that only hands the request on, as POST /uploads does)."""
+    if model_id and model_id != config.model and model_id not in installed_models(config.model_dir):
+        raise _unknown_model(config, model_id)
+
+
+def _unknown_model(config: EngineSettings, model_id: str) -> UnknownModelError:
+    known = ", ".join(installed_models(config.model_dir)) or "none"
+    return UnknownModelError(f"model must be one of {known}, got {model_id!r}")
 
 
 def _region(roi: Roi, width: int, height: int) -> Box:

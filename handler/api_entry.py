@@ -12,7 +12,8 @@ Routes:
                  are JSON with a stable code (HTTP_STATUS): 400 bad options / empty body, 413 body
                  over API_MAX_BODY_BYTES (use /uploads), 415 not an image format we read, 422
                  corrupt, too many megapixels or over the memory budget, 500 broken deployment
-  POST /uploads  JSON `{"filename": "photo.jpg"}`, query = engine options -> a presigned form
+  POST /uploads  JSON `{"filename": "photo.jpg"}`, query = engine options (checked now, the model
+                 included: 400 as on /remove) -> a presigned form
                  upload (POST, at most MAX_INPUT_BYTES) into the input bucket that carries the
                  options to the worker, and presigned GET URLs of the cut-out and the failure record
 Any other method on these paths is a 405 method_not_allowed with `Allow`, any other path a 404
@@ -43,6 +44,7 @@ from engine import (
     InputError,
     InvalidOptionError,
     UnsupportedFormatError,
+    check_model,
     finding_text,
     load_model,
 )
@@ -190,6 +192,7 @@ def create_upload() -> Response[Any]:
     named_in_query = query.pop("filename", "")
     filename = str(request.get("filename") or named_in_query)
     options = settings.default_options.merged(query)  # refuses bad options now, not in the worker
+    check_model(settings.engine, options.model)  # and a model this deployment does not have
     key = upload_key(settings.input_prefix, uuid.uuid4().hex, filename)
     if not has_supported_suffix(key):
         return error_response(

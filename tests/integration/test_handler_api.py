@@ -157,6 +157,17 @@ def test_uploads_route_errors(api_entry, lambda_context, body, status, code):
     assert json_error(api_entry.lambda_handler(event, lambda_context)) == (status, code)
 
 
+def test_uploads_route_refuses_an_unknown_model_before_the_upload(s3, api_entry, lambda_context):
+    event = load_event("api-upload-url.json")
+    event["queryStringParameters"] = {"model": "nope"}
+    event["multiValueQueryStringParameters"] = {"model": ["nope"]}
+
+    response = api_entry.lambda_handler(event, lambda_context)
+
+    assert json_error(response) == (400, "unknown_model")
+    assert DEFAULT_MODEL in json.loads(response["body"])["message"]  # names the models there are
+
+
 def test_unknown_route_is_404(api_entry, lambda_context):
     event = load_event("api-page.json")
     event.update(path="/nowhere", resource="/nowhere")
