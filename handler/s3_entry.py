@@ -6,10 +6,12 @@ Accepts four event shapes and answers each the way its caller expects:
   a transient error, or too little time left, raises. Asynchronous invocations have no
   partial-success reply, so raising is the only way not to drop the remaining records: Lambda
   retries the whole event (then hands it to the on-failure destination) and the records already
-  done are recognised as duplicates on the retry, at the cost of one HEAD each.
+  done are recognised as duplicates on the retry, at the cost of one HEAD each. A record that
+  names no object (malformed) raises too, after the event's other records are done.
 - SQS messages whose bodies are S3 notifications (ReportBatchItemFailures): each message
   succeeds or fails alone through Powertools' BatchProcessor; messages not started for lack of
-  time are reported failed, so SQS redelivers them. `s3:TestEvent` messages are dropped.
+  time are reported failed, so SQS redelivers them; so is one with a malformed record, after its
+  other records (on to the dead-letter queue). `s3:TestEvent` messages are dropped.
 - S3 Batch Operations jobs (schema 1.0 and 2.0): one result per task, Succeeded,
   PermanentFailure (bad image, missing object, not in the input prefix) or TemporaryFailure
   (anything that may pass on retry); schema 2.0 user arguments are engine options.
@@ -36,7 +38,7 @@ from engine import InvalidOptionError, Options, load_model
 
 from .observability import logger, metrics, tracer
 from .settings import load_settings
-from .sources import is_batch_operations_job, is_sqs_batch, message_object_refs, object_refs
+from .sources import NamedObjects, is_batch_operations_job, is_sqs_batch, message_object_refs, object_refs
 from .storage import ObjectRef, Storage
 from .worker import Outcome, Worker, ensure_time_left
 
@@ -63,22 +65,27 @@ def handle_notification(event: dict[str, Any], context: LambdaContext | None) ->
     """A direct S3 notification or an EventBridge event: every object, in order, or raise."""
     first_record = (event.get("Records") or [{}])[0]
     logger.set_correlation_id(event.get("id") or first_record.get("responseElements", {}).get("x-amz-request-id"))
-    results = []
-    for ref in object_refs(event):
-        ensure_time_left(context, settings.min_remaining_ms)
-        results.append(worker.process(ref).describe())
-    return {"results": results}
+    return {"results": process_named(object_refs(event), context)}
 
 
 def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> list[str]:
     """One SQS message; raising fails this message alone and SQS redelivers it later."""
     logger.set_correlation_id(record.message_id)
     try:
-        ensure_time_left(lambda_context, settings.min_remaining_ms)
-        return [worker.process(ref).describe() for ref in message_object_refs(record.body)]
+        return process_named(message_object_refs(record.body), lambda_context)
     except Exception:
         logger.exception("message failed; it will be redelivered", extra={"message_id": record.message_id})
         raise
+
+
+def process_named(named: NamedObjects, context: LambdaContext | None) -> list[str]:
+    """Every object, in order, then MalformedRecordError if records named none that can be read."""
+    results = []
+    for ref in named.refs:
+        ensure_time_left(context, settings.min_remaining_ms)
+        results.append(worker.process(ref).describe())
+    named.check()
+    return results
 
 
 def handle_batch_job(event: S3BatchOperationEvent, context: LambdaContext | None) -> dict[str, Any]:

@@ -54,12 +54,12 @@ def named_objects(event: dict[str, Any]) -> list[ObjectRef]:
         return [ObjectRef(t.s3_bucket, t.s3_key, t.s3_version_id) for t in S3BatchOperationEvent(event).tasks]
     if is_sqs_batch(event):
         return [ref for record in event["Records"] for ref in _message_refs(record.get("body", ""))]
-    return object_refs(event)
+    return object_refs(event).refs
 
 
 def _message_refs(body: str) -> list[ObjectRef]:
     try:
-        return message_object_refs(body)
+        return message_object_refs(body).refs
     except ValueError:  # a malformed message names nothing; the function reports it
         return []
 

@@ -186,6 +186,33 @@ def test_a_corrupt_image_is_recorded_and_does_not_poison_the_other_records(s3, s
     assert read_failure(s3, "failures/samples/notes.png.json")["reason"] == "unsupported_format"
 
 
+def test_a_malformed_record_fails_the_event_after_the_others_are_processed(s3, s3_entry, sample_images, lambda_context):
+    put(s3, "samples/astronaut.jpg", sample_images["astronaut.jpg"])
+    put(s3, "samples/coffee.jpg", sample_images["coffee.jpg"])
+    malformed = s3_record("samples/ghost.jpg")
+    del malformed["s3"]["object"]["key"]
+    event = {"Records": [s3_record("samples/astronaut.jpg"), malformed, s3_record("samples/coffee.jpg")]}
+
+    with pytest.raises(ValueError, match=r"record 2 .*'key'"):  # the event goes to the on-failure destination
+        s3_entry.lambda_handler(event, lambda_context)
+
+    assert output_keys(s3) == [ASTRONAUT_OUT, "cutouts/samples/coffee.jpg.png"]
+
+
+def test_an_sqs_message_with_a_malformed_record_fails_after_its_good_ones_are_processed(
+    s3, s3_entry, sample_images, lambda_context
+):
+    put(s3, "samples/coffee.jpg", sample_images["coffee.jpg"])
+    malformed = s3_record("samples/ghost.jpg")
+    del malformed["s3"]["bucket"]
+    event = sqs_batch({"Records": [malformed, s3_record("samples/coffee.jpg")]})
+
+    response = s3_entry.lambda_handler(event, lambda_context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}  # on to the dead-letter queue
+    assert output_keys(s3) == ["cutouts/samples/coffee.jpg.png"]
+
+
 def test_an_object_deleted_before_processing_is_recorded_not_retried(s3, s3_entry, lambda_context):
     result = s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)  # never uploaded
 
