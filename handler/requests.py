@@ -194,7 +194,7 @@ def _json(body: bytes) -> tuple[bytes, Fields]:
         raise BadRequestError(f"the JSON object has no {BASE64_FIELD} member")
     if not isinstance(encoded, str):
         raise BadRequestError(f"{BASE64_FIELD} must be a base64 string")
-    return _base64(encoded), [(name, _as_text(name, value)) for name, value in document.items()]
+    return _base64(encoded), [(name, json_option_text(name, value)) for name, value in document.items()]
 
 
 def _base64(text: str) -> bytes:
@@ -214,8 +214,9 @@ def _base64(text: str) -> bytes:
     return image
 
 
-def _as_text(name: str, value: object) -> str:
-    """A JSON member as option text: strings as they are, booleans true/false, numbers."""
+def json_option_text(name: str, value: object) -> str:
+    """A JSON member as option text: strings as they are, booleans true/false, numbers (here and in
+    Batch Operations user arguments); InvalidOptionError for null, arrays and objects."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float):

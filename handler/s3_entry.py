@@ -37,6 +37,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from engine import InvalidOptionError, Options, load_model
 
 from .observability import logger, metrics, tracer
+from .requests import json_option_text
 from .settings import load_settings
 from .sources import NamedObjects, is_batch_operations_job, is_sqs_batch, message_object_refs, object_refs
 from .storage import ObjectRef, Storage
@@ -93,7 +94,7 @@ def handle_batch_job(event: S3BatchOperationEvent, context: LambdaContext | None
     logger.set_correlation_id(event.invocation_id)
     response = S3BatchOperationResponse(event.invocation_schema_version, event.invocation_id, "PermanentFailure")
     try:
-        options = settings.default_options.merged(event.job.user_arguments)
+        options = job_options(event.job.user_arguments)
     except InvalidOptionError as error:
         for task in event.tasks:
             response.add_result(task.build_task_batch_response("PermanentFailure", f"invalid_option: {error}"))
@@ -101,6 +102,14 @@ def handle_batch_job(event: S3BatchOperationEvent, context: LambdaContext | None
     for task in event.tasks:
         response.add_result(run_task(task, options, context))
     return response.asdict()
+
+
+def job_options(arguments: object) -> Options:
+    """A schema 2.0 job's user arguments (a JSON object, typed members read as the API's JSON body
+    reads them) over DEFAULT_OPTIONS; InvalidOptionError when they are not options."""
+    if not isinstance(arguments, Mapping):
+        raise InvalidOptionError(f"userArguments must be a JSON object of options, got {type(arguments).__name__}")
+    return settings.default_options.merged({name: json_option_text(name, value) for name, value in arguments.items()})
 
 
 def run_task(

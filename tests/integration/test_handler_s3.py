@@ -367,3 +367,29 @@ def test_batch_operations_temporary_failure_for_s3_errors_and_bad_arguments(s3, 
     bad["job"]["userArguments"] = {"crop": "sometimes"}
     (result,) = s3_entry.lambda_handler(bad, lambda_context)["results"]
     assert result["resultCode"] == "PermanentFailure" and result["resultString"].startswith("invalid_option")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "named"),
+    [
+        ({"crop": True}, "Succeeded", ""),  # typed as the JSON body of /remove takes it
+        ({"crop": 5}, "PermanentFailure", "crop"),
+        ({"crop": None}, "PermanentFailure", "crop"),
+        ({"crop": ["true"]}, "PermanentFailure", "crop"),
+        (["crop=true"], "PermanentFailure", "userArguments"),
+    ],
+)
+def test_batch_operations_v2_user_arguments_typed_in_json(
+    s3, s3_entry, sample_images, lambda_context, arguments, code, named
+):
+    put(s3, "samples/chelsea.jpg", sample_images["chelsea.jpg"])
+    event = load_event("batch-ops-v2.json")
+    event["job"]["userArguments"] = arguments
+
+    (result,) = s3_entry.lambda_handler(event, lambda_context)["results"]
+
+    assert result["resultCode"] == code
+    if code == "Succeeded":
+        assert "crop=true" in read_png(s3, "cutouts/samples/chelsea.jpg.png")[1]["Metadata"]["options"]
+    else:
+        assert result["resultString"].startswith("invalid_option") and named in result["resultString"]
