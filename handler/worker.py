@@ -9,7 +9,9 @@ broken model deployment, too little time left), so that the caller's retry mecha
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,7 +26,9 @@ from .observability import logger, record_failure, record_skip, traced_removal, 
 from .settings import HandlerSettings
 from .storage import ObjectRef, Storage, findings_metadata
 
-_MAX_METADATA_KEY_CHARS = 1024  # S3 allows 2 KB of user metadata in all
+MAX_METADATA_BYTES = 2048  # S3's limit on an object's user metadata: names and values, UTF-8
+_MAX_METADATA_KEY_CHARS = 1024  # of the source key in a failure record's metadata (its body has it whole)
+_MAX_RECORDED_RECIPE_CHARS = 512  # a longer recipe (roi=0px,0px,99...9px) is recorded by its hash
 
 
 class Outcome(StrEnum):
@@ -107,15 +111,17 @@ class Worker:
             cutout = traced_removal(source.data, options, self.settings.engine)
         except (InputError, PermanentError) as error:  # the engine's and our own permanent failures
             return self._fail(ref, etag, error)
-        metadata = {
-            **_source_metadata(ref.bucket, ref.key, source.etag, source.version_id),
-            **({"source-sequencer": ref.sequencer} if ref.sequencer else {}),
-            "model": cutout.model_id,
-            "options": wanted,
-            "size": f"{cutout.width}x{cutout.height}",
-            "timings": json.dumps(cutout.timings.as_dict(), separators=(",", ":")),
-            **findings_metadata(cutout.findings()),
-        }
+        metadata = _within_limit(
+            {
+                **_source_metadata(ref.bucket, ref.key, source.etag, source.version_id),
+                **({"source-sequencer": ref.sequencer} if ref.sequencer else {}),
+                "model": cutout.model_id,
+                "options": wanted,
+                "size": f"{cutout.width}x{cutout.height}",
+                "timings": json.dumps(cutout.timings.as_dict(), separators=(",", ":")),
+                **findings_metadata(cutout.findings()),
+            }
+        )
         with tracer.provider.in_subsegment("## store"):
             self.storage.put(self.output_bucket, target, cutout.data, cutout.media_type, metadata)
         return Result(Outcome.WRITTEN, target)
@@ -129,7 +135,7 @@ class Worker:
         if target != known:
             with tracer.provider.in_subsegment("## check_output"):
                 recorded = self.storage.metadata(self.output_bucket, target)
-        return target, options.recipe(self.settings.engine.model), recorded
+        return target, _recorded_recipe(options.recipe(self.settings.engine.model)), recorded
 
     def _duplicate(self, target: str) -> Result:
         record_skip("duplicate")
@@ -163,6 +169,26 @@ def _query(text: str) -> dict[str, str]:
         return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
     except ValueError:
         raise InvalidOptionError(f"the object's options metadata is not a query string: {text[:100]!r}") from None
+
+
+def _recorded_recipe(recipe: str) -> str:
+    """The recipe as an output's `options` metadata records it: itself, or when option values make
+    it long, `sha256:` and its hash, which tells a repeat just as well in a bounded size."""
+    if len(recipe) <= _MAX_RECORDED_RECIPE_CHARS:
+        return recipe
+    return "sha256:" + hashlib.sha256(recipe.encode()).hexdigest()
+
+
+def _within_limit(metadata: dict[str, str]) -> dict[str, str]:
+    """The output's metadata, with its source-key shortened (ending in "...") when the whole would
+    pass S3's MAX_METADATA_BYTES: the output key holds the source key whole. Every other value is
+    bounded (the recipe by _recorded_recipe)."""
+    excess = sum(len(name.encode()) + len(value.encode()) for name, value in metadata.items()) - MAX_METADATA_BYTES
+    if excess <= 0:
+        return metadata
+    key = metadata["source-key"]
+    kept = re.sub(r"%[0-9A-Fa-f]?$", "", key[: max(0, len(key) - excess - 3)])  # no escape cut in two
+    return {**metadata, "source-key": kept + "..."}
 
 
 def _made_from(recorded: dict[str, str] | None, etag: str | None, wanted: str) -> bool:

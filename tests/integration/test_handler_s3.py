@@ -7,7 +7,7 @@ import importlib
 import io
 import json
 from types import ModuleType
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import pytest
 from botocore.exceptions import ClientError
@@ -393,3 +393,28 @@ def test_batch_operations_v2_user_arguments_typed_in_json(
         assert "crop=true" in read_png(s3, "cutouts/samples/chelsea.jpg.png")[1]["Metadata"]["options"]
     else:
         assert result["resultString"].startswith("invalid_option") and named in result["resultString"]
+
+
+@pytest.mark.parametrize(
+    ("key", "options"),
+    [
+        ("samples/astronaut.jpg", "roi=0px,0px," + "9" * 700 + "px," + "9" * 700 + "px"),
+        ("samples/" + "☕" * 330 + ".jpg", "crop=true&background=%23ffffff&format=webp&canvas=999x999"),
+        ("samples/" + "☕" * 330 + ".jpg", "roi=0px,0px," + "9" * 700 + "px," + "9" * 700 + "px"),
+    ],
+)
+def test_the_outputs_metadata_fits_s3s_2_kb_and_redelivery_is_still_recognised(
+    s3, s3_entry, sample_images, lambda_context, key, options
+):
+    """S3 refuses a PutObject whose user metadata (names and values, UTF-8) passes 2 KB; moto does not."""
+    s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=sample_images["astronaut.jpg"], Metadata={"options": options})
+    event = {"Records": [s3_record(key)]}
+
+    (written,) = s3_entry.lambda_handler(event, lambda_context)["results"]
+    (again,) = s3_entry.lambda_handler(event, lambda_context)["results"]
+
+    assert written.startswith("written: ") and again.startswith("duplicate: ")
+    metadata = s3.head_object(Bucket=OUTPUT_BUCKET, Key=written.removeprefix("written: "))["Metadata"]
+    assert sum(len(name.encode()) + len(value.encode()) for name, value in metadata.items()) <= 2048
+    assert metadata["source-bucket"] == INPUT_BUCKET and metadata["model"] == DEFAULT_MODEL
+    assert quote(key, safe="/").startswith(metadata["source-key"].removesuffix("..."))
