@@ -62,7 +62,7 @@ from .errors import (
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
 from .observability import logger, metrics, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
-from .requests import image_length, json_document, option_text, read_request
+from .requests import image_length, json_document, option_text, prefers_json, read_request
 from .settings import load_settings
 from .storage import OPTIONS_METADATA, Storage, findings_metadata
 
@@ -116,9 +116,9 @@ def remove() -> Response[Any]:
     accept = event.headers.get("accept", "")
     query = event.multi_value_query_string_parameters or {}
     request = read_request(body, content_type, query, accept)
-    options = settings.api_options(request.options)
+    options = settings.api_options(request.options, request.accepted)
     cutout = traced_removal(request.image, options, settings.engine)
-    return reply(cutout, _prefers_json(accept))
+    return reply(cutout, prefers_json(accept))
 
 
 def _body() -> bytes:
@@ -165,12 +165,6 @@ def _store_reply(cutout: Cutout) -> dict[str, Any]:
         "height": cutout.height,
     }
     return {"result": result, "expires_in": expires}
-
-
-def _prefers_json(accept: str) -> bool:
-    """Whether the Accept header asks for JSON and for no image (`*/*`, the default, is not asking)."""
-    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
-    return "application/json" in kinds and not any(k.startswith("image/") or k == "*/*" for k in kinds)
 
 
 def _header(finding: str) -> str:

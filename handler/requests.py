@@ -11,7 +11,8 @@ values (`crop=true&crop=false`, also by two spellings: `channels=alpha&output=cu
 as is a second image. remove.bg's names are understood where they mean
 what ours do (REMOVE_BG_NAMES: `channels=alpha` is `output=mask`, `bg_color` is `background`);
 `image_url` is refused (this service never fetches URLs). When no option names the format, the
-first image type of the `Accept` header that is an output format chooses it.
+`Accept` header's output formats, best first, are kept for the route to pick the first that can
+carry the result (settings.api_options).
 
 Pure functions of the request's parts: no Powertools, no pixels (tests/unit/test_api_requests.py).
 """
@@ -39,12 +40,15 @@ URL_FIELD = "image_url"
 # remove.bg's option names and values -> ours (only where the meaning is the same).
 REMOVE_BG_NAMES = {"bg_color": "background", "channels": "output"}
 REMOVE_BG_VALUES = {("output", "alpha"): "mask", ("output", "rgba"): "cutout"}
+_WILDCARDS = frozenset({"*/*", "image/*"})  # Accept entries that take any output format
 
 
 @dataclass(frozen=True)
 class ImageRequest:
     image: bytes
     options: dict[str, str]  # option text, as Options.from_strings reads it
+    # The output formats the Accept header takes, best first (None: any), when no option names one.
+    accepted: tuple[str | None, ...] = ()
 
 
 Query = Mapping[str, str | Sequence[str]]  # each name's value, or all its values (multi-value)
@@ -64,10 +68,7 @@ def read_request(body: bytes, content_type: str, query: Query, accept: str = "")
     else:
         image, fields = body, []
     options = {**option_text(query), **_our_names(fields)}
-    chosen = accepted_format(accept)
-    if "format" not in options and chosen:
-        options["format"] = chosen
-    return ImageRequest(image, options)
+    return ImageRequest(image, options, () if "format" in options else tuple(accepted_formats(accept)))
 
 
 def image_length(body: bytes, content_type: str) -> int | None:
@@ -78,16 +79,31 @@ def image_length(body: bytes, content_type: str) -> int | None:
         return None
 
 
-def accepted_format(accept: str) -> str | None:
-    """The most preferred media type of an Accept header that is an output format's (`image/webp` ->
-    webp; by q, the first of equals; never one with q=0); None leaves the default, PNG (`*/*`)."""
-    ranked = sorted(((_quality(part), index, part.split(";")[0]) for index, part in enumerate(accept.split(","))),
-                    key=lambda entry: (-entry[0], entry[1]))  # fmt: skip
-    for quality, _, media_type in ranked:
+def accepted_formats(accept: str) -> list[str | None]:
+    """The output formats an Accept header takes, most preferred first (by q, the first of equals;
+    never one with q=0): `image/webp` -> webp, a wildcard (`*/*`, `image/*`) -> None, any format
+    (the options' own, PNG by default); other types are left out."""
+    names: list[str | None] = []
+    for quality, _, media_type in _ranked(accept):
         found = by_media_type(media_type)
-        if quality > 0 and found is not None:
-            return found.name
-    return None
+        if quality > 0 and (found is not None or media_type in _WILDCARDS):
+            names.append(found.name if found else None)
+    return names
+
+
+def prefers_json(accept: str) -> bool:
+    """Whether the Accept header takes JSON and no image (`*/*`, the default, is not asking; an
+    entry with q=0 takes nothing)."""
+    kinds = {media_type for quality, _, media_type in _ranked(accept) if quality > 0}
+    return "application/json" in kinds and not any(k.startswith("image/") or k == "*/*" for k in kinds)
+
+
+def _ranked(accept: str) -> list[tuple[float, int, str]]:
+    """(q, position, media type in lower case) of each Accept entry, the most preferred first."""
+    entries = [
+        (_quality(part), index, part.split(";")[0].strip().lower()) for index, part in enumerate(accept.split(","))
+    ]
+    return sorted(entries, key=lambda entry: (-entry[0], entry[1]))
 
 
 def _quality(part: str) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from urllib.parse import parse_qsl
@@ -89,9 +89,23 @@ class HandlerSettings:
             engine=_engine(env),
         )
 
-    def api_options(self, query: Mapping[str, str]) -> Options:
+    def api_options(self, query: Mapping[str, str], accepted: Sequence[str | None] = ()) -> Options:
         """The options of an API request: its query over DEFAULT_OPTIONS (whose compress_level is
-        lowered to API_MAX_COMPRESS_LEVEL); a query asking for more is refused (InvalidOptionError)."""
+        lowered to API_MAX_COMPRESS_LEVEL); a query asking for more is refused (InvalidOptionError).
+        Without a format in the query, the first of `accepted` (the Accept header's formats, best
+        first; None: any) that can carry the result is chosen (a transparent cut-out skips JPEG);
+        when none can, the first one's refusal is raised."""
+        if "format" in query or not accepted:
+            return self._api_options(query)
+        refusals = []
+        for name in accepted:
+            try:
+                return self._api_options(query if name is None else {**query, "format": name})
+            except InvalidOptionError as refusal:
+                refusals.append(refusal)
+        raise refusals[0]
+
+    def _api_options(self, query: Mapping[str, str]) -> Options:
         defaults = self.default_options
         if defaults.compress_level > self.api_max_compress_level:
             defaults = replace(defaults, compress_level=self.api_max_compress_level)

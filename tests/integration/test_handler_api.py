@@ -80,6 +80,33 @@ def test_post_remove_places_the_subject_on_a_square_canvas(api_entry, lambda_con
     assert_centred_at_share(Image.open(io.BytesIO(base64.b64decode(response["body"]))), 512, 0.8)
 
 
+def post_accepting(api_entry, context, body: bytes, accept: str) -> dict:
+    """events/api-post.json (crop=true) with another body and Accept header."""
+    event = load_event("api-post.json")
+    event["body"] = base64.b64encode(body).decode()
+    event["headers"]["Accept"] = accept
+    event["multiValueHeaders"]["Accept"] = [accept]
+    return api_entry.lambda_handler(event, context)
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        ("application/json;q=0", "image/png"),  # q=0: not acceptable, never chosen
+        ("image/jpeg, image/png;q=0.9", "image/png"),  # a transparent cut-out: the next type that carries it
+        ("image/jpeg, */*;q=0.5", "image/png"),  # anything: the default format
+        ("image/jpeg;q=0.5, image/webp", "image/webp"),
+    ],
+)
+def test_accept_picks_the_best_acceptable_type_that_carries_the_cutout(
+    api_entry, lambda_context, sample_images, accept, media_type
+):
+    response = post_accepting(api_entry, lambda_context, sample_images["chelsea.jpg"], accept)
+
+    assert response["statusCode"] == 200
+    assert response["multiValueHeaders"]["Content-Type"] == [media_type]
+
+
 def test_the_subjects_findings_are_headers(api_entry, lambda_context):
     response = post_remove(api_entry, lambda_context, two_discs())
 

@@ -9,7 +9,7 @@ import pytest
 
 from engine import EmptyInputError
 from handler.errors import BadRequestError, UrlNotFetchedError
-from handler.requests import accepted_format, read_request
+from handler.requests import accepted_formats, prefers_json, read_request
 
 IMAGE = b"\xff\xd8\xff\xe0 a jpeg, or so it says \x00\xff\xd9"
 
@@ -82,8 +82,23 @@ def test_a_url_in_the_query_is_refused_too() -> None:
         read_request(IMAGE, "image/jpeg", {"image_url": "https://example.com/a.jpg"})
 
 
-def test_accept_chooses_the_format_only_when_no_option_does() -> None:
-    assert accepted_format("image/avif,image/webp,*/*;q=0.8") == "avif"
-    assert accepted_format("*/*") is None and accepted_format("image/png, application/json") == "png"
-    assert read_request(IMAGE, "image/jpeg", {}, "image/webp").options == {"format": "webp"}
-    assert read_request(IMAGE, "image/jpeg", {"format": "png"}, "image/webp").options == {"format": "png"}
+def test_accept_ranks_the_formats_only_when_no_option_names_one() -> None:
+    assert accepted_formats("image/avif,image/webp,*/*;q=0.8") == ["avif", "webp", None]  # None: any
+    assert accepted_formats("*/*") == [None] and accepted_formats("image/png, application/json") == ["png"]
+    assert accepted_formats("image/jpeg, image/png;q=0.9, image/webp;q=0") == ["jpeg", "png"]
+    assert read_request(IMAGE, "image/jpeg", {}, "image/webp").accepted == ("webp",)
+    assert read_request(IMAGE, "image/jpeg", {"format": "png"}, "image/webp").accepted == ()
+
+
+@pytest.mark.parametrize(
+    ("accept", "as_json"),
+    [
+        ("application/json", True),
+        ("application/json;q=0", False),
+        ("application/json, image/png;q=0", True),
+        ("application/json, */*", False),
+        ("application/json, image/png", False),
+    ],
+)
+def test_only_an_acceptable_json_and_no_acceptable_image_asks_for_the_json_reply(accept: str, as_json: bool) -> None:
+    assert prefers_json(accept) is as_json
