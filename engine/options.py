@@ -163,6 +163,17 @@ def _parse_values(values: Mapping[str, str]) -> dict[str, object]:
     return parsed
 
 
+def same_value(name: str, first: str, second: str) -> bool:
+    """Whether two texts of option `name` mean one value (`crop=1` and `crop=TRUE`, `format=jpg` and
+    `jpeg`, `background=fff` and `#ffffff`); texts that do not parse are the same only when equal."""
+    if first == second:
+        return True
+    try:
+        return _parse_values({name: first}) == _parse_values({name: second})
+    except InvalidOptionError:
+        return False
+
+
 def _as_text(value: object) -> str:
     """One option's value as its parser reads it: "" for unset, true/false, r,g,b, enum values."""
     if value is None:

@@ -7,7 +7,8 @@
 - `application/x-www-form-urlencoded`: `image_file_b64` and the options as form fields.
 
 Options in the body are laid over the query's; within each, a name given twice with different
-values (`crop=true&crop=false`, also by two spellings: `channels=alpha&output=cutout`) is refused,
+values (`crop=true&crop=false`, also by two names: `channels=alpha&output=cutout`; values are
+compared as read, so `crop=1&crop=true` agree) is refused,
 as is a second image. remove.bg's names are understood where they mean
 what ours do (REMOVE_BG_NAMES: `channels=alpha` is `output=mask`, `bg_color` is `background`);
 `image_url` is refused (this service never fetches URLs). When no option names the format, the
@@ -31,6 +32,7 @@ from urllib.parse import parse_qsl
 
 from engine import EmptyInputError, InputError, InvalidOptionError
 from engine.formats import by_media_type
+from engine.options import same_value
 
 from .errors import BadRequestError, ConflictingValuesError, PermanentError, UrlNotFetchedError
 
@@ -129,14 +131,14 @@ def _as_list(values: str | Sequence[str]) -> Sequence[str]:
 
 def _our_names(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Option text by our names (remove.bg's names and values translated); ConflictingValuesError
-    when a name comes twice with different values."""
+    when a name comes twice with different values (one value spelled two ways is the same)."""
     options: dict[str, str] = {}
     for name, value in fields:
         if name == URL_FIELD:
             raise UrlNotFetchedError()
         ours = REMOVE_BG_NAMES.get(name, name)
         text = REMOVE_BG_VALUES.get((ours, value.lower()), value)
-        if options.setdefault(ours, text) != text:
+        if not same_value(ours, options.setdefault(ours, text), text):
             raise ConflictingValuesError(f"{ours} is given twice, as {options[ours]!r} and {text!r}: give it once")
     return options
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from engine import EmptyInputError
-from handler.errors import BadRequestError, UrlNotFetchedError
+from handler.errors import BadRequestError, ConflictingValuesError, UrlNotFetchedError
 from handler.requests import accepted_formats, prefers_json, read_request
 
 IMAGE = b"\xff\xd8\xff\xe0 a jpeg, or so it says \x00\xff\xd9"
@@ -102,3 +102,31 @@ def test_accept_ranks_the_formats_only_when_no_option_names_one() -> None:
 )
 def test_only_an_acceptable_json_and_no_acceptable_image_asks_for_the_json_reply(accept: str, as_json: bool) -> None:
     assert prefers_json(accept) is as_json
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"crop": ["true", "TRUE"]},
+        {"crop": ["1", "true"]},
+        {"format": ["jpg", "jpeg"]},
+        {"bg_color": "fff", "background": "#ffffff"},
+        {"crop_margin": ["10%", "0.1"]},
+    ],
+)
+def test_one_value_spelled_two_ways_is_no_conflict(query: dict[str, str | list[str]]) -> None:
+    assert len(read_request(IMAGE, "image/jpeg", query).options) == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"crop": ["true", "false"]},
+        {"format": ["png", "jpeg"]},
+        {"crop": ["maybe", "true"]},
+        {"colour": ["red", "blue"]},
+    ],
+)
+def test_two_different_values_conflict(query: dict[str, list[str]]) -> None:
+    with pytest.raises(ConflictingValuesError):
+        read_request(IMAGE, "image/jpeg", query)
