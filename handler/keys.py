@@ -9,6 +9,7 @@ segments and backslashes are percent-encoded; `%` itself is escaped so the mappi
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from engine import INPUT_SUFFIXES
@@ -38,8 +39,22 @@ def output_key(source_key: str, prefix: str, suffix: str) -> str:
 
 
 def failure_key(source_key: str, prefix: str) -> str:
-    """Key of the JSON failure record of `source_key`: `prefix + source key + ".json"`."""
-    return _under(prefix, source_key, ".json")
+    """Key of the JSON failure record of `source_key`: `prefix + source key + ".json"`; when that
+    would pass S3's limit (key_too_long is such a failure), the source key is cut short and
+    followed by `~`, the SHA-256 of the whole key and ".json" (the record holds the key whole)."""
+    try:
+        return _under(prefix, source_key, ".json")
+    except KeyTooLongError:
+        return _shortened(prefix, source_key, ".json")
+
+
+def _shortened(prefix: str, source_key: str, suffix: str) -> str:
+    tail = f"~{hashlib.sha256(source_key.encode('utf-8')).hexdigest()}{suffix}"
+    room = MAX_KEY_BYTES - len((prefix + tail).encode("utf-8"))
+    if room < 0:
+        raise KeyTooLongError(f"the prefix {prefix!r} leaves no room for a key under {MAX_KEY_BYTES} bytes")
+    kept = path_safe(source_key).encode("utf-8")[:room].decode("utf-8", errors="ignore")  # no character cut
+    return prefix + kept + tail
 
 
 def _under(prefix: str, source_key: str, suffix: str) -> str:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, quote
 
 from engine import InputError, InvalidOptionError, Options
 
-from .errors import KeyTooLongError, PermanentError
+from .errors import PermanentError
 from .keys import failure_key, output_key
 from .observability import logger, record_failure, record_skip, traced_removal, tracer
 from .settings import HandlerSettings
@@ -142,7 +142,7 @@ class Worker:
         return Result(Outcome.DUPLICATE, target, "already made from this object version")
 
     def _fail(self, ref: ObjectRef, etag: str | None, error: InputError | PermanentError) -> Result:
-        """Record a permanent failure beside the outputs (when its key fits) and report it."""
+        """Record a permanent failure beside the outputs and report it."""
         code = error.code
         logger.warning("permanent failure", extra={"reason": code, "error": str(error)})
         record_failure(code)
@@ -152,10 +152,7 @@ class Worker:
             "message": str(error),
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        try:
-            key = failure_key(ref.key, self.settings.failure_prefix)
-        except KeyTooLongError:
-            return Result(Outcome.FAILED, code, str(error))
+        key = failure_key(ref.key, self.settings.failure_prefix)
         body = json.dumps(record, ensure_ascii=False, indent=2).encode()
         metadata = _source_metadata(ref.bucket, ref.key, etag, ref.version_id)
         with tracer.provider.in_subsegment("## record_failure"):

@@ -213,6 +213,19 @@ def test_an_sqs_message_with_a_malformed_record_fails_after_its_good_ones_are_pr
     assert output_keys(s3) == ["cutouts/samples/coffee.jpg.png"]
 
 
+def test_a_key_too_long_for_its_output_leaves_a_failure_record(s3, s3_entry, sample_images, lambda_context):
+    key = "samples/" + "k" * 1008 + ".jpg"  # 1020 bytes: S3 takes it, cutouts/ + key + .png it would not
+    put(s3, key, sample_images["coffee.jpg"])
+
+    (result,) = s3_entry.lambda_handler({"Records": [s3_record(key)]}, lambda_context)["results"]
+
+    assert result.startswith("failed: key_too_long")
+    (record_key,) = output_keys(s3)
+    assert record_key.startswith("failures/samples/kkk") and record_key.endswith(".json")
+    record = read_failure(s3, record_key)
+    assert record["reason"] == "key_too_long" and record["source"]["key"] == key
+
+
 def test_an_object_deleted_before_processing_is_recorded_not_retried(s3, s3_entry, lambda_context):
     result = s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)  # never uploaded
 

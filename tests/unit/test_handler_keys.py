@@ -51,6 +51,18 @@ def test_a_key_that_would_pass_s3s_limit_is_refused():
         output_key("k" * 1020 + ".jpg", "cutouts/", PNG)
 
 
+@given(st.text(alphabet=st.sampled_from("ab./%☕"), min_size=1, max_size=40))
+def test_a_failure_record_has_a_key_even_when_the_output_key_passes_s3s_limit(tail):
+    first, second = ("samples/" + "☕" * 335 + tail + ending for ending in (".jpg", ".JPG"))
+    with pytest.raises(KeyTooLongError):
+        output_key(first, "cutouts/", PNG)
+    records = failure_key(first, "failures/"), failure_key(second, "failures/")
+    assert all(len(key.encode()) <= 1024 and key.endswith(".json") for key in records)
+    assert records[0] != records[1] and records[0].startswith("failures/samples/☕☕☕")
+    assert posixpath.normpath(records[0]).startswith("failures/samples/")
+    assert failure_key("samples/a.jpg", "failures/") == "failures/samples/a.jpg.json"
+
+
 def test_suffix_check_ignores_case():
     assert has_supported_suffix("A.JPG") and has_supported_suffix("b.Tiff") and not has_supported_suffix("c.txt")
 
