@@ -115,3 +115,15 @@ def test_every_finding_has_its_header_on_each_cut_out_reply(api_entry: ModuleTyp
         headers = set(SPEC["paths"]["/remove"]["post"]["responses"][status]["headers"])
         assert expected <= headers, status
     assert "X-Estimated-Error" in expected
+
+
+def test_the_stored_results_findings_are_the_findings_the_json_reply_carries() -> None:
+    cutout = Cutout(b"", 1, 1, 1, 1, "m", uncertainty=0.0, foreground=0.0)
+    documented = SPEC["components"]["schemas"]["StoredResult"]["properties"]["findings"]["properties"]
+    assert set(documented) == set(cutout.findings())
+
+
+def test_server_timing_names_every_timing_the_reply_carries() -> None:
+    timings = Cutout(b"", 1, 1, 1, 1, "m", uncertainty=0.0, foreground=0.0).timings.as_dict()
+    description = SPEC["components"]["headers"]["Server-Timing"]["description"]
+    assert all(name.removesuffix("_ms") in description for name in timings)
