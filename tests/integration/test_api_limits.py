@@ -47,14 +47,21 @@ def test_a_body_at_the_real_limit_is_cut_out(gateway):
     assert Image.open(io.BytesIO(response.content)).size == (512, 512)
 
 
-@pytest.mark.parametrize("length", [MAX_REQUEST_BODY_BYTES + 1, 4_718_000, 5_000_000])
-def test_a_body_over_the_real_limit_gets_413_json(gateway, length):
+@pytest.mark.parametrize(
+    ("length", "body"),
+    [
+        (MAX_REQUEST_BODY_BYTES + 1, {"error": "payload_too_large"}),  # the function's coded answer
+        (4_718_000, {"message": "Request Too Long"}),  # API Gateway's own: the invoke would pass 6 MiB
+        (5_000_000, {"message": "Request Too Long"}),
+    ],
+)
+def test_a_body_over_the_real_limit_gets_413_json(gateway, length, body):
     """4,718,000 bytes used to be a 502: API Gateway's base64 makes them more than the 6 MiB invoke."""
     response = post(gateway, padded_jpeg(length))
 
     assert response.status_code == 413
     assert response.headers["Content-Type"].startswith("application/json")
-    assert response.json()  # the function's {"error": "payload_too_large", ...} or API Gateway's own
+    assert response.json().items() >= body.items()
 
 
 def test_a_body_just_over_the_limit_that_reaches_the_function_points_to_uploads(gateway):

@@ -201,6 +201,15 @@ def test_unknown_route_is_404(api_entry, lambda_context):
     assert api_entry.lambda_handler(event, lambda_context)["statusCode"] == 404
 
 
+@pytest.mark.parametrize(("path", "status"), [("/remove/", 200), ("//remove", 404), ("/remove/x", 404)])
+def test_a_trailing_slash_is_the_route_as_api_gateway_routes_it_and_other_paths_are_404(
+    api_entry, lambda_context, path, status
+):
+    event = load_event("api-post.json")
+    event["path"] = path
+    assert api_entry.lambda_handler(event, lambda_context)["statusCode"] == status
+
+
 def test_logs_carry_no_image_bytes_and_no_signed_urls(api_entry, lambda_context, sample_images, capsys):
     photo = sample_images["chelsea.jpg"]
     response = post_remove(api_entry, lambda_context, photo)
