@@ -85,6 +85,8 @@ class Worker:
             return "other_bucket"
         if not ref.key.startswith(s.input_prefix):
             return "outside_input_prefix"
+        if ref.key.endswith("/"):  # the S3 console's "Create folder": an empty object named like a folder
+            return "folder_marker"
         return None
 
     def _process(self, ref: ObjectRef, options: Options) -> Result:

@@ -262,6 +262,17 @@ def test_events_for_our_own_outputs_or_other_places_are_ignored(s3, s3_entry, la
     assert output_keys(s3) == []
 
 
+def test_a_folder_made_in_the_console_is_not_an_image_that_failed(s3, s3_entry, lambda_context):
+    """The S3 console's "Create folder" writes an empty `samples/new/` object; its event left a
+    failure record `failures/samples/new/.json` (empty_input) for a folder, not a photo."""
+    put(s3, "samples/new/", b"")
+
+    result = s3_entry.lambda_handler({"Records": [s3_record("samples/new/")]}, lambda_context)
+
+    assert result["results"] == ["ignored: folder_marker"]
+    assert output_keys(s3) == [] and s3.list_objects_v2(Bucket=OUTPUT_BUCKET, Prefix="failures/")["KeyCount"] == 0
+
+
 def test_an_unknown_event_is_refused_loudly(s3_entry, lambda_context):
     with pytest.raises(ValueError, match="not an S3 or EventBridge object event"):
         s3_entry.lambda_handler({"hello": "world"}, lambda_context)
