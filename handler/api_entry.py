@@ -179,9 +179,12 @@ def create_upload() -> Response[Any]:
     them), and the presigned GET URLs of its cut-out and of its failure record, to poll."""
     if not (settings.input_bucket and settings.output_bucket):
         return error_response(501, "uploads_not_configured", "INPUT_BUCKET and OUTPUT_BUCKET are not set")
-    request = json_document(_body()) or {}
+    request = json_document(_body())
+    request = {} if request is None else request  # no body: the file name may be in the query
     if not isinstance(request, dict):
         return error_response(400, "bad_request", 'send a JSON object such as {"filename": "photo.jpg"}')
+    if not isinstance(request.get("filename", ""), str):
+        return error_response(400, "bad_request", 'filename must be a string, such as {"filename": "photo.jpg"}')
     query = option_text(app.current_event.multi_value_query_string_parameters or {})
     named_in_query = query.pop("filename", "")
     filename = str(request.get("filename") or named_in_query)

@@ -31,6 +31,7 @@ from email.policy import HTTP
 from urllib.parse import parse_qsl
 
 from engine import EmptyInputError, InputError, InvalidOptionError
+from engine.decode import signature_of
 from engine.formats import by_media_type
 from engine.options import same_value
 
@@ -39,6 +40,7 @@ from .errors import BadRequestError, ConflictingValuesError, PermanentError, Url
 FILE_FIELD = "image_file"
 BASE64_FIELD = "image_file_b64"
 URL_FIELD = "image_url"
+SUBJECT_TYPE_FIELD = "type"  # remove.bg's subject hint (auto, person, product, car, ...)
 # remove.bg's option names and values -> ours (only where the meaning is the same).
 REMOVE_BG_NAMES = {"bg_color": "background", "channels": "output"}
 REMOVE_BG_VALUES = {("output", "alpha"): "mask", ("output", "rgba"): "cutout"}
@@ -120,6 +122,15 @@ def _quality(part: str) -> float:
     return 1.0
 
 
+def _check_subject_type(value: str) -> None:
+    """remove.bg's `type` hint: `auto` is what this service always does; another is refused, not ignored."""
+    if value.strip().lower() != "auto":
+        raise InvalidOptionError(
+            f"type={value} is remove.bg's subject hint; this service finds the subject itself: send type=auto "
+            "or leave it out"
+        )
+
+
 def option_text(query: Query) -> dict[str, str]:
     """A query's options by our names, one value each (see _our_names)."""
     return _our_names((name, value) for name, values in query.items() for value in _as_list(values))
@@ -136,6 +147,9 @@ def _our_names(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
     for name, value in fields:
         if name == URL_FIELD:
             raise UrlNotFetchedError()
+        if name == SUBJECT_TYPE_FIELD:
+            _check_subject_type(value)
+            continue
         ours = REMOVE_BG_NAMES.get(name, name)
         text = REMOVE_BG_VALUES.get((ours, value.lower()), value)
         if not same_value(ours, options.setdefault(ours, text), text):
@@ -173,13 +187,20 @@ def _multipart(body: bytes, content_type: str) -> tuple[bytes, Fields]:
 
 
 def _urlencoded(body: bytes) -> tuple[bytes, Fields]:
-    """(the decoded image_file_b64, the other fields) of an application/x-www-form-urlencoded body."""
+    """(the decoded image_file_b64, the other fields) of an application/x-www-form-urlencoded body;
+    a body that is an image itself is taken as one (`curl --data-binary @photo.jpg` without -H
+    labels it a form)."""
+    if signature_of(body):
+        return body, []
     fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
     encoded = [value for name, value in fields if name == BASE64_FIELD]
     if len(encoded) != 1:
         if any(name == URL_FIELD for name, _ in fields):
             raise UrlNotFetchedError()
-        raise BadRequestError(f"the form must carry one {BASE64_FIELD} field (the image, base64-encoded)")
+        raise BadRequestError(
+            f"the form must carry one {BASE64_FIELD} field (the image, base64-encoded); to send the file "
+            "itself, label it with its type (Content-Type: image/jpeg) or send a multipart form (image_file)"
+        )
     image = _base64(encoded[0].replace(" ", "+"))  # a + not escaped in the form reads as a space
     return image, [(name, value) for name, value in fields if name != BASE64_FIELD]
 
@@ -237,6 +258,8 @@ def json_option_text(name: str, value: object) -> str:
     Batch Operations user arguments); InvalidOptionError for null, arrays and objects."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 80.0, as many JSON writers put 80
     if isinstance(value, str | int | float):
         return str(value)
     raise InvalidOptionError(f"{name} must be a string, number or boolean, got {type(value).__name__}")

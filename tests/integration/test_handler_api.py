@@ -175,6 +175,9 @@ def test_uploads_route_gives_urls_that_work_end_to_end(s3, api_entry, lambda_con
         ({"filename": "notes.txt"}, 415, "unsupported_format"),
         (["photo.jpg"], 400, "bad_request"),
         ("{not json", 400, "bad_request"),
+        ([], 400, "bad_request"),  # was 415: [] is falsy and read as {}
+        ({"filename": ["a.jpg"]}, 400, "bad_request"),  # was accepted as the key a.jpg
+        ({"filename": {"a": "b.jpg"}}, 400, "bad_request"),  # was accepted as a_b.jpg
     ],
 )
 def test_uploads_route_errors(api_entry, lambda_context, body, status, code):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from engine import EmptyInputError
+from engine import EmptyInputError, InvalidOptionError
 from handler.errors import BadRequestError, ConflictingValuesError, UrlNotFetchedError
 from handler.requests import accepted_formats, prefers_json, read_request
 
@@ -75,6 +75,26 @@ def test_base64_as_tools_write_it_line_wrapped_or_unpadded_is_read() -> None:
 def test_requests_without_an_image_are_refused_with_a_code(body: bytes, content_type: str, error: type) -> None:
     with pytest.raises(error):
         read_request(body, content_type, {})
+
+
+def test_an_image_sent_as_a_form_by_mistake_is_read_as_the_image() -> None:
+    """`curl --data-binary @photo.jpg URL` without -H sends form-urlencoded: it was refused as a
+    form without image_file_b64, with no hint of the missing Content-Type."""
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR rest of a png"
+    assert read_request(png, "application/x-www-form-urlencoded", {"crop": "true"}).image == png
+    with pytest.raises(BadRequestError, match="Content-Type"):
+        read_request(b"crop=true", "application/x-www-form-urlencoded", {})
+
+
+def test_json_numbers_that_are_whole_are_read_as_whole_numbers() -> None:
+    document = {"image_file_b64": base64.b64encode(IMAGE).decode(), "quality": 80.0}
+    assert read_request(json.dumps(document).encode(), "application/json", {}).options == {"quality": "80"}
+
+
+def test_remove_bgs_type_auto_is_accepted_and_a_subject_hint_refused() -> None:
+    assert read_request(IMAGE, "image/jpeg", {"type": "auto", "crop": "true"}).options == {"crop": "true"}
+    with pytest.raises(InvalidOptionError, match="type"):
+        read_request(IMAGE, "image/jpeg", {"type": "person"})
 
 
 def test_a_url_in_the_query_is_refused_too() -> None:
