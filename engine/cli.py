@@ -74,6 +74,9 @@ def build_parser(prog: str = "bgremove", *, folders_only: bool = False) -> argpa
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Remove the background of images: writes one cut-out per input into --out.",
+        epilog=None
+        if folders_only
+        else f"{prog} prep FOLDER --out OUT prepares a training set or uniform product shots ({prog} prep --help).",
     )
     streams = "" if folders_only else "; - reads stdin"
     parser.add_argument("inputs", nargs="*", type=Path, help=f"image files or folders (searched recursively){streams}")
@@ -245,7 +248,7 @@ def summarize(
     total = len(records) + (not_started or 0)
     counts = f"{total} inputs: {len(written)} written, {len(skipped)} skipped, {len(failed)} failed"
     counts += f", {len(unread)} not readable as images" if unread else ""
-    counts += f", {len(ok) - len(written)} with no subject not written (--skip-empty)" if len(written) < len(ok) else ""
+    counts += f", {len(ok) - len(written)} with no subject, not written" if len(written) < len(ok) else ""
     lines = [counts + (f", {not_started} not started" if not_started is not None else "")]
     if not_started is not None:
         lines.insert(0, f"interrupted ({stopped_by}): the report and these counts cover the images finished")
@@ -286,8 +289,11 @@ def open_report(path: Path | None) -> TextIO | None:
     """The report file, opened (its folder created) before any work, or None without --report."""
     if path is None:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.open("w", encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise OSError(f"--report {path}: {exc.strerror or exc}") from None
 
 
 def usage_problem(args: argparse.Namespace) -> str | None:
@@ -300,6 +306,8 @@ def usage_problem(args: argparse.Namespace) -> str | None:
         return f"--watch {args.watch} takes no other inputs: watch one folder, or cut out the given ones"
     if args.jobs < 1:
         return f"--jobs must be at least 1, got {args.jobs}"
+    if getattr(args, "worst", 0) < 0:
+        return f"--worst must be 0 or more, got {args.worst}"
     if args.settle < 0 or args.interval <= 0:
         return "--interval must be above 0 and --settle at least 0"
     if args.out == STREAM and (len(args.inputs) != 1 or args.inputs[0].is_dir() or args.watch is not None):

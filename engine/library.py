@@ -41,7 +41,7 @@ def read_source(source: Source) -> bytes:
 
 def options_from(values: dict[str, object]) -> Options:
     """Keyword options (text, bool, int, float, an (r, g, b) tuple, None for unset) as `Options`."""
-    return Options.from_strings({name: _as_text(value) for name, value in values.items()})
+    return Options.from_strings({name: _as_text(value) for name, value in values.items() if value is not None})
 
 
 def cut_out(source: Source, **options: object) -> Cutout:

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from PIL import ImageColor
 
 from .errors import InvalidOptionError
-from .formats import PNG, OutputFormat, output_format
+from .formats import ALIASES, FORMATS, PNG, OutputFormat, output_format
 from .placement import (
     Anchor,
     Canvas,
@@ -222,12 +222,24 @@ def _parse_format(name: str, raw: str) -> str:
     lowered = raw.lower()
     if lowered == "zip":
         raise InvalidOptionError("format zip (remove.bg's colour JPEG and alpha PNG) is not made here: ask for png")
-    return lowered if lowered == AUTO_FORMAT else output_format(lowered).name
+    if lowered == AUTO_FORMAT:
+        return lowered
+    try:
+        return output_format(lowered).name
+    except InvalidOptionError:
+        names = ", ".join([*FORMATS, *ALIASES, AUTO_FORMAT])
+        raise InvalidOptionError(f"{name} must be one of {names}, got {raw!r}") from None
 
 
 def _parse_size(name: str, raw: str) -> StrEnum:
     alias = SIZE_ALIASES.get(raw.lower())
-    return alias if alias is not None else _parse_choice(Size)(name, raw)
+    if alias is not None:
+        return alias
+    try:
+        return _parse_choice(Size)(name, raw)
+    except InvalidOptionError:
+        names = ", ".join([*(m.value for m in Size), *SIZE_ALIASES])
+        raise InvalidOptionError(f"{name} must be one of {names} (remove.bg's sizes), got {raw!r}") from None
 
 
 def _parse_model(name: str, raw: str) -> str | None:

@@ -132,10 +132,14 @@ def parse_canvas(name: str, raw: str) -> Canvas | None:
 def parse_scale(name: str, raw: str) -> float | None:
     if not raw or raw.lower() == "original":
         return None
-    value = length(name, raw, share_cap=math.inf)
     low, high = SCALE_RANGE
+    refusal = InvalidOptionError(f"{name} must be {low:g}-{high:g} (10%-100%) or original, got {raw!r}")
+    try:
+        value = length(name, raw, share_cap=math.inf)
+    except InvalidOptionError:
+        raise refusal from None
     if isinstance(value, Pixels) or not low <= value <= high:
-        raise InvalidOptionError(f"{name} must be {low:g}-{high:g} (10%-100%) or original, got {raw!r}")
+        raise refusal
     return value
 
 
@@ -145,10 +149,15 @@ def parse_position(name: str, raw: str) -> Position:
         return Anchor(lowered)
     if not lowered:
         return Anchor.AUTO
-    parts = _values(lowered)
-    shares = [length(name, part) for part in parts]
+    refusal = InvalidOptionError(
+        f"{name} must be center, original, or X%,Y% of the canvas (each 0%-100% or a share 0-1), got {raw!r}"
+    )
+    try:
+        shares = [length(name, part) for part in _values(lowered)]
+    except InvalidOptionError:
+        raise refusal from None
     if len(shares) not in (1, 2) or any(isinstance(s, Pixels) for s in shares):
-        raise InvalidOptionError(f"{name} must be center, original, or X%,Y% of the canvas, got {raw!r}")
+        raise refusal
     return Point(shares[0], shares[-1])  # one value is both, as remove.bg's
 
 

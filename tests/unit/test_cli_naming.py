@@ -172,7 +172,7 @@ def test_no_subject_is_said_only_of_a_fully_transparent_cutout_and_skip_empty_wr
     capsys.readouterr()
     assert main([str(folder), "--out", str(tmp_path / "o2"), "-q", "--skip-empty", "--report", str(report)]) == EXIT_OK
     assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["photo.png"]
-    assert "2 inputs: 1 written, 0 skipped, 0 failed, 1 with no subject not written" in capsys.readouterr().out
+    assert "2 inputs: 1 written, 0 skipped, 0 failed, 1 with no subject, not written" in capsys.readouterr().out
     assert {Path(str(r["input"])).name: r["written"] for r in _records(report)} == {
         "gradient.png": False,
         "photo.jpg": True,
@@ -297,3 +297,24 @@ def test_watch_with_inputs_beside_it_is_refused(tmp_path: Path, capsys: pytest.C
     with pytest.raises(SystemExit) as refused:
         main(["--watch", str(tmp_path / "inbox"), str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o")])
     assert refused.value.code == EXIT_USAGE and "--watch" in capsys.readouterr().err
+
+
+def test_help_names_the_prep_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "prep FOLDER --out OUT" in capsys.readouterr().out
+
+
+def test_an_unwritable_report_is_named_in_the_refusal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _photo(tmp_path / "a.jpg", 0)
+    (tmp_path / "a-file").write_text("")  # a folder cannot be made under a file, even by root
+    report = tmp_path / "a-file" / "r.jsonl"
+    assert main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "--report", str(report)]) == EXIT_USAGE
+    assert "--report" in capsys.readouterr().err
+
+
+def test_a_negative_worst_is_refused(tmp_path: Path) -> None:
+    _photo(tmp_path / "a.jpg", 0)
+    with pytest.raises(SystemExit) as refused:
+        main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "--worst", "-1"])
+    assert refused.value.code == EXIT_USAGE

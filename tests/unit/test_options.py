@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from engine import InvalidOptionError, Options, OutputMode, Size
+from engine.library import options_from
 from engine.options import Pixels
 
 EVERY_FIELD_SET = Options(
@@ -133,3 +134,23 @@ def test_format_auto_is_png_with_transparency_and_jpeg_on_a_colour() -> None:
         Options.from_strings({"format": "zip"})
     with pytest.raises(InvalidOptionError, match="500px"):
         Options.from_strings({"crop_margin": "501px"})
+
+
+@pytest.mark.parametrize(
+    ("values", "said", "not_said"),
+    [
+        ({"position": "10,10"}, "X%,Y%", "or px"),  # "or px", then 10px,10px refused
+        ({"position": "10px,10px"}, "X%,Y%", None),
+        ({"scale": "nan"}, "10%-100%", "inf"),  # was "0%-inf% (a share 0-inf) or px"
+        ({"format": "bmp"}, "auto", None),  # auto and jpg are taken too
+        ({"size": "huge"}, "regular", None),  # remove.bg's sizes are taken too
+    ],
+)
+def test_a_refusal_names_what_is_taken(values: dict[str, str], said: str, not_said: str | None) -> None:
+    with pytest.raises(InvalidOptionError) as refused:
+        Options.from_strings(values)
+    assert said in str(refused.value) and (not_said is None or not_said not in str(refused.value))
+
+
+def test_none_in_the_python_api_leaves_an_option_unset() -> None:
+    assert options_from({"crop": None, "format": None, "background": None}) == Options()
