@@ -30,10 +30,11 @@ import threading
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 from handler.payload import INVOKE_REQUEST_BYTES, INVOKE_RESPONSE_BYTES
@@ -161,6 +162,40 @@ def matched_route(routes: Collection[str], method: str, path: str) -> str | None
     return None
 
 
+GATEWAY_MAX_BYTES = 10 * 1024 * 1024  # API Gateway's payload quota: a larger request is refused unread
+
+
+def read_body(headers: Message, stream: BinaryIO) -> bytes | HTTPStatus:
+    """A request's body as API Gateway takes it: Content-Length bytes, or a chunked body whole;
+    BAD_REQUEST for a Content-Length that is not a count, REQUEST_ENTITY_TOO_LARGE past the quota
+    (before reading it)."""
+    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+        return _chunked(stream)
+    text = (headers.get("Content-Length") or "0").strip()
+    if not text.isdigit():
+        return HTTPStatus.BAD_REQUEST
+    length = int(text)
+    return HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > GATEWAY_MAX_BYTES else stream.read(length)
+
+
+def _chunked(stream: BinaryIO) -> bytes | HTTPStatus:
+    body = bytearray()
+    while True:
+        size_line = stream.readline(1024).split(b";", 1)[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            return HTTPStatus.BAD_REQUEST
+        if size == 0:
+            while stream.readline(1024).strip():  # trailers, up to the blank line
+                pass
+            return bytes(body)
+        if len(body) + size > GATEWAY_MAX_BYTES:
+            return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+        body += stream.read(size)
+        stream.readline(8)  # the CRLF after the chunk
+
+
 class _BridgeHandler(BaseHTTPRequestHandler):
     """Each request becomes a proxy event for the emulator; its answer goes back to the client."""
 
@@ -169,10 +204,14 @@ class _BridgeHandler(BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = read_body(self.headers, self.rfile)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-        if key_refused(self.server.routes, self.server.api_keys, self.command, url.path, self.headers.get("x-api-key")):
+        key = self.headers.get("x-api-key")
+        if isinstance(body, HTTPStatus):  # unread: the connection cannot carry another request
+            self.close_connection = True
+            messages = {HTTPStatus.BAD_REQUEST: "Bad Request", HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Request Too Long"}
+            response = ApiResponse._gateway_error(body, messages[body])
+        elif key_refused(self.server.routes, self.server.api_keys, self.command, url.path, key):
             response = ApiResponse._gateway_error(HTTPStatus.FORBIDDEN, "Forbidden")
         else:
             response = call_api(self.server.emulator, self.command, url.path, body, headers, parse_qs(url.query))
