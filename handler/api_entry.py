@@ -98,10 +98,12 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
 
 @app.get("/")
 def page() -> Response[Any]:
-    """The page, told the request limit it must route larger files around (through /uploads) and
-    whether it must ask for an API key (API_AUTH)."""
-    html = PAGE_HTML.replace("{{DIRECT_LIMIT}}", str(settings.api_max_body_bytes)).replace(
-        "{{API_AUTH}}", settings.api_auth
+    """The page, told the request limit it must route larger files around (through /uploads),
+    whether it must ask for an API key (API_AUTH) and the suffixes an upload's name needs."""
+    html = (
+        PAGE_HTML.replace("{{DIRECT_LIMIT}}", str(settings.api_max_body_bytes))
+        .replace("{{API_AUTH}}", settings.api_auth)
+        .replace("{{SUFFIXES}}", " ".join(INPUT_SUFFIXES))
     )
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=html)
 

@@ -96,6 +96,28 @@ def test_a_photo_over_the_request_limit_goes_through_an_upload_with_its_options(
     assert "error" not in browser.find_element("id", "status").get_attribute("class")
 
 
+def test_a_large_photo_without_an_extension_goes_through_the_upload_too(browser, page_url, tmp_path):
+    """/uploads names the object after the file, and the worker takes image suffixes only: the page
+    said "not an image we can read" of a valid JPEG over the limit named BIGNOEXT."""
+    photo = tmp_path / "BIGNOEXT"
+    photo.write_bytes(photo_jpeg(12, quality=99))
+    assert photo.stat().st_size > MAX_REQUEST_BODY_BYTES
+
+    with cut_out_in_page(browser, page_url, photo) as cutout:
+        assert (cutout.format, cutout.size) == ("PNG", image_size(photo.read_bytes()))
+
+
+def test_a_large_file_that_is_no_image_is_told_in_words_too(browser, page_url, tmp_path):
+    """Through the upload route the page showed the failure record's developer text."""
+    fake = tmp_path / "big fake.jpg"
+    fake.write_bytes(bytes(range(256)) * (MAX_REQUEST_BODY_BYTES // 256 + 1))
+
+    with pytest.raises(BrowserError) as refused:
+        cut_out_in_page(browser, page_url, fake)
+
+    assert "not an image we can read" in str(refused.value) and "bytes starting" not in str(refused.value)
+
+
 def test_errors_are_told_in_words_not_status_codes(browser, page_url, tmp_path):
     """The page used to show the developer's text: "413 payload_too_large: ... POST /uploads"."""
     fake = tmp_path / "holiday.jpg"
