@@ -25,6 +25,7 @@ REVIEW_WORST = 12  # the cut-outs of highest estimated error shown besides the f
 CHECKER = 16  # px: the checkerboard's square behind transparency
 LABEL_HEIGHT = 36  # px under each pair in the JPEG sheet: the name and the findings
 PAIRS_PER_ROW = 3  # in the JPEG sheet
+CAPTION_CHARS = 80  # a caption's length under a pair in the JPEG sheet
 
 Record = dict[str, object]
 SUFFIXES = {".html": "html", ".htm": "html", ".jpg": "jpeg", ".jpeg": "jpeg"}  # the sheet's kind, by its suffix
@@ -79,10 +80,15 @@ def _checkerboard(size: tuple[int, int]) -> Image.Image:
     return board
 
 
-def caption(record: Record) -> str:
+def caption(record: Record, width: int | None = None) -> str:
+    """The input's path as given (files of one name in two folders differ), its flags and its
+    estimated error; within `width` characters, the path shortened from its start."""
     findings = ", ".join(flags_of(record)) or "no flag"
-    name = Path(str(record["input"])).name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # any bytes
-    return f"{name}: {findings}; estimated error {float(str(record['estimated_error'])):.3f}"
+    tail = f": {findings}; estimated error {float(str(record['estimated_error'])):.3f}"
+    name = str(record["input"]).encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # any bytes
+    if width is not None and len(name) + len(tail) > width:
+        name = "…" + name[len(name) + len(tail) - width + 1 :]
+    return name + tail
 
 
 def pair(record: Record) -> tuple[Image.Image, Image.Image]:
@@ -128,7 +134,7 @@ def _jpeg(shown: Sequence[Record]) -> bytes:
         original, cutout = pair(record)
         sheet.paste(original, (x, y))
         sheet.paste(cutout, (x + THUMB_SIDE, y))
-        draw.text((x + 4, y + THUMB_SIDE + 4), caption(record)[:80], fill=(0, 0, 0))
+        draw.text((x + 4, y + THUMB_SIDE + 4), caption(record, CAPTION_CHARS), fill=(0, 0, 0))
     buffer = io.BytesIO()
     sheet.save(buffer, "JPEG", quality=85)
     return buffer.getvalue()

@@ -318,3 +318,13 @@ def test_a_negative_worst_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as refused:
         main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "--worst", "-1"])
     assert refused.value.code == EXIT_USAGE
+
+
+def test_the_review_sheet_tells_apart_files_of_one_name_in_two_folders(tmp_path: Path) -> None:
+    """Both were captioned `a.jpg`: a curator could not tell which of the two to look at."""
+    _photo(tmp_path / "set" / "a.jpg", 0, (160, 120))
+    _photo(tmp_path / "set" / "sub" / "a.jpg", 1, (160, 120))
+    sheet = tmp_path / "sheet.html"
+    assert main([str(tmp_path / "set"), "--out", str(tmp_path / "o"), "-q", "--review", str(sheet)]) == EXIT_OK
+    page = sheet.read_text()
+    assert page.count("<figure>") == 2 and f"sub{os.sep}a.jpg" in page
