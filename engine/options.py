@@ -90,8 +90,9 @@ class Options:
         chosen = self.output_format  # refuses an unknown one
         if not chosen.transparency and self.output is OutputMode.CUTOUT and self.background is None:
             raise InvalidOptionError(
-                f"format {chosen.name} has no transparency: add a background colour (background=ffffff) or ask "
-                "for output=mask, or choose png, webp or avif"
+                f"format {chosen.name} has no transparency: add a background colour (background=ffffff; "
+                "--background '#ffffff' on the command line) or ask for output=mask (--mask), or choose png, "
+                "webp or avif"
             )
         if self.quality is not None and not 0 <= self.quality <= 100:
             raise InvalidOptionError(f"quality must be 0-100, got {self.quality}")
