@@ -72,7 +72,8 @@ def too_small(job: Job, min_size: int) -> Record | None:
     if min(width, height) >= min_size:
         return None
     reason = f"too_small: {width}x{height}, under --min-size {min_size} px"
-    return {"input": str(job.source), "output": str(job.target), "ok": True, "skipped": True, "reason": reason}
+    return {"input": str(job.source), "output": str(job.target), "ok": True, "skipped": True, "written": False,
+            "reason": reason}  # fmt: skip
 
 
 def sidecars_of(source: Path) -> list[Path]:

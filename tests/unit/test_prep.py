@@ -56,6 +56,8 @@ def test_prep_writes_each_output_with_its_captions_under_the_same_path(
     records = [json.loads(line) for line in (out / REPORT_NAME).read_text().splitlines()]
     assert len(records) == 5
     assert next(r for r in records if r["input"].endswith("a.jpg"))["sidecars"] == [str(out / "10_cat" / "a.txt")]
+    tiny = next(r for r in records if r["input"].endswith("tiny.jpg"))
+    assert tiny["written"] is False and not Path(tiny["output"]).exists()  # said of a cut-out never made
 
 
 def test_prep_defaults_to_a_1024_square_and_takes_the_clis_flags(dataset: Path, tmp_path: Path) -> None:
