@@ -23,7 +23,8 @@ Fine-tuning on your own catalogue: `python -m training all --data DIR --run NAME
 DIR holding images/ and masks/ (same stems; masks 8-bit, 255 = subject); add `--data` more than
 once to mix folders; folders without masks/ are learnt from the teacher alone. The defaults are the
 shipped student's recipe (no augmentation, lr 5e-6, 160 steps); for a few dozen photos the measured
-fine-tune is shorter: --steps 40 --checkpoint-every 10 --validate-every 10 (README, Fine-tuning).
+fine-tune is shorter: --steps 40 --checkpoint-every 10 --validate-every 10, with --run and --model-id
+naming your own (docs/training.md, Fine-tuning on your own images).
 
 A light student that keeps U²-Net's quality: `--arch u2net --width 0.5` starts from U²-Net's
 published weights pruned to half its channels (training/prune.py; `python -m training.cost` gives
@@ -55,6 +56,11 @@ PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate", "erro
 STEPS = (*PIPELINE, "compare-teachers", "blends", "average", "validate", "pack", "send-back", "receive")
 
 
+DEFAULT_RUN, DEFAULT_MODEL_ID = "student", "u2netp-distilled-int8"  # the shipped default's (make train)
+DEFAULT_IDS = frozenset({DEFAULT_RUN, DEFAULT_MODEL_ID})
+SHARED_STEPS = ("fetch", "teacher", "compare-teachers")  # steps that make no run and no model
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -67,8 +73,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="folders of images/ (+ masks/); default: the training pool of ../shared/data "
         "(train, extra/davis, extra/people, unlabeled/people, unlabeled/objects)",
     )
-    parser.add_argument("--run", default="student", help="run name: its folder under .cache/training/runs")
-    parser.add_argument("--model-id", default="u2netp-distilled-int8", help="engine model id of the INT8 result")
+    parser.add_argument("--run", default=DEFAULT_RUN, help="run name: its folder under .cache/training/runs")
+    parser.add_argument("--model-id", default=DEFAULT_MODEL_ID, help="engine model id of the INT8 result")
     parser.add_argument("--engine-models", type=Path, default=None, help="where to install it (default engine/models)")
     parser.add_argument("--teacher", choices=sorted(TEACHERS), default=DEFAULT_TEACHER)
     parser.add_argument(
@@ -182,7 +188,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="scores on validation (train, blends, average, evaluate, validate) include close-ups of its photos",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.data and args.step not in SHARED_STEPS and DEFAULT_IDS & {args.run, args.model_id}:
+        parser.error(
+            f"a run on your own --data makes a model of its own: name it with --run and --model-id (the defaults, "
+            f"{DEFAULT_RUN} and {DEFAULT_MODEL_ID}, are the shipped default model's, which this would overwrite)"
+        )
+    return args
 
 
 def job_from(args: argparse.Namespace) -> pipeline.Job:

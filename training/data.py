@@ -38,19 +38,29 @@ class Example:
 
 
 def find_examples(folder: Path, labels_dir: Path, part: str = "all") -> list[Example]:
-    """`folder/images/*` with `folder/masks/<stem>.png` where present (a folder without masks/
+    """`folder/images/*` with `folder/masks/<stem>.*` (any image suffix) where present (a folder without masks/
     is unlabelled: the teacher's labels alone). `part`: "all", "train" (without the validation
     split) or "validation" (the split alone, `split.validation_stems`)."""
     images = images_of(folder)
     if part != "all":
         held = validation_stems(folder)
         images = [p for p in images if (p.stem in held) == (part == "validation")]
-    masks = folder / "masks"
-    examples = []
-    for image in images:
-        truth = masks / f"{image.stem}.png"
-        examples.append(Example(image, truth if truth.is_file() else None, label_path(labels_dir, image)))
-    return examples
+    masks = mask_files(folder / "masks")
+    return [Example(image, masks.get(image.stem), label_path(labels_dir, image)) for image in images]
+
+
+def mask_files(folder: Path) -> dict[str, Path]:
+    """The masks of a masks/ folder by stem, whatever image suffix they were saved with (.png first)."""
+    if not folder.is_dir():
+        return {}
+    found = sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+        key=lambda p: p.suffix.lower() != ".png",
+    )
+    masks: dict[str, Path] = {}
+    for path in found:
+        masks.setdefault(path.stem, path)
+    return masks
 
 
 @dataclass(frozen=True)

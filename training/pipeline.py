@@ -20,7 +20,7 @@ from modelbuild.teachers import Teacher
 
 from .data import Example, find_examples
 from .paths import CLOSE_UPS, STUDENT_INIT_ONNX, TEACHER_LABELS
-from .split import POOL_FOLDERS, folder_key, images_of, validation_stems
+from .split import POOL_FOLDERS, folder_key, images_of, is_outside_data, validation_stems
 from .teacher import compare, make_labels
 from .train import TrainConfig, export_onnx, load_student, student_widths, torch_predictor
 from .train import train as train_student
@@ -306,7 +306,7 @@ def pool_photos(job: Job) -> MixedPhotos:
     """The INT8 recipe's photos for a student: evenly spaced over each data folder's training part
     (never its validation photos), taken in turn, so the activation ranges come from the kind of
     photos the student learnt. On validation this ranked above ranges from ../shared/data/train
-    alone (README, Training)."""
+    alone (docs/training.md)."""
     lists = []
     for folder in job.data:
         photos = sorted((e.image for e in find_examples(folder, job.labels, "train")), key=lambda p: p.name)
@@ -397,9 +397,28 @@ def training_provenance(job: Job) -> dict[str, Any]:
         "validation": kept_validation(job),
         "loss": "L1 on the fused map (+ side_weight x each side map): "
         "alpha*|map-truth| + (1-alpha)*|map-teacher|; teacher only without truth",
-        "terms": "trained on research data (SOD/BSDS300, DAVIS-2016, Clothing Co-Parsing, Human-Segmentation-Dataset "
-        "and ImageNet photos, labels partly from ISNet/U²-Net): research use only",
+        "terms": terms_of(data),
     }
+
+
+RESEARCH_POOL = (
+    "research data (SOD/BSDS300, DAVIS-2016, Clothing Co-Parsing, Human-Segmentation-Dataset and ImageNet photos, "
+    "labels partly from ISNet/U²-Net): research use only"
+)
+
+
+def terms_of(data: dict[str, Any]) -> str:
+    """What the model was trained on, as its manifest's terms say: the research pool, or the
+    caller's own folders (from weights and a teacher that were themselves made on research data)."""
+    folders = [str(f) for f in data.get("folders", [])]
+    own = [f for f in folders if is_outside_data(Path(f) if Path(f).is_absolute() else REPO / f)]
+    if not own:
+        return f"trained on {RESEARCH_POOL}"
+    also = f"; also on {RESEARCH_POOL}" if len(own) < len(folders) else ""
+    return (
+        f"fine-tuned on {', '.join(own)} (the caller's own data){also}; the starting weights and the teacher's "
+        "labels come from models trained on research datasets: check their licences before shipping"
+    )
 
 
 ARCH_NAMES = {"u2netp": "U²-Netp", "u2net": "U²-Net"}
@@ -445,6 +464,9 @@ def dev_sets(job: Job) -> dict[str, list[Sample]]:
     from bench.data import DEV_DIR, discover_sets, load_set  # noqa: PLC0415
 
     dev_dir = job.dev_dir or DEV_DIR
+    if not dev_dir.is_dir():  # a fine-tune elsewhere than this project's machines: no dev sets to report
+        print(f"no dev sets: {dev_dir} is not there (--dev-dir names a folder of labelled sets); validation only")
+        return {}
     return {name: load_set(name, dev_dir, job.limit) for name in discover_sets(dev_dir)}
 
 

@@ -78,6 +78,11 @@ DEFAULT_RULE = Rule(every=8, offset=3)  # a user's own folder (`--data`)
 POOL_FOLDERS = [DATA / name for name in POOL]
 
 
+def is_outside_data(folder: Path) -> bool:
+    """Whether a folder lies outside the data root (a user's own catalogue, say)."""
+    return not folder.resolve().is_relative_to(DATA.resolve())
+
+
 def folder_key(folder: Path) -> str:
     """A folder's name in the split and the label cache: its path under the data root
     (`extra/people`), or its own name for a folder elsewhere."""

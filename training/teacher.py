@@ -18,7 +18,7 @@ import numpy as np
 from modelbuild.teachers import Labeller, Member, Teacher, combine, member_map
 
 from .progress import Progress
-from .split import folder_key
+from .split import folder_key, is_outside_data
 
 
 def label_path(labels_dir: Path, image: Path) -> Path:
@@ -26,9 +26,16 @@ def label_path(labels_dir: Path, image: Path) -> Path:
     return labels_dir / folder_key(image.parent.parent) / f"{image.stem}.png"
 
 
+SOURCE_MARKER = "source.txt"  # in a label folder of a folder outside the data root: that folder's path
+
+
 def make_labels(images: Sequence[Path], teacher: Teacher, labels_dir: Path, threads: int = 0) -> int:
-    """Label every image that has no cached label yet; returns how many were made (resumable)."""
-    todo = [p for p in images if not label_path(labels_dir, p).is_file()]
+    """Label every image that has no cached label yet, or one older than its photo (replaced under
+    its name); returns how many were made (resumable). ValueError when the labels of another folder
+    of the same name are cached where these would go."""
+    for folder in dict.fromkeys(p.parent.parent for p in images):
+        claim_label_folder(labels_dir, folder)
+    todo = [p for p in images if not _fresh(label_path(labels_dir, p), p)]
     if not todo:
         return 0
     labeller = Labeller(teacher, threads)
@@ -42,6 +49,27 @@ def make_labels(images: Sequence[Path], teacher: Teacher, labels_dir: Path, thre
         progress.step()
     progress.done()
     return len(todo)
+
+
+def _fresh(label: Path, photo: Path) -> bool:
+    return label.is_file() and label.stat().st_mtime >= photo.stat().st_mtime
+
+
+def claim_label_folder(labels_dir: Path, folder: Path) -> None:
+    """Labels are cached by `split.folder_key`, which is the folder's own name outside the data
+    root: the first folder of a name to be labelled claims it (SOURCE_MARKER), another is refused."""
+    if not is_outside_data(folder):
+        return
+    target = labels_dir / folder_key(folder)
+    marker, source = target / SOURCE_MARKER, str(folder.resolve())
+    if marker.is_file() and marker.read_text(encoding="utf-8").strip() != source:
+        claimed = marker.read_text(encoding="utf-8").strip()
+        raise ValueError(
+            f"{target} holds the labels of another folder named {folder.name!r} ({claimed}); rename {folder} "
+            f"or remove {target}"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    marker.write_text(source + "\n", encoding="utf-8")
 
 
 def read_photo(path: Path) -> np.ndarray:

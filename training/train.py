@@ -58,7 +58,7 @@ LOW_RANK_PHOTOS = 24  # training photos, spread over the pool, whose outputs sha
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # The defaults are the recipe that made the shipped student (README, Training): short, gentle,
+    # The defaults are the recipe that made the shipped student (docs/training.md): short, gentle,
     # unaugmented; at lr 3e-5 with full augmentation the published weights drift away (they forget)
     size: int = 320  # student input side (the model is fully convolutional)
     steps: int = 160
@@ -81,7 +81,7 @@ class TrainConfig:
     train_only: str = ""
     # "adamw", or "sgd" (Nesterov momentum 0.9): AdamW moves every weight by about the learning rate
     # whatever its size; SGD's step follows the gradient's scale, which may suit the published weights,
-    # whose batch norms are folded into small convolution weights (README, Training)
+    # whose batch norms are folded into small convolution weights (docs/training.md)
     optimizer: str = "adamw"
     # "full" (scale/crop, flip, colour, copy-paste), "no-paste" (all but copy-paste) or "none" (the
     # photos as they are, the default: the first to beat the published weights on validation)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
 from training.data import CLOSE_UPS, Example, find_examples, load_example, paste_subject  # noqa: E402
 from training.split import Rule, folder_key  # noqa: E402
-from training.teacher import candidates  # noqa: E402
+from training.teacher import candidates, make_labels  # noqa: E402
 from training.train import TrainConfig, interpolate_weights, make_optimiser, resume, train  # noqa: E402
 from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
 from training.validate import CLOSE_UP_GROUP, close_up_group, label_unlabelled, trained_groups  # noqa: E402
@@ -334,3 +335,49 @@ def test_labelling_without_the_teachers_weights_says_how_to_fetch_them(tmp_path:
     absent = Teacher((Member("isnet", tmp_path / "isnet-fp32.onnx", 1024),))
     with pytest.raises(FileNotFoundError, match="python -m training fetch"):
         label_unlabelled(groups, absent, tmp_path / "labels")
+
+
+def test_labels_cached_for_one_folder_are_not_taken_for_another_of_its_name(tmp_path: Path) -> None:
+    """Labels were keyed by folder name and stem: a second catalogue called `photos` trained on the
+    first one's labels, and a photo replaced under its name kept its old label, without a word."""
+    make_set(tmp_path / "a" / "photos", 2, masks=False, seed=7)
+    make_set(tmp_path / "b" / "photos", 2, masks=False, seed=8)
+    labels, teacher = tmp_path / "labels", Teacher((Member("u2netp", U2NETP, 320),))
+    first = [p for p in sorted((tmp_path / "a" / "photos" / "images").iterdir())]
+    assert make_labels(first, teacher, labels) == 2
+    with pytest.raises(ValueError, match="another folder"):
+        make_labels(sorted((tmp_path / "b" / "photos" / "images").iterdir()), teacher, labels)
+    replaced = first[0]
+    cv2.imwrite(str(replaced), np.full((64, 64, 3), 200, np.uint8))
+    os.utime(replaced, (time.time() + 5, time.time() + 5))  # written after its label
+    assert make_labels(first, teacher, labels) == 1  # relabelled; the other one is still good
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".bmp", ".PNG"])
+def test_masks_saved_in_another_image_format_are_read(tmp_path: Path, suffix: str) -> None:
+    """Only masks/<stem>.png was looked for: a catalogue of .jpg masks trained with no ground truth."""
+    make_set(tmp_path / "set", 2, masks=True, seed=9)
+    for mask in (tmp_path / "set" / "masks").iterdir():
+        mask.rename(mask.with_suffix(suffix))
+    assert all(e.truth is not None for e in find_examples(tmp_path / "set", tmp_path / "labels"))
+
+
+@pytest.mark.parametrize("step", ["all", "export", "quantize", "train"])
+def test_a_run_on_your_own_data_must_name_its_model_and_run(step: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --model-id a fine-tune overwrote the shipped default model (u2netp-distilled-int8)."""
+    with pytest.raises(SystemExit):
+        parse([step, "--data", "catalogue"])
+    assert "--model-id" in capsys.readouterr().err
+    assert parse([step, "--data", "catalogue", "--run", "mine", "--model-id", "mine-int8"]).model_id == "mine-int8"
+
+
+def test_a_fine_tune_s_manifest_names_the_data_it_was_trained_on(job: pipeline.Job) -> None:
+    terms = pipeline.terms_of({"folders": ["/home/me/catalogue"]})
+    assert "/home/me/catalogue" in terms and "research use only" not in terms.split(";")[0]
+    assert "research" in pipeline.terms_of({"folders": ["../shared/data/train"]})
+
+
+def test_without_dev_sets_evaluate_reports_validation_only(job: pipeline.Job, tmp_path: Path, capsys) -> None:
+    """A user fine-tuning on their own machine has no ../shared/data/dev: evaluate was a traceback."""
+    assert pipeline.dev_sets(replace(job, dev_dir=tmp_path / "absent")) == {}
+    assert "no dev sets" in capsys.readouterr().out
