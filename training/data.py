@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from engine.model import model_input
 from modelbuild.photos import MEAN, STD
@@ -27,7 +28,16 @@ from modelbuild.photos import MEAN, STD
 from .split import IMAGE_SUFFIXES, images_of, validation_stems
 from .teacher import label_path
 
-__all__ = ["AUGMENTS", "IMAGE_SUFFIXES", "Augment", "Example", "batch", "find_examples", "load_example"]
+__all__ = [
+    "AUGMENTS",
+    "IMAGE_SUFFIXES",
+    "Augment",
+    "Example",
+    "batch",
+    "check_examples",
+    "find_examples",
+    "load_example",
+]
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,46 @@ def find_examples(folder: Path, labels_dir: Path, part: str = "all") -> list[Exa
         images = [p for p in images if (p.stem in held) == (part == "validation")]
     masks = mask_files(folder / "masks")
     return [Example(image, masks.get(image.stem), label_path(labels_dir, image)) for image in images]
+
+
+EXIF_TURNED = (5, 6, 7, 8)  # orientations that swap width and height (cv2.imread applies them)
+MAX_LISTED = 10  # problems named in check_examples' error
+
+
+def check_examples(examples: Sequence[Example]) -> None:
+    """Before any work (teacher, train): every photo reads, and every mask is one gray channel the
+    photo's size (as cv2 reads both: EXIF-turned); ValueError naming the faults otherwise."""
+    problems = [problem for e in examples if (problem := _fault(e))]
+    if problems:
+        more = f" (and {len(problems) - MAX_LISTED} more)" if len(problems) > MAX_LISTED else ""
+        raise ValueError(f"fix these before training{more}:\n  " + "\n  ".join(problems[:MAX_LISTED]))
+
+
+def _fault(example: Example) -> str | None:
+    photo = _size(example.image)
+    if photo is None:
+        return f"{example.image}: not a photo that can be read"
+    if example.truth is None:
+        return None
+    mask = cv2.imread(str(example.truth), cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        return f"{example.truth}: not a mask that can be read"
+    if mask.ndim == 3 and not all(np.array_equal(mask[..., 0], mask[..., c]) for c in range(1, min(3, mask.shape[2]))):
+        return f"{example.truth}: a colour image; a mask is one gray channel (8-bit, 255 = subject)"
+    if (mask.shape[1], mask.shape[0]) != photo:
+        return f"{example.truth}: {mask.shape[1]}x{mask.shape[0]}, where its photo is {photo[0]}x{photo[1]}"
+    return None
+
+
+def _size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a photo as cv2 reads it (EXIF orientation applied), None if unreadable."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            turned = image.getexif().get(0x0112) in EXIF_TURNED
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return (height, width) if turned else (width, height)
 
 
 def mask_files(folder: Path) -> dict[str, Path]:

@@ -18,7 +18,7 @@ from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.sources import SOURCES, fetch_source
 from modelbuild.teachers import Teacher
 
-from .data import Example, find_examples
+from .data import Example, check_examples, find_examples
 from .paths import CLOSE_UPS, STUDENT_INIT_ONNX, TEACHER_LABELS
 from .split import POOL_FOLDERS, folder_key, images_of, is_outside_data, validation_stems
 from .teacher import compare, make_labels
@@ -137,6 +137,7 @@ def _groups(row: dict[str, Any]) -> dict[str, Any]:
 
 def teacher(job: Job) -> None:
     """Teacher labels for every photo of the data folders (validation photos first)."""
+    check_examples(job.examples())  # unreadable photos, masks of the wrong size or colour: before any label
     images = sorted(
         (p for folder in job.data for p in images_of(folder)),
         key=lambda p: p.stem not in validation_stems(p.parent.parent),
@@ -160,6 +161,7 @@ def training_data(job: Job, examples: list[Example], groups: dict[str, list[Any]
 def train(job: Job) -> None:
     """Distil the student; `data.json` is written first, so a stopped or resumed run keeps it."""
     examples = job.examples("train")
+    check_examples(job.examples())
     donors = [e for e in examples if e.truth is not None]
     # with features, no cached labels to learn from: the unlabelled validation photos need theirs
     groups = job.validation_groups(label=job.config.distill == "features")
@@ -294,6 +296,7 @@ def export(job: Job) -> None:
     )
     float_id = job.model_id.removesuffix("-int8") if job.model_id.endswith("-int8") else f"{job.model_id}-fp32"
     target = job.models_dir / f"{float_id}.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)  # --engine-models may name a new folder
     shutil.copyfile(job.float_onnx, target)
     write_manifest(describe_model(float_id, target, training_provenance(job), {}), job.models_dir)
     print(f"{job.float_onnx}; installed as engine model {float_id}")

@@ -26,7 +26,7 @@ from modelbuild.photos import PhotoSplit  # noqa: E402
 from modelbuild.teachers import TEACHERS, Member, Teacher, combine  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
-from training.data import CLOSE_UPS, Example, find_examples, load_example, paste_subject  # noqa: E402
+from training.data import CLOSE_UPS, Example, check_examples, find_examples, load_example, paste_subject  # noqa: E402
 from training.split import Rule, folder_key  # noqa: E402
 from training.teacher import candidates, make_labels  # noqa: E402
 from training.train import TrainConfig, interpolate_weights, make_optimiser, resume, train  # noqa: E402
@@ -381,3 +381,23 @@ def test_without_dev_sets_evaluate_reports_validation_only(job: pipeline.Job, tm
     """A user fine-tuning on their own machine has no ../shared/data/dev: evaluate was a traceback."""
     assert pipeline.dev_sets(replace(job, dev_dir=tmp_path / "absent")) == {}
     assert "no dev sets" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fault", ["half-size mask", "red mask", "text as photo"])
+def test_a_catalogue_s_faults_are_listed_before_any_work(tmp_path: Path, fault: str) -> None:
+    """A half-size mask stopped a run at its second step; a red-on-black mask trained as 30 %
+    subject without a word; a text file named .jpg was a traceback in `teacher`."""
+    make_set(tmp_path / "set", 3, masks=True, seed=10)
+    photo, mask = tmp_path / "set" / "images" / "s1.jpg", tmp_path / "set" / "masks" / "s1.png"
+    if fault == "half-size mask":
+        truth = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(mask), cv2.resize(truth, (truth.shape[1] // 2, truth.shape[0] // 2)))
+    elif fault == "red mask":
+        truth = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(mask), cv2.merge([np.zeros_like(truth), np.zeros_like(truth), truth]))
+    else:
+        photo.write_text("not a photo")
+    examples = find_examples(tmp_path / "set", tmp_path / "labels")
+    with pytest.raises(ValueError, match="s1"):
+        check_examples(examples)
+    check_examples([e for e in examples if "s1" not in e.image.name])  # the others pass
