@@ -158,8 +158,26 @@ def training_data(job: Job, examples: list[Example], groups: dict[str, list[Any]
     }
 
 
+DATA_KEYS = ("folders", "photos", "with_ground_truth", "validation_photos", "teacher")  # what a resume keeps
+
+
+def keep_data(run_dir: Path, data: dict[str, Any]) -> None:
+    """ValueError when a run that has begun (a checkpoint) is resumed on other data than its
+    data.json says: its weights would be described by photos they never saw (the settings
+    themselves are checked by the resume)."""
+    recorded = run_dir / "data.json"
+    if not ((run_dir / "checkpoint.pt").is_file() and recorded.is_file()):
+        return
+    before = json.loads(recorded.read_text())
+    changed = [key for key in DATA_KEYS if before.get(key) != data[key]]
+    if changed:
+        said = "; ".join(f"{key} {before.get(key)} -> {data[key]}" for key in changed)
+        raise ValueError(f"run {run_dir.name} was begun on other data ({said}): name a new --run for this data")
+
+
 def train(job: Job) -> None:
-    """Distil the student; `data.json` is written first, so a stopped or resumed run keeps it."""
+    """Distil the student; `data.json` is written first, so a stopped or resumed run keeps it (a
+    resume on other data is refused: `keep_data`)."""
     examples = job.examples("train")
     check_examples(job.examples())
     donors = [e for e in examples if e.truth is not None]
@@ -170,7 +188,9 @@ def train(job: Job) -> None:
         f"{', '.join(folder_key(p) for p in job.data)}; validating on {sum(map(len, groups.values()))}"
     )
     job.run_dir.mkdir(parents=True, exist_ok=True)
-    (job.run_dir / "data.json").write_text(json.dumps(training_data(job, examples, groups), indent=2) + "\n")
+    data = training_data(job, examples, groups)
+    keep_data(job.run_dir, data)
+    (job.run_dir / "data.json").write_text(json.dumps(data, indent=2) + "\n")
     validate = (lambda model: score(torch_predictor(model, job.config.size), groups)) if groups else None
     train_student(examples, job.init, job.run_dir, job.config, donors, validate, job.max_minutes * 60)
 

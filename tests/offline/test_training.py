@@ -401,3 +401,19 @@ def test_a_catalogue_s_faults_are_listed_before_any_work(tmp_path: Path, fault: 
     with pytest.raises(ValueError, match="s1"):
         check_examples(examples)
     check_examples([e for e in examples if "s1" not in e.image.name])  # the others pass
+
+
+def test_a_run_resumed_on_other_data_is_refused_not_rewritten(job: pipeline.Job, tmp_path: Path) -> None:
+    """Resumed with a grown folder, a finished run trained nothing but rewrote data.json, and the
+    manifest then described photos the weights never saw."""
+    run = replace(job, run_dir=tmp_path / "run", config=replace(job.config, steps=1, validate_every=100))
+    pipeline.teacher(run)
+    pipeline.train(run)
+    before = (run.run_dir / "data.json").read_text()
+    pipeline.train(run)  # the same data: a no-op resume
+    make_set(tmp_path / "more", 2, masks=True, seed=11)
+    grown = replace(run, data=[*run.data, tmp_path / "more"])
+    pipeline.teacher(grown)
+    with pytest.raises(ValueError, match="other data"):
+        pipeline.train(grown)
+    assert (run.run_dir / "data.json").read_text() == before
