@@ -253,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     job = job_from(args)
     for step in PIPELINE if args.step == "all" else (args.step,):
         print(f"== {step}", flush=True)
-        getattr(pipeline, step.replace("-", "_"))(job)
+        try:
+            getattr(pipeline, step.replace("-", "_"))(job)
+        except (FileNotFoundError, ValueError) as exc:  # the steps' own refusals name what to do
+            print(f"error in {step} (run {job.run_dir.name}): {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -233,7 +233,10 @@ def chosen_weights(job: Job) -> Path:
     if job.weights != "best":
         return job.run_dir / f"{job.weights}.pt"
     kept = {f"step-{entry['step']}": entry["table"] for entry in validation_log(job.run_dir)}
-    return job.run_dir / (f"{ranking(kept)[0][0]}.pt" if kept else "checkpoint.pt")
+    chosen = job.run_dir / (f"{ranking(kept)[0][0]}.pt" if kept else "checkpoint.pt")
+    if not chosen.is_file():
+        raise FileNotFoundError(f"run {job.run_dir.name} has no {chosen.name} ({job.run_dir}): run train first")
+    return chosen
 
 
 def blends(job: Job) -> None:

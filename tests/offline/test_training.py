@@ -26,6 +26,7 @@ from modelbuild.photos import PhotoSplit  # noqa: E402
 from modelbuild.teachers import TEACHERS, Member, Teacher, combine  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
+from training.__main__ import main as training_main  # noqa: E402
 from training.data import CLOSE_UPS, Example, check_examples, find_examples, load_example, paste_subject  # noqa: E402
 from training.split import Rule, folder_key  # noqa: E402
 from training.teacher import candidates, make_labels  # noqa: E402
@@ -417,3 +418,12 @@ def test_a_run_resumed_on_other_data_is_refused_not_rewritten(job: pipeline.Job,
     with pytest.raises(ValueError, match="other data"):
         pipeline.train(grown)
     assert (run.run_dir / "data.json").read_text() == before
+
+
+def test_a_step_run_out_of_order_says_so_without_a_traceback(tmp_path: Path, capsys) -> None:
+    """export on a run never trained was a FileNotFoundError traceback (checkpoint.pt)."""
+    make_set(tmp_path / "set", 2, masks=True, seed=12)
+    args = ["export", "--data", str(tmp_path / "set"), "--run", "never-trained", "--model-id", "never-int8"]
+    assert training_main([*args, "--engine-models", str(tmp_path / "models")]) == 2
+    error = capsys.readouterr().err
+    assert "export" in error and "never-trained" in error and "Traceback" not in error
