@@ -20,7 +20,7 @@ from modelbuild.teachers import Teacher
 
 from .data import Example, check_examples, find_examples
 from .paths import CLOSE_UPS, STUDENT_INIT_ONNX, TEACHER_LABELS
-from .split import POOL_FOLDERS, folder_key, images_of, is_outside_data, validation_stems
+from .split import POOL_FOLDERS, folder_key, images_of, is_outside_data, validation_stems, warn_left_out
 from .teacher import compare, make_labels
 from .train import TrainConfig, export_onnx, load_student, student_widths, torch_predictor
 from .train import train as train_student
@@ -138,6 +138,7 @@ def _groups(row: dict[str, Any]) -> dict[str, Any]:
 def teacher(job: Job) -> None:
     """Teacher labels for every photo of the data folders (validation photos first)."""
     check_examples(job.examples())  # unreadable photos, masks of the wrong size or colour: before any label
+    warn_left_out(job.data)
     images = sorted(
         (p for folder in job.data for p in images_of(folder)),
         key=lambda p: p.stem not in validation_stems(p.parent.parent),

@@ -26,7 +26,9 @@ from pathlib import Path
 
 from modelbuild.paths import DATA
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+# what cv2.imread reads (training decodes with it); the engine also takes UNTRAINED_SUFFIXES
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+UNTRAINED_SUFFIXES = frozenset({".heic", ".heif", ".avif", ".gif"})
 VALIDATION_LIST = "validation.txt"  # a folder's own list of validation stems, where it has one
 _FRAME = re.compile(r"^(?P<sequence>.+)_\d{5}$")
 
@@ -90,6 +92,16 @@ def folder_key(folder: Path) -> str:
         return folder.resolve().relative_to(DATA.resolve()).as_posix()
     except ValueError:
         return folder.name
+
+
+def warn_left_out(folders: Sequence[Path]) -> None:
+    """Say which photos of the folders training leaves out: image files it cannot read (HEIC,
+    AVIF, GIF, which the engine takes), convert them to JPEG or PNG to train on them."""
+    for folder in folders:
+        left = sorted(p.name for p in (folder / "images").iterdir() if p.suffix.lower() in UNTRAINED_SUFFIXES)
+        if left:
+            shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+            print(f"left out of training, a format it does not read (convert to JPEG or PNG): {shown}")
 
 
 def images_of(folder: Path) -> list[Path]:

@@ -28,7 +28,7 @@ from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
 from training.__main__ import main as training_main  # noqa: E402
 from training.data import CLOSE_UPS, Example, check_examples, find_examples, load_example, paste_subject  # noqa: E402
-from training.split import Rule, folder_key  # noqa: E402
+from training.split import Rule, folder_key, images_of, warn_left_out  # noqa: E402
 from training.teacher import candidates, make_labels  # noqa: E402
 from training.train import TrainConfig, interpolate_weights, make_optimiser, resume, train  # noqa: E402
 from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
@@ -427,3 +427,14 @@ def test_a_step_run_out_of_order_says_so_without_a_traceback(tmp_path: Path, cap
     assert training_main([*args, "--engine-models", str(tmp_path / "models")]) == 2
     error = capsys.readouterr().err
     assert "export" in error and "never-trained" in error and "Traceback" not in error
+
+
+def test_photos_in_formats_training_cannot_read_are_named_not_skipped_silently(tmp_path: Path, capsys) -> None:
+    """A catalogue of a.jpg, b.tif and c.heic trained on a.jpg alone, without a word."""
+    make_set(tmp_path / "set", 2, masks=True, seed=13)
+    photo = cv2.imread(str(tmp_path / "set" / "images" / "s1.jpg"))
+    cv2.imwrite(str(tmp_path / "set" / "images" / "s2.tif"), photo)
+    (tmp_path / "set" / "images" / "s3.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    assert [p.name for p in images_of(tmp_path / "set")] == ["s0.jpg", "s1.jpg", "s2.tif"]  # TIFF is read
+    warn_left_out([tmp_path / "set"])
+    assert "s3.heic" in capsys.readouterr().out
