@@ -166,3 +166,18 @@ def test_the_page_remembers_its_options_across_a_reload(forgetful_browser, page_
         width, height = image_size(photo.read_bytes())
         assert (cutout.format, cutout.mode) == ("WEBP", "RGB"), "flattened onto the colour, as WebP"
         assert cutout.size[0] * cutout.size[1] < width * height, "cropped to the subject"
+
+
+def test_the_colour_is_not_offered_for_a_mask_which_has_none(browser, page_url):
+    """Ticking "mask only" with a background colour dropped the colour without a word."""
+    browser.get(page_url)
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()
+    disabled = "return ['flatten', 'color'].map((id) => document.getElementById(id).disabled);"
+    assert browser.execute_script(disabled) == [False, False]
+    browser.find_element("id", "mask").click()
+    assert browser.execute_script(disabled) == [True, True]
+    browser.refresh()  # remembered, and still not offered
+    assert browser.execute_script(disabled) == [True, True]
+    browser.find_element("id", "mask").click()
+    assert browser.execute_script(disabled) == [False, False]
