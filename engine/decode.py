@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NoReturn
@@ -202,29 +203,31 @@ def _open(data: bytes) -> Image.Image:
         raise CorruptImageError(f"the image header is corrupt: {exc}") from None
 
 
-def signature_of(data: bytes) -> str | None:
-    """The supported format whose signature (its Pillow plugin's own check of the first bytes)
-    `data` starts with, or None."""
+def _plugins_for(data: bytes) -> Iterator[tuple[str, Callable[..., Image.Image]]]:
+    """(format, its Pillow plugin's opener) of each registered supported format whose signature
+    check (the plugin's own, on the first bytes) takes `data`."""
     for name in SUPPORTED_FORMATS:
-        accept = Image.OPEN.get(name, (None, None))[1]
-        if accept is not None and accept(data[:16]):
-            return name
-    return None
+        factory, accept = Image.OPEN.get(name, (None, None))
+        if factory is not None and (accept is None or accept(data[:16])):
+            yield name, factory
+
+
+def signature_of(data: bytes) -> str | None:
+    """The supported format whose signature `data` starts with, or None."""
+    return next((name for name, _ in _plugins_for(data)), None)
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
     """The size in the header of an image that Image.open refused as a decompression bomb, read by
     its format's plugin directly (the check is Image.open's, not the plugins'); None when the
     plugin checks a frame itself while reading the header (GIF) and refuses it too."""
-    for name in SUPPORTED_FORMATS:
-        factory, accept = Image.OPEN.get(name, (None, None))
-        if factory is not None and (accept is None or accept(data[:16])):
-            try:
-                return factory(io.BytesIO(data), "").size
-            except Image.DecompressionBombError:
-                return None
-            except (OSError, SyntaxError, ValueError):
-                continue
+    for _, factory in _plugins_for(data):
+        try:
+            return factory(io.BytesIO(data), "").size
+        except Image.DecompressionBombError:
+            return None
+        except (OSError, SyntaxError, ValueError):
+            continue
     raise ImageTooLargeError("the image's dimensions are too large to read")
 
 

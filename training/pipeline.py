@@ -438,7 +438,7 @@ def terms_of(data: dict[str, Any]) -> str:
     """What the model was trained on, as its manifest's terms say: the research pool, or the
     caller's own folders (from weights and a teacher that were themselves made on research data)."""
     folders = [str(f) for f in data.get("folders", [])]
-    own = [f for f in folders if is_outside_data(Path(f) if Path(f).is_absolute() else REPO / f)]
+    own = [f for f in folders if is_outside_data(REPO / f)]  # recorded repo-relative, or absolute
     if not own:
         return f"trained on {RESEARCH_POOL}"
     also = f"; also on {RESEARCH_POOL}" if len(own) < len(folders) else ""

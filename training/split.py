@@ -88,10 +88,7 @@ def is_outside_data(folder: Path) -> bool:
 def folder_key(folder: Path) -> str:
     """A folder's name in the split and the label cache: its path under the data root
     (`extra/people`), or its own name for a folder elsewhere."""
-    try:
-        return folder.resolve().relative_to(DATA.resolve()).as_posix()
-    except ValueError:
-        return folder.name
+    return folder.name if is_outside_data(folder) else folder.resolve().relative_to(DATA.resolve()).as_posix()
 
 
 def warn_left_out(folders: Sequence[Path]) -> None:

@@ -62,8 +62,8 @@ def claim_label_folder(labels_dir: Path, folder: Path) -> None:
         return
     target = labels_dir / folder_key(folder)
     marker, source = target / SOURCE_MARKER, str(folder.resolve())
-    if marker.is_file() and marker.read_text(encoding="utf-8").strip() != source:
-        claimed = marker.read_text(encoding="utf-8").strip()
+    claimed = marker.read_text(encoding="utf-8").strip() if marker.is_file() else source
+    if claimed != source:
         raise ValueError(
             f"{target} holds the labels of another folder named {folder.name!r} ({claimed}); rename {folder} "
             f"or remove {target}"
