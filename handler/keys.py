@@ -17,6 +17,7 @@ from engine import INPUT_SUFFIXES
 from .errors import KeyTooLongError
 
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
+PREFIX_MAX_BYTES = 512  # a prefix's limit: under it, a failure record always has a key (see `failure_key`)
 REPLY_FOLDER = "api/"  # under the output prefix: API results too large for the reply (expired by a lifecycle rule)
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 

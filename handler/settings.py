@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from engine import EngineSettings, InvalidOptionError, Options, SettingError
 
+from .keys import MAX_KEY_BYTES, PREFIX_MAX_BYTES
 from .payload import MAX_REQUEST_BODY_BYTES
 
 API_AUTH_MODES = ("IAM", "API_KEY")  # template.yaml's ApiAuth values, the default first
@@ -34,7 +35,8 @@ class HandlerSettings:
     INPUT_PREFIX       only keys under this prefix are processed (default: whole bucket)
     OUTPUT_BUCKET      where cut-outs and failure records are written (required by the S3 entry)
     OUTPUT_PREFIX      cut-outs go to OUTPUT_PREFIX + source key + the format's suffix (".png") ("")
-    FAILURE_PREFIX     failure records go to FAILURE_PREFIX + source key + ".json" ("failures/")
+    FAILURE_PREFIX     failure records go to FAILURE_PREFIX + source key + ".json" ("failures/");
+                       each prefix is at most keys.PREFIX_MAX_BYTES (512) bytes
     MIN_REMAINING_MS   stop taking new work when less time than this is left (default 10000)
     MAX_INPUT_BYTES    larger source objects are refused without download (default 50 MB)
     DEFAULT_OPTIONS    engine options for S3 work, as a query string: "crop=true&refine=false"
@@ -150,6 +152,9 @@ def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
     segments = value.split("/")
     if value.startswith("/") or "\\" in value or any(s in (".", "..") for s in segments):
         raise SettingsError(f"{name} must be a plain key prefix such as 'cutouts/', got {value!r}")
+    size = len(value.encode("utf-8"))
+    if size > PREFIX_MAX_BYTES:
+        raise SettingsError(f"{name} must be at most {PREFIX_MAX_BYTES} bytes (S3 keys: {MAX_KEY_BYTES}), got {size}")
     return value
 
 

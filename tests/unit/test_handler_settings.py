@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import InvalidOptionError, Options, OutputMode
+from handler.keys import MAX_KEY_BYTES, PREFIX_MAX_BYTES, failure_key
 from handler.settings import HandlerSettings, SettingsError
 
 
@@ -47,6 +48,8 @@ def test_every_variable_is_read():
         ("INPUT_BUCKET", "a..b"),
         ("OUTPUT_PREFIX", "../escape/"),
         ("FAILURE_PREFIX", "/rooted/"),
+        ("FAILURE_PREFIX", "records/" * 120),
+        ("OUTPUT_PREFIX", "é" * 300),
         ("MIN_REMAINING_MS", "soon"),
         ("MIN_REMAINING_MS", "-1"),
         ("MAX_INPUT_BYTES", "0"),
@@ -58,6 +61,14 @@ def test_a_bad_variable_fails_fast(name, value):
     env = {"INPUT_BUCKET": "in-bucket", "OUTPUT_BUCKET": "out-bucket", name: value}
     with pytest.raises(SettingsError, match=name):
         HandlerSettings.from_env(env)
+
+
+def test_the_longest_prefix_leaves_room_for_a_failure_record_of_any_key():
+    prefix = "p" * (PREFIX_MAX_BYTES - 1) + "/"
+    env = {"INPUT_BUCKET": "in-bucket", "OUTPUT_BUCKET": "out-bucket", "FAILURE_PREFIX": prefix}
+    settings = HandlerSettings.from_env(env)
+    record = failure_key("k" * MAX_KEY_BYTES, settings.failure_prefix)
+    assert record.startswith(prefix) and len(record.encode()) <= MAX_KEY_BYTES
 
 
 def test_one_bucket_for_inputs_and_outputs_needs_output_prefixes():

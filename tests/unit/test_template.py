@@ -12,6 +12,7 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from engine import INPUT_SUFFIXES
+from handler.keys import PREFIX_MAX_BYTES
 from handler.settings import HandlerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,6 +207,11 @@ def test_parameters_and_their_defaults_are_accepted_by_the_handler():
             },
         }
     )
+
+
+@pytest.mark.parametrize("name", ["InputPrefix", "OutputPrefix", "FailurePrefix"])
+def test_a_prefix_the_template_takes_is_not_one_the_handler_refuses_at_cold_start(name: str):
+    assert TEMPLATE["Parameters"][name]["MaxLength"] == PREFIX_MAX_BYTES  # its pattern allows only ASCII
 
 
 def test_env_json_sets_only_variables_the_template_declares():
