@@ -7,6 +7,9 @@ every run and every machine carves the same split:
 - video frames (stems `<sequence>_<frame>`, e.g. DAVIS): whole sequences, every `every`-th by
   name, so no frame of a validation sequence is trained on;
 - other photos: every `every`-th by name, starting at `offset`;
+- a user's own folder: the photos whose name's hash falls in one of `every` buckets, so adding
+  photos never moves one that was held out into training (a folder of 4 photos or more where the
+  hash picks none holds out the photo of lowest hash; a smaller one holds out none);
 - held-out domains: every photo whose stem starts with one of a folder's `domains` prefixes, so a
   whole kind of photo is never trained on. Scored as its own group (`domain_group`), it shows a
   loss on photos unlike the training data that an in-domain split cannot see; `validate.ranking`
@@ -19,6 +22,7 @@ does, so that a part of a folder keeps the whole folder's split: training/pack.p
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,18 +33,21 @@ from modelbuild.paths import DATA
 # what cv2.imread reads (training decodes with it); the engine also takes UNTRAINED_SUFFIXES
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 UNTRAINED_SUFFIXES = frozenset({".heic", ".heif", ".avif", ".gif"})
+SMALLEST_SPLIT = 4  # a hashed folder of fewer photos holds none out (trains on them all)
 VALIDATION_LIST = "validation.txt"  # a folder's own list of validation stems, where it has one
 _FRAME = re.compile(r"^(?P<sequence>.+)_\d{5}$")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Which photos of one folder are held out: every `every`-th (by name, from `offset`), or
-    every `every`-th whole sequence when `by_sequence`."""
+    """Which photos of one folder are held out: every `every`-th (by name, from `offset`), every
+    `every`-th whole sequence when `by_sequence`, or those whose name hashes to bucket `offset` of
+    `every` when `hashed`."""
 
     every: int
     offset: int = 0
     by_sequence: bool = False
+    hashed: bool = False
     domains: tuple[str, ...] = ()  # stem prefixes of whole domains held out (never trained on)
 
     def held_out(self, stems: Sequence[str]) -> set[str]:
@@ -50,11 +57,21 @@ class Rule:
             sequences = sorted({sequence_of(s) for s in rest})
             chosen = set(sequences[self.offset :: self.every])
             return domain | {s for s in rest if sequence_of(s) in chosen}
+        if self.hashed:
+            chosen = {s for s in rest if name_hash(s) % self.every == self.offset}
+            if not chosen and len(rest) >= SMALLEST_SPLIT:  # a folder too small for the hash to pick one
+                chosen = {min(rest, key=name_hash)}
+            return domain | chosen
         return domain | set(sorted(rest)[self.offset :: self.every])
 
     def domain_stems(self, stems: Sequence[str]) -> set[str]:
         """The stems of the held-out domains."""
         return {s for s in stems if s.startswith(self.domains)} if self.domains else set()
+
+
+def name_hash(stem: str) -> int:
+    """A stem's place in the hashed split: the same on every machine and in every folder."""
+    return int.from_bytes(hashlib.sha256(stem.encode("utf-8")).digest()[:8], "big")
 
 
 def sequence_of(stem: str) -> str:
@@ -76,7 +93,7 @@ POOL: dict[str, Rule] = {
     "unlabeled/people": Rule(every=10),
     "unlabeled/objects": Rule(every=10, domains=OBJECT_DOMAINS),
 }
-DEFAULT_RULE = Rule(every=8, offset=3)  # a user's own folder (`--data`)
+DEFAULT_RULE = Rule(every=8, hashed=True)  # a user's own folder (`--data`): catalogues grow
 POOL_FOLDERS = [DATA / name for name in POOL]
 
 

@@ -105,7 +105,7 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     log = [json.loads(line) for line in (job.run_dir / "log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [1, 2, 3]
     assert all(np.isfinite(entry["loss"]) for entry in log)
-    kept = pipeline.validation_log(job.run_dir)  # the held-out 4th labelled photo scores the kept weights
+    kept = pipeline.validation_log(job.run_dir)  # the one held-out labelled photo scores the kept weights
     assert [entry["step"] for entry in kept] == [2, 3]
     assert set(kept[0]["table"]) == {"labelled", "mean"} and 0 <= kept[0]["table"]["mean"]["mae"] <= 1
     assert (job.run_dir / "step-2.pt").is_file() and pipeline.chosen_weights(job).name in {"step-2.pt", "step-3.pt"}

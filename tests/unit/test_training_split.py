@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from modelbuild.paths import DATA
-from training.split import POOL, Rule, domain_group, held_out_domains
+from training.split import DEFAULT_RULE, POOL, Rule, domain_group, held_out_domains
 from training.validate import ranking, trained_groups
 
 CELL = {"mae": 0.05, "max_fbeta": 0.9}
@@ -44,3 +46,23 @@ def test_a_model_trained_before_a_domain_was_held_out_is_not_compared_on_it(tmp_
     held["validation_photos"]["unlabeled/objects (held-out domains)"] = 85
     (tmp_path / "after.json").write_text(json.dumps({"provenance": {"training": held}}))
     assert trained_groups("after", tmp_path) == set()
+
+
+def test_a_catalogues_validation_photos_stay_held_out_when_photos_are_added() -> None:
+    catalogue = [f"sku_{i:04d}" for i in range(120)]
+    before = DEFAULT_RULE.held_out(catalogue)
+    assert 8 <= len(before) <= 25  # about every 8th
+    grown = [f"aaa_new_{i}" for i in range(30)] + catalogue + [f"zzz_new_{i}" for i in range(50)]
+    after = DEFAULT_RULE.held_out(grown)
+    assert before <= after  # nothing validated on before is trained on now
+    assert 15 <= len(after) <= 40
+
+
+@pytest.mark.parametrize("count", [4, 5, 7])
+def test_a_small_catalogue_still_holds_a_photo_out_and_trains_on_the_rest(count: int) -> None:
+    held = DEFAULT_RULE.held_out([f"photo{i}" for i in range(count)])
+    assert 1 <= len(held) < count
+
+
+def test_a_folder_of_three_photos_is_trained_on_whole() -> None:
+    assert DEFAULT_RULE.held_out(["a", "b", "c"]) == set()
