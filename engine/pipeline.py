@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -14,7 +15,7 @@ from .memory import check_budget
 from .model import Model, Prediction, get_model
 from .options import Options, OutputMode
 from .placement import Box, Pixels, Roi, box_of, layout, place
-from .profiles import for_output
+from .profiles import for_output, srgb_in
 from .quality import measure
 from .refine import Matte, decontaminate, refine_matte
 from .result import Cutout, StageTimings
@@ -69,6 +70,8 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     if decoded.alpha is not None:  # keep transparency the input already had
         alpha = cv2.multiply(alpha, decoded.alpha, scale=1 / 255)
     refined_at = time.perf_counter()
+    if options.background is not None and decoded.icc_profile:  # the caller's sRGB colour, in the photo's space
+        options = replace(options, background=srgb_in(decoded.icc_profile, options.background))
     if options.places:
         pixels = _placed(decoded.bgr, alpha, options, coverage)
     else:

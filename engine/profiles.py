@@ -6,7 +6,8 @@ that space and every colour output carries the profile. A gray or CMYK input's p
 converted through its profile to sRGB (Pillow's ImageCms, that is LittleCMS), after which they need
 no profile. A profile that cannot be read, or that describes another space than its image's
 (a CMYK profile in an RGB PNG), is dropped, since a PNG must not carry it; so is every profile on
-an output without colour (the mask).
+an output without colour (the mask). A background colour is named in sRGB (as on the web): on an
+output that carries an RGB profile it is written as that profile's values for the same colour.
 """
 
 from __future__ import annotations
@@ -64,6 +65,22 @@ def conversion(icc: bytes | None, mode: str) -> Conversion:
 
 def _profile(icc: bytes | None) -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(io.BytesIO(icc or b""))
+
+
+def srgb_in(icc: bytes | None, rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The sRGB colour `rgb` as the values of the RGB profile `icc` (relative colorimetric, clipped
+    to its gamut), for pixels written under that profile; `rgb` itself without a usable one."""
+    if space(icc) != "RGB":
+        return rgb
+    try:
+        transform = ImageCms.buildTransform(_SRGB, _profile(icc), "RGB", "RGB", ImageCms.Intent.RELATIVE_COLORIMETRIC)
+        pixel = ImageCms.applyTransform(Image.new("RGB", (1, 1), rgb), transform)
+    except (OSError, ImageCms.PyCMSError):  # LittleCMS cannot use it: as if there were none
+        return rgb
+    if pixel is None:
+        return rgb
+    r, g, b = pixel.getpixel((0, 0))  # type: ignore[misc]
+    return int(r), int(g), int(b)
 
 
 def for_output(icc: bytes | None, channels: int) -> bytes | None:

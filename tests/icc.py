@@ -1,6 +1,7 @@
 """Small ICC profiles made here for tests (no profile file ships with the system or Pillow): a gray
-profile with a chosen tone curve and a CMYK printer profile whose colours are the plain
-subtractive ones. Both are read by LittleCMS (Pillow's ImageCms), which the engine converts with."""
+profile with a chosen tone curve, a CMYK printer profile whose colours are the plain
+subtractive ones and a wide-gamut RGB one (Adobe RGB (1998)'s primaries and tone curve). All are
+read by LittleCMS (Pillow's ImageCms), which the engine converts with."""
 
 from __future__ import annotations
 
@@ -48,6 +49,29 @@ def gray_profile(gamma: float) -> bytes:
     """A monitor gray profile whose tone curve is a pure power `gamma` (1.0 = linear light)."""
     curve = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, round(gamma * 256)) + b"\0" * 2
     return build_profile(b"mntr", b"GRAY", b"XYZ ", {**_srgb_tags(), b"kTRC": curve})
+
+
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+
+
+def _xyz(x: float, y: float) -> np.ndarray:
+    return np.array([x / y, 1.0, (1 - x - y) / y])
+
+
+def adobe_rgb_profile() -> bytes:
+    """A monitor RGB profile with Adobe RGB (1998)'s primaries, D65 white and gamma 563/256: its
+    (129, 212, 250) is sRGB's (61, 213, 252), its white is sRGB's."""
+    primaries = np.stack([_xyz(0.64, 0.33), _xyz(0.21, 0.71), _xyz(0.15, 0.06)], axis=1)
+    white = _xyz(0.3127, 0.3290)
+    colorants = primaries * np.linalg.solve(primaries, white)  # columns: the XYZ of R, G, B under D65
+    cone_ratio = (_BRADFORD @ np.array(_D50)) / (_BRADFORD @ white)
+    d50 = np.linalg.inv(_BRADFORD) @ np.diag(cone_ratio) @ _BRADFORD @ colorants  # chromatically adapted
+    curve = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, 563) + b"\0" * 2
+    tags = {**_srgb_tags()}
+    for name, column in zip((b"rXYZ", b"gXYZ", b"bXYZ"), d50.T, strict=True):
+        tags[name] = b"XYZ " + b"\0" * 4 + b"".join(_s15(v) for v in column)
+    tags.update({b"rTRC": curve, b"gTRC": curve, b"bTRC": curve})
+    return build_profile(b"mntr", b"RGB ", b"XYZ ", tags)
 
 
 def cmyk_profile() -> bytes:

@@ -12,7 +12,7 @@ from PIL import Image, ImageCms
 
 import engine
 from engine import Options, OutputMode
-from tests.icc import cmyk_profile, gray_profile, space_of
+from tests.icc import adobe_rgb_profile, cmyk_profile, gray_profile, space_of
 from tests.synthetic import scene
 
 SRGB = ImageCms.createProfile("sRGB")
@@ -84,3 +84,23 @@ def test_a_profile_that_does_not_match_its_image_or_cannot_be_read_is_dropped() 
     rgb = Image.fromarray(np.ascontiguousarray(scene(160, 120, seed=3)[0][:, :, ::-1]))
     for profile in (cmyk_profile(), gray_profile(2.2), b"not an icc profile at all" * 8):
         assert _profile_matches(_cut(_save(rgb, "PNG", icc_profile=profile)))
+
+
+def _as_srgb(image: Image.Image) -> np.ndarray:
+    """An RGB output's colours as sRGB, through the profile it carries (as a colour-managed viewer shows them)."""
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+    return np.asarray(ImageCms.profileToProfile(image, profile, SRGB, outputMode="RGB"))
+
+
+@pytest.mark.parametrize("placed", [{}, {"canvas": "240x200"}])
+def test_a_background_colour_is_the_srgb_colour_asked_for_on_a_wide_gamut_photo(placed: dict[str, str]) -> None:
+    """remove.bg's light blue 81d4fa on an Adobe RGB photo: it was written as Adobe RGB's (129, 212, 250)
+    into the Adobe RGB output, which a viewer shows as sRGB (61, 213, 252), a much deeper blue."""
+    rgb = Image.fromarray(np.ascontiguousarray(scene(160, 120, seed=2)[0][:, :, ::-1]))
+    data = _save(rgb, "PNG", icc_profile=adobe_rgb_profile())
+
+    shown = _as_srgb(Image.open(io.BytesIO(engine.remove(data, background="81d4fa", **placed))))
+    white = np.asarray(Image.open(io.BytesIO(engine.remove(data, background="ffffff", **placed))))
+
+    assert np.abs(shown[2, 2].astype(int) - (129, 212, 250)).max() <= 1  # a corner: the background alone
+    assert (white[2, 2] == 255).all()  # white stays exactly white
