@@ -304,8 +304,10 @@ def _wide_top(image: Image.Image) -> float:
 
 def _to_uint8(values: np.ndarray, top: float) -> np.ndarray:
     """Scale 16/32-bit integer or float samples, whose largest is `top`, to 8 bits (never clip them
-    to white): floats up to 1.0 are taken as 0..1, larger ones scaled by their top; integers up to
-    255 are kept, up to 65535 divided by 257, larger ones shifted down by 24 bits."""
+    to white): floats up to 1.0 are taken as 0..1, larger ones scaled by their top; 16-bit samples
+    (the I;16 modes of 16-bit PNG and TIFF) are 0..65535 whatever their top, divided by 257 and
+    rounded; 32-bit integers up to 255 are kept, up to 65535 taken as 16-bit, larger ones shifted
+    down by 24 bits."""
     if values.dtype.kind == "f":
         scale = 255.0 if top <= 1.0 else 255.0 / max(top, 1e-6)
         scaled = np.nan_to_num(values)  # a band's copy: Pillow's view is read-only
@@ -313,10 +315,10 @@ def _to_uint8(values: np.ndarray, top: float) -> np.ndarray:
         narrow: np.ndarray = np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
         return narrow
     values = np.clip(values, 0, None) if values.dtype.kind == "i" else values
-    if top <= 255:  # an 8-bit image stored in a wide mode
+    if values.dtype.itemsize == 2 or 255 < top <= 65535:
+        return ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if top <= 255:  # an 8-bit image stored in a 32-bit mode
         return values.astype(np.uint8)
-    if top <= 65535:
-        return (values // 257).astype(np.uint8)
     return (values.astype(np.uint32) >> 24).astype(np.uint8)
 
 

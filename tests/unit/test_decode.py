@@ -92,6 +92,17 @@ def test_16_bit_png_is_scaled_not_clipped() -> None:
     assert decoded.bgr[:, :, 0].ravel().tolist() == list(range(256))  # not all white
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_a_dark_16_bit_gray_image_stays_dark_and_levels_are_rounded(fmt: str) -> None:
+    """A 16-bit sample means value / 65535 of white whatever the image's brightest one: an image
+    whose samples were all at most 255 (near black in any viewer) came out as bright as 8-bit
+    values, and the others were floored (1020, 3.97 levels, became 3)."""
+    dark = np.arange(256, dtype=np.uint16).reshape(16, 16)
+    for samples, levels in ((dark, np.round(dark / 257)), (dark * 4, np.round(dark * 4 / 257))):
+        decoded = decode_image(_save(Image.fromarray(samples), fmt), MAX_MP)
+        assert decoded.bgr[:, :, 0].astype(int).ravel().tolist() == levels.astype(int).ravel().tolist()
+
+
 def test_16_bit_rgb_tiff() -> None:
     data = _save(Image.fromarray(_rgb()), "TIFF")
     assert decode_image(data, MAX_MP).bgr.shape == (64, 96, 3)
