@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from struct import error as struct_error
 from typing import NoReturn
 
 import cv2
@@ -67,6 +68,9 @@ _JPEG_EOI = b"\xff\xd9"
 _BAND_PIXELS = 1 << 18  # pixels converted per step from Pillow's image to ours (bounds the temporaries)
 _HEVC_BRANDS = frozenset((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"))  # HEIF's ftyp brands
 _GENERIC_BRANDS = frozenset((b"mif1", b"msf1"))  # any HEIF-family file, AVIF too: HEIF only as the major brand
+# What Pillow's TIFF plugin says of a sound file whose samples it has no mode for (float RGB, 64-bit
+# float gray): a file we do not read, not a broken one.
+_UNREAD_LAYOUTS = frozenset(("unknown pixel mode",))
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,11 @@ def _open(data: bytes) -> Image.Image:
             return Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
         signed = signature_of(data)
+        if signed and _plugin_refusal(data) in _UNREAD_LAYOUTS:  # a sound file, in a layout Pillow has no mode for
+            raise UnsupportedFormatError(
+                f"a {signed} whose pixel layout is not read (32-bit float colour, for one); "
+                "save it with 8 or 16 bits per channel"
+            ) from None
         if signed:  # it says it is one of ours, but no plugin could read its header
             raise CorruptImageError(f"a {signed} whose header is corrupt or cut short") from None
         raise UnsupportedFormatError(f"not a supported image ({_describe(data)}); send {READABLE}") from None
@@ -210,6 +219,17 @@ def _plugins_for(data: bytes) -> Iterator[tuple[str, Callable[..., Image.Image]]
         factory, accept = Image.OPEN.get(name, (None, None))
         if factory is not None and (accept is None or accept(data[:16])):
             yield name, factory
+
+
+def _plugin_refusal(data: bytes) -> str | None:
+    """What the first plugin whose signature `data` has says when asked to open it, or None."""
+    for _, factory in _plugins_for(data):
+        try:
+            factory(io.BytesIO(data), "")
+        except (OSError, SyntaxError, ValueError, IndexError, TypeError, struct_error) as exc:
+            return str(exc)
+        return None
+    return None
 
 
 def signature_of(data: bytes) -> str | None:

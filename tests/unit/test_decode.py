@@ -6,6 +6,7 @@ import io
 import struct
 import tracemalloc
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageCms
@@ -176,6 +177,17 @@ def test_a_file_with_an_image_formats_signature_but_a_broken_header_is_corrupt(d
     """They were called unsupported formats (415, "send ... PNG"), which they are not: they are broken ones."""
     with pytest.raises(CorruptImageError):
         decode_image(data, MAX_MP)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_valid_tiff_of_a_pixel_layout_pillow_cannot_read_is_unsupported_not_corrupt(channels: int) -> None:
+    """An HDR merge saved as 32-bit float RGB TIFF (or a 64-bit float gray one) was answered
+    corrupt_image, "a TIFF whose header is corrupt or cut short", for a sound file."""
+    pixels = np.ones((16, 24, 3), np.float32) / 2 if channels == 3 else np.ones((16, 24), np.float64)
+    ok, encoded = cv2.imencode(".tiff", pixels)
+    assert ok
+    with pytest.raises(UnsupportedFormatError, match=r"TIFF .*8 or 16 bits"):
+        decode_image(encoded.tobytes(), MAX_MP)
 
 
 def test_decompression_bomb_is_refused_before_decoding() -> None:
