@@ -59,6 +59,7 @@ STEPS = (*PIPELINE, "compare-teachers", "blends", "average", "validate", "pack",
 DEFAULT_RUN, DEFAULT_MODEL_ID = "student", "u2netp-distilled-int8"  # the shipped default's (make train)
 DEFAULT_IDS = frozenset({DEFAULT_RUN, DEFAULT_MODEL_ID})
 SHARED_STEPS = ("fetch", "teacher", "compare-teachers")  # steps that make no run and no model
+RUN_ONLY_STEPS = ("validate",)  # steps that write into the run (<run>/validation.json) but make no model
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -189,7 +190,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="scores on validation (train, blends, average, evaluate, validate) include close-ups of its photos",
     )
     args = parser.parse_args(argv)
-    if args.data and args.step not in SHARED_STEPS and DEFAULT_IDS & {args.run, args.model_id}:
+    if args.data and args.step in RUN_ONLY_STEPS and args.run == DEFAULT_RUN:
+        parser.error(
+            f"{args.step} on your own --data writes into a run of its own: name it with --run (the default, "
+            f"{DEFAULT_RUN}, is the shipped default model's run)"
+        )
+    if args.data and args.step not in (*SHARED_STEPS, *RUN_ONLY_STEPS) and DEFAULT_IDS & {args.run, args.model_id}:
         parser.error(
             f"a run on your own --data makes a model of its own: name it with --run and --model-id (the defaults, "
             f"{DEFAULT_RUN} and {DEFAULT_MODEL_ID}, are the shipped default model's, which this would overwrite)"

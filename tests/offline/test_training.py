@@ -372,6 +372,17 @@ def test_a_run_on_your_own_data_must_name_its_model_and_run(step: str, capsys: p
     assert parse([step, "--data", "catalogue", "--run", "mine", "--model-id", "mine-int8"]).model_id == "mine-int8"
 
 
+def test_validating_on_your_own_data_needs_a_run_and_no_model_id(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/training.md's `validate --candidates u2netp-int8,mine-int8 --data DIR` was refused for want of a
+    --model-id, although validate makes no model; it writes only <run>/validation.json, so the run is named."""
+    args = parse(["validate", "--run", "mine", "--candidates", "u2netp-int8,mine-int8", "--data", "catalogue"])
+    assert (args.run, args.candidates) == ("mine", "u2netp-int8,mine-int8")
+    with pytest.raises(SystemExit):
+        parse(["validate", "--candidates", "u2netp-int8,mine-int8", "--data", "catalogue"])
+    error = capsys.readouterr().err.splitlines()[-1]  # the usage lines above it name every flag
+    assert "--run" in error and "--model-id" not in error
+
+
 def test_a_fine_tune_s_manifest_names_the_data_it_was_trained_on(job: pipeline.Job) -> None:
     terms = pipeline.terms_of({"folders": ["/home/me/catalogue"]})
     assert "/home/me/catalogue" in terms and "research use only" not in terms.split(";")[0]
