@@ -95,7 +95,7 @@ def headline(results: dict[str, Any]) -> str:
 
 
 MATTING_ROWS = {  # contender -> how docs/edges.md names it
-    "engine": "engine default (crisp)",
+    "engine": "engine default",
     "engine+soft_edges": "engine, `soft_edges=true`",
     "engine+refine=false": "engine, `refine=false`",
     "engine:modnet-int8": "engine, `model=modnet-int8` (people)",
