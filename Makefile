@@ -1,6 +1,6 @@
 # One-command set-up: every target creates .venv and installs what it needs, and no more: `make run`
-# the runtime and the local serverless tools (about 630 MB), the tests, training, the gallery and the
-# benchmark theirs on top (about 2.1 GB in all).
+# the runtime and the local serverless tools (about 540 MB), the tests, training and the gallery theirs
+# on top (about 2.3 GB with them), the benchmark its own.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
