@@ -45,6 +45,7 @@ class Manifest:
     arena_mb: float | None = None  # memory ONNX Runtime's arena takes on the first run, when measured
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    speed: dict[str, Any] = field(default_factory=dict)  # timed beside the folder's other models, when measured
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], folder: Path) -> Manifest:
@@ -73,6 +74,7 @@ class Manifest:
                 arena_mb=_arena_mb(data),
                 provenance=dict(data.get("provenance", {})),
                 metrics=dict(data.get("metrics", {})),
+                speed=dict(data.get("speed", {})),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ModelError(f"model manifest for {data.get('id', '?')!r} is malformed: {exc!r}") from exc

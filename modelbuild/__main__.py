@@ -1,4 +1,4 @@
-"""Command line: `python -m modelbuild {install [--all] | fetch NAME... | quantize NAME}`."""
+"""Command line: `python -m modelbuild {install [--all] | fetch NAME... | quantize NAME | latency}`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from engine.manifest import load_manifest
 from infra.select_models import shipped_models
 
 from .errors import BuildError
-from .paths import ENGINE_MODELS, SOURCE_MODELS
+from .paths import ENGINE_MODELS, PHOTOS, SOURCE_MODELS
 from .recipes import RECIPES
 from .sources import SOURCES, ensure_source
 
@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("names", nargs="+", choices=sorted(SOURCES))
     quantize = commands.add_parser("quantize", help="build, verify and install an INT8 engine model")
     quantize.add_argument("name", choices=sorted(RECIPES))
+    commands.add_parser(
+        "latency", help="time every installed engine model side by side (2 threads) into its manifest's speed"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "install":
@@ -30,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "fetch":
             for name in args.names:
                 print(ensure_source(name))
+        elif args.command == "latency":
+            run_latency()
         else:
             from .build import build_quantized  # noqa: PLC0415 (heavy imports only when quantizing)
 
@@ -38,6 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"modelbuild: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_latency() -> None:
+    from .evaluate import time_side_by_side  # noqa: PLC0415 (onnxruntime only when timing)
+    from .manifests import record_speed  # noqa: PLC0415
+
+    times = time_side_by_side(ENGINE_MODELS, min(PHOTOS.glob("*.jpg")))  # any photo: the time is the graph's
+    record_speed(ENGINE_MODELS, times)
+    for model_id, ms in times.items():
+        print(f"{model_id:24s} {ms:7.1f} ms")
 
 
 def run_install(everything: bool) -> None:

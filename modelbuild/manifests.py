@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+import onnxruntime as ort
 
 from engine.manifest import sha256_file
 
@@ -79,11 +80,13 @@ def write_manifest(manifest: dict[str, Any], folder: Path) -> Path:
     `"shipped"` (committed and baked into the image) and `"baked"` (baked in, built before the
     image) are decided by hand in the manifest, `"error_estimate"` is fitted after the build
     (`python -m training error-model`): a rebuild that does not say otherwise keeps them.
-    A rebuild of the same file keeps the larger `memory.arena_mib` of the two.
+    A rebuild of the same file keeps the larger `memory.arena_mib` of the two, and its `"speed"`.
     """
     path = folder / f"{manifest['id']}.json"
     previous = read_manifest(path) or {}
     kept = {key: previous[key] for key in KEPT_ON_REBUILD if key in previous and key not in manifest}
+    if "speed" in previous and previous.get("sha256") == manifest.get("sha256"):
+        kept["speed"] = previous["speed"]  # timed beside the others (`record_speed`): the same file runs as fast
     if kept:
         manifest = {"id": manifest["id"], **kept, **manifest}
     manifest = _larger_arena(manifest, previous)
@@ -100,6 +103,19 @@ def _larger_arena(manifest: dict[str, Any], previous: dict[str, Any]) -> dict[st
     if new is None or old is None or previous.get("sha256") != manifest.get("sha256") or old <= new:
         return manifest
     return {**manifest, "memory": {**manifest["memory"], "arena_mib": old}}
+
+
+def record_speed(folder: Path, times: dict[str, float]) -> None:
+    """Write each model's time (ms, 2 threads), measured in one run beside the others of `times`
+    (`python -m modelbuild latency`), into its manifest as `"speed"`: figures `--list-models` can
+    set side by side, where each build's own latency was taken on whatever the machine did then."""
+    for model_id, ms in times.items():
+        path = folder / f"{model_id}.json"
+        manifest = read_manifest(path)
+        if manifest is None:
+            raise FileNotFoundError(f"no manifest {path}")
+        manifest["speed"] = {"ms_2_threads": ms, "timed_with": sorted(times), "onnxruntime": ort.__version__}
+        path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:

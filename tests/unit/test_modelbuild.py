@@ -19,7 +19,7 @@ from engine.manifest import available_models, load_manifest, verify_model_file
 from infra.select_models import shipped_models
 from modelbuild.errors import SourceError
 from modelbuild.graph import expose_side_outputs, widen_to_fp32
-from modelbuild.manifests import describe_model, write_manifest
+from modelbuild.manifests import describe_model, record_speed, write_manifest
 from modelbuild.paths import DATA, ENGINE_MODELS, REPO, repo_relative
 from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.recipes import RECIPES
@@ -104,6 +104,16 @@ def test_a_rebuild_of_the_same_file_keeps_the_larger_arena(tmp_path: Path) -> No
     assert arena_after("aa", 128) == 144
     assert arena_after("aa", 160) == 160
     assert arena_after("bb", 112) == 112
+
+
+def test_a_rebuild_keeps_the_side_by_side_time_of_the_same_file_only(tmp_path: Path) -> None:
+    manifest = describe_model("tiny", tiny_model(tmp_path / "tiny.onnx"), {}, {}, measure_memory=False)
+    write_manifest(manifest | {"sha256": "aa"}, tmp_path)
+    record_speed(tmp_path, {"tiny": 12.3})
+    write_manifest(manifest | {"sha256": "aa"}, tmp_path)  # the same file built again
+    assert json.loads((tmp_path / "tiny.json").read_text())["speed"]["ms_2_threads"] == 12.3
+    write_manifest(manifest | {"sha256": "bb"}, tmp_path)  # another file: its time is not known
+    assert "speed" not in json.loads((tmp_path / "tiny.json").read_text())
 
 
 @pytest.mark.parametrize("model_id", available_models(ENGINE_MODELS))
