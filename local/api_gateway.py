@@ -196,6 +196,16 @@ def _chunked(stream: BinaryIO) -> bytes | HTTPStatus:
         stream.readline(8)  # the CRLF after the chunk
 
 
+def request_target(target: str) -> tuple[str, str]:
+    """(path, query) of a request line's target, as sent. The usual form, `/remove?crop=true`, is
+    split at the `?`: `urlsplit` would read `//remove` as a host named `remove` with an empty path."""
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+        return path, query
+    url = urlsplit(target)  # the absolute form a proxy sends: http://host/remove?...
+    return url.path, url.query
+
+
 class _BridgeHandler(BaseHTTPRequestHandler):
     """Each request becomes a proxy event for the emulator; its answer goes back to the client."""
 
@@ -203,7 +213,7 @@ class _BridgeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _forward(self) -> None:
-        url = urlsplit(self.path)
+        path, query = request_target(self.requestline.split(" ")[1])  # self.path has `//x` made `/x` (Python 3.11+)
         body = read_body(self.headers, self.rfile)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         key = self.headers.get("x-api-key")
@@ -211,10 +221,10 @@ class _BridgeHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             messages = {HTTPStatus.BAD_REQUEST: "Bad Request", HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Request Too Long"}
             response = ApiResponse._gateway_error(body, messages[body])
-        elif key_refused(self.server.routes, self.server.api_keys, self.command, url.path, key):
+        elif key_refused(self.server.routes, self.server.api_keys, self.command, path, key):
             response = ApiResponse._gateway_error(HTTPStatus.FORBIDDEN, "Forbidden")
         else:
-            response = call_api(self.server.emulator, self.command, url.path, body, headers, parse_qs(url.query))
+            response = call_api(self.server.emulator, self.command, path, body, headers, parse_qs(query))
         self.send_response(response.status)
         for name, value in response.headers.items():
             if name.lower() not in _HOP_BY_HOP:

@@ -66,10 +66,16 @@ def test_an_unknown_route_is_a_coded_404(api, method):
 def test_through_the_gateway_a_wrong_method_reaches_the_function_with_or_without_a_key_scheme(stack, api):
     routes = stack.api_routes()
     with ApiGatewayBridge(api, routes=routes) as bridge:
-        wrong = requests.get(f"{bridge.url}/remove", timeout=60)
-        unknown = requests.get(f"{bridge.url}/nope/deeper", timeout=60)
+        wrong = requests.get(f"{bridge.url}remove", timeout=60)
+        unknown = requests.get(f"{bridge.url}nope/deeper", timeout=60)
     assert (wrong.status_code, wrong.headers["Allow"], wrong.json()["error"]) == (405, "POST", "method_not_allowed")
     assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+
+
+def test_through_the_gateway_a_doubled_slash_is_an_unknown_path_as_documented(stack, api):
+    with ApiGatewayBridge(api, routes=stack.api_routes()) as bridge:
+        doubled = requests.post(f"{bridge.url}/remove", data=b"\xff\xd8 not read", timeout=60)  # url ends in /
+    assert (doubled.status_code, doubled.json()["error"]) == (404, "not_found")
 
 
 def png_header(width: int, height: int) -> bytes:

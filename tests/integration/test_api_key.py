@@ -31,12 +31,12 @@ def test_the_key_is_enforced_on_the_work_and_the_page_asks_for_it(keyed_stack: L
     keyed_stack.create_buckets()
     emulator = keyed_stack.emulator(keyed_stack.api_function)
     with ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge:
-        page = requests.get(f"{bridge.url}/", timeout=60)
+        page = requests.get(f"{bridge.url}", timeout=60)
         photo = sample_bytes("chelsea.jpg")
-        refused = requests.post(f"{bridge.url}/remove", data=photo, timeout=60)
-        wrong = requests.post(f"{bridge.url}/remove", data=photo, headers={"x-api-key": "guess"}, timeout=60)
-        uploads = requests.post(f"{bridge.url}/uploads", json={"filename": "a.jpg"}, timeout=60)
-        done = requests.post(f"{bridge.url}/remove", data=photo, headers={"x-api-key": KEY}, timeout=60)
+        refused = requests.post(f"{bridge.url}remove", data=photo, timeout=60)
+        wrong = requests.post(f"{bridge.url}remove", data=photo, headers={"x-api-key": "guess"}, timeout=60)
+        uploads = requests.post(f"{bridge.url}uploads", json={"filename": "a.jpg"}, timeout=60)
+        done = requests.post(f"{bridge.url}remove", data=photo, headers={"x-api-key": KEY}, timeout=60)
     assert page.status_code == 200 and '<meta name="api-auth" content="API_KEY">' in page.text
     assert 'id="apikey"' in page.text and "sessionStorage" in page.text
     for response in (refused, wrong, uploads):
@@ -46,8 +46,8 @@ def test_the_key_is_enforced_on_the_work_and_the_page_asks_for_it(keyed_stack: L
 
 def test_with_iam_the_page_asks_for_no_key(stack: LocalDeployment, api) -> None:
     with ApiGatewayBridge(api, routes=stack.api_routes(), api_keys=[KEY]) as bridge:
-        page = requests.get(f"{bridge.url}/", timeout=60)
-        done = requests.post(f"{bridge.url}/remove", data=sample_bytes("chelsea.jpg"), timeout=60)
+        page = requests.get(f"{bridge.url}", timeout=60)
+        done = requests.post(f"{bridge.url}remove", data=sample_bytes("chelsea.jpg"), timeout=60)
     assert '<meta name="api-auth" content="IAM">' in page.text
     assert done.status_code == 200, "SigV4 is API Gateway's to check; the local gateway asks no key"
 

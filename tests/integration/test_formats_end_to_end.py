@@ -31,7 +31,7 @@ def test_a_form_upload_through_the_gateway_gives_a_preview_matte(api):
     source = sample_bytes("coffee.jpg")  # 600x400: the preview is 0.24 MP, at most 0.25
     with ApiGatewayBridge(api) as bridge:
         response = requests.post(
-            f"{bridge.url}/remove",
+            f"{bridge.url}remove",
             files={"image_file": ("coffee.jpg", source, "image/jpeg")},
             data={"size": "preview", "channels": "alpha"},
             timeout=60,
