@@ -4,7 +4,9 @@ Two rules hold for every key: distinct sources never share an output (the source
 whole and the output format's suffix appended, so `photo.jpg` -> `photo.jpg.png` and `photo.png`
 -> `photo.png.png`),
 and a result never leaves its prefix, even for a tool that normalises keys as paths (`.` and `..`
-segments and backslashes are percent-encoded; `%` itself is escaped so the mapping stays one-to-one).
+segments and backslashes are percent-encoded, as `%2E` and `%5C`). A `%` stays as it is (`50% off.jpg`
+-> `50% off.jpg.png`) unless it is followed by `25`, `2E` or `5C` (any case): that one is written `%25`,
+so that the mapping stays one-to-one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 PREFIX_MAX_BYTES = 512  # a prefix's limit: under it, a failure record always has a key (see `failure_key`)
 REPLY_FOLDER = "api/"  # under the output prefix: API results too large for the reply (expired by a lifecycle rule)
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_AMBIGUOUS_PERCENT = re.compile(r"%(?=25|2E|5C)", re.IGNORECASE)  # reads like one of our escapes
 
 
 def path_safe(key: str) -> str:
@@ -28,7 +31,7 @@ def path_safe(key: str) -> str:
 
 
 def _safe_segment(segment: str) -> str:
-    escaped = segment.replace("%", "%25").replace("\\", "%5C")
+    escaped = _AMBIGUOUS_PERCENT.sub("%25", segment).replace("\\", "%5C")
     if escaped in (".", ".."):
         return escaped.replace(".", "%2E")
     return escaped

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import unicodedata
 from urllib.parse import quote
 
 import pytest
@@ -88,6 +89,31 @@ def test_awkward_key_with_spaces_plus_and_unicode_round_trips(stack, worker):
 
     assert invocation.payload() == {"results": [f"written: {output_key(stack, key)}"]}
     assert_cutout_of(stack, key, stored[key])
+
+
+AS_UPLOADED = ["50% off.jpg", "a+b c.JPG", unicodedata.normalize("NFD", "crème.Jpeg"), "x//y.jpg", "100%.png"]
+
+
+def eventbridge_event(obj) -> dict:
+    """events/eventbridge-object-created.json for another object (EventBridge keys are as stored)."""
+    event = load_event(EVENTS_DIR / "eventbridge-object-created.json")
+    event["detail"]["bucket"]["name"] = obj.bucket
+    event["detail"]["object"].update({"key": obj.key, "size": obj.size, "etag": obj.etag})
+    return event
+
+
+@pytest.mark.parametrize("shape", ["s3-notification", "eventbridge"])
+def test_keys_as_uploaded_land_at_the_documented_output_key(stack, worker, input_prefix, shape):
+    """OUTPUT_PREFIX + key + ".png", byte for byte: a '%' in a key was written as '%25'."""
+    objects = [upload(stack, f"{input_prefix}keys/{name}", sample_bytes("chelsea.jpg")) for name in AS_UPLOADED]
+
+    if shape == "s3-notification":
+        results = worker.invoke(s3_put_event(objects)).payload()["results"]
+    else:
+        results = [result for obj in objects for result in worker.invoke(eventbridge_event(obj)).payload()["results"]]
+
+    assert results == [f"written: {output_key(stack, obj.key)}" for obj in objects]
+    assert output_keys(stack) == sorted(output_key(stack, obj.key) for obj in objects)
 
 
 def test_duplicate_delivery_leaves_one_output_and_the_repeat_is_a_no_op(stack, worker, input_prefix):

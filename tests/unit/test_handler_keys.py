@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 
 import pytest
 from hypothesis import given
@@ -14,7 +15,17 @@ from handler.keys import failure_key, has_supported_suffix, output_key, path_saf
 
 PNG = PNG_FORMAT.suffix
 
-keys = st.text(alphabet=st.sampled_from("ab./\\%+ é☕"), max_size=24)
+keys = st.text(alphabet=st.sampled_from("ab./\\%+ é☕25ECec"), max_size=24)
+
+
+def restored(output: str) -> str:
+    """The source key an output key (prefix and suffix removed) was made from: path_safe's inverse."""
+    dots = {"%2E": ".", "%2E%2E": ".."}
+    return "/".join(dots.get(s) or re.sub(r"%25(?=25|2E|5C)|%5C", _unescape, s, flags=re.I) for s in output.split("/"))
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return "%" if match.group() == "%25" else "\\"
 
 
 def test_inputs_that_differ_only_by_suffix_get_different_outputs():
@@ -25,6 +36,18 @@ def test_inputs_that_differ_only_by_suffix_get_different_outputs():
 
 def test_plain_keys_keep_their_path():
     assert output_key("a/b c/café + 1.jpg", "", PNG) == "a/b c/café + 1.jpg.png"
+
+
+@pytest.mark.parametrize("name", ["50% off.jpg", "100%.jpg", "a%20b.jpg", "%E2%98%95.jpg", "%.jpg", "%%2.jpg"])
+def test_a_percent_sign_stays_as_it_is_in_the_output_key(name):
+    """The documented key (OUTPUT_PREFIX + key + suffix): `50% off.jpg` was written as `50%25 off.jpg.png`."""
+    assert output_key(f"samples/{name}", "cutouts/", PNG) == f"cutouts/samples/{name}.png"
+    assert failure_key(f"samples/{name}", "failures/") == f"failures/samples/{name}.json"
+
+
+@given(keys)
+def test_every_source_key_can_be_told_back_from_its_output_key(key):
+    assert restored(path_safe(key)) == key
 
 
 @pytest.mark.parametrize("key", ["../../etc/passwd.jpg", "a/../../x.jpg", "./x.jpg", "..\\..\\x.jpg", "/../x.jpg"])
