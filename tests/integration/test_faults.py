@@ -129,6 +129,17 @@ def test_deadline_reached_partway_through_a_batch_hands_back_only_the_unstarted(
     assert_one_cutout_each(stack, objects)
 
 
+def test_at_the_shortest_timeout_the_template_takes_a_batch_is_done(stack, moto_endpoint, input_prefix):
+    """At Timeout=10 (then the smallest) and MIN_REMAINING_MS=10000 every message was handed back, none done."""
+    shortest = int(stack.template["Parameters"]["Timeout"]["MinValue"])
+    objects = uploads(stack, input_prefix, "shortest", 3)
+    with LocalDeployment(s3_endpoint=moto_endpoint, parameters={"Timeout": str(shortest)}) as deployment:
+        brief = deployment.emulator(deployment.s3_function)
+        assert brief.config.timeout_s == shortest
+        assert deliver(brief, [json.dumps(s3_put_event([obj])) for obj in objects]) == []
+    assert_one_cutout_each(stack, objects)
+
+
 def test_out_of_order_notifications_of_an_overwritten_object_leave_the_newest_cutout(stack, worker, input_prefix):
     """S3 does not order notifications: the newer version's may arrive first. The stale one must
     not bring the old picture back: its sequencer (S3's per-key order) is below the one the

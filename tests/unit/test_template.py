@@ -221,3 +221,11 @@ def test_env_json_sets_only_variables_the_template_declares():
     for name, variables in overrides.items():
         declared = globals_env | set(RESOURCES[name]["Properties"]["Environment"]["Variables"])
         assert set(variables) - declared <= {"POWERTOOLS_TRACE_DISABLED"}
+
+
+def test_the_shortest_timeout_the_template_takes_leaves_the_worker_time_to_work():
+    """Timeout=10 was accepted beside MIN_REMAINING_MS=10000: the worker never had the time it reserves,
+    started no image and handed every one back until the dead-letter queue took them."""
+    reserve_ms = int(RESOURCES["RemoverFunction"]["Properties"]["Environment"]["Variables"]["MIN_REMAINING_MS"])
+    shortest_ms = int(TEMPLATE["Parameters"]["Timeout"]["MinValue"]) * 1000
+    assert shortest_ms - reserve_ms >= 10_000, "a batch of photos needs seconds beyond the reserve"
