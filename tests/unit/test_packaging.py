@@ -62,3 +62,12 @@ def test_every_shipped_model_file_is_in_the_package_data() -> None:
     manifests = [json.loads(p.read_text()) for p in (ROOT / "engine" / "models").glob("*.json")]
     shipped = [f"models/{m['file']}" for m in manifests if m.get("shipped")]
     assert shipped and [f for f in shipped if not any(fnmatch(f, p) for p in patterns)] == []
+
+
+def test_the_installed_package_ships_its_type_hints() -> None:
+    """`pip install .` left out py.typed: a user's mypy skipped `import bgremove` ("missing library
+    stubs or py.typed marker") and typed remove() and Cutout as Any. PEP 561's marker is in engine/
+    and in the package data."""
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["bgremove"]
+    assert (ROOT / "engine" / "py.typed").is_file()
+    assert any(fnmatch("py.typed", p) for p in patterns)
