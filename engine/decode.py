@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from struct import error as struct_error
@@ -71,6 +73,9 @@ _GENERIC_BRANDS = frozenset((b"mif1", b"msf1"))  # any HEIF-family file, AVIF to
 # What Pillow's TIFF plugin says of a sound file whose samples it has no mode for (float RGB, 64-bit
 # float gray): a file we do not read, not a broken one.
 _UNREAD_LAYOUTS = frozenset(("unknown pixel mode",))
+# `warnings.catch_warnings` swaps the process's one list of filters: entered by two threads at once,
+# the second to leave puts back the list the first had changed (its ignore filter, for good).
+_FILTERS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -195,8 +200,7 @@ def _open(data: bytes) -> Image.Image:
         _register_heif()
     formats = SUPPORTED_FORMATS if heif else _NOT_HEIF  # (Pillow fails on a format it does not know yet)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap applies
+        with _bomb_warning_ignored():  # our own cap applies
             return Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
         signed = signature_of(data)
@@ -210,6 +214,20 @@ def _open(data: bytes) -> Image.Image:
         raise UnsupportedFormatError(f"not a supported image ({_describe(data)}); send {READABLE}") from None
     except (OSError, SyntaxError, ValueError, RuntimeError) as exc:  # libheif and libavif raise RuntimeError
         raise CorruptImageError(f"the image header is corrupt: {exc}") from None
+
+
+@contextmanager
+def _bomb_warning_ignored(size: tuple[int, int] | None = None) -> Iterator[None]:
+    """Pillow's DecompressionBombWarning ignored, one thread at a time (_FILTERS_LOCK), and only where
+    Pillow could warn: any header (`size` None, not read yet), or an image over its MAX_IMAGE_PIXELS,
+    so that threads decoding images under it (every one the default 64 MP cap takes) never wait."""
+    cap = Image.MAX_IMAGE_PIXELS
+    if size is not None and (cap is None or size[0] * size[1] <= cap):
+        yield
+        return
+    with _FILTERS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
 
 
 def _plugins_for(data: bytes) -> Iterator[tuple[str, Callable[..., Image.Image]]]:
@@ -269,8 +287,7 @@ def _refuse_size(size: tuple[int, int], max_megapixels: float) -> NoReturn:
 def _decode_with_pillow(image: Image.Image, colours: Conversion) -> DecodedImage:
     fmt = str(image.format)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # size already checked
+        with _bomb_warning_ignored(image.size):  # size already checked
             image.seek(0)  # animated GIF/WebP/TIFF: the first frame
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # (not in place it copies even unrotated images)

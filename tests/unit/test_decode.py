@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import itertools
 import struct
+import threading
+import time
 import tracemalloc
+import warnings
 
 import cv2
 import numpy as np
@@ -249,3 +253,33 @@ def test_a_gif_whose_frame_pillow_refuses_to_even_describe_is_too_large_not_a_cr
     frame = b"\x2c" + struct.pack("<HHHH", 41159, 55061, 55912, 37391)
     with pytest.raises(ImageTooLargeError, match=r"over the 64 MP limit$"):
         decode_image(b"GIF89a" + screen + frame, MAX_MP)
+
+
+def test_decodes_in_two_threads_leave_the_warning_filters_as_they_were(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service calling bgremove.remove from threads found `ignore DecompressionBombWarning` left in
+    its process's warning filters for good: `warnings.catch_warnings` swaps one process-wide list,
+    and of two threads inside it at once, the second to leave put back the list the first had
+    changed. Here the first thread to open an image waits there for the second, and leaves first."""
+    real_open, entered = Image.open, itertools.count()
+    both_inside = threading.Barrier(2, timeout=1)
+
+    def slow_open(*args: object, **kwargs: object) -> Image.Image:
+        second = next(entered) == 1
+        try:
+            both_inside.wait()
+        except threading.BrokenBarrierError:  # the opens cannot overlap: the point of the fix
+            pass
+        if second:
+            time.sleep(0.2)
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Image, "open", slow_open)
+    data, before = _save(Image.fromarray(_rgb()), "PNG"), list(warnings.filters)
+    decoded: list[int] = []
+    threads = [threading.Thread(target=lambda: decoded.append(decode_image(data, MAX_MP).width)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert decoded == [96, 96]
+    assert warnings.filters == before
