@@ -73,6 +73,11 @@ _GENERIC_BRANDS = frozenset((b"mif1", b"msf1"))  # any HEIF-family file, AVIF to
 # What Pillow's TIFF plugin says of a sound file whose samples it has no mode for (float RGB, 64-bit
 # float gray): a file we do not read, not a broken one.
 _UNREAD_LAYOUTS = frozenset(("unknown pixel mode",))
+# What Pillow's plugins raise for a file whose data is broken (a TIFF tag of the wrong type gives a
+# TypeError, a missing one a KeyError; libheif and libavif raise RuntimeError): each one a corrupt image.
+_PILLOW_CORRUPT = (
+    OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, RuntimeError, struct_error
+)  # fmt: skip
 # `warnings.catch_warnings` swaps the process's one list of filters: entered by two threads at once,
 # the second to leave puts back the list the first had changed (its ignore filter, for good).
 _FILTERS_LOCK = threading.Lock()
@@ -121,8 +126,14 @@ def open_image(data: bytes, max_megapixels: float) -> Image.Image:
 def has_more_frames(image: Image.Image) -> bool:
     """Whether an opened image holds more than one frame (animated GIF, WebP or PNG, multi-page
     TIFF), of which only the first is cut out; an MPO's second image (a phone's depth map or
-    preview) is not a frame of the photo."""
-    return image.format != "MPO" and int(getattr(image, "n_frames", 1)) > 1
+    preview) is not a frame of the photo. A frame after the first that cannot even be counted (a
+    TIFF's next-page offset past its end) is one more that was not cut out: True."""
+    if image.format == "MPO":
+        return False
+    try:
+        return int(getattr(image, "n_frames", 1)) > 1
+    except _PILLOW_CORRUPT:
+        return True
 
 
 def decodes_with_opencv(image: Image.Image, data: bytes) -> bool:
@@ -292,7 +303,7 @@ def _decode_with_pillow(image: Image.Image, colours: Conversion) -> DecodedImage
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # (not in place it copies even unrotated images)
             bgr, alpha = _to_bgr_and_alpha(image, colours.cmyk)
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, ImageCms.PyCMSError) as exc:
+    except (*_PILLOW_CORRUPT, ImageCms.PyCMSError) as exc:
         raise CorruptImageError(f"the image data is corrupt or truncated: {exc}") from None
     return DecodedImage(_graded(bgr, colours), alpha, colours.keep, fmt)
 

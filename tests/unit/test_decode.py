@@ -283,3 +283,21 @@ def test_decodes_in_two_threads_leave_the_warning_filters_as_they_were(monkeypat
         thread.join(timeout=10)
     assert decoded == [96, 96]
     assert warnings.filters == before
+
+
+def _tiff_entry(data: bytearray, tag: int) -> int:
+    """The offset of `tag`'s 12-byte entry in a little-endian TIFF's first IFD."""
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    count = struct.unpack_from("<H", data, ifd)[0]
+    entry = next(ifd + 2 + 12 * i for i in range(count) if struct.unpack_from("<H", data, ifd + 2 + 12 * i)[0] == tag)
+    return entry
+
+
+def test_a_tiff_whose_strip_offsets_are_not_integers_is_corrupt() -> None:
+    """Found by fuzzing bgremove.remove: a TIFF whose StripOffsets tag says FLOAT (one byte of the
+    file changed) raised Pillow's TypeError ("'float' object cannot be interpreted as an integer"),
+    which `except bgremove.InputError` did not catch: a service answered a bad upload with a 500."""
+    data = bytearray(_save(Image.fromarray(_rgb()), "TIFF"))
+    struct.pack_into("<H", data, _tiff_entry(data, 273) + 2, 11)  # StripOffsets' type: FLOAT
+    with pytest.raises(CorruptImageError, match="corrupt or truncated"):
+        decode_image(bytes(data), MAX_MP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import struct
 import tracemalloc
 from dataclasses import replace
 from pathlib import Path
@@ -120,6 +121,23 @@ def test_an_animation_is_cut_out_from_its_first_frame_and_says_so(fmt: str, fram
     out = io.BytesIO()
     still.save(out, fmt, save_all=True, append_images=[still.rotate(90 * i) for i in range(1, frames)])
     assert engine.remove_background(out.getvalue()).findings()["first_frame_only"] is said
+
+
+def test_a_tiff_whose_next_page_pointer_is_broken_is_cut_out_from_its_first_page() -> None:
+    """Found by fuzzing bgremove.remove: a one-page TIFF whose next-IFD offset points past its end
+    was cut out, then counting its pages raised Pillow's TypeError ("Missing dimensions"), not an
+    InputError: the work was lost and the caller's `except bgremove.InputError` missed it. The
+    first page is the cut-out, and the finding says the file claims more than that page."""
+    bgr, _ = scene(seed=0)
+    out = io.BytesIO()
+    Image.fromarray(bgr[:, :, ::-1]).save(out, "TIFF")
+    data = bytearray(out.getvalue())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    next_ifd = ifd + 2 + 12 * struct.unpack_from("<H", data, ifd)[0]
+    struct.pack_into("<I", data, next_ifd, len(data) + 1000)
+    cutout = engine.remove_background(bytes(data))
+    assert (cutout.width, cutout.height) == (bgr.shape[1], bgr.shape[0])
+    assert cutout.findings()["first_frame_only"] is True
 
 
 def test_existing_transparency_is_combined_with_the_prediction() -> None:
