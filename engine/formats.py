@@ -23,6 +23,7 @@ from .errors import ImageTooLargeError, InvalidOptionError
 # HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8 pixels, the compress_level option (0-9), the
 # quality (0-100), the input's ICC profile (or None) -> the encoded file.
 Encoder = Callable[[np.ndarray, int, int, bytes | None], bytes]
+PNG_NAME = "png"  # the default format, and the one a too-large cut-out in another is pointed to
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,22 @@ class OutputFormat:
     # on 2 and 12 MP cut-outs: PNG ~1 (its output buffer), JPEG 7.6, WebP 26-30 (lossy and
     # lossless alike), AVIF 31-39 at 2 MP with the fixed part (SLACK_MB covers that).
     encoder_bytes_per_pixel: int = 0
-    max_side: int = 2**31 - 1  # the codec's longest side in pixels (libwebp 16383, libjpeg 65500, AV1 65536)
+    # The codec's longest side in pixels (libwebp 16383, libjpeg 65500, AV1 65536, OpenCV's libpng 1000000).
+    max_side: int = 2**31 - 1
 
     def check_size(self, width: int, height: int) -> None:
         """ImageTooLargeError (an input error: that image fails alone) when the codec cannot write
         an image of this size, instead of its encoder failing as a broken deployment would."""
         if max(width, height) > self.max_side:
+            other = "" if self.name == PNG_NAME else "write it as png, or "
             raise ImageTooLargeError(
                 f"the cut-out is {width}x{height} px: {self.name} images have at most {self.max_side} px "
-                "a side; write it as png, or crop or place it on a smaller canvas"
+                f"a side; {other}crop it or place it on a smaller canvas"
             )
 
 
-PNG = OutputFormat("png", ".png", "image/png", encode_png)
+# OpenCV's PNG writer keeps libpng's default user limit: at most 1,000,000 px a side.
+PNG = OutputFormat(PNG_NAME, ".png", "image/png", encode_png, max_side=1_000_000)
 WEBP = OutputFormat("webp", ".webp", "image/webp", encode_webp, 90, encoder_bytes_per_pixel=30, max_side=16383)
 JPEG = OutputFormat(
     "jpeg", ".jpg", "image/jpeg", encode_jpeg, 90, transparency=False, encoder_bytes_per_pixel=8, max_side=65500

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageCms
 
 import engine
-from engine import FORMATS, INPUT_SUFFIXES, InputError, InvalidOptionError, Options, OutputMode
+from engine import FORMATS, INPUT_SUFFIXES, ImageTooLargeError, InputError, InvalidOptionError, Options, OutputMode
 from engine.decode import decode_image, is_heif
 from engine.formats import by_media_type, output_format
 from engine.memory import working_mb
@@ -193,3 +193,16 @@ def test_damaged_heic_and_avif_are_typed_input_errors(name: str) -> None:
             decode_image(sample, 64)
         except InputError:
             continue
+
+
+@pytest.mark.parametrize("size", [(1, 1_000_001), (1_000_001, 1)])
+def test_a_png_over_libpngs_longest_side_is_too_large_not_a_broken_deployment(size: tuple[int, int]) -> None:
+    """Found by fuzzing bgremove.remove: a 1x1,481,707 TIFF (1.5 MP, under the 64 MP cap) was cut
+    out, then OpenCV's PNG writer (libpng: at most 1,000,000 px a side) refused it and the engine
+    raised its bare EngineError, a broken deployment's kind, which `except bgremove.InputError`
+    missed. It is refused as WebP's 16,383 px are, with a way out."""
+    data = io.BytesIO()
+    Image.new("L", size, 128).save(data, "PNG")
+    with pytest.raises(ImageTooLargeError, match=r"png images have at most 1000000 px a side; crop it or place"):
+        engine.remove(data.getvalue())
+    assert _open(engine.remove(data.getvalue(), canvas="1000x1000")).size == (1000, 1000)
