@@ -317,8 +317,11 @@ def _to_bgr_and_alpha(
     width, height = image.size
     mode = image.mode
     wide = mode in ("I", "F") or mode.startswith("I;16")
-    has_alpha = not wide and (
-        mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "L", "RGB") and "transparency" in image.info)
+    key = image.info.get("transparency") if wide else None
+    transparent = key if isinstance(key, int) else None  # a 16-bit PNG's tRNS: one transparent gray sample
+    has_alpha = transparent is not None or (
+        not wide
+        and (mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "L", "RGB") and "transparency" in image.info))
     )
     bgr = np.empty((height, width, 3), np.uint8)
     alpha = np.empty((height, width), np.uint8) if has_alpha else None
@@ -328,7 +331,10 @@ def _to_bgr_and_alpha(
         band = image.crop((0, y0, width, min(height, y0 + step)))
         rows = slice(y0, y0 + band.height)
         if wide:
-            cv2.cvtColor(_to_uint8(np.asarray(band), top), cv2.COLOR_GRAY2BGR, dst=bgr[rows])
+            samples = np.asarray(band)
+            cv2.cvtColor(_to_uint8(samples, top), cv2.COLOR_GRAY2BGR, dst=bgr[rows])
+            if alpha is not None and transparent is not None:
+                alpha[rows] = np.not_equal(samples, transparent).view(np.uint8) * np.uint8(255)
         elif alpha is not None:
             rgba = np.asarray(band.convert("RGBA"))
             cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR, dst=bgr[rows])

@@ -108,6 +108,17 @@ def test_a_dark_16_bit_gray_image_stays_dark_and_levels_are_rounded(fmt: str) ->
         assert decoded.bgr[:, :, 0].astype(int).ravel().tolist() == levels.astype(int).ravel().tolist()
 
 
+def test_a_16_bit_gray_png_keeps_its_transparent_sample_value() -> None:
+    """PNG's tRNS names one 16-bit gray sample as transparent: 8-bit gray honoured it, 16-bit did
+    not, so the transparent surround came back as an opaque light-gray frame."""
+    samples = np.full((8, 8), 40000, np.uint16)
+    samples[2:6, 2:6] = 1000
+    decoded = decode_image(_save(Image.fromarray(samples), "PNG", transparency=40000), MAX_MP)
+    assert decoded.alpha is not None
+    assert decoded.alpha.tolist() == np.where(samples == 40000, 0, 255).tolist()
+    assert decoded.bgr[3, 3].tolist() == [4, 4, 4]  # 1000 / 257, rounded
+
+
 def test_16_bit_rgb_tiff() -> None:
     data = _save(Image.fromarray(_rgb()), "TIFF")
     assert decode_image(data, MAX_MP).bgr.shape == (64, 96, 3)
