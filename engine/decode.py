@@ -255,7 +255,7 @@ def _plugin_refusal(data: bytes) -> str | None:
     for _, factory in _plugins_for(data):
         try:
             factory(io.BytesIO(data), "")
-        except (OSError, SyntaxError, ValueError, IndexError, TypeError, struct_error) as exc:
+        except _PILLOW_CORRUPT as exc:
             return str(exc)
         return None
     return None

@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from engine.families import minmax
+from engine.manifest import available_models, load_manifest
 from engine.model import create_session
 
 from .photos import photo_tensor
@@ -61,8 +62,6 @@ def compare_latency(
 def time_side_by_side(folder: Path, photo: Path, repeats: int = 15) -> dict[str, float]:
     """Median ms per inference (2 threads) of every installed model of `folder`, all in one
     interleaved run (`compare_latency`), each fed `photo` as the engine feeds it."""
-    from engine.manifest import available_models, load_manifest  # noqa: PLC0415
-
     manifests = [load_manifest(model_id, folder) for model_id in available_models(folder)]
     installed = [m for m in manifests if m.path.is_file()]
     tensors = {m.id: photo_tensor(photo, m.input_size[0], m.mean, m.std) for m in installed}

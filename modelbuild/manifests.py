@@ -87,8 +87,7 @@ def write_manifest(manifest: dict[str, Any], folder: Path) -> Path:
     kept = {key: previous[key] for key in KEPT_ON_REBUILD if key in previous and key not in manifest}
     if kept:
         manifest = {"id": manifest["id"], **kept, **manifest}
-    if "speed" in previous and previous.get("sha256") == manifest.get("sha256"):
-        manifest = {**manifest, "speed": previous["speed"]}  # timed beside the others (`record_speed`), last
+    manifest = _speed_last(manifest, previous)
     manifest = _larger_arena(manifest, previous)
     text = json.dumps(manifest, indent=2) + "\n"
     if not path.is_file() or path.read_text() != text:
@@ -105,18 +104,26 @@ def _larger_arena(manifest: dict[str, Any], previous: dict[str, Any]) -> dict[st
     return {**manifest, "memory": {**manifest["memory"], "arena_mib": old}}
 
 
+def _speed_last(manifest: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """`"speed"` (timed beside the folder's other models: `record_speed`) as the last key: the
+    manifest's own, else the previous one's when the file is the same (the same file runs as fast)."""
+    speed = manifest.get("speed")
+    if speed is None and previous.get("sha256") == manifest.get("sha256"):
+        speed = previous.get("speed")
+    rest = {key: value for key, value in manifest.items() if key != "speed"}
+    return rest if speed is None else {**rest, "speed": speed}
+
+
 def record_speed(folder: Path, times: dict[str, float]) -> None:
     """Write each model's time (ms, 2 threads), measured in one run beside the others of `times`
     (`python -m modelbuild latency`), into its manifest as `"speed"`: figures `--list-models` can
     set side by side, where each build's own latency was taken on whatever the machine did then."""
     for model_id, ms in times.items():
-        path = folder / f"{model_id}.json"
-        manifest = read_manifest(path)
+        manifest = read_manifest(folder / f"{model_id}.json")
         if manifest is None:
-            raise FileNotFoundError(f"no manifest {path}")
-        manifest.pop("speed", None)  # last, where a rebuild keeps it (`write_manifest`)
-        manifest["speed"] = {"ms_2_threads": ms, "timed_with": sorted(times), "onnxruntime": ort.__version__}
-        path.write_text(json.dumps(manifest, indent=2) + "\n")
+            raise FileNotFoundError(f"no manifest {folder / f'{model_id}.json'}")
+        speed = {"ms_2_threads": ms, "timed_with": sorted(times), "onnxruntime": ort.__version__}
+        write_manifest({**manifest, "speed": speed}, folder)
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
