@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from engine import Options, OutputMode, remove_background
+from engine.cpus import usable_cpus
 from engine.encode import encode_avif, encode_jpeg, encode_png, encode_webp
 from engine.pipeline import flatten, to_bgra
 
@@ -40,16 +41,29 @@ class Setting:
     encode: Callable[[np.ndarray], bytes]
 
 
+THREADS = usable_cpus()  # what the engine's settings default to (ENGINE_THREADS)
+
+
 def _png_all_filters(pixels: np.ndarray) -> bytes:
     """Level 1 with libpng's adaptive filters and the default strategy (what encode_png replaced)."""
     params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_ALL_FILTERS]
     return bytes(cv2.imencode(".png", pixels, params)[1])
 
 
+def _png_libpng_up(pixels: np.ndarray) -> bytes:
+    """Level 1, UP filter and RLE through OpenCV's libpng, on one thread (what engine/png.py replaced)."""
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    return bytes(cv2.imencode(".png", pixels, [*params, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP])[1])
+
+
 SETTINGS: tuple[Setting, ...] = (
-    Setting("png level 1 (UP filter, RLE): default", True, lambda p: encode_png(p, 1)),
+    Setting(
+        f"png level 1 (UP filter, RLE, {THREADS} threads): default", True, lambda p: encode_png(p, 1, threads=THREADS)
+    ),
+    Setting("png level 1 (UP filter, RLE, 1 thread)", True, lambda p: encode_png(p, 1)),
+    Setting("png level 1 (UP filter, RLE, OpenCV's libpng)", True, _png_libpng_up),
     Setting("png level 1 (adaptive filters)", True, _png_all_filters),
-    Setting("png level 3 (UP filter, RLE)", True, lambda p: encode_png(p, 3)),
+    Setting(f"png level 3 (UP filter, RLE, {THREADS} threads)", True, lambda p: encode_png(p, 3, threads=THREADS)),
     Setting("png level 6 (adaptive filters)", True, lambda p: encode_png(p, 6)),
     Setting("webp lossless (quality 100, level 1)", True, lambda p: encode_webp(p, 1, 100)),
     Setting("webp lossy quality 75 (method 2)", True, lambda p: encode_webp(p, 1, 75)),
@@ -57,9 +71,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("webp lossy quality 90, method 4 (libwebp's default)", True, lambda p: encode_webp(p, 1, 90, None, 4)),
     Setting("jpeg quality 80 (on white)", False, lambda p: encode_jpeg(p, 1, 80)),
     Setting("jpeg quality 90 (on white): jpeg default", False, lambda p: encode_jpeg(p, 1, 90)),
-    Setting("avif quality 50", True, lambda p: encode_avif(p, 1, 50)),
-    Setting("avif quality 60 (speed 8): avif default", True, lambda p: encode_avif(p, 1, 60)),
-    Setting("avif quality 60, speed 10", True, lambda p: encode_avif(p, 1, 60, None, 10)),
+    Setting("avif quality 50", True, lambda p: encode_avif(p, 1, 50, threads=THREADS)),
+    Setting("avif quality 60 (speed 8): avif default", True, lambda p: encode_avif(p, 1, 60, threads=THREADS)),
+    Setting("avif quality 60, speed 10", True, lambda p: encode_avif(p, 1, 60, None, 10, threads=THREADS)),
 )
 
 

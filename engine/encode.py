@@ -1,9 +1,10 @@
 """Pixels -> encoded bytes, one function per output format (formats.py picks one by name).
 
-PNG goes through OpenCV's encoder with a cheap filter and zlib's RLE strategy: at level 1 the `UP`
-filter with RLE encodes a 2 MP cut-out about twice as fast as the default adaptive filters, and
-compresses the zeroed transparent area just as well (bench/formats.py measures it). An ICC profile
-is carried over as an `iCCP` chunk spliced in after `IHDR`.
+PNG at levels 0-3 (the default is 1) goes through our own writer (png.py): the `UP` filter with
+zlib's RLE strategy, which encodes a 2 MP cut-out about twice as fast as libpng's adaptive filters
+and compresses the zeroed transparent area just as well, deflated in bands on the engine's threads.
+Levels 4-9 ask for a smaller file and go through OpenCV's libpng with the adaptive filters; there an
+ICC profile is spliced in as an `iCCP` chunk after `IHDR` (bench/formats.py measures them all).
 
 WebP, JPEG and AVIF go through Pillow (libwebp, libjpeg-turbo, libavif), which writes the ICC
 profile itself. WebP at quality 100 is lossless; below, the colours are lossy and the alpha plane
@@ -16,33 +17,30 @@ Pixels are HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8, as the pipeline compos
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import cv2
 import numpy as np
 from PIL import AvifImagePlugin, Image, JpegImagePlugin, WebPImagePlugin, features  # noqa: F401 (registers)
 
 from .errors import EngineError
+from .png import SIGNATURE, iccp_chunk, write_png
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_IHDR_END = len(_PNG_SIGNATURE) + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
+_IHDR_END = len(SIGNATURE) + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
+FAST_PNG_LEVEL = 3  # PNG levels up to this one take the fast filter and strategy, and threads
 LOSSLESS = 100  # the quality that makes a WebP lossless
 WEBP_METHOD = 2  # libwebp's lossy effort 0-6: 20-64 % less time than its default 4, 1-5 % more bytes
 AVIF_SPEED = 8  # libavif's speed 0-10 (its default 6 is several times slower); bench/formats.py compares 10
 AVIF_AVAILABLE = features.check("avif")  # Pillow's wheels carry libavif; a build without it has no AVIF
 
 
-def encode_png(pixels: np.ndarray, level: int = 1, quality: int = 0, icc_profile: bytes | None = None) -> bytes:
-    """Encode pixels as PNG at zlib `level` (0-9); `quality` is unused (PNG is lossless)."""
-    params = [
-        cv2.IMWRITE_PNG_COMPRESSION,
-        level,
-        cv2.IMWRITE_PNG_STRATEGY,
-        cv2.IMWRITE_PNG_STRATEGY_RLE if level <= 3 else cv2.IMWRITE_PNG_STRATEGY_DEFAULT,
-        cv2.IMWRITE_PNG_FILTER,
-        cv2.IMWRITE_PNG_FILTER_UP if level <= 3 else cv2.IMWRITE_PNG_ALL_FILTERS,
-    ]
+def encode_png(
+    pixels: np.ndarray, level: int = 1, quality: int = 0, icc_profile: bytes | None = None, *, threads: int = 1
+) -> bytes:
+    """Encode pixels as PNG at zlib `level` (0-9), on up to `threads` threads at levels 0-3;
+    `quality` is unused (PNG is lossless)."""
+    if level <= FAST_PNG_LEVEL:
+        return write_png(pixels, level, threads, icc_profile)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, level, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_ALL_FILTERS]
     ok, buffer = cv2.imencode(".png", pixels, params)
     if not ok:
         raise EngineError(f"PNG encoding failed for an array of shape {pixels.shape}")
@@ -51,10 +49,16 @@ def encode_png(pixels: np.ndarray, level: int = 1, quality: int = 0, icc_profile
 
 
 def encode_webp(
-    pixels: np.ndarray, level: int = 1, quality: int = 90, icc_profile: bytes | None = None, method: int = WEBP_METHOD
+    pixels: np.ndarray,
+    level: int = 1,
+    quality: int = 90,
+    icc_profile: bytes | None = None,
+    method: int = WEBP_METHOD,
+    *,
+    threads: int = 1,
 ) -> bytes:
     """Encode pixels as WebP: lossless at quality 100 (compress_level 0-9 sets libwebp's effort),
-    else lossy colour with a lossless alpha."""
+    else lossy colour with a lossless alpha. One thread: Pillow does not pass libwebp's threading on."""
     lossless = quality >= LOSSLESS
     return _pillow_encode(
         pixels,
@@ -68,20 +72,30 @@ def encode_webp(
     )
 
 
-def encode_jpeg(pixels: np.ndarray, level: int = 1, quality: int = 90, icc_profile: bytes | None = None) -> bytes:
-    """Encode gray or BGR pixels as a baseline JPEG (4:2:0 below quality 90, 4:4:4 from it)."""
+def encode_jpeg(
+    pixels: np.ndarray, level: int = 1, quality: int = 90, icc_profile: bytes | None = None, *, threads: int = 1
+) -> bytes:
+    """Encode gray or BGR pixels as a baseline JPEG (4:2:0 below quality 90, 4:4:4 from it), on
+    one thread (libjpeg has no other)."""
     if pixels.ndim == 3 and pixels.shape[2] == 4:
         raise EngineError("JPEG has no transparency: flatten the cut-out onto a colour first")
     return _pillow_encode(pixels, "JPEG", icc_profile, quality=quality, subsampling=2 if quality < 90 else 0)
 
 
 def encode_avif(
-    pixels: np.ndarray, level: int = 1, quality: int = 60, icc_profile: bytes | None = None, speed: int = AVIF_SPEED
+    pixels: np.ndarray,
+    level: int = 1,
+    quality: int = 60,
+    icc_profile: bytes | None = None,
+    speed: int = AVIF_SPEED,
+    *,
+    threads: int = 1,
 ) -> bytes:
-    """Encode pixels as AVIF (alpha kept) at `quality` 0-100 and speed AVIF_SPEED."""
+    """Encode pixels as AVIF (alpha kept) at `quality` 0-100 and speed AVIF_SPEED, on up to
+    `threads` threads (Pillow's default would take every CPU the process may run on)."""
     if not AVIF_AVAILABLE:
         raise EngineError("this Pillow build has no AVIF encoder")
-    return _pillow_encode(pixels, "AVIF", icc_profile, quality=quality, speed=speed)
+    return _pillow_encode(pixels, "AVIF", icc_profile, quality=quality, speed=speed, max_threads=threads)
 
 
 def _pillow_encode(pixels: np.ndarray, kind: str, icc_profile: bytes | None, **params: object) -> bytes:
@@ -113,11 +127,6 @@ def _pillow_save(image: Image.Image, kind: str, icc_profile: bytes | None, param
     return out.getvalue()
 
 
-def _chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
 def _with_icc(png: bytes, icc_profile: bytes) -> bytes:
     """Insert an iCCP chunk (profile name, compression method 0, deflated profile) after IHDR."""
-    iccp = _chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc_profile))
-    return png[:_IHDR_END] + iccp + png[_IHDR_END:]
+    return png[:_IHDR_END] + iccp_chunk(icc_profile) + png[_IHDR_END:]

@@ -12,17 +12,24 @@ Defaults are chosen by bench/formats.py (bench/results/formats.md): PNG stays th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from .encode import AVIF_AVAILABLE, LOSSLESS, encode_avif, encode_jpeg, encode_png, encode_webp
 from .errors import ImageTooLargeError, InvalidOptionError
 
-# HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8 pixels, the compress_level option (0-9), the
-# quality (0-100), the input's ICC profile (or None) -> the encoded file.
-Encoder = Callable[[np.ndarray, int, int, bytes | None], bytes]
+
+class Encoder(Protocol):
+    """HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8 pixels, the compress_level option (0-9), the
+    quality (0-100), the input's ICC profile (or None), the threads it may use -> the encoded file."""
+
+    def __call__(
+        self, pixels: np.ndarray, level: int, quality: int, icc_profile: bytes | None, *, threads: int = 1
+    ) -> bytes: ...
+
+
 PNG_NAME = "png"  # the default format, and the one a too-large cut-out in another is pointed to
 
 
@@ -55,7 +62,8 @@ class OutputFormat:
             )
 
 
-# OpenCV's PNG writer keeps libpng's default user limit: at most 1,000,000 px a side.
+# libpng's default user limit, which its readers (and OpenCV's writer, at levels 4-9) keep: at most
+# 1,000,000 px a side.
 PNG = OutputFormat(PNG_NAME, ".png", "image/png", encode_png, max_side=1_000_000)
 WEBP = OutputFormat("webp", ".webp", "image/webp", encode_webp, 90, encoder_bytes_per_pixel=30, max_side=16383)
 JPEG = OutputFormat(

@@ -87,7 +87,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
     channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
     icc_profile, source_width, source_height = for_output(decoded.icc_profile, channels), decoded.width, decoded.height
     del decoded, alpha, coverage, matte  # frame and mattes freed while the encoder works, unless the pixels view them
-    data = output.encode(pixels, options.compress_level, options.encode_quality, icc_profile)
+    data = output.encode(pixels, options.compress_level, options.encode_quality, icc_profile, threads=config.threads)
     encoded_at = time.perf_counter()
 
     features = measure(pred, prediction.peak, uncertainty, prediction.sides)
