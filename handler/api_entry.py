@@ -2,6 +2,7 @@
 
 Routes:
   GET  /         a self-contained page: pick an image, see the cut-out on a checkerboard, download
+                 (HEAD / too: the same headers, for uptime checks)
   POST /remove   body = the image (binary; base64 through API Gateway), query = engine options
                  (`?crop=true&background=ffffff&format=webp`), or a multipart form with the
                  image in `image_file`, or JSON with `image_file_b64` (options as fields either
@@ -96,10 +97,11 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
     )
 
 
-@app.get("/")
+@app.route("/", method=["GET", "HEAD"])
 def page() -> Response[Any]:
     """The page, told the request limit it must route larger files around (through /uploads),
-    whether it must ask for an API key (API_AUTH) and the suffixes an upload's name needs."""
+    whether it must ask for an API key (API_AUTH) and the suffixes an upload's name needs. HEAD
+    gets the same reply, for uptime checks: API Gateway sends its headers alone."""
     html = (
         PAGE_HTML.replace("{{DIRECT_LIMIT}}", str(settings.api_max_body_bytes))
         .replace("{{API_AUTH}}", settings.api_auth)

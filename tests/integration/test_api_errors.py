@@ -47,7 +47,13 @@ def test_deeply_nested_json_asking_for_an_upload_is_a_bad_request_too(api):
 
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
-    [("GET", "/remove", "POST"), ("PUT", "/remove", "POST"), ("DELETE", "/uploads", "POST"), ("POST", "/", "GET")],
+    [
+        ("GET", "/remove", "POST"),
+        ("HEAD", "/remove", "POST"),
+        ("PUT", "/remove", "POST"),
+        ("DELETE", "/uploads", "POST"),
+        ("POST", "/", "GET, HEAD"),
+    ],
 )
 def test_a_wrong_method_on_a_route_is_405_naming_the_allowed_one(api, method, path, allowed):
     response = call_api(api, method, path)
@@ -70,6 +76,17 @@ def test_through_the_gateway_a_wrong_method_reaches_the_function_with_or_without
         unknown = requests.get(f"{bridge.url}nope/deeper", timeout=60)
     assert (wrong.status_code, wrong.headers["Allow"], wrong.json()["error"]) == (405, "POST", "method_not_allowed")
     assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+
+
+def test_an_uptime_check_with_head_finds_the_page_and_the_connection_stays_usable(stack, api):
+    """HEAD / answers as GET / does, without a body (RFC 9110: a server that has GET has HEAD),
+    and the next request on the same keep-alive connection is read as a request, not as a body."""
+    with ApiGatewayBridge(api, routes=stack.api_routes()) as bridge, requests.Session() as session:
+        head = session.head(bridge.url, timeout=60)
+        page = session.get(bridge.url, timeout=60)
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["Content-Type"] == page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert page.status_code == 200 and b"<html" in page.content.lower()
 
 
 def test_through_the_gateway_a_doubled_slash_is_an_unknown_path_as_documented(stack, api):

@@ -32,12 +32,14 @@ def test_the_key_is_enforced_on_the_work_and_the_page_asks_for_it(keyed_stack: L
     emulator = keyed_stack.emulator(keyed_stack.api_function)
     with ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge:
         page = requests.get(f"{bridge.url}", timeout=60)
+        head = requests.head(f"{bridge.url}", timeout=60)
         photo = sample_bytes("chelsea.jpg")
         refused = requests.post(f"{bridge.url}remove", data=photo, timeout=60)
         wrong = requests.post(f"{bridge.url}remove", data=photo, headers={"x-api-key": "guess"}, timeout=60)
         uploads = requests.post(f"{bridge.url}uploads", json={"filename": "a.jpg"}, timeout=60)
         done = requests.post(f"{bridge.url}remove", data=photo, headers={"x-api-key": KEY}, timeout=60)
     assert page.status_code == 200 and '<meta name="api-auth" content="API_KEY">' in page.text
+    assert head.status_code == 200, "an uptime check of the page needs no key, as the page itself"
     assert 'id="apikey"' in page.text and "sessionStorage" in page.text
     for response in (refused, wrong, uploads):
         assert response.status_code == 403 and response.json() == {"message": "Forbidden"}

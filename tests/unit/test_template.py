@@ -150,7 +150,7 @@ def test_api_is_optional_and_binary():  # its authentication: test_template_api_
         (e["Properties"]["Method"], e["Properties"]["Path"])
         for e in RESOURCES["ApiFunction"]["Properties"]["Events"].values()
     }
-    assert routes == {("GET", "/"), ("POST", "/remove"), ("POST", "/uploads")} | {
+    assert routes == {("GET", "/"), ("HEAD", "/"), ("POST", "/remove"), ("POST", "/uploads")} | {
         ("ANY", path) for path in ("/", "/remove", "/uploads", "/{proxy+}")
     }, "every other method and path reaches the function (405, coded 404)"
 

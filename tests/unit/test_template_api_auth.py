@@ -18,7 +18,7 @@ from local.template_config import route_security
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_TEXT = (ROOT / "template.yaml").read_text()
 TEMPLATE = yaml_parse(TEMPLATE_TEXT)
-ROUTES = ("GET /", "POST /remove", "POST /uploads")
+ROUTES = ("GET /", "HEAD /", "POST /remove", "POST /uploads")
 # Every other method and path reaches the function too (405 with Allow, a coded 404), never API
 # Gateway's own 403 "Missing Authentication Token"; as well guarded as the work.
 CATCH_ALL = ("ANY /", "ANY /remove", "ANY /uploads", "ANY /{proxy+}")
@@ -56,6 +56,7 @@ def test_iam_signs_every_route() -> None:
 def test_api_key_guards_the_work_and_leaves_the_page_open() -> None:
     assert route_security(TEMPLATE, {"ApiAuth": "API_KEY"}) == {
         "GET /": set(),
+        "HEAD /": set(),  # an uptime check of the page needs no key either
         "POST /remove": {"api_key"},
         "POST /uploads": {"api_key"},
         **{route: {"api_key"} for route in CATCH_ALL},
@@ -98,7 +99,7 @@ def test_sam_translates_both_variants_into_one_rest_api_with_every_route(
 
 @pytest.mark.parametrize(
     ("method", "path", "route"),
-    [("GET", "/", "GET /"), ("POST", "/", "ANY /"), ("GET", "/remove", "ANY /remove"),
+    [("GET", "/", "GET /"), ("HEAD", "/", "HEAD /"), ("POST", "/", "ANY /"), ("GET", "/remove", "ANY /remove"),
      ("POST", "/remove", "POST /remove"), ("GET", "/nope/deeper", "ANY /{proxy+}")],
 )  # fmt: skip
 def test_the_local_gateway_picks_routes_as_api_gateway_does_and_guards_the_catch_alls(
@@ -106,5 +107,5 @@ def test_the_local_gateway_picks_routes_as_api_gateway_does_and_guards_the_catch
 ) -> None:
     routes = route_security(TEMPLATE, {"ApiAuth": "API_KEY"})
     assert matched_route(routes, method, path) == route
-    assert key_refused(routes, ["k"], method, path, None) is (route != "GET /")
+    assert key_refused(routes, ["k"], method, path, None) is (route not in {"GET /", "HEAD /"})
     assert not key_refused(routes, ["k"], method, path, "k")
