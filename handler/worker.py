@@ -144,8 +144,22 @@ class Worker:
         return Result(Outcome.DUPLICATE, target, "already made from this object version")
 
     def _fail(self, ref: ObjectRef, etag: str | None, error: InputError | PermanentError) -> Result:
-        """Record a permanent failure beside the outputs and report it."""
+        """Record a permanent failure beside the outputs and report it; a redelivery of the same
+        failure (same object version, same write of the key, same reason) keeps the first record
+        and is counted as a skip, not as a second failed image."""
         code = error.code
+        key = failure_key(ref.key, self.settings.failure_prefix)
+        metadata = {
+            **_source_metadata(ref.bucket, ref.key, etag, ref.version_id),
+            **({"source-sequencer": ref.sequencer} if ref.sequencer else {}),
+            "reason": code,
+        }
+        with tracer.provider.in_subsegment("## check_failure"):
+            recorded = self.storage.metadata(self.output_bucket, key)
+        if _same_failure(recorded, metadata):
+            logger.info("permanent failure already recorded", extra={"reason": code})
+            record_skip("duplicate_failure")
+            return Result(Outcome.FAILED, code, str(error))
         logger.warning("permanent failure", extra={"reason": code, "error": str(error)})
         record_failure(code)
         record = {
@@ -154,9 +168,7 @@ class Worker:
             "message": str(error),
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        key = failure_key(ref.key, self.settings.failure_prefix)
         body = json.dumps(record, ensure_ascii=False, indent=2).encode()
-        metadata = _source_metadata(ref.bucket, ref.key, etag, ref.version_id)
         with tracer.provider.in_subsegment("## record_failure"):
             self.storage.put(self.output_bucket, key, body, "application/json", metadata)
         return Result(Outcome.FAILED, code, str(error))
@@ -193,6 +205,14 @@ def _within_limit(metadata: dict[str, str]) -> dict[str, str]:
 def _made_from(recorded: dict[str, str] | None, etag: str | None, wanted: str) -> bool:
     """Whether an existing output was made from this object version with these options."""
     return bool(recorded and etag and recorded.get("source-etag") == etag and recorded.get("options") == wanted)
+
+
+def _same_failure(recorded: dict[str, str] | None, metadata: dict[str, str]) -> bool:
+    """Whether an existing failure record is this one's: the same object version (ETag, and the
+    version id and S3's sequencer of the write where the event names them) and the same reason. A
+    record without an ETag to compare never is."""
+    fields = ("source-etag", "source-version-id", "source-sequencer", "reason")
+    return bool(recorded and metadata.get("source-etag") and all(recorded.get(f) == metadata.get(f) for f in fields))
 
 
 def _superseded(recorded: dict[str, str] | None, sequencer: str | None) -> bool:

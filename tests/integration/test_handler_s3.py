@@ -186,6 +186,34 @@ def test_a_corrupt_image_is_recorded_and_does_not_poison_the_other_records(s3, s
     assert read_failure(s3, "failures/samples/notes.png.json")["reason"] == "unsupported_format"
 
 
+def test_a_redelivered_failure_is_counted_and_recorded_once_and_a_new_version_again(
+    s3, s3_entry, sample_images, lambda_context, capsys
+):
+    """At-least-once delivery: the same event for the same bad object version again keeps the first
+    record (its time) and does not count the image as failed twice, which would double what the
+    failed-images alarm sees; a new version of the key that fails too is recorded and counted anew."""
+    s3.put_bucket_versioning(Bucket=OUTPUT_BUCKET, VersioningConfiguration={"Status": "Enabled"})  # counts writes
+    event = {"Records": [s3_record("samples/broken.jpg")]}
+    first_etag = put(s3, "samples/broken.jpg", sample_images["coffee.jpg"][:3000])
+    s3_entry.lambda_handler(event, lambda_context)
+    capsys.readouterr()
+
+    again = s3_entry.lambda_handler(event, lambda_context)
+
+    assert again["results"][0].startswith("failed: corrupt_image"), "still a failure to a batch job's report"
+    record = "failures/samples/broken.jpg.json"
+    versions = s3.list_object_versions(Bucket=OUTPUT_BUCKET, Prefix=record)["Versions"]
+    assert len(versions) == 1, "the first record stays as it was written"
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert "ImagesFailed" not in metrics and metrics["ImagesSkipped"] == [1.0, 1.0]  # in all and by reason
+
+    second_etag = put(s3, "samples/broken.jpg", sample_images["astronaut.jpg"][:2000])
+    assert second_etag != first_etag
+    s3_entry.lambda_handler(event, lambda_context)
+    assert read_failure(s3, record)["source"]["etag"] == second_etag
+    assert emf_metrics(capsys.readouterr().out)["ImagesFailed"] == [1.0, 1.0]
+
+
 def test_a_malformed_record_fails_the_event_after_the_others_are_processed(s3, s3_entry, sample_images, lambda_context):
     put(s3, "samples/astronaut.jpg", sample_images["astronaut.jpg"])
     put(s3, "samples/coffee.jpg", sample_images["coffee.jpg"])
