@@ -67,6 +67,7 @@ READABLE = "JPEG, PNG, WebP, HEIC/HEIF, AVIF, GIF, BMP or TIFF"  # INPUT_FORMATS
 UNREADABLE_SUFFIXES = (".jxl", ".jp2", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".psd", ".svg")
 _REDUCED_JPEG = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 _JPEG_EOI = b"\xff\xd9"
+_XMP_INFO_KEYS = ("XML:com.adobe.xmp", "xmp")  # where Pillow's plugins keep a file's XMP packet
 _BAND_PIXELS = 1 << 18  # pixels converted per step from Pillow's image to ours (bounds the temporaries)
 _HEVC_BRANDS = frozenset((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"))  # HEIF's ftyp brands
 _GENERIC_BRANDS = frozenset((b"mif1", b"msf1"))  # any HEIF-family file, AVIF too: HEIF only as the major brand
@@ -301,11 +302,22 @@ def _decode_with_pillow(image: Image.Image, colours: Conversion) -> DecodedImage
         with _bomb_warning_ignored(image.size):  # size already checked
             image.seek(0)  # animated GIF/WebP/TIFF: the first frame
             image.load()
-            ImageOps.exif_transpose(image, in_place=True)  # (not in place it copies even unrotated images)
+            apply_exif_orientation(image)
             bgr, alpha = _to_bgr_and_alpha(image, colours.cmyk)
     except (*_PILLOW_CORRUPT, ImageCms.PyCMSError) as exc:
         raise CorruptImageError(f"the image data is corrupt or truncated: {exc}") from None
     return DecodedImage(_graded(bgr, colours), alpha, colours.keep, fmt)
+
+
+def apply_exif_orientation(image: Image.Image) -> None:
+    """Turn the image upright by its EXIF (or TIFF) orientation tag, in place. An orientation that
+    only its XMP names is not applied: browsers show such a photo as stored, and so does OpenCV's
+    JPEG path; Pillow would read it from the XMP when EXIF has none."""
+    xmp = {key: image.info.pop(key) for key in _XMP_INFO_KEYS if key in image.info}
+    try:
+        ImageOps.exif_transpose(image, in_place=True)  # (not in place it copies even unrotated images)
+    finally:
+        image.info.update(xmp)
 
 
 def _to_bgr_and_alpha(

@@ -15,8 +15,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
+from .decode import apply_exif_orientation
 from .files import write_whole
 from .result import FLAGS
 
@@ -62,7 +63,9 @@ def thumbnail(path: Path, checker: bool) -> Image.Image:
     """An image shrunk into THUMB_SIDE, upright; a grey square when it cannot be read or was not written."""
     try:
         with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened).convert("RGBA")
+            opened.load()
+            apply_exif_orientation(opened)  # as the cut-out was made: EXIF's orientation, not XMP's
+            image = opened.convert("RGBA")
     except (OSError, ValueError):
         return Image.new("RGB", (THUMB_SIDE, THUMB_SIDE), (128, 128, 128))
     image.thumbnail((THUMB_SIDE, THUMB_SIDE))

@@ -13,7 +13,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, PngImagePlugin
 
 from engine.decode import decode_image
 from engine.errors import CorruptImageError, EmptyInputError, ImageTooLargeError, UnsupportedFormatError
@@ -55,6 +55,35 @@ def test_exif_orientation_is_applied() -> None:
         decoded = decode_image(data, MAX_MP)
         assert decoded.bgr.shape[:2] == (80, 40)
         assert decoded.bgr[5, 20].mean() > 200 and decoded.bgr[75, 20].mean() < 50  # white on top
+
+
+_XMP_ROTATED = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "CMYK JPEG", "PNG", "WEBP"])
+def test_an_orientation_only_xmp_names_is_not_applied_in_any_format(fmt: str) -> None:
+    """Browsers, and the page beside the cut-out, show such a photo as stored (only EXIF's tag turns
+    it); OpenCV's JPEG path did so too, while Pillow's formats turned it, so one photo came out
+    turned or not by its file format."""
+    rgb = np.zeros((40, 80, 3), np.uint8)
+    rgb[:, :40] = 255
+    image = Image.fromarray(rgb).convert("CMYK") if fmt == "CMYK JPEG" else Image.fromarray(rgb)
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", _XMP_ROTATED.decode())
+        data = _save(image, "PNG", pnginfo=info)
+    else:
+        data = _save(image, fmt.rsplit(maxsplit=1)[-1], xmp=_XMP_ROTATED)
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.getexif().get(0x0112) == 6, "Pillow reads the XMP orientation from this file"
+
+    decoded = decode_image(data, MAX_MP)
+
+    assert decoded.bgr.shape[:2] == (40, 80), "as stored, as a browser shows it"
+    assert decoded.bgr[20, 5].mean() > 200 and decoded.bgr[20, 75].mean() < 50  # white on the left
 
 
 def test_rgba_keeps_its_alpha() -> None:
