@@ -33,6 +33,22 @@ class SourceTooLargeError(PermanentError):
     code = "source_too_large"
 
 
+class SourceArchivedError(PermanentError):
+    """The object is in an archive storage class or tier (S3 Glacier Flexible Retrieval, Deep Archive,
+    Intelligent-Tiering's archive tiers) and not restored: S3 refuses to read it (InvalidObjectState)
+    until someone restores it, which takes hours and is the user's choice and cost, not a retry's."""
+
+    code = "source_archived"
+
+    def __init__(self, url: str, storage_class: str | None, access_tier: str | None) -> None:
+        where = ", ".join(filter(None, [storage_class, access_tier])) or "an archive"
+        super().__init__(
+            f"{url} is archived ({where}) and not restored, or its restore has not finished, so it cannot be "
+            "read: restore it (S3 RestoreObject), then copy it over itself in a storage class that is not an "
+            "archive (STANDARD), which processes it as a new upload, or name it in an S3 Batch Operations job"
+        )
+
+
 class KeyTooLongError(PermanentError):
     """The result's key would exceed S3's 1024-byte limit: a permanent property of the source."""
 

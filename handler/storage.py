@@ -1,9 +1,11 @@
 """S3 access for the handlers: fetch a source, read an earlier result's metadata, write, presign
 (GET and PUT URLs, and form uploads with a size cap).
 
-Errors: a missing source object becomes `SourceMissingError` and an oversized one
-`SourceTooLargeError` (both permanent); every other `ClientError` or connection error is left
-to propagate, because throttling and outages are transient and the caller's retry handles them.
+Errors: a missing source object becomes `SourceMissingError`, an archived one not restored
+`SourceArchivedError` (`fetch_refusal` reads S3's answer) and an oversized one
+`SourceTooLargeError`: all permanent. Every other `ClientError` or connection error propagates:
+throttling and outages pass on the caller's retry, and what is true of every object (access denied,
+a wrong region, a missing bucket) is the deployment's to fix, after which retried or redriven events pass.
 The endpoint comes from the standard AWS configuration (`AWS_ENDPOINT_URL_S3` for a local S3).
 """
 
@@ -19,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from engine import finding_text
 
-from .errors import SourceMissingError, SourceTooLargeError
+from .errors import PermanentError, SourceArchivedError, SourceMissingError, SourceTooLargeError
 
 if TYPE_CHECKING:  # the stubs are a dev requirement (with aws-sam-cli), not in the Lambda image
     from mypy_boto3_s3 import S3Client
@@ -62,6 +64,24 @@ def is_missing(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code")) in _MISSING_CODES
 
 
+def fetch_refusal(error: ClientError, ref: ObjectRef) -> PermanentError | None:
+    """The permanent failure S3's answer to GetObject means for this object, or None when a retry
+    may pass (throttling, outages) or the cause is not the object's (permissions, the bucket)."""
+    url = f"s3://{ref.bucket}/{ref.key}"
+    code = str(error.response.get("Error", {}).get("Code"))
+    if code in _MISSING_CODES:
+        return SourceMissingError(f"{url} no longer exists")
+    if code == "InvalidObjectState":  # archived: S3 names the class (and Intelligent-Tiering's tier)
+        return SourceArchivedError(url, _error_field(error, "StorageClass"), _error_field(error, "AccessTier"))
+    return None
+
+
+def _error_field(error: ClientError, name: str) -> str | None:
+    """A member of S3's error beside Code and Message (botocore puts it at the top and in Error)."""
+    value = error.response.get(name) or error.response.get("Error", {}).get(name)
+    return str(value) if value else None
+
+
 def clean_etag(etag: str | None) -> str | None:
     """S3 quotes ETags in headers but not in event notifications; compare them unquoted."""
     return etag.strip('"') if etag else None
@@ -91,9 +111,10 @@ class Storage:
         try:
             response = self._s3.get_object(**params)
         except ClientError as error:
-            if is_missing(error):
-                raise SourceMissingError(f"s3://{ref.bucket}/{ref.key} no longer exists") from error
-            raise
+            refusal = fetch_refusal(error, ref)
+            if refusal is None:
+                raise
+            raise refusal from error
         with response["Body"] as body:
             if response["ContentLength"] > max_bytes:
                 raise SourceTooLargeError(

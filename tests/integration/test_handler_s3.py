@@ -261,6 +261,39 @@ def test_an_object_deleted_before_processing_is_recorded_not_retried(s3, s3_entr
     assert read_failure(s3, "failures/samples/astronaut.jpg.json")["reason"] == "source_missing"
 
 
+def failure_reasons(output: str) -> list[str]:
+    """The Reason dimension of every ImagesFailed metric a run printed (EMF lines)."""
+    blobs = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+    return [blob["Reason"] for blob in blobs if "Reason" in blob and "ImagesFailed" in blob]
+
+
+@pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
+def test_an_archived_object_is_recorded_not_retried_and_is_cut_out_once_restored(
+    s3, s3_entry, sample_images, lambda_context, capsys, storage_class
+):
+    key = "samples/archived.jpg"
+    s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=sample_images["coffee.jpg"], StorageClass=storage_class)
+
+    (result,) = s3_entry.lambda_handler({"Records": [s3_record(key)]}, lambda_context)["results"]
+
+    assert result.startswith("failed: source_archived")  # returned, not raised: Lambda does not retry it
+    record = read_failure(s3, "failures/samples/archived.jpg.json")
+    assert record["reason"] == "source_archived" and record["source"]["key"] == key
+    assert storage_class in record["message"] and "restore" in record["message"].lower()
+    assert failure_reasons(capsys.readouterr().out) == ["source_archived"]
+    assert batch_task_result(s3_entry, lambda_context, key) == ("PermanentFailure", result)
+
+    # What the message tells the user to do: restore it, copy it over itself out of the archive class
+    # (a new upload, so a new event), and it is cut out.
+    s3.restore_object(Bucket=INPUT_BUCKET, Key=key, RestoreRequest={"Days": 1})
+    s3.copy_object(
+        Bucket=INPUT_BUCKET, Key=key, CopySource={"Bucket": INPUT_BUCKET, "Key": key}, StorageClass="STANDARD"
+    )
+    assert s3_entry.lambda_handler({"Records": [s3_record(key)]}, lambda_context)["results"] == [
+        "written: cutouts/samples/archived.jpg.png"
+    ]
+
+
 def test_s3_errors_surface_so_that_lambda_retries(s3, s3_entry, lambda_context):
     s3.delete_bucket(Bucket=INPUT_BUCKET)  # GetObject now fails with NoSuchBucket: not a missing object
 
@@ -346,14 +379,18 @@ def test_sqs_partial_failure_fails_only_the_messages_that_may_pass_later(s3, s3_
     event = sqs_batch(
         {"Records": [s3_record("samples/coffee.jpg")]},
         {"Records": [s3_record("samples/broken.jpg")]},  # bad image: recorded, message done
-        {"Records": [s3_record("samples/archived.jpg")]},  # S3 refuses the GET (InvalidObjectState)
+        {"Records": [s3_record("samples/archived.jpg")]},  # S3 refuses the GET until restored: recorded too
         "not json at all",  # fails every time: SQS redrives it to the dead-letter queue
     )
 
     response = s3_entry.lambda_handler(event, lambda_context)
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": "message-2"}, {"itemIdentifier": "message-3"}]}
-    assert output_keys(s3) == ["cutouts/samples/coffee.jpg.png", "failures/samples/broken.jpg.json"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": "message-3"}]}
+    assert output_keys(s3) == [
+        "cutouts/samples/coffee.jpg.png",
+        "failures/samples/archived.jpg.json",
+        "failures/samples/broken.jpg.json",
+    ]
 
 
 def test_sqs_messages_left_when_time_runs_short_are_returned_for_retry(s3, s3_entry, sample_images):
