@@ -49,6 +49,19 @@ class SourceArchivedError(PermanentError):
         )
 
 
+class SourceCustomerEncryptedError(PermanentError):
+    """The object is encrypted with a key its uploader provided (SSE-C): S3 hands it over only to a
+    request carrying that key, which this service never has, so no retry or setting can read it."""
+
+    code = "source_customer_encrypted"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(
+            f"{url} is encrypted with a key its uploader provided (SSE-C), which this service is never given, "
+            "so S3 will not hand it over: upload it again without SSE-C (the bucket encrypts it with its own keys)"
+        )
+
+
 class KeyTooLongError(PermanentError):
     """The result's key would exceed S3's 1024-byte limit: a permanent property of the source."""
 

@@ -2,10 +2,11 @@
 (GET and PUT URLs, and form uploads with a size cap).
 
 Errors: a missing source object becomes `SourceMissingError`, an archived one not restored
-`SourceArchivedError` (`fetch_refusal` reads S3's answer) and an oversized one
-`SourceTooLargeError`: all permanent. Every other `ClientError` or connection error propagates:
-throttling and outages pass on the caller's retry, and what is true of every object (access denied,
-a wrong region, a missing bucket) is the deployment's to fix, after which retried or redriven events pass.
+`SourceArchivedError`, one encrypted with its uploader's own key `SourceCustomerEncryptedError`
+(`fetch_refusal` reads S3's answer) and an oversized one `SourceTooLargeError`: all permanent.
+Every other `ClientError` or connection error propagates: throttling and outages pass on the
+caller's retry, and what is true of every object (access denied, a wrong region, a missing bucket)
+is the deployment's to fix, after which retried or redriven events pass.
 The endpoint comes from the standard AWS configuration (`AWS_ENDPOINT_URL_S3` for a local S3).
 """
 
@@ -21,13 +22,22 @@ from botocore.exceptions import ClientError
 
 from engine import finding_text
 
-from .errors import PermanentError, SourceArchivedError, SourceMissingError, SourceTooLargeError
+from .errors import (
+    PermanentError,
+    SourceArchivedError,
+    SourceCustomerEncryptedError,
+    SourceMissingError,
+    SourceTooLargeError,
+)
 
 if TYPE_CHECKING:  # the stubs are a dev requirement (with aws-sam-cli), not in the Lambda image
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NotFound", "404"})
+# S3's InvalidRequest (400) to a GET of an SSE-C object without its key: matched on the message, as
+# InvalidRequest also answers requests the client made wrong (a signature version), for every object.
+_SSE_C_REFUSAL = "stored using a form of server side encryption"
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,9 @@ def fetch_refusal(error: ClientError, ref: ObjectRef) -> PermanentError | None:
         return SourceMissingError(f"{url} no longer exists")
     if code == "InvalidObjectState":  # archived: S3 names the class (and Intelligent-Tiering's tier)
         return SourceArchivedError(url, _error_field(error, "StorageClass"), _error_field(error, "AccessTier"))
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    if code == "InvalidRequest" and _SSE_C_REFUSAL in message.lower():
+        return SourceCustomerEncryptedError(url)
     return None
 
 

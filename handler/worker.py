@@ -2,7 +2,7 @@
 
 `Worker.process` returns a `Result` for everything that will never succeed on retry (ignored
 objects, duplicate deliveries, and the engine's `InputError`s and our `PermanentError`s, errors.py:
-bad images, vanished, archived or oversized objects, which leave a JSON failure record beside the outputs
+bad images, vanished, archived, SSE-C or oversized objects, which leave a JSON failure record beside the outputs
 with the error's `code` as its reason) and raises for everything that might (S3 throttling and outages, a
 broken model deployment, too little time left), so that the caller's retry mechanism runs.
 """

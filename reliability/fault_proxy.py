@@ -3,7 +3,9 @@
 Requests are forwarded unchanged to the upstream endpoint while the proxy is healthy. `fail_after(n)`
 lets the next n requests through and then answers every request with S3's `503 SlowDown` (what a
 throttled or failing S3 answers), `refuse()` closes each connection without an answer (S3 unreachable),
-and `heal()` forwards everything again. Only 127.0.0.1 is ever contacted.
+`answer_gets(path, status, body)` answers every GET of one object path (`/bucket/key`) with a
+response of S3's that the local server does not give (S3's refusal of an SSE-C object read without
+its key), and `heal()` forwards everything again. Only 127.0.0.1 is ever contacted.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import http.client
 import threading
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from local.processes import HOP_BY_HOP, BackgroundHTTPServer
 
@@ -26,6 +28,15 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _forward(self) -> None:
+        canned = self.server.canned_answer(self.command, unquote(urlsplit(self.path).path))
+        if canned is not None:
+            status, payload = canned
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         mode = self.server.next_mode()
         if mode == "refuse":
             self.close_connection = True
@@ -72,6 +83,7 @@ class FaultProxy(BackgroundHTTPServer):
         self._lock = threading.Lock()
         self._mode, self._allowance = "forward", 0
         self.faults = 0  # requests answered with a fault
+        self._answers: dict[str, tuple[int, bytes]] = {}  # object path -> S3's answer to its GETs
 
     @property
     def url(self) -> str:
@@ -85,9 +97,22 @@ class FaultProxy(BackgroundHTTPServer):
         with self._lock:
             self._mode, self._allowance = "refuse", 0
 
+    def answer_gets(self, path: str, status: int, body: bytes) -> None:
+        """Answer every GET of `path` (`/bucket/key`, not URL-encoded) with this status and XML body."""
+        with self._lock:
+            self._answers[path] = (status, body)
+
     def heal(self) -> None:
         with self._lock:
             self._mode, self._allowance = "forward", 0
+            self._answers.clear()
+
+    def canned_answer(self, method: str, path: str) -> tuple[int, bytes] | None:
+        with self._lock:
+            answer = self._answers.get(path) if method == "GET" else None
+            if answer is not None:
+                self.faults += 1
+            return answer
 
     def next_mode(self) -> str:
         with self._lock:

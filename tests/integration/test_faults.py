@@ -2,18 +2,21 @@
 injecting proxy (reliability/fault_proxy.py) in front of the session's moto server. When S3 fails mid-
 batch or cannot be reached, the messages it could not finish are handed back for retry; redelivered
 (as SQS would), every input ends as exactly one cut-out: none lost, none duplicated, no failure
-records for what was only a transient fault."""
+records for what was only a transient fault. What S3 refuses for good, an object read without the
+customer key it was encrypted with (SSE-C, which moto does not enforce: the proxy answers as S3
+does), is one failure record and is not handed back."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from local.deployment import LocalDeployment
 from local.emulator import LambdaEmulator
-from local.events import s3_put_event, sqs_event
+from local.events import NewObject, s3_put_event, sqs_event
 from reliability.fault_proxy import FaultProxy
 from tests.integration.buckets import image_size, output_keys, read_object, sample_bytes, upload
 
@@ -87,6 +90,40 @@ def test_s3_unreachable_hands_back_everything_and_loses_nothing(stack, faulty, i
 
     assert deliver(worker, bodies) == []
     assert_one_cutout_each(stack, objects)
+
+
+# S3's answer to a GET of an SSE-C object without the customer key headers (HTTP 400).
+SSE_C_REFUSAL = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidRequest</Code>'
+    b"<Message>The object was stored using a form of Server Side Encryption. The correct parameters "
+    b"must be provided to retrieve the object.</Message><RequestId>4442587FB7D0A2F9</RequestId>"
+    b"<HostId>ZmFrZWhvc3RpZA==</HostId></Error>"
+)
+
+
+def test_an_object_encrypted_with_its_uploaders_own_key_is_recorded_not_retried(stack, faulty, input_prefix):
+    proxy, worker = faulty
+    key = f"{input_prefix}sse-c/coffee.jpg"
+    data = sample_bytes("coffee.jpg")
+    response = stack.s3.put_object(
+        Bucket=stack.input_bucket, Key=key, Body=data, SSECustomerAlgorithm="AES256", SSECustomerKey=os.urandom(32)
+    )
+    obj = NewObject(stack.input_bucket, key, len(data), response["ETag"].strip('"'))
+
+    proxy.answer_gets(f"/{stack.input_bucket}/{key}", 400, SSE_C_REFUSAL)
+    refused = proxy.faults
+    try:
+        failed = deliver(worker, [json.dumps(s3_put_event([obj]))])
+        assert proxy.faults > refused, "the worker's GET met S3's refusal"
+    finally:
+        proxy.heal()
+
+    assert failed == [], "recorded, not handed back for SQS to redeliver into the dead-letter queue"
+    failure_key = f"{stack.variable(stack.s3_function, 'FAILURE_PREFIX')}{key}.json"
+    assert output_keys(stack) == [failure_key]
+    record = json.loads(read_object(stack, failure_key)[0])
+    assert record["reason"] == "source_customer_encrypted" and record["source"]["key"] == key
+    assert "SSE-C" in record["message"] and "upload it again" in record["message"]
 
 
 def test_work_the_deadline_leaves_no_time_for_is_handed_back_not_dropped(stack, worker, moto_endpoint, input_prefix):

@@ -7,6 +7,7 @@ from handler.errors import (
     PayloadTooLargeError,
     PermanentError,
     SourceArchivedError,
+    SourceCustomerEncryptedError,
     SourceMissingError,
     SourceTooLargeError,
 )
@@ -14,9 +15,14 @@ from handler.errors import (
 
 def test_every_permanent_error_has_one_base_and_its_own_code() -> None:
     kinds = PermanentError.__subclasses__()
-    assert {SourceMissingError, SourceTooLargeError, SourceArchivedError, KeyTooLongError, PayloadTooLargeError} <= set(
-        kinds
-    )
+    assert {
+        SourceMissingError,
+        SourceTooLargeError,
+        SourceArchivedError,
+        SourceCustomerEncryptedError,
+        KeyTooLongError,
+        PayloadTooLargeError,
+    } <= set(kinds)
     codes = [kind.code for kind in kinds]
     assert len(set(codes)) == len(codes) and PermanentError.code not in codes
     assert all(code.isidentifier() and code.islower() for code in codes)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from handler.errors import SourceArchivedError, SourceMissingError
+from handler.errors import SourceArchivedError, SourceCustomerEncryptedError, SourceMissingError
 from handler.storage import ObjectRef, fetch_refusal
 
 REF = ObjectRef("input-bucket", "incoming/photo.jpg")
@@ -44,6 +44,32 @@ def test_an_archived_object_is_a_permanent_failure_that_says_how_to_get_it_proce
     message = str(refusal)
     assert "s3://input-bucket/incoming/photo.jpg" in message and named in message
     assert "restore" in message.lower() and "storage class" in message
+
+
+# S3's answer to a GET without the customer key headers of an object stored with SSE-C.
+SSE_C_REFUSAL = (
+    "The object was stored using a form of Server Side Encryption. "
+    "The correct parameters must be provided to retrieve the object."
+)
+
+
+def test_an_object_encrypted_with_its_uploaders_own_key_is_a_permanent_failure() -> None:
+    refusal = fetch_refusal(s3_error(400, "InvalidRequest", SSE_C_REFUSAL), REF)
+
+    assert isinstance(refusal, SourceCustomerEncryptedError) and refusal.code == "source_customer_encrypted"
+    assert "s3://input-bucket/incoming/photo.jpg" in str(refusal) and "SSE-C" in str(refusal)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # InvalidRequest answers that are about the request or the client, and so about every object
+        "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+        "Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4.",
+        "S3 Transfer Acceleration is not configured on this bucket",
+    ],
+)
+def test_other_invalid_requests_are_left_to_the_retry(message) -> None:
+    assert fetch_refusal(s3_error(400, "InvalidRequest", message), REF) is None
 
 
 @pytest.mark.parametrize("code", ["NoSuchKey", "NoSuchVersion", "NotFound", "404"])
