@@ -1,4 +1,5 @@
-"""How many CPUs this process may really use (affinity and cgroup quota, not the host's count)."""
+"""How many CPUs this process may really use (affinity and cgroup quota, not the host's count), and
+how much CPU time a Lambda function's memory buys."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 import os
 from pathlib import Path
 
+# Lambda gives a function one vCPU's worth of time per 1,769 MB (AWS Lambda docs, "Memory and computing power")
+LAMBDA_MB_PER_VCPU = 1769
 _CGROUP_V2_MAX = Path("/sys/fs/cgroup/cpu.max")
 _CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 _CGROUP_V1_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
@@ -46,3 +49,10 @@ def usable_cpus() -> int:
     if limit is not None:
         count = min(count, max(1, math.ceil(limit)))
     return max(1, count)
+
+
+def lambda_vcpus(memory_mb: int) -> int:
+    """Threads worth running in a Lambda function of `memory_mb`: the vCPUs its memory buys,
+    rounded up (at least 1). Lambda shows the function two or more CPUs whatever its memory, but
+    under one vCPU's time a second thread only queues for it (studies/results/cpu_quota.md)."""
+    return max(1, math.ceil(memory_mb / LAMBDA_MB_PER_VCPU))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .cpus import usable_cpus
+from .cpus import lambda_vcpus, usable_cpus
 from .errors import SettingError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -35,7 +35,8 @@ class EngineSettings:
       ENGINE_MODEL            model id, a manifest name in ENGINE_MODEL_DIR (default u2netp-distilled-int8)
       ENGINE_MODEL_DIR        folder holding `<id>.json` manifests and their model files
       ENGINE_THREADS          ONNX Runtime intra-op threads (default, and most: the CPUs this
-                              process may use; more only slow it down, so they are capped, with a warning)
+                              process may use, in Lambda the vCPUs its memory buys, rounded up; more
+                              only slow it down, so they are capped, with a warning)
       ENGINE_MAX_MEGAPIXELS   decompression-bomb guard: larger images are refused (default 64)
       ENGINE_MEMORY_BUDGET_MB images whose estimated peak memory is larger are refused before
                               decoding (engine/memory.py); default MEMORY_BUDGET_SHARE of
@@ -62,6 +63,9 @@ class EngineSettings:
 
 def _threads(env: Mapping[str, str]) -> int:
     cpus = usable_cpus()
+    function_memory = _positive(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int)
+    if function_memory is not None:  # in Lambda: the CPU time its memory buys, not the CPUs it shows
+        cpus = min(cpus, lambda_vcpus(int(function_memory)))
     wanted = _positive(env, "ENGINE_THREADS", int)
     if wanted is None:
         return cpus

@@ -27,7 +27,7 @@ from engine.errors import (
     SettingError,
 )
 from engine.memory import resident_mb
-from engine.model import REDUCING_GAP, get_model, model_input
+from engine.model import REDUCING_GAP, create_session, get_model, model_input
 from engine.settings import DEFAULT_MODEL, MEMORY_BUDGET_SHARE, MODELS_DIR, EngineSettings
 from modelbuild.paths import DATA
 
@@ -189,6 +189,22 @@ def test_the_memory_budget_follows_the_lambda_functions_memory() -> None:
     assert in_lambda.memory_budget_mb == pytest.approx(2048 * MEMORY_BUDGET_SHARE)
     explicit = EngineSettings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048", "ENGINE_MEMORY_BUDGET_MB": "700"})
     assert explicit.memory_budget_mb == 700
+
+
+@pytest.mark.parametrize(("memory_mb", "vcpus"), [(512, 1), (1024, 1), (1769, 1), (2048, 2), (3008, 2), (10240, 6)])
+def test_in_lambda_the_threads_follow_the_cpu_time_its_memory_buys(memory_mb: int, vcpus: int) -> None:
+    """Lambda shows every function 2+ CPUs but gives it one vCPU's time per 1,769 MB: under one
+    vCPU a second inference thread only queues for the same time (studies/results/cpu_quota.md:
+    at 1024 MB one thread 469 ms, two 498-595)."""
+    settings = EngineSettings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)})
+    assert settings.threads == min(usable_cpus(), vcpus)
+
+
+def test_inference_threads_do_not_spin_between_runs(tmp_path: Path) -> None:
+    """Spinning pool threads are charged to a Lambda function's CPU quota and throttle the
+    refinement after each inference (2048 MB: 259 ms against 227, studies/results/cpu_quota.md)."""
+    session = create_session(MODELS_DIR / "u2netp-int8.onnx", 2)
+    assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_more_threads_than_cpus_are_capped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
