@@ -134,8 +134,8 @@ def create_session(path: Path, threads: int) -> ort.InferenceSession:
     options.enable_mem_pattern = False
     # Pool threads sleep between runs instead of spinning: spinning costs nothing on an idle machine,
     # but under Lambda's CPU quota it is charged to the function and throttles the refinement after
-    # each inference (2 MP, inference + refinement at 2048 MB: 227 ms against 259; unlimited: the
-    # same; studies/results/cpu_quota.md).
+    # each inference (2 MP, inference + refinement at 2048 MB: 227 and 225 ms against 259 and 233 in
+    # two runs; unlimited: the same; studies/results/cpu_quota.md, docs/deploy.md).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

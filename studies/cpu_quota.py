@@ -7,7 +7,8 @@ costs nothing, under a quota the spinning is charged to the function and throttl
 next. This study runs one 2 MP photo's inference followed by its refinement, alternating the
 settings round by round (so the machine's noise falls on each alike), in a child process placed
 in a cgroup with each quota: 1 thread, 2 threads spinning (ONNX Runtime's default) and 2 threads
-without spinning. Writes studies/results/cpu_quota.{json,md}.
+without spinning, with OpenCV's threads (the refinement's) at its default or at 1. Writes
+studies/results/cpu_quota.{json,md}.
 
 It needs root and a writable cgroup cpu controller (v1 or v2); elsewhere it says so and stops.
 """
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 
@@ -36,7 +38,14 @@ OUT = ROOT / "studies" / "results" / "cpu_quota"
 VCPU_MB = 1769  # Lambda: one vCPU's worth of CPU time at 1,769 MB (AWS Lambda docs, "Memory and computing power")
 MEMORY_SIZES = (None, 1024, 2048, 3008)  # None: no quota
 PERIOD_US = 100_000
-SETTINGS = {"1 thread": (1, True), "2 threads, spinning": (2, True), "2 threads, no spinning": (2, False)}
+# name -> (inference threads, spinning, OpenCV's threads for the refinement; 0: its default, every CPU)
+SETTINGS = {
+    "1 thread": (1, True, 0),
+    "1 thread, OpenCV 1": (1, False, 1),
+    "2 threads, spinning": (2, True, 0),
+    "2 threads, no spinning": (2, False, 0),
+    "2 threads, no spinning, OpenCV 1": (2, False, 1),
+}
 _V1 = Path("/sys/fs/cgroup/cpu")
 _V2 = Path("/sys/fs/cgroup")
 
@@ -69,12 +78,14 @@ def measure(rounds: int) -> dict[str, dict[str, float]]:
         decoded = decode_image(speed_images(Path(folder))["2MP"].read_bytes(), 64)
     model = load_model(settings())
     pred, tensor = model.infer(decoded.bgr).map, model.prepare(decoded.bgr)
-    sessions = {name: session(model.manifest.path, *spec) for name, spec in SETTINGS.items()}
+    sessions = {name: session(model.manifest.path, *spec[:2]) for name, spec in SETTINGS.items()}
+    default_cv_threads = cv2.getNumThreads()
     feed = {model.manifest.input_name: tensor}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in SETTINGS}
     for round_number in range(rounds + 2):  # two warm-up rounds
         order = list(SETTINGS) if round_number % 2 else list(reversed(SETTINGS))
         for name in order:
+            cv2.setNumThreads(SETTINGS[name][2] or default_cv_threads)
             start = time.perf_counter()
             sessions[name].run(None, feed)
             inferred = time.perf_counter()

@@ -195,14 +195,14 @@ def test_the_memory_budget_follows_the_lambda_functions_memory() -> None:
 def test_in_lambda_the_threads_follow_the_cpu_time_its_memory_buys(memory_mb: int, vcpus: int) -> None:
     """Lambda shows every function 2+ CPUs but gives it one vCPU's time per 1,769 MB: under one
     vCPU a second inference thread only queues for the same time (studies/results/cpu_quota.md:
-    at 1024 MB one thread 469 ms, two 498-595)."""
+    at 1024 MB one thread 469 and 382 ms in two runs, two 409-595)."""
     settings = EngineSettings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)})
     assert settings.threads == min(usable_cpus(), vcpus)
 
 
 def test_inference_threads_do_not_spin_between_runs(tmp_path: Path) -> None:
     """Spinning pool threads are charged to a Lambda function's CPU quota and throttle the
-    refinement after each inference (2048 MB: 259 ms against 227, studies/results/cpu_quota.md)."""
+    refinement after each inference (2048 MB: 259 and 233 ms against 227 and 225, docs/deploy.md)."""
     session = create_session(MODELS_DIR / "u2netp-int8.onnx", 2)
     assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
