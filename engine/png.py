@@ -42,18 +42,24 @@ def write_png(pixels: np.ndarray, level: int = 1, threads: int = 1, icc_profile:
     adler = 1
     for _, band_adler, length in streams:
         adler = adler32_combine(adler, band_adler, length)
-    idat = b"".join([_zlib_header(level), *(data for data, _, _ in streams), struct.pack(">I", adler)])
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPES[channels], 0, 0, 0)
-    chunks = [chunk(b"IHDR", header)]
-    if icc_profile:
-        chunks.append(iccp_chunk(icc_profile))
-    chunks += [chunk(b"IDAT", idat), chunk(b"IEND", b"")]
-    return SIGNATURE + b"".join(chunks)
+    idat = [_zlib_header(level), *(data for data, _, _ in streams), struct.pack(">I", adler)]
+    iccp = [iccp_chunk(icc_profile)] if icc_profile else []
+    # one join of the pieces: the deflated bands are copied once, into the file
+    return b"".join([SIGNATURE, chunk(b"IHDR", header), *iccp, *_chunk_pieces(b"IDAT", idat), chunk(b"IEND", b"")])
 
 
 def chunk(kind: bytes, payload: bytes) -> bytes:
     """One PNG chunk: length, type, data and the CRC of type and data."""
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _chunk_pieces(kind: bytes, payload: list[bytes]) -> list[bytes]:
+    """A chunk whose data is `payload` joined, as pieces to join (its CRC computed piece by piece)."""
+    crc = zlib.crc32(kind)
+    for piece in payload:
+        crc = zlib.crc32(piece, crc)
+    return [struct.pack(">I", sum(map(len, payload))), kind, *payload, struct.pack(">I", crc)]
 
 
 def iccp_chunk(icc_profile: bytes) -> bytes:
