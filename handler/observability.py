@@ -12,8 +12,9 @@ import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from botocore.exceptions import ClientError
 
-from engine import Cutout, EngineSettings, Options, remove_background
+from engine import Cutout, EngineError, EngineSettings, Options, remove_background
 
 # Invocations that touch no image (the page, a duplicate, a test event) have no metrics to publish.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
@@ -47,6 +48,17 @@ def latency_metric(stage: str) -> str:
     """The metric of a stage's duration (StageTimings.as_dict keys): decode_ms -> DecodeLatency,
     total_ms -> TotalLatency. template.yaml's dashboard charts them by these names."""
     return stage.removesuffix("_ms").capitalize() + "Latency"
+
+
+def retry_reason(error: BaseException) -> str:
+    """The reason code logs give an error that is handed back for retry: S3's error code
+    (`NoSuchBucket`, `AccessDenied`, `SlowDown`), the engine's (`model_integrity`), or else the
+    exception's class (`EndpointConnectionError`, `OutOfTimeError`)."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or type(error).__name__)
+    if isinstance(error, EngineError):
+        return error.code
+    return type(error).__name__
 
 
 def record_failure(reason: str) -> None:

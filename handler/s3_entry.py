@@ -36,7 +36,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine import InvalidOptionError, Options, load_model
 
-from .observability import logger, metrics, tracer
+from .observability import logger, metrics, retry_reason, tracer
 from .requests import json_option_text
 from .settings import load_settings
 from .sources import NamedObjects, is_batch_operations_job, is_sqs_batch, message_object_refs, object_refs
@@ -66,7 +66,11 @@ def handle_notification(event: dict[str, Any], context: LambdaContext | None) ->
     """A direct S3 notification or an EventBridge event: every object, in order, or raise."""
     first_record = (event.get("Records") or [{}])[0]
     logger.set_correlation_id(event.get("id") or first_record.get("responseElements", {}).get("x-amz-request-id"))
-    return {"results": process_named(object_refs(event), context)}
+    try:
+        return {"results": process_named(object_refs(event), context)}
+    except Exception as error:
+        _handed_back("event failed; Lambda will retry it, then send it to the failed-events queue", error)
+        raise
 
 
 def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> list[str]:
@@ -74,9 +78,15 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
     logger.set_correlation_id(record.message_id)
     try:
         return process_named(message_object_refs(record.body), lambda_context)
-    except Exception:
-        logger.exception("message failed; it will be redelivered", extra={"message_id": record.message_id})
+    except Exception as error:
+        _handed_back("message failed; it will be redelivered", error, message_id=record.message_id)
         raise
+
+
+def _handed_back(message: str, error: Exception, **extra: str) -> None:
+    """One ERROR line for work handed back to its caller's retry, with the reason; the worker has
+    already logged an object's own failure with its key and traceback."""
+    logger.error(message, extra={"reason": retry_reason(error), "error": str(error)[:1000], **extra})
 
 
 def process_named(named: NamedObjects, context: LambdaContext | None) -> list[str]:
@@ -119,7 +129,7 @@ def run_task(
         ensure_time_left(context, settings.min_remaining_ms)
         result = worker.process(ObjectRef(task.s3_bucket, task.s3_key, task.s3_version_id), options)
     except Exception as error:  # throttling, outage, broken deployment, no time: Batch Operations retries
-        logger.exception("task failed; Batch Operations will retry it", extra={"task_id": task.task_id})
+        _handed_back("task failed; Batch Operations will retry it", error, task_id=task.task_id)
         return task.build_task_batch_response("TemporaryFailure", f"{type(error).__name__}: {error}")
     done = result.outcome in (Outcome.WRITTEN, Outcome.DUPLICATE)
     return task.build_task_batch_response("Succeeded" if done else "PermanentFailure", result.describe())

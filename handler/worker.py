@@ -22,7 +22,7 @@ from engine import InputError, InvalidOptionError, Options
 
 from .errors import PermanentError
 from .keys import failure_key, output_key
-from .observability import logger, record_failure, record_skip, traced_removal, tracer
+from .observability import logger, record_failure, record_skip, retry_reason, traced_removal, tracer
 from .settings import HandlerSettings
 from .storage import ObjectRef, Storage, findings_metadata
 
@@ -72,7 +72,13 @@ class Worker:
 
     def process(self, ref: ObjectRef, options: Options | None = None) -> Result:
         with logger.append_context_keys(bucket=ref.bucket, key=ref.key, version_id=ref.version_id):
-            result = self._process(ref, options or self.settings.default_options)
+            try:
+                result = self._process(ref, options or self.settings.default_options)
+            except Exception as error:  # not the object's fault: S3, permissions, a broken deployment
+                logger.exception(
+                    "object not processed; it is handed back for retry", extra={"reason": retry_reason(error)}
+                )
+                raise
             logger.info("processed object", extra={"outcome": result.outcome.value, "detail": result.detail})
             return result
 
