@@ -61,7 +61,7 @@ from .errors import (
     UrlNotFetchedError,
 )
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
-from .observability import logger, metrics, record_failure, traced_removal, tracer
+from .observability import logger, metrics, record_cutout, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
 from .requests import image_length, json_document, option_text, prefers_json, read_request
 from .settings import load_settings
@@ -122,7 +122,9 @@ def remove() -> Response[Any]:
     request = read_request(body, content_type, query, accept)
     options = settings.api_options(request.options, request.accepted)
     cutout = traced_removal(request.image, options, settings.engine)
-    return reply(cutout, prefers_json(accept))
+    response = reply(cutout, prefers_json(accept))
+    record_cutout(cutout)  # once the reply is made: a large one is stored first, which may fail
+    return response
 
 
 def _body() -> bytes:

@@ -25,17 +25,18 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "B
 
 
 def traced_removal(data: bytes, options: Options, config: EngineSettings) -> Cutout:
-    """Run the engine inside a trace subsegment and record the image's metrics."""
+    """Run the engine inside a trace subsegment. Its metrics are the caller's to record (with
+    `record_cutout`) once the cut-out is delivered: stored, or in the reply."""
     with tracer.provider.in_subsegment("## remove_background") as subsegment:
         cutout = remove_background(data, options, config)
         subsegment.put_annotation("model", cutout.model_id)
         subsegment.put_metadata("timings_ms", cutout.timings.as_dict())
-    record_cutout(cutout)
     return cutout
 
 
 def record_cutout(cutout: Cutout) -> None:
-    """Size, stage latencies and matte uncertainty of one processed image."""
+    """Size, stage latencies and matte uncertainty of one image cut out and delivered (not of one
+    whose store failed: that image is retried, and counted when it succeeds)."""
     metrics.add_metric(name="ImagesProcessed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="Megapixels", unit=MetricUnit.Count, value=round(cutout.megapixels, 3))
     for stage, milliseconds in cutout.timings.as_dict().items():

@@ -22,7 +22,15 @@ from engine import InputError, InvalidOptionError, Options
 
 from .errors import PermanentError
 from .keys import failure_key, output_key
-from .observability import logger, record_failure, record_skip, retry_reason, traced_removal, tracer
+from .observability import (
+    logger,
+    record_cutout,
+    record_failure,
+    record_skip,
+    retry_reason,
+    traced_removal,
+    tracer,
+)
 from .settings import HandlerSettings
 from .storage import ObjectRef, Storage, findings_metadata
 
@@ -132,6 +140,7 @@ class Worker:
         )
         with tracer.provider.in_subsegment("## store"):
             self.storage.put(self.output_bucket, target, cutout.data, cutout.media_type, metadata)
+        record_cutout(cutout)
         return Result(Outcome.WRITTEN, target)
 
     def _plan(

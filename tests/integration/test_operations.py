@@ -29,6 +29,25 @@ def log_lines(invocation: Invocation) -> list[dict[str, Any]]:
     return found
 
 
+def emf_blobs(invocation: Invocation) -> list[dict[str, Any]]:
+    """The EMF documents one invocation printed (what CloudWatch turns into metrics)."""
+    return [json.loads(line) for line in invocation.function_lines() if line.startswith('{"_aws"')]
+
+
+def emitted(invocation: Invocation) -> dict[str, float]:
+    """Metric name -> sum of its values over the invocation's EMF documents, counted once per
+    document whatever its dimensions (a metric that is also emitted by reason counts twice)."""
+    sums: dict[str, float] = {}
+    for blob in emf_blobs(invocation):
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                values = blob[metric["Name"]]
+                sums[metric["Name"]] = sums.get(metric["Name"], 0) + sum(
+                    values if isinstance(values, list) else [values]
+                )
+    return sums
+
+
 @pytest.fixture(scope="module")
 def misconfigured(moto_endpoint: str) -> Iterator[LambdaEmulator]:
     """A worker deployed with an output bucket that does not exist (deleted, or mistyped): it starts,
@@ -55,3 +74,15 @@ def test_an_object_handed_back_for_retry_is_logged_at_error_with_its_key_and_rea
         assert "exception" in about_object  # the traceback, in the same JSON line
         assert all(line.get("reason") for line in errors), errors  # the hand-back lines say why too
     assert output_keys(stack) == [], "no failure record: the image is not at fault"
+
+
+def test_an_image_is_counted_processed_only_once_its_cutout_is_stored(stack, worker, misconfigured, input_prefix):
+    """ImagesProcessed ("worker: cut out" on the dashboard) was counted when the engine finished,
+    before the store: a worker that could store nothing charted every retried image as cut out."""
+    source = upload(stack, f"{input_prefix}ops/counted.jpg", sample_bytes("coffee.jpg"))
+
+    broken = emitted(misconfigured.invoke(s3_put_event([source])))
+    working = emitted(worker.invoke(s3_put_event([source])))
+
+    assert "ImagesProcessed" not in broken and "TotalLatency" not in broken, broken
+    assert working["ImagesProcessed"] == 1 and working["TotalLatency"] > 0
