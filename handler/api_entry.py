@@ -61,7 +61,7 @@ from .errors import (
     UrlNotFetchedError,
 )
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
-from .observability import logger, metrics, record_cutout, record_failure, traced_removal, tracer
+from .observability import logger, metrics, record_cutout, record_error, record_failure, traced_removal, tracer
 from .payload import fits_in_reply
 from .requests import image_length, json_document, option_text, prefers_json, read_request
 from .settings import load_settings
@@ -259,7 +259,8 @@ def no_route(error: NotFoundError) -> Response[Any]:
 
 @app.exception_handler(DeploymentError)
 def broken_deployment(error: EngineError) -> Response[Any]:
-    logger.exception("the deployment is broken")
+    logger.exception("the deployment is broken", extra={"reason": error.code})
+    record_error(error.code)  # a 500 the function answers itself: Lambda's Errors do not count it
     return error_response(500, error.code, "the service is misconfigured; the error has been logged")
 
 

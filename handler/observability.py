@@ -68,6 +68,15 @@ def record_failure(reason: str) -> None:
     _count_by_reason("ImagesFailed", reason)
 
 
+def record_error(reason: str) -> None:
+    """One image not processed for a reason that is not its own (S3 errors, access denied, a broken
+    deployment or model): handed back for retry by the worker, a 500 from the API. The error alarms
+    watch it beside Lambda's Errors, which count neither the messages and tasks a batch reports
+    failed nor the 500s the API answers itself."""
+    metrics.add_metric(name="ImageErrors", unit=MetricUnit.Count, value=1)
+    _count_by_reason("ImageErrors", reason)
+
+
 def record_skip(reason: str) -> None:
     """One event that needed no work (a duplicate delivery, our own output, another prefix)."""
     metrics.add_metric(name="ImagesSkipped", unit=MetricUnit.Count, value=1)

@@ -25,6 +25,7 @@ from .keys import failure_key, output_key
 from .observability import (
     logger,
     record_cutout,
+    record_error,
     record_failure,
     record_skip,
     retry_reason,
@@ -83,9 +84,9 @@ class Worker:
             try:
                 result = self._process(ref, options or self.settings.default_options)
             except Exception as error:  # not the object's fault: S3, permissions, a broken deployment
-                logger.exception(
-                    "object not processed; it is handed back for retry", extra={"reason": retry_reason(error)}
-                )
+                reason = retry_reason(error)
+                logger.exception("object not processed; it is handed back for retry", extra={"reason": reason})
+                record_error(reason)
                 raise
             logger.info("processed object", extra={"outcome": result.outcome.value, "detail": result.detail})
             return result

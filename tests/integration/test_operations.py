@@ -5,17 +5,33 @@ image and for a broken deployment, checked against what template.yaml's alarms w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import operator
+import re
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.deployment import LocalDeployment
+from engine.settings import MODELS_DIR
+from local.api_gateway import ApiResponse, proxy_event
+from local.deployment import TEMPLATE, LocalDeployment
 from local.emulator import Invocation, LambdaEmulator
-from local.events import s3_put_event, sqs_event
-from tests.integration.buckets import output_keys, sample_bytes, upload
+from local.events import batch_job_event, s3_put_event, sqs_event
+from local.template_config import load_template
+from tests.integration.buckets import corrupt_jpeg, output_keys, sample_bytes, upload
 
 MISSING_BUCKET = "deleted-output-bucket"
+RESOURCES = load_template(TEMPLATE)["Resources"]
+STACK_NAME = "bg-remover"  # events/env.json names the services "<stack>-worker" and "<stack>-api"
+BROKEN_MODEL = "u2netp-int8"  # not the default: the function starts, and fails the requests that ask for it
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "GreaterThanOrEqualToThreshold": operator.ge,
+    "GreaterThanThreshold": operator.gt,
+    "LessThanThreshold": operator.lt,
+    "LessThanOrEqualToThreshold": operator.le,
+}
 
 
 def log_lines(invocation: Invocation) -> list[dict[str, Any]]:
@@ -46,6 +62,104 @@ def emitted(invocation: Invocation) -> dict[str, float]:
                     values if isinstance(values, list) else [values]
                 )
     return sums
+
+
+def source_bytes() -> bytes:
+    return sample_bytes("coffee.jpg")
+
+
+def object_created(bucket: str, key: str) -> dict[str, Any]:
+    """An EventBridge "Object Created" event, as the template's rule delivers it."""
+    return {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": key}},
+    }
+
+
+Observed = list[tuple[str, Invocation]]  # (the function's logical id, one of its invocations)
+
+
+def _resolved(value: Any) -> str:
+    """A dimension value of template.yaml as this local stack has it."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        return str(value["Fn::Sub"]).replace("${AWS::StackName}", STACK_NAME)
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])  # a function's name: the emulator's logical id
+    return str(value)
+
+
+def metric_value(metric: Mapping[str, Any], observed: Observed) -> float | None:
+    """What CloudWatch would hold for one metric of an alarm (Sum) after these invocations, or None
+    when it would have no data. EMF metrics match by namespace, name, dimension set and values."""
+    dimensions = {d["Name"]: _resolved(d["Value"]) for d in metric.get("Dimensions", [])}
+    if metric["Namespace"] == "AWS/Lambda" and metric["MetricName"] == "Errors":
+        invocations = [i for function, i in observed if function == dimensions["FunctionName"]]
+        return float(sum(i.function_error is not None for i in invocations)) if invocations else None
+    values = []
+    for _, invocation in observed:
+        for blob in emf_blobs(invocation):
+            for directive in blob["_aws"]["CloudWatchMetrics"]:
+                names = {m["Name"] for m in directive["Metrics"]}
+                same_dimensions = any(set(d) == set(dimensions) for d in directive["Dimensions"])
+                if (
+                    directive["Namespace"] == metric["Namespace"]
+                    and metric["MetricName"] in names
+                    and same_dimensions
+                    and all(blob.get(name) == value for name, value in dimensions.items())
+                ):
+                    found = blob[metric["MetricName"]]
+                    values += found if isinstance(found, list) else [found]
+    return float(sum(values)) if values else None
+
+
+def alarm_value(alarm: str, observed: Observed) -> float | None:
+    """The value an alarm of template.yaml compares with its threshold: its metric's, or its
+    metric math expression's (FILL and IF as CloudWatch has them) over its metrics."""
+    properties = RESOURCES[alarm]["Properties"]
+    if "MetricName" in properties:
+        return metric_value(properties, observed)
+    values = {
+        m["Id"]: metric_value(m["MetricStat"]["Metric"], observed) for m in properties["Metrics"] if "MetricStat" in m
+    }
+    (expression,) = [m["Expression"] for m in properties["Metrics"] if "Expression" in m and m.get("ReturnData", True)]
+    if all(value is None for value in values.values()):
+        return None
+    functions = {"FILL": lambda value, fill: fill if value is None else value}
+    return float(eval(expression, {"__builtins__": {}, **functions}, values))  # noqa: S307  # nosec B307 - our template
+
+
+def pages(alarm: str, observed: Observed) -> bool:
+    """Whether the alarm goes into ALARM (one evaluation period holding these invocations)."""
+    properties = RESOURCES[alarm]["Properties"]
+    value = alarm_value(alarm, observed)
+    if value is None:
+        return properties["TreatMissingData"] == "breaching"
+    return COMPARE[properties["ComparisonOperator"]](value, float(properties["Threshold"]))
+
+
+def alarms() -> list[str]:
+    return sorted(name for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm")
+
+
+@pytest.fixture(scope="module")
+def broken_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped models, with one model file cut short (a bad image build, a corrupted layer)."""
+    folder = tmp_path_factory.mktemp("models")
+    for path in MODELS_DIR.iterdir():
+        if path.suffix in (".json", ".onnx"):
+            shutil.copy(path, folder / path.name)
+    damaged = folder / f"{BROKEN_MODEL}.onnx"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def broken_model(moto_endpoint: str, broken_model_dir: Path) -> Iterator[LocalDeployment]:
+    with LocalDeployment(
+        extra_env={"ENGINE_MODEL_DIR": str(broken_model_dir)}, s3_endpoint=moto_endpoint
+    ) as deployment:
+        yield deployment
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +200,103 @@ def test_an_image_is_counted_processed_only_once_its_cutout_is_stored(stack, wor
 
     assert "ImagesProcessed" not in broken and "TotalLatency" not in broken, broken
     assert working["ImagesProcessed"] == 1 and working["TotalLatency"] > 0
+
+
+def test_a_broken_deployment_pages_the_operator_whatever_delivers_the_events(
+    stack, misconfigured, broken_model, input_prefix
+):
+    """An SQS batch or a Batch Operations job whose objects all fail for the deployment's fault still
+    returns normally (the failures are reported per message or task), so Lambda's Errors, the only
+    metric the worker's alarm watched, stayed 0: with UseQueue=true the operator heard nothing until
+    the messages reached the failed-events queue, 5 receives of 15 minutes later, and a backfill job
+    never paged at all."""
+    source = upload(stack, f"{input_prefix}ops/paged.jpg", source_bytes())
+    asks_for_broken_model = f"{input_prefix}ops/model.jpg"
+    options = {"options": f"model={BROKEN_MODEL}"}  # as the upload route stores a caller's options
+    stack.s3.put_object(Bucket=stack.input_bucket, Key=asks_for_broken_model, Body=source_bytes(), Metadata=options)
+    worker_with_broken_model = broken_model.emulator(broken_model.s3_function)
+    cases = {
+        "direct event": misconfigured.invoke(s3_put_event([source])),
+        "SQS batch": misconfigured.invoke(sqs_event([json.dumps(s3_put_event([source]))])),
+        "Batch Operations job": misconfigured.invoke(batch_job_event([source], {})),
+        "a model file cut short": worker_with_broken_model.invoke(
+            sqs_event([json.dumps(object_created(stack.input_bucket, asks_for_broken_model))])
+        ),
+    }
+
+    assert cases["Batch Operations job"].payload()["results"][0]["resultCode"] == "TemporaryFailure"
+    assert cases["a model file cut short"].payload()["batchItemFailures"], "handed back, not failed for good"
+    paged = {case: pages("RemoverErrorsAlarm", [("RemoverFunction", i)]) for case, i in cases.items()}
+    assert paged == dict.fromkeys(cases, True)
+    assert output_keys(stack) == [], "no failure record: the images are not at fault"
+
+
+def test_an_api_that_answers_500_for_a_broken_model_pages_the_operator(broken_model):
+    """A model file cut short is a 500 with the deployment's code: the function returned normally,
+    so Lambda's Errors (what the API's alarm watched) stayed 0. A user's bad image pages nobody."""
+    api = broken_model.emulator(broken_model.api_function)
+    photo, headers = sample_bytes("coffee.jpg"), {"Content-Type": "image/jpeg"}
+
+    broken = api.invoke(proxy_event("POST", "/remove", {"model": [BROKEN_MODEL]}, headers, photo))
+    users_mistake = api.invoke(proxy_event("POST", "/remove", None, headers, corrupt_jpeg()))
+    working = api.invoke(proxy_event("POST", "/remove", None, headers, photo))
+
+    assert ApiResponse.from_invocation(broken).status == 500
+    assert ApiResponse.from_invocation(users_mistake).status == 422
+    assert ApiResponse.from_invocation(working).status == 200
+    assert pages("ApiErrorsAlarm", [("ApiFunction", broken)])
+    assert not any(pages(alarm, [("ApiFunction", users_mistake), ("ApiFunction", working)]) for alarm in alarms())
+
+
+def dashboard_metrics() -> list[tuple[str, dict[str, str]]]:
+    """(metric name, dimensions) of every metric of the namespace template.yaml's dashboard charts,
+    the SEARCH expression's included (its dimension set, values unchecked)."""
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    document = json.loads(body.replace("${AWS::StackName}", STACK_NAME).replace("${AWS::Region}", "us-east-1"))
+    found = []
+    for widget in document["widgets"]:
+        for line in widget["properties"]["metrics"]:
+            if line[0] == "BackgroundRemover":
+                names = [item for item in line[2:] if isinstance(item, str)]
+                found.append((line[1], dict(zip(names[::2], names[1::2], strict=True))))
+            elif "expression" in line[-1]:
+                schema = re.search(r"\{BackgroundRemover,([\w,]+)\}", line[-1]["expression"])
+                name = re.search(r'MetricName=\\?"(\w+)', line[-1]["expression"])
+                assert schema and name, line
+                found.append((name.group(1), dict.fromkeys(schema.group(1).split(","), "")))
+    return found
+
+
+def test_every_metric_the_dashboard_charts_is_printed_with_its_dimensions(
+    stack, moto_endpoint, misconfigured, broken_model, input_prefix
+):
+    good = upload(stack, f"{input_prefix}ops/good.jpg", source_bytes())
+    bad = upload(stack, f"{input_prefix}ops/bad.jpg", corrupt_jpeg())
+    api = broken_model.emulator(broken_model.api_function)
+    headers = {"Content-Type": "image/jpeg"}
+    with LocalDeployment(s3_endpoint=moto_endpoint) as fresh:  # a cold start, for ColdStart
+        cold = fresh.emulator(fresh.s3_function).invoke(s3_put_event([good, bad]))
+    invocations = [
+        cold,
+        misconfigured.invoke(sqs_event([json.dumps(s3_put_event([good]))])),
+        api.invoke(proxy_event("POST", "/remove", None, headers, source_bytes())),
+        api.invoke(proxy_event("POST", "/remove", None, headers, corrupt_jpeg())),
+        api.invoke(proxy_event("POST", "/remove", {"model": [BROKEN_MODEL]}, headers, source_bytes())),
+    ]
+    printed = [
+        (directive["Namespace"], name, {d: blob[d] for d in dimensions})
+        for invocation in invocations
+        for blob in emf_blobs(invocation)
+        for directive in blob["_aws"]["CloudWatchMetrics"]
+        for dimensions in directive["Dimensions"]
+        for name in (m["Name"] for m in directive["Metrics"])
+    ]
+
+    for name, dimensions in dashboard_metrics():
+        assert any(
+            namespace == "BackgroundRemover"
+            and metric == name
+            and set(labels) == set(dimensions)
+            and all(not value or labels[d] == value for d, value in dimensions.items())
+            for namespace, metric, labels in printed
+        ), f"{name} {dimensions} is charted but never printed"

@@ -166,13 +166,26 @@ def test_failures_have_a_destination_and_alarms():
         "ReportBatchItemFailures"
     ]
     alarms = {
-        (r["Properties"]["MetricName"], str(r["Properties"]["Dimensions"][0]["Value"]))
+        (metric["MetricName"], str(metric["Dimensions"][0]["Value"]))
         for r in RESOURCES.values()
         if r["Type"] == "AWS::CloudWatch::Alarm"
+        for metric in _alarm_metrics(r["Properties"])
     }
     assert ("Errors", "{'Ref': 'RemoverFunction'}") in alarms
     assert ("Errors", "{'Ref': 'ApiFunction'}") in alarms, "the API function has its alarm too"
-    assert {name for name, _ in alarms} == {"Errors", "ImagesFailed", "ApproximateNumberOfMessagesVisible"}
+    assert {name for name, _ in alarms} == {
+        "Errors",
+        "ImageErrors",
+        "ImagesFailed",
+        "ApproximateNumberOfMessagesVisible",
+    }
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm watches: its own, or those of its metric math."""
+    if "MetricName" in alarm:
+        return [alarm]
+    return [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
 
 
 def test_parameters_and_their_defaults_are_accepted_by_the_handler():

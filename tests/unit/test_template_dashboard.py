@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from engine import StageTimings
@@ -63,11 +64,26 @@ def test_the_dashboard_shows_what_an_operator_looks_for() -> None:
     assert {"ImagesProcessed", "ImagesFailed"} <= per_minute
 
 
-def test_the_api_functions_errors_raise_an_alarm() -> None:
-    alarm = TEMPLATE["Resources"]["ApiErrorsAlarm"]["Properties"]
-    assert alarm["MetricName"] == "Errors" and alarm["Dimensions"] == [
-        {"Name": "FunctionName", "Value": {"Ref": "ApiFunction"}}
+@pytest.mark.parametrize(
+    ("alarm", "function", "service"),
+    [("RemoverErrorsAlarm", "RemoverFunction", "worker"), ("ApiErrorsAlarm", "ApiFunction", "api")],
+)
+def test_each_functions_errors_and_the_images_it_could_not_process_raise_an_alarm(
+    alarm: str, function: str, service: str
+) -> None:
+    """Lambda's Errors, and ImageErrors for what a function reports without raising (a batch's
+    failed messages and tasks, the API's 500s): tests/integration/test_operations.py evaluates them."""
+    metrics = {m["Id"]: m for m in TEMPLATE["Resources"][alarm]["Properties"]["Metrics"]}
+    lambda_errors = metrics["invocation_errors"]["MetricStat"]["Metric"]
+    assert lambda_errors["MetricName"] == "Errors" and lambda_errors["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": function}}
     ]
+    image_errors = metrics["image_errors"]["MetricStat"]["Metric"]
+    assert (image_errors["Namespace"], image_errors["MetricName"]) == (NAMESPACE, "ImageErrors")
+    assert image_errors["Dimensions"] == [{"Name": "service", "Value": {"Fn::Sub": f"${{AWS::StackName}}-{service}"}}]
+    variables = TEMPLATE["Resources"][function]["Properties"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == image_errors["Dimensions"][0]["Value"]
+    assert metrics["errors"]["Expression"] == "FILL(invocation_errors, 0) + FILL(image_errors, 0)"
 
 
 def test_the_architecture_parameter_sets_both_functions_cpu() -> None:
