@@ -125,7 +125,10 @@ def alarm_value(alarm: str, observed: Observed) -> float | None:
     (expression,) = [m["Expression"] for m in properties["Metrics"] if "Expression" in m and m.get("ReturnData", True)]
     if all(value is None for value in values.values()):
         return None
-    functions = {"FILL": lambda value, fill: fill if value is None else value}
+    functions = {
+        "FILL": lambda value, fill: fill if value is None else value,
+        "IF": lambda c, yes, no: yes if c else no,
+    }
     return float(eval(expression, {"__builtins__": {}, **functions}, values))  # noqa: S307  # nosec B307 - our template
 
 
@@ -300,3 +303,30 @@ def test_every_metric_the_dashboard_charts_is_printed_with_its_dimensions(
             and all(not value or labels[d] == value for d, value in dimensions.items())
             for namespace, metric, labels in printed
         ), f"{name} {dimensions} is charted but never printed"
+
+
+def test_the_failed_images_alarm_pages_when_most_images_fail_not_for_a_few_bad_uploads(
+    stack, worker, moto_endpoint, input_prefix
+):
+    """ImageFailuresAlarm paged on 5 failed images in 5 minutes, whatever else was done: five bad
+    files from one user woke the operator, for failures the failure records already tell the user
+    about. What it is for is a deployment that turns every image into a failure of its own (a valid
+    but wrong setting, here ENGINE_MAX_MEGAPIXELS below the photos' size; a MemorySize too small):
+    that still pages, as at least 10 failed images that are at least half of those finished."""
+
+    def uploads(name: str, data: bytes, count: int):
+        return [upload(stack, f"{input_prefix}ops/{name}-{i}.jpg", data) for i in range(count)]
+
+    few_bad_files = worker.invoke(s3_put_event(uploads("user-a", corrupt_jpeg(), 5)))
+    bad_among_good = worker.invoke(
+        s3_put_event(uploads("user-b", corrupt_jpeg(), 12) + uploads("ok", source_bytes(), 13))
+    )
+    photos = uploads("photo", source_bytes(), 12)
+    with LocalDeployment(extra_env={"ENGINE_MAX_MEGAPIXELS": "0.1"}, s3_endpoint=moto_endpoint) as wrong_setting:
+        every_photo_refused = wrong_setting.emulator(wrong_setting.s3_function).invoke(s3_put_event(photos))
+
+    assert emitted(few_bad_files)["ImagesFailed"] == 2 * 5  # in total and by reason
+    assert emitted(every_photo_refused)["ImagesFailed"] == 2 * 12
+    assert not pages("ImageFailuresAlarm", [("RemoverFunction", few_bad_files)])
+    assert not pages("ImageFailuresAlarm", [("RemoverFunction", bad_among_good)])
+    assert pages("ImageFailuresAlarm", [("RemoverFunction", every_photo_refused)])

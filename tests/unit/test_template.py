@@ -177,6 +177,7 @@ def test_failures_have_a_destination_and_alarms():
         "Errors",
         "ImageErrors",
         "ImagesFailed",
+        "ImagesProcessed",
         "ApproximateNumberOfMessagesVisible",
     }
 
