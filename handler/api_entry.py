@@ -61,15 +61,25 @@ from .errors import (
     UrlNotFetchedError,
 )
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
-from .observability import logger, metrics, record_cutout, record_error, record_failure, traced_removal, tracer
+from .observability import (
+    cold_start_checked,
+    logger,
+    metrics,
+    record_cutout,
+    record_error,
+    record_failure,
+    traced_removal,
+    tracer,
+)
 from .payload import fits_in_reply
 from .requests import image_length, json_document, option_text, prefers_json, read_request
 from .settings import load_settings
 from .storage import OPTIONS_METADATA, Storage, findings_metadata
 
-settings = load_settings()  # read once: a bad variable fails the cold start
-load_model(settings.engine, settings.default_options.model)  # so does a default model not baked in
-storage = Storage.from_env()
+with cold_start_checked():
+    settings = load_settings()  # read once: a bad variable fails the cold start
+    load_model(settings.engine, settings.default_options.model)  # so does a default model not baked in
+    storage = Storage.from_env()
 app = APIGatewayRestResolver()
 PAGE_HTML = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 # The caller's errors and their HTTP status (the first class that matches wins).

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
-from engine import Cutout, EngineError, EngineSettings, Options, remove_background
+from engine import Cutout, EngineSettings, Options, remove_background
 
 # Invocations that touch no image (the page, a duplicate, a test event) have no metrics to publish.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
@@ -57,9 +59,20 @@ def retry_reason(error: BaseException) -> str:
     exception's class (`EndpointConnectionError`, `OutOfTimeError`)."""
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code") or type(error).__name__)
-    if isinstance(error, EngineError):
-        return error.code
-    return type(error).__name__
+    code = getattr(error, "code", None)  # EngineError's, SettingsError's
+    return code if isinstance(code, str) else type(error).__name__
+
+
+@contextmanager
+def cold_start_checked() -> Iterator[None]:
+    """Around an entry point's start-up (settings, the default model): what fails it is the
+    deployment's (a bad variable, a model not baked in), logged as one JSON ERROR line with its
+    reason before the runtime reports the failed start, which Lambda counts as an error."""
+    try:
+        yield
+    except Exception as error:
+        logger.exception("the function cannot start: the deployment is broken", extra={"reason": retry_reason(error)})
+        raise
 
 
 def record_failure(reason: str) -> None:

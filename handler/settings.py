@@ -26,6 +26,8 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 class SettingsError(ValueError):
     """An environment variable has a value the handler cannot work with."""
 
+    code = "invalid_setting"  # as the engine's SettingError: the reason its failed cold start logs
+
 
 @dataclass(frozen=True)
 class HandlerSettings:

@@ -23,6 +23,7 @@ from local.template_config import load_template
 from tests.integration.buckets import corrupt_jpeg, output_keys, sample_bytes, upload
 
 MISSING_BUCKET = "deleted-output-bucket"
+TEST_EVENT = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2025-01-15T12:00:00Z", "Bucket": "input"}
 RESOURCES = load_template(TEMPLATE)["Resources"]
 STACK_NAME = "bg-remover"  # events/env.json names the services "<stack>-worker" and "<stack>-api"
 BROKEN_MODEL = "u2netp-int8"  # not the default: the function starts, and fails the requests that ask for it
@@ -330,3 +331,16 @@ def test_the_failed_images_alarm_pages_when_most_images_fail_not_for_a_few_bad_u
     assert not pages("ImageFailuresAlarm", [("RemoverFunction", few_bad_files)])
     assert not pages("ImageFailuresAlarm", [("RemoverFunction", bad_among_good)])
     assert pages("ImageFailuresAlarm", [("RemoverFunction", every_photo_refused)])
+
+
+@pytest.mark.parametrize("function", ["s3_function", "api_function"])
+def test_a_function_that_cannot_start_says_why_in_a_json_error_line(moto_endpoint, function):
+    """A bad setting fails the cold start (test_deployment_errors.py), and the only trace was the
+    runtime's plain-text traceback: a Logs Insights query on level and reason found nothing."""
+    with LocalDeployment(extra_env={"ENGINE_THREADS": "abc"}, s3_endpoint=moto_endpoint) as broken:
+        invocation = broken.emulator(getattr(broken, function)).invoke(TEST_EVENT)
+
+    assert invocation.function_error is not None
+    (line,) = [line for line in log_lines(invocation) if line["level"] == "ERROR"]
+    assert line["reason"] == "invalid_setting" and "ENGINE_THREADS" in line["exception"]
+    assert line["service"].startswith(STACK_NAME)
