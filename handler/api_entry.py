@@ -74,7 +74,7 @@ from .observability import (
 from .payload import fits_in_reply
 from .requests import image_length, json_document, option_text, prefers_json, read_request
 from .settings import load_settings
-from .storage import OPTIONS_METADATA, Storage, findings_metadata
+from .storage import OPTIONS_METADATA, REQUEST_METADATA, Storage, findings_metadata
 
 with cold_start_checked():
     settings = load_settings()  # read once: a bad variable fails the cold start
@@ -214,10 +214,16 @@ def create_upload() -> Response[Any]:
     fields = {"Content-Type": mimetypes.guess_type(key)[0] or "application/octet-stream"}
     if query:
         fields[f"x-amz-meta-{OPTIONS_METADATA}"] = urlencode(sorted(query.items()))
+    request_id = app.current_event.request_context.request_id
+    if request_id:  # the worker's log lines about the upload carry it
+        fields[f"x-amz-meta-{REQUEST_METADATA}"] = request_id
     result = output_key(key, settings.output_prefix, options.output_format.suffix)
     failure = failure_key(key, settings.failure_prefix)
     expires = settings.upload_url_expires
     form = storage.presign_post(settings.input_bucket, key, expires, settings.max_input_bytes, fields)
+    logger.info(
+        "upload created", extra={"upload_key": key, "options": fields.get(f"x-amz-meta-{OPTIONS_METADATA}", "")}
+    )
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,

@@ -54,6 +54,9 @@ class ObjectRef:
 # User metadata of an input object: the engine options its uploader chose, as a query string
 # (`crop=true&background=ffffff`); the API's upload route sets it, the worker applies it.
 OPTIONS_METADATA = "options"
+# User metadata of an input object uploaded through POST /uploads: the API request's id, which the
+# worker's log lines about the object carry (api_request_id), so one search follows an upload.
+REQUEST_METADATA = "api-request-id"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class SourceObject:
     etag: str
     version_id: str | None
     options: str = ""  # OPTIONS_METADATA of the object, "" when it has none
+    request_id: str = ""  # REQUEST_METADATA of the object, "" when it has none
 
 
 def findings_metadata(findings: Mapping[str, float | bool]) -> dict[str, str]:
@@ -134,8 +138,14 @@ class Storage:
                     f"the object is {response['ContentLength']} bytes, over the {max_bytes}-byte limit"
                 )
             data = body.read()
-        options = response.get("Metadata", {}).get(OPTIONS_METADATA, "")
-        return SourceObject(data, clean_etag(response["ETag"]) or "", response.get("VersionId"), options)
+        metadata = response.get("Metadata", {})
+        return SourceObject(
+            data,
+            clean_etag(response["ETag"]) or "",
+            response.get("VersionId"),
+            metadata.get(OPTIONS_METADATA, ""),
+            metadata.get(REQUEST_METADATA, "")[:128],
+        )
 
     def metadata(self, bucket: str, key: str) -> dict[str, str] | None:
         """User metadata of an existing object, or None when there is no such object."""

@@ -88,8 +88,11 @@ class Worker:
                 logger.exception("object not processed; it is handed back for retry", extra={"reason": reason})
                 record_error(reason)
                 raise
-            logger.info("processed object", extra={"outcome": result.outcome.value, "detail": result.detail})
-            return result
+            else:
+                logger.info("processed object", extra={"outcome": result.outcome.value, "detail": result.detail})
+                return result
+            finally:
+                logger.remove_keys(["api_request_id"])  # set by _process for an upload of the API's
 
     def ignore_reason(self, ref: ObjectRef) -> str | None:
         """Why this object is not ours to process, or None when it is."""
@@ -120,6 +123,8 @@ class Worker:
             with tracer.provider.in_subsegment("## fetch"):
                 source = self.storage.fetch(ref, self.settings.max_input_bytes)
             etag = source.etag
+            if source.request_id:  # uploaded through POST /uploads: this object's lines name its request
+                logger.append_keys(api_request_id=source.request_id)
             if source.options:  # the uploader's own options (the API's upload route) come last
                 options = options.merged(_query(source.options))
                 target, wanted, recorded = self._plan(ref.key, options, target, recorded)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from engine.settings import MODELS_DIR
 from local.api_gateway import ApiResponse, proxy_event
@@ -344,3 +345,27 @@ def test_a_function_that_cannot_start_says_why_in_a_json_error_line(moto_endpoin
     (line,) = [line for line in log_lines(invocation) if line["level"] == "ERROR"]
     assert line["reason"] == "invalid_setting" and "ENGINE_THREADS" in line["exception"]
     assert line["service"].startswith(STACK_NAME)
+
+
+def test_an_upload_is_followed_from_the_api_request_to_the_workers_log(stack, worker):
+    """POST /uploads logged nothing, so the request id a caller quotes (API Gateway's) led to no
+    object, and the worker's lines for the upload named no request. The API now logs the upload's
+    key under its request id, and the upload carries that id to the worker's log lines."""
+    api = stack.emulator(stack.api_function)
+    request = proxy_event(
+        "POST", "/uploads", {"crop": ["true"]}, {"Content-Type": "application/json"}, b'{"filename": "shot.jpg"}'
+    )
+    ticket_call = api.invoke(request)
+    ticket = json.loads(ApiResponse.from_invocation(ticket_call).body)
+    form = ticket["upload"]
+    posted = requests.post(form["url"], data=form["fields"], files={"file": ("shot.jpg", source_bytes())}, timeout=30)
+    assert posted.status_code in (200, 204)
+    key = ticket["source"]["key"]
+    processed = worker.invoke(object_created(stack.input_bucket, key))
+
+    request_id = request["requestContext"]["requestId"]
+    (created,) = [line for line in log_lines(ticket_call) if line.get("upload_key") == key]
+    assert created["correlation_id"] == request_id and created["level"] == "INFO"
+    (done,) = [line for line in log_lines(processed) if line["message"] == "processed object"]
+    assert done["key"] == key and done["outcome"] == "written" and done["api_request_id"] == request_id
+    assert "X-Amz-Signature" not in json.dumps(log_lines(ticket_call))
