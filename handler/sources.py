@@ -48,7 +48,8 @@ def is_batch_operations_job(event: dict[str, Any]) -> bool:
 
 
 def object_refs(event: dict[str, Any]) -> NamedObjects:
-    """The objects created according to an S3 notification or EventBridge event.
+    """The objects created according to an S3 notification or EventBridge event, or the one a
+    Lambda on-failure record holds as its `requestPayload`.
 
     The `s3:TestEvent` S3 sends when a notification is configured names none. Other record types
     (deletions, restores) name none either: the buckets only subscribe to object creation. A
@@ -56,6 +57,10 @@ def object_refs(event: dict[str, Any]) -> NamedObjects:
     """
     if event.get("Event") == "s3:TestEvent":
         return NamedObjects([])
+    if isinstance(event.get("requestPayload"), dict) and "requestContext" in event:
+        # Lambda's on-failure record of an invocation that failed every attempt, redriven from the
+        # failed-events queue (docs/operations.md): the event it wraps is the work.
+        return object_refs(event["requestPayload"])
     if "Records" in event:
         named = NamedObjects([])
         for number, record in enumerate(event["Records"], start=1):
