@@ -90,3 +90,13 @@ def test_the_architecture_parameter_sets_both_functions_cpu() -> None:
     spec = TEMPLATE["Parameters"]["Architecture"]
     assert spec["Default"] == "x86_64" and spec["AllowedValues"] == ["x86_64", "arm64"]
     assert TEMPLATE["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
+
+
+def test_the_cold_starts_charted_are_this_stacks_only() -> None:
+    """The SEARCH matched every service of the namespace, which every stack shares: a prod stack's
+    dashboard counted a staging stack's cold starts in the same account and region."""
+    body = TEMPLATE["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    (search,) = re.findall(r"SEARCH\('([^']*)'", body)
+    services = re.findall(r'service=\\"([^"\\]+)\\"', search)
+    assert sorted(services) == ["${AWS::StackName}-api", "${AWS::StackName}-worker"], search
+    assert " OR " in search and 'MetricName=\\"ColdStart\\"' in search
