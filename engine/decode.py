@@ -359,6 +359,8 @@ def _to_bgr_and_alpha(
 
 def _wide_top(image: Image.Image) -> float:
     """The largest sample of a 16/32-bit integer or float image (NaN ignored), which sets its scale."""
+    if image.mode.startswith("I;16"):  # scaled by 257 whatever their top; Pillow has no extrema of I;16B
+        return 65535.0
     top = float(image.getextrema()[1])  # type: ignore[arg-type]
     if not math.isnan(top):
         return top

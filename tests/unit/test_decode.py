@@ -148,6 +148,16 @@ def test_a_16_bit_gray_png_keeps_its_transparent_sample_value() -> None:
     assert decoded.bgr[3, 3].tolist() == [4, 4, 4]  # 1000 / 257, rounded
 
 
+def test_a_big_endian_16_bit_gray_tiff_decodes_as_its_little_endian_twin() -> None:
+    """A TIFF written big-endian ("MM", as Macs, scanners and scientific cameras write them) opens
+    in Pillow's I;16B mode, whose extrema Pillow cannot take: it was refused as corrupt."""
+    ramp = (np.arange(256, dtype=np.uint32) * 257).reshape(16, 16).astype(np.uint16)
+    big = decode_image(_save(Image.fromarray(ramp.astype(">u2")), "TIFF"), MAX_MP)
+    little = decode_image(_save(Image.fromarray(ramp), "TIFF"), MAX_MP)
+    assert np.array_equal(big.bgr, little.bgr)
+    assert big.bgr[:, :, 0].ravel().tolist() == list(range(256))
+
+
 def test_16_bit_rgb_tiff() -> None:
     data = _save(Image.fromarray(_rgb()), "TIFF")
     assert decode_image(data, MAX_MP).bgr.shape == (64, 96, 3)
