@@ -26,7 +26,9 @@ from .pipeline import remove_background
 from .result import Cutout
 
 Source = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO | Image.Image
-_PNG_MODES = frozenset(("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"))  # what Pillow writes as PNG
+_PNG_MODES = frozenset(("1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"))  # what Pillow writes as PNG
+_TIFF_MODES = frozenset(("CMYK", "F", "I", "I;16L", "LAB", "PA", "RGBX", "YCbCr"))  # the rest it writes as TIFF
+_WRITABLE_AS = {"La": "LA", "RGBa": "RGBA", "I;16N": "I;16"}  # premultiplied alpha, native byte order
 
 
 def read_source(source: Source) -> bytes:
@@ -52,11 +54,14 @@ def read_source(source: Source) -> bytes:
 
 def encoded(image: Image.Image) -> bytes:
     """A PIL image as a lossless file the pipeline reads as it reads any: PNG (stored, fast) where
-    the mode allows, else TIFF (CMYK and the like), with its ICC profile and EXIF."""
+    the mode allows, else TIFF (CMYK and the like), with its ICC profile and EXIF. A mode Pillow
+    writes in neither (La, RGBa, I;16N, HSV) is converted first: to its plain twin, else RGB(A)."""
     out = io.BytesIO()
     params: dict[str, object] = {"exif": image.getexif()}
     if image.info.get("icc_profile"):
         params["icc_profile"] = image.info["icc_profile"]
+    if image.mode not in _PNG_MODES | _TIFF_MODES:
+        image = image.convert(_WRITABLE_AS.get(image.mode) or ("RGBA" if "A" in image.getbands() else "RGB"))
     if image.mode in _PNG_MODES:
         image.save(out, "PNG", compress_level=0, **params)
     else:

@@ -104,6 +104,30 @@ def test_a_pil_image_in_any_mode_is_cut_out_keeping_its_transparency(mode: str) 
         assert np.asarray(cut.getchannel("A"))[:5].max() == 0, "the top rows were already transparent"
 
 
+@pytest.mark.parametrize("mode", ["I", "I;16B", "I;16L", "I;16N", "La", "RGBa", "HSV", "PA", "LAB", "YCbCr", "F"])
+def test_a_pil_image_in_a_mode_neither_png_nor_tiff_writes_is_cut_out_too(mode: str) -> None:
+    """Pillow writes no PNG of mode I (any more) and no file at all of La, RGBa, I;16N or HSV: these
+    were an OSError from inside the library, and a big-endian I;16B a 'corrupt image' error."""
+    rgb = Image.fromarray(scene(120, 90, seed=5)[0][:, :, ::-1].copy())
+    gray16 = np.asarray(rgb.convert("L")).astype(np.uint16) * 257
+    if mode in ("I", "I;16B", "I;16L", "I;16N"):
+        dtype = {"I": np.int32, "I;16B": ">u2", "I;16L": "<u2", "I;16N": "=u2"}[mode]
+        image = Image.frombytes(mode, rgb.size, gray16.astype(dtype).tobytes())
+    elif mode in ("La", "RGBa"):
+        image = rgb.convert(mode[:-1] + "A")
+        image.putalpha(Image.linear_gradient("L").resize((120, 90)).point(lambda v: 0 if v < 40 else 255))
+        image = image.convert(mode)
+    else:
+        image = rgb.convert(mode)
+    assert image.mode == mode
+
+    cut = engine.remove(image)
+
+    assert isinstance(cut, Image.Image) and cut.mode == "RGBA" and cut.size == (120, 90)
+    if mode in ("La", "RGBa"):
+        assert np.asarray(cut.getchannel("A"))[:5].max() == 0, "the top rows were already transparent"
+
+
 def test_a_pil_images_exif_orientation_and_icc_profile_are_honoured() -> None:
     from PIL import ImageCms  # noqa: PLC0415
 
