@@ -44,14 +44,26 @@ def describe(body: str) -> str:
         return f"not an event: {body[:MAX_PRINTED]!r}"
     error = ""
     if isinstance(event.get("requestPayload"), dict):
-        attempts = event.get("requestContext", {}).get("approximateInvokeCount", "?")
-        last_error = str((event.get("responsePayload") or {}).get("errorMessage", ""))
+        attempts = _mapping(event.get("requestContext")).get("approximateInvokeCount", "?")
+        response = event.get("responsePayload")
+        last_error = str(response.get("errorMessage", "") if isinstance(response, dict) else response or "")
         error = f" after {attempts} attempts: {last_error[:MAX_PRINTED]}"
         event = event["requestPayload"]
-    keys = [str(r.get("s3", {}).get("object", {}).get("key")) for r in event.get("Records", []) if isinstance(r, dict)]
+    records = event.get("Records")
+    keys = [str(_mapping(_mapping(_mapping(r).get("s3")).get("object")).get("key")) for r in _list(records)]
     if "detail" in event:
-        keys.append(str(event["detail"].get("object", {}).get("key")))
-    return f"objects {keys}{error}" if keys else f"no object named: {body[:MAX_PRINTED]!r}"
+        keys.append(str(_mapping(_mapping(event["detail"]).get("object")).get("key")))
+    named = [key for key in keys if key != "None"]
+    return f"objects {named}{error}" if named else f"no object named{error}: {body[:MAX_PRINTED]!r}"
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (a malformed message is described, not raised on)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def invocation_error(response: dict[str, Any], payload: bytes) -> str | None:

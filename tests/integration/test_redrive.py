@@ -79,3 +79,26 @@ def test_every_kind_of_failed_event_is_redriven_and_a_poison_message_stays(stack
     assert (report.redriven, report.kept) == (3, 1)
     left = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=3)["Messages"]
     assert [m["Body"] for m in left] == [POISON], "what still fails stays, for the operator to look at"
+
+
+def test_a_dry_run_describes_malformed_messages_and_leaves_every_message_visible(stack):
+    """A message of an unexpected shape (a `detail` or `responsePayload` that is text, `Records`
+    null, a record whose `s3` is text) stopped `--dry-run` with a traceback, and the messages it had
+    received stayed invisible for the visibility timeout: the operator saw none of the queue."""
+    sqs = stack.server.client("sqs")
+    queue_url = sqs.create_queue(QueueName="ops-failed-events-malformed")["QueueUrl"]
+    bodies = [
+        json.dumps({"source": "aws.s3", "detail-type": "Object Created", "detail": "cut short"}),
+        json.dumps({"Records": None}),
+        json.dumps({"Records": [{"s3": "cut short"}]}),
+        json.dumps({**destination_record({"Records": []}), "responsePayload": "Task timed out", "requestContext": 3}),
+    ]
+    for body in bodies:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+
+    looked = redrive(sqs, None, queue_url, "function", dry_run=True)
+
+    assert looked.kept == 4 and len(looked.lines) == 4
+    assert all("no object named" in line for line in looked.lines), looked.lines
+    left = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert len(left) == 4, "a dry run leaves every message visible"
