@@ -66,6 +66,7 @@ class SourceObject:
     version_id: str | None
     options: str = ""  # OPTIONS_METADATA of the object, "" when it has none
     request_id: str = ""  # REQUEST_METADATA of the object, "" when it has none
+    last_modified: str = ""  # the object's time of writing (ISO 8601, to the second), "" when S3 gave none
 
 
 def findings_metadata(findings: Mapping[str, float | bool]) -> dict[str, str]:
@@ -145,6 +146,7 @@ class Storage:
             response.get("VersionId"),
             metadata.get(OPTIONS_METADATA, ""),
             metadata.get(REQUEST_METADATA, "")[:128],
+            last_modified.isoformat() if (last_modified := response.get("LastModified")) else "",
         )
 
     def metadata(self, bucket: str, key: str) -> dict[str, str] | None:

@@ -112,7 +112,7 @@ class Worker:
         if reason:
             record_skip(reason)
             return Result(Outcome.IGNORED, reason)
-        etag = ref.etag
+        etag, written = ref.etag, None
         try:
             target, wanted, recorded = self._plan(ref.key, options)
             if _made_from(recorded, ref.etag, wanted):
@@ -122,7 +122,7 @@ class Worker:
                 return Result(Outcome.DUPLICATE, target, "a later write of this key was already processed")
             with tracer.provider.in_subsegment("## fetch"):
                 source = self.storage.fetch(ref, self.settings.max_input_bytes)
-            etag = source.etag
+            etag, written = source.etag, source.last_modified
             if source.request_id:  # uploaded through POST /uploads: this object's lines name its request
                 logger.append_keys(api_request_id=source.request_id)
             if source.options:  # the uploader's own options (the API's upload route) come last
@@ -132,7 +132,7 @@ class Worker:
                 return self._duplicate(target)
             cutout = traced_removal(source.data, options, self.settings.engine)
         except (InputError, PermanentError) as error:  # the engine's and our own permanent failures
-            return self._fail(ref, etag, error)
+            return self._fail(ref, etag, error, written)
         metadata = _within_limit(
             {
                 **_source_metadata(ref.bucket, ref.key, source.etag, source.version_id),
@@ -164,15 +164,19 @@ class Worker:
         record_skip("duplicate")
         return Result(Outcome.DUPLICATE, target, "already made from this object version")
 
-    def _fail(self, ref: ObjectRef, etag: str | None, error: InputError | PermanentError) -> Result:
+    def _fail(
+        self, ref: ObjectRef, etag: str | None, error: InputError | PermanentError, written: str | None = None
+    ) -> Result:
         """Record a permanent failure beside the outputs and report it; a redelivery of the same
         failure (same object version, same write of the key, same reason) keeps the first record
-        and is counted as a skip, not as a second failed image."""
+        and is counted as a skip, not as a second failed image. `written` is the object's time of
+        writing, when it was read: without S3's sequencer it tells a re-upload of the same bytes."""
         code = error.code
         key = failure_key(ref.key, self.settings.failure_prefix)
         metadata = {
             **_source_metadata(ref.bucket, ref.key, etag, ref.version_id),
             **({"source-sequencer": ref.sequencer} if ref.sequencer else {}),
+            **({"source-last-modified": written} if written else {}),
             "reason": code,
         }
         with tracer.provider.in_subsegment("## check_failure"):
@@ -230,9 +234,9 @@ def _made_from(recorded: dict[str, str] | None, etag: str | None, wanted: str) -
 
 def _same_failure(recorded: dict[str, str] | None, metadata: dict[str, str]) -> bool:
     """Whether an existing failure record is this one's: the same object version (ETag, and the
-    version id and S3's sequencer of the write where the event names them) and the same reason. A
-    record without an ETag to compare never is."""
-    fields = ("source-etag", "source-version-id", "source-sequencer", "reason")
+    version id, S3's sequencer of the write and the object's time of writing where they are known)
+    and the same reason. A record without an ETag to compare never is."""
+    fields = ("source-etag", "source-version-id", "source-sequencer", "source-last-modified", "reason")
     return bool(recorded and metadata.get("source-etag") and all(recorded.get(f) == metadata.get(f) for f in fields))
 
 

@@ -6,6 +6,7 @@ import copy
 import importlib
 import io
 import json
+import time
 from types import ModuleType
 from urllib.parse import quote, quote_plus
 
@@ -212,6 +213,40 @@ def test_a_redelivered_failure_is_counted_and_recorded_once_and_a_new_version_ag
     s3_entry.lambda_handler(event, lambda_context)
     assert read_failure(s3, record)["source"]["etag"] == second_etag
     assert emf_metrics(capsys.readouterr().out)["ImagesFailed"] == [1.0, 1.0]
+
+
+def test_without_a_sequencer_the_same_bad_bytes_uploaded_again_are_a_new_failure(
+    s3, s3_entry, sample_images, lambda_context, capsys
+):
+    """Events without S3's sequencer (a Batch Operations re-run, a replayed event) tell a re-upload
+    of the same bad bytes from a redelivery by the object's time of writing: fail, succeed, then the
+    same broken file again is a failure counted and recorded anew, not a duplicate of the first."""
+    record = s3_record("samples/broken.jpg")
+    del record["s3"]["object"]["sequencer"]
+    event = {"Records": [record]}
+
+    def upload(data: bytes) -> None:  # and the event S3 sends for it names its ETag
+        record["s3"]["object"]["eTag"] = put(s3, "samples/broken.jpg", data)
+
+    broken = sample_images["coffee.jpg"][:3000]
+    upload(broken)
+    s3_entry.lambda_handler(event, lambda_context)
+    first = read_failure(s3, "failures/samples/broken.jpg.json")
+    time.sleep(1.1)  # S3 keeps an object's time of writing to the second
+    upload(sample_images["astronaut.jpg"])
+    assert s3_entry.lambda_handler(event, lambda_context)["results"][0].startswith("written:")
+    time.sleep(1.1)
+    upload(broken)
+    capsys.readouterr()
+
+    again = s3_entry.lambda_handler(event, lambda_context)
+
+    assert again["results"][0].startswith("failed: corrupt_image")
+    assert emf_metrics(capsys.readouterr().out).get("ImagesFailed") == [1.0, 1.0], "counted as a new failure"
+    assert read_failure(s3, "failures/samples/broken.jpg.json")["time"] >= first["time"]
+    redelivered = s3_entry.lambda_handler(event, lambda_context)
+    assert redelivered["results"][0].startswith("failed:")
+    assert "ImagesFailed" not in emf_metrics(capsys.readouterr().out), "a redelivery still counts once"
 
 
 def test_a_malformed_record_fails_the_event_after_the_others_are_processed(s3, s3_entry, sample_images, lambda_context):
