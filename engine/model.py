@@ -123,7 +123,7 @@ def model_input(bgr: np.ndarray, size: tuple[int, int], mean: Sequence[float], s
     return np.ascontiguousarray(tensor.transpose(2, 0, 1)[None])
 
 
-def create_session(path: Path, threads: int) -> ort.InferenceSession:
+def create_session(path: Path, threads: int, spinning: bool = False) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
@@ -135,8 +135,9 @@ def create_session(path: Path, threads: int) -> ort.InferenceSession:
     # Pool threads sleep between runs instead of spinning: spinning costs nothing on an idle machine,
     # but under Lambda's CPU quota it is charged to the function and throttles the refinement after
     # each inference (2 MP, inference + refinement at 2048 MB: 227 and 225 ms against 259 and 233 in
-    # two runs; unlimited: the same; studies/results/cpu_quota.md, docs/deploy.md).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # two runs; unlimited: the same; studies/results/cpu_quota.md, docs/deploy.md). `spinning` is
+    # ONNX Runtime's own default, for that study to compare.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

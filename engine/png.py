@@ -52,11 +52,12 @@ def write_png(pixels: np.ndarray, level: int = 1, threads: int = 1, icc_profile:
 
 def chunk(kind: bytes, payload: bytes) -> bytes:
     """One PNG chunk: length, type, data and the CRC of type and data."""
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    return b"".join(_chunk_pieces(kind, [payload]))
 
 
 def _chunk_pieces(kind: bytes, payload: list[bytes]) -> list[bytes]:
-    """A chunk whose data is `payload` joined, as pieces to join (its CRC computed piece by piece)."""
+    """A chunk whose data is `payload` joined, as pieces to join (its CRC computed piece by piece,
+    so a large payload is copied once, into the file)."""
     crc = zlib.crc32(kind)
     for piece in payload:
         crc = zlib.crc32(piece, crc)

@@ -52,18 +52,18 @@ class EngineSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineSettings:
         env = os.environ if env is None else env
+        function_memory = _positive(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int)  # set in Lambda only
         return cls(
             model=env.get("ENGINE_MODEL", "").strip() or DEFAULT_MODEL,
             model_dir=Path(env.get("ENGINE_MODEL_DIR", "").strip() or MODELS_DIR),
-            threads=_threads(env),
+            threads=_threads(env, function_memory),
             max_megapixels=_positive(env, "ENGINE_MAX_MEGAPIXELS", float) or DEFAULT_MAX_MEGAPIXELS,
-            memory_budget_mb=_memory_budget(env),
+            memory_budget_mb=_memory_budget(env, function_memory),
         )
 
 
-def _threads(env: Mapping[str, str]) -> int:
+def _threads(env: Mapping[str, str], function_memory: float | None) -> int:
     cpus = usable_cpus()
-    function_memory = _positive(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int)
     if function_memory is not None:  # in Lambda: the CPU time its memory buys, not the CPUs it shows
         cpus = min(cpus, lambda_vcpus(int(function_memory)))
     wanted = _positive(env, "ENGINE_THREADS", int)
@@ -75,11 +75,10 @@ def _threads(env: Mapping[str, str]) -> int:
     return int(wanted)
 
 
-def _memory_budget(env: Mapping[str, str]) -> float | None:
+def _memory_budget(env: Mapping[str, str], function_memory: float | None) -> float | None:
     explicit = _positive(env, "ENGINE_MEMORY_BUDGET_MB", float)
     if explicit is not None:
         return float(explicit)
-    function_memory = _positive(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int)
     return None if function_memory is None else function_memory * MEMORY_BUDGET_SHARE
 
 

@@ -47,7 +47,6 @@ from engine import (
     UnsupportedFormatError,
     check_model,
     finding_text,
-    load_model,
 )
 
 from .errors import (
@@ -62,7 +61,6 @@ from .errors import (
 )
 from .keys import failure_key, has_supported_suffix, output_key, reply_key, upload_key
 from .observability import (
-    cold_start_checked,
     logger,
     metrics,
     record_cutout,
@@ -73,13 +71,10 @@ from .observability import (
 )
 from .payload import fits_in_reply
 from .requests import image_length, json_document, option_text, prefers_json, read_request
-from .settings import load_settings
-from .storage import OPTIONS_METADATA, REQUEST_METADATA, Storage, findings_metadata
+from .startup import start
+from .storage import OPTIONS_METADATA, REQUEST_METADATA, findings_metadata
 
-with cold_start_checked():
-    settings = load_settings()  # read once: a bad variable fails the cold start
-    load_model(settings.engine, settings.default_options.model)  # so does a default model not baked in
-    storage = Storage.from_env()
+settings, storage = start()  # once: a bad variable or a default model not baked in fails the cold start
 app = APIGatewayRestResolver()
 PAGE_HTML = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 # The caller's errors and their HTTP status (the first class that matches wins).

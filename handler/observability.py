@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -61,18 +59,6 @@ def retry_reason(error: BaseException) -> str:
         return str(error.response.get("Error", {}).get("Code") or type(error).__name__)
     code = getattr(error, "code", None)  # EngineError's, SettingsError's
     return code if isinstance(code, str) else type(error).__name__
-
-
-@contextmanager
-def cold_start_checked() -> Iterator[None]:
-    """Around an entry point's start-up (settings, the default model): what fails it is the
-    deployment's (a bad variable, a model not baked in), logged as one JSON ERROR line with its
-    reason before the runtime reports the failed start, which Lambda counts as an error."""
-    try:
-        yield
-    except Exception as error:
-        logger.exception("the function cannot start: the deployment is broken", extra={"reason": retry_reason(error)})
-        raise
 
 
 def record_failure(reason: str) -> None:

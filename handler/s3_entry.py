@@ -34,19 +34,17 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from engine import InvalidOptionError, Options, load_model
+from engine import InvalidOptionError, Options
 
-from .observability import cold_start_checked, logger, metrics, retry_reason, tracer
+from .observability import logger, metrics, retry_reason, tracer
 from .requests import json_option_text
-from .settings import load_settings
 from .sources import NamedObjects, is_batch_operations_job, is_sqs_batch, message_object_refs, object_refs
-from .storage import ObjectRef, Storage
+from .startup import start
+from .storage import ObjectRef
 from .worker import Outcome, Worker, ensure_time_left
 
-with cold_start_checked():
-    settings = load_settings()  # read once: a bad variable fails the cold start
-    load_model(settings.engine, settings.default_options.model)  # so does a default model not baked in
-    worker = Worker(settings, Storage.from_env())
+settings, storage = start()  # once: a bad variable or a default model not baked in fails the cold start
+worker = Worker(settings, storage)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import boto3
 
+from handler.sources import UnsupportedEventError, message_object_refs
+
 MAX_PRINTED = 300  # characters of a body or an error in the report
 
 
@@ -34,8 +36,8 @@ class Report:
 
 
 def describe(body: str) -> str:
-    """What a message of the failed-events queue is: its shape, the objects it names and, for an
-    on-failure record, the error of its last attempt."""
+    """What a message of the failed-events queue is: the objects it names, read as the worker reads
+    them (handler.sources), and for an on-failure record the error of its last attempt."""
     try:
         event = json.loads(body)
     except json.JSONDecodeError:
@@ -48,22 +50,16 @@ def describe(body: str) -> str:
         response = event.get("responsePayload")
         last_error = str(response.get("errorMessage", "") if isinstance(response, dict) else response or "")
         error = f" after {attempts} attempts: {last_error[:MAX_PRINTED]}"
-        event = event["requestPayload"]
-    records = event.get("Records")
-    keys = [str(_mapping(_mapping(_mapping(r).get("s3")).get("object")).get("key")) for r in _list(records)]
-    if "detail" in event:
-        keys.append(str(_mapping(_mapping(event["detail"]).get("object")).get("key")))
-    named = [key for key in keys if key != "None"]
+    try:
+        named = [ref.key for ref in message_object_refs(body).refs]
+    except (UnsupportedEventError, KeyError, TypeError, AttributeError, ValueError):  # described, not raised on
+        named = []
     return f"objects {named}{error}" if named else f"no object named{error}: {body[:MAX_PRINTED]!r}"
 
 
 def _mapping(value: object) -> dict[str, Any]:
     """`value` when it is a JSON object, else an empty one (a malformed message is described, not raised on)."""
     return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def invocation_error(response: dict[str, Any], payload: bytes) -> str | None:

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from bench.data import ROOT, SPEED_SIZES, speed_images
 from bench.report import publish, table
@@ -55,22 +54,11 @@ def share(memory_mb: int) -> float:
     return memory_mb / VCPU_MB
 
 
-def session(path: Path, threads: int, spinning: bool) -> ort.InferenceSession:
-    """An inference session as engine/model.py makes one, with this thread count and spinning."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.enable_mem_pattern = False
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def measure(rounds: int) -> dict[str, dict[str, float]]:
     """Setting -> median ms of inference, of the refinement after it, and of both (this process)."""
     from engine import settings  # noqa: PLC0415 - the child's work only
     from engine.decode import decode_image  # noqa: PLC0415
+    from engine.model import create_session  # noqa: PLC0415
     from engine.pipeline import load_model  # noqa: PLC0415
     from engine.refine import refine_matte  # noqa: PLC0415
 
@@ -78,7 +66,7 @@ def measure(rounds: int) -> dict[str, dict[str, float]]:
         decoded = decode_image(speed_images(Path(folder))["2MP"].read_bytes(), 64)
     model = load_model(settings())
     pred, tensor = model.infer(decoded.bgr).map, model.prepare(decoded.bgr)
-    sessions = {name: session(model.manifest.path, *spec[:2]) for name, spec in SETTINGS.items()}
+    sessions = {name: create_session(model.manifest.path, *spec[:2]) for name, spec in SETTINGS.items()}
     default_cv_threads = cv2.getNumThreads()
     feed = {model.manifest.input_name: tensor}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in SETTINGS}
