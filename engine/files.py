@@ -28,6 +28,8 @@ from pathlib import Path
 
 from .decode import INPUT_SUFFIXES, READABLE, UNREADABLE_SUFFIXES
 
+NAME_MAX_BYTES = 255  # the longest file name (in bytes) of ext4, XFS, APFS, NTFS (UTF-16 units) and tmpfs
+
 
 @dataclass(frozen=True)
 class Job:
@@ -189,13 +191,22 @@ def plan_jobs(images: Sequence[Image], out_dir: Path, suffix: str) -> list[Job]:
 def write_whole(target: Path, data: bytes) -> None:
     """Write `data` to a temporary file beside `target`, then rename it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    partial = target.with_name(partial_name(target.name, os.getpid()))
     try:
         partial.write_bytes(data)
         partial.replace(target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def partial_name(name: str, pid: int) -> str:
+    """The hidden temporary name an output is written under: `.<name>.<pid>.partial`, with `name`
+    cut (on a character) so that the whole fits NAME_MAX_BYTES, as `name` itself does."""
+    tail = f".{pid}.partial"
+    room = NAME_MAX_BYTES - len(tail.encode()) - 1
+    kept = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return f".{kept}{tail}"
 
 
 def is_done(job: Job) -> bool:

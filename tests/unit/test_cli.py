@@ -283,3 +283,16 @@ def test_an_unreadable_subfolder_is_listed(photos: Path, tmp_path: Path, capsys:
     finally:
         locked.chmod(0o755)
     assert "locked" in capsys.readouterr().out
+
+
+def test_an_input_whose_name_is_as_long_as_a_name_can_be_is_written(tmp_path: Path) -> None:
+    """A 255-byte output name failed as write_error 'File name too long': its temporary name added
+    a dot, the process id and '.partial' to it."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    longest = os.pathconf(folder, "PC_NAME_MAX")
+    stem = "é" * ((longest - 4) // 2) + "x" * ((longest - 4) % 2)  # 2-byte characters: cut on a character
+    (folder / f"{stem}.jpg").write_bytes(encode(scene(96, 64, seed=0)[0]))
+    out = tmp_path / "out"
+    assert main([str(folder), "--out", str(out), "--quiet"]) == EXIT_OK
+    assert [p.name for p in out.iterdir()] == [f"{stem}.png"]
