@@ -76,11 +76,12 @@ def find_images(inputs: Sequence[Path], skip: Path | None = None) -> Found:
 
 
 def _once(found: Found) -> Found:
-    """Each image once, where it was first found: `left left/photos` names left/photos/a.png twice."""
+    """Each image once, where it was first found: `left left/photos` names left/photos/a.png twice.
+    One file under two names (a link `b.jpg` -> `a.jpg`) is two images: each name gets its cut-out."""
     seen: set[Path] = set()
     images = []
     for image in found.images:
-        real = image.source.resolve()
+        real = image.source.parent.resolve() / image.source.name  # the folder's entry, not what it links to
         if real not in seen:
             seen.add(real)
             images.append(image)

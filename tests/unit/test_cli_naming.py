@@ -328,3 +328,15 @@ def test_the_review_sheet_tells_apart_files_of_one_name_in_two_folders(tmp_path:
     assert main([str(tmp_path / "set"), "--out", str(tmp_path / "o"), "-q", "--review", str(sheet)]) == EXIT_OK
     page = sheet.read_text()
     assert page.count("<figure>") == 2 and f"sub{os.sep}a.jpg" in page
+
+
+def test_two_names_in_a_folder_linking_to_one_file_each_get_their_cut_out(tmp_path: Path) -> None:
+    """A training set whose b.jpg is a link to a.jpg (a duplicate kept by a link, its caption b.txt
+    beside it) had b.png silently left out: the two names were taken for one image given twice."""
+    folder = tmp_path / "set"
+    _photo(folder / "a.jpg", 0)
+    (folder / "b.jpg").symlink_to("a.jpg")
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    assert main([str(folder), "--out", str(out), "-q", "--report", str(report)]) == EXIT_OK
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert len(_records(report)) == 2
