@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .decode import INPUT_SUFFIXES, READABLE, UNREADABLE_SUFFIXES
+from .decode import INPUT_SUFFIXES, READABLE, UNREADABLE_SUFFIXES, is_heif, signature_of
 
 NAME_MAX_BYTES = 255  # the longest file name (in bytes) of ext4, XFS, APFS, NTFS (UTF-16 units) and tmpfs
 
@@ -218,6 +218,21 @@ def is_done(job: Job) -> bool:
         return job.target.is_file() and made.st_size > 0 and made.st_mtime_ns >= job.source.stat().st_mtime_ns
     except OSError:
         return False
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether `path` is a file named as an image (one we read or one we list: raw, PSD, JPEG XL) or
+    holding one: a photo a report or a sheet must never replace (`--report photos/*.jpg`)."""
+    if not path.is_file():
+        return False
+    if path.suffix.lower() in INPUT_SUFFIXES + UNREADABLE_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as file:
+            head = file.read(64)
+    except OSError:
+        return False
+    return signature_of(head) is not None or is_heif(head)
 
 
 def check_out_dir(out_dir: Path, inputs: Sequence[Path]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from .decode import apply_exif_orientation
-from .files import write_whole
+from .files import is_image_file, write_whole
 from .result import FLAGS
 
 THUMB_SIDE = 256  # px: a pair fits a laptop screen four times over
@@ -30,6 +30,7 @@ CAPTION_CHARS = 80  # a caption's length under a pair in the JPEG sheet
 
 Record = dict[str, object]
 SUFFIXES = {".html": "html", ".htm": "html", ".jpg": "jpeg", ".jpeg": "jpeg"}  # the sheet's kind, by its suffix
+SHEET_COMMENT = b"bgremove review sheet"  # a JPEG sheet's COM marker: the one image a new sheet may replace
 
 
 def check_target(target: Path) -> None:
@@ -39,12 +40,26 @@ def check_target(target: Path) -> None:
         raise ValueError(f"--review {target}: name it .html or .jpg, the two kinds of sheet there are")
     if target.is_dir():
         raise ValueError(f"--review {target} is a folder: name the sheet's file")
+    if is_image_file(target) and not is_sheet(target):
+        raise ValueError(
+            f"--review {target} is an image, which the sheet would replace: name the sheet's own file "
+            "(a glob such as photos/*.jpg right after --review gives it the first photo)"
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OSError(f"--review {target}: {exc.strerror or exc}") from None
     if not os.access(target.parent, os.W_OK):
         raise OSError(f"--review {target}: its folder is not writable")
+
+
+def is_sheet(path: Path) -> bool:
+    """Whether `path` is a JPEG sheet an earlier run wrote (its COM marker says so)."""
+    try:
+        with Image.open(path) as image:
+            return bool(image.format == "JPEG" and image.info.get("comment") == SHEET_COMMENT)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
 
 
 def chosen(records: Sequence[Record], worst: int = REVIEW_WORST) -> list[Record]:
@@ -139,5 +154,5 @@ def _jpeg(shown: Sequence[Record]) -> bytes:
         sheet.paste(cutout, (x + THUMB_SIDE, y))
         draw.text((x + 4, y + THUMB_SIDE + 4), caption(record, CAPTION_CHARS), fill=(0, 0, 0))
     buffer = io.BytesIO()
-    sheet.save(buffer, "JPEG", quality=85)
+    sheet.save(buffer, "JPEG", quality=85, comment=SHEET_COMMENT)
     return buffer.getvalue()

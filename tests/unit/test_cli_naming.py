@@ -340,3 +340,26 @@ def test_two_names_in_a_folder_linking_to_one_file_each_get_their_cut_out(tmp_pa
     assert main([str(folder), "--out", str(out), "-q", "--report", str(report)]) == EXIT_OK
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
     assert len(_records(report)) == 2
+
+
+@pytest.mark.parametrize("flag", ["--report", "--review"])
+def test_a_photo_taken_for_the_report_or_the_sheet_is_refused_and_kept(
+    tmp_path: Path, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bgremove --report photos/*.jpg --out cut` (a glob after the flag) replaced the first photo
+    with the report, or with the review sheet, and exited 0: the photo was gone."""
+    photos = [tmp_path / "photos" / f"p{seed}.jpg" for seed in range(2)]
+    originals = [_photo(path, seed, (160, 120)) for seed, path in enumerate(photos)]
+    out = tmp_path / "o"
+    assert main([flag, *map(str, photos), "--out", str(out), "-q"]) == EXIT_USAGE
+    assert [path.read_bytes() for path in photos] == originals
+    assert not out.exists() and flag in capsys.readouterr().err
+
+
+def test_a_review_sheet_of_an_earlier_run_is_replaced(tmp_path: Path) -> None:
+    """The guard above keeps photos, not the sheet a run made before (a .jpg too)."""
+    _photo(tmp_path / "in" / "p.jpg", 0, (160, 120))
+    sheet = tmp_path / "sheet.jpg"
+    for _ in range(2):
+        assert main([str(tmp_path / "in"), "--out", str(tmp_path / "o"), "-q", "--review", str(sheet)]) == EXIT_OK
+    assert Image.open(sheet).format == "JPEG"
