@@ -475,6 +475,12 @@ def run_stream(source: Path, out: Path, options: Options, config: EngineSettings
     if out == STREAM and sys.stdout.isatty():
         print("error: --out - writes the image to stdout, which is a terminal: redirect it (> a.png)", file=sys.stderr)
         return EXIT_USAGE
+    if out != STREAM:  # an --out folder that cannot be used is refused before the work, as in a batch run
+        try:
+            check_out_dir(out, [])
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         data = sys.stdin.buffer.read() if source == STREAM else source.read_bytes()
         cutout = remove_background(data, options, config)
@@ -487,9 +493,13 @@ def run_stream(source: Path, out: Path, options: Options, config: EngineSettings
     if out == STREAM:
         sys.stdout.buffer.write(cutout.data)
         sys.stdout.buffer.flush()
-    else:
-        name = "stdin" if source == STREAM else source.name
+        return EXIT_OK
+    name = "stdin" if source == STREAM else source.name
+    try:
         write_whole(out / (name + options.output_format.suffix), cutout.data)
+    except OSError as exc:
+        print(f"error: write_error: {exc}", file=sys.stderr)
+        return EXIT_FAILURES
     return EXIT_OK
 
 

@@ -363,3 +363,17 @@ def test_a_review_sheet_of_an_earlier_run_is_replaced(tmp_path: Path) -> None:
     for _ in range(2):
         assert main([str(tmp_path / "in"), "--out", str(tmp_path / "o"), "-q", "--review", str(sheet)]) == EXIT_OK
     assert Image.open(sheet).format == "JPEG"
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_stdin_into_an_unusable_out_is_refused_as_a_batch_run_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """`bgremove - --out afile < a.jpg` ended in a traceback (FileExistsError, NotADirectoryError)
+    after the cut-out was made; a batch run refuses such an --out with exit 2 before any work."""
+    _photo(tmp_path / "a.jpg", 0)
+    (tmp_path / "afile").write_text("x")
+    out = {"a file": tmp_path / "afile", "under a file": tmp_path / "afile" / "sub"}[where]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO((tmp_path / "a.jpg").read_bytes())))
+    assert main(["-", "--out", str(out)]) == EXIT_USAGE
+    assert "--out" in capsys.readouterr().err and (tmp_path / "afile").read_text() == "x"
