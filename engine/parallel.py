@@ -4,14 +4,21 @@ Each worker loads the model once (its initializer) and runs ENGINE_THREADS / N i
 so N workers do not oversubscribe the cores. Workers ignore Ctrl-C: the parent stops handing out
 jobs, lets the running ones finish (their outputs are written whole) and reports what was done.
 Processes are spawned, not forked: a forked ONNX Runtime with live threads can deadlock.
+
+A worker that dies (killed by the system for lack of memory on a huge photo, a crash in a
+decoder) takes the pool down with every image in flight; those are cut out again one at a time in
+a fresh worker, so only the image that kills its worker again fails (WORKER_DIED), and the rest
+go on in a fresh pool.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
 from .files import Job
@@ -19,7 +26,9 @@ from .options import Options
 from .pipeline import load_model
 from .settings import EngineSettings
 
-Runner = Callable[[Job, Options, EngineSettings], dict[str, object]]
+Record = dict[str, object]
+Runner = Callable[[Job, Options, EngineSettings], Record]
+WORKER_DIED = "worker_died"  # a record's error: the process cutting the image out ended abruptly
 _state: dict[str, object] = {}
 
 
@@ -34,31 +43,80 @@ def _start_worker(runner: Runner, options: Options, config: EngineSettings) -> N
     _state.update(runner=runner, options=options, config=config)
 
 
-def _run(job: Job) -> dict[str, object]:
+def _run(job: Job) -> Record:
     runner: Runner = _state["runner"]  # type: ignore[assignment]
     return runner(job, _state["options"], _state["config"])  # type: ignore[arg-type]
 
 
+def died_record(job: Job) -> Record:
+    """The record of an image whose worker process died while cutting it out, twice."""
+    reason = "the worker process cutting it out ended abruptly (killed for lack of memory, or a crash)"
+    return {"input": str(job.source), "output": str(job.target), "ok": False, "error": WORKER_DIED, "reason": reason}
+
+
 def run_parallel(
     todo: Sequence[Job], options: Options, config: EngineSettings, workers: int, runner: Runner
-) -> Iterator[dict[str, object]]:
+) -> Iterator[Record]:
     """Each job's record as it finishes (in the order they finish), `workers` at a time. On Ctrl-C
     the jobs not started are dropped, the running ones finish and are yielded, then
-    KeyboardInterrupt is raised again: every output written is reported."""
+    KeyboardInterrupt is raised again: every output written is reported. A dead worker fails only
+    the image that kills its worker again when cut out alone (module docstring)."""
+    left, initargs = deque(todo), (runner, options, worker_settings(config, workers))
+    while left:
+        suspects = yield from _pooled(left, workers, 2 * workers, initargs)
+        while suspects:  # one at a time, in one worker: the image in flight when it dies is the one
+            yield from map(died_record, (yield from _pooled(suspects, 1, 1, initargs)))
+
+
+def _pooled(
+    left: deque[Job], workers: int, ahead: int, initargs: tuple[Runner, Options, EngineSettings]
+) -> Generator[Record, None, deque[Job]]:
+    """Yield the records of jobs taken from `left`, at most `ahead` handed out at a time (Ctrl-C
+    drops the rest), until `left` is empty or a worker dies; return the jobs that were in flight
+    when one died (empty when none did)."""
     context = multiprocessing.get_context("spawn")
-    settings = worker_settings(config, workers)
-    with ProcessPoolExecutor(workers, context, _start_worker, (runner, options, settings)) as pool:
-        running: set[Future[dict[str, object]]] = set()
+    with ProcessPoolExecutor(workers, context, _start_worker, initargs) as pool:
+        running: dict[Future[Record], Job] = {}
+        broken: deque[Job] = deque()
         try:
-            for job in todo:  # a few jobs ahead of the workers, no more: Ctrl-C drops the rest
-                running.add(pool.submit(_run, job))
-                while len(running) >= 2 * workers:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    yield from (future.result() for future in done)
-            while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                yield from (future.result() for future in done)
+            while (left or running) and not broken:
+                if not _hand_out(pool, left, running, ahead) and not running:
+                    break  # it broke with nothing in flight: the caller starts a fresh pool
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                broken += yield from _finished(done, running)
+            broken += yield from _finished(wait(running).done, running)  # a broken pool fails all in flight
+            return broken
         except KeyboardInterrupt:
             started = [future for future in running if not future.cancel()]
-            yield from (future.result() for future in started)
+            yield from (future.result() for future in started if not _died(future))
             raise
+
+
+def _finished(done: set[Future[Record]], running: dict[Future[Record], Job]) -> Generator[Record, None, list[Job]]:
+    """Yield the records of the `done` jobs (taken out of `running`); return those whose worker died."""
+    died = []
+    for future in done:
+        job = running.pop(future)
+        if _died(future):
+            died.append(job)
+        else:
+            yield future.result()
+    return died
+
+
+def _hand_out(pool: ProcessPoolExecutor, left: deque[Job], running: dict[Future[Record], Job], ahead: int) -> bool:
+    """Submit jobs from `left` until `ahead` are in flight; False when the pool is broken (a job
+    refused goes back to the front of `left`)."""
+    while left and len(running) < ahead:
+        job = left.popleft()
+        try:
+            running[pool.submit(_run, job)] = job
+        except BrokenProcessPool:
+            left.appendleft(job)
+            return False
+    return True
+
+
+def _died(future: Future[Record]) -> bool:
+    """Whether a finished job's worker process died (the pool is broken), not the job itself."""
+    return isinstance(future.exception(), BrokenProcessPool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from engine.files import Job
+from engine.options import Options
+from engine.parallel import run_parallel
+from engine.settings import EngineSettings
 from tests.synthetic import encode, scene
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +62,25 @@ def test_two_workers_do_every_image_once(tmp_path: Path) -> None:
     records = [json.loads(line) for line in report.read_text().splitlines()]
     assert sorted(Path(r["input"]).name for r in records) == sorted(p.name for p in photos.iterdir())
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [f"p{i}.png" for i in range(6)]
+
+
+def _dies_on_doomed(job: Job, options: Options, config: EngineSettings) -> dict[str, object]:
+    """A worker's runner (imported by name in the spawned worker) whose process is killed, as the
+    kernel's OOM killer or a crash in a decoder would end it, on an image named doomed*."""
+    if job.source.name.startswith("doomed"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"input": str(job.source), "output": str(job.target), "ok": True}
+
+
+def test_a_worker_that_dies_fails_its_own_image_and_the_others_go_on(tmp_path: Path) -> None:
+    """-j 2 ended in a traceback (BrokenProcessPool) when a worker was killed (out of memory on a
+    huge photo): no summary, and the images after it were never cut out."""
+    names = ["a.jpg", "b.jpg", "doomed.jpg", "c.jpg", "d.jpg", "e.jpg", "f.jpg"]
+    jobs = [Job(tmp_path / name, tmp_path / "o" / name) for name in names]
+    records = list(run_parallel(jobs, Options(), EngineSettings(threads=2), 2, _dies_on_doomed))
+    assert sorted(str(r["input"]) for r in records) == sorted(str(job.source) for job in jobs)
+    failed = [r for r in records if not r["ok"]]
+    assert [(Path(str(r["input"])).name, r["error"]) for r in failed] == [("doomed.jpg", "worker_died")]
 
 
 def test_watch_cuts_out_files_as_they_land_until_ctrl_c(tmp_path: Path) -> None:
