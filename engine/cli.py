@@ -400,7 +400,8 @@ def review_sheet(records: Sequence[Record], summary: str, target: Path | None) -
 class Batch:
     """What a batch run does besides cutting out (`bgremove prep`'s, prep.py; the plain run's does
     nothing more): `screen` leaves an input out before any work (its record, or None to take it),
-    `finish` completes each record as it comes, `close` is given every record and the summary."""
+    `finish` completes each record as it comes (those `--skip-existing` left too), `close` is given
+    every record and the summary."""
 
     screen: Callable[[Job], Record | None] = _keep
     finish: Callable[[Record], Record] = _as_is
@@ -527,7 +528,8 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     screened = {job: batch.screen(job) for job in jobs if job not in done}
     todo = [job for job, record in screened.items() if record is None]
     left_out = [record for record in screened.values() if record is not None]
-    records = [unreadable_record(item) for item in found.unreadable] + [skipped_record(job) for job in done] + left_out
+    kept = [batch.finish(skipped_record(job)) for job in done]  # (prep: their captions brought up to date)
+    records = [unreadable_record(item) for item in found.unreadable] + kept + left_out
     progress = Progress(len(todo), sys.stderr, not args.quiet and args.watch is None)
     if args.watch is not None:
         watcher = Watcher(args.watch, args.out, suffix, args.interval, args.settle)

@@ -4,7 +4,8 @@ catalogue made ready from a folder of photos, with the CLI's own planning and ru
 - every image is placed on one canvas (PREP_DEFAULTS: 1024x1024, the subject's longer side 85 % of
   it, centred; any flag of the CLI overrides them), under the same relative path;
 - its caption and sidecar files (SIDECAR_SUFFIXES, by the input's stem) are copied beside the
-  output with the output's stem, so `a.jpg` + `a.txt` become `a.png` + `a.txt`;
+  output with the output's stem, so `a.jpg` + `a.txt` become `a.png` + `a.txt` (again for a cut-out
+  `--skip-existing` keeps, so captions edited since follow);
 - images with no subject, or whose shorter side is under `--min-size`, are not written (nor their
   captions) and are listed;
 - the report (`--report`, by default REPORT_NAME in DST) and the summary (SUMMARY_NAME in DST, and
@@ -81,9 +82,17 @@ def sidecars_of(source: Path) -> list[Path]:
     return [path for suffix in SIDECAR_SUFFIXES if (path := source.with_suffix(suffix)).is_file()]
 
 
+def in_the_set(record: Record) -> bool:
+    """Whether the record's cut-out is in the prepared set: written in this run, or left as an
+    earlier run wrote it by --skip-existing (whose records say nothing of `written`; an image left
+    out as too small or with no subject says `written: false`)."""
+    return bool(record.get("ok") and (record.get("written") or (record.get("skipped") and "written" not in record)))
+
+
 def copy_sidecars(record: Record) -> Record:
-    """Copy a written image's sidecars beside its output, with the output's stem; listed in the record."""
-    if not (record.get("ok") and record.get("written")):
+    """Copy the sidecars of an image in the set beside its output, with the output's stem (again for
+    one --skip-existing left, so edited captions follow); listed in the record."""
+    if not in_the_set(record):
         return record
     output = Path(str(record["output"]))
     copied = []

@@ -99,3 +99,21 @@ def test_the_review_sheet_shows_the_flagged_cut_outs_beside_their_originals(
     else:
         image = Image.open(review)
         assert image.format == "JPEG" and image.width == 3 * 2 * 256 and image.height == 2 * (256 + 36)
+
+
+def test_a_rerun_with_skip_existing_brings_the_edited_captions_of_the_images_it_leaves(
+    dataset: Path, tmp_path: Path
+) -> None:
+    """Captions fixed after a first prep, then `prep --skip-existing` to keep the cut-outs: the set
+    kept the old captions (copied only beside cut-outs written in that run), and trained on them."""
+    out, photo = tmp_path / "out", dataset / "5_dog" / "sub" / "c.jpg"
+    assert main(["prep", str(dataset), "--out", str(out), "--min-size", "64", "-q", *PLACEMENT]) == EXIT_OK
+    (dataset / "10_cat" / "a.txt").write_text("a tabby cat, sitting")
+    photo.with_suffix(".txt").write_text("a dog")  # a caption added since
+    again = ["prep", str(dataset), "--out", str(out), "--min-size", "64", "-q", "--skip-existing", *PLACEMENT]
+    assert main(again) == EXIT_OK
+    assert (out / "10_cat" / "a.txt").read_text() == "a tabby cat, sitting"
+    assert (out / "5_dog" / "sub" / "c.txt").read_text() == "a dog"
+    assert not (out / "5_dog" / "tiny.txt").exists()  # too small: still left out, captions too
+    records = [json.loads(line) for line in (out / REPORT_NAME).read_text().splitlines()]
+    assert next(r for r in records if r["input"].endswith("a.jpg"))["sidecars"] == [str(out / "10_cat" / "a.txt")]
