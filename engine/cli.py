@@ -45,6 +45,7 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2,
 EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader stopped early
 INTERVAL_S = 1.0  # --watch: seconds between looks
 PREP = "prep"  # the first argument that starts the preparation mode (prep.py)
+PASSED_OVER_KINDS = 6  # suffixes named in the summary's line of files passed over
 STREAM = Path("-")  # stdin as the input, stdout as --out
 MAYBE_UNFINISHED = (EmptyInputError.code, CorruptImageError.code)  # --watch: a writer may only have paused
 
@@ -235,11 +236,15 @@ class Progress:
 
 
 def summarize(
-    records: Sequence[dict[str, object]], not_started: int | None = None, worst: int = 0, stopped_by: str = "Ctrl-C"
+    records: Sequence[dict[str, object]],
+    not_started: int | None = None,
+    worst: int = 0,
+    stopped_by: str = "Ctrl-C",
+    passed_over: Mapping[str, int] | None = None,
 ) -> str:
-    """The closing lines: counts, the median time, and every input a user must look at (with
-    `worst`, also the cut-outs of highest estimated error); `not_started` is given when the run
-    was interrupted (by `stopped_by`)."""
+    """The closing lines: counts, the files of the folders passed over for their names (by suffix),
+    the median time, and every input a user must look at (with `worst`, also the cut-outs of
+    highest estimated error); `not_started` is given when the run was interrupted (by `stopped_by`)."""
     skipped = [r for r in records if r.get("skipped")]
     ok = [r for r in records if r["ok"] and not r.get("skipped")]
     unread = [r for r in records if r.get("error") == "not_readable"]
@@ -250,6 +255,8 @@ def summarize(
     counts += f", {len(unread)} not readable as images" if unread else ""
     counts += f", {len(ok) - len(written)} with no subject, not written" if len(written) < len(ok) else ""
     lines = [counts + (f", {not_started} not started" if not_started is not None else "")]
+    if passed_over:
+        lines.append(passed_over_line(passed_over))
     if not_started is not None:
         lines.insert(0, f"interrupted ({stopped_by}): the report and these counts cover the images finished")
     if ok:
@@ -264,6 +271,14 @@ def summarize(
     lines += [f"NOT READABLE {r['input']}: {r['reason']}" for r in unread]
     lines += [f"FAILED {r['input']}: {r['error']}: {r['reason']}" for r in failed]
     return "\n".join(lines)
+
+
+def passed_over_line(passed_over: Mapping[str, int]) -> str:
+    """How many files of the folders were not taken as images for their names, the commonest suffixes first."""
+    ranked = sorted(passed_over.items(), key=lambda item: (-item[1], item[0]))
+    kinds = [f"{count} without a suffix" if not suffix else f"{count} {suffix}" for suffix, count in ranked]
+    shown = ", ".join(kinds[:PASSED_OVER_KINDS]) + (", ..." if len(kinds) > PASSED_OVER_KINDS else "")
+    return f"{sum(passed_over.values())} files passed over, not named as images (.jpg, .png, ...): {shown}"
 
 
 FLAG_TITLES = {
@@ -549,7 +564,8 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     finished = len(records) - len(found.unreadable) - len(done) - len(left_out)
     not_started = None if stopped is None else max(0, len(todo) - finished)
     stopped_by = "SIGTERM" if isinstance(stopped, Terminated) else "Ctrl-C"
-    summary = summarize(records, not_started, args.worst, stopped_by)
+    passed_over = found.passed_over if args.watch is None else None  # (a watched folder's change)
+    summary = summarize(records, not_started, args.worst, stopped_by, passed_over)
     print(summary)
     batch.close(records, summary)
     if stopped is not None:

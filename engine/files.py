@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .decode import INPUT_SUFFIXES, READABLE, UNREADABLE_SUFFIXES, is_heif, signature_of
@@ -58,6 +58,7 @@ class Image:
 class Found:
     images: list[Image]
     unreadable: list[Unreadable]
+    passed_over: Counter[str] = field(default_factory=Counter)  # visible files not named as images, by suffix
 
 
 def find_images(inputs: Sequence[Path], skip: Path | None = None) -> Found:
@@ -85,7 +86,7 @@ def _once(found: Found) -> Found:
         if real not in seen:
             seen.add(real)
             images.append(image)
-    return Found(images, found.unreadable)
+    return Found(images, found.unreadable, found.passed_over)
 
 
 def _walk(folder: Path, skip: Path | None, found: Found) -> None:
@@ -108,6 +109,8 @@ def _walk(folder: Path, skip: Path | None, found: Found) -> None:
                 found.unreadable.append(Unreadable(path, problem))
             elif path.suffix.lower() in INPUT_SUFFIXES:
                 images.append(path)
+            else:
+                found.passed_over[path.suffix.lower()] += 1
     found.images += [Image(path, path.relative_to(folder), folder) for path in sorted(images)]
 
 

@@ -296,3 +296,21 @@ def test_an_input_whose_name_is_as_long_as_a_name_can_be_is_written(tmp_path: Pa
     out = tmp_path / "out"
     assert main([str(folder), "--out", str(out), "--quiet"]) == EXIT_OK
     assert [p.name for p in out.iterdir()] == [f"{stem}.png"]
+
+
+def test_files_passed_over_for_their_names_are_counted_in_the_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder of photos saved without a suffix (hash names) or as .jpg_large said '0 inputs: 0
+    written' and exited 0, with no word of the files it had passed over."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = encode(scene(96, 64, seed=0)[0])
+    for name in ("0a1b2c3d", "9f8e7d6c", "photo.jpg_large"):
+        (folder / name).write_bytes(photo)
+    (folder / "a.jpg").write_bytes(photo)
+    (folder / ".DS_Store").write_bytes(b"\0")  # hidden: passed over without a word, as before
+    assert main([str(folder), "--out", str(tmp_path / "out"), "--quiet"]) == EXIT_OK
+    summary = capsys.readouterr().out
+    assert "1 inputs: 1 written" in summary
+    assert "3 files passed over, not named as images (.jpg, .png, ...): 2 without a suffix, 1 .jpg_large" in summary
