@@ -314,3 +314,19 @@ def test_files_passed_over_for_their_names_are_counted_in_the_summary(
     summary = capsys.readouterr().out
     assert "1 inputs: 1 written" in summary
     assert "3 files passed over, not named as images (.jpg, .png, ...): 2 without a suffix, 1 .jpg_large" in summary
+
+
+def test_the_summary_names_inputs_of_which_only_the_first_frame_was_cut_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An animated GIF in a training folder was cut out from its first frame, said only by the
+    report's first_frame_only: the summary, which lists what a user must look at, was silent."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    frames = [Image.fromarray(scene(96, 64, seed=seed)[0][..., ::-1]) for seed in range(3)]
+    frames[0].save(folder / "clip.gif", save_all=True, append_images=frames[1:], duration=100)
+    (folder / "still.jpg").write_bytes(encode(scene(96, 64, seed=0)[0]))
+    assert main([str(folder), "--out", str(tmp_path / "out"), "--quiet"]) == EXIT_OK
+    summary = capsys.readouterr().out
+    assert "1 animated or multi-page, only the first frame cut out:" in summary
+    assert f"FIRST FRAME ONLY {folder / 'clip.gif'}" in summary and "still.jpg" not in summary
