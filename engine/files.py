@@ -58,7 +58,8 @@ class Image:
 class Found:
     images: list[Image]
     unreadable: list[Unreadable]
-    passed_over: Counter[str] = field(default_factory=Counter)  # visible files not named as images, by suffix
+    passed_over: Counter[str] = field(default_factory=Counter)  # visible files not named as images (nor an
+    # image's sidecar: a.txt beside a.jpg), by suffix
 
 
 def find_images(inputs: Sequence[Path], skip: Path | None = None) -> Found:
@@ -100,6 +101,7 @@ def _walk(folder: Path, skip: Path | None, found: Found) -> None:
         found.unreadable += [Unreadable(here / name, "a link to a folder (not followed)") for name in links]
         kept = [n for n in folders if n not in links and not _hidden(n) and (here / n).resolve() != skip]
         folders[:] = kept  # prunes the walk
+        here_images, others = [], []
         for name in names:
             if _hidden(name):
                 continue
@@ -108,9 +110,12 @@ def _walk(folder: Path, skip: Path | None, found: Found) -> None:
             if problem:
                 found.unreadable.append(Unreadable(path, problem))
             elif path.suffix.lower() in INPUT_SUFFIXES:
-                images.append(path)
+                here_images.append(path)
             else:
-                found.passed_over[path.suffix.lower()] += 1
+                others.append(path)
+        images += here_images
+        stems = {path.stem for path in here_images}
+        found.passed_over.update(path.suffix.lower() for path in others if path.stem not in stems)  # not captions
     found.images += [Image(path, path.relative_to(folder), folder) for path in sorted(images)]
 
 

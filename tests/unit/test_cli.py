@@ -309,6 +309,7 @@ def test_files_passed_over_for_their_names_are_counted_in_the_summary(
     for name in ("0a1b2c3d", "9f8e7d6c", "photo.jpg_large"):
         (folder / name).write_bytes(photo)
     (folder / "a.jpg").write_bytes(photo)
+    (folder / "a.txt").write_text("a caption")  # an image's caption: its sidecar, not a file passed over
     (folder / ".DS_Store").write_bytes(b"\0")  # hidden: passed over without a word, as before
     assert main([str(folder), "--out", str(tmp_path / "out"), "--quiet"]) == EXIT_OK
     summary = capsys.readouterr().out
