@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from urllib.parse import urlencode
 
+import numpy as np
 from PIL import ImageColor
 
 from .errors import InvalidOptionError
@@ -176,12 +177,15 @@ def same_value(name: str, first: str, second: str) -> bool:
 
 
 def _as_text(value: object) -> str:
-    """One option's value as its parser reads it: "" for unset, true/false, r,g,b, enum values."""
+    """One option's value as its parser reads it: "" for unset, true/false, r,g,b (from a tuple, a
+    list or an array), enum values."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, tuple):
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, tuple | list):
         return ",".join(map(str, value))
     return str(value)
 

@@ -37,6 +37,8 @@ def test_a_background_in_the_apis_spelling_flattens_the_cut_out(photo: bytes) ->
     [
         ({"background": "#ffffff"}, (255, 255, 255)),
         ({"background": (0, 128, 255)}, (0, 128, 255)),
+        ({"background": [0, 128, 255]}, (0, 128, 255)),  # a list, as read from JSON or YAML
+        ({"background": np.array([0, 128, 255], np.uint8)}, (0, 128, 255)),  # a pixel taken from an array
         ({"background": None}, None),
     ],
 )
