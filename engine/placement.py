@@ -165,9 +165,15 @@ def parse_roi(name: str, raw: str) -> Roi | None:
     if not raw:
         return None
     parts = _values(raw)
+    refusal = InvalidOptionError(
+        f"{name} must be x1,y1,x2,y2, each in pixels (200px), a percentage (25%) or a share 0-1 (0.25), got {raw!r}"
+    )
     if len(parts) != 4:
-        raise InvalidOptionError(f"{name} must be x1,y1,x2,y2 in px or %, got {raw!r}")
-    x0, y0, x1, y1 = (length(name, part) for part in parts)
+        raise refusal
+    try:
+        x0, y0, x1, y1 = (length(name, part) for part in parts)
+    except InvalidOptionError:
+        raise refusal from None
     if (type(x0) is type(x1) and x1 <= x0) or (type(y0) is type(y1) and y1 <= y0):
         raise InvalidOptionError(f"{name} must have x1 < x2 and y1 < y2, got {raw!r}")
     return Roi((x0, y0, x1, y1))

@@ -148,3 +148,14 @@ def test_a_canvas_over_the_memory_budget_is_refused_before_decoding() -> None:
     remove_background(photo, Options(canvas=Canvas(2000, 2000)), config)  # 2000x2000 fits
     with pytest.raises(MemoryBudgetError):
         remove_background(photo, Options(canvas=Canvas(10_000, 10_000)), config)
+
+
+@pytest.mark.parametrize("raw", ["10,0,20,30", "0,0,1200,800", "0 0 1.5 1"])
+def test_an_roi_in_plain_numbers_over_1_is_refused_with_how_to_write_pixels(raw: str) -> None:
+    """`--roi 0,0,1200,800` (pixels, as one would write a box) said "roi must be 0%-100% (a share
+    0-1) or px, got '1200'": true, but not what to type. The message names the whole value and the
+    fix."""
+    with pytest.raises(InvalidOptionError) as refused:
+        Options.from_strings({"roi": raw})
+    message = str(refused.value)
+    assert repr(raw) in message and "200px" in message and "x1,y1,x2,y2" in message
