@@ -21,11 +21,15 @@ _SAMPLE_COLS = 4096  # remap wants each side of its maps below 32767: point list
 _PIXEL = np.dtype((np.void, 3))  # one BGR pixel as a single item, for fast gathers and scatters
 
 
-def decontaminate(bgr: np.ndarray, alpha: np.ndarray, in_place: bool = False) -> np.ndarray:
+def decontaminate(
+    bgr: np.ndarray, alpha: np.ndarray, in_place: bool = False, shown: np.ndarray | None = None
+) -> np.ndarray:
     """Foreground colours (HxWx3 uint8) with the old background's tint removed where alpha is
     partial (0 < alpha < 255); other pixels keep their colour. Returns `bgr` itself when no pixel
     is partial, otherwise a new array (or, with `in_place`, `bgr` rewritten: no full-size copy);
-    `alpha` is never modified."""
+    `alpha` is never modified. With `shown` (the cut-out's own alpha, HxW uint8), pixels it makes
+    fully transparent keep their colour too: nobody sees it (a third of a soft coverage's partial
+    pixels at 12 MP, where the crisp edge is inside it)."""
     alpha = np.ascontiguousarray(alpha)
     width = alpha.shape[1]
     x0, top, box_width, box_height = cv2.boundingRect(alpha)  # partial pixels lie in the visible ones' box
@@ -33,7 +37,10 @@ def decontaminate(bgr: np.ndarray, alpha: np.ndarray, in_place: bool = False) ->
     partial = np.empty((min(box_height, BAND_ROWS), box_width), np.uint8)  # reused: no page faults per band
     for y0 in range(top, top + box_height, BAND_ROWS):
         band = alpha[y0 : min(y0 + BAND_ROWS, top + box_height), x0 : x0 + box_width]
-        points = cv2.findNonZero(cv2.inRange(band, 1, 254, dst=partial[: band.shape[0]]))
+        found = cv2.inRange(band, 1, 254, dst=partial[: band.shape[0]])
+        if shown is not None:  # 0 where the cut-out is transparent
+            cv2.min(found, shown[y0 : y0 + band.shape[0], x0 : x0 + box_width], dst=found)
+        points = cv2.findNonZero(found)
         if points is None:
             continue
         if out is None:

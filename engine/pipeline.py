@@ -218,7 +218,7 @@ def _compose(bgr: np.ndarray, alpha: np.ndarray, options: Options, box: Box | No
     the edge colours and a background are written into them in place, and a crop is a view, so no
     full-size copy is made here."""
     if options.output is not OutputMode.MASK and options.decontaminate:
-        bgr = decontaminate(bgr, coverage, in_place=True)  # the whole frame: a crop's view is not C-ordered
+        bgr = decontaminate(bgr, coverage, in_place=True, shown=alpha)  # whole frame: a crop view is not C-ordered
     if box is not None:
         x0, y0, x1, y1 = box
         bgr, alpha = bgr[y0:y1, x0:x1], alpha[y0:y1, x0:x1]

@@ -174,6 +174,22 @@ def test_decontamination_leaves_its_input_untouched() -> None:
     assert np.array_equal(decontaminate(photo, hard), photo)  # nothing partial, nothing to change
 
 
+def test_decontamination_leaves_the_pixels_the_cut_out_hides_and_unmixes_the_rest_alike() -> None:
+    """With `shown` (the cut-out's alpha), pixels it makes transparent are skipped, which are a
+    third of the work at 12 MP; every pixel it shows gets the very colour it got without it."""
+    photo, coverage, _ = _green_screen()
+    shown = np.where(coverage >= 100, coverage, 0).astype(np.uint8)  # a crisper alpha inside the coverage
+    hidden = (shown == 0) & (coverage > 0) & (coverage < 255)
+    assert hidden.any() and ((shown > 0) & (coverage > 0) & (coverage < 255)).any()
+
+    whole = decontaminate(photo, coverage)
+    skipped = decontaminate(photo, coverage, shown=shown)
+
+    assert np.array_equal(skipped[shown > 0], whole[shown > 0])
+    assert np.array_equal(skipped[hidden], photo[hidden])
+    assert not np.array_equal(whole[hidden], photo[hidden])  # there was work to skip
+
+
 SIZES = [(1, 1), (10, 20000), (20000, 10), (7, 5), (481, 321), (512, 512), (1224, 1634), (1536, 2048)]
 
 
