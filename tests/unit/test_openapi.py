@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from openapi_spec_validator import validate
+from samtranslator.yaml_helper import yaml_parse
 
 from engine import Cutout, DeploymentError, InputError, Options
 from handler import settings as handler_settings
@@ -127,3 +128,12 @@ def test_server_timing_names_every_timing_the_reply_carries() -> None:
     timings = Cutout(b"", 1, 1, 1, 1, "m", uncertainty=0.0, foreground=0.0).timings.as_dict()
     description = SPEC["components"]["headers"]["Server-Timing"]["description"]
     assert all(name.removesuffix("_ms") in description for name in timings)
+
+
+def test_the_deployed_server_is_the_templates_stage() -> None:
+    """The deployed server's URL ends in the stage template.yaml deploys (ApiUrl's path), so that a
+    tool reading this document calls the routes there."""
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    stage = template["Resources"]["Api"]["Properties"]["StageName"]
+    deployed = [server["url"] for server in SPEC["servers"] if "execute-api" in server["url"]]
+    assert deployed == [f"https://{{api}}.execute-api.{{region}}.amazonaws.com/{stage}"]
