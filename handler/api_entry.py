@@ -13,8 +13,8 @@ Routes:
                  are JSON with a stable code (HTTP_STATUS): 400 bad options / empty body, 413 body
                  over API_MAX_BODY_BYTES (use /uploads), 415 not an image format we read, 422
                  corrupt, too many megapixels or over the memory budget, 500 broken deployment
-  POST /uploads  JSON `{"filename": "photo.jpg"}`, query = engine options (checked now, the model
-                 included: 400 as on /remove) -> a presigned form
+  POST /uploads  JSON `{"filename": "photo.jpg"}`, engine options in the query or as further
+                 members (checked now, the model included: 400 as on /remove) -> a presigned form
                  upload (POST, at most MAX_INPUT_BYTES) into the input bucket that carries the
                  options to the worker, and presigned GET URLs of the cut-out and the failure record
 Any other method on these paths is a 405 method_not_allowed with `Allow`, any other path a 404
@@ -70,7 +70,7 @@ from .observability import (
     tracer,
 )
 from .payload import fits_in_reply
-from .requests import image_length, json_document, option_text, prefers_json, read_request
+from .requests import image_length, prefers_json, read_request, read_upload
 from .startup import start
 from .storage import OPTIONS_METADATA, REQUEST_METADATA, findings_metadata
 
@@ -186,29 +186,22 @@ def _header(finding: str) -> str:
 @app.post("/uploads")
 def create_upload() -> Response[Any]:
     """A presigned form upload (POST) into the input bucket for one file, capped at MAX_INPUT_BYTES
-    by S3 itself, carrying the query's engine options as the object's metadata (the worker applies
-    them), and the presigned GET URLs of its cut-out and of its failure record, to poll."""
+    by S3 itself, carrying the request's engine options (the query's, the body's members over them)
+    as the object's metadata (the worker applies them), and the presigned GET URLs of its cut-out
+    and of its failure record, to poll."""
     if not (settings.input_bucket and settings.output_bucket):
         return error_response(501, "uploads_not_configured", "INPUT_BUCKET and OUTPUT_BUCKET are not set")
-    request = json_document(_body())
-    request = {} if request is None else request  # no body: the file name may be in the query
-    if not isinstance(request, dict):
-        return error_response(400, "bad_request", 'send a JSON object such as {"filename": "photo.jpg"}')
-    if not isinstance(request.get("filename", ""), str):
-        return error_response(400, "bad_request", 'filename must be a string, such as {"filename": "photo.jpg"}')
-    query = option_text(app.current_event.multi_value_query_string_parameters or {})
-    named_in_query = query.pop("filename", "")
-    filename = str(request.get("filename") or named_in_query)
-    options = settings.default_options.merged(query)  # refuses bad options now, not in the worker
+    request = read_upload(_body(), app.current_event.multi_value_query_string_parameters or {})
+    options = settings.default_options.merged(request.options)  # refuses bad options now, not in the worker
     check_model(settings.engine, options.model)  # and a model this deployment does not have
-    key = upload_key(settings.input_prefix, uuid.uuid4().hex, filename)
+    key = upload_key(settings.input_prefix, uuid.uuid4().hex, request.filename)
     if not has_supported_suffix(key):
         return error_response(
             415, "unsupported_format", f"the file name must end in one of {', '.join(INPUT_SUFFIXES)}"
         )
     fields = {"Content-Type": mimetypes.guess_type(key)[0] or "application/octet-stream"}
-    if query:
-        fields[f"x-amz-meta-{OPTIONS_METADATA}"] = urlencode(sorted(query.items()))
+    if request.options:
+        fields[f"x-amz-meta-{OPTIONS_METADATA}"] = urlencode(sorted(request.options.items()))
     request_id = app.current_event.request_context.request_id
     if request_id:  # the worker's log lines about the upload carry it
         fields[f"x-amz-meta-{REQUEST_METADATA}"] = request_id

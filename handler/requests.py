@@ -6,6 +6,8 @@
 - a JSON object: the image base64-encoded in `image_file_b64`, options as further members;
 - `application/x-www-form-urlencoded`: `image_file_b64` and the options as form fields.
 
+A POST /uploads is a JSON object: `filename`, and options as further members (read_upload).
+
 Options in the body are laid over the query's; within each, a name given twice with different
 values (`crop=true&crop=false`, also by two names: `channels=alpha&output=cutout`; values are
 compared as read, so `crop=1&crop=true` agree) is refused,
@@ -40,6 +42,7 @@ from .errors import BadRequestError, ConflictingValuesError, PermanentError, Url
 FILE_FIELD = "image_file"
 BASE64_FIELD = "image_file_b64"
 URL_FIELD = "image_url"
+UPLOAD_NAME_FIELD = "filename"  # POST /uploads: the file's name (its suffix must be an input format)
 SUBJECT_TYPE_FIELD = "type"  # remove.bg's subject hint (auto, person, product, car, ...)
 # remove.bg's option names and values -> ours (only where the meaning is the same).
 REMOVE_BG_NAMES = {"bg_color": "background", "channels": "output"}
@@ -73,6 +76,29 @@ def read_request(body: bytes, content_type: str, query: Query, accept: str = "")
         image, fields = body, []
     options = {**option_text(query), **_our_names(fields)}
     return ImageRequest(image, options, () if "format" in options else tuple(accepted_formats(accept)))
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    filename: str
+    options: dict[str, str]  # option text, as Options.from_strings reads it
+
+
+def read_upload(body: bytes, query: Query) -> UploadRequest:
+    """The file name and options of a POST /uploads: a JSON object's `filename` (else the query's)
+    and its other members as options over the query's, as on /remove; no body is an empty object.
+    BadRequestError when the body is not such an object."""
+    document = json_document(body)
+    document = {} if document is None else document  # no body: the file name may be in the query
+    if not isinstance(document, dict):
+        raise BadRequestError(f'send a JSON object such as {{"{UPLOAD_NAME_FIELD}": "photo.jpg"}}')
+    named = document.pop(UPLOAD_NAME_FIELD, "")
+    if not isinstance(named, str):
+        raise BadRequestError(f'{UPLOAD_NAME_FIELD} must be a string, such as {{"{UPLOAD_NAME_FIELD}": "photo.jpg"}}')
+    options = option_text(query)
+    named_in_query = options.pop(UPLOAD_NAME_FIELD, "")
+    members = [(name, json_option_text(name, value)) for name, value in document.items()]
+    return UploadRequest(named or named_in_query, {**options, **_our_names(members)})
 
 
 def image_length(body: bytes, content_type: str) -> int | None:

@@ -127,6 +127,34 @@ def test_bad_upload_options_are_refused_before_any_upload(api):
     assert_json_error(ticket, 400, "invalid_option")
 
 
+def test_upload_options_may_be_members_of_the_json_body_as_on_remove(api):
+    """{"filename": "a.png", "crop": true} answered 201 and the crop was dropped without a word: the
+    upload's object carried no options, and the worker made a default cut-out. Members beside
+    filename are options over the query's, remove.bg's names included, as on /remove."""
+    body = json.dumps({"filename": "a.png", "crop": True, "bg_color": "fff", "format": "auto"}).encode()
+    ticket = call_api(api, "POST", "/uploads", body, {"Content-Type": "application/json"}, {"crop": ["false"]})
+
+    assert ticket.status == 201
+    plan = ticket.json()
+    assert plan["options"] == "background=fff&crop=true&format=auto"
+    assert plan["upload"]["fields"]["x-amz-meta-options"] == plan["options"]
+    assert plan["result"]["key"].endswith("a.png.jpg"), "format=auto on a colour: JPEG"
+
+
+@pytest.mark.parametrize(
+    ("member", "code"),
+    [
+        ({"crop": "maybe"}, "invalid_option"),
+        ({"crop": None}, "invalid_option"),
+        ({"image_url": "http://x/a.jpg"}, "url_not_supported"),
+    ],
+)
+def test_bad_upload_options_in_the_body_are_refused_before_any_upload(api, member, code):
+    body = json.dumps({"filename": "a.png", **member}).encode()
+
+    assert_json_error(call_api(api, "POST", "/uploads", body, {"Content-Type": "application/json"}), 400, code)
+
+
 class _CountingPhotoHandler(BaseHTTPRequestHandler):
     """Serves a real photo at any path and counts the requests (there must be none)."""
 
