@@ -5,7 +5,7 @@ Routes:
                  (HEAD / too: the same headers, for uptime checks)
   POST /remove   body = the image (binary; base64 through API Gateway), query = engine options
                  (`?crop=true&background=ffffff&format=webp`), or a multipart form with the
-                 image in `image_file`, or JSON with `image_file_b64` (options as fields either
+                 image in `image_file` (or `file`), or JSON with `image_file_b64` (options as fields either
                  way, requests.py); `Accept: image/webp` chooses the format when no option does;
                  answers the cut-out (in its format's media type), or when it is
                  too large for the reply (payload.py) a 303 to its presigned URL in the output

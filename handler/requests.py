@@ -1,8 +1,8 @@
 """What a POST /remove request carries: the image and the option text, in any of three forms.
 
 - the raw body is the image; the options are the query (`?crop=true&format=webp`);
-- `multipart/form-data` (remove.bg's and rembg's servers' form): the file in the `image_file` field,
-  options as further fields;
+- `multipart/form-data` (remove.bg's and rembg's servers' form): the file in the `image_file` field
+  (remove.bg's name) or `file` (rembg's server's), options as further fields;
 - a JSON object: the image base64-encoded in `image_file_b64`, options as further members;
 - `application/x-www-form-urlencoded`: `image_file_b64` and the options as form fields.
 
@@ -40,6 +40,7 @@ from engine.options import same_value
 from .errors import BadRequestError, ConflictingValuesError, PermanentError, UrlNotFetchedError
 
 FILE_FIELD = "image_file"
+FILE_FIELDS = frozenset({FILE_FIELD, "file"})  # remove.bg's API's name, rembg's server's
 BASE64_FIELD = "image_file_b64"
 URL_FIELD = "image_url"
 UPLOAD_NAME_FIELD = "filename"  # POST /uploads: the file's name (its suffix must be an input format)
@@ -196,7 +197,7 @@ def _multipart(body: bytes, content_type: str) -> tuple[bytes, Fields]:
         name = _field_name(part)
         payload = part.get_payload(decode=True)
         content = payload if isinstance(payload, bytes) else b""
-        if name == FILE_FIELD:
+        if name in FILE_FIELDS:
             images.append(content)
         elif name:
             fields.append((name, content.decode("utf-8", errors="replace")))

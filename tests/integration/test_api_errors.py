@@ -15,7 +15,7 @@ from PIL import Image
 
 from handler.payload import LARGEST_INVOKE_BODY_BYTES, MAX_REQUEST_BODY_BYTES
 from local.api_gateway import ApiGatewayBridge, ApiResponse, call_api
-from tests.integration.buckets import sample_bytes
+from tests.integration.buckets import image_size, sample_bytes
 
 JSON = {"Content-Type": "application/json"}
 JPEG = {"Content-Type": "image/jpeg"}
@@ -120,7 +120,7 @@ def form(parts: list[tuple[str, bytes]], boundary: str = "b0undary") -> tuple[by
     """A multipart/form-data body of (field name, content) parts, the image fields as files."""
     body = b"".join(
         f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"'.encode()
-        + (b'; filename="a.jpg"\r\nContent-Type: image/jpeg' if name == "image_file" else b"")
+        + (b'; filename="a.jpg"\r\nContent-Type: image/jpeg' if name in ("image_file", "file") else b"")
         + b"\r\n\r\n"
         + content
         + b"\r\n"
@@ -136,8 +136,9 @@ def form(parts: list[tuple[str, bytes]], boundary: str = "b0undary") -> tuple[by
         ([("image_file", b"JPEG"), ("image_file", b"JPEG")], {}),
         ([("image_file", b"JPEG"), ("channels", b"alpha"), ("output", b"cutout")], {}),
         ([("image_file", b"JPEG"), ("crop", b"true"), ("crop", b"false")], {}),
+        ([("image_file", b"JPEG"), ("file", b"JPEG")], {}),
     ],
-    ids=["query-repeat", "two-files", "alias-and-name", "form-repeat"],
+    ids=["query-repeat", "two-files", "alias-and-name", "form-repeat", "both-file-fields"],
 )
 def test_conflicting_repeats_are_refused_not_last_one_wins(api, parts, query):
     photo = sample_bytes("coffee.jpg")
@@ -146,6 +147,19 @@ def test_conflicting_repeats_are_refused_not_last_one_wins(api, parts, query):
     response = call_api(api, "POST", "/remove", body, headers, query)
 
     assert_json_error(response, 400, "conflicting_values")
+
+
+def test_rembgs_server_form_field_file_is_the_image_too(api):
+    """api.md says the form is taken as remove.bg's API and rembg's server take it, but rembg's
+    server reads its image from the field `file` (curl -F file=@photo.jpg): that form was a 400
+    bad_request 'the form has no image_file field'."""
+    photo = sample_bytes("coffee.jpg")
+    body, headers = form([("file", photo), ("size", b"preview")])
+
+    response = call_api(api, "POST", "/remove", body, headers)
+
+    assert (response.status, response.content_type) == (200, "image/png")
+    assert image_size(response.body) == image_size(photo)
 
 
 def test_the_same_value_twice_is_no_conflict(api):
