@@ -89,6 +89,8 @@ bench: $(OFFLINE_STAMP) models-all
 # Local, Docker-free runs of the real function: moto's S3 server + the Lambda Runtime Interface Emulator.
 # FILE=path/to/photo.jpg: your image instead of the bundled sample (make invoke FILE=...).
 EVENT ?= events/s3-put.json
+# make serve's port on 127.0.0.1 (make serve PORT=3001 when 3000 is taken).
+PORT ?= 3000
 
 run: $(RUN_STAMP) models
 	$(PY) -m local.demo
@@ -97,7 +99,7 @@ invoke: $(RUN_STAMP) models
 	$(PY) -m local.invoke $(EVENT) $(if $(FILE),--file '$(FILE)')
 
 serve: $(RUN_STAMP) models
-	$(PY) -m local.api_gateway
+	$(PY) -m local.api_gateway --port $(PORT)
 
 # What the Lambda image installs over its base (wheels for CPython 3.12 / manylinux), without Docker,
 # for both architectures (Architecture=arm64 needs every runtime wheel for manylinux aarch64).

@@ -12,7 +12,8 @@ need one (ApiAuth=API_KEY: every route but the page; `matched_route` picks the r
 Gateway does, other methods and unknown paths by the template's catch-all ANY routes): without a
 known key in `x-api-key` it answers 403 `{"message": "Forbidden"}` and the function is not called. SigV4 is not checked.
 
-`python -m local.api_gateway` (`make serve`) serves the API function on http://127.0.0.1:3000:
+`python -m local.api_gateway` (`make serve`) serves the API function on http://127.0.0.1:3000 (`--port`,
+`make serve PORT=...`):
 open it in a browser to try the page against the real handler and a local S3; large images go
 through a presigned upload, which reaches the worker via EventBridge and SQS
 (local/queue_trigger.py).
@@ -26,6 +27,7 @@ import copy
 import json
 import secrets
 import signal
+import socket
 import threading
 import uuid
 from collections.abc import Collection, Mapping
@@ -268,6 +270,17 @@ def curl_example(url: str, api_key: str | None = None) -> str:
     )
 
 
+def port_in_use(port: int) -> bool:
+    """Whether 127.0.0.1:`port` cannot be bound, as the bridge binds it (address reuse allowed)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # leave the with-blocks, so that every child process is stopped
 
@@ -280,6 +293,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--api-auth", choices=["IAM", "API_KEY"], default="IAM", help="template.yaml's ApiAuth")
     args = parser.parse_args(argv)
+    if port_in_use(args.port):  # before starting S3 and the emulators, which take seconds
+        parser.error(f"port {args.port} is in use; choose another: make serve PORT={args.port + 1} (or --port)")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     key = secrets.token_urlsafe(24)  # API Gateway generates the key of a deployed stack
     with LocalDeployment(parameters={"ApiAuth": args.api_auth}) as stack:

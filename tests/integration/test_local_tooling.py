@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from local import demo, invoke
+from local import api_gateway, demo, deployment, invoke
 from local.deployment import ENV_FILE, TEMPLATE, LocalDeployment
 from local.emulator import LambdaEmulator
 from local.events import EVENTS_DIR, load_event, s3_put_event
@@ -109,6 +110,40 @@ def test_make_invoke_passes_file_to_local_invoke():
     )
 
     assert "python -m local.invoke events/s3-put.json --file 'holiday photo.jpg'" in dry_run.stdout
+
+
+def test_make_serve_takes_another_port():
+    """Port 3000 is often taken (a web framework's dev server, Grafana), and make serve had no way
+    to name another."""
+    dry_run = subprocess.run(
+        [str(shutil.which("make")), "-n", "serve", "PORT=3001", "PY=python"],
+        cwd=TEMPLATE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert "python -m local.api_gateway --port 3001" in dry_run.stdout
+
+
+def test_make_serve_on_a_port_in_use_says_so_before_starting_anything(monkeypatch, capsys):
+    """It started moto's server and both emulators, then died with a traceback: OSError [Errno 98]
+    Address already in use."""
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the local stack was started")
+
+    monkeypatch.setattr(deployment, "LocalDeployment", started)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_:
+            api_gateway.main(["--port", str(port)])
+
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"port {port} is in use" in err and "make serve PORT=" in err and "Traceback" not in err
 
 
 def test_make_invoke_refuses_a_missing_file_before_starting_anything(tmp_path: Path, capsys):
