@@ -20,6 +20,7 @@ from .keys import MAX_KEY_BYTES, PREFIX_MAX_BYTES
 from .payload import MAX_REQUEST_BODY_BYTES
 
 API_AUTH_MODES = ("IAM", "API_KEY")  # template.yaml's ApiAuth values, the default first
+PRESIGN_MAX_SECONDS = 7 * 24 * 3600  # S3 refuses a SigV4 presigned URL valid for longer
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
@@ -44,7 +45,8 @@ class HandlerSettings:
     DEFAULT_OPTIONS    engine options for S3 work, as a query string: "crop=true&refine=false"
     API_MAX_BODY_BYTES larger API request bodies get 413 and a pointer to /uploads (default and
                        most: the real limit, payload.MAX_REQUEST_BODY_BYTES = 4,689,408)
-    UPLOAD_URL_EXPIRES lifetime of presigned upload/download URLs, seconds (default 900)
+    UPLOAD_URL_EXPIRES lifetime of presigned upload/download URLs, seconds (default 900; at most
+                       PRESIGN_MAX_SECONDS, 7 days, the longest S3 honours)
     API_AUTH           how API callers authenticate (template.yaml ApiAuth): IAM (default) or
                        API_KEY, when the page asks for the key and sends it as x-api-key
     API_MAX_COMPRESS_LEVEL the highest compress_level the API serves (default 3: levels 4-9 take
@@ -87,7 +89,7 @@ class HandlerSettings:
             max_input_bytes=_count(env, "MAX_INPUT_BYTES", 50_000_000, minimum=1),
             default_options=_options(env, "DEFAULT_OPTIONS"),
             api_max_body_bytes=_count(env, "API_MAX_BODY_BYTES", MAX_REQUEST_BODY_BYTES, 1, MAX_REQUEST_BODY_BYTES),
-            upload_url_expires=_count(env, "UPLOAD_URL_EXPIRES", 900, minimum=1),
+            upload_url_expires=_count(env, "UPLOAD_URL_EXPIRES", 900, 1, PRESIGN_MAX_SECONDS),
             api_max_compress_level=_count(env, "API_MAX_COMPRESS_LEVEL", 3, 0, 9),
             api_auth=_choice(env, "API_AUTH", API_AUTH_MODES),
             engine=_engine(env),

@@ -55,12 +55,21 @@ def test_every_variable_is_read():
         ("MAX_INPUT_BYTES", "0"),
         ("DEFAULT_OPTIONS", "crop=maybe"),
         ("DEFAULT_OPTIONS", "sharpen=true"),
+        ("UPLOAD_URL_EXPIRES", "604801"),  # S3 refuses every SigV4 presigned URL valid over 7 days
     ],
 )
 def test_a_bad_variable_fails_fast(name, value):
     env = {"INPUT_BUCKET": "in-bucket", "OUTPUT_BUCKET": "out-bucket", name: value}
     with pytest.raises(SettingsError, match=name):
         HandlerSettings.from_env(env)
+
+
+def test_presigned_urls_may_last_up_to_s3s_seven_days():
+    """UPLOAD_URL_EXPIRES=1209600 started, and /uploads (and a large reply) answered with presigned
+    GET URLs that S3 refuses (AuthorizationQueryParametersError: X-Amz-Expires must be less than a
+    week)."""
+    env = {"INPUT_BUCKET": "in-bucket", "OUTPUT_BUCKET": "out-bucket", "UPLOAD_URL_EXPIRES": "604800"}
+    assert HandlerSettings.from_env(env).upload_url_expires == 7 * 24 * 3600
 
 
 def test_the_longest_prefix_leaves_room_for_a_failure_record_of_any_key():
