@@ -61,6 +61,7 @@ def find_examples(folder: Path, labels_dir: Path, part: str = "all") -> list[Exa
 
 EXIF_TURNED = (5, 6, 7, 8)  # orientations that swap width and height (cv2.imread applies them)
 MAX_LISTED = 10  # problems named in check_examples' error
+MASK_FORMAT = "a mask is one gray channel (8-bit, 255 = subject)"
 
 
 def check_examples(examples: Sequence[Example]) -> None:
@@ -82,9 +83,27 @@ def _fault(example: Example) -> str | None:
     if mask is None:
         return f"{example.truth}: not a mask that can be read"
     if mask.ndim == 3 and not all(np.array_equal(mask[..., 0], mask[..., c]) for c in range(1, min(3, mask.shape[2]))):
-        return f"{example.truth}: a colour image; a mask is one gray channel (8-bit, 255 = subject)"
+        return f"{example.truth}: a colour image; {MASK_FORMAT}"
     if (mask.shape[1], mask.shape[0]) != photo:
         return f"{example.truth}: {mask.shape[1]}x{mask.shape[0]}, where its photo is {photo[0]}x{photo[1]}"
+    return _misread(example.truth, mask)
+
+
+def _misread(path: Path, mask: np.ndarray) -> str | None:
+    """Why training (`read_gray`: the gray channels, as 8 bits) would read another subject than the
+    mask's author meant, or None: the subject in the alpha channel alone, or values too small
+    to be a subject (0/1, or a 16-bit mask of 0/255)."""
+    gray = mask[..., 0] if mask.ndim == 3 else mask
+    if mask.ndim == 3 and mask.shape[2] == 4:
+        alpha = mask[..., 3]
+        if alpha.min() < np.iinfo(alpha.dtype).max and not np.array_equal(alpha, gray):
+            return f"{path}: the subject is in its transparency, which training ignores; {MASK_FORMAT}"
+    peak, read = int(gray.max(initial=0)), int(read_gray(path).max(initial=0))
+    if peak and read < 128:
+        return (
+            f"{path}: its largest value, {peak} ({gray.dtype.itemsize * 8}-bit), reads as {read} of 255, no subject; "
+            f"{MASK_FORMAT}"
+        )
     return None
 
 

@@ -449,3 +449,41 @@ def test_photos_in_formats_training_cannot_read_are_named_not_skipped_silently(t
     assert [p.name for p in images_of(tmp_path / "set")] == ["s0.jpg", "s1.jpg", "s2.tif"]  # TIFF is read
     warn_left_out([tmp_path / "set"])
     assert "s3.heic" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "fault", ["0/1 values", "16-bit 0/255", "subject in alpha on black", "subject in alpha on white"]
+)
+def test_a_mask_training_would_read_as_another_subject_is_refused(tmp_path: Path, fault: str) -> None:
+    """A mask of 0 and 1 (an annotation tool's), a 16-bit one of 0 and 255, or a cut-out whose
+    subject is its transparency passed the check, and training read them as no subject (or, on
+    white, as all subject), without a word: the model learnt to drop the catalogue's subjects."""
+    make_set(tmp_path / "set", 3, masks=True, seed=14)
+    mask = tmp_path / "set" / "masks" / "s1.png"
+    truth = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+    if fault == "0/1 values":
+        written = (truth > 127).astype(np.uint8)
+    elif fault == "16-bit 0/255":
+        written = truth.astype(np.uint16)
+    else:
+        gray = np.full_like(truth, 0 if fault.endswith("black") else 255)
+        written = cv2.merge([gray, gray, gray, truth])
+    cv2.imwrite(str(mask), written)
+    examples = find_examples(tmp_path / "set", tmp_path / "labels")
+    with pytest.raises(ValueError, match=r"s1\.png: .*255 = subject"):
+        check_examples(examples)
+
+
+@pytest.mark.parametrize("kind", ["8-bit", "16-bit full range", "opaque RGBA", "empty"])
+def test_masks_that_read_as_they_are_meant_pass(tmp_path: Path, kind: str) -> None:
+    """The check refuses no mask that training reads as its author meant it."""
+    make_set(tmp_path / "set", 2, masks=True, seed=15)
+    mask = tmp_path / "set" / "masks" / "s1.png"
+    truth = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+    if kind == "16-bit full range":
+        cv2.imwrite(str(mask), truth.astype(np.uint16) * 257)
+    elif kind == "opaque RGBA":
+        cv2.imwrite(str(mask), cv2.merge([truth, truth, truth, np.full_like(truth, 255)]))
+    elif kind == "empty":  # a photo without a subject: all background
+        cv2.imwrite(str(mask), np.zeros_like(truth))
+    check_examples(find_examples(tmp_path / "set", tmp_path / "labels"))
