@@ -37,6 +37,7 @@ __all__ = [
     "check_examples",
     "find_examples",
     "load_example",
+    "warn_unmatched_masks",
 ]
 
 
@@ -130,6 +131,20 @@ def mask_files(folder: Path) -> dict[str, Path]:
     for path in found:
         masks.setdefault(path.stem, path)
     return masks
+
+
+def warn_unmatched_masks(folders: Sequence[Path]) -> None:
+    """Say which masks of the folders match no photo's stem (`s1_mask.png` for `s1.jpg`): their
+    photos train on the teacher's labels alone."""
+    for folder in folders:
+        stems = {p.stem for p in images_of(folder)}
+        unmatched = sorted(p.name for stem, p in mask_files(folder / "masks").items() if stem not in stems)
+        if unmatched:
+            shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
+            print(
+                f"masks of no photo in {folder / 'masks'} (a mask is named as its photo: a.jpg, masks/a.png), "
+                f"left out; photos without a mask learn from the teacher alone: {shown}"
+            )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from modelbuild.photos import MixedPhotos, PhotoSplit
 from modelbuild.sources import SOURCES, fetch_source
 from modelbuild.teachers import Teacher
 
-from .data import Example, check_examples, find_examples
+from .data import Example, check_examples, find_examples, warn_unmatched_masks
 from .paths import CLOSE_UPS, STUDENT_INIT_ONNX, TEACHER_LABELS
 from .split import POOL_FOLDERS, folder_key, images_of, is_outside_data, validation_stems, warn_left_out
 from .teacher import compare, make_labels
@@ -139,6 +139,7 @@ def teacher(job: Job) -> None:
     """Teacher labels for every photo of the data folders (validation photos first)."""
     check_examples(job.examples())  # unreadable photos, masks of the wrong size or colour: before any label
     warn_left_out(job.data)
+    warn_unmatched_masks(job.data)
     images = sorted(
         (p for folder in job.data for p in images_of(folder)),
         key=lambda p: p.stem not in validation_stems(p.parent.parent),

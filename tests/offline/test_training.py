@@ -27,7 +27,15 @@ from modelbuild.teachers import TEACHERS, Member, Teacher, combine  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.__main__ import job_from, parse  # noqa: E402
 from training.__main__ import main as training_main  # noqa: E402
-from training.data import CLOSE_UPS, Example, check_examples, find_examples, load_example, paste_subject  # noqa: E402
+from training.data import (  # noqa: E402
+    CLOSE_UPS,
+    Example,
+    check_examples,
+    find_examples,
+    load_example,
+    paste_subject,
+    warn_unmatched_masks,
+)
 from training.split import Rule, folder_key, images_of, warn_left_out  # noqa: E402
 from training.teacher import candidates, make_labels  # noqa: E402
 from training.train import TrainConfig, interpolate_weights, make_optimiser, resume, train  # noqa: E402
@@ -487,3 +495,18 @@ def test_masks_that_read_as_they_are_meant_pass(tmp_path: Path, kind: str) -> No
     elif kind == "empty":  # a photo without a subject: all background
         cv2.imwrite(str(mask), np.zeros_like(truth))
     check_examples(find_examples(tmp_path / "set", tmp_path / "labels"))
+
+
+def test_masks_of_no_photo_are_named_not_ignored_silently(tmp_path: Path, capsys) -> None:
+    """A catalogue whose masks were named s0_mask.png (or 'a 1.png' for 'a1.jpg') trained on the
+    teacher alone, as if it had no masks, without a word."""
+    make_set(tmp_path / "set", 3, masks=True, seed=16)
+    make_set(tmp_path / "unlabelled", 2, masks=False, seed=17)
+    masks = tmp_path / "set" / "masks"
+    (masks / "s1.png").rename(masks / "s1_mask.png")
+    warn_unmatched_masks([tmp_path / "set", tmp_path / "unlabelled"])
+    out = capsys.readouterr().out
+    assert "s1_mask.png" in out and "s0.png" not in out and "teacher alone" in out
+    (masks / "s1_mask.png").rename(masks / "s1.png")
+    warn_unmatched_masks([tmp_path / "set"])
+    assert capsys.readouterr().out == ""
