@@ -67,11 +67,24 @@ MASK_FORMAT = "a mask is one gray channel (8-bit, 255 = subject)"
 
 def check_examples(examples: Sequence[Example]) -> None:
     """Before any work (teacher, train): every photo reads, and every mask is one gray channel the
-    photo's size (as cv2 reads both: EXIF-turned); ValueError naming the faults otherwise."""
-    problems = [problem for e in examples if (problem := _fault(e))]
+    photo's size (as cv2 reads both: EXIF-turned), and no two photos of a folder share a name (their
+    mask and teacher label go by it); ValueError naming the faults otherwise."""
+    problems = _shared_names(examples) + [problem for e in examples if (problem := _fault(e))]
     if problems:
         more = f" (and {len(problems) - MAX_LISTED} more)" if len(problems) > MAX_LISTED else ""
         raise ValueError(f"fix these before training{more}:\n  " + "\n  ".join(problems[:MAX_LISTED]))
+
+
+def _shared_names(examples: Sequence[Example]) -> list[str]:
+    """The photos of one folder that share a stem (`a.jpg`, `a.png`), one line per stem."""
+    by_name: dict[tuple[Path, str], list[str]] = {}
+    for e in examples:
+        by_name.setdefault((e.image.parent, e.image.stem), []).append(e.image.name)
+    return [
+        f"{folder}: {', '.join(sorted(names))} share the name {stem!r}, which their mask and label go by: rename one"
+        for (folder, stem), names in by_name.items()
+        if len(names) > 1
+    ]
 
 
 def _fault(example: Example) -> str | None:

@@ -510,3 +510,13 @@ def test_masks_of_no_photo_are_named_not_ignored_silently(tmp_path: Path, capsys
     (masks / "s1_mask.png").rename(masks / "s1.png")
     warn_unmatched_masks([tmp_path / "set"])
     assert capsys.readouterr().out == ""
+
+
+def test_two_photos_of_one_name_are_refused_before_any_work(tmp_path: Path) -> None:
+    """images/s1.jpg and images/s1.png (two photos of one size) shared one teacher label, the one
+    labelled last, and one mask, without a word: one of them trained on the other's subject."""
+    make_set(tmp_path / "set", 3, masks=True, seed=18)
+    photo = cv2.imread(str(tmp_path / "set" / "images" / "s1.jpg"))
+    cv2.imwrite(str(tmp_path / "set" / "images" / "s1.png"), photo[::-1])
+    with pytest.raises(ValueError, match=r"s1\.jpg, s1\.png"):
+        check_examples(find_examples(tmp_path / "set", tmp_path / "labels"))
