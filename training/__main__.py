@@ -39,13 +39,16 @@ export / quantize / evaluate as usual (training/gpu_run.sh says how).
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelbuild.paths import ENGINE_MODELS
 from modelbuild.teachers import DEFAULT_TEACHER, TEACHERS
 
-from .paths import INIT_ONNX, RUNS, TEACHER_LABELS
+from .paths import INIT_ONNX, RUNS, TEACHER_LABELS, float_model_id
 from .split import POOL_FOLDERS
 from .train import ARCHITECTURES, AUGMENTATIONS, DISTILLATIONS, OPTIMIZERS, TrainConfig
 
@@ -200,7 +203,31 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             f"a run on your own --data makes a model of its own: name it with --run and --model-id (the defaults, "
             f"{DEFAULT_RUN} and {DEFAULT_MODEL_ID}, are the shipped default model's, which this would overwrite)"
         )
+    if args.data and args.step not in (*SHARED_STEPS, *RUN_ONLY_STEPS):
+        models = args.engine_models or ENGINE_MODELS
+        if taken := others_models(args.run, args.model_id, models):
+            parser.error(
+                f"--model-id {args.model_id} would overwrite {' and '.join(taken)} in {models}, which run "
+                f"{args.run} did not make: name another --model-id, or remove their manifests to replace them"
+            )
     return args
+
+
+def others_models(run: str, model_id: str, models: Path) -> list[str]:
+    """The engine models `export` and `quantize` of `run` would write (`model_id` and its fp32
+    companion) that are there already and were made otherwise: by another run, or by modelbuild."""
+    taken = []
+    for name in (float_model_id(model_id), model_id):
+        manifest = models / f"{name}.json"
+        if manifest.is_file() and run_of(json.loads(manifest.read_text())) != run:
+            taken.append(name)
+    return taken
+
+
+def run_of(manifest: dict) -> str | None:
+    """The training run a manifest's recorded command names (`--run`), None for a model made otherwise."""
+    words = shlex.split(str(manifest.get("provenance", {}).get("command", "")))
+    return words[words.index("--run") + 1] if "training" in words and "--run" in words[:-1] else None
 
 
 def job_from(args: argparse.Namespace) -> pipeline.Job:

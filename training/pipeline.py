@@ -19,7 +19,7 @@ from modelbuild.sources import SOURCES, fetch_source
 from modelbuild.teachers import Teacher
 
 from .data import Example, check_examples, find_examples, warn_unmatched_masks
-from .paths import CLOSE_UPS, STUDENT_INIT_ONNX, TEACHER_LABELS
+from .paths import CLOSE_UPS, STUDENT_INIT_ONNX, TEACHER_LABELS, float_model_id
 from .split import POOL_FOLDERS, folder_key, images_of, is_outside_data, validation_stems, warn_left_out
 from .teacher import compare, make_labels
 from .train import TrainConfig, export_onnx, load_student, student_widths, torch_predictor
@@ -319,7 +319,7 @@ def export(job: Job) -> None:
     (job.run_dir / "exported.json").write_text(
         json.dumps({"weights": weights.name, "interpolate": job.interpolate}) + "\n"
     )
-    float_id = job.model_id.removesuffix("-int8") if job.model_id.endswith("-int8") else f"{job.model_id}-fp32"
+    float_id = float_model_id(job.model_id)
     target = job.models_dir / f"{float_id}.onnx"
     target.parent.mkdir(parents=True, exist_ok=True)  # --engine-models may name a new folder
     shutil.copyfile(job.float_onnx, target)

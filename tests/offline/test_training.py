@@ -520,3 +520,27 @@ def test_two_photos_of_one_name_are_refused_before_any_work(tmp_path: Path) -> N
     cv2.imwrite(str(tmp_path / "set" / "images" / "s1.png"), photo[::-1])
     with pytest.raises(ValueError, match=r"s1\.jpg, s1\.png"):
         check_examples(find_examples(tmp_path / "set", tmp_path / "labels"))
+
+
+@pytest.mark.parametrize("model_id", ["u2netp-int8", "modnet-int8", "u2net-int8"])
+def test_a_fine_tune_may_not_take_the_id_of_a_model_it_did_not_make(
+    model_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--data DIR --run mine --model-id u2netp-int8` overwrote the shipped u2netp-int8 (and its
+    fp32 companion u2netp), whose manifest kept "shipped": true for the fine-tune."""
+    with pytest.raises(SystemExit):
+        parse(["all", "--data", "catalogue", "--run", "mine", "--model-id", model_id])
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert model_id.removesuffix("-int8") in error and "--model-id" in error
+
+
+def test_a_fine_tune_rebuilds_its_own_model(tmp_path: Path) -> None:
+    """The model a run made (its manifest's command names the run) is its to rebuild; a new id is free."""
+    manifest = {"id": "mine-int8", "provenance": {"command": "python -m training all --run mine --model-id mine-int8"}}
+    (tmp_path / "mine-int8.json").write_text(json.dumps(manifest))
+    models = str(tmp_path)
+    for run, model_id in (("mine", "mine-int8"), ("other", "other-int8")):
+        args = ["export", "--data", "catalogue", "--run", run, "--model-id", model_id]
+        assert parse([*args, "--engine-models", models]).model_id == model_id
+    with pytest.raises(SystemExit):  # another run's model
+        parse(["export", "--data", "catalogue", "--run", "other", "--model-id", "mine-int8", "--engine-models", models])
