@@ -499,8 +499,11 @@ def dev_sets(job: Job) -> dict[str, list[Sample]]:
 
 
 def error_rows_dir(job: Job) -> Path:
-    """Where the error estimate's rows (features and true MAE per photo) of the job's model are cached."""
-    return job.run_dir / "error-rows" / job.model_id
+    """Where the error estimate's rows (features and true MAE per photo) of the job's model are
+    cached: by its id and its file's hash, so a model rebuilt under its id is cut anew."""
+    manifest = job.models_dir / f"{job.model_id}.json"
+    digest = json.loads(manifest.read_text()).get("sha256", "")[:16] if manifest.is_file() else ""
+    return job.run_dir / "error-rows" / job.model_id / (digest or "unbuilt")
 
 
 def evaluate(job: Job) -> None:

@@ -161,7 +161,7 @@ def test_pipeline_end_to_end(job: pipeline.Job):
     estimate = json.loads((job.engine_models / "tiny-student-int8.json").read_text())["error_estimate"]
     assert ErrorModel.from_dict(estimate) == DEFAULT_ERROR_MODEL and "default fit" in estimate["figures"]["fitted_on"]
     assert set(estimate["figures"]) >= {"features_chosen", "spearman_validation", "spearman_dev"}
-    dev_rows = json.loads((job.run_dir / "error-rows" / "tiny-student-int8" / "dev.json").read_text())
+    dev_rows = json.loads((pipeline.error_rows_dir(job) / "dev.json").read_text())
     assert all(0 <= row["features"][f] <= 1 for row in dev_rows for f in ("side", "side4"))  # measured
 
     photo = (job.dev_dir / "tiny" / "images" / "s0.jpg").read_bytes()
@@ -544,3 +544,25 @@ def test_a_fine_tune_rebuilds_its_own_model(tmp_path: Path) -> None:
         assert parse([*args, "--engine-models", models]).model_id == model_id
     with pytest.raises(SystemExit):  # another run's model
         parse(["export", "--data", "catalogue", "--run", "other", "--model-id", "mine-int8", "--engine-models", models])
+
+
+def test_error_rows_cached_for_one_model_file_are_not_taken_for_another(tmp_path: Path) -> None:
+    """error-model kept the validation rows (features, true MAE) it had cut with the run's first
+    model: exported again (--weights step-N, --interpolate) and quantized again under its id, the
+    model got an error estimate fitted and scored on the other model's cut-outs."""
+    job = pipeline.Job(
+        data=[],
+        run_dir=tmp_path / "run",
+        labels_root=tmp_path / "labels",
+        model_id="mine-int8",
+        config=TrainConfig(),
+        teacher=TEACHERS["isnet"],
+        init=U2NETP,
+        engine_models=tmp_path,
+    )
+    manifest = {"id": "mine-int8", "file": "mine-int8.onnx", "sha256": "a" * 64}
+    (tmp_path / "mine-int8.json").write_text(json.dumps(manifest))
+    first = pipeline.error_rows_dir(job)
+    assert pipeline.error_rows_dir(job) == first  # the same file: its rows are reused
+    (tmp_path / "mine-int8.json").write_text(json.dumps(manifest | {"sha256": "b" * 64}))
+    assert pipeline.error_rows_dir(job) != first
