@@ -289,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             getattr(pipeline, step.replace("-", "_"))(job)
         except (FileNotFoundError, ValueError) as exc:  # the steps' own refusals name what to do
-            print(f"error in {step} (run {job.run_dir.name}): {exc}", file=sys.stderr)
+            run = "" if step in SHARED_STEPS else f" (run {job.run_dir.name})"  # those make no run
+            print(f"error in {step}{run}: {exc}", file=sys.stderr)
             return 2
     return 0
 

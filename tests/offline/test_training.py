@@ -566,3 +566,13 @@ def test_error_rows_cached_for_one_model_file_are_not_taken_for_another(tmp_path
     assert pipeline.error_rows_dir(job) == first  # the same file: its rows are reused
     (tmp_path / "mine-int8.json").write_text(json.dumps(manifest | {"sha256": "b" * 64}))
     assert pipeline.error_rows_dir(job) != first
+
+
+def test_a_shared_step_s_error_names_no_run(tmp_path: Path, capsys) -> None:
+    """`teacher --data DIR` with a fault said 'error in teacher (run student)': the shipped
+    default's run, which a step that makes no run never touches."""
+    make_set(tmp_path / "set", 2, masks=True, seed=19)
+    (tmp_path / "set" / "images" / "s1.jpg").write_text("not a photo")
+    assert training_main(["teacher", "--data", str(tmp_path / "set"), "--labels", str(tmp_path / "labels")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error in teacher:") and "student" not in error
