@@ -62,6 +62,7 @@ def find_examples(folder: Path, labels_dir: Path, part: str = "all") -> list[Exa
 
 EXIF_TURNED = (5, 6, 7, 8)  # orientations that swap width and height (cv2.imread applies them)
 MAX_LISTED = 10  # problems named in check_examples' error
+TAIL_BYTES = 64  # a photo's last bytes, read to tell a whole file from one cut short
 MASK_FORMAT = "a mask is one gray channel (8-bit, 255 = subject)"
 
 
@@ -90,7 +91,7 @@ def _shared_names(examples: Sequence[Example]) -> list[str]:
 def _fault(example: Example) -> str | None:
     photo = _size(example.image)
     if photo is None:
-        return f"{example.image}: not a photo that can be read"
+        return f"{example.image}: not a photo that can be read whole (not an image, or cut short)"
     if example.truth is None:
         return None
     mask = cv2.imread(str(example.truth), cv2.IMREAD_UNCHANGED)
@@ -122,14 +123,28 @@ def _misread(path: Path, mask: np.ndarray) -> str | None:
 
 
 def _size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of a photo as cv2 reads it (EXIF orientation applied), None if unreadable."""
+    """(width, height) of a photo as cv2 reads it (EXIF orientation applied), None if unreadable or
+    cut short (decoded whole unless it ends as a whole JPEG or PNG does: libjpeg would fill the
+    missing rows with grey, and training would learn them)."""
     try:
         with Image.open(path) as image:
             width, height = image.size
             turned = image.getexif().get(0x0112) in EXIF_TURNED
-    except (OSError, ValueError, SyntaxError):
+            if not _ends_whole(path, image.format):
+                image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     return (height, width) if turned else (width, height)
+
+
+def _ends_whole(path: Path, image_format: str | None) -> bool:
+    """Whether the file ends as a whole JPEG (its end-of-image marker) or PNG (its IEND chunk) does."""
+    with path.open("rb") as file:
+        file.seek(max(0, path.stat().st_size - TAIL_BYTES))
+        tail = file.read().rstrip(b"\0")  # some writers pad with zeros
+    if image_format in ("JPEG", "MPO"):
+        return tail.endswith(b"\xff\xd9")
+    return image_format == "PNG" and b"IEND" in tail[-12:]
 
 
 def mask_files(folder: Path) -> dict[str, Path]:
