@@ -3,7 +3,9 @@
 Each worker loads the model once (its initializer) and runs ENGINE_THREADS / N inference threads,
 so N workers do not oversubscribe the cores. Workers ignore Ctrl-C: the parent stops handing out
 jobs, lets the running ones finish (their outputs are written whole) and reports what was done.
-Processes are spawned, not forked: a forked ONNX Runtime with live threads can deadlock.
+Processes are spawned, not forked: a forked ONNX Runtime with live threads can deadlock. A worker
+whose model does not load raises that error from its jobs, into the parent, as a run without -j
+would (it must not end its process: that reads as a dead worker).
 
 A worker that dies (killed by the system for lack of memory on a huge photo, a crash in a
 decoder) takes the pool down with every image in flight; those are cut out again one at a time in
@@ -39,11 +41,16 @@ def worker_settings(config: EngineSettings, workers: int) -> EngineSettings:
 
 def _start_worker(runner: Runner, options: Options, config: EngineSettings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    load_model(config, options.model)
     _state.update(runner=runner, options=options, config=config)
+    try:
+        load_model(config, options.model)
+    except Exception as exc:  # raised by each job, into the parent: a worker ended here reads as a dead one
+        _state["start_error"] = exc
 
 
 def _run(job: Job) -> Record:
+    if "start_error" in _state:
+        raise _state["start_error"]  # type: ignore[misc]
     runner: Runner = _state["runner"]  # type: ignore[assignment]
     return runner(job, _state["options"], _state["config"])  # type: ignore[arg-type]
 

@@ -12,8 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
+from engine.errors import ModelNotFoundError
 from engine.files import Job
 from engine.options import Options
 from engine.parallel import run_parallel
@@ -81,6 +83,17 @@ def test_a_worker_that_dies_fails_its_own_image_and_the_others_go_on(tmp_path: P
     assert sorted(str(r["input"]) for r in records) == sorted(str(job.source) for job in jobs)
     failed = [r for r in records if not r["ok"]]
     assert [(Path(str(r["input"])).name, r["error"]) for r in failed] == [("doomed.jpg", "worker_died")]
+
+
+def test_a_worker_that_cannot_load_the_model_stops_the_run_with_the_reason(tmp_path: Path) -> None:
+    """A worker whose start failed (its model could not load) ended its process, which read as a
+    dead worker: every image was cut out again alone, in one fresh process each, and every one
+    failed as worker_died, the reason only in the tracebacks on stderr. The run now stops at the
+    first, with the start's error, as a run without -j does (the CLI: exit 2, 'error: ...')."""
+    jobs = [Job(tmp_path / f"p{index}.jpg", tmp_path / "o" / f"p{index}.png") for index in range(6)]
+    config = EngineSettings(threads=2, model_dir=tmp_path / "no-models")
+    with pytest.raises(ModelNotFoundError, match="no-models"):
+        list(run_parallel(jobs, Options(), config, 2, _dies_on_doomed))
 
 
 def test_watch_cuts_out_files_as_they_land_until_ctrl_c(tmp_path: Path) -> None:
