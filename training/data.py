@@ -67,9 +67,10 @@ MASK_FORMAT = "a mask is one gray channel (8-bit, 255 = subject)"
 
 
 def check_examples(examples: Sequence[Example]) -> None:
-    """Before any work (teacher, train): every photo reads, and every mask is one gray channel the
-    photo's size (as cv2 reads both: EXIF-turned), and no two photos of a folder share a name (their
-    mask and teacher label go by it); ValueError naming the faults otherwise."""
+    """Before any work (teacher, train): every photo and mask reads whole (not cut short), every
+    mask is one gray channel the photo's size (as cv2 reads both: EXIF-turned) that training reads
+    as its author meant (`_misread`), and no two photos of a folder share a name (their mask and
+    teacher label go by it); ValueError naming the faults otherwise."""
     problems = _shared_names(examples) + [problem for e in examples if (problem := _fault(e))]
     if problems:
         more = f" (and {len(problems) - MAX_LISTED} more)" if len(problems) > MAX_LISTED else ""
@@ -95,8 +96,8 @@ def _fault(example: Example) -> str | None:
     if example.truth is None:
         return None
     mask = cv2.imread(str(example.truth), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        return f"{example.truth}: not a mask that can be read"
+    if mask is None or _size(example.truth) is None:  # (a JPEG cut short reads, with grey rows)
+        return f"{example.truth}: not a mask that can be read whole (not an image, or cut short)"
     if mask.ndim == 3 and not all(np.array_equal(mask[..., 0], mask[..., c]) for c in range(1, min(3, mask.shape[2]))):
         return f"{example.truth}: a colour image; {MASK_FORMAT}"
     if (mask.shape[1], mask.shape[0]) != photo:
@@ -123,7 +124,7 @@ def _misread(path: Path, mask: np.ndarray) -> str | None:
 
 
 def _size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of a photo as cv2 reads it (EXIF orientation applied), None if unreadable or
+    """(width, height) of a photo or mask as cv2 reads it (EXIF orientation applied), None if unreadable or
     cut short (decoded whole unless it ends as a whole JPEG or PNG does: libjpeg would fill the
     missing rows with grey, and training would learn them)."""
     try:
