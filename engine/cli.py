@@ -262,7 +262,7 @@ def summarize(
     if ok:
         times = [float(r["total_ms"]) for r in ok]  # type: ignore[arg-type]
         lines.append(f"median {statistics.median(times):.0f} ms per image (model {ok[0]['model']})")
-    lines += flagged_lines(ok) + first_frame_lines(ok)
+    lines += flagged_lines(ok)
     if worst > 0 and ok:
         ranked = sorted(ok, key=lambda r: -float(r["estimated_error"]))[:worst]  # type: ignore[arg-type]
         lines.append(f"{len(ranked)} with the highest estimated error (look at these first):")
@@ -271,16 +271,6 @@ def summarize(
     lines += [f"NOT READABLE {r['input']}: {r['reason']}" for r in unread]
     lines += [f"FAILED {r['input']}: {r['error']}: {r['reason']}" for r in failed]
     return "\n".join(lines)
-
-
-def first_frame_lines(records: Sequence[dict[str, object]]) -> list[str]:
-    """The animated or multi-page inputs, of which only the first frame was cut out."""
-    found = [r for r in records if r.get("first_frame_only")]
-    if not found:
-        return []
-    return [f"{len(found)} animated or multi-page, only the first frame cut out:"] + [
-        f"  FIRST FRAME ONLY {r['input']}" for r in found
-    ]
 
 
 def passed_over_line(passed_over: Mapping[str, int]) -> str:
@@ -296,13 +286,15 @@ FLAG_TITLES = {
     "several_subjects": "with several subjects of comparable size",
     "subject_cut": "with the subject cut by the frame",
     "small_subject": "with a small subject",
+    "first_frame_only": "animated or multi-page, only the first frame cut out",
 }
 
 
 def flagged_lines(records: Sequence[dict[str, object]]) -> list[str]:
-    """Each finding a curator looks at (result.FLAGS), with the inputs it was found on."""
+    """Each finding a curator looks at (result.FLAGS, and the animated or multi-page inputs of which
+    only the first frame was cut out), with the inputs it was found on."""
     lines = []
-    for flag in FLAGS:
+    for flag in (*FLAGS, "first_frame_only"):
         found = [r for r in records if r.get(flag)]
         if found:
             lines.append(f"{len(found)} {FLAG_TITLES[flag]}:")

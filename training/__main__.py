@@ -205,7 +205,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         )
     if args.data and args.step not in (*SHARED_STEPS, *RUN_ONLY_STEPS):
         models = args.engine_models or ENGINE_MODELS
-        if taken := others_models(args.run, args.model_id, models):
+        if taken := taken_model_ids(args.run, args.model_id, models):
             parser.error(
                 f"--model-id {args.model_id} would overwrite {' and '.join(taken)} in {models}, which run "
                 f"{args.run} did not make: name another --model-id, or remove their manifests to replace them"
@@ -213,7 +213,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def others_models(run: str, model_id: str, models: Path) -> list[str]:
+def taken_model_ids(run: str, model_id: str, models: Path) -> list[str]:
     """The engine models `export` and `quantize` of `run` would write (`model_id` and its fp32
     companion) that are there already and were made otherwise: by another run, or by modelbuild."""
     taken = []

@@ -501,8 +501,9 @@ def dev_sets(job: Job) -> dict[str, list[Sample]]:
 def error_rows_dir(job: Job) -> Path:
     """Where the error estimate's rows (features and true MAE per photo) of the job's model are
     cached: by its id and its file's hash, so a model rebuilt under its id is cut anew."""
-    manifest = job.models_dir / f"{job.model_id}.json"
-    digest = json.loads(manifest.read_text()).get("sha256", "")[:16] if manifest.is_file() else ""
+    from modelbuild.manifests import read_manifest  # noqa: PLC0415
+
+    digest = (read_manifest(job.models_dir / f"{job.model_id}.json") or {}).get("sha256", "")[:16]
     return job.run_dir / "error-rows" / job.model_id / (digest or "unbuilt")
 
 
