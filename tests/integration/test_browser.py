@@ -8,6 +8,7 @@ Chromium and its driver come from Debian packages, installed by `make browser` (
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -181,3 +182,37 @@ def test_the_colour_is_not_offered_for_a_mask_which_has_none(browser, page_url):
     assert browser.execute_script(disabled) == [True, True]
     browser.find_element("id", "mask").click()
     assert browser.execute_script(disabled) == [False, False]
+
+
+SLOW_FIRST_REQUEST_JS = """
+// The page's first request waits (a large photo, a slow line); the ones after it go at once.
+const send = window.fetch;
+let first = true;
+window.fetch = (...request) => {
+  const wait = first ? arguments[0] : 0;
+  first = false;
+  return new Promise((go) => setTimeout(go, wait)).then(() => send(...request));
+};
+"""
+SHOWN_JS = """
+const $ = (id) => document.getElementById(id);
+return {status: $("status").textContent, cls: $("status").className, download: $("download").download,
+        before: $("before").naturalWidth, after: $("after").naturalWidth};
+"""
+
+
+def test_a_photo_chosen_while_another_is_cut_out_is_not_replaced_by_the_first_ones_result(browser, page_url):
+    """Two photos one after another: the first one's late answer replaced the second one's cut-out
+    (the astronaut beside the cat, its download named astronaut.png, "Done" for the wrong photo)."""
+    browser.get(page_url)
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()
+    browser.execute_script(SLOW_FIRST_REQUEST_JS, 3000)
+    browser.find_element("id", "file").send_keys(str(SAMPLES_DIR / "astronaut.jpg"))  # 512 px wide
+    with choose_photo(browser, SAMPLES_DIR / "chelsea.jpg") as cutout:  # 451 px wide
+        assert cutout.size == image_size((SAMPLES_DIR / "chelsea.jpg").read_bytes())
+
+    time.sleep(5)  # the first photo's answer has come by now
+    shown = browser.execute_script(SHOWN_JS)
+    assert (shown["before"], shown["after"], shown["download"]) == (451, 451, "chelsea.png")
+    assert shown["status"].startswith("Done") and shown["cls"] == ""
