@@ -216,3 +216,27 @@ def test_a_photo_chosen_while_another_is_cut_out_is_not_replaced_by_the_first_on
     shown = browser.execute_script(SHOWN_JS)
     assert (shown["before"], shown["after"], shown["download"]) == (451, 451, "chelsea.png")
     assert shown["status"].startswith("Done") and shown["cls"] == ""
+
+
+TAB_ORDER_JS = """
+const outline = () => getComputedStyle(document.getElementById("drop")).outlineStyle;
+return {focused: document.activeElement.id, dropOutline: outline()};
+"""
+
+
+def test_a_photo_can_be_chosen_with_the_keyboard_alone(browser, page_url):
+    """The file input was `hidden` and the drop zone a label: Tab went from the page straight to
+    the options, so a keyboard user (or a screen reader's) had no way to choose a photo."""
+    from selenium.webdriver.common.action_chains import ActionChains  # noqa: PLC0415 - only the browser tests need selenium
+    from selenium.webdriver.common.keys import Keys  # noqa: PLC0415 - (as above)
+
+    browser.get(page_url)
+    unfocused = browser.execute_script(TAB_ORDER_JS)["dropOutline"]
+    ActionChains(browser).send_keys(Keys.TAB).perform()
+
+    focused = browser.execute_script(TAB_ORDER_JS)
+    assert focused["focused"] == "file", "the first stop is the photo chooser"
+    assert focused["dropOutline"] != unfocused, "the drop zone shows it has the focus"
+    assert browser.execute_script("return document.getElementById('file').labels[0].id") == "drop"
+    with choose_photo(browser, SAMPLES_DIR / "chelsea.jpg") as cutout:
+        assert cutout.format == "PNG"
