@@ -8,14 +8,17 @@ Chromium and its driver come from Debian packages, installed by `make browser` (
 
 from __future__ import annotations
 
+import base64
+import io
 import time
 from collections.abc import Iterator
 
 import pytest
+from PIL import Image
 
 from handler.payload import MAX_REQUEST_BODY_BYTES
 from local.api_gateway import ApiGatewayBridge
-from local.browser import BrowserError, choose_photo, chromium, cut_out_in_page
+from local.browser import READ_RESULT_JS, BrowserError, choose_photo, chromium, cut_out_in_page
 from local.queue_trigger import QueueTrigger
 from local.samples import SAMPLES_DIR
 from reliability.memory import photo_jpeg
@@ -240,3 +243,37 @@ def test_a_photo_can_be_chosen_with_the_keyboard_alone(browser, page_url):
     assert browser.execute_script("return document.getElementById('file').labels[0].id") == "drop"
     with choose_photo(browser, SAMPLES_DIR / "chelsea.jpg") as cutout:
         assert cutout.format == "PNG"
+
+
+def _wait_for_a_new_cut_out(browser) -> Image.Image:
+    """Wait for the cut-out the page shows after its status was cleared, and read it."""
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415 - only the browser tests need selenium
+
+    status = browser.find_element("id", "status")
+    WebDriverWait(browser, 30).until(
+        lambda _: status.text.startswith("Done") or "error" in status.get_attribute("class")
+    )
+    assert status.text.startswith("Done"), status.text
+    encoded = browser.execute_async_script(READ_RESULT_JS)
+    return Image.open(io.BytesIO(base64.b64decode(encoded)))
+
+
+def test_an_option_changed_after_a_cut_out_applies_to_the_photo_shown(forgetful_browser, page_url):
+    """Ticking "mask only" (or crop, a colour, a format) under a cut-out changed nothing: the
+    cut-out no longer matched the options, and choosing the same photo again did nothing either
+    (the file input's value had not changed, so it fired no change event)."""
+    browser = forgetful_browser
+    photo = SAMPLES_DIR / "chelsea.jpg"
+    with cut_out_in_page(browser, page_url, photo) as cutout:
+        assert cutout.mode == "RGBA"
+
+    browser.execute_script("document.getElementById('status').textContent = ''")
+    browser.find_element("id", "mask").click()
+    with _wait_for_a_new_cut_out(browser) as mask:
+        assert (mask.mode, mask.size) == ("L", image_size(photo.read_bytes()))
+    assert browser.find_element("id", "download").get_attribute("download") == "chelsea.png"
+
+    browser.execute_script("document.getElementById('status').textContent = ''")
+    browser.find_element("id", "file").send_keys(str(photo))  # the same photo again
+    with _wait_for_a_new_cut_out(browser) as again:
+        assert again.mode == "L"
