@@ -12,6 +12,7 @@ import base64
 import io
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -277,3 +278,24 @@ def test_an_option_changed_after_a_cut_out_applies_to_the_photo_shown(forgetful_
     browser.find_element("id", "file").send_keys(str(photo))  # the same photo again
     with _wait_for_a_new_cut_out(browser) as again:
         assert again.mode == "L"
+
+
+PREVIEW_JS = """
+const before = document.getElementById("before");
+return {src: before.hasAttribute("src"), caption: getComputedStyle(before.parentElement, "::after").content};
+"""
+
+
+def test_a_photo_the_browser_cannot_show_gets_a_caption_not_a_broken_image(browser, page_url):
+    """Chromium shows no HEIC (the iPhone's format, which the service reads): the left pane held a
+    broken-image icon and the word 'original' beside a good cut-out."""
+    photo = Path(__file__).parents[1] / "data" / "rotated-6.heic"
+    with cut_out_in_page(browser, page_url, photo) as cutout:
+        assert cutout.format == "PNG"
+
+    shown = browser.execute_script(PREVIEW_JS)
+    assert not shown["src"], "no broken image"
+    assert "preview" in shown["caption"], shown["caption"]
+
+    with choose_photo(browser, SAMPLES_DIR / "chelsea.jpg"):  # the next photo is shown again
+        assert browser.execute_script("return document.getElementById('before').naturalWidth") == 451
