@@ -299,3 +299,24 @@ def test_a_photo_the_browser_cannot_show_gets_a_caption_not_a_broken_image(brows
 
     with choose_photo(browser, SAMPLES_DIR / "chelsea.jpg"):  # the next photo is shown again
         assert browser.execute_script("return document.getElementById('before').naturalWidth") == 451
+
+
+def test_the_page_says_when_no_subject_was_found_or_only_a_first_frame_was_cut_out(browser, page_url, tmp_path):
+    """The reply's findings went unread: a photo with no subject said 'Done' over an empty
+    checkerboard (it looked broken), and an animated GIF's first frame came back without a word."""
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(blank)
+    with cut_out_in_page(browser, page_url, blank):
+        assert "no subject" in browser.find_element("id", "status").text.lower()
+
+    animated = tmp_path / "animated.gif"
+    with Image.open(SAMPLES_DIR / "chelsea.jpg") as still:
+        frames = [still.rotate(angle) for angle in (0, 10, 20)]
+    frames[0].save(animated, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with choose_photo(browser, animated) as cutout:
+        assert cutout.size == (451, 300)
+        status = browser.find_element("id", "status").text
+    assert status.startswith("Done") and "first frame" in status and "no subject" not in status.lower()
+
+    with choose_photo(browser, SAMPLES_DIR / "chelsea.jpg"):  # a still photo with a subject: no word
+        assert "first frame" not in browser.find_element("id", "status").text
