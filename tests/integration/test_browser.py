@@ -320,3 +320,31 @@ def test_the_page_says_when_no_subject_was_found_or_only_a_first_frame_was_cut_o
 
     with choose_photo(browser, SAMPLES_DIR / "chelsea.jpg"):  # a still photo with a subject: no word
         assert "first frame" not in browser.find_element("id", "status").text
+
+
+DROP_ON_JS = """
+// A photo dragged from the desktop and let go over the given element, as Chromium delivers it.
+const [id, name, encoded] = arguments;
+const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+const files = new DataTransfer();
+files.items.add(new File([bytes], name, { type: "image/jpeg" }));
+const target = id ? document.getElementById(id) : document.body;
+const over = new DragEvent("dragover", { dataTransfer: files, bubbles: true, cancelable: true });
+target.dispatchEvent(over);
+const drop = new DragEvent("drop", { dataTransfer: files, bubbles: true, cancelable: true });
+target.dispatchEvent(drop);
+return [over.defaultPrevented, drop.defaultPrevented];
+"""
+
+
+def test_a_photo_dropped_beside_the_drop_zone_is_cut_out_and_does_not_replace_the_page(browser, page_url):
+    """Let go a little off the dashed box (on the panes, the options), a photo was opened by the
+    browser in place of the page, the options and any cut-out lost."""
+    photo = SAMPLES_DIR / "chelsea.jpg"
+    encoded = base64.b64encode(photo.read_bytes()).decode()
+    for target in ("after", None, "drop"):
+        browser.get(page_url)
+        browser.execute_script("document.getElementById('status').textContent = ''")
+        assert browser.execute_script(DROP_ON_JS, target, photo.name, encoded) == [True, True], target
+        with _wait_for_a_new_cut_out(browser) as cutout:
+            assert cutout.size == image_size(photo.read_bytes())
