@@ -4,6 +4,7 @@ default (IAM) no key is asked for."""
 
 from __future__ import annotations
 
+import base64
 import shlex
 import subprocess
 from collections.abc import Iterator
@@ -89,3 +90,32 @@ def test_in_the_browser_the_page_asks_for_the_key_and_keeps_it_for_the_tab(keyed
         assert browser.execute_script("return document.getElementById('apikey').value") == KEY
         assert browser.execute_script("return sessionStorage.getItem('bg-remover-api-key')") == KEY
         assert browser.execute_script("return localStorage.length") == 0, "never kept beyond the tab"
+
+
+def test_a_key_typed_and_used_at_once_is_the_one_sent_and_kept_for_the_tab(keyed_stack: LocalDeployment) -> None:
+    """The key was stored only when the field lost the focus (its change event) and an older stored
+    key was sent before the field's: a key typed, then a photo dragged in (the field keeps the focus),
+    cut out but was gone after a reload; a corrected key typed over a stored one sent the old one."""
+    from selenium.webdriver.common.keys import Keys  # noqa: PLC0415 - only the browser tests need selenium
+
+    from tests.integration.test_browser import DROP_ON_JS, _wait_for_a_new_cut_out  # noqa: PLC0415
+
+    keyed_stack.create_buckets()
+    emulator = keyed_stack.emulator(keyed_stack.api_function)
+    photo = SAMPLES_DIR / "chelsea.jpg"
+    encoded = base64.b64encode(photo.read_bytes()).decode()
+    with (
+        ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge,
+        chromium() as browser,
+    ):
+        browser.get(bridge.url)
+        browser.execute_script("sessionStorage.setItem('bg-remover-api-key', 'an-old-key')")
+        browser.refresh()
+        field = browser.find_element("id", "apikey")
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(KEY)  # typed over the old key; the focus stays in the field
+        assert browser.execute_script(DROP_ON_JS, "drop", photo.name, encoded) == [True, True]
+        with _wait_for_a_new_cut_out(browser) as cutout:
+            assert cutout.size == image_size(photo.read_bytes())
+        browser.refresh()
+        assert browser.execute_script("return document.getElementById('apikey').value") == KEY
