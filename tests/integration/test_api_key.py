@@ -119,3 +119,19 @@ def test_a_key_typed_and_used_at_once_is_the_one_sent_and_kept_for_the_tab(keyed
             assert cutout.size == image_size(photo.read_bytes())
         browser.refresh()
         assert browser.execute_script("return document.getElementById('apikey').value") == KEY
+
+
+def test_a_photo_chosen_before_any_key_was_typed_asks_for_the_key(keyed_stack: LocalDeployment) -> None:
+    """With the key field empty the page sent the photo without a key and said 'The API key was
+    refused', of a key the user never typed."""
+    keyed_stack.create_buckets()
+    emulator = keyed_stack.emulator(keyed_stack.api_function)
+    with (
+        ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge,
+        chromium() as browser,
+    ):
+        with pytest.raises(BrowserError) as refused:
+            cut_out_in_page(browser, bridge.url, SAMPLES_DIR / "chelsea.jpg")
+        focused = browser.execute_script("return document.activeElement.id")
+    assert "needs an API key" in str(refused.value) and "refused" not in str(refused.value)
+    assert focused == "apikey", "the key field has the focus, ready for the key"
