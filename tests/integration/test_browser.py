@@ -348,3 +348,14 @@ def test_a_photo_dropped_beside_the_drop_zone_is_cut_out_and_does_not_replace_th
         assert browser.execute_script(DROP_ON_JS, target, photo.name, encoded) == [True, True], target
         with _wait_for_a_new_cut_out(browser) as cutout:
             assert cutout.size == image_size(photo.read_bytes())
+
+
+def test_a_lost_connection_is_told_in_words(browser, page_url):
+    """With the network gone (or the API unreachable) the page showed fetch's own 'Failed to fetch'."""
+    browser.get(page_url)
+    browser.execute_script("window.fetch = () => Promise.reject(new TypeError('Failed to fetch'));")
+
+    with pytest.raises(BrowserError) as refused:
+        choose_photo(browser, SAMPLES_DIR / "chelsea.jpg")
+
+    assert "Could not reach the service" in str(refused.value) and "Failed to fetch" not in str(refused.value)

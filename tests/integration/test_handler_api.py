@@ -48,7 +48,7 @@ def test_page_is_a_self_contained_html_document(api_entry, lambda_context):
     assert response["multiValueHeaders"]["Content-Type"] == ["text/html; charset=utf-8"]
     page = response["body"]
     assert page.startswith("<!doctype html>") and '<input id="file" type="file"' in page
-    assert "fetch(`remove?" in page and "fetch(`uploads?" in page
+    assert "send(`remove?" in page and "send(`uploads?" in page  # relative: the stage path kept
     assert '<meta name="direct-limit" content="4689408">' in page  # the real request limit, written in
     for external in ('src="http', "src='http", 'href="http', "@import", "<link"):
         assert external not in page
