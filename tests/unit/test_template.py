@@ -243,3 +243,20 @@ def test_the_shortest_timeout_the_template_takes_leaves_the_worker_time_to_work(
     reserve_ms = int(RESOURCES["RemoverFunction"]["Properties"]["Environment"]["Variables"]["MIN_REMAINING_MS"])
     shortest_ms = int(TEMPLATE["Parameters"]["Timeout"]["MinValue"]) * 1000
     assert shortest_ms - reserve_ms >= 10_000, "a batch of photos needs seconds beyond the reserve"
+
+
+def test_the_output_bucket_lets_the_page_read_the_findings_it_shows():
+    """The page tells a user when no subject was found or only an animation's first frame was cut
+    out, from the reply's headers or, for a result read from S3 (a large upload, a large reply),
+    from the object's metadata; without ExposedHeaders in the bucket's CORS rule the browser hides
+    those from the page, and the note was lost for exactly those results."""
+    page = (ROOT / "handler" / "page.html").read_text()
+    read = {
+        f"x-amz-meta-{name}"
+        for name in ("no-subject", "first-frame-only")
+        if f"found({name!r})" in page.replace('"', "'")
+    }
+    assert read == {"x-amz-meta-no-subject", "x-amz-meta-first-frame-only"}  # what the page reads today
+    rules = RESOURCES["OutputBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    get_rules = [rule for rule in rules if "GET" in rule["AllowedMethods"]]
+    assert get_rules and all(read <= set(rule.get("ExposedHeaders", [])) for rule in get_rules)
