@@ -359,3 +359,15 @@ def test_a_lost_connection_is_told_in_words(browser, page_url):
         choose_photo(browser, SAMPLES_DIR / "chelsea.jpg")
 
     assert "Could not reach the service" in str(refused.value) and "Failed to fetch" not in str(refused.value)
+
+
+def test_every_control_of_the_page_has_a_name_a_screen_reader_reads(browser, page_url):
+    """The colour picker sat in the label of the 'background colour' checkbox, which names that
+    checkbox alone: a screen reader announced the picker as 'colour well', with nothing to say
+    what colour it sets."""
+    browser.get(page_url)
+    controls = browser.find_elements("css selector", "input, select, button")
+    unnamed = [c.get_attribute("id") for c in controls if c.is_displayed() and not c.accessible_name.strip()]
+    assert not unnamed, f"controls with no accessible name: {unnamed}"
+    assert "colour" in browser.find_element("id", "color").accessible_name.lower()
+
