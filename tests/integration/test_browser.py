@@ -371,3 +371,22 @@ def test_every_control_of_the_page_has_a_name_a_screen_reader_reads(browser, pag
     assert not unnamed, f"controls with no accessible name: {unnamed}"
     assert "colour" in browser.find_element("id", "color").accessible_name.lower()
 
+
+FETCHES_JS = """
+const done = arguments[arguments.length - 1];
+Promise.all(arguments[0].map((url) => fetch(url).then(() => true, () => false))).then(done);
+"""
+
+
+def test_a_photo_replaced_by_the_next_frees_its_images(browser, page_url):
+    """Each photo's preview and cut-out stayed in the tab's memory (object URLs never revoked), so
+    a session of many 12 MP photos grew by the photo and its cut-out, each time."""
+    browser.get(page_url)
+    choose_photo(browser, SAMPLES_DIR / "chelsea.jpg").close()
+    first = browser.execute_script(
+        "return [document.getElementById('before').src, document.getElementById('after').src]"
+    )
+    choose_photo(browser, SAMPLES_DIR / "coffee.jpg").close()
+    now = browser.execute_script("return [document.getElementById('before').src, document.getElementById('after').src]")
+    assert browser.execute_async_script(FETCHES_JS, now) == [True, True]
+    assert browser.execute_async_script(FETCHES_JS, first) == [False, False]
