@@ -219,14 +219,28 @@ def taken_model_ids(run: str, model_id: str, models: Path) -> list[str]:
     taken = []
     for name in (float_model_id(model_id), model_id):
         manifest = models / f"{name}.json"
-        if manifest.is_file() and run_of(json.loads(manifest.read_text())) != run:
+        if manifest.is_file() and run_of(_read_json(manifest)) != run:
             taken.append(name)
     return taken
 
 
-def run_of(manifest: dict) -> str | None:
-    """The training run a manifest's recorded command names (`--run`), None for a model made otherwise."""
-    words = shlex.split(str(manifest.get("provenance", {}).get("command", "")))
+def _read_json(path: Path) -> object:
+    """A JSON file's document, None when it is not JSON (half-written, edited by hand)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run_of(manifest: object) -> str | None:
+    """The training run a manifest's recorded command names (`--run`), None for a model made
+    otherwise or a manifest not of that shape."""
+    provenance = manifest.get("provenance") if isinstance(manifest, dict) else None
+    command = provenance.get("command") if isinstance(provenance, dict) else None
+    try:
+        words = shlex.split(command) if isinstance(command, str) else []
+    except ValueError:  # unbalanced quotes
+        return None
     return words[words.index("--run") + 1] if "training" in words and "--run" in words[:-1] else None
 
 

@@ -568,6 +568,32 @@ def test_a_fine_tune_rebuilds_its_own_model(tmp_path: Path) -> None:
         parse(["export", "--data", "catalogue", "--run", "other", "--model-id", "mine-int8", "--engine-models", models])
 
 
+@pytest.mark.parametrize(
+    "text", ["{not json", "[]", '{"provenance": "hand-written"}', '{"provenance": {"command": 3}}']
+)
+def test_a_manifest_that_cannot_be_read_counts_as_taken_not_a_traceback(
+    tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand-edited or half-written manifest under the id stopped the command line in a traceback
+    (JSONDecodeError, AttributeError) before it could say anything."""
+    (tmp_path / "mine-int8.json").write_text(text)
+    with pytest.raises(SystemExit):
+        parse(
+            [
+                "export",
+                "--data",
+                "catalogue",
+                "--run",
+                "mine",
+                "--model-id",
+                "mine-int8",
+                "--engine-models",
+                str(tmp_path),
+            ]
+        )
+    assert "would overwrite mine-int8" in capsys.readouterr().err
+
+
 def test_error_rows_cached_for_one_model_file_are_not_taken_for_another(tmp_path: Path) -> None:
     """error-model kept the validation rows (features, true MAE) it had cut with the run's first
     model: exported again (--weights step-N, --interpolate) and quantized again under its id, the
