@@ -38,6 +38,7 @@ from .storage import ObjectRef, Storage, findings_metadata
 MAX_METADATA_BYTES = 2048  # S3's limit on an object's user metadata: names and values, UTF-8
 _MAX_METADATA_KEY_CHARS = 1024  # of the source key in a failure record's metadata (its body has it whole)
 _MAX_RECORDED_RECIPE_CHARS = 512  # a longer recipe (roi=0px,0px,99...9px) is recorded by its hash
+_HEX = re.compile(r"[0-9A-Fa-f]+")  # an S3 sequencer
 
 
 class Outcome(StrEnum):
@@ -242,16 +243,16 @@ def _same_failure(recorded: dict[str, str] | None, metadata: dict[str, str]) -> 
 
 def _superseded(recorded: dict[str, str] | None, sequencer: str | None) -> bool:
     """Whether the existing output came from a later write of the key than the event's. S3 does
-    not deliver notifications in order; per key, the greater sequencer (hex, compared as left-
-    padded strings, i.e. as numbers) is the later event. This matters when the input bucket is
-    versioned: the event's version is fetched, and an older one must not replace a newer cut-out."""
+    not deliver notifications in order; per key, the greater sequencer is the later event, its
+    sequencers differ in length, and S3's rule is to right-pad the shorter with zeros and compare
+    as strings (not as numbers: "0062E99A88DC40747" is later than "0062E99A88DC407460"). This
+    matters when the input bucket is versioned (the event's version is fetched, and an older one
+    must not replace a newer cut-out) and for a key written again (whose new picture is cut out)."""
     theirs = (recorded or {}).get("source-sequencer")
-    if not (theirs and sequencer):
-        return False
-    try:
-        return int(theirs, 16) > int(sequencer, 16)
-    except ValueError:  # not hex: no order can be told, so process as usual
-        return False
+    if not (theirs and sequencer and _HEX.fullmatch(theirs) and _HEX.fullmatch(sequencer)):
+        return False  # not hex: no order can be told, so process as usual
+    width = max(len(theirs), len(sequencer))
+    return theirs.upper().ljust(width, "0") > sequencer.upper().ljust(width, "0")
 
 
 def _source_metadata(bucket: str, key: str, etag: str | None, version_id: str | None) -> dict[str, str]:

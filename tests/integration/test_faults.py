@@ -205,3 +205,22 @@ def test_out_of_order_notifications_of_an_overwritten_object_leave_the_newest_cu
     body, metadata = read_object(stack, target)
     assert metadata["source-etag"] == new.etag
     assert image_size(body) == image_size(sample_bytes("chelsea.jpg"))
+
+
+def test_a_replaced_photo_whose_notification_has_a_shorter_sequencer_is_cut_out(stack, worker, input_prefix):
+    """S3's sequencers differ in length, and AWS's rule for them is to right-pad the shorter with
+    zeros and compare as strings: "0062E99A88DC40747" is a later write than "0062E99A88DC407460",
+    though it is the smaller number. A photo replaced under its key with such a notification is the
+    newer picture and is cut out, not skipped as 'a later write ... already processed'."""
+    key = f"{input_prefix}replaced/photo.jpg"
+    target = f"{stack.variable(stack.s3_function, 'OUTPUT_PREFIX')}{key}.png"
+    results = []
+    for name, sequencer in (("astronaut.jpg", "0062E99A88DC407460"), ("chelsea.jpg", "0062E99A88DC40747")):
+        event = s3_put_event([upload(stack, key, sample_bytes(name))])
+        event["Records"][0]["s3"]["object"]["sequencer"] = sequencer
+        results += worker.invoke(event).payload()["results"]
+
+    assert results == [f"written: {target}"] * 2
+    body, metadata = read_object(stack, target)
+    assert metadata["source-sequencer"] == "0062E99A88DC40747"
+    assert image_size(body) == image_size(sample_bytes("chelsea.jpg"))
