@@ -19,8 +19,9 @@ from typing import Protocol
 from urllib.parse import parse_qsl, quote
 
 from engine import InputError, InvalidOptionError, Options
+from engine.options import same_value
 
-from .errors import PermanentError
+from .errors import ConflictingValuesError, PermanentError
 from .keys import failure_key, output_key
 from .observability import (
     logger,
@@ -201,11 +202,20 @@ class Worker:
 
 
 def _query(text: str) -> dict[str, str]:
-    """Options written as a query string (object metadata), or InvalidOptionError."""
+    """Options written as a query string (object metadata), or InvalidOptionError; an option given
+    twice with different values is ConflictingValuesError, as in the API's query."""
     try:
-        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+        fields = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         raise InvalidOptionError(f"the object's options metadata is not a query string: {text[:100]!r}") from None
+    options: dict[str, str] = {}
+    for name, value in fields:
+        if not same_value(name, options.setdefault(name, value), value):
+            raise ConflictingValuesError(
+                f"{name} is given twice in the object's options metadata, as {options[name]!r} and {value!r}: "
+                "give it once"
+            )
+    return options
 
 
 def _recorded_recipe(recipe: str) -> str:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 
-from local.events import EVENTS_DIR, load_event, named_objects, s3_put_event, sqs_event
+from local.events import EVENTS_DIR, NewObject, load_event, named_objects, s3_put_event, sqs_event
 from local.samples import sample_for, sample_images
 from tests.integration.buckets import corrupt_jpeg, image_size, output_keys, read_object, sample_bytes, upload
 
@@ -233,3 +233,27 @@ def test_an_image_without_a_subject_is_flagged_in_its_metadata(stack, worker, in
     assert [m["no-subject"] for m in metadata] == ["true", "true", "false"]
     assert all(0 <= float(m["estimated-error"]) <= 1 for m in metadata)  # the triage score, per cut-out
     assert [m["first-frame-only"] for m in metadata] == ["false"] * 3  # stills (animations: test_api_errors.py)
+
+
+def test_an_option_given_twice_differently_in_the_objects_metadata_is_refused_not_guessed(stack, worker, input_prefix):
+    """`crop=true&crop=false` as an object's options: neither value is taken silently (the API
+    refuses the same query 400 conflicting_values); the user finds a failure record that says so.
+    One value spelled two ways is no conflict."""
+    data = sample_bytes("chelsea.jpg")
+    twice = stack.s3.put_object(Bucket=stack.input_bucket, Key=f"{input_prefix}meta/twice.jpg", Body=data,
+                                Metadata={"options": "crop=true&crop=false"})  # fmt: skip
+    spelled = stack.s3.put_object(Bucket=stack.input_bucket, Key=f"{input_prefix}meta/spelled.jpg", Body=data,
+                                  Metadata={"options": "crop=true&crop=1"})  # fmt: skip
+    objects = [
+        NewObject(stack.input_bucket, f"{input_prefix}meta/{name}.jpg", len(data), put["ETag"].strip('"'))
+        for name, put in (("twice", twice), ("spelled", spelled))
+    ]
+
+    results = worker.invoke(s3_put_event(objects)).payload()["results"]
+
+    assert results[0].startswith("failed: conflicting_values (crop is given twice")
+    assert results[1] == f"written: {output_key(stack, objects[1].key)}"
+    record = json.loads(read_object(stack, failure_key(stack, objects[0].key))[0])
+    assert record["reason"] == "conflicting_values"
+    assert "'true'" in record["message"] and "'false'" in record["message"]
+    assert output_keys(stack) == sorted([failure_key(stack, objects[0].key), output_key(stack, objects[1].key)])
