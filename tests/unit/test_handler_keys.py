@@ -74,6 +74,19 @@ def test_a_key_that_would_pass_s3s_limit_is_refused():
         output_key("k" * 1020 + ".jpg", "cutouts/", PNG)
 
 
+def test_the_refusal_tells_the_uploader_how_much_shorter_the_key_must_be():
+    """S3 took the 1,020-byte key, so 'longer than 1024 bytes' alone reads as a mistake: the failure
+    record says how long the key is, what the cut-out's key adds to it, and by how much to shorten it."""
+    key = "samples/" + "k" * 1008 + ".jpg"
+    with pytest.raises(KeyTooLongError) as refusal:
+        output_key(key, "cutouts/", PNG)
+    message = str(refusal.value)
+    assert "the key is 1020 bytes" in message
+    assert "'cutouts/'" in message and "'.png'" in message and "1032 bytes" in message
+    assert "at least 8 bytes shorter" in message
+    assert len(output_key(key[:-12] + ".jpg", "cutouts/", PNG).encode()) == 1024  # 8 bytes shorter fits
+
+
 @given(st.text(alphabet=st.sampled_from("ab./%☕"), min_size=1, max_size=40))
 def test_a_failure_record_has_a_key_even_when_the_output_key_passes_s3s_limit(tail):
     first, second = ("samples/" + "☕" * 335 + tail + ending for ending in (".jpg", ".JPG"))
