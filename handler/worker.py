@@ -117,8 +117,8 @@ class Worker:
         etag, written = ref.etag, None
         try:
             target, wanted, recorded = self._plan(ref.key, options)
-            if _made_from(recorded, ref.etag, wanted):
-                return self._duplicate(target)
+            if _made_from(recorded, ref.etag, wanted) and _same_write(recorded, ref.sequencer):
+                return self._duplicate(target)  # a redelivery: known without reading the object
             if _superseded(recorded, ref.sequencer):
                 record_skip("superseded")
                 return Result(Outcome.DUPLICATE, target, "a later write of this key was already processed")
@@ -241,6 +241,14 @@ def _within_limit(metadata: dict[str, str]) -> dict[str, str]:
 def _made_from(recorded: dict[str, str] | None, etag: str | None, wanted: str) -> bool:
     """Whether an existing output was made from this object version with these options."""
     return bool(recorded and etag and recorded.get("source-etag") == etag and recorded.get("options") == wanted)
+
+
+def _same_write(recorded: dict[str, str] | None, sequencer: str | None) -> bool:
+    """Whether an event names the write of the key an existing output was made from, as far as its
+    sequencer tells: a new write of the same bytes has the same ETag but may carry other options in
+    its metadata, so it must be read before it can be taken for done. Without a sequencer (Batch
+    Operations, a replayed event) no write can be told from another."""
+    return sequencer is None or (recorded or {}).get("source-sequencer") == sequencer
 
 
 def _same_failure(recorded: dict[str, str] | None, metadata: dict[str, str]) -> bool:

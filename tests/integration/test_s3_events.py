@@ -257,3 +257,28 @@ def test_an_option_given_twice_differently_in_the_objects_metadata_is_refused_no
     assert record["reason"] == "conflicting_values"
     assert "'true'" in record["message"] and "'false'" in record["message"]
     assert output_keys(stack) == sorted([failure_key(stack, objects[0].key), output_key(stack, objects[1].key)])
+
+
+def test_the_same_photo_uploaded_again_with_options_is_cut_out_with_them(stack, worker, input_prefix):
+    """A user who wants the cut-out cropped uploads the same file again under its key with options
+    in its metadata: a new write (S3 gives it a later sequencer) with the same bytes, so the same
+    ETag as the cut-out's source. It is cut out with the new options, not taken for a redelivery of
+    the first upload; a redelivery of its own notification is still a no-op."""
+    key, data = f"{input_prefix}again/chelsea.jpg", sample_bytes("chelsea.jpg")
+    results = []
+    for options, sequencer in (({}, "0062E99A88DC407460"), ({"options": "crop=true"}, "0062E99A88DC407461")):
+        written = stack.s3.put_object(Bucket=stack.input_bucket, Key=key, Body=data, Metadata=options)
+        event = s3_put_event([NewObject(stack.input_bucket, key, len(data), written["ETag"].strip('"'))])
+        event["Records"][0]["s3"]["object"]["sequencer"] = sequencer
+        results += worker.invoke(event).payload()["results"]
+    results += worker.invoke(event).payload()["results"]  # the second upload's notification again
+
+    target = output_key(stack, key)
+    assert results == [
+        f"written: {target}",
+        f"written: {target}",
+        f"duplicate: {target} (already made from this object version)",
+    ]
+    body, metadata = read_object(stack, target)
+    assert "crop=true" in metadata["options"]
+    assert image_size(body)[0] < image_size(data)[0], "cropped to the subject"
