@@ -168,9 +168,9 @@ def _as_list(values: str | Sequence[str]) -> Sequence[str]:
 
 
 def _our_names(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Option text by our names (remove.bg's names and values translated); ConflictingValuesError
-    when a name comes twice with different values (one value spelled two ways is the same)."""
-    options: dict[str, str] = {}
+    """Option text by our names (remove.bg's names and values translated), one value each
+    (`one_value_each`)."""
+    translated = []
     for name, value in fields:
         if name == URL_FIELD:
             raise UrlNotFetchedError()
@@ -178,9 +178,19 @@ def _our_names(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
             _check_subject_type(value)
             continue
         ours = REMOVE_BG_NAMES.get(name, name)
-        text = REMOVE_BG_VALUES.get((ours, value.lower()), value)
-        if not same_value(ours, options.setdefault(ours, text), text):
-            raise ConflictingValuesError(f"{ours} is given twice, as {options[ours]!r} and {text!r}: give it once")
+        translated.append((ours, REMOVE_BG_VALUES.get((ours, value.lower()), value)))
+    return one_value_each(translated)
+
+
+def one_value_each(fields: Iterable[tuple[str, str]], where: str = "") -> dict[str, str]:
+    """name -> value; ConflictingValuesError when a name comes twice with different values (one
+    value spelled two ways is the same: `crop=1&crop=true`), `where` saying where they were given."""
+    options: dict[str, str] = {}
+    for name, value in fields:
+        if not same_value(name, options.setdefault(name, value), value):
+            raise ConflictingValuesError(
+                f"{name} is given twice{where}, as {options[name]!r} and {value!r}: give it once"
+            )
     return options
 
 

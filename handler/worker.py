@@ -19,9 +19,8 @@ from typing import Protocol
 from urllib.parse import parse_qsl, quote
 
 from engine import InputError, InvalidOptionError, Options
-from engine.options import same_value
 
-from .errors import ConflictingValuesError, PermanentError
+from .errors import PermanentError
 from .keys import failure_key, output_key
 from .observability import (
     logger,
@@ -33,6 +32,7 @@ from .observability import (
     traced_removal,
     tracer,
 )
+from .requests import one_value_each
 from .settings import HandlerSettings
 from .storage import ObjectRef, Storage, findings_metadata
 
@@ -208,14 +208,7 @@ def _query(text: str) -> dict[str, str]:
         fields = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         raise InvalidOptionError(f"the object's options metadata is not a query string: {text[:100]!r}") from None
-    options: dict[str, str] = {}
-    for name, value in fields:
-        if not same_value(name, options.setdefault(name, value), value):
-            raise ConflictingValuesError(
-                f"{name} is given twice in the object's options metadata, as {options[name]!r} and {value!r}: "
-                "give it once"
-            )
-    return options
+    return one_value_each(fields, " in the object's options metadata")
 
 
 def _recorded_recipe(recipe: str) -> str:

@@ -55,6 +55,7 @@ def test_every_variable_is_read():
         ("MAX_INPUT_BYTES", "0"),
         ("DEFAULT_OPTIONS", "crop=maybe"),
         ("DEFAULT_OPTIONS", "sharpen=true"),
+        ("DEFAULT_OPTIONS", "crop=true&crop=false"),  # the last one was taken, without a word
         ("UPLOAD_URL_EXPIRES", "604801"),  # S3 refuses every SigV4 presigned URL valid over 7 days
     ],
 )
