@@ -104,7 +104,9 @@ def build_parser(prog: str = "bgremove", *, folders_only: bool = False) -> argpa
     parser.add_argument("--canvas", metavar="WxH", help="output size, e.g. 1024x1024, padded with the background")
     parser.add_argument("--scale", help="the subject's longer side as a share of the canvas: 0.1-1.0, 85%%, original")
     parser.add_argument("--position", help="where the subject's centre goes: center, original or X%%,Y%%")
-    parser.add_argument("--roi", metavar="X1,Y1,X2,Y2", help="look for the subject only here (px or %%)")
+    parser.add_argument(
+        "--roi", metavar="X1,Y1,X2,Y2", help="look for the subject only here (each 200px, 25%% or a share 0.25)"
+    )
     parser.add_argument("--background", help="flatten onto a colour, e.g. '#ffffff' or 255,255,255")
     parser.add_argument("--no-refine", action="store_true", help="skip edge-aware refinement")
     parser.add_argument("--soft-edges", action="store_true", help="matting-style soft edges everywhere (hair, fur)")
