@@ -543,10 +543,11 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     runner = run_job_skipping_empty if args.skip_empty else run_job
-    done = [job for job in jobs if args.skip_existing and is_done(job)]
-    screened = {job: batch.screen(job) for job in jobs if job not in done}
-    todo = [job for job, record in screened.items() if record is None]
+    screened = {job: batch.screen(job) for job in jobs}  # (prep: an image under --min-size, even one done before)
     left_out = [record for record in screened.values() if record is not None]
+    taken = [job for job, record in screened.items() if record is None]
+    done = [job for job in taken if args.skip_existing and is_done(job)]
+    todo = [job for job in taken if job not in done]
     kept = [batch.finish(skipped_record(job)) for job in done]  # (prep: their captions brought up to date)
     records = [unreadable_record(item) for item in found.unreadable] + kept + left_out
     progress = Progress(len(todo), sys.stderr, not args.quiet and args.watch is None)

@@ -117,3 +117,21 @@ def test_a_rerun_with_skip_existing_brings_the_edited_captions_of_the_images_it_
     assert not (out / "5_dog" / "tiny.txt").exists()  # too small: still left out, captions too
     records = [json.loads(line) for line in (out / REPORT_NAME).read_text().splitlines()]
     assert next(r for r in records if r["input"].endswith("a.jpg"))["sidecars"] == [str(out / "10_cat" / "a.txt")]
+
+
+def test_a_rerun_with_skip_existing_and_a_higher_min_size_leaves_out_the_smaller_images(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A first prep, then `prep --skip-existing --min-size 155` to drop the small photos: the cut-outs
+    kept by --skip-existing were never measured, so the small ones stayed in the set, captions too."""
+    out = tmp_path / "out"
+    assert main(["prep", str(dataset), "--out", str(out), "-q", *PLACEMENT]) == EXIT_OK
+    assert (out / "10_cat" / "a.png").exists()
+    capsys.readouterr()
+    again = ["prep", str(dataset), "--out", str(out), "--min-size", "155", "-q", "--skip-existing", *PLACEMENT]
+    assert main(again) == EXIT_OK
+    summary = capsys.readouterr().out
+    assert "a.jpg: too_small: 200x150" in summary and "c.jpg: too_small: 180x140" in summary
+    records = {Path(r["input"]).name: r for r in map(json.loads, (out / REPORT_NAME).read_text().splitlines())}
+    assert records["a.jpg"]["written"] is False and "sidecars" not in records["a.jpg"]
+    assert records["b.png"]["skipped"] is True and "written" not in records["b.png"]  # kept: 160x200 is not under 155
