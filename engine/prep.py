@@ -7,7 +7,7 @@ catalogue made ready from a folder of photos, with the CLI's own planning and ru
   output with the output's stem, so `a.jpg` + `a.txt` become `a.png` + `a.txt` (again for a cut-out
   `--skip-existing` keeps, so captions edited since follow);
 - images with no subject, or whose shorter side is under `--min-size`, are not written (nor their
-  captions) and are listed;
+  captions) and are listed; what an earlier run wrote for them in DST is removed (take_out);
 - the report (`--report`, by default REPORT_NAME in DST) and the summary (SUMMARY_NAME in DST, and
   stdout) say what was written, skipped and flagged (the findings a curator checks: result.FLAGS);
 - `--review sheet.html` (or .jpg) draws the flagged and the worst-estimated cut-outs beside their
@@ -73,8 +73,21 @@ def too_small(job: Job, min_size: int) -> Record | None:
     if min(width, height) >= min_size:
         return None
     reason = f"too_small: {width}x{height}, under --min-size {min_size} px"
-    return {"input": str(job.source), "output": str(job.target), "ok": True, "skipped": True, "written": False,
-            "reason": reason}  # fmt: skip
+    return take_out({"input": str(job.source), "output": str(job.target), "ok": True, "skipped": True,
+                     "written": False, "reason": reason})  # fmt: skip
+
+
+def take_out(record: Record) -> Record:
+    """Remove the cut-out and caption copies an earlier run left in the set for an image this run
+    leaves out (too small, no subject), so the set holds what the report says; listed in the record."""
+    output, source = Path(str(record["output"])), Path(str(record["input"]))
+    stale = [output, *(output.with_name(output.stem + suffix) for suffix in SIDECAR_SUFFIXES)]
+    removed = []
+    for path in stale:
+        if path.is_file() and not path.is_symlink() and path.parent != source.parent:  # never beside the photo
+            path.unlink()
+            removed.append(str(path))
+    return {**record, "removed": removed} if removed else record
 
 
 def sidecars_of(source: Path) -> list[Path]:
@@ -93,7 +106,7 @@ def copy_sidecars(record: Record) -> Record:
     """Copy the sidecars of an image in the set beside its output, with the output's stem (again for
     one --skip-existing left, so edited captions follow); listed in the record."""
     if not in_the_set(record):
-        return record
+        return take_out(record) if record.get("ok") and record.get("written") is False else record
     output = Path(str(record["output"]))
     copied = []
     for sidecar in sidecars_of(Path(str(record["input"]))):

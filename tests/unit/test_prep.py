@@ -135,3 +135,19 @@ def test_a_rerun_with_skip_existing_and_a_higher_min_size_leaves_out_the_smaller
     records = {Path(r["input"]).name: r for r in map(json.loads, (out / REPORT_NAME).read_text().splitlines())}
     assert records["a.jpg"]["written"] is False and "sidecars" not in records["a.jpg"]
     assert records["b.png"]["skipped"] is True and "written" not in records["b.png"]  # kept: 160x200 is not under 155
+
+
+def test_a_rerun_with_a_higher_min_size_takes_the_smaller_images_out_of_the_set(dataset: Path, tmp_path: Path) -> None:
+    """A first prep, then the same with --min-size 155 into the same folder: the report said a.jpg was
+    not written, but its cut-out and caption from the first run stayed in the set and were trained on."""
+    out = tmp_path / "out"
+    assert main(["prep", str(dataset), "--out", str(out), "-q", *PLACEMENT]) == EXIT_OK
+    assert (out / "10_cat" / "a.png").exists() and (out / "10_cat" / "a.txt").exists()
+    (out / "10_cat" / "notes.md").write_text("mine")  # not prep's: left alone
+    assert main(["prep", str(dataset), "--out", str(out), "--min-size", "155", "-q", *PLACEMENT]) == EXIT_OK
+    assert not (out / "10_cat" / "a.png").exists() and not (out / "10_cat" / "a.txt").exists()
+    assert not (out / "5_dog" / "sub" / "c.png").exists()
+    assert (out / "10_cat" / "b.png").exists() and (out / "10_cat" / "b.caption").exists()
+    assert (out / "10_cat" / "notes.md").read_text() == "mine"
+    records = {Path(r["input"]).name: r for r in map(json.loads, (out / REPORT_NAME).read_text().splitlines())}
+    assert records["a.jpg"]["removed"] == [str(out / "10_cat" / "a.png"), str(out / "10_cat" / "a.txt")]
