@@ -11,11 +11,12 @@ so a restarted watcher picks up where it stopped.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .files import Job, find_images, is_done, target_of
+from .files import Image, Job, find_images, is_done, target_of
 
 Signature = tuple[int, int]  # size, modification time (ns)
 SETTLE_S = 2.0  # default quiet time before a file is taken: copies that stall for less are waited out
@@ -49,10 +50,11 @@ class Watcher:
         self.seen: dict[Path, Signature] = {}  # the version of each file last handed out
         self.settling: dict[Path, Signature] = {}  # what each file looked like on the previous poll
         self.waiting: dict[Path, Signature] = {}  # failed while young: retried when quiet or changed
+        self.gone = False  # the folder was missing on the last poll
 
     def jobs(self) -> Iterator[Job]:
         while True:
-            for image in find_images([self.folder], skip=self.out_dir).images:
+            for image in self._images():
                 now = _signature(image.source)
                 if now is None or self.seen.get(image.source) == now or not self._settled(image.source, now):
                     continue
@@ -61,6 +63,19 @@ class Watcher:
                 if not is_done(job):
                     yield job
             self.sleep(self.interval)
+
+    def _images(self) -> list[Image]:
+        """The folder's images now; none while the folder is gone (removed and made again by a sync
+        tool, a share remounted), said once on stderr, and watching goes on."""
+        try:
+            images = find_images([self.folder], skip=self.out_dir).images
+        except FileNotFoundError as exc:
+            if not self.gone:
+                print(f"warning: {exc}: waiting for it to come back", file=sys.stderr)
+            self.gone = True
+            return []
+        self.gone = False
+        return images
 
     def _settled(self, source: Path, now: Signature) -> bool:
         if self.settling.get(source) != now:

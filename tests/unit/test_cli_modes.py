@@ -4,6 +4,7 @@ argument rules, the workers' thread share (the processes themselves: tests/integ
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,21 @@ def test_workers_share_the_threads_out() -> None:
     assert worker_settings(EngineSettings(threads=2), 4).threads == 1
 
 
+def _watched_until_the_steps_run_out(folder: Path, out: Path, steps: Iterator[Callable[[], object]]) -> list[Job]:
+    """The jobs a watcher of `folder` hands out, running one step at each poll's sleep until none is left."""
+    taken: list[Job] = []
+
+    def sleep(_: float) -> None:
+        step = next(steps, None)
+        if step is None:
+            raise KeyboardInterrupt
+        step()
+
+    with pytest.raises(KeyboardInterrupt):
+        taken.extend(landed_jobs(folder, out, ".png", 0.0, sleep, settle=0.0))
+    return taken
+
+
 def test_watch_takes_a_file_once_it_has_settled_and_each_new_version(tmp_path: Path) -> None:
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
@@ -89,16 +105,7 @@ def test_watch_takes_a_file_once_it_has_settled_and_each_new_version(tmp_path: P
             lambda: None,
         ]
     )
-    taken: list[Job] = []
-
-    def sleep(_: float) -> None:
-        step = next(steps, None)
-        if step is None:
-            raise KeyboardInterrupt
-        step()
-
-    with pytest.raises(KeyboardInterrupt):
-        taken.extend(landed_jobs(folder, out, ".png", 0.0, sleep, settle=0.0))
+    taken = _watched_until_the_steps_run_out(folder, out, steps)
     assert [job.source.name for job in taken] == ["a.jpg", "c.jpg"]
     assert taken[0].target == out / "a.png"
 
@@ -117,3 +124,22 @@ def test_watch_does_not_redo_an_output_newer_than_its_input(tmp_path: Path) -> N
 
     with pytest.raises(KeyboardInterrupt):
         assert list(landed_jobs(folder, out, ".png", 0.0, sleep, settle=0.0)) == []
+
+
+def test_watch_waits_out_a_watched_folder_that_is_gone_for_a_while(tmp_path: Path) -> None:
+    """The drop folder removed and made again (a sync tool, a remounted share) while watching: the
+    watcher ended in a FileNotFoundError traceback, with no summary, instead of going on."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    photo = encode(scene(64, 48)[0])
+    steps = iter(
+        [
+            folder.rmdir,
+            lambda: None,
+            lambda: folder.mkdir(),
+            lambda: (folder / "a.jpg").write_bytes(photo),
+            lambda: None,
+        ]
+    )
+    taken = _watched_until_the_steps_run_out(folder, out, steps)
+    assert [job.source.name for job in taken] == ["a.jpg"]
