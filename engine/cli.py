@@ -256,7 +256,7 @@ def summarize(
     counts = f"{total} inputs: {len(written)} written, {len(skipped)} skipped, {len(failed)} failed"
     counts += f", {len(unread)} not readable as images" if unread else ""
     counts += f", {len(ok) - len(written)} with no subject, not written" if len(written) < len(ok) else ""
-    lines = [counts + (f", {not_started} not started" if not_started is not None else "")]
+    lines = [counts + (f", {not_started} not started" if not_started else "")]  # (--watch: never any)
     if passed_over:
         lines.append(passed_over_line(passed_over))
     if not_started is not None:

@@ -102,6 +102,7 @@ def test_watch_reports_empty_files_waits_for_paused_writers_and_sigterm_ends_wit
     assert process.returncode == 143, stderr
     assert [(Path(str(r["input"])).name, r["ok"]) for r in lines()] == [("empty.jpg", False), ("paused.jpg", True)]
     assert "interrupted (SIGTERM)" in stdout and "2 inputs: 1 written, 0 skipped, 1 failed" in stdout
+    assert "not started" not in stdout  # a watched folder has no list of inputs to leave unstarted
     assert "Traceback" not in stderr and (out / "paused.png").is_file()
 
 
