@@ -1,4 +1,4 @@
-"""Entry point of `python -m engine`."""
+"""Entry point of `python -m bgremove` (in the repository, `python -m engine`)."""
 
 import sys
 

@@ -1,4 +1,5 @@
-"""`bgremove INPUT... --out DIR` (or `python -m engine`): cut out files and folders (recursively).
+"""`bgremove INPUT... --out DIR` (or `python -m bgremove`; `python -m engine` in the repository): cut out
+files and folders (recursively).
 
 Which files, where their cut-outs go and how they are written is files.py; `-j N` runs N worker
 processes (parallel.py), `--watch DIR` takes images as they land (watch.py), `-` reads stdin or
@@ -51,7 +52,9 @@ MAYBE_UNFINISHED = (EmptyInputError.code, CorruptImageError.code)  # --watch: a 
 
 
 def program() -> str:
-    return "bgremove" if Path(sys.argv[0]).name == "bgremove" else "python -m engine"
+    """The command as the user typed it: the `bgremove` script (bgremove.exe on Windows), else `python -m`
+    this package: `bgremove` where pip installed it, `engine` in the repository."""
+    return "bgremove" if Path(sys.argv[0]).stem == "bgremove" else f"python -m {__package__}"
 
 
 def add_watch_flags(parser: argparse.ArgumentParser) -> None:

@@ -99,3 +99,13 @@ def test_only_bgremove_is_installed_and_the_extras_are_declared(installed: Path,
 def test_the_declared_dependencies_are_the_installed_tested_versions(installed: Path, tmp_path: Path) -> None:
     check = _run(installed, "python", "-m", "pip", "check", cwd=tmp_path)
     assert "serverless-bg-remover" not in check.stdout, check.stdout
+
+
+def test_python_m_bgremove_names_itself_as_the_user_typed_it(installed: Path, tmp_path: Path) -> None:
+    """`python -m bgremove` is the installed module: its usage, --version and prep's usage name it, not
+    the repository's `python -m engine`, which a user's environment does not have."""
+    version = _run(installed, "python", "-m", "bgremove", "--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("python -m bgremove "), version.stdout
+    usage = _run(installed, "python", "-m", "bgremove", "prep", "--help", cwd=tmp_path)
+    assert usage.stdout.startswith("usage: python -m bgremove prep "), usage.stdout[:80]
+    assert "python -m engine" not in usage.stdout
