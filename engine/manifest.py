@@ -142,8 +142,10 @@ def verify_model_file(manifest: Manifest) -> None:
     path = manifest.path
     if not path.is_file():
         raise ModelNotFoundError(
-            f"model file {path} for {manifest.id!r} is missing; build it with `make models` (`make models-all` "
-            "for those too large for git, such as u2net-int8; models are never downloaded at run time)"
+            f"model file {path} for {manifest.id!r} is missing; build it in a clone of the repository with "
+            "`make models` (`make models-all` for those too large for git, such as u2net-int8) and, for a "
+            "pip-installed bgremove, set ENGINE_MODEL_DIR to the clone's engine/models (models are never "
+            "downloaded at run time)"
         )
     size = path.stat().st_size
     if size != manifest.bytes:

@@ -134,9 +134,12 @@ def test_an_error_estimate_on_a_side_output_the_model_lacks_fails_the_load(tmp_p
 
 
 def test_missing_model_file_says_how_to_build_it(model_copy: Path) -> None:
+    """`make models` runs in a clone only: a pip-installed bgremove (no Makefile) is told to point
+    ENGINE_MODEL_DIR at the clone's built models."""
     (model_copy / f"{DEFAULT_MODEL}.onnx").unlink()
-    with pytest.raises(ModelNotFoundError, match="make models"):
+    with pytest.raises(ModelNotFoundError, match="make models") as raised:
         get_model(DEFAULT_MODEL, model_copy, 1)
+    assert "clone of the repository" in str(raised.value) and "ENGINE_MODEL_DIR" in str(raised.value)
 
 
 def test_altered_model_file_is_refused(model_copy: Path) -> None:
