@@ -30,7 +30,7 @@ from .catalog import models_table
 from .cpus import usable_cpus
 from .encode import LOSSLESS
 from .errors import CorruptImageError, DeploymentError, EmptyInputError, EngineError, InputError, InvalidOptionError
-from .files import Job, Unreadable, check_out_dir, find_images, is_done, is_image_file, plan_jobs, write_whole
+from .files import Job, Unreadable, check_not_a_photo, check_out_dir, find_images, is_done, plan_jobs, write_whole
 from .formats import FORMATS
 from .options import Options, OutputMode
 from .parallel import run_parallel
@@ -318,17 +318,6 @@ def open_report(path: Path | None) -> TextIO | None:
         raise OSError(f"--report {path}: {exc.strerror or exc}") from None
 
 
-def check_report_target(path: Path) -> None:
-    """Refuse (ValueError) a --report that is a folder, or an image the report would replace."""
-    if path.is_dir():
-        raise ValueError(f"--report {path} is a folder: name the report's file")
-    if is_image_file(path):
-        raise ValueError(
-            f"--report {path} is an image, which the report would replace: name the report's own file, "
-            "such as report.jsonl (a glob such as photos/*.jpg right after --report gives it the first photo)"
-        )
-
-
 def usage_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with a combination of arguments argparse cannot check, or None."""
     if args.out is None:
@@ -537,7 +526,7 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
         if args.review is not None:
             check_review_target(args.review)
         if args.report is not None:
-            check_report_target(args.report)
+            check_not_a_photo("--report", args.report, "report")
         check_out_dir(args.out, inputs)  # creates --out
         report = open_report(args.report)  # last: opening it empties it
     except (ValueError, OSError) as exc:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,6 +226,19 @@ def is_done(job: Job) -> bool:
         return job.target.is_file() and made.st_size > 0 and made.st_mtime_ns >= job.source.stat().st_mtime_ns
     except OSError:
         return False
+
+
+def check_not_a_photo(flag: str, path: Path, what: str, ours: Callable[[Path], bool] = lambda _: False) -> None:
+    """Refuse (ValueError) a `flag` file that is a folder, or an image it would replace (unless
+    `ours` says an earlier run wrote it): a glob such as photos/*.jpg right after the flag gives it
+    the first photo."""
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder: name the {what}'s file")
+    if is_image_file(path) and not ours(path):
+        raise ValueError(
+            f"{flag} {path} is an image, which the {what} would replace: name the {what}'s own file "
+            f"(a glob such as photos/*.jpg right after {flag} gives it the first photo)"
+        )
 
 
 def is_image_file(path: Path) -> bool:

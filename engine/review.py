@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from .decode import apply_exif_orientation
-from .files import is_image_file, write_whole
+from .files import check_not_a_photo, write_whole
 from .result import FLAGS
 
 THUMB_SIDE = 256  # px: a pair fits a laptop screen four times over
@@ -38,13 +38,7 @@ def check_target(target: Path) -> None:
     --review for a suffix it is not written in or a folder in its place, OSError where it cannot go."""
     if target.suffix.lower() not in SUFFIXES:
         raise ValueError(f"--review {target}: name it .html or .jpg, the two kinds of sheet there are")
-    if target.is_dir():
-        raise ValueError(f"--review {target} is a folder: name the sheet's file")
-    if is_image_file(target) and not is_sheet(target):
-        raise ValueError(
-            f"--review {target} is an image, which the sheet would replace: name the sheet's own file "
-            "(a glob such as photos/*.jpg right after --review gives it the first photo)"
-        )
+    check_not_a_photo("--review", target, "sheet", ours=is_sheet)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

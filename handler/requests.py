@@ -75,7 +75,7 @@ def read_request(body: bytes, content_type: str, query: Query, accept: str = "")
         image, fields = _urlencoded(body)
     else:
         image, fields = body, []
-    options = {**option_text(query), **_our_names(fields)}
+    options = _layered(query, fields)
     return ImageRequest(image, options, () if "format" in options else tuple(accepted_formats(accept)))
 
 
@@ -96,10 +96,14 @@ def read_upload(body: bytes, query: Query) -> UploadRequest:
     named = document.pop(UPLOAD_NAME_FIELD, "")
     if not isinstance(named, str):
         raise BadRequestError(f'{UPLOAD_NAME_FIELD} must be a string, such as {{"{UPLOAD_NAME_FIELD}": "photo.jpg"}}')
-    options = option_text(query)
+    options = _layered(query, _member_fields(document))
     named_in_query = options.pop(UPLOAD_NAME_FIELD, "")
-    members = [(name, json_option_text(name, value)) for name, value in document.items()]
-    return UploadRequest(named or named_in_query, {**options, **_our_names(members)})
+    return UploadRequest(named or named_in_query, options)
+
+
+def _layered(query: Query, fields: Fields) -> dict[str, str]:
+    """The request's options by our names: the body's fields over the query's."""
+    return {**option_text(query), **_our_names(fields)}
 
 
 def image_length(body: bytes, content_type: str) -> int | None:
@@ -270,7 +274,12 @@ def _json(body: bytes) -> tuple[bytes, Fields]:
         raise BadRequestError(f"the JSON object has no {BASE64_FIELD} member")
     if not isinstance(encoded, str):
         raise BadRequestError(f"{BASE64_FIELD} must be a base64 string")
-    return _base64(encoded), [(name, json_option_text(name, value)) for name, value in document.items()]
+    return _base64(encoded), _member_fields(document)
+
+
+def _member_fields(document: dict[str, object]) -> Fields:
+    """A JSON object's members as option fields (`json_option_text`)."""
+    return [(name, json_option_text(name, value)) for name, value in document.items()]
 
 
 def _base64(text: str) -> bytes:

@@ -100,30 +100,24 @@ def test_make_invoke_file_sends_the_users_own_photo_as_the_body_of_an_api_event(
         assert cutout.size[0] <= 1200 and bundled[1] < cutout.size[1] <= 900, "cropped from the user's photo"
 
 
-def test_make_invoke_passes_file_to_local_invoke():
-    dry_run = subprocess.run(
-        [str(shutil.which("make")), "-n", "invoke", "FILE=holiday photo.jpg", "PY=python"],
-        cwd=TEMPLATE.parent,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def make_dry_run(*arguments: str) -> str:
+    """What `make -n` would run for `arguments` (with PY=python), as printed."""
+    command = [str(shutil.which("make")), "-n", *arguments, "PY=python"]
+    return subprocess.run(command, cwd=TEMPLATE.parent, capture_output=True, text=True, check=True).stdout
 
-    assert "python -m local.invoke events/s3-put.json --file 'holiday photo.jpg'" in dry_run.stdout
+
+def test_make_invoke_passes_file_to_local_invoke():
+    dry_run = make_dry_run("invoke", "FILE=holiday photo.jpg")
+
+    assert "python -m local.invoke events/s3-put.json --file 'holiday photo.jpg'" in dry_run
 
 
 def test_make_serve_takes_another_port():
     """Port 3000 is often taken (a web framework's dev server, Grafana), and make serve had no way
     to name another."""
-    dry_run = subprocess.run(
-        [str(shutil.which("make")), "-n", "serve", "PORT=3001", "PY=python"],
-        cwd=TEMPLATE.parent,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    dry_run = make_dry_run("serve", "PORT=3001")
 
-    assert "python -m local.api_gateway --port 3001" in dry_run.stdout
+    assert "python -m local.api_gateway --port 3001" in dry_run
 
 
 def test_make_serve_on_a_port_in_use_says_so_before_starting_anything(monkeypatch, capsys):
