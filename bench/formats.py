@@ -21,7 +21,8 @@ import numpy as np
 from engine import Options, OutputMode, remove_background
 from engine.cpus import usable_cpus
 from engine.encode import encode_avif, encode_jpeg, encode_png, encode_webp
-from engine.pipeline import flatten, to_bgra
+from engine.layers import to_bgra
+from engine.pipeline import flatten
 
 from .data import ROOT
 from .load import OtherLoad, cpu_count

@@ -11,7 +11,8 @@ profile itself. WebP at quality 100 is lossless; below, the colours are lossy an
 stays lossless (`alpha_quality` 100), so the matte is exact in every WebP. JPEG has no alpha: it
 takes gray or BGR pixels only (options.py refuses JPEG for a transparent cut-out).
 
-Pixels are HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8, as the pipeline composes them.
+Pixels are HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8, as the pipeline composes them, or a
+transparent cut-out's Layers, which the fast PNG writer reads as they are and the others stack.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from PIL import AvifImagePlugin, Image, JpegImagePlugin, WebPImagePlugin, features  # noqa: F401 (registers)
 
 from .errors import EngineError
+from .layers import Layers, as_array
 from .png import SIGNATURE, iccp_chunk, write_png
 
 _IHDR_END = len(SIGNATURE) + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
@@ -34,12 +36,13 @@ AVIF_AVAILABLE = features.check("avif")  # Pillow's wheels carry libavif; a buil
 
 
 def encode_png(
-    pixels: np.ndarray, level: int = 1, quality: int = 0, icc_profile: bytes | None = None, *, threads: int = 1
+    pixels: np.ndarray | Layers, level: int = 1, quality: int = 0, icc_profile: bytes | None = None, *, threads: int = 1
 ) -> bytes:
     """Encode pixels as PNG at zlib `level` (0-9), on up to `threads` threads at levels 0-3;
     `quality` is unused (PNG is lossless)."""
     if level <= FAST_PNG_LEVEL:
         return write_png(pixels, level, threads, icc_profile)
+    pixels = as_array(pixels)
     params = [cv2.IMWRITE_PNG_COMPRESSION, level, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_ALL_FILTERS]
     ok, buffer = cv2.imencode(".png", pixels, params)
     if not ok:
@@ -49,7 +52,7 @@ def encode_png(
 
 
 def encode_webp(
-    pixels: np.ndarray,
+    pixels: np.ndarray | Layers,
     level: int = 1,
     quality: int = 90,
     icc_profile: bytes | None = None,
@@ -61,29 +64,34 @@ def encode_webp(
     else lossy colour with a lossless alpha. One thread: Pillow does not pass libwebp's threading on."""
     lossless = quality >= LOSSLESS
     return _pillow_encode(
-        pixels,
+        as_array(pixels),
         "WEBP",
         icc_profile,
         lossless=lossless,
         quality=min(100, level * 11) if lossless else quality,  # lossless: quality is the effort
         alpha_quality=100,
         method=min(6, level) if lossless else method,
-        exact=False,  # transparent pixels carry no colour anyway (pipeline.to_bgra)
+        exact=False,  # transparent pixels carry no colour anyway (layers.py)
     )
 
 
 def encode_jpeg(
-    pixels: np.ndarray, level: int = 1, quality: int = 90, icc_profile: bytes | None = None, *, threads: int = 1
+    pixels: np.ndarray | Layers,
+    level: int = 1,
+    quality: int = 90,
+    icc_profile: bytes | None = None,
+    *,
+    threads: int = 1,
 ) -> bytes:
     """Encode gray or BGR pixels as a baseline JPEG (4:2:0 below quality 90, 4:4:4 from it), on
     one thread (libjpeg has no other)."""
     if pixels.ndim == 3 and pixels.shape[2] == 4:
         raise EngineError("JPEG has no transparency: flatten the cut-out onto a colour first")
-    return _pillow_encode(pixels, "JPEG", icc_profile, quality=quality, subsampling=2 if quality < 90 else 0)
+    return _pillow_encode(as_array(pixels), "JPEG", icc_profile, quality=quality, subsampling=2 if quality < 90 else 0)
 
 
 def encode_avif(
-    pixels: np.ndarray,
+    pixels: np.ndarray | Layers,
     level: int = 1,
     quality: int = 60,
     icc_profile: bytes | None = None,
@@ -95,7 +103,7 @@ def encode_avif(
     `threads` threads (Pillow's default would take every CPU the process may run on)."""
     if not AVIF_AVAILABLE:
         raise EngineError("this Pillow build has no AVIF encoder")
-    return _pillow_encode(pixels, "AVIF", icc_profile, quality=quality, speed=speed, max_threads=threads)
+    return _pillow_encode(as_array(pixels), "AVIF", icc_profile, quality=quality, speed=speed, max_threads=threads)
 
 
 def _pillow_encode(pixels: np.ndarray, kind: str, icc_profile: bytes | None, **params: object) -> bytes:

@@ -17,16 +17,18 @@ from typing import Protocol
 
 import numpy as np
 
-from .encode import AVIF_AVAILABLE, LOSSLESS, encode_avif, encode_jpeg, encode_png, encode_webp
+from .encode import AVIF_AVAILABLE, FAST_PNG_LEVEL, LOSSLESS, encode_avif, encode_jpeg, encode_png, encode_webp
 from .errors import ImageTooLargeError, InvalidOptionError
+from .layers import Layers
 
 
 class Encoder(Protocol):
-    """HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8 pixels, the compress_level option (0-9), the
-    quality (0-100), the input's ICC profile (or None), the threads it may use -> the encoded file."""
+    """HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8 pixels or a cut-out's Layers, the
+    compress_level option (0-9), the quality (0-100), the input's ICC profile (or None), the
+    threads it may use -> the encoded file."""
 
     def __call__(
-        self, pixels: np.ndarray, level: int, quality: int, icc_profile: bytes | None, *, threads: int = 1
+        self, pixels: np.ndarray | Layers, level: int, quality: int, icc_profile: bytes | None, *, threads: int = 1
     ) -> bytes: ...
 
 
@@ -48,8 +50,15 @@ class OutputFormat:
     # on 2 and 12 MP cut-outs: PNG ~1 (its output buffer), JPEG 7.6, WebP 26-30 (lossy and
     # lossless alike), AVIF 31-39 at 2 MP with the fixed part (SLACK_MB covers that).
     encoder_bytes_per_pixel: int = 0
+    # The compress levels up to which the encoder reads a cut-out's Layers as they are (the fast PNG
+    # writer); above, or in another format, the pipeline stacks them into one BGRA array first
+    layers_up_to_level: int = -1
     # The codec's longest side in pixels (libwebp 16383, libjpeg 65500, AV1 65536, OpenCV's libpng 1000000).
     max_side: int = 2**31 - 1
+
+    def takes_layers(self, level: int) -> bool:
+        """Whether the encoder, at compress `level`, reads a cut-out's Layers without their BGRA stack."""
+        return level <= self.layers_up_to_level
 
     def check_size(self, width: int, height: int) -> None:
         """ImageTooLargeError (an input error: that image fails alone) when the codec cannot write
@@ -64,7 +73,7 @@ class OutputFormat:
 
 # libpng's default user limit, which its readers (and OpenCV's writer, at levels 4-9) keep: at most
 # 1,000,000 px a side.
-PNG = OutputFormat(PNG_NAME, ".png", "image/png", encode_png, max_side=1_000_000)
+PNG = OutputFormat(PNG_NAME, ".png", "image/png", encode_png, layers_up_to_level=FAST_PNG_LEVEL, max_side=1_000_000)
 WEBP = OutputFormat("webp", ".webp", "image/webp", encode_webp, 90, encoder_bytes_per_pixel=30, max_side=16383)
 JPEG = OutputFormat(
     "jpeg", ".jpg", "image/jpeg", encode_jpeg, 90, transparency=False, encoder_bytes_per_pixel=8, max_side=65500

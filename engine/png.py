@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from .layers import Layers
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BAND_BYTES = 1 << 20  # raw pixel bytes a band holds: enough bands to share out, few restarts of the dictionary
 STEP_BYTES = 1 << 18  # raw bytes filtered at a time inside a band: the working copies stay small
@@ -27,9 +29,10 @@ _TO_RGB = {3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGBA}
 _ADLER_BASE = 65521
 
 
-def write_png(pixels: np.ndarray, level: int = 1, threads: int = 1, icc_profile: bytes | None = None) -> bytes:
-    """HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8 pixels -> an 8-bit PNG, deflated at zlib
-    `level` on up to `threads` threads, with an `iCCP` chunk when a profile is given."""
+def write_png(pixels: np.ndarray | Layers, level: int = 1, threads: int = 1, icc_profile: bytes | None = None) -> bytes:
+    """HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA) uint8 pixels, or a cut-out's Layers (stacked a few
+    rows at a time, never whole) -> an 8-bit PNG, deflated at zlib `level` on up to `threads`
+    threads, with an `iCCP` chunk when a profile is given."""
     height, width = pixels.shape[:2]
     if not height or not width:
         raise ValueError(f"a PNG has at least one pixel; got an array of shape {pixels.shape}")
@@ -88,7 +91,7 @@ def _bands(height: int, row_bytes: int) -> list[tuple[int, int, bool]]:
     return [(start, min(start + rows, height), start + rows >= height) for start in starts]
 
 
-def _deflate_band(pixels: np.ndarray, band: tuple[int, int, bool], level: int) -> tuple[bytes, int, int]:
+def _deflate_band(pixels: np.ndarray | Layers, band: tuple[int, int, bool], level: int) -> tuple[bytes, int, int]:
     """A band's rows (first, end, last?) filtered and deflated as a raw stream: (its bytes, the
     Adler-32 of the filtered rows, their length). It ends with the final block when it is the
     last band, else byte-aligned."""
@@ -103,7 +106,7 @@ def _deflate_band(pixels: np.ndarray, band: tuple[int, int, bool], level: int) -
     return b"".join(parts), adler, length
 
 
-def _filtered_steps(pixels: np.ndarray, start: int, end: int) -> Iterator[np.ndarray]:
+def _filtered_steps(pixels: np.ndarray | Layers, start: int, end: int) -> Iterator[np.ndarray]:
     """Rows start..end as PNG stores them, a few at a time: RGB(A) order, each row its filter
     byte then its bytes minus the row above's (zeros above the first row)."""
     width = pixels.shape[1]
@@ -112,7 +115,7 @@ def _filtered_steps(pixels: np.ndarray, start: int, end: int) -> Iterator[np.nda
     step = max(1, STEP_BYTES // (row_bytes + 1))
     for first in range(start, end, step):
         last = min(first + step, end)
-        rows = _png_order(pixels[max(0, first - 1) : last]).reshape(-1, row_bytes)
+        rows = _png_order(pixels, max(0, first - 1), last).reshape(-1, row_bytes)
         if first == 0:
             rows = np.concatenate([np.zeros((1, row_bytes), np.uint8), rows])
         filtered = np.empty((last - first, row_bytes + 1), np.uint8)
@@ -121,8 +124,11 @@ def _filtered_steps(pixels: np.ndarray, start: int, end: int) -> Iterator[np.nda
         yield filtered
 
 
-def _png_order(rows: np.ndarray) -> np.ndarray:
-    """BGR(A) rows in PNG's RGB(A) order (a new array); gray rows as they are."""
+def _png_order(pixels: np.ndarray | Layers, first: int, end: int) -> np.ndarray:
+    """Rows first..end in PNG's RGB(A) order (a new array); gray rows as they are."""
+    if isinstance(pixels, Layers):
+        return pixels.rgba_rows(first, end)
+    rows = pixels[first:end]
     if rows.ndim == 2:
         return np.ascontiguousarray(rows)
     swapped: np.ndarray = cv2.cvtColor(np.ascontiguousarray(rows), _TO_RGB[int(rows.shape[2])])

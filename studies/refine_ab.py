@@ -31,8 +31,8 @@ from bench.metrics import score_image, summarise
 from bench.report import publish, table
 from engine import settings
 from engine.decode import decode_image
+from engine.layers import to_bgra
 from engine.model import get_model
-from engine.pipeline import to_bgra
 from engine.refine import decontaminate, refine_alpha
 
 BASE_MODULES = ("refine.py", "guided.py", "foreground.py")  # what engine/refine.py imports, relatively

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tracemalloc
 import zlib
 
 import cv2
@@ -15,6 +16,7 @@ from PIL import Image, ImageCms
 
 from engine import png
 from engine.encode import encode_png
+from engine.layers import Layers, to_bgra
 from tests.synthetic import scene
 
 
@@ -116,3 +118,39 @@ def test_the_icc_profile_and_a_view_of_the_callers_pixels_are_carried() -> None:
     with Image.open(io.BytesIO(data)) as image:
         assert image.info["icc_profile"] == profile
         assert np.array_equal(np.asarray(image), view[..., [2, 1, 0, 3]])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("crop", [False, True])
+def test_a_cut_outs_layers_make_the_bytes_of_its_bgra_stack(
+    threads: int, crop: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer stacks Layers a few rows at a time: the file is byte for byte the one its BGRA
+    array makes (transparent pixels colourless), a crop's strided views included."""
+    monkeypatch.setattr(png, "BAND_BYTES", 64 * 1024)  # several bands
+    bgr, mask = scene(480, 360, seed=6)
+    bgr[mask == 0] = 200  # colour under the transparent pixels, which neither form may write
+    if crop:
+        bgr, mask = bgr[30:400, 17:333], mask[30:400, 17:333]
+    layers = Layers(bgr, mask)
+    stacked = to_bgra(bgr, mask)
+
+    data = encode_png(layers, 1, threads=threads)
+
+    assert data == encode_png(stacked, 1, threads=threads)
+    back = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(back[..., 3], mask) and not back[mask == 0].any()
+
+
+def test_layers_are_written_without_their_whole_bgra_stack() -> None:
+    """A 12 MP cut-out's BGRA array is 48 MiB of fresh pages; the writer's working copies of
+    Layers stay a few hundred KiB per thread whatever the size, beside the file (held twice: the
+    deflated bands and their join)."""
+    bgr, mask = scene(1500, 1000, seed=7)  # its BGRA stack: 6 MB
+    tracemalloc.start()
+    try:
+        data = encode_png(Layers(bgr, mask), 1, threads=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(data) + 2_000_000 < mask.size * 4

@@ -17,8 +17,8 @@ from PIL import Image, ImageCms
 import engine
 from engine import EngineSettings, Options, OutputMode
 from engine.decode import decodes_with_opencv
+from engine.layers import to_bgra
 from engine.memory import resident_mb, working_mb
-from engine.pipeline import to_bgra
 from reliability.corpus import png_bomb
 from tests.synthetic import encode, scene
 
