@@ -8,7 +8,9 @@ import base64
 import shlex
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -26,6 +28,18 @@ KEY = "local-test-key-0123456789abcdef"
 def keyed_stack(moto_endpoint: str) -> Iterator[LocalDeployment]:
     with LocalDeployment(s3_endpoint=moto_endpoint, parameters={"ApiAuth": "API_KEY"}) as deployment:
         yield deployment
+
+
+@contextmanager
+def _keyed_page(keyed_stack: LocalDeployment) -> Iterator[tuple[str, Any]]:
+    """The page's URL on the keyed stack, and a fresh Chromium (nothing kept from another test)."""
+    keyed_stack.create_buckets()
+    emulator = keyed_stack.emulator(keyed_stack.api_function)
+    with (
+        ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge,
+        chromium() as browser,
+    ):
+        yield bridge.url, browser
 
 
 def test_the_key_is_enforced_on_the_work_and_the_page_asks_for_it(keyed_stack: LocalDeployment) -> None:
@@ -75,18 +89,13 @@ def test_the_curl_line_make_serve_prints_gives_a_cut_out(keyed_stack: LocalDeplo
 
 
 def test_in_the_browser_the_page_asks_for_the_key_and_keeps_it_for_the_tab(keyed_stack: LocalDeployment) -> None:
-    keyed_stack.create_buckets()
-    emulator = keyed_stack.emulator(keyed_stack.api_function)
     photo = SAMPLES_DIR / "chelsea.jpg"
-    with (
-        ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge,
-        chromium() as browser,
-    ):
+    with _keyed_page(keyed_stack) as (url, browser):
         with pytest.raises(BrowserError, match="API key was refused"):
-            cut_out_in_page(browser, bridge.url, photo, api_key="not-the-key")
-        with cut_out_in_page(browser, bridge.url, photo, api_key=KEY) as cutout:
+            cut_out_in_page(browser, url, photo, api_key="not-the-key")
+        with cut_out_in_page(browser, url, photo, api_key=KEY) as cutout:
             assert (cutout.format, cutout.size) == ("PNG", image_size(photo.read_bytes()))
-        browser.get(bridge.url)  # a reload in the same tab: the key is still there
+        browser.get(url)  # a reload in the same tab: the key is still there
         assert browser.execute_script("return document.getElementById('apikey').value") == KEY
         assert browser.execute_script("return sessionStorage.getItem('bg-remover-api-key')") == KEY
         assert browser.execute_script("return localStorage.length") == 0, "never kept beyond the tab"
@@ -100,15 +109,10 @@ def test_a_key_typed_and_used_at_once_is_the_one_sent_and_kept_for_the_tab(keyed
 
     from tests.integration.test_browser import DROP_ON_JS, _wait_for_a_new_cut_out  # noqa: PLC0415
 
-    keyed_stack.create_buckets()
-    emulator = keyed_stack.emulator(keyed_stack.api_function)
     photo = SAMPLES_DIR / "chelsea.jpg"
     encoded = base64.b64encode(photo.read_bytes()).decode()
-    with (
-        ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge,
-        chromium() as browser,
-    ):
-        browser.get(bridge.url)
+    with _keyed_page(keyed_stack) as (url, browser):
+        browser.get(url)
         browser.execute_script("sessionStorage.setItem('bg-remover-api-key', 'an-old-key')")
         browser.refresh()
         field = browser.find_element("id", "apikey")
@@ -124,14 +128,43 @@ def test_a_key_typed_and_used_at_once_is_the_one_sent_and_kept_for_the_tab(keyed
 def test_a_photo_chosen_before_any_key_was_typed_asks_for_the_key(keyed_stack: LocalDeployment) -> None:
     """With the key field empty the page sent the photo without a key and said 'The API key was
     refused', of a key the user never typed."""
-    keyed_stack.create_buckets()
-    emulator = keyed_stack.emulator(keyed_stack.api_function)
-    with (
-        ApiGatewayBridge(emulator, routes=keyed_stack.api_routes(), api_keys=[KEY]) as bridge,
-        chromium() as browser,
-    ):
+    with _keyed_page(keyed_stack) as (url, browser):
         with pytest.raises(BrowserError) as refused:
-            cut_out_in_page(browser, bridge.url, SAMPLES_DIR / "chelsea.jpg")
+            cut_out_in_page(browser, url, SAMPLES_DIR / "chelsea.jpg")
         focused = browser.execute_script("return document.activeElement.id")
     assert "needs an API key" in str(refused.value) and "refused" not in str(refused.value)
     assert focused == "apikey", "the key field has the focus, ready for the key"
+
+
+def test_a_key_pasted_into_its_field_stays_there_and_an_image_pasted_there_next_is_cut_out(
+    keyed_stack: LocalDeployment,
+) -> None:
+    """Pasting an image anywhere on the page cuts it out, but text pasted into the key field is the
+    key; the field keeps the focus after it, and an image pasted next (no text in it for the field)
+    is the photo, sent with that key."""
+    from tests.integration.test_browser import (  # noqa: PLC0415
+        COUNT_REQUESTS_JS,
+        _wait_for_a_new_cut_out,
+        copy_to_clipboard,
+        paste,
+        png_of,
+    )
+
+    photo = SAMPLES_DIR / "chelsea.jpg"
+    with _keyed_page(keyed_stack) as (url, browser):
+        browser.get(url)
+        browser.execute_script(COUNT_REQUESTS_JS)
+        browser.find_element("id", "apikey").click()
+        copy_to_clipboard(browser, text=KEY)
+        paste(browser)
+        assert browser.execute_script("return document.getElementById('apikey').value") == KEY
+        assert browser.execute_script("return sessionStorage.getItem('bg-remover-api-key')") == KEY
+        assert browser.execute_script("return window.sent") == 0
+        assert browser.find_element("id", "status").text == "", "a key pasted is no photo pasted"
+
+        copy_to_clipboard(browser, png=png_of(photo))
+        paste(browser)
+        with _wait_for_a_new_cut_out(browser) as cutout:
+            assert cutout.size == image_size(photo.read_bytes())
+        focus_and_key = "return [document.activeElement.id, document.getElementById('apikey').value]"
+        assert browser.execute_script(focus_and_key) == ["apikey", KEY], "the key field keeps the focus and the key"

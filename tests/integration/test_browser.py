@@ -350,6 +350,89 @@ def test_a_photo_dropped_beside_the_drop_zone_is_cut_out_and_does_not_replace_th
             assert cutout.size == image_size(photo.read_bytes())
 
 
+COPY_JS = """
+// What a user's copy puts on the clipboard: an image (PNG, the type a page may write), or a text.
+const [encoded, text] = arguments;
+const done = arguments[arguments.length - 1];
+const copied = encoded === null
+  ? navigator.clipboard.writeText(text)
+  : navigator.clipboard.write([new ClipboardItem({
+      "image/png": new Blob([Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0))], { type: "image/png" }),
+    })]);
+copied.then(() => done(null), (error) => done(String(error)));
+"""
+COUNT_REQUESTS_JS = """
+// The page's requests from now on, counted (window.sent).
+const send = window.fetch;
+window.sent = 0;
+window.fetch = (...request) => { window.sent += 1; return send(...request); };
+"""
+
+
+def copy_to_clipboard(browser, *, png: bytes | None = None, text: str = "") -> None:
+    """Put a PNG (as a screenshot or a browser's "Copy image" does) or a text on the clipboard."""
+    origin = browser.execute_script("return location.origin")
+    permissions = ["clipboardReadWrite", "clipboardSanitizedWrite"]
+    browser.execute_cdp_cmd("Browser.grantPermissions", {"origin": origin, "permissions": permissions})
+    encoded = None if png is None else base64.b64encode(png).decode()
+    assert browser.execute_async_script(COPY_JS, encoded, text) is None
+
+
+def paste(browser) -> None:
+    """Ctrl+V, wherever the focus is: Chromium's own paste, from the clipboard."""
+    from selenium.webdriver.common.action_chains import ActionChains  # noqa: PLC0415 - only the browser tests need selenium
+    from selenium.webdriver.common.keys import Keys  # noqa: PLC0415 - (as above)
+
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("v").key_up(Keys.CONTROL).perform()
+
+
+def png_of(photo: Path) -> bytes:
+    with Image.open(photo) as image, io.BytesIO() as out:
+        image.save(out, "PNG")
+        return out.getvalue()
+
+
+def test_a_pasted_image_is_cut_out_with_the_options_shown(forgetful_browser, page_url):
+    """A screenshot or a browser's "Copy image" pasted with Ctrl+V did nothing: the page took a
+    photo only from its chooser or a drop."""
+    from selenium.webdriver.support.ui import Select  # noqa: PLC0415 - only the browser tests need selenium
+
+    browser = forgetful_browser
+    browser.get(page_url)
+    browser.find_element("id", "crop").click()
+    browser.find_element("id", "flatten").click()
+    browser.execute_script(PICK_COLOUR_JS, "#00ff00")
+    Select(browser.find_element("id", "format")).select_by_visible_text("webp")  # the focus stays on the menu
+    photo = SAMPLES_DIR / "chelsea.jpg"
+    copy_to_clipboard(browser, png=png_of(photo))
+    browser.execute_script("document.getElementById('status').textContent = ''")
+
+    paste(browser)
+
+    with _wait_for_a_new_cut_out(browser) as cutout:
+        width, height = image_size(photo.read_bytes())
+        assert (cutout.format, cutout.mode) == ("WEBP", "RGB"), "flattened onto the colour, as WebP"
+        assert cutout.size[0] * cutout.size[1] < width * height, "cropped to the subject"
+    shown = browser.execute_script(SHOWN_JS)
+    assert (shown["before"], shown["download"]) == (width, "image.webp"), "Chromium names a pasted image image.png"
+    assert browser.find_element("id", "download").is_displayed()
+
+
+def test_a_paste_with_no_image_sends_nothing_and_says_what_to_paste(browser, page_url):
+    """An image's address copied in place of the image ("Copy image address") pasted onto the page."""
+    browser.get(page_url)
+    browser.execute_script(COUNT_REQUESTS_JS)
+    copy_to_clipboard(browser, text="https://example.com/cat.jpg")
+
+    paste(browser)
+
+    time.sleep(1)
+    status = browser.find_element("id", "status")
+    assert browser.execute_script("return window.sent") == 0
+    assert "image" in status.text and "error" not in status.get_attribute("class"), status.text
+    assert browser.execute_script("return document.getElementById('before').hasAttribute('src')") is False
+
+
 def test_a_lost_connection_is_told_in_words(browser, page_url):
     """With the network gone (or the API unreachable) the page showed fetch's own 'Failed to fetch'."""
     browser.get(page_url)
