@@ -46,7 +46,8 @@ ALPHA = 1  # of an alpha channel or the matte
 COVERAGE = 1  # the soft coverage the edge colours are unmixed with (engine.refine.Matte), beside the matte
 WORKING = 1  # refine's and the edge colours' temporaries (measured under 1 at 64 MP)
 OPENCV_JPEG = 2 * DECODED_BGR  # cv2.imdecode's result and its copy into a numpy array
-# BGRA (none at PNG levels 0-3: an upper bound); RGB in place; the matte
+# the output array: BGRA (at PNG levels 0-3 the cut-out stays in the frame and matte, layers.py, so
+# this is an upper bound there); a background is flattened into the frame in place; the matte itself
 OUTPUT_PIXELS = {"cutout": 4, "background": 0, "mask": 0}
 ENCODED_AT_MOST = {"cutout": 4, "background": 3, "mask": 1}
 HELD_WHILE_ENCODING = {"cutout": 4, "background": DECODED_BGR, "mask": ALPHA}  # BGRA; the frame; the matte
