@@ -9,7 +9,9 @@ keyword arguments with the engine option names of the HTTP API and `DEFAULT_OPTI
 (`background="#ffffff"`, `format="webp"`, `output="mask"`, `crop_margin=0.1`, `soft_edges=True`;
 docs/api.md, Options): each value is turned into text and parsed by `Options.from_strings`, the one
 parser of every entry point, so an unknown name or a bad value raises the same `InvalidOptionError`
-with the same message.
+with the same message. `canvas` and `roi` take Python's forms too (`canvas=(800, 600)`;
+`roi=(10, 20, 300, 400)`, ints in pixels, floats shares 0-1), read by placement's `canvas_of` and
+`roi_of` as `Options(...)` reads them, then written as their text.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import BinaryIO, overload
 
 from PIL import Image
 
-from .options import Options, _as_text
+from .options import Options, python_text
 from .pipeline import remove_background
 from .result import Cutout
 
@@ -70,8 +72,9 @@ def encoded(image: Image.Image) -> bytes:
 
 
 def options_from(values: dict[str, object]) -> Options:
-    """Keyword options (text, bool, int, float, an (r, g, b) tuple, None for unset) as `Options`."""
-    return Options.from_strings({name: _as_text(value) for name, value in values.items() if value is not None})
+    """Keyword options (text, bool, int, float, an (r, g, b) tuple, a (width, height) canvas, an
+    (x1, y1, x2, y2) roi, None for unset) as `Options`."""
+    return Options.from_strings({name: python_text(name, value) for name, value in values.items() if value is not None})
 
 
 def cut_out(source: Source, **options: object) -> Cutout:

@@ -32,11 +32,13 @@ from .placement import (
     Point,
     Position,
     Roi,
+    canvas_of,
     length,
     parse_canvas,
     parse_position,
     parse_roi,
     parse_scale,
+    roi_of,
 )
 
 
@@ -88,6 +90,8 @@ class Options:
         given: object = self.background  # Python callers may write it as the CLI and API do
         if isinstance(given, str):
             object.__setattr__(self, "background", _parse_background("background", given))
+        for name, python_form in _PYTHON_FORMS.items():  # canvas=(800, 600), roi=(10, 20, 300, 400), or text
+            object.__setattr__(self, name, python_form(name, getattr(self, name)))
         chosen = self.output_format  # refuses an unknown one
         if not chosen.transparency and self.output is OutputMode.CUTOUT and self.background is None:
             raise InvalidOptionError(
@@ -174,6 +178,13 @@ def same_value(name: str, first: str, second: str) -> bool:
         return _parse_values({name: first}) == _parse_values({name: second})
     except InvalidOptionError:
         return False
+
+
+def python_text(name: str, value: object) -> str:
+    """Option `name` as a Python caller gives it (library keywords), as the text `from_strings` reads:
+    a Python form (_PYTHON_FORMS: canvas=(800, 600)) read first, then written as `to_strings` writes it."""
+    python_form = _PYTHON_FORMS.get(name)
+    return _as_text(python_form(name, value) if python_form else value)
 
 
 def _as_text(value: object) -> str:
@@ -279,6 +290,10 @@ def _parse_background(name: str, raw: str) -> RGB | None:
         return None
     return parse_color(raw)
 
+
+# The options a Python caller may give in Python's own forms (tuples, lists) as well as the types' and the text:
+# each is read by the Options it makes, and by the library's keywords (library.options_from) before they are text.
+_PYTHON_FORMS: dict[str, Callable[[str, object], object]] = {"canvas": canvas_of, "roi": roi_of}
 
 _PARSERS: dict[str, Callable[[str, str], object]] = {
     "model": _parse_model,

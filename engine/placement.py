@@ -9,6 +9,8 @@
   the canvas as of the frame) or `X%,Y%`; `auto` (the default) is `center` when a scale or a canvas
   is given, else `original`, as remove.bg's;
 - `roi=x1,y1,x2,y2` (px, % or a share 0-1) is the only region in which the subject is looked for;
+- from Python (`canvas_of`, `roi_of`), `canvas=(800, 600)` and `roi=(10, 20, 300, 400)` too: an int
+  is pixels and a float a share, as `200px` and `0.25` are in the text;
 - with `crop=true` and a canvas, `crop_margin` is the least free space kept around the subject.
 
 The subject's box is taken from the full-resolution matte; the colours and the matte under the part
@@ -20,9 +22,12 @@ straight onto the canvas, then composed as any cut-out is.
 from __future__ import annotations
 
 import math
+import numbers
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeGuard
 
 import cv2
 import numpy as np
@@ -123,10 +128,43 @@ def parse_canvas(name: str, raw: str) -> Canvas | None:
     match = re.fullmatch(r"([0-9]{1,6}) *[xX] *([0-9]{1,6})", raw.strip(), re.ASCII)
     if not match:
         raise InvalidOptionError(f"{name} must be WIDTHxHEIGHT in pixels, such as 1024x1024, got {raw!r}")
-    width, height = int(match[1]), int(match[2])
+    return _canvas(name, int(match[1]), int(match[2]), repr(raw))
+
+
+def _canvas(name: str, width: int, height: int, shown: str) -> Canvas:
     if not (1 <= width <= MAX_CANVAS_SIDE and 1 <= height <= MAX_CANVAS_SIDE):
-        raise InvalidOptionError(f"{name} sides must be 1-{MAX_CANVAS_SIDE} px, got {raw!r}")
+        raise InvalidOptionError(f"{name} sides must be 1-{MAX_CANVAS_SIDE} px, got {shown}")
     return Canvas(width, height)
+
+
+def _whole(value: object) -> TypeGuard[numbers.Integral]:
+    """Whether `value` is a whole number as Python writes one (an int, a NumPy integer; not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _items(value: object) -> list[object] | None:
+    """The items of a tuple, a list or an array; None for anything else (text, a number)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return list(value) if isinstance(value, tuple | list) else None
+
+
+def canvas_of(name: str, value: object) -> Canvas | None:
+    """The canvas as a Python caller gives it: a Canvas, text as `parse_canvas` reads it, or
+    (width, height) in whole pixels, as PIL's `image.size`; each checked as the text is."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_canvas(name, value)
+    if isinstance(value, Canvas):
+        return _canvas(name, value.width, value.height, str(value))
+    width, height = pair if (pair := _items(value)) is not None and len(pair) == 2 else (None, None)
+    if not (_whole(width) and _whole(height)):
+        raise InvalidOptionError(
+            f"{name} must be (width, height) in whole pixels, such as (1024, 1024), or text such as "
+            f"'1024x1024', got {value!r}"
+        )
+    return _canvas(name, int(width), int(height), repr(value))
 
 
 def parse_scale(name: str, raw: str) -> float | None:
@@ -164,18 +202,51 @@ def parse_position(name: str, raw: str) -> Position:
 def parse_roi(name: str, raw: str) -> Roi | None:
     if not raw:
         return None
-    parts = _values(raw)
     refusal = InvalidOptionError(
         f"{name} must be x1,y1,x2,y2, each in pixels (200px), a percentage (25%) or a share 0-1 (0.25), got {raw!r}"
     )
+    return _roi(name, _values(raw), refusal, repr(raw))
+
+
+def roi_of(name: str, value: object) -> Roi | None:
+    """The region as a Python caller gives it: a Roi, text as `parse_roi` reads it, or
+    (x1, y1, x2, y2) whose ints are pixels and floats shares 0-1 of the frame (as `200px` and
+    `0.25` in the text), a corner given as text read as the text's; each checked as the text is."""
+    if value is None or isinstance(value, Roi):
+        return value
+    if isinstance(value, str):
+        return parse_roi(name, value)
+    refusal = InvalidOptionError(
+        f"{name} must be (x1, y1, x2, y2): ints in pixels, floats shares 0-1 of the frame, or corners in "
+        f"text such as '200px' and '25%'; got {value!r}"
+    )
+    items = _items(value)
+    if items is None:
+        raise refusal
+    return _roi(name, items, refusal, repr(value))
+
+
+def _corner(name: str, value: object) -> float:
+    """One corner of an roi: text as `length` reads it, an int in pixels, a float a share 0-1."""
+    if isinstance(value, str):
+        return length(name, value)
+    if _whole(value) and int(value) >= 0:
+        return Pixels(int(value))
+    if isinstance(value, float | np.floating) and 0 <= value <= 1:  # (not NaN; a bool is neither)
+        return float(value)
+    raise InvalidOptionError(f"{name} corner {value!r} is not pixels or a share 0-1")
+
+
+def _roi(name: str, parts: Sequence[object], refusal: InvalidOptionError, shown: str) -> Roi:
+    """The roi of four corners (`_corner`), `refusal` raised when they are not four such."""
     if len(parts) != 4:
         raise refusal
     try:
-        x0, y0, x1, y1 = (length(name, part) for part in parts)
+        x0, y0, x1, y1 = (_corner(name, part) for part in parts)
     except InvalidOptionError:
         raise refusal from None
     if (type(x0) is type(x1) and x1 <= x0) or (type(y0) is type(y1) and y1 <= y0):
-        raise InvalidOptionError(f"{name} must have x1 < x2 and y1 < y2, got {raw!r}")
+        raise InvalidOptionError(f"{name} must have x1 < x2 and y1 < y2, got {shown}")
     return Roi((x0, y0, x1, y1))
 
 

@@ -4,6 +4,7 @@ what the CLI and the Python entry point write."""
 from __future__ import annotations
 
 import io
+import re
 import tracemalloc
 from dataclasses import replace
 from pathlib import Path
@@ -159,3 +160,58 @@ def test_an_roi_in_plain_numbers_over_1_is_refused_with_how_to_write_pixels(raw:
         Options.from_strings({"roi": raw})
     message = str(refused.value)
     assert repr(raw) in message and "200px" in message and "x1,y1,x2,y2" in message
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"canvas": (800, 600)}, {"canvas": Canvas(800, 600)}),  # (width, height), as PIL's image.size
+        ({"canvas": [800, 600]}, {"canvas": Canvas(800, 600)}),  # a list, as read from JSON or YAML
+        ({"canvas": np.array([800, 600])}, {"canvas": Canvas(800, 600)}),
+        ({"canvas": "800x600"}, {"canvas": Canvas(800, 600)}),  # the CLI's and the API's text
+        ({"roi": (10, 20, 300, 400)}, {"roi": Roi((Pixels(10), Pixels(20), Pixels(300), Pixels(400)))}),  # ints: px
+        ({"roi": [0.0, 0.1, 0.5, 1.0]}, {"roi": Roi((0.0, 0.1, 0.5, 1.0))}),  # floats: shares, as "0,0.1,0.5,1"
+        ({"roi": (0, "10%", 200, "100%")}, {"roi": Roi((Pixels(0), 0.1, Pixels(200), 1.0))}),  # text corners as text
+        ({"roi": "10px,20px,300px,400px"}, {"roi": Roi((Pixels(10), Pixels(20), Pixels(300), Pixels(400)))}),
+    ],
+)
+def test_canvas_and_roi_take_pythons_own_forms(given: dict[str, object], expected: dict[str, object]) -> None:
+    """`Options(canvas=(800, 600))` and `remove(photo, roi=(10, 20, 300, 400))` were refused (or kept as a
+    tuple that broke later): only Canvas, Roi or the CLI's text were read. A pair of whole pixels is a
+    canvas; a box of ints is in pixels and of floats in shares of the frame, as `200px` and `0.25` are."""
+    options = Options(**given)  # type: ignore[arg-type]
+    assert {name: getattr(options, name) for name in expected} == expected
+    assert engine.library.options_from(given) == options
+    assert Options.from_strings(options.to_strings()) == options
+
+
+def test_a_canvas_and_an_roi_given_as_tuples_place_the_cut_out() -> None:
+    photo = encode(scene(160, 120, seed=2)[0])
+    assert Image.open(io.BytesIO(engine.remove(photo, canvas=(300, 200)))).size == (300, 200)
+    left = Image.open(io.BytesIO(engine.remove(two_discs(), roi=(0, 0, 200, 300))))  # the left half, in pixels
+    assert left.size == (400, 300) and alpha_box(left)[2] <= 200  # only the left disc
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"canvas": (0, 600)}, "canvas sides must be 1-10000 px, got (0, 600)"),  # as canvas=0x600 is told
+        ({"canvas": (20_000, 600)}, "canvas sides must be 1-10000 px"),
+        ({"canvas": (800,)}, "canvas must be (width, height) in whole pixels"),
+        ({"canvas": (800.5, 600)}, "canvas must be (width, height) in whole pixels"),
+        ({"canvas": (True, 600)}, "canvas must be (width, height) in whole pixels"),
+        ({"canvas": 800}, "canvas must be (width, height) in whole pixels"),
+        ({"canvas": "800,600"}, "canvas must be WIDTHxHEIGHT in pixels"),  # text is read as the CLI reads it
+        ({"roi": (10, 20, 300)}, "roi must be (x1, y1, x2, y2)"),
+        ({"roi": (0.0, 0.0, 1.5, 1.0)}, "roi must be (x1, y1, x2, y2)"),  # a float is a share 0-1
+        ({"roi": (-10, 0, 20, 20)}, "roi must be (x1, y1, x2, y2)"),
+        ({"roi": (0, 0, None, 20)}, "roi must be (x1, y1, x2, y2)"),
+        ({"roi": (300, 20, 10, 400)}, "roi must have x1 < x2 and y1 < y2, got (300, 20, 10, 400)"),
+        ({"roi": "10,0,20,30"}, "roi must be x1,y1,x2,y2"),
+    ],
+)
+def test_bad_python_forms_are_refused_as_their_text_is(given: dict[str, object], said: str) -> None:
+    with pytest.raises(InvalidOptionError, match=re.escape(said)):
+        Options(**given)  # type: ignore[arg-type]
+    with pytest.raises(InvalidOptionError, match=re.escape(said)):
+        engine.remove(b"not read", **given)
