@@ -109,3 +109,16 @@ def test_python_m_bgremove_names_itself_as_the_user_typed_it(installed: Path, tm
     usage = _run(installed, "python", "-m", "bgremove", "prep", "--help", cwd=tmp_path)
     assert usage.stdout.startswith("usage: python -m bgremove prep "), usage.stdout[:80]
     assert "python -m engine" not in usage.stdout
+
+
+def test_the_installed_metadata_carries_the_readme(installed: Path, tmp_path: Path) -> None:
+    """The wheel's METADATA had no long description: the project page and `importlib.metadata` showed
+    the one-line summary alone. It is README.md, as Markdown."""
+    probe = (
+        "import importlib.metadata as m; d = m.metadata('serverless-bg-remover'); "
+        "print(d['Description-Content-Type']); print(d.get_payload() or d['Description'] or '')"
+    )
+    result = _run(installed, "python", "-c", probe, cwd=tmp_path)
+    content_type, _, description = result.stdout.partition("\n")
+    assert content_type == "text/markdown", result.stdout[:200]
+    assert description.strip() == (ROOT / "README.md").read_text().strip()

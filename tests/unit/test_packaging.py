@@ -71,3 +71,10 @@ def test_the_installed_package_ships_its_type_hints() -> None:
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["bgremove"]
     assert (ROOT / "engine" / "py.typed").is_file()
     assert any(fnmatch("py.typed", p) for p in patterns)
+
+
+def test_the_readme_is_the_long_description() -> None:
+    """pyproject.toml named no readme: `pip install .` wrote metadata with no long description (an empty
+    project page, `importlib.metadata`'s Description missing). README.md is it, as Markdown."""
+    assert PROJECT["readme"] == {"file": "README.md", "content-type": "text/markdown"}
+    assert (ROOT / "README.md").read_text().startswith("# ")
