@@ -14,8 +14,8 @@ compared as read, so `crop=1&crop=true` agree) is refused,
 as is a second image. remove.bg's names are understood where they mean
 what ours do (REMOVE_BG_NAMES: `channels=alpha` is `output=mask`, `bg_color` is `background`);
 `image_url` is refused (this service never fetches URLs). When no option names the format, the
-`Accept` header's output formats, best first, are kept for the route to pick the first that can
-carry the result (settings.api_options).
+`Accept` header's output formats, best first (q=0 never: accepted_formats), are kept for the route
+to pick the first that can carry the result (settings.api_options).
 
 Pure functions of the request's parts: no Powertools, no pixels (tests/unit/test_api_requests.py).
 """
@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl
 
 from engine import EmptyInputError, InputError, InvalidOptionError
 from engine.decode import signature_of
-from engine.formats import by_media_type
+from engine.formats import FORMATS, by_media_type
 from engine.options import same_value
 
 from .errors import BadRequestError, ConflictingValuesError, PermanentError, UrlNotFetchedError
@@ -48,7 +48,6 @@ SUBJECT_TYPE_FIELD = "type"  # remove.bg's subject hint (auto, person, product, 
 # remove.bg's option names and values -> ours (only where the meaning is the same).
 REMOVE_BG_NAMES = {"bg_color": "background", "channels": "output"}
 REMOVE_BG_VALUES = {("output", "alpha"): "mask", ("output", "rgba"): "cutout"}
-_WILDCARDS = frozenset({"*/*", "image/*"})  # Accept entries that take any output format
 
 
 @dataclass(frozen=True)
@@ -115,14 +114,23 @@ def image_length(body: bytes, content_type: str) -> int | None:
 
 
 def accepted_formats(accept: str) -> list[str | None]:
-    """The output formats an Accept header takes, most preferred first (by q, the first of equals;
-    never one with q=0): `image/webp` -> webp, a wildcard (`*/*`, `image/*`) -> None, any format
-    (the options' own, PNG by default); other types are left out."""
+    """The output formats an Accept header takes, most preferred first (by q, the first of equals):
+    `image/webp` -> webp; a wildcard (`*/*`, `image/*`) -> None (the options' own format, PNG by
+    default), then the formats it alone covers, in FORMATS' order, for when the header refuses that
+    one; other types are left out. A format's q is its most specific range's (RFC 9110 12.4.2:
+    `image/*, image/png;q=0` takes any but PNG), and one with q=0 is never in the list."""
+    ranked = _ranked(accept)
+    named = {media_type for _, _, media_type in ranked}
+    covering = next((wildcard for wildcard in ("image/*", "*/*") if wildcard in named), None)
     names: list[str | None] = []
-    for quality, _, media_type in _ranked(accept):
+    seen: set[str] = set()  # a range named twice counts once, at its highest q
+    for quality, _, media_type in ranked:
         found = by_media_type(media_type)
-        if quality > 0 and (found is not None or media_type in _WILDCARDS):
-            names.append(found.name if found else None)
+        if media_type in seen or (found is None and media_type != covering):
+            continue
+        seen.add(media_type)
+        if quality > 0:
+            names += [found.name] if found else [None, *(f.name for f in FORMATS.values() if f.media_type not in named)]
     return names
 
 

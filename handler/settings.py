@@ -101,17 +101,24 @@ class HandlerSettings:
         """The options of an API request: its query over DEFAULT_OPTIONS (whose compress_level is
         lowered to API_MAX_COMPRESS_LEVEL); a query asking for more is refused (InvalidOptionError).
         Without a format in the query, the first of `accepted` (the Accept header's formats, best
-        first; None: any) that can carry the result is chosen (a transparent cut-out skips JPEG);
-        when none can, the first one's refusal is raised."""
+        first; None: the options' own, unless the header refuses it) that can carry the result is
+        chosen (a transparent cut-out skips JPEG); when none can, the first one's refusal is raised.
+        A header that takes none of them is disregarded, as one naming no output type is."""
         if "format" in query or not accepted:
             return self._api_options(query)
+        acceptable = {name for name in accepted if name is not None}
         refusals = []
         for name in accepted:
             try:
-                return self._api_options(query if name is None else {**query, "format": name})
+                options = self._api_options(query if name is None else {**query, "format": name})
             except InvalidOptionError as refusal:
                 refusals.append(refusal)
-        raise refusals[0]
+                continue
+            if options.output_format.name in acceptable:
+                return options
+        if refusals:
+            raise refusals[0]
+        return self._api_options(query)
 
     def _api_options(self, query: Mapping[str, str]) -> Options:
         defaults = self.default_options

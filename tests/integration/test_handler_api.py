@@ -96,6 +96,8 @@ def post_accepting(api_entry, context, body: bytes, accept: str) -> dict:
         ("image/jpeg, image/png;q=0.9", "image/png"),  # a transparent cut-out: the next type that carries it
         ("image/jpeg, */*;q=0.5", "image/png"),  # anything: the default format
         ("image/jpeg;q=0.5, image/webp", "image/webp"),
+        ("image/png;q=0, image/webp", "image/webp"),
+        ("image/png;q=0, */*", "image/webp"),  # was PNG: the wildcard's default, though refused
     ],
 )
 def test_accept_picks_the_best_acceptable_type_that_carries_the_cutout(

@@ -10,6 +10,7 @@ import pytest
 from engine import EmptyInputError, InvalidOptionError
 from handler.errors import BadRequestError, ConflictingValuesError, UrlNotFetchedError
 from handler.requests import accepted_formats, prefers_json, read_request
+from handler.settings import HandlerSettings
 
 IMAGE = b"\xff\xd8\xff\xe0 a jpeg, or so it says \x00\xff\xd9"
 
@@ -103,11 +104,50 @@ def test_a_url_in_the_query_is_refused_too() -> None:
 
 
 def test_accept_ranks_the_formats_only_when_no_option_names_one() -> None:
-    assert accepted_formats("image/avif,image/webp,*/*;q=0.8") == ["avif", "webp", None]  # None: any
-    assert accepted_formats("*/*") == [None] and accepted_formats("image/png, application/json") == ["png"]
+    # None: the options' own format; the wildcard's other formats follow it, for when the header refuses that one
+    assert accepted_formats("image/avif,image/webp,*/*;q=0.8") == ["avif", "webp", None, "png", "jpeg"]
+    assert accepted_formats("*/*")[0] is None and accepted_formats("image/png, application/json") == ["png"]
     assert accepted_formats("image/jpeg, image/png;q=0.9, image/webp;q=0") == ["jpeg", "png"]
     assert read_request(IMAGE, "image/jpeg", {}, "image/webp").accepted == ("webp",)
     assert read_request(IMAGE, "image/jpeg", {"format": "png"}, "image/webp").accepted == ()
+
+
+def negotiated(accept: str, default_options: str = "") -> str:
+    """The format a POST /remove with no format option and this Accept header is answered in."""
+    settings = HandlerSettings.from_env({"DEFAULT_OPTIONS": default_options})
+    request = read_request(IMAGE, "image/jpeg", {}, accept)
+    return settings.api_options(request.options, request.accepted).output_format.name
+
+
+@pytest.mark.parametrize(
+    ("accept", "default_options", "answered"),
+    [
+        ("image/png;q=0, image/webp", "", "webp"),
+        ("image/png;q=0, */*", "", "webp"),  # was png: the wildcard gave the default format, refused or not
+        ("image/png;q=0, image/*;q=0.5", "", "webp"),
+        ("image/*;q=0.5, image/png;q=0", "", "webp"),  # the most specific range sets a type's q (RFC 9110)
+        ("image/png;q=0, image/jpeg;q=0, */*", "", "webp"),
+        ("*/*;q=0, image/webp", "", "webp"),
+        ("image/png;q=0.5, image/avif;q=0.8", "", "avif"),  # the highest q wins
+        ("image/webp;q=0.5, image/avif;q=0.5", "", "webp"),  # ties: the header's order
+        ("image/webp;q=0, */*", "", "png"),
+        ("image/webp;q=0, */*", "format=webp", "png"),  # was webp: the deployment's default, refused
+        ("image/webp;q=0.0, image/*", "format=webp", "png"),
+        ("*/*", "format=webp", "webp"),
+        ("image/jpeg, image/png;q=0, */*", "", "webp"),  # a transparent cut-out: the next acceptable that carries it
+    ],
+)
+def test_accept_q_values_are_honoured_and_q0_is_never_chosen(accept: str, default_options: str, answered: str) -> None:
+    """`Accept: image/png;q=0, */*` was answered in PNG: q=0 means not acceptable (RFC 9110 12.4.2), also
+    when a wildcard takes the rest."""
+    assert negotiated(accept, default_options) == answered
+
+
+@pytest.mark.parametrize(
+    "accept", ["image/png;q=0", "image/png;q=0, image/webp;q=0, image/jpeg;q=0, image/avif;q=0, */*", "*/*;q=0"]
+)
+def test_a_header_that_leaves_nothing_acceptable_is_disregarded_as_an_unsupported_one_is(accept: str) -> None:
+    assert negotiated(accept) == negotiated("image/gif") == negotiated("") == "png"
 
 
 @pytest.mark.parametrize(
