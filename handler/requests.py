@@ -12,7 +12,8 @@ Options in the body are laid over the query's; within each, a name given twice w
 values (`crop=true&crop=false`, also by two names: `channels=alpha&output=cutout`; values are
 compared as read, so `crop=1&crop=true` agree) is refused,
 as is a second image. remove.bg's names are understood where they mean
-what ours do (REMOVE_BG_NAMES: `channels=alpha` is `output=mask`, `bg_color` is `background`);
+what ours do (REMOVE_BG_NAMES: `channels=alpha` is `output=mask`, `bg_color` is `background`;
+our_names, which also reads an S3 object's options metadata);
 `image_url` is refused (this service never fetches URLs). When no option names the format, the
 `Accept` header's output formats, best first (q=0 never: accepted_formats), are kept for the route
 to pick the first that can carry the result (settings.api_options).
@@ -102,7 +103,7 @@ def read_upload(body: bytes, query: Query) -> UploadRequest:
 
 def _layered(query: Query, fields: Fields) -> dict[str, str]:
     """The request's options by our names: the body's fields over the query's."""
-    return {**option_text(query), **_our_names(fields)}
+    return {**option_text(query), **our_names(fields)}
 
 
 def image_length(body: bytes, content_type: str) -> int | None:
@@ -171,17 +172,18 @@ def _check_subject_type(value: str) -> None:
 
 
 def option_text(query: Query) -> dict[str, str]:
-    """A query's options by our names, one value each (see _our_names)."""
-    return _our_names((name, value) for name, values in query.items() for value in _as_list(values))
+    """A query's options by our names, one value each (see our_names)."""
+    return our_names((name, value) for name, values in query.items() for value in _as_list(values))
 
 
 def _as_list(values: str | Sequence[str]) -> Sequence[str]:
     return [values] if isinstance(values, str) else values
 
 
-def _our_names(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
+def our_names(fields: Iterable[tuple[str, str]], where: str = "") -> dict[str, str]:
     """Option text by our names (remove.bg's names and values translated), one value each
-    (`one_value_each`)."""
+    (`one_value_each`, `where` saying where they were given): the API's query and body, and an S3
+    object's options metadata (worker.py), read alike."""
     translated = []
     for name, value in fields:
         if name == URL_FIELD:
@@ -191,7 +193,7 @@ def _our_names(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
             continue
         ours = REMOVE_BG_NAMES.get(name, name)
         translated.append((ours, REMOVE_BG_VALUES.get((ours, value.lower()), value)))
-    return one_value_each(translated)
+    return one_value_each(translated, where)
 
 
 def one_value_each(fields: Iterable[tuple[str, str]], where: str = "") -> dict[str, str]:

@@ -52,7 +52,8 @@ class ObjectRef:
 
 
 # User metadata of an input object: the engine options its uploader chose, as a query string
-# (`crop=true&background=ffffff`); the API's upload route sets it, the worker applies it.
+# (`crop=true&background=ffffff`; remove.bg's names too, read as the API's query: requests.our_names);
+# the API's upload route sets it, the worker applies it.
 OPTIONS_METADATA = "options"
 # User metadata of an input object uploaded through POST /uploads: the API request's id, which the
 # worker's log lines about the object carry (api_request_id), so one search follows an upload.

@@ -32,7 +32,7 @@ from .observability import (
     traced_removal,
     tracer,
 )
-from .requests import one_value_each
+from .requests import our_names
 from .settings import HandlerSettings
 from .storage import ObjectRef, Storage, findings_metadata
 
@@ -202,13 +202,14 @@ class Worker:
 
 
 def _query(text: str) -> dict[str, str]:
-    """Options written as a query string (object metadata), or InvalidOptionError; an option given
-    twice with different values is ConflictingValuesError, as in the API's query."""
+    """Options written as a query string (object metadata), or InvalidOptionError; read as the API's
+    query is (`our_names`: remove.bg's names such as bg_color and channels too), and an option given
+    twice with different values, by one name or two, is ConflictingValuesError, as there."""
     try:
         fields = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         raise InvalidOptionError(f"the object's options metadata is not a query string: {text[:100]!r}") from None
-    return one_value_each(fields, " in the object's options metadata")
+    return our_names(fields, " in the object's options metadata")
 
 
 def _recorded_recipe(recipe: str) -> str:

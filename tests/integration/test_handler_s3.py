@@ -92,6 +92,42 @@ def test_an_objects_options_metadata_places_the_subject_on_a_square_canvas(s3, s
     assert "canvas=512x512" in response["Metadata"]["options"]
 
 
+def test_remove_bgs_option_names_in_an_objects_metadata_are_read_as_the_apis(
+    s3, s3_entry, sample_images, lambda_context
+):
+    """The API read remove.bg's names (bg_color, channels) and the object's options metadata refused
+    them (unknown option(s) bg_color): one table now serves both."""
+    options = "bg_color=fff&channels=rgba&format=jpg&size=regular&type=auto"
+    s3.put_object(Bucket=INPUT_BUCKET, Key="samples/astronaut.jpg", Body=sample_images["astronaut.jpg"],
+                  Metadata={"options": options})  # fmt: skip
+
+    (result,) = s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)["results"]
+
+    assert result == "written: cutouts/samples/astronaut.jpg.jpg"
+    image, response = read_png(s3, "cutouts/samples/astronaut.jpg.jpg")
+    assert image.format == "JPEG" and image.width * image.height <= 250_000  # regular: remove.bg's preview
+    assert min(image.getpixel((0, 0))) >= 245  # the corner: background, white
+    assert "background=255%2C255%2C255" in response["Metadata"]["options"]
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ("bg_color=ffffff&background=000000", "background is given twice in the object's options metadata"),
+        ("channels=alpha&output=cutout", "output is given twice in the object's options metadata"),
+    ],
+)
+def test_a_remove_bg_name_beside_ours_with_another_value_in_the_metadata_conflicts_as_on_the_api(
+    s3, s3_entry, sample_images, lambda_context, options, said
+):
+    s3.put_object(Bucket=INPUT_BUCKET, Key="samples/astronaut.jpg", Body=sample_images["astronaut.jpg"],
+                  Metadata={"options": options})  # fmt: skip
+
+    (result,) = s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)["results"]
+
+    assert result.startswith(f"failed: conflicting_values ({said}")
+
+
 def test_the_subjects_findings_are_the_outputs_metadata(s3, s3_entry, lambda_context):
     put(s3, "samples/astronaut.jpg", two_discs())
     s3_entry.lambda_handler(load_event("s3-put.json"), lambda_context)
