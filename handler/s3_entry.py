@@ -36,8 +36,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine import InvalidOptionError, Options
 
+from .errors import PermanentError
 from .observability import logger, metrics, retry_reason, tracer
-from .requests import json_option_text
+from .requests import json_option_text, our_names
 from .sources import NamedObjects, is_batch_operations_job, is_sqs_batch, message_object_refs, object_refs
 from .startup import start
 from .storage import ObjectRef
@@ -104,9 +105,9 @@ def handle_batch_job(event: S3BatchOperationEvent, context: LambdaContext | None
     response = S3BatchOperationResponse(event.invocation_schema_version, event.invocation_id, "PermanentFailure")
     try:
         options = job_options(event.job.user_arguments)
-    except InvalidOptionError as error:
+    except (InvalidOptionError, PermanentError) as error:
         for task in event.tasks:
-            response.add_result(task.build_task_batch_response("PermanentFailure", f"invalid_option: {error}"))
+            response.add_result(task.build_task_batch_response("PermanentFailure", f"{error.code}: {error}"))
         return response.asdict()
     for task in event.tasks:
         response.add_result(run_task(task, options, context))
@@ -114,11 +115,13 @@ def handle_batch_job(event: S3BatchOperationEvent, context: LambdaContext | None
 
 
 def job_options(arguments: object) -> Options:
-    """A schema 2.0 job's user arguments (a JSON object, typed members read as the API's JSON body
-    reads them) over DEFAULT_OPTIONS; InvalidOptionError when they are not options."""
+    """A schema 2.0 job's user arguments (a JSON object, read as the API's JSON body is: typed
+    members, remove.bg's names) over DEFAULT_OPTIONS; InvalidOptionError when they are not options,
+    a PermanentError (conflicting_values, url_not_supported) as the API refuses them."""
     if not isinstance(arguments, Mapping):
         raise InvalidOptionError(f"userArguments must be a JSON object of options, got {type(arguments).__name__}")
-    return settings.default_options.merged({name: json_option_text(name, value) for name, value in arguments.items()})
+    fields = ((name, json_option_text(name, value)) for name, value in arguments.items())
+    return settings.default_options.merged(our_names(fields, " in the job's userArguments"))
 
 
 def run_task(

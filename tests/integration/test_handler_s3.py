@@ -537,6 +537,9 @@ def test_batch_operations_temporary_failure_for_s3_errors_and_bad_arguments(s3, 
         ({"crop": None}, "PermanentFailure", "crop"),
         ({"crop": ["true"]}, "PermanentFailure", "crop"),
         (["crop=true"], "PermanentFailure", "userArguments"),
+        ({"crop": True, "bg_color": "00ff00"}, "Succeeded", ""),  # remove.bg's names, as the API reads them
+        ({"crop": True, "bg_color": "00ff00", "background": "ff0000"}, "PermanentFailure", "background"),
+        ({"crop": True, "image_url": "https://example.com/a.jpg"}, "PermanentFailure", "image_url"),
     ],
 )
 def test_batch_operations_v2_user_arguments_typed_in_json(
@@ -548,11 +551,17 @@ def test_batch_operations_v2_user_arguments_typed_in_json(
 
     (result,) = s3_entry.lambda_handler(event, lambda_context)["results"]
 
-    assert result["resultCode"] == code
+    assert result["resultCode"] == code, result
     if code == "Succeeded":
         assert "crop=true" in read_png(s3, "cutouts/samples/chelsea.jpg.png")[1]["Metadata"]["options"]
+        assert (
+            "bg_color" not in arguments
+            or "background=0%2C255%2C0" in read_png(s3, "cutouts/samples/chelsea.jpg.png")[1]["Metadata"]["options"]
+        )
     else:
-        assert result["resultString"].startswith("invalid_option") and named in result["resultString"]
+        code_of = {"background": "conflicting_values", "image_url": "url_not_supported"}
+        assert result["resultString"].startswith(code_of.get(named, "invalid_option")), result
+        assert named in result["resultString"]
 
 
 @pytest.mark.parametrize(
