@@ -30,7 +30,17 @@ from .catalog import models_table
 from .cpus import usable_cpus
 from .encode import LOSSLESS
 from .errors import CorruptImageError, DeploymentError, EmptyInputError, EngineError, InputError, InvalidOptionError
-from .files import Job, Unreadable, check_not_a_photo, check_out_dir, find_images, is_done, plan_jobs, write_whole
+from .files import (
+    Job,
+    Unreadable,
+    check_not_a_photo,
+    check_out_dir,
+    find_images,
+    is_done,
+    plan_jobs,
+    remove_dead_partials,
+    write_whole,
+)
 from .formats import FORMATS
 from .options import Options, OutputMode
 from .parallel import run_parallel
@@ -558,6 +568,7 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     finally:
         if report is not None:
             report.close()
+        remove_dead_partials(job.target for job in taken)  # of workers killed mid-write, of runs killed
     finished = len(records) - len(found.unreadable) - len(done) - len(left_out)
     not_started = None if stopped is None else max(0, len(todo) - finished)
     stopped_by = "SIGTERM" if isinstance(stopped, Terminated) else "Ctrl-C"

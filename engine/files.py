@@ -12,8 +12,9 @@ Invariants (tests/unit/test_cli.py and test_cli_naming.py have one test each):
 - hidden files and folders (`.DS_Store`, AppleDouble `._photo.jpg`, `.thumbnails/`) are passed over
   in folders; an output folder inside an input folder is not searched, so outputs are never read back;
 - an output appears whole or not at all (written to a temporary name, then renamed), so a 0-byte
-  or half-written file is never taken for a finished one; `is_done` takes an output only when it is
-  newer than its input, so a changed input is cut out again;
+  or half-written file is never taken for a finished one; the temporary file of a process killed
+  mid-write is removed by the run's end (`remove_dead_partials`), that of a live process never;
+  `is_done` takes an output only when it is newer than its input, so a changed input is cut out again;
 - a file that looks like an image but cannot be read as one (a FIFO, a dangling link, a folder
   that cannot be listed, a format we do not read such as JPEG XL) is reported, never passed over.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,6 +217,48 @@ def partial_name(name: str, pid: int) -> str:
     room = NAME_MAX_BYTES - len(tail.encode()) - 1
     kept = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
     return f".{kept}{tail}"
+
+
+def remove_dead_partials(targets: Iterable[Path]) -> None:
+    """Remove the temporary files (`partial_name`) of `targets` that processes now gone left behind
+    (a worker killed mid-write, an earlier run killed): never one whose process is alive (another
+    run writing the same folder), nor any other file. Process ids are this machine's; POSIX only."""
+    folders: dict[Path, set[str]] = {}
+    for target in targets:
+        folders.setdefault(target.parent, set()).add(target.name)
+    for folder, names in folders.items() if os.name == "posix" else ():
+        try:
+            entries = [entry.name for entry in os.scandir(folder) if entry.name.endswith(".partial")]
+        except OSError:
+            continue
+        for entry in entries:
+            pid = _partial_pid(entry, names)
+            if pid is not None and not _alive(pid):
+                (folder / entry).unlink(missing_ok=True)
+
+
+def _partial_pid(entry: str, names: set[str]) -> int | None:
+    """The process id in `entry` where it is the temporary name of one of `names`, else None."""
+    kept, _, pid = entry[1:].removesuffix(".partial").rpartition(".")
+    if not entry.startswith(".") or not (pid.isascii() and pid.isdigit()) or int(pid) == 0:
+        return None
+    cut = len(entry.encode("utf-8", "surrogateescape")) > NAME_MAX_BYTES - 4  # `partial_name` may have cut the name
+    if (kept in names and entry == partial_name(kept, int(pid))) or (
+        cut and any(entry == partial_name(name, int(pid)) for name in names)
+    ):
+        return int(pid)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this id runs (one of another user's included)."""
+    try:
+        os.kill(pid, 0)  # signal 0: no signal sent, only whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def is_done(job: Job) -> bool:

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from engine import cli
+from engine.cli import EXIT_FAILURES, run_job
 from engine.errors import ModelNotFoundError
-from engine.files import Job
+from engine.files import Job, partial_name
 from engine.options import Options
 from engine.parallel import run_parallel
 from engine.settings import EngineSettings
@@ -94,6 +96,33 @@ def test_a_worker_that_cannot_load_the_model_stops_the_run_with_the_reason(tmp_p
     config = EngineSettings(threads=2, model_dir=tmp_path / "no-models")
     with pytest.raises(ModelNotFoundError, match="no-models"):
         list(run_parallel(jobs, Options(), config, 2, _dies_on_doomed))
+
+
+def _killed_mid_write(job: Job, options: Options, config: EngineSettings) -> dict[str, object]:
+    """A worker's runner whose process is killed halfway through writing the cut-out of an image
+    named doomed* (its hidden temporary file written, not yet renamed), as the OOM killer would end
+    it; the others are cut out as the command line does."""
+    if job.source.name.startswith("doomed"):
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        job.target.with_name(partial_name(job.target.name, os.getpid())).write_bytes(b"half a PNG")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_job(job, options, config)
+
+
+def test_a_worker_killed_mid_write_leaves_no_hidden_file_in_the_output_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each worker killed while writing (the first time in the pool, again alone) left its hidden
+    `.doomed.png.<pid>.partial` in --out for good."""
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    for index, name in enumerate(["a", "doomed", "b"]):
+        (photos / f"{name}.jpg").write_bytes(encode(scene(160, 120, seed=index)[0]))
+    monkeypatch.setattr(cli, "run_job", _killed_mid_write)
+    monkeypatch.setattr(cli, "usable_cpus", lambda: 2)  # -j 2 is not capped to 1 on a one-CPU machine
+    assert cli.main([str(photos), "--out", str(out), "-j", "2", "-q"]) == EXIT_FAILURES
+    assert f"FAILED {photos / 'doomed.jpg'}: worker_died" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
 
 
 def test_watch_cuts_out_files_as_they_land_until_ctrl_c(tmp_path: Path) -> None:

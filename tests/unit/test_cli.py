@@ -12,6 +12,7 @@ from PIL import Image
 
 from engine import cli
 from engine.cli import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, main
+from engine.files import partial_name, remove_dead_partials
 from tests.synthetic import encode, scene
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,6 +229,45 @@ def test_outputs_are_written_whole_so_an_empty_one_is_not_taken_as_done(photos: 
     assert main([str(photos / "nested"), "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
     assert Image.open(out / "deeper" / "b.png").size == (160, 120)
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["b.png", "deeper/b.png"]
+
+
+def _a_pid_no_process_has() -> int:
+    """The id of a process that is gone: what a killed run's process id is once it has been reaped."""
+    pid = 2**22  # above Linux's largest pid_max
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
+
+
+def test_a_rerun_removes_the_hidden_partials_a_killed_run_left_and_no_other_file(photos: Path, tmp_path: Path) -> None:
+    """A run killed mid-write (the OOM killer, SIGKILL) left its hidden `.<name>.<pid>.partial`
+    beside the output for good: a rerun wrote the output and left the partial. Now a run removes
+    those of its outputs whose process is gone, never one of a live process (another run writing
+    the same folder) nor any other file."""
+    out = tmp_path / "out"
+    (out / "deeper").mkdir(parents=True)
+    gone, live = _a_pid_no_process_has(), os.getppid()
+    (out / "deeper" / f".b.png.{gone}.partial").write_bytes(b"half a PNG")
+    kept = [f".b.png.{live}.partial", f".c.png.{gone}.partial", f".b.png.{gone}.partial.txt", ".DS_Store"]
+    for name in kept:
+        (out / "deeper" / name).write_bytes(b"not ours to remove")
+    assert main([str(photos / "nested"), "--out", str(out), "--quiet"]) == EXIT_OK
+    assert sorted(p.name for p in (out / "deeper").iterdir()) == sorted([*kept, "b.png"])
+
+
+def test_the_partial_of_an_output_named_as_long_as_a_name_can_be_is_removed_too(tmp_path: Path) -> None:
+    """Its temporary name is the output's cut short (files.partial_name), not the whole of it."""
+    name = "é" * 125 + "x.png"  # 255 bytes
+    gone, live = _a_pid_no_process_has(), os.getppid()
+    for pid in (gone, live):
+        (tmp_path / partial_name(name, pid)).write_bytes(b"half a PNG")
+    remove_dead_partials([tmp_path / name])
+    assert [p.name for p in tmp_path.iterdir()] == [partial_name(name, live)]
 
 
 @pytest.mark.parametrize("where", ["a file", "under a file", "not writable"])
