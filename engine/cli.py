@@ -5,9 +5,9 @@ Which files, where their cut-outs go and how they are written is files.py; `-j N
 processes (parallel.py), `--watch DIR` takes images as they land (watch.py), `-` reads stdin or
 writes stdout (`cat a.jpg | bgremove - --out - > a.png`), `--list-models` shows the manifests'
 figures (catalog.py). Exit codes: 0 all done, 1 some inputs failed or could not be read, 2 a usage
-or deployment error (before any image), 130 interrupted by Ctrl-C and 143 by SIGTERM (the summary
-and the report still cover what was done). Flags that would do nothing with the others given, and
-`-j` over the usable CPUs (capped), are warned about on stderr.
+or deployment error (before any image; or `-j` workers that cannot start), 130 interrupted by Ctrl-C
+and 143 by SIGTERM (the summary and the report still cover what was done). Flags that would do
+nothing with the others given, and `-j` over the usable CPUs (capped), are warned about on stderr.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from .files import (
 )
 from .formats import FORMATS
 from .options import Options, OutputMode
-from .parallel import run_parallel
+from .parallel import WorkerStartError, run_parallel
 from .pipeline import load_model, remove_background
 from .result import FLAGS
 from .review import check_target as check_review_target
@@ -562,7 +562,7 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
         results = (runner(job, options, config) for job in todo)
     try:
         stopped = run_all(map(batch.finish, results), records, report, progress)
-    except DeploymentError as exc:  # a broken model: every further image would fail too
+    except (DeploymentError, WorkerStartError) as exc:  # a broken model, workers that cannot start: all would fail
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:

@@ -10,7 +10,9 @@ would (it must not end its process: that reads as a dead worker).
 A worker that dies (killed by the system for lack of memory on a huge photo, a crash in a
 decoder) takes the pool down with every image in flight; those are cut out again one at a time in
 a fresh worker, so only the image that kills its worker again fails (WORKER_DIED), and the rest
-go on in a fresh pool.
+go on in a fresh pool. That lone worker dying before it has started (while it loads the model,
+before it takes an image) is no image's fault: every image would fail so, one fresh worker each, so
+the run stops with WorkerStartError instead.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from multiprocessing.synchronize import Event
 
 from .files import Job
 from .options import Options
@@ -34,18 +37,24 @@ WORKER_DIED = "worker_died"  # a record's error: the process cutting the image o
 _state: dict[str, object] = {}
 
 
+class WorkerStartError(Exception):
+    """A worker process ended abruptly while starting, before it took an image: no image can be cut
+    out so (the command line's, not the API's: a deployment error of `-j` alone)."""
+
+
 def worker_settings(config: EngineSettings, workers: int) -> EngineSettings:
     """A worker's settings: the inference threads shared out between the workers (at least 1 each)."""
     return replace(config, threads=max(1, config.threads // workers))
 
 
-def _start_worker(runner: Runner, options: Options, config: EngineSettings) -> None:
+def _start_worker(runner: Runner, options: Options, config: EngineSettings, ready: Event) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     _state.update(runner=runner, options=options, config=config)
     try:
         load_model(config, options.model)
     except Exception as exc:  # raised by each job, into the parent: a worker ended here reads as a dead one
         _state["start_error"] = exc
+    ready.set()
 
 
 def _run(job: Job) -> Record:
@@ -80,9 +89,11 @@ def _pooled(
 ) -> Generator[Record, None, deque[Job]]:
     """Yield the records of jobs taken from `left`, at most `ahead` handed out at a time (Ctrl-C
     drops the rest), until `left` is empty or a worker dies; return the jobs that were in flight
-    when one died (empty when none did)."""
+    when one died (empty when none did). WorkerStartError when the pool's one worker died before it
+    had started."""
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, _start_worker, initargs) as pool:
+    ready = context.Event()  # set by each worker once started (its model loaded, or the error kept)
+    with ProcessPoolExecutor(workers, context, _start_worker, (*initargs, ready)) as pool:
         running: dict[Future[Record], Job] = {}
         broken: deque[Job] = deque()
         try:
@@ -92,6 +103,12 @@ def _pooled(
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken += yield from _finished(done, running)
             broken += yield from _finished(wait(running).done, running)  # a broken pool fails all in flight
+            if broken and workers == 1 and not ready.is_set():
+                raise WorkerStartError(
+                    "a worker process ended abruptly while starting (loading the model), before it took an "
+                    "image: killed for lack of memory, or a crash. No image can be cut out so: run with a "
+                    "smaller -j, or without -j"
+                )
             return broken
         except KeyboardInterrupt:
             started = [future for future in running if not future.cancel()]

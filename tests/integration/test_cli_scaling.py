@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from engine import cli
-from engine.cli import EXIT_FAILURES, run_job
+from engine.cli import EXIT_FAILURES, EXIT_USAGE, run_job
 from engine.errors import ModelNotFoundError
 from engine.files import Job, partial_name
 from engine.options import Options
@@ -123,6 +123,75 @@ def test_a_worker_killed_mid_write_leaves_no_hidden_file_in_the_output_folder(
     assert cli.main([str(photos), "--out", str(out), "-j", "2", "-q"]) == EXIT_FAILURES
     assert f"FAILED {photos / 'doomed.jpg'}: worker_died" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+
+
+def _kill_this_process() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _DiesAtStart:
+    """A worker's runner that kills each worker process it is sent to as that process starts (as it
+    reads its start arguments: before it loads the model or takes an image), as the OOM killer or a
+    crash while loading the model would end it."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return _kill_this_process, ()
+
+    def __call__(self, job: Job, options: Options, config: EngineSettings) -> dict[str, object]:
+        raise AssertionError("a worker that died at its start ran an image")
+
+
+def _killed_at_the_first_start(marker: str) -> object:
+    """The first worker process to start is killed (`marker` made by it); the others get the runner."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return _dies_on_doomed
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("killed")
+
+
+class _DiesAtFirstStart:
+    """A worker's runner whose first worker process is killed as it starts: the OOM killer once, while
+    two workers load the model at the same time."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return _killed_at_the_first_start, (str(self.marker),)
+
+    def __call__(self, job: Job, options: Options, config: EngineSettings) -> dict[str, object]:
+        raise AssertionError("runs in the worker as _dies_on_doomed")
+
+
+def test_a_worker_killed_once_at_its_start_fails_no_image(tmp_path: Path) -> None:
+    """Only a worker that dies at its start when alone stops the run: one killed while the pool's
+    workers all load the model is taken for a dead worker, and its images are cut out again."""
+    jobs = [Job(tmp_path / f"p{index}.jpg", tmp_path / "o" / f"p{index}.png") for index in range(6)]
+    records = list(run_parallel(jobs, Options(), EngineSettings(threads=2), 2, _DiesAtFirstStart(tmp_path / "m")))
+    assert sorted(str(r["input"]) for r in records) == sorted(str(job.source) for job in jobs)
+    assert all(r["ok"] for r in records) and (tmp_path / "m").exists()
+
+
+def test_workers_that_die_at_start_stop_the_run_with_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Workers killed at their start (loading the model), before taking any image, failed the
+    images one by one: each cut out again alone in a fresh worker that died too, the summary a
+    'FAILED ...: worker_died' line per image, exit 1. The run now stops at the first worker that
+    dies so alone, with one error and exit 2, as a worker whose model cannot load does."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(6):
+        (photos / f"p{index}.jpg").write_bytes(encode(scene(64, 48, seed=index)[0]))
+    monkeypatch.setattr(cli, "run_job", _DiesAtStart())
+    monkeypatch.setattr(cli, "usable_cpus", lambda: 2)
+    assert cli.main([str(photos), "--out", str(tmp_path / "out"), "-j", "2", "-q"]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert "worker_died" not in captured.out and "FAILED" not in captured.out
+    errors = captured.err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: a worker process ended abruptly while starting"), errors
 
 
 def test_watch_cuts_out_files_as_they_land_until_ctrl_c(tmp_path: Path) -> None:
