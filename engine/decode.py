@@ -29,6 +29,7 @@ import numpy as np
 from PIL import (  # noqa: F401  (importing a plugin registers its format)
     AvifImagePlugin,
     BmpImagePlugin,
+    ExifTags,
     GifImagePlugin,
     Image,
     ImageCms,
@@ -68,6 +69,7 @@ UNREADABLE_SUFFIXES = (".jxl", ".jp2", ".dng", ".cr2", ".cr3", ".nef", ".arw", "
 _REDUCED_JPEG = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 _JPEG_EOI = b"\xff\xd9"
 _XMP_INFO_KEYS = ("XML:com.adobe.xmp", "xmp")  # where Pillow's plugins keep a file's XMP packet
+_TURNED = frozenset((5, 6, 7, 8))  # EXIF orientations that swap width and height
 _BAND_PIXELS = 1 << 18  # pixels converted per step from Pillow's image to ours (bounds the temporaries)
 _HEVC_BRANDS = frozenset((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"))  # HEIF's ftyp brands
 _GENERIC_BRANDS = frozenset((b"mif1", b"msf1"))  # any HEIF-family file, AVIF too: HEIF only as the major brand
@@ -313,9 +315,27 @@ def apply_exif_orientation(image: Image.Image) -> None:
     """Turn the image upright by its EXIF (or TIFF) orientation tag, in place. An orientation that
     only its XMP names is not applied: browsers show such a photo as stored, and so does OpenCV's
     JPEG path; Pillow would read it from the XMP when EXIF has none."""
+    with _xmp_aside(image):
+        ImageOps.exif_transpose(image, in_place=True)  # (not in place it copies even unrotated images)
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of the pixels `decode_opened` gives (without `max_pixels`) an image opened by
+    `open_image`, from its header: its size, turned by the orientation `apply_exif_orientation`
+    applies (OpenCV's JPEG decoder applies the same EXIF tag; HEIF comes out of libheif turned)."""
+    with _xmp_aside(image):
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+    width, height = image.size
+    return (height, width) if orientation in _TURNED else (width, height)
+
+
+@contextmanager
+def _xmp_aside(image: Image.Image) -> Iterator[None]:
+    """The image's XMP packets out of its info while Pillow reads its orientation (and caches what
+    it read), so that only the EXIF tag counts."""
     xmp = {key: image.info.pop(key) for key in _XMP_INFO_KEYS if key in image.info}
     try:
-        ImageOps.exif_transpose(image, in_place=True)  # (not in place it copies even unrotated images)
+        yield
     finally:
         image.info.update(xmp)
 

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
+from engine.decode import decode_image
+from engine.errors import InputError
 from engine.model import model_input
+from engine.settings import DEFAULT_MAX_MEGAPIXELS
 
 from .paths import PHOTOS, repo_relative
 
@@ -64,12 +66,22 @@ class MixedPhotos(PhotoSplit):
         return {"folders": folders, "photos": [repo_relative(p) for p in taken]}
 
 
+def read_photo(path: Path) -> np.ndarray:
+    """A photo file's pixels (BGR, uint8) exactly as the engine decodes that file for its model
+    (`engine.decode`: every input format, HEIC and AVIF included; EXIF orientation; gray and CMYK
+    profiles to sRGB; 16-bit, palette; the colours under any transparency), under the engine's
+    default megapixel limit. Every photo the offline tools learn from, label, calibrate on or score
+    is read here, so that a model is trained and checked on what it is given at inference.
+    ValueError naming the file and the engine's reason when it cannot be read."""
+    try:
+        return decode_image(path.read_bytes(), DEFAULT_MAX_MEGAPIXELS).bgr
+    except InputError as refused:
+        raise ValueError(f"cannot read photo {path}: {refused}") from None
+
+
 def photo_tensor(path: Path, size: int = SIZE, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> np.ndarray:
     """A photo as the engine feeds it (`engine.model.model_input`) to a model of input side `size`."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot read photo {path}")
-    return model_input(bgr, (size, size), mean, std)
+    return model_input(read_photo(path), (size, size), mean, std)
 
 
 class PhotoReader(CalibrationDataReader):

@@ -20,8 +20,9 @@ The validation split is carved from the data folders by a fixed rule (training/s
 choice is made on it, and the dev sets are only reported.
 
 Fine-tuning on your own catalogue: `python -m training all --data DIR --run NAME --model-id ID`,
-DIR holding images/ and masks/ (same stems; masks 8-bit, 255 = subject); add `--data` more than
-once to mix folders; folders without masks/ are learnt from the teacher alone. The defaults are the
+DIR holding images/ (any format the engine takes, HEIC included, read by its decoder) and masks/
+(same stems; masks 8-bit, 255 = subject); add `--data` more than once to mix folders; folders
+without masks/ are learnt from the teacher alone. The defaults are the
 shipped student's recipe (no augmentation, lr 5e-6, 160 steps); for a few dozen photos the measured
 fine-tune is shorter: --steps 40 --checkpoint-every 10 --validate-every 10, with --run and --model-id
 naming your own (docs/training.md, Fine-tuning on your own images).

@@ -22,15 +22,19 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from engine.decode import decode_opened, open_image, upright_size
+from engine.errors import InputError
 from engine.model import model_input
-from modelbuild.photos import MEAN, STD
+from engine.settings import DEFAULT_MAX_MEGAPIXELS
+from modelbuild.photos import MEAN, STD, read_photo
 
-from .split import IMAGE_SUFFIXES, images_of, validation_stems
+from .split import PHOTO_SUFFIXES, images_of, validation_stems
 from .teacher import label_path
 
 __all__ = [
     "AUGMENTS",
-    "IMAGE_SUFFIXES",
+    "MASK_SUFFIXES",
+    "PHOTO_SUFFIXES",
     "Augment",
     "Example",
     "batch",
@@ -60,17 +64,20 @@ def find_examples(folder: Path, labels_dir: Path, part: str = "all") -> list[Exa
     return [Example(image, masks.get(image.stem), label_path(labels_dir, image)) for image in images]
 
 
-EXIF_TURNED = (5, 6, 7, 8)  # orientations that swap width and height (cv2.imread applies them)
+# What a mask is read from (cv2.imread, as 8-bit gray); its photo may be in any format the engine takes.
+MASK_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".bmp", ".tif", ".tiff"})
+EXIF_TURNED = (5, 6, 7, 8)  # orientations that swap width and height (cv2.imread applies them to a mask)
 MAX_LISTED = 10  # problems named in check_examples' error
 TAIL_BYTES = 64  # a photo's last bytes, read to tell a whole file from one cut short
 MASK_FORMAT = "a mask is one gray channel (8-bit, 255 = subject)"
 
 
 def check_examples(examples: Sequence[Example]) -> None:
-    """Before any work (teacher, train): every photo and mask reads whole (not cut short), every
-    mask is one gray channel the photo's size (as cv2 reads both: EXIF-turned) that training reads
-    as its author meant (`_misread`), and no two photos of a folder share a name (their mask and
-    teacher label go by it); ValueError naming the faults otherwise."""
+    """Before any work (teacher, train): every photo reads whole (not cut short) through the
+    engine's decoder, as training reads it, and so does every mask (through cv2), which is one gray
+    channel the photo's size (both EXIF-turned, as they are read) that training reads as its author
+    meant (`_misread`); no two photos of a folder share a name (their mask and teacher label go by
+    it). ValueError naming the faults otherwise."""
     problems = _shared_names(examples) + [problem for e in examples if (problem := _fault(e))]
     if problems:
         more = f" (and {len(problems) - MAX_LISTED} more)" if len(problems) > MAX_LISTED else ""
@@ -90,9 +97,10 @@ def _shared_names(examples: Sequence[Example]) -> list[str]:
 
 
 def _fault(example: Example) -> str | None:
-    photo = _size(example.image)
-    if photo is None:
-        return f"{example.image}: not a photo that can be read whole (not an image, or cut short)"
+    try:
+        photo = photo_size(example.image)
+    except ValueError as refused:
+        return f"{example.image}: not a photo that can be read whole ({refused})"
     if example.truth is None:
         return None
     mask = cv2.imread(str(example.truth), cv2.IMREAD_UNCHANGED)
@@ -123,26 +131,47 @@ def _misread(path: Path, mask: np.ndarray) -> str | None:
     return None
 
 
+def photo_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a photo as `read_photo` (the engine's decoder) gives it, EXIF orientation
+    applied; from its header when it ends as a whole JPEG or PNG does, else decoded whole, so that a
+    copy cut short is refused (libjpeg would fill its missing rows with grey, and training would
+    learn them). ValueError with the engine's reason when it cannot be read."""
+    data = path.read_bytes()
+    try:
+        header = open_image(data, DEFAULT_MAX_MEGAPIXELS)
+        if _ends_whole(data[-TAIL_BYTES:], header.format):
+            return upright_size(header)
+        decoded = decode_opened(header, data)
+    except InputError as refused:
+        raise ValueError(str(refused)) from None
+    return decoded.width, decoded.height
+
+
 def _size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of a photo or mask as cv2 reads it (EXIF orientation applied), None if unreadable or
-    cut short (decoded whole unless it ends as a whole JPEG or PNG does: libjpeg would fill the
-    missing rows with grey, and training would learn them)."""
+    """(width, height) of a mask as cv2 reads it (EXIF orientation applied), None if unreadable or
+    cut short (decoded whole unless it ends as a whole JPEG or PNG does, as `photo_size`)."""
     try:
         with Image.open(path) as image:
             width, height = image.size
             turned = image.getexif().get(0x0112) in EXIF_TURNED
-            if not _ends_whole(path, image.format):
+            if not _ends_whole(_tail(path), image.format):
                 image.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     return (height, width) if turned else (width, height)
 
 
-def _ends_whole(path: Path, image_format: str | None) -> bool:
-    """Whether the file ends as a whole JPEG (its end-of-image marker) or PNG (its IEND chunk) does."""
+def _tail(path: Path) -> bytes:
+    """The file's last TAIL_BYTES."""
     with path.open("rb") as file:
         file.seek(max(0, path.stat().st_size - TAIL_BYTES))
-        tail = file.read().rstrip(b"\0")  # some writers pad with zeros
+        return file.read()
+
+
+def _ends_whole(tail: bytes, image_format: str | None) -> bool:
+    """Whether a file whose last bytes are `tail` ends as a whole JPEG (its end-of-image marker) or
+    PNG (its IEND chunk) does."""
+    tail = tail.rstrip(b"\0")  # some writers pad with zeros
     if image_format in ("JPEG", "MPO"):
         return tail.endswith(b"\xff\xd9")
     return image_format == "PNG" and b"IEND" in tail[-12:]
@@ -153,7 +182,7 @@ def mask_files(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
     found = sorted(
-        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+        (p for p in folder.iterdir() if p.suffix.lower() in MASK_SUFFIXES),
         key=lambda p: p.suffix.lower() != ".png",
     )
     masks: dict[str, Path] = {}
@@ -249,11 +278,9 @@ def read_gray(path: Path) -> np.ndarray:
 
 
 def read_example(example: Example, with_teacher: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(photo BGR, teacher label, truth or None), all at the photo's size; without `with_teacher`
-    (the teacher runs beside the student) the label is left blank."""
-    bgr = cv2.imread(str(example.image), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot read {example.image}")
+    """(photo BGR as the engine decodes it, teacher label, truth or None), all at the photo's size;
+    without `with_teacher` (the teacher runs beside the student) the label is left blank."""
+    bgr = read_photo(example.image)
     teacher = read_gray(example.teacher) if with_teacher else np.zeros(bgr.shape[:2], np.uint8)
     truth = read_gray(example.truth) if example.truth else None
     if teacher.shape != bgr.shape[:2] or (truth is not None and truth.shape != bgr.shape[:2]):
@@ -335,8 +362,8 @@ def batch(
     augment: Augment = Augment(),
 ) -> tuple[np.ndarray, ...]:
     """A batch of `load_example` results; with `rng`, each may get a random donor from `donors`.
-    Without augmentation (no `rng`) the photos are read by `threads` threads (OpenCV releases the
-    GIL): a GPU step is shorter than reading a batch one photo after another."""
+    Without augmentation (no `rng`) the photos are read by `threads` threads (the decoders release
+    the GIL): a GPU step is shorter than reading a batch one photo after another."""
     items = []
     if rng is None and threads > 1:
         with ThreadPoolExecutor(threads) as pool:

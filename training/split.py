@@ -28,11 +28,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.decode import INPUT_SUFFIXES, UNREADABLE_SUFFIXES
 from modelbuild.paths import DATA
 
-# what cv2.imread reads (training decodes with it); the engine also takes UNTRAINED_SUFFIXES
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff"})
-UNTRAINED_SUFFIXES = frozenset({".heic", ".heif", ".avif", ".gif"})
+# Photos: every input the engine takes (HEIC and AVIF too), read by its decoder (modelbuild.photos.
+# read_photo); those of the image files it does not read (raw, Photoshop) are named, not trained on.
+PHOTO_SUFFIXES = frozenset(INPUT_SUFFIXES)
+LEFT_OUT_SUFFIXES = frozenset(UNREADABLE_SUFFIXES)
 SMALLEST_SPLIT = 4  # a hashed folder of fewer photos holds none out (trains on them all)
 VALIDATION_LIST = "validation.txt"  # a folder's own list of validation stems, where it has one
 _FRAME = re.compile(r"^(?P<sequence>.+)_\d{5}$")
@@ -109,17 +111,17 @@ def folder_key(folder: Path) -> str:
 
 
 def warn_left_out(folders: Sequence[Path]) -> None:
-    """Say which photos of the folders training leaves out: image files it cannot read (HEIC,
-    AVIF, GIF, which the engine takes), convert them to JPEG or PNG to train on them."""
+    """Say which image files of the folders training leaves out: those the engine does not read
+    either (JPEG XL and 2000, camera raw, Photoshop, SVG); convert them to train on them."""
     for folder in folders:
-        left = sorted(p.name for p in (folder / "images").iterdir() if p.suffix.lower() in UNTRAINED_SUFFIXES)
+        left = sorted(p.name for p in (folder / "images").iterdir() if p.suffix.lower() in LEFT_OUT_SUFFIXES)
         if left:
             shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
-            print(f"left out of training, a format it does not read (convert to JPEG or PNG): {shown}")
+            print(f"left out of training, a format the engine does not read (convert to JPEG or PNG): {shown}")
 
 
 def images_of(folder: Path) -> list[Path]:
-    images = sorted(p for p in (folder / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = sorted(p for p in (folder / "images").iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
     if not images:
         raise FileNotFoundError(f"no images in {folder / 'images'}")
     return images

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from modelbuild.photos import read_photo
 from modelbuild.teachers import Labeller, Member, Teacher, combine, member_map
 
 from .progress import Progress
@@ -70,13 +71,6 @@ def claim_label_folder(labels_dir: Path, folder: Path) -> None:
         )
     target.mkdir(parents=True, exist_ok=True)
     marker.write_text(source + "\n", encoding="utf-8")
-
-
-def read_photo(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot read {path}")
-    return bgr
 
 
 @dataclass(frozen=True)

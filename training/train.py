@@ -393,12 +393,12 @@ def torch_predictor(model: U2Net, size: int) -> Callable[[Path], np.ndarray]:
     import cv2  # noqa: PLC0415
 
     from engine.model import model_input  # noqa: PLC0415
-    from modelbuild.photos import MEAN, STD  # noqa: PLC0415
+    from modelbuild.photos import MEAN, STD, read_photo  # noqa: PLC0415
 
     device = next(model.parameters()).device
 
     def predict(image: Path) -> np.ndarray:
-        bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
+        bgr = read_photo(image)
         tensor = torch.from_numpy(model_input(bgr, (size, size), MEAN, STD)).to(device)
         pred = model(tensor)[0][0, 0].float().cpu().numpy()
         pred = (pred - pred.min()) / max(float(pred.max() - pred.min()), 1e-6)

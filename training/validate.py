@@ -19,6 +19,7 @@ import numpy as np
 
 from bench.contenders import decode_gray
 from bench.metrics import score_image, summarise
+from modelbuild.photos import read_photo
 from modelbuild.teachers import Teacher
 
 from .data import CLOSE_UPS, Example, find_examples, read_gray
@@ -60,7 +61,7 @@ def close_up_group(groups: dict[str, list[Example]], folder: Path) -> list[Examp
             if box is None:
                 continue
             x0, y0, x1, y1 = box
-            bgr = cv2.imread(str(example.image), cv2.IMREAD_COLOR)
+            bgr = read_photo(example.image)
             image.parent.mkdir(parents=True, exist_ok=True)
             mask.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(image), bgr[y0:y1, x0:x1])

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -44,6 +45,7 @@ from training.u2netp import U2NetP, load_onnx_weights  # noqa: E402
 from training.validate import CLOSE_UP_GROUP, close_up_group, label_unlabelled, trained_groups  # noqa: E402
 
 U2NETP = SOURCE_MODELS / "u2netp.onnx"  # `make models` fetches it; here it is teacher and initial weights
+DATA = Path(__file__).resolve().parents[1] / "data"  # rotated-6.heic: red over blue once turned by its EXIF 6
 
 
 def make_set(folder: Path, count: int, masks: bool, seed: int) -> None:
@@ -464,14 +466,49 @@ def test_a_step_run_out_of_order_says_so_without_a_traceback(tmp_path: Path, cap
 
 
 def test_photos_in_formats_training_cannot_read_are_named_not_skipped_silently(tmp_path: Path, capsys) -> None:
-    """A catalogue of a.jpg, b.tif and c.heic trained on a.jpg alone, without a word."""
+    """A catalogue of a.jpg, b.tif and c.heic trained on a.jpg alone, without a word. Training now
+    reads every format the engine takes (HEIC too); a camera raw file, which neither reads, is named."""
     make_set(tmp_path / "set", 2, masks=True, seed=13)
     photo = cv2.imread(str(tmp_path / "set" / "images" / "s1.jpg"))
     cv2.imwrite(str(tmp_path / "set" / "images" / "s2.tif"), photo)
-    (tmp_path / "set" / "images" / "s3.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
-    assert [p.name for p in images_of(tmp_path / "set")] == ["s0.jpg", "s1.jpg", "s2.tif"]  # TIFF is read
+    shutil.copyfile(DATA / "rotated-6.heic", tmp_path / "set" / "images" / "s3.heic")
+    (tmp_path / "set" / "images" / "s4.dng").write_bytes(b"II*\x00 a camera raw file")
+    assert [p.name for p in images_of(tmp_path / "set")] == ["s0.jpg", "s1.jpg", "s2.tif", "s3.heic"]
     warn_left_out([tmp_path / "set"])
-    assert "s3.heic" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "s4.dng" in said and "s3.heic" not in said
+
+
+def test_a_phone_catalogue_s_heic_photos_are_trained_and_validated_on(
+    job: pipeline.Job, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An iPhone catalogue's HEIC photos were left out of a fine-tune (cv2 cannot read them): it
+    trained on the catalogue's JPEGs alone. Now the teacher labels them, the run counts and trains
+    on them, and the validation photo, a HEIC turned by EXIF, is scored against its upright mask."""
+    catalogue = tmp_path / "phone"
+    make_set(catalogue, 3, masks=True, seed=19)
+    for name in ("IMG_0001.HEIC", "IMG_0002.heic"):
+        shutil.copyfile(DATA / "rotated-6.heic", catalogue / "images" / name)  # stored 48x32, EXIF 6
+        upright = np.zeros((48, 32), np.uint8)
+        upright[:24] = 255  # the red half, on top once turned
+        cv2.imwrite(str(catalogue / "masks" / f"{Path(name).stem}.png"), upright)
+    (catalogue / "validation.txt").write_text("IMG_0001\n")
+    run = replace(
+        job,
+        data=[catalogue],
+        run_dir=tmp_path / "run",
+        labels_root=tmp_path / "labels",
+        config=replace(job.config, steps=1, checkpoint_every=1, validate_every=1),
+    )
+    pipeline.teacher(run)
+    assert len(list(run.labels.rglob("*.png"))) == 5
+    pipeline.train(run)
+    said = capsys.readouterr().out
+    assert "training on 4 photos (4 with ground truth)" in said and "validating on 1" in said
+    data = json.loads((run.run_dir / "data.json").read_text())
+    assert (data["photos"], data["with_ground_truth"], data["validation_photos"]) == (4, 4, {"phone": 1})
+    [scored] = pipeline.validation_log(run.run_dir)
+    assert scored["table"]["phone"]["reference"] == "truth" and 0 <= scored["table"]["phone"]["mae"] <= 1
 
 
 @pytest.mark.parametrize(

@@ -9,17 +9,19 @@ import threading
 import time
 import tracemalloc
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from engine.decode import decode_image
+from engine.decode import decode_image, decode_opened, open_image, upright_size
 from engine.errors import CorruptImageError, EmptyInputError, ImageTooLargeError, UnsupportedFormatError
 from tests.synthetic import scene
 
 MAX_MP = 64.0
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _rgb() -> np.ndarray:
@@ -84,6 +86,28 @@ def test_an_orientation_only_xmp_names_is_not_applied_in_any_format(fmt: str) ->
 
     assert decoded.bgr.shape[:2] == (40, 80), "as stored, as a browser shows it"
     assert decoded.bgr[20, 5].mean() > 200 and decoded.bgr[20, 75].mean() < 50  # white on the left
+
+
+def test_the_upright_size_read_from_the_header_is_the_decoded_size() -> None:
+    """`upright_size` (a header's size, turned by EXIF as the decoder turns it) is what
+    decode_opened gives, without decoding: EXIF-turned JPEG (OpenCV) and PNG (Pillow), an
+    orientation only XMP names (not applied), HEIC (libheif turns it) and AVIF."""
+    rgb = np.zeros((40, 80, 3), np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    files = {
+        "EXIF JPEG": _save(Image.fromarray(rgb), "JPEG", exif=exif.tobytes()),
+        "EXIF PNG": _save(Image.fromarray(rgb), "PNG", exif=exif.tobytes()),
+        "XMP JPEG": _save(Image.fromarray(rgb), "JPEG", xmp=_XMP_ROTATED),
+        "HEIC": (DATA / "rotated-6.heic").read_bytes(),
+        "AVIF": (DATA / "rotated-6.avif").read_bytes(),
+    }
+    for name, data in files.items():
+        header = open_image(data, MAX_MP)
+        size = upright_size(header)
+        decoded = decode_opened(header, data)
+        assert size == (decoded.width, decoded.height), name
+        assert size == ((80, 40) if name == "XMP JPEG" else (40, 80) if "EXIF" in name else (32, 48)), name
 
 
 def test_rgba_keeps_its_alpha() -> None:
