@@ -5,6 +5,7 @@ The codes are collected from the code, not from a hand list: every `InputError` 
 `PermanentError` (handler) subclass at the status `handler.api_entry.HTTP_STATUS` gives it (422 when
 none matches, as `_refused` does), every `DeploymentError` subclass at 500, and every literal
 `error_response(STATUS, "code", ...)` in handler/. A new code without its entry fails here.
+docs/operations.md, the runbook, names every reason a failed cold start logs, collected alike.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import yaml
 from openapi_spec_validator import validate
 from samtranslator.yaml_helper import yaml_parse
 
-from engine import Cutout, DeploymentError, InputError, Options
+from engine import Cutout, DeploymentError, InputError, Options, UnknownModelError
 from handler import settings as handler_settings
 from handler.errors import PermanentError
 
@@ -137,3 +138,16 @@ def test_the_deployed_server_is_the_templates_stage() -> None:
     stage = template["Resources"]["Api"]["Properties"]["StageName"]
     deployed = [server["url"] for server in SPEC["servers"] if "execute-api" in server["url"]]
     assert deployed == [f"https://{{api}}.execute-api.{{region}}.amazonaws.com/{stage}"]
+
+
+def test_the_runbook_names_every_reason_a_failed_cold_start_logs() -> None:
+    """The runbook's row for `the function cannot start`: every concrete DeploymentError's code (a
+    bad variable's invalid_setting, a broken default model's), and unknown_model, which a `model=`
+    in DEFAULT_OPTIONS that the image lacks raises at start (handler.startup loads that model). It
+    named neither model_error nor unknown_model."""
+    rows = [line for line in (ROOT / "docs" / "operations.md").read_text().splitlines()
+            if line.startswith("|") and "`the function cannot start`" in line]  # fmt: skip
+    assert len(rows) == 1
+    named = set(re.findall(r"`([a-z_]+)`", rows[0].split("|")[1]))
+    concrete = _subclasses(DeploymentError) - {DeploymentError}
+    assert named == {kind.code for kind in concrete} | {UnknownModelError.code}
