@@ -151,3 +151,21 @@ def test_the_runbook_names_every_reason_a_failed_cold_start_logs() -> None:
     named = set(re.findall(r"`([a-z_]+)`", rows[0].split("|")[1]))
     concrete = _subclasses(DeploymentError) - {DeploymentError}
     assert named == {kind.code for kind in concrete} | {UnknownModelError.code}
+
+
+def test_the_error_table_of_api_md_puts_each_code_under_the_status_the_api_answers(api_entry: ModuleType) -> None:
+    """docs/api.md's table of the API's errors: every code it names is answered under a status of
+    its row, and a row of the caller's statuses names every code the API answers with them (the
+    500 row names no code: the deployment's; 422 leaves out the S3 worker's own refusals)."""
+    emitted = emitted_codes(api_entry)
+    known = {code for _, code in emitted}
+    rows = [line.split("|")[1:3] for line in (ROOT / "docs" / "api.md").read_text().splitlines()
+            if re.match(r"\| \d{3}\b", line)]  # fmt: skip
+    assert {"400", "413", "415", "422", "501"} <= {s for statuses, _ in rows for s in re.findall(r"\d{3}", statuses)}
+    for statuses, codes in rows:
+        numbers = {int(status) for status in re.findall(r"\d{3}", statuses)}
+        named = set(re.findall(r"`([a-z_]+)`", codes)) & known  # not limit_bytes and such fields
+        answered = {code for status, code in emitted if status in numbers}
+        assert named <= answered, f"{statuses.strip()}: named in docs/api.md, not answered so"
+        if numbers & {400, 404, 405, 413, 415, 501}:
+            assert answered <= named, f"{statuses.strip()}: answered, missing from docs/api.md's table"
