@@ -98,7 +98,13 @@ def build_parser(prog: str = "bgremove", *, folders_only: bool = False) -> argpa
     parser.add_argument("--out", "-o", type=Path, help=f"output folder (created if missing){streams}")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--list-models", action="store_true", help="list the models (size, speed, quality), exit")
-    parser.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1; see README)")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        help="worker processes sharing the queue, each loading the model once (default 1; docs/api.md, Command line)",
+    )
     if folders_only:
         parser.set_defaults(watch=None, interval=INTERVAL_S, settle=SETTLE_S)
     else:
