@@ -53,7 +53,13 @@ def make_labels(images: Sequence[Path], teacher: Teacher, labels_dir: Path, thre
 
 
 def _fresh(label: Path, photo: Path) -> bool:
-    return label.is_file() and label.stat().st_mtime >= photo.stat().st_mtime
+    """Whether the label was made after its photo was last written or put in place: a photo replaced
+    under its name by `mv`, `cp -p` or `rsync -a` keeps an older mtime, but its ctime is the moment it
+    was put there (a chmod costs a label made again, no more)."""
+    if not label.is_file():
+        return False
+    status = photo.stat()
+    return label.stat().st_mtime >= max(status.st_mtime, status.st_ctime)
 
 
 def claim_label_folder(labels_dir: Path, folder: Path) -> None:

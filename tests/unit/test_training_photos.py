@@ -9,6 +9,7 @@ validation, teacher or calibration photo now takes the engine's pixels.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -193,3 +194,32 @@ def test_validation_close_ups_are_cut_from_the_engine_s_pixels(catalogue: Path, 
     _, _, (x, y), _ = cv2.minMaxLoc(cv2.matchTemplate(photo, window, cv2.TM_SQDIFF))
     np.testing.assert_array_equal(window, photo[y : y + window.shape[0], x : x + window.shape[1]])
     assert reference.shape == window.shape[:2]
+
+
+def test_a_photo_replaced_by_an_older_file_is_labelled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/training.md: 'A photo replaced under its name is labelled again.' A label counted as
+    fresh when it was newer than its photo's mtime, so a photo replaced by `mv`, `cp -p` or `rsync -a`
+    with a file made before the label (an older mtime) kept the other photo's label and trained on it."""
+
+    class Blank:
+        def __init__(self, *_: object) -> None:
+            pass
+
+        def label(self, bgr: np.ndarray) -> np.ndarray:
+            return np.zeros(bgr.shape[:2], np.uint8)
+
+    monkeypatch.setattr(training.teacher, "Labeller", Blank)
+    images = tmp_path / "catalogue" / "images"
+    images.mkdir(parents=True)
+    photo, other = images / "a.png", tmp_path / "other.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(photo)
+    Image.new("RGB", (40, 30), (10, 10, 200)).save(other)
+    teacher, labels = Teacher((Member("u2netp", tmp_path / "unused.onnx", 320),)), tmp_path / "labels"
+    assert training.teacher.make_labels([photo], teacher, labels) == 1
+    label = training.teacher.label_path(labels, photo)
+    made = label.stat().st_mtime - 60  # the label was made a minute ago ...
+    os.utime(label, (made, made))
+    os.utime(other, (made - 3600, made - 3600))  # ... of a photo now replaced by one an hour older
+    os.replace(other, photo)
+    assert training.teacher.make_labels([photo], teacher, labels) == 1
+    assert training.teacher.make_labels([photo], teacher, labels) == 0  # then cached
