@@ -182,6 +182,8 @@ def train(job: Job) -> None:
     resume on other data is refused: `keep_data`)."""
     examples = job.examples("train")
     check_examples(job.examples())
+    if job.config.distill != "features":  # learnt from the cached labels: each must be there
+        check_labelled(job, examples)
     donors = [e for e in examples if e.truth is not None]
     # with features, no cached labels to learn from: the unlabelled validation photos need theirs
     groups = job.validation_groups(label=job.config.distill == "features")
@@ -195,6 +197,22 @@ def train(job: Job) -> None:
     (job.run_dir / "data.json").write_text(json.dumps(data, indent=2) + "\n")
     validate = (lambda model: score(torch_predictor(model, job.config.size), groups)) if groups else None
     train_student(examples, job.init, job.run_dir, job.config, donors, validate, job.max_minutes * 60)
+
+
+def check_labelled(job: Job, examples: list[Example]) -> None:
+    """ValueError, before any step, when training photos have no teacher label yet, naming the
+    command that makes them (instead of failing mid-run on a label file the user never made)."""
+    missing = [e.image for e in examples if not e.teacher.is_file()]
+    if missing:
+        words = ["python", "-m", "training", "teacher", "--teacher", job.teacher.name]
+        for folder in [] if job.data == POOL_FOLDERS else job.data:
+            words += ["--data", repo_relative(folder)]
+        if job.labels_root != TEACHER_LABELS:
+            words += ["--labels", repo_relative(job.labels_root)]
+        raise ValueError(
+            f"no teacher label for {len(missing)} of the {len(examples)} training photos (such as "
+            f"{missing[0]}): make them first with `{shlex.join(words)}` (or run `all`, which does)"
+        )
 
 
 def pack(job: Job) -> None:

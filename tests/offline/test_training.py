@@ -661,3 +661,15 @@ def test_a_shared_step_s_error_names_no_run(tmp_path: Path, capsys) -> None:
     assert training_main(["teacher", "--data", str(tmp_path / "set"), "--labels", str(tmp_path / "labels")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error in teacher:") and "student" not in error
+
+
+def test_training_before_the_teacher_says_to_run_the_teacher(job: pipeline.Job, tmp_path: Path) -> None:
+    """`train` on a folder whose photos have no teacher labels yet failed mid-run with 'cannot read
+    mask <a label's path>', a file the user never made; it now refuses before any step, naming the
+    command that makes them."""
+    unlabelled = replace(job, labels_root=tmp_path / "labels", run_dir=tmp_path / "run")
+
+    with pytest.raises(ValueError, match=r"no teacher label.*python -m training teacher"):
+        pipeline.train(unlabelled)
+
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
