@@ -9,7 +9,6 @@ broken model deployment, too little time left), so that the caller's retry mecha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -38,7 +37,6 @@ from .storage import ObjectRef, Storage, findings_metadata
 
 MAX_METADATA_BYTES = 2048  # S3's limit on an object's user metadata: names and values, UTF-8
 _MAX_METADATA_KEY_CHARS = 1024  # of the source key in a failure record's metadata (its body has it whole)
-_MAX_RECORDED_RECIPE_CHARS = 512  # a longer recipe (roi=0px,0px,99...9px) is recorded by its hash
 _HEX = re.compile(r"[0-9A-Fa-f]+")  # an S3 sequencer
 
 
@@ -160,7 +158,7 @@ class Worker:
         if target != known:
             with tracer.provider.in_subsegment("## check_output"):
                 recorded = self.storage.metadata(self.output_bucket, target)
-        return target, _recorded_recipe(options.recipe(self.settings.engine.model)), recorded
+        return target, options.recorded_recipe(self.settings.engine.model), recorded
 
     def _duplicate(self, target: str) -> Result:
         record_skip("duplicate")
@@ -212,18 +210,10 @@ def _query(text: str) -> dict[str, str]:
     return our_names(fields, " in the object's options metadata")
 
 
-def _recorded_recipe(recipe: str) -> str:
-    """The recipe as an output's `options` metadata records it: itself, or when option values make
-    it long, `sha256:` and its hash, which tells a repeat just as well in a bounded size."""
-    if len(recipe) <= _MAX_RECORDED_RECIPE_CHARS:
-        return recipe
-    return "sha256:" + hashlib.sha256(recipe.encode()).hexdigest()
-
-
 def _within_limit(metadata: dict[str, str]) -> dict[str, str]:
     """The output's metadata, with its source-key shortened (ending in "...") when the whole would
     pass S3's MAX_METADATA_BYTES: the output key holds the source key whole. Every other value is
-    bounded (the recipe by _recorded_recipe)."""
+    bounded (the recipe by Options.recorded_recipe)."""
     excess = sum(len(name.encode()) + len(value.encode()) for name, value in metadata.items()) - MAX_METADATA_BYTES
     if excess <= 0:
         return metadata

@@ -109,6 +109,15 @@ def test_the_recipe_resolves_the_model_and_reads_back() -> None:
     assert Options.from_strings(dict(parse_qsl(recipe, keep_blank_values=True))) == EVERY_FIELD_SET
 
 
+def test_the_recorded_recipe_is_the_recipe_or_when_long_its_hash() -> None:
+    """What an output records (S3 metadata, the CLI's extended attribute) stays bounded."""
+    assert Options(crop=True).recorded_recipe("u2netp") == Options(crop=True).recipe("u2netp")
+    long = Options.from_strings({"roi": f"0px,0px,{'9' * 600}px,10px"})
+    other = Options.from_strings({"roi": f"0px,0px,{'9' * 599}8px,10px"})
+    assert long.recorded_recipe("u2netp").startswith("sha256:") and len(long.recorded_recipe("u2netp")) == 71
+    assert long.recorded_recipe("u2netp") != other.recorded_recipe("u2netp")
+
+
 @pytest.mark.parametrize(
     ("text", "parsed"),
     [
