@@ -139,7 +139,7 @@ def build_parser(prog: str = "bgremove", *, folders_only: bool = False) -> argpa
     parser.add_argument(
         "--skip-existing",
         action="store_true",
-        help="leave outputs that earlier runs made from the same, unchanged input",
+        help="leave outputs that earlier runs made from the same, unchanged input with the same options",
     )
     parser.add_argument(
         "--skip-empty", action="store_true", help="write no image where no subject was found (still reported)"
@@ -207,7 +207,7 @@ def run_job(job: Job, options: Options, config: EngineSettings, skip_empty: bool
     written = not (skip_empty and cutout.no_subject)
     try:
         if written:
-            write_whole(job.target, cutout.data)
+            write_whole(job.target, cutout.data, options.recorded_recipe(config.model))
     except OSError as exc:
         return {**record, "ok": False, "error": "write_error", "reason": str(exc)}
     return {
@@ -232,7 +232,7 @@ def unreadable_record(item: Unreadable) -> dict[str, object]:
 
 
 def skipped_record(job: Job) -> dict[str, object]:
-    """An input `--skip-existing` left alone: its output was made from it as it is now."""
+    """An input `--skip-existing` left alone: its output was made from it as it is now, with these options."""
     return {"input": str(job.source), "output": str(job.target), "ok": True, "skipped": True}
 
 
@@ -524,7 +524,7 @@ def run_stream(source: Path, out: Path, options: Options, config: EngineSettings
         return EXIT_OK
     name = "stdin" if source == STREAM else source.name
     try:
-        write_whole(out / (name + options.output_format.suffix), cutout.data)
+        write_whole(out / (name + options.output_format.suffix), cutout.data, options.recorded_recipe(config.model))
     except OSError as exc:
         print(f"error: write_error: {exc}", file=sys.stderr)
         return EXIT_FAILURES
@@ -554,13 +554,14 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     screened = {job: batch.screen(job) for job in jobs}  # (prep: an image under --min-size, even one done before)
     left_out = [record for record in screened.values() if record is not None]
     taken = [job for job, record in screened.items() if record is None]
-    done = [job for job in taken if args.skip_existing and is_done(job)]
+    recipe = options.recorded_recipe(config.model)  # what each output records (files.py)
+    done = [job for job in taken if args.skip_existing and is_done(job, recipe)]
     todo = [job for job in taken if job not in done]
     kept = [batch.finish(skipped_record(job)) for job in done]  # (prep: their captions brought up to date)
     records = [unreadable_record(item) for item in found.unreadable] + kept + left_out
     progress = Progress(len(todo), sys.stderr, not args.quiet and args.watch is None)
     if args.watch is not None:
-        watcher = Watcher(args.watch, args.out, suffix, args.interval, args.settle)
+        watcher = Watcher(args.watch, args.out, suffix, args.interval, args.settle, recipe=recipe)
         results: Iterable[dict[str, object]] = _watched(watcher, runner, options, config)
     elif args.jobs > 1:
         results = run_parallel(todo, options, config, args.jobs, runner)

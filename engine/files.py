@@ -14,7 +14,15 @@ Invariants (tests/unit/test_cli.py and test_cli_naming.py have one test each):
 - an output appears whole or not at all (written to a temporary name, then renamed), so a 0-byte
   or half-written file is never taken for a finished one; the temporary file of a process killed
   mid-write is removed by the run's end (`remove_dead_partials`), that of a live process never;
-  `is_done` takes an output only when it is newer than its input, so a changed input is cut out again;
+  `is_done` takes an output only when it is newer than its input, so a changed input is cut out again,
+  and made with the options asked for now (below), so a rerun with other flags cuts it out again;
+- each output records the options that made it (`Options.recorded_recipe`, the model resolved; the
+  S3 outputs' `options` metadata) as the extended attribute `user.bgremove.options`, set on the
+  temporary file before the rename (which keeps it). Where the filesystem holds none (no
+  os.setxattr: macOS, Windows; ENOTSUP: some tmpfs, FAT, network mounts) or refuses it, the output
+  is written without it. An output without it (written there, by a version before it, or copied
+  without its attributes: `cp`, `rsync` without `-X`) was made by unknown options: it is taken as
+  done, as it was before options were recorded, rather than every such output cut out again;
 - a file that looks like an image but cannot be read as one (a FIFO, a dangling link, a folder
   that cannot be listed, a format we do not read such as JPEG XL) is reported, never passed over.
 """
@@ -30,6 +38,7 @@ from pathlib import Path
 from .decode import INPUT_SUFFIXES, READABLE, UNREADABLE_SUFFIXES, is_heif, signature_of
 
 NAME_MAX_BYTES = 255  # the longest file name (in bytes) of ext4, XFS, APFS, NTFS (UTF-16 units) and tmpfs
+RECIPE_XATTR = "user.bgremove.options"  # the extended attribute an output records its options in
 
 
 @dataclass(frozen=True)
@@ -198,16 +207,44 @@ def plan_jobs(images: Sequence[Image], out_dir: Path, suffix: str) -> list[Job]:
     return jobs
 
 
-def write_whole(target: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `target`, then rename it into place."""
+def write_whole(target: Path, data: bytes, recipe: str | None = None) -> None:
+    """Write `data` to a temporary file beside `target`, record `recipe` on it (`record_recipe`),
+    then rename it into place: the output appears with its options or not at all."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(partial_name(target.name, os.getpid()))
     try:
         partial.write_bytes(data)
+        if recipe is not None:
+            record_recipe(partial, recipe)
         partial.replace(target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def record_recipe(path: Path, recipe: str) -> None:
+    """Record the options that made the file at `path` as its RECIPE_XATTR; nothing where the
+    filesystem holds no extended attributes or refuses this one (the file is fine without it)."""
+    setxattr = getattr(os, "setxattr", None)  # Linux only
+    if setxattr is None:
+        return
+    try:
+        setxattr(path, RECIPE_XATTR, recipe.encode())
+    except OSError:  # ENOTSUP: no user attributes there; ENOSPC, E2BIG: no room for this one
+        pass
+
+
+def recorded_recipe(path: Path) -> str | None:
+    """The options the file at `path` records having been made with, or None where it records
+    none (or the filesystem holds no extended attributes)."""
+    getxattr = getattr(os, "getxattr", None)
+    if getxattr is None:
+        return None
+    try:
+        value: bytes = getxattr(path, RECIPE_XATTR)
+    except OSError:  # ENODATA: not recorded; ENOTSUP: no attributes there
+        return None
+    return value.decode("utf-8", "replace")
 
 
 def partial_name(name: str, pid: int) -> str:
@@ -261,14 +298,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def is_done(job: Job) -> bool:
+def is_done(job: Job, recipe: str | None = None) -> bool:
     """Whether an earlier run made this output from the input as it is now: a file with content,
-    written after the input's last change."""
+    written after the input's last change, with the options `recipe` names (`Options.recorded_recipe`;
+    None: whatever the options). An output that records no options was made by unknown ones: it is
+    taken as done (module docstring)."""
     try:
         made = job.target.stat()
-        return job.target.is_file() and made.st_size > 0 and made.st_mtime_ns >= job.source.stat().st_mtime_ns
+        fresh = job.target.is_file() and made.st_size > 0 and made.st_mtime_ns >= job.source.stat().st_mtime_ns
     except OSError:
         return False
+    if not fresh or recipe is None:
+        return fresh
+    recorded = recorded_recipe(job.target)
+    return recorded is None or recorded == recipe
 
 
 def check_not_a_photo(flag: str, path: Path, what: str, ours: Callable[[Path], bool] = lambda _: False) -> None:

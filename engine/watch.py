@@ -5,8 +5,8 @@ and no change for `settle` seconds, so a photo still being copied in is not read
 Hidden files (an uploader's `.partial`) are passed over. A file that then fails as empty or corrupt
 while it is younger than `QUIET_S` is not reported yet: a writer may only have paused, so it is
 taken again when it changes, or reported once it has been quiet that long. Outputs are named as in
-a batch run (files.py: `a.jpg` -> `a.png`), and one already newer than its input is not made again,
-so a restarted watcher picks up where it stopped.
+a batch run (files.py: `a.jpg` -> `a.png`), and one already newer than its input and made with the
+same options (files.is_done) is not made again, so a restarted watcher picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ class Watcher:
         settle: float = SETTLE_S,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        recipe: str | None = None,
     ) -> None:
-        self.folder, self.out_dir, self.suffix = folder, out_dir, suffix
+        self.folder, self.out_dir, self.suffix, self.recipe = folder, out_dir, suffix, recipe
         self.interval, self.settle, self.sleep, self.clock = interval, settle, sleep, clock
         self.seen: dict[Path, Signature] = {}  # the version of each file last handed out
         self.settling: dict[Path, Signature] = {}  # what each file looked like on the previous poll
@@ -60,7 +61,7 @@ class Watcher:
                     continue
                 self.seen[image.source] = now
                 job = Job(image.source, target_of(image, self.out_dir, self.suffix))
-                if not is_done(job):
+                if not is_done(job, self.recipe):
                     yield job
             self.sleep(self.interval)
 
@@ -102,6 +103,7 @@ def landed_jobs(
     interval: float,
     sleep: Callable[[float], None] = time.sleep,
     settle: float = SETTLE_S,
+    recipe: str | None = None,
 ) -> Iterator[Job]:
-    """The jobs of a `Watcher` of `folder`, forever."""
-    return Watcher(folder, out_dir, suffix, interval, settle, sleep).jobs()
+    """The jobs of a `Watcher` of `folder` (its outputs made with the options of `recipe`), forever."""
+    return Watcher(folder, out_dir, suffix, interval, settle, sleep, recipe=recipe).jobs()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
+from typing import NoReturn
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
@@ -12,7 +15,9 @@ from PIL import Image
 
 from engine import cli
 from engine.cli import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, main
-from engine.files import partial_name, remove_dead_partials
+from engine.files import RECIPE_XATTR, Job, is_done, partial_name, remove_dead_partials, write_whole
+from engine.options import Options
+from engine.settings import DEFAULT_MODEL
 from tests.synthetic import encode, scene
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +121,108 @@ def test_skip_existing(photos: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     capsys.readouterr()
     assert main([str(photos), "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
     assert "3 skipped" in capsys.readouterr().out
+
+
+def _recipe_of(output: Path) -> dict[str, str]:
+    """The options an output records having been made with (files.RECIPE_XATTR), by name."""
+    return dict(parse_qsl(os.getxattr(output, RECIPE_XATTR).decode(), keep_blank_values=True))
+
+
+@pytest.mark.usefixtures("user_xattrs")
+def test_skip_existing_redoes_the_outputs_made_with_other_options(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--skip-existing --background ffffff --crop` after a plain run kept the plain cut-outs: an
+    output is taken as done only when the options it records are the ones asked for now."""
+    out = tmp_path / "out"
+    assert main([str(photos), "--out", str(out), "--quiet"]) == EXIT_OK
+    plain = (out / "a.jpg.png").read_bytes()
+    assert os.getxattr(out / "a.jpg.png", RECIPE_XATTR).decode() == Options().recorded_recipe(DEFAULT_MODEL)
+    assert _recipe_of(out / "a.jpg.png") == Options(model=DEFAULT_MODEL).to_strings()  # the model resolved, no time
+    capsys.readouterr()
+    again = [str(photos), "--out", str(out), "--quiet", "--skip-existing", "--background", "ffffff", "--crop"]
+    assert main(again) == EXIT_OK
+    assert "3 inputs: 3 written, 0 skipped, 0 failed" in capsys.readouterr().out
+    cut = Image.open(out / "a.jpg.png")
+    assert cut.mode == "RGB" and cut.width < 200 and (out / "a.jpg.png").read_bytes() != plain
+    assert _recipe_of(out / "a.jpg.png")["crop"] == "true"
+    the_same = [str(photos), "--out", str(out), "--quiet", "--skip-existing", "--background", "white", "--crop"]
+    assert main(the_same) == EXIT_OK  # white is ffffff: the same options, however spelt
+    assert "3 inputs: 0 written, 3 skipped, 0 failed" in capsys.readouterr().out
+    assert main([str(photos / "a.jpg"), "--out", str(out), "--quiet"]) == EXIT_OK  # one made plain again
+    capsys.readouterr()
+    assert main(again) == EXIT_OK
+    assert "3 inputs: 1 written, 2 skipped, 0 failed" in capsys.readouterr().out
+    assert Image.open(out / "a.jpg.png").mode == "RGB"
+
+
+@pytest.mark.usefixtures("user_xattrs")
+def test_skip_existing_redoes_the_outputs_of_another_model_however_it_was_chosen(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recipe names the model resolved: ENGINE_MODEL=u2netp-int8 is --model u2netp-int8, not the default."""
+    out, deeper = tmp_path / "out", str(photos / "nested")
+    assert main([deeper, "--out", str(out), "--quiet"]) == EXIT_OK
+    monkeypatch.setenv("ENGINE_MODEL", "u2netp-int8")
+    capsys.readouterr()
+    assert main([deeper, "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
+    assert "1 inputs: 1 written, 0 skipped" in capsys.readouterr().out
+    assert _recipe_of(out / "deeper" / "b.png")["model"] == "u2netp-int8"
+    monkeypatch.delenv("ENGINE_MODEL")
+    assert main([deeper, "--out", str(out), "--quiet", "--skip-existing", "--model", "u2netp-int8"]) == EXIT_OK
+    assert "1 inputs: 0 written, 1 skipped" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("user_xattrs")
+def test_skip_existing_takes_an_output_that_records_no_options_as_done(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rule for an output without the attribute (an older version's, one copied without its
+    xattrs, one on a filesystem without them): made by unknown options, it is kept, as before."""
+    out = tmp_path / "out"
+    assert main([str(photos / "nested"), "--out", str(out), "--quiet"]) == EXIT_OK
+    output = out / "deeper" / "b.png"
+    os.removexattr(output, RECIPE_XATTR)
+    before = output.read_bytes()
+    capsys.readouterr()
+    assert main([str(photos / "nested"), "--out", str(out), "--quiet", "--skip-existing", "--crop"]) == EXIT_OK
+    assert "1 inputs: 0 written, 1 skipped" in capsys.readouterr().out
+    assert output.read_bytes() == before
+
+
+@pytest.mark.usefixtures("user_xattrs")
+def test_the_options_are_recorded_on_the_output_through_its_rename(tmp_path: Path) -> None:
+    source = tmp_path / "a.jpg"
+    source.write_bytes(b"photo")
+    job = Job(source, tmp_path / "out" / "a.png")
+    write_whole(job.target, b"cut-out", "crop=true")
+    assert os.getxattr(job.target, RECIPE_XATTR) == b"crop=true"
+    assert [p.name for p in job.target.parent.iterdir()] == ["a.png"]
+    assert is_done(job, "crop=true") and not is_done(job, "crop=false")
+    write_whole(job.target, b"cut-out again", "crop=false")  # the new file's own, not the old one's
+    assert is_done(job, "crop=false") and not is_done(job, "crop=true")
+
+
+@pytest.mark.parametrize("platform", ["no xattr functions (macOS, Windows)", "ENOTSUP (a FAT or network mount)"])
+def test_without_extended_attributes_an_output_is_written_and_taken_as_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, platform: str
+) -> None:
+    if platform.startswith("no"):
+        monkeypatch.delattr(os, "setxattr", raising=False)
+        monkeypatch.delattr(os, "getxattr", raising=False)
+    else:
+
+        def refuse(*_: object) -> NoReturn:
+            raise OSError(errno.ENOTSUP, os.strerror(errno.ENOTSUP))
+
+        monkeypatch.setattr(os, "setxattr", refuse)
+        monkeypatch.setattr(os, "getxattr", refuse)
+    source = tmp_path / "a.jpg"
+    source.write_bytes(b"photo")
+    job = Job(source, tmp_path / "out" / "a.png")
+    write_whole(job.target, b"cut-out", "crop=true")
+    assert [p.name for p in job.target.parent.iterdir()] == ["a.png"] and job.target.read_bytes() == b"cut-out"
+    assert is_done(job, "crop=true") and is_done(job, "crop=false")  # made by unknown options: kept
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from engine.catalog import model_rows
 from engine.cli import EXIT_OK, STREAM, build_parser, main, usage_problem
-from engine.files import Job
+from engine.files import Job, write_whole
 from engine.parallel import worker_settings
 from engine.settings import DEFAULT_MODEL, MODELS_DIR, EngineSettings
 from engine.version import __version__
@@ -124,6 +124,30 @@ def test_watch_does_not_redo_an_output_newer_than_its_input(tmp_path: Path) -> N
 
     with pytest.raises(KeyboardInterrupt):
         assert list(landed_jobs(folder, out, ".png", 0.0, sleep, settle=0.0)) == []
+
+
+@pytest.mark.usefixtures("user_xattrs")
+def test_watch_redoes_an_output_made_with_other_options(tmp_path: Path) -> None:
+    """A watcher restarted with other flags kept the outputs the first one made, as --skip-existing did."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"x" * 10)
+    write_whole(out / "a.png", b"done", "crop=false")
+
+    def watched(recipe: str) -> list[Job]:
+        polls = iter(range(3))
+
+        def sleep(_: float) -> None:
+            if next(polls, None) is None:
+                raise KeyboardInterrupt
+
+        taken: list[Job] = []
+        with pytest.raises(KeyboardInterrupt):
+            taken.extend(landed_jobs(folder, out, ".png", 0.0, sleep, settle=0.0, recipe=recipe))
+        return taken
+
+    assert watched("crop=false") == []
+    assert [job.target for job in watched("crop=true")] == [out / "a.png"]
 
 
 def test_watch_waits_out_a_watched_folder_that_is_gone_for_a_while(tmp_path: Path) -> None:
