@@ -107,15 +107,21 @@ class BadRequestError(PermanentError):
 
 
 class UrlNotFetchedError(PermanentError):
-    """The request names an image by URL: this service never fetches URLs (no server-side requests)."""
+    """The request names an image by URL: this service never fetches URLs (no server-side requests).
+    `where` names where an S3 object's options gave it (its metadata, a Batch Operations job's
+    arguments), whose fix is another than the API's."""
 
     code = "url_not_supported"
 
-    def __init__(self) -> None:
-        super().__init__(
-            "image_url is not fetched: this service reads only the image sent to it; send it as the body, "
-            "as the image_file form field or as image_file_b64 in a JSON object"
-        )
+    def __init__(self, where: str = "") -> None:
+        if where:
+            read = "the object itself; leave image_url out"
+        else:
+            read = (
+                "the image sent to it; send it as the body, as the image_file form field or as image_file_b64 "
+                "in a JSON object"
+            )
+        super().__init__(f"image_url{where} is not fetched: this service reads only {read}")
 
 
 class RouteNotFoundError(PermanentError):

@@ -187,7 +187,7 @@ def our_names(fields: Iterable[tuple[str, str]], where: str = "") -> dict[str, s
     translated = []
     for name, value in fields:
         if name == URL_FIELD:
-            raise UrlNotFetchedError()
+            raise UrlNotFetchedError(where)
         if name == SUBJECT_TYPE_FIELD:
             _check_subject_type(value)
             continue

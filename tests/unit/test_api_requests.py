@@ -9,7 +9,7 @@ import pytest
 
 from engine import EmptyInputError, InvalidOptionError
 from handler.errors import BadRequestError, ConflictingValuesError, UrlNotFetchedError
-from handler.requests import accepted_formats, prefers_json, read_request
+from handler.requests import accepted_formats, our_names, prefers_json, read_request
 from handler.settings import HandlerSettings
 
 IMAGE = b"\xff\xd8\xff\xe0 a jpeg, or so it says \x00\xff\xd9"
@@ -101,6 +101,20 @@ def test_remove_bgs_type_auto_is_accepted_and_a_subject_hint_refused() -> None:
 def test_a_url_in_the_query_is_refused_too() -> None:
     with pytest.raises(UrlNotFetchedError):
         read_request(IMAGE, "image/jpeg", {"image_url": "https://example.com/a.jpg"})
+
+
+@pytest.mark.parametrize("where", [" in the object's options metadata", " in the job's userArguments"])
+def test_a_url_in_s3_options_is_refused_with_the_fix_that_applies_there(where: str) -> None:
+    """image_url in an object's options metadata or a Batch Operations job's arguments was refused
+    with the API's fix ('send it as the body, as the image_file form field ...'), which no S3 user
+    can follow: the refusal names where it was given, and that the object itself is the image."""
+    with pytest.raises(UrlNotFetchedError) as refused:
+        our_names([("crop", "true"), ("image_url", "https://example.com/a.jpg")], where)
+    message = str(refused.value)
+    assert f"image_url{where}" in message and "the object itself" in message
+    assert "image_file" not in message
+    with pytest.raises(UrlNotFetchedError, match="send it as the body"):  # the API's own refusal, as it was
+        our_names([("image_url", "https://example.com/a.jpg")])
 
 
 def test_accept_ranks_the_formats_only_when_no_option_names_one() -> None:
