@@ -53,7 +53,7 @@ class Example:
 
 
 def find_examples(folder: Path, labels_dir: Path, part: str = "all") -> list[Example]:
-    """`folder/images/*` with `folder/masks/<stem>.*` (any image suffix) where present (a folder without masks/
+    """`folder/images/*` with `folder/masks/<stem>.*` (a MASK_SUFFIXES suffix) where present (a folder without masks/
     is unlabelled: the teacher's labels alone). `part`: "all", "train" (without the validation
     split) or "validation" (the split alone, `split.validation_stems`)."""
     images = images_of(folder)
@@ -66,7 +66,6 @@ def find_examples(folder: Path, labels_dir: Path, part: str = "all") -> list[Exa
 
 # What a mask is read from (cv2.imread, as 8-bit gray); its photo may be in any format the engine takes.
 MASK_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".bmp", ".tif", ".tiff"})
-EXIF_TURNED = (5, 6, 7, 8)  # orientations that swap width and height (cv2.imread applies them to a mask)
 MAX_LISTED = 10  # problems named in check_examples' error
 TAIL_BYTES = 64  # a photo's last bytes, read to tell a whole file from one cut short
 MASK_FORMAT = "a mask is one gray channel (8-bit, 255 = subject)"
@@ -104,7 +103,7 @@ def _fault(example: Example) -> str | None:
     if example.truth is None:
         return None
     mask = cv2.imread(str(example.truth), cv2.IMREAD_UNCHANGED)
-    if mask is None or _size(example.truth) is None:  # (a JPEG cut short reads, with grey rows)
+    if mask is None or not _mask_reads_whole(example.truth):  # (a JPEG cut short reads, with grey rows)
         return f"{example.truth}: not a mask that can be read whole (not an image, or cut short)"
     if mask.ndim == 3 and not all(np.array_equal(mask[..., 0], mask[..., c]) for c in range(1, min(3, mask.shape[2]))):
         return f"{example.truth}: a colour image; {MASK_FORMAT}"
@@ -147,18 +146,16 @@ def photo_size(path: Path) -> tuple[int, int]:
     return decoded.width, decoded.height
 
 
-def _size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of a mask as cv2 reads it (EXIF orientation applied), None if unreadable or
-    cut short (decoded whole unless it ends as a whole JPEG or PNG does, as `photo_size`)."""
+def _mask_reads_whole(path: Path) -> bool:
+    """Whether a mask file is an image that is not cut short (decoded whole unless it ends as a
+    whole JPEG or PNG does, as in `photo_size`); its size is cv2's array's."""
     try:
         with Image.open(path) as image:
-            width, height = image.size
-            turned = image.getexif().get(0x0112) in EXIF_TURNED
             if not _ends_whole(_tail(path), image.format):
                 image.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-    return (height, width) if turned else (width, height)
+        return False
+    return True
 
 
 def _tail(path: Path) -> bytes:
