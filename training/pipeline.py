@@ -204,11 +204,7 @@ def check_labelled(job: Job, examples: list[Example]) -> None:
     command that makes them (instead of failing mid-run on a label file the user never made)."""
     missing = [e.image for e in examples if not e.teacher.is_file()]
     if missing:
-        words = ["python", "-m", "training", "teacher", "--teacher", job.teacher.name]
-        for folder in [] if job.data == POOL_FOLDERS else job.data:
-            words += ["--data", repo_relative(folder)]
-        if job.labels_root != TEACHER_LABELS:
-            words += ["--labels", repo_relative(job.labels_root)]
+        words = ["python", "-m", "training", "teacher", "--teacher", job.teacher.name, *folder_arguments(job)]
         raise ValueError(
             f"no teacher label for {len(missing)} of the {len(examples)} training photos (such as "
             f"{missing[0]}): make them first with `{shlex.join(words)}` (or run `all`, which does)"
@@ -391,15 +387,22 @@ def kept_validation(job: Job) -> dict[str, Any]:
     return {"weights": chosen, "table": tables[chosen]} if chosen in tables else {}
 
 
-def command_line(job: Job) -> str:
-    """The `python -m training all ...` line that rebuilds this job: every training setting, the
-    teacher, the weights taken and the blend (data and label folders where not the defaults)."""
-    words = ["python", "-m", "training", "all", "--run", job.run_dir.name, "--model-id", job.model_id]
+def folder_arguments(job: Job) -> list[str]:
+    """The job's data and label folders as command-line arguments (`--data` each, `--labels`),
+    those that are the defaults left out."""
+    words = []
     for folder in [] if job.data == POOL_FOLDERS else job.data:
         words += ["--data", repo_relative(folder)]
     if job.labels_root != TEACHER_LABELS:
         words += ["--labels", repo_relative(job.labels_root)]
-    words += ["--teacher", job.teacher.name]
+    return words
+
+
+def command_line(job: Job) -> str:
+    """The `python -m training all ...` line that rebuilds this job: every training setting, the
+    teacher, the weights taken and the blend (data and label folders where not the defaults)."""
+    words = ["python", "-m", "training", "all", "--run", job.run_dir.name, "--model-id", job.model_id]
+    words += [*folder_arguments(job), "--teacher", job.teacher.name]
     for name, value in asdict(job.config).items():
         if name == "mixed_precision":
             words += [] if value else ["--fp32"]
