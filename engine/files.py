@@ -234,7 +234,7 @@ def record_recipe(path: Path, recipe: str) -> None:
         pass
 
 
-def recorded_recipe(path: Path) -> str | None:
+def read_recipe(path: Path) -> str | None:
     """The options the file at `path` records having been made with, or None where it records
     none (or the filesystem holds no extended attributes)."""
     getxattr = getattr(os, "getxattr", None)
@@ -310,7 +310,7 @@ def is_done(job: Job, recipe: str | None = None) -> bool:
         return False
     if not fresh or recipe is None:
         return fresh
-    recorded = recorded_recipe(job.target)
+    recorded = read_recipe(job.target)
     return recorded is None or recorded == recipe
 
 
