@@ -16,10 +16,10 @@ from urllib.parse import parse_qsl
 
 from engine import EngineSettings, InvalidOptionError, Options, SettingError
 
-from .errors import ConflictingValuesError
+from .errors import PermanentError
 from .keys import MAX_KEY_BYTES, PREFIX_MAX_BYTES
 from .payload import MAX_REQUEST_BODY_BYTES
-from .requests import one_value_each
+from .requests import our_names
 
 API_AUTH_MODES = ("IAM", "API_KEY")  # template.yaml's ApiAuth values, the default first
 PRESIGN_MAX_SECONDS = 7 * 24 * 3600  # S3 refuses a SigV4 presigned URL valid for longer
@@ -191,8 +191,9 @@ def _count(env: Mapping[str, str], name: str, default: int, minimum: int, maximu
 def _options(env: Mapping[str, str], name: str) -> Options:
     raw = _text(env, name)
     try:
-        return Options.from_strings(one_value_each(parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw))))
-    except (InvalidOptionError, ConflictingValuesError, ValueError) as exc:
+        fields = parse_qsl(raw, keep_blank_values=True, strict_parsing=bool(raw))
+        return Options.from_strings(our_names(fields))  # remove.bg's names too, as every entry point reads them
+    except (InvalidOptionError, PermanentError, ValueError) as exc:
         raise SettingsError(f"{name} is not valid engine options ({exc}); example: 'crop=true&refine=false'") from None
 
 

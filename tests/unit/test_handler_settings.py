@@ -56,6 +56,8 @@ def test_every_variable_is_read():
         ("DEFAULT_OPTIONS", "crop=maybe"),
         ("DEFAULT_OPTIONS", "sharpen=true"),
         ("DEFAULT_OPTIONS", "crop=true&crop=false"),  # the last one was taken, without a word
+        ("DEFAULT_OPTIONS", "bg_color=fff&background=000"),  # remove.bg's name against ours
+        ("DEFAULT_OPTIONS", "image_url=https://example.com/a.jpg"),
         ("UPLOAD_URL_EXPIRES", "604801"),  # S3 refuses every SigV4 presigned URL valid over 7 days
     ],
 )
@@ -63,6 +65,18 @@ def test_a_bad_variable_fails_fast(name, value):
     env = {"INPUT_BUCKET": "in-bucket", "OUTPUT_BUCKET": "out-bucket", name: value}
     with pytest.raises(SettingsError, match=name):
         HandlerSettings.from_env(env)
+
+
+def test_default_options_read_remove_bgs_names_as_every_entry_point_does():
+    """The API's query and body, an object's options metadata and a Batch Operations job's
+    arguments take bg_color and channels; DEFAULT_OPTIONS=bg_color=ffffff failed the cold start."""
+    env = {
+        "INPUT_BUCKET": "in-bucket",
+        "OUTPUT_BUCKET": "out-bucket",
+        "DEFAULT_OPTIONS": "bg_color=ffffff&channels=alpha",
+    }
+    options = HandlerSettings.from_env(env).default_options
+    assert options.background == (255, 255, 255) and options.output is OutputMode.MASK
 
 
 def test_presigned_urls_may_last_up_to_s3s_seven_days():
