@@ -669,7 +669,13 @@ def test_training_before_the_teacher_says_to_run_the_teacher(job: pipeline.Job, 
     command that makes them."""
     unlabelled = replace(job, labels_root=tmp_path / "labels", run_dir=tmp_path / "run")
 
-    with pytest.raises(ValueError, match=r"no teacher label.*python -m training teacher"):
+    with pytest.raises(ValueError, match=r"no teacher label.*python -m training teacher") as refused:
         pipeline.train(unlabelled)
+
+    command = shlex.split(str(refused.value).split("`")[1])
+    assert command[command.index("--teacher") + 1] == job.teacher.name
+    in_repo = [(REPO / command[i + 1]).resolve() for i, word in enumerate(command) if word == "--data"]
+    assert in_repo == [folder.resolve() for folder in job.data]  # run from the repository, as every command
+    assert (REPO / command[command.index("--labels") + 1]).resolve() == (tmp_path / "labels").resolve()
 
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
