@@ -1,7 +1,7 @@
 """`python -m reliability.fuzz_decode [libFuzzer flags]`: coverage-guided fuzzing of
 `engine.decode.decode_image` (atheris).
 
-Seeds are the bad-input corpus (corpus.py: every format, truncations, a bomb, odd modes). A
+Seeds are the bad-input corpus (corpus.py: JPEG, PNG, WebP, GIF, truncations, a bomb, odd modes). A
 finding is anything but pixels within the cap or one of the engine's typed `InputError`s, or the
 process outgrowing `-rss_limit_mb` (a forged header must never buy a huge allocation). `make fuzz`
 runs it for FUZZ_SECONDS on a corpus kept in .cache/fuzz; tests/offline/test_decode_atheris.py
