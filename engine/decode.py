@@ -42,6 +42,7 @@ from PIL import (  # noqa: F401  (importing a plugin registers its format)
 )
 
 from .errors import CorruptImageError, EmptyInputError, ImageTooLargeError, UnsupportedFormatError
+from .heif import damaged_item
 from .profiles import Conversion, conversion
 
 # What we read: Pillow's format names and the file suffixes that announce them (JPEG also opens
@@ -211,6 +212,8 @@ def _open(data: bytes) -> Image.Image:
     """Read the header only (lazy): format, mode and size, before any pixel is decoded."""
     heif = is_heif(data)
     if heif:
+        if damaged := damaged_item(data):  # before libheif, which this would kill (heif.py)
+            raise CorruptImageError(f"the HEIF file is corrupt: {damaged}")
         _register_heif()
     formats = SUPPORTED_FORMATS if heif else _NOT_HEIF  # (Pillow fails on a format it does not know yet)
     try:
