@@ -196,10 +196,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--options", default=",".join(OPTIONS), help=f"some of: {', '.join(OPTIONS)}")
     args = parser.parse_args(argv)
     sizes = tuple(float(s) for s in args.sizes.split(","))
-    inputs = {name: INPUTS[name] for name in args.inputs.split(",")}
-    options = args.options.split(",")
-    if unknown := set(options) - set(OPTIONS):
-        parser.error(f"unknown option(s) {', '.join(sorted(unknown))}")
+    names, options = args.inputs.split(","), args.options.split(",")
+    for kind, given, known in (("input", names, INPUTS), ("option", options, OPTIONS)):
+        if unknown := set(given) - set(known):
+            parser.error(f"unknown {kind}(s) {', '.join(sorted(unknown))}; some of: {', '.join(known)}")
+    inputs = {name: INPUTS[name] for name in names}
     memory = LocalDeployment(parameters=PARAMETERS).configs
     limit = max(config.memory_mb for config in memory.values())
     print(f"peak RSS of the worker under the emulator, MiB (the engine's estimate in brackets); MemorySize {limit} MB")
