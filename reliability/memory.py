@@ -103,7 +103,7 @@ def tiff_float(megapixels: float) -> bytes:
 
 INPUTS: dict[str, Callable[[float], bytes]] = {
     "JPEG photo": photo_jpeg,
-    "16-bit TIFF": tiff_16bit,
+    "16-bit gray TIFF": tiff_16bit,
     "RGBA-16 TIFF": tiff_rgba16,
     "float TIFF": tiff_float,
 }

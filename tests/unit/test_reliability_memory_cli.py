@@ -8,7 +8,7 @@ import pytest
 from reliability import memory
 
 
-@pytest.mark.parametrize(("flag", "name"), [("--inputs", "16-bit gray TIFF"), ("--options", "sharpen")])
+@pytest.mark.parametrize(("flag", "name"), [("--inputs", "JPEG XL photo"), ("--options", "sharpen")])
 def test_an_unknown_name_is_a_usage_error(flag: str, name: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         memory.main([flag, name])
