@@ -202,10 +202,11 @@ def is_heif(data: bytes) -> bool:
 @lru_cache(maxsize=1)
 def _register_heif() -> None:
     """pi-heif's opener, registered on the first HEIF seen: importing it costs every cold start
-    about 0.1 s, which only phones' photos need."""
+    about 0.1 s, which only phones' photos need. It reads the primary image alone: thumbnails, depth
+    maps and auxiliary images are never used, so libheif is not asked to parse them."""
     from pi_heif import register_heif_opener  # noqa: PLC0415 - on demand, see above
 
-    register_heif_opener()
+    register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 
 def _open(data: bytes) -> Image.Image:

@@ -54,3 +54,13 @@ def test_a_sound_file_and_boxes_that_do_not_parse_are_left_to_libheif() -> None:
     assert damaged_item(HEIC) is None
     assert damaged_item(HEIC[:150]) is None  # cut short inside the meta box: libheif refuses it itself
     assert decode_image(HEIC, 4.0).bgr.size
+
+
+def test_libheif_is_asked_for_the_primary_image_alone() -> None:
+    """Thumbnails, depth maps and auxiliary images (a portrait's matte) are never used: pi-heif is
+    registered without them, so a damaged one of them is never read either."""
+    decode_image(HEIC, 4.0)  # registers pi-heif's opener
+
+    from pi_heif import options  # noqa: PLC0415 - imported by the first HEIF, as the engine does
+
+    assert (options.THUMBNAILS, options.DEPTH_IMAGES, options.AUX_IMAGES) == (False, False, False)
