@@ -560,6 +560,7 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     kept = [batch.finish(skipped_record(job)) for job in done]  # (prep: their captions brought up to date)
     records = [unreadable_record(item) for item in found.unreadable] + kept + left_out
     progress = Progress(len(todo), sys.stderr, not args.quiet and args.watch is None)
+    watcher = None
     if args.watch is not None:
         watcher = Watcher(args.watch, args.out, suffix, args.interval, args.settle, recipe=recipe)
         results: Iterable[dict[str, object]] = _watched(watcher, runner, options, config)
@@ -575,7 +576,8 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     finally:
         if report is not None:
             report.close()
-        remove_dead_partials(job.target for job in taken)  # of workers killed mid-write, of runs killed
+        made = [job.target for job in taken] + sorted(watcher.targets if watcher else ())
+        remove_dead_partials(made)  # of workers killed mid-write, of runs (and watchers) killed
     finished = len(records) - len(found.unreadable) - len(done) - len(left_out)
     not_started = None if stopped is None else max(0, len(todo) - finished)
     stopped_by = "SIGTERM" if isinstance(stopped, Terminated) else "Ctrl-C"

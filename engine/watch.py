@@ -52,6 +52,7 @@ class Watcher:
         self.settling: dict[Path, Signature] = {}  # what each file looked like on the previous poll
         self.waiting: dict[Path, Signature] = {}  # failed while young: retried when quiet or changed
         self.gone = False  # the folder was missing on the last poll
+        self.targets: set[Path] = set()  # the outputs of the files seen (their dead partials are swept at the end)
 
     def jobs(self) -> Iterator[Job]:
         while True:
@@ -61,6 +62,7 @@ class Watcher:
                     continue
                 self.seen[image.source] = now
                 job = Job(image.source, target_of(image, self.out_dir, self.suffix))
+                self.targets.add(job.target)
                 if not is_done(job, self.recipe):
                     yield job
             self.sleep(self.interval)

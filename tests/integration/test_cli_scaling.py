@@ -195,9 +195,14 @@ def test_workers_that_die_at_start_stop_the_run_with_one_error(
 
 
 def test_watch_cuts_out_files_as_they_land_until_ctrl_c(tmp_path: Path) -> None:
+    """... and at its end removes the hidden partial a killed watcher left beside an output it made
+    again (a watcher taken by SIGKILL mid-write left it for good), as a batch run does."""
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
+    out.mkdir()
     (inbox / "early.jpg").write_bytes(encode(scene(160, 120, seed=0)[0]))
+    left = out / partial_name("early.png", 2**22 + 1)  # above Linux's largest pid: a process that is gone
+    left.write_bytes(b"half a PNG")
     command = [sys.executable, "-c", TERMINAL, "--watch", str(inbox), "--out", str(out), "--interval", "0.2"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -209,6 +214,7 @@ def test_watch_cuts_out_files_as_they_land_until_ctrl_c(tmp_path: Path) -> None:
         stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "2 written" in stdout and "Traceback" not in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["early.png", "late.png"]
 
 
 def _wait_for(path: Path, process: subprocess.Popen[str], seconds: float = 120) -> None:
