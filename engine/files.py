@@ -275,16 +275,12 @@ def remove_dead_partials(targets: Iterable[Path]) -> None:
 
 
 def _partial_pid(entry: str, names: set[str]) -> int | None:
-    """The process id in `entry` where it is the temporary name of one of `names`, else None."""
-    kept, _, pid = entry[1:].removesuffix(".partial").rpartition(".")
-    if not entry.startswith(".") or not (pid.isascii() and pid.isdigit()) or int(pid) == 0:
+    """The process id in `entry` where it is the temporary name (`partial_name`, which may cut the
+    name short) of one of `names`, else None."""
+    pid = entry.removesuffix(".partial").rpartition(".")[2]
+    if not (pid.isascii() and pid.isdigit()) or int(pid) == 0:
         return None
-    cut = len(entry.encode("utf-8", "surrogateescape")) > NAME_MAX_BYTES - 4  # `partial_name` may have cut the name
-    if (kept in names and entry == partial_name(kept, int(pid))) or (
-        cut and any(entry == partial_name(name, int(pid)) for name in names)
-    ):
-        return int(pid)
-    return None
+    return int(pid) if any(entry == partial_name(name, int(pid)) for name in names) else None
 
 
 def _alive(pid: int) -> bool:

@@ -90,10 +90,7 @@ class Options:
     roi: Roi | None = None  # the only region searched for the subject; None = the whole frame
 
     def __post_init__(self) -> None:
-        given: object = self.background  # Python callers may write it as the CLI and API do
-        if isinstance(given, str):
-            object.__setattr__(self, "background", _parse_background("background", given))
-        for name, python_form in _PYTHON_FORMS.items():  # canvas=(800, 600), roi=(10, 20, 300, 400), or text
+        for name, python_form in _PYTHON_FORMS.items():  # background="#fff", canvas=(800, 600), or text
             object.__setattr__(self, name, python_form(name, getattr(self, name)))
         chosen = self.output_format  # refuses an unknown one
         if not chosen.transparency and self.output is OutputMode.CUTOUT and self.background is None:
@@ -303,9 +300,18 @@ def _parse_background(name: str, raw: str) -> RGB | None:
     return parse_color(raw)
 
 
-# The options a Python caller may give in Python's own forms (tuples, lists) as well as the types' and the text:
+# The options a Python caller may give in Python's own forms (tuples, lists) or as text as well as the types':
 # each is read by the Options it makes, and by the library's keywords (library.options_from) before they are text.
-_PYTHON_FORMS: dict[str, Callable[[str, object], object]] = {"canvas": canvas_of, "roi": roi_of}
+def _background_of(name: str, value: object) -> object:
+    """The background as a Python caller gives it: text as the CLI and API write it, or an (r, g, b)."""
+    return _parse_background(name, value) if isinstance(value, str) else value
+
+
+_PYTHON_FORMS: dict[str, Callable[[str, object], object]] = {
+    "background": _background_of,
+    "canvas": canvas_of,
+    "roi": roi_of,
+}
 
 _PARSERS: dict[str, Callable[[str, str], object]] = {
     "model": _parse_model,
