@@ -63,12 +63,12 @@ def _shortened(prefix: str, source_key: str, suffix: str) -> str:
 
 def _under(prefix: str, source_key: str, suffix: str) -> str:
     key = prefix + path_safe(source_key) + suffix
-    excess = len(key.encode("utf-8")) - MAX_KEY_BYTES
-    if excess > 0:
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
         raise KeyTooLongError(
             f"the key is {len(source_key.encode('utf-8'))} bytes, and its result's key ({prefix!r} + the key + "
-            f"{suffix!r}) would be {MAX_KEY_BYTES + excess} bytes, over S3's limit of {MAX_KEY_BYTES}: "
-            f"upload it again under a key at least {excess} bytes shorter"
+            f"{suffix!r}) would be {size} bytes, over S3's limit of {MAX_KEY_BYTES}: "
+            f"upload it again under a key at least {size - MAX_KEY_BYTES} bytes shorter"
         )
     return key
 
