@@ -28,13 +28,12 @@ from engine.model import model_input
 from engine.settings import DEFAULT_MAX_MEGAPIXELS
 from modelbuild.photos import MEAN, STD, read_photo
 
-from .split import PHOTO_SUFFIXES, images_of, validation_stems
+from .split import images_of, validation_stems
 from .teacher import label_path
 
 __all__ = [
     "AUGMENTS",
     "MASK_SUFFIXES",
-    "PHOTO_SUFFIXES",
     "Augment",
     "Example",
     "batch",
