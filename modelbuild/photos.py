@@ -73,8 +73,13 @@ def read_photo(path: Path) -> np.ndarray:
     default megapixel limit. Every photo the offline tools learn from, label, calibrate on or score
     is read here, so that a model is trained and checked on what it is given at inference.
     ValueError naming the file and the engine's reason when it cannot be read."""
+    return decode_photo(path.read_bytes(), path)
+
+
+def decode_photo(data: bytes, path: Path) -> np.ndarray:
+    """`read_photo` of the bytes of `path` read already (the teacher digests the very bytes it labels)."""
     try:
-        return decode_image(path.read_bytes(), DEFAULT_MAX_MEGAPIXELS).bgr
+        return decode_image(data, DEFAULT_MAX_MEGAPIXELS).bgr
     except InputError as refused:
         raise ValueError(f"cannot read photo {path}: {refused}") from None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from modelbuild.paths import CACHE, SOURCE_MODELS
 
 WORK = CACHE / "training"
-TEACHER_LABELS = WORK / "teacher"  # <teacher name>/<folder key>/<stem>.png, 8-bit soft labels at full size
+TEACHER_LABELS = WORK / "teacher"  # <teacher name>/<folder key>/<stem>.png, 8-bit soft labels at full size (+ .sha256)
 CLOSE_UPS = WORK / "close-ups"  # <teacher name>/images|masks: close-ups of the validation photos (--close-ups)
 RUNS = WORK / "runs"  # <run>/checkpoint.pt, step-N.pt, student.onnx, log.jsonl, val.jsonl
 STUDENT_INIT_ONNX = SOURCE_MODELS / "u2netp.onnx"

@@ -2,11 +2,14 @@
 
 The teachers themselves (members, flip averaging, a photo's map) are `modelbuild.teachers`, which the
 benchmark's reference contender shares. Labels are cached as 8-bit PNG per teacher, so a label on
-disk is always complete and a stopped run resumes where it was.
+disk is always complete and a stopped run resumes where it was. Beside each label, the digest of the
+photo it was made from (`digest_path`), so a photo copied afresh with the same bytes keeps its label.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from modelbuild.photos import read_photo
+from modelbuild.photos import decode_photo, read_photo
 from modelbuild.teachers import Labeller, Member, Teacher, combine, member_map
 
 from .progress import Progress
@@ -27,13 +30,22 @@ def label_path(labels_dir: Path, image: Path) -> Path:
     return labels_dir / folder_key(image.parent.parent) / f"{image.stem}.png"
 
 
+def digest_path(label: Path) -> Path:
+    """The sha256 of the photo `label` was made from, in a file of its own beside it (<stem>.sha256):
+    written after its label and removed before the label is replaced, each file whole (renamed into
+    place), so a stop at any point leaves a digest that is either the label's own or none, and none
+    costs a label made again. One file per folder would be rewritten for every label, with a stop
+    able to leave it behind its labels."""
+    return label.with_suffix(".sha256")
+
+
 SOURCE_MARKER = "source.txt"  # in a label folder of a folder outside the data root: that folder's path
 
 
 def make_labels(images: Sequence[Path], teacher: Teacher, labels_dir: Path, threads: int = 0) -> int:
-    """Label every image that has no cached label yet, or one older than its photo (replaced under
-    its name); returns how many were made (resumable). ValueError when the labels of another folder
-    of the same name are cached where these would go."""
+    """Label every image that has no cached label yet, or one of other bytes than its photo now
+    (replaced under its name: `_fresh`); returns how many were made (resumable). ValueError when the
+    labels of another folder of the same name are cached where these would go."""
     for folder in dict.fromkeys(p.parent.parent for p in images):
         claim_label_folder(labels_dir, folder)
     todo = [p for p in images if not _fresh(label_path(labels_dir, p), p)]
@@ -44,22 +56,45 @@ def make_labels(images: Sequence[Path], teacher: Teacher, labels_dir: Path, thre
     for image in todo:
         target = label_path(labels_dir, image)
         target.parent.mkdir(parents=True, exist_ok=True)
+        data = image.read_bytes()  # labelled and digested alike
+        digest_path(target).unlink(missing_ok=True)  # the old photo's digest never stands beside the new label
         temporary = target.with_suffix(".tmp.png")
-        cv2.imwrite(str(temporary), labeller.label(read_photo(image)))
+        cv2.imwrite(str(temporary), labeller.label(decode_photo(data, image)))
         temporary.replace(target)  # a label on disk is always complete
+        _record_digest(target, _digest(data))
         progress.step()
     progress.done()
     return len(todo)
 
 
 def _fresh(label: Path, photo: Path) -> bool:
-    """Whether the label was made after its photo was last written or put in place: a photo replaced
-    under its name by `mv`, `cp -p` or `rsync -a` keeps an older mtime, but its ctime is the moment it
-    was put there (a chmod costs a label made again, no more)."""
+    """Whether the label is of the photo as it is now. Made after the photo was last written or put in
+    place, it is, without reading the photo (a photo replaced under its name by `mv`, `cp -p` or
+    `rsync -a` keeps an older mtime, but its ctime is the moment it was put there). Older, it is when
+    the photo's bytes have the digest recorded with the label (the folder copied afresh), and the label
+    is touched so that the next run need not read the photo again; with none recorded, it is not."""
     if not label.is_file():
         return False
     status = photo.stat()
-    return label.stat().st_mtime >= max(status.st_mtime, status.st_ctime)
+    if label.stat().st_mtime >= max(status.st_mtime, status.st_ctime):
+        return True
+    recorded = digest_path(label)
+    if not recorded.is_file() or recorded.read_text(encoding="ascii").strip() != _digest(photo.read_bytes()):
+        return False
+    os.utime(label)
+    return True
+
+
+def _digest(data: bytes) -> str:
+    """A photo's content digest, as recorded beside its label: sha256, hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _record_digest(label: Path, digest: str) -> None:
+    """Write `digest` beside `label` (`digest_path`), whole: renamed into place."""
+    temporary = digest_path(label).with_suffix(".sha256.tmp")
+    temporary.write_text(digest + "\n", encoding="ascii")
+    temporary.replace(digest_path(label))
 
 
 def claim_label_folder(labels_dir: Path, folder: Path) -> None:

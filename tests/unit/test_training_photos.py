@@ -196,30 +196,118 @@ def test_validation_close_ups_are_cut_from_the_engine_s_pixels(catalogue: Path, 
     assert reference.shape == window.shape[:2]
 
 
-def test_a_photo_replaced_by_an_older_file_is_labelled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+class _Blank:
+    """A labeller that costs nothing: a blank label of the photo's size."""
+
+    def __init__(self, *_: object) -> None:
+        pass
+
+    def label(self, bgr: np.ndarray) -> np.ndarray:
+        return np.zeros(bgr.shape[:2], np.uint8)
+
+
+@pytest.fixture
+def labelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Teacher, Path]:
+    """One photo (catalogue/images/a.png), its teacher and label folder, labelled a minute ago."""
+    monkeypatch.setattr(training.teacher, "Labeller", _Blank)
+    images = tmp_path / "catalogue" / "images"
+    images.mkdir(parents=True)
+    photo = images / "a.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(photo)
+    teacher, labels = Teacher((Member("u2netp", tmp_path / "unused.onnx", 320),)), tmp_path / "labels"
+    assert training.teacher.make_labels([photo], teacher, labels) == 1
+    _made_a_minute_ago(training.teacher.label_path(labels, photo))
+    return photo, teacher, labels
+
+
+def _made_a_minute_ago(path: Path) -> float:
+    made = path.stat().st_mtime - 60
+    os.utime(path, (made, made))
+    return made
+
+
+def _copied_in(source: Path, photo: Path) -> None:
+    """`source` put in place of `photo` by a fresh copy (`cp`, a re-download): a new mtime and ctime."""
+    copy = photo.with_name("copying")
+    shutil.copyfile(source, copy)
+    os.replace(copy, photo)
+
+
+def test_a_photo_replaced_by_an_older_file_is_labelled_again(labelled: tuple[Path, Teacher, Path]) -> None:
     """docs/training.md: 'A photo replaced under its name is labelled again.' A label counted as
     fresh when it was newer than its photo's mtime, so a photo replaced by `mv`, `cp -p` or `rsync -a`
     with a file made before the label (an older mtime) kept the other photo's label and trained on it."""
-
-    class Blank:
-        def __init__(self, *_: object) -> None:
-            pass
-
-        def label(self, bgr: np.ndarray) -> np.ndarray:
-            return np.zeros(bgr.shape[:2], np.uint8)
-
-    monkeypatch.setattr(training.teacher, "Labeller", Blank)
-    images = tmp_path / "catalogue" / "images"
-    images.mkdir(parents=True)
-    photo, other = images / "a.png", tmp_path / "other.png"
-    Image.new("RGB", (40, 30), (200, 10, 10)).save(photo)
+    photo, teacher, labels = labelled
+    other = photo.parent.parent / "other.png"
     Image.new("RGB", (40, 30), (10, 10, 200)).save(other)
-    teacher, labels = Teacher((Member("u2netp", tmp_path / "unused.onnx", 320),)), tmp_path / "labels"
-    assert training.teacher.make_labels([photo], teacher, labels) == 1
-    label = training.teacher.label_path(labels, photo)
-    made = label.stat().st_mtime - 60  # the label was made a minute ago ...
-    os.utime(label, (made, made))
-    os.utime(other, (made - 3600, made - 3600))  # ... of a photo now replaced by one an hour older
+    made = training.teacher.label_path(labels, photo).stat().st_mtime
+    os.utime(other, (made - 3600, made - 3600))  # a photo an hour older than the label
     os.replace(other, photo)
     assert training.teacher.make_labels([photo], teacher, labels) == 1
     assert training.teacher.make_labels([photo], teacher, labels) == 0  # then cached
+
+
+def test_a_photo_copied_again_with_the_same_bytes_keeps_its_label(
+    labelled: tuple[Path, Teacher, Path], tmp_path: Path
+) -> None:
+    """The data folders are copied afresh (each session's ../shared, a catalogue downloaded again,
+    `cp -r`): every photo newer than its label, so the whole pool was labelled again, for hours."""
+    photo, teacher, labels = labelled
+    shutil.copyfile(photo, tmp_path / "same.png")
+    _copied_in(tmp_path / "same.png", photo)
+    label = training.teacher.label_path(labels, photo)
+    assert label.stat().st_mtime < photo.stat().st_ctime
+    assert training.teacher.make_labels([photo], teacher, labels) == 0
+    assert label.stat().st_mtime >= photo.stat().st_ctime  # touched: the next run need not read the photo
+
+
+def test_a_changed_photo_of_the_same_name_is_labelled_again(
+    labelled: tuple[Path, Teacher, Path], tmp_path: Path
+) -> None:
+    photo, teacher, labels = labelled
+    first = tmp_path / "first.png"
+    shutil.copyfile(photo, first)
+    Image.new("RGB", (40, 30), (10, 10, 200)).save(tmp_path / "changed.png")
+    _copied_in(tmp_path / "changed.png", photo)
+    assert training.teacher.make_labels([photo], teacher, labels) == 1
+    _made_a_minute_ago(training.teacher.label_path(labels, photo))
+    _copied_in(first, photo)  # and back: the label is of the changed photo now
+    assert training.teacher.make_labels([photo], teacher, labels) == 1
+
+
+def test_a_label_older_than_its_photo_with_no_digest_is_labelled_again(
+    labelled: tuple[Path, Teacher, Path], tmp_path: Path
+) -> None:
+    """A label cached before digests were recorded, or one whose digest a crash did not write."""
+    photo, teacher, labels = labelled
+    label = training.teacher.label_path(labels, photo)
+    recorded = [p for p in label.parent.iterdir() if p not in (label, label.parent / training.teacher.SOURCE_MARKER)]
+    assert len(recorded) == 1  # the digest, beside its label
+    recorded[0].unlink()
+    shutil.copyfile(photo, tmp_path / "same.png")
+    _copied_in(tmp_path / "same.png", photo)
+    assert training.teacher.make_labels([photo], teacher, labels) == 1
+    assert training.teacher.make_labels([photo], teacher, labels) == 0
+
+
+def test_a_stop_between_label_and_digest_never_keeps_a_wrong_label(
+    labelled: tuple[Path, Teacher, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped after a photo's new label was written but before its digest: the old photo's
+    digest, left beside the new label, would take the old photo back for the label's."""
+    photo, teacher, labels = labelled
+    first = tmp_path / "first.png"
+    shutil.copyfile(photo, first)
+    Image.new("RGB", (40, 30), (10, 10, 200)).save(tmp_path / "changed.png")
+    _copied_in(tmp_path / "changed.png", photo)
+
+    def stopped(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(training.teacher, "_record_digest", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            training.teacher.make_labels([photo], teacher, labels)
+    _made_a_minute_ago(training.teacher.label_path(labels, photo))
+    _copied_in(first, photo)
+    assert training.teacher.make_labels([photo], teacher, labels) == 1
