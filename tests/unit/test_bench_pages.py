@@ -86,3 +86,17 @@ def test_headline_rounds_as_the_readme_writes() -> None:
         "| peak memory at 12 MP | 306 MiB | 713 MiB | 0.43× |",
         "| MAE, sod / horse / people / davis | 0.060 / 0.060 / 0.060 / 0.060 | 0.069 / 0.069 / 0.069 / 0.069 | |",
     ]
+
+
+# The lines of bench/results/latest.md that docs/benchmark.md quotes in its prose rather than under a
+# marker: the run (its time and versions) and the warm and cold parts' method, with the other processes'
+# CPU. bench.pages rewrites tables and lists only, so these are checked here.
+QUOTED = ("Full run.", "Median of ", "Cold = ")
+
+
+def test_the_benchmark_page_quotes_the_run_its_tables_come_from() -> None:
+    results = (pages.ROOT / "bench/results/latest.md").read_text(encoding="utf-8").splitlines()
+    quoted = [line for line in results if line.startswith(QUOTED)]
+    assert len(quoted) == len(QUOTED), "latest.md's run line or a part's method line changed its wording"
+    page = (pages.ROOT / "docs/benchmark.md").read_text(encoding="utf-8")
+    assert [line for line in quoted if line not in page] == [], "copy these lines of latest.md into docs/benchmark.md"
