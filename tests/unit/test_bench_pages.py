@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 
 from bench import pages
+from bench.contenders import BASELINE
 
 # Pages and how many of their blocks come from a results file, at least: a marker lost in an edit
 # would otherwise turn a checked table into an unchecked one without a word.
@@ -100,3 +103,20 @@ def test_the_benchmark_page_quotes_the_run_its_tables_come_from() -> None:
     assert len(quoted) == len(QUOTED), "latest.md's run line or a part's method line changed its wording"
     page = (pages.ROOT / "docs/benchmark.md").read_text(encoding="utf-8")
     assert [line for line in quoted if line not in page] == [], "copy these lines of latest.md into docs/benchmark.md"
+
+
+def test_the_readme_models_table_has_the_last_runs_speed_and_sod_mae() -> None:
+    """Its warm 2 MP ratio and SOD MAE columns are typed by hand beside prose notes, so no marker can
+    rewrite them: they must read as bench/results/latest.json does ("—" for a model it did not run)."""
+    results = json.loads((pages.ROOT / "bench/results/latest.json").read_text(encoding="utf-8"))
+    warm, sod = results["speed"]["warm"]["2MP"], results["quality"]["sod"]
+    default = results["contenders"]["engine"]["model_id"]
+    rows = pages.block_under((pages.ROOT / "README.md").read_text(encoding="utf-8"), "## Models")[2:]
+    assert len(rows) >= 6
+    for row in rows:
+        name, _file, ratio, mae, _notes = (cell.strip() for cell in row.strip("|").split("|"))
+        model = re.findall(r"`([^`]+)`", name)[0]
+        key = f"rembg:{model}" if name.startswith("rembg") else "engine" if model == default else f"engine:{model}"
+        want_ratio = f"{warm[key]['median_s'] / warm[BASELINE]['median_s']:.2f}×" if key in warm else "—"
+        want_mae = f"{sod[key]['mae']:.4f}" if key in sod else "—"
+        assert (ratio, mae) == (want_ratio, want_mae), f"README.md's models table, {name}"
