@@ -38,6 +38,12 @@ def pyplot() -> Any:
     return plt
 
 
+def save(figure: Any, target: Path, results: dict[str, Any]) -> None:
+    """The figure as a PNG that names the benchmark run it was drawn from (its `Source` text chunk,
+    which tests/unit/test_bench_pages.py compares with bench/results/latest.json's)."""
+    figure.savefig(target, dpi=80, metadata={"Source": f"benchmark run {results['created']}"})
+
+
 def label(results: dict[str, Any], key: str) -> str:
     return f"{key} ({results['contenders'][key]['model_id']})" if key == "engine" else key
 
@@ -80,7 +86,7 @@ def quality_vs_speed(results: dict[str, Any], target: Path) -> Path:
         f"Quality against speed, one benchmark run ({results['created'][:10]}); marker area ~ model size", fontsize=9
     )
     figure.tight_layout()
-    figure.savefig(target, dpi=80)
+    save(figure, target, results)
     plt.close(figure)
     return target
 
@@ -115,6 +121,6 @@ def stage_bars(results: dict[str, Any], target: Path) -> Path:
         ax.legend(unique.values(), unique.keys(), fontsize=7)
     figure.suptitle("Where the time goes: JPEG bytes -> PNG bytes", fontsize=9)
     figure.tight_layout()
-    figure.savefig(target, dpi=80)
+    save(figure, target, results)
     plt.close(figure)
     return target

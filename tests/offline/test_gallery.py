@@ -51,6 +51,7 @@ def test_gallery_writes_strips_edges_cutouts_and_plots(tmp_path: Path):
     for plot in ("quality-vs-speed.png", "stages.png"):
         with Image.open(tmp_path / "plots" / plot) as image:
             assert image.format == "PNG" and image.width >= 600
+            assert image.info["Source"].startswith("benchmark run 20")  # the run it shows (test_bench_pages)
     licences = (tmp_path / "LICENSES.md").read_text()
     assert "chelsea" in licences and "CC0" in licences
     assert sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file()) < 1_000_000

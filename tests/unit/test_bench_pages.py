@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bench import pages
 from bench.contenders import BASELINE
@@ -120,3 +121,13 @@ def test_the_readme_models_table_has_the_last_runs_speed_and_sod_mae() -> None:
         want_ratio = f"{warm[key]['median_s'] / warm[BASELINE]['median_s']:.2f}×" if key in warm else "—"
         want_mae = f"{sod[key]['mae']:.4f}" if key in sod else "—"
         assert (ratio, mae) == (want_ratio, want_mae), f"README.md's models table, {name}"
+
+
+@pytest.mark.parametrize("plot", ["quality-vs-speed.png", "stages.png"])
+def test_the_plots_are_drawn_from_the_last_run(plot: str) -> None:
+    """docs/benchmark.md shows them as drawn from bench/results/latest.json (`make gallery`): each PNG
+    names the run it was drawn from (gallery/plots.py), which must be the run latest.json holds."""
+    created = json.loads((pages.ROOT / "bench/results/latest.json").read_text(encoding="utf-8"))["created"]
+    with Image.open(pages.ROOT / "docs" / "plots" / plot) as image:
+        drawn_from = image.info.get("Source")
+    assert drawn_from == f"benchmark run {created}", "redraw the plots: make gallery (or gallery.plots)"
