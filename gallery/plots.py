@@ -49,43 +49,49 @@ def label(results: dict[str, Any], key: str) -> str:
 
 
 def quality_vs_speed(results: dict[str, Any], target: Path) -> Path:
-    """Per dev set: MAE against warm 2 MP time as a ratio to rembg u2netp; marker area ~ model MB."""
+    """Per dev set: MAE against warm 2 MP time as a ratio to rembg u2netp; marker area ~ model MB.
+    Each contender keeps one colour and marker in every panel and is named once, in the legend below
+    (names written beside the points overlapped where the points crowd together)."""
     plt = pyplot()
     warm = results["speed"]["warm"]["2MP"]
     base = warm[BASELINE]["median_s"]
     sets = sorted(results["quality"])
-    figure, axes = plt.subplots(1, len(sets), figsize=(4.6 * len(sets), 3.8), squeeze=False)
+    keys = [k for k in results["contenders"] if k in warm and any(k in results["quality"][n] for n in sets)]
+    palette = plt.get_cmap("tab10").colors
+    styles = {key: (palette[i % len(palette)], "o" if key.startswith("engine") else "s") for i, key in enumerate(keys)}
+    figure, axes = plt.subplots(1, len(sets), figsize=(4.6 * len(sets), 4.6), squeeze=False)
     for ax, name in zip(axes[0], sets, strict=True):
-        for index, (key, row) in enumerate(results["quality"][name].items()):
-            if key not in warm:
+        for key in keys:
+            if key not in results["quality"][name]:
                 continue
             megabytes = results["contenders"][key].get("model_bytes", 4e6) / 1e6
-            ours = key.startswith("engine")
+            colour, marker = styles[key]
             ax.scatter(
                 warm[key]["median_s"] / base,
-                row["mae"],
+                results["quality"][name][key]["mae"],
                 s=30 + 4 * megabytes,
-                alpha=0.75,
-                color="#2b6cb0" if ours else "#c53030",
+                alpha=0.8,
+                color=colour,
+                marker=marker,
                 edgecolor="black",
                 linewidth=0.5,
-            )
-            ax.annotate(
-                f"{label(results, key)}\n{megabytes:.1f} MB",
-                (warm[key]["median_s"] / base, row["mae"]),
-                fontsize=7,
-                xytext=(8, 14 - 16 * (index % 3)),
-                textcoords="offset points",
+                label=f"{label(results, key)}, {megabytes:.1f} MB",
             )
         ax.set_title(f"dev/{name}")
         ax.set_xlabel("warm 2 MP time, x rembg u2netp (lower is faster)")
         ax.set_ylabel("MAE (lower is better)")
         ax.grid(alpha=0.3)
-        ax.margins(x=0.35, y=0.2)
+        ax.margins(x=0.15, y=0.15)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    for handle in handles:
+        handle.set_sizes([40])  # the legend's markers one size; their area in the panels is the model's
+    figure.legend(handles, names, loc="lower center", ncol=min(4, len(names)), fontsize=8, frameon=False)
     figure.suptitle(
-        f"Quality against speed, one benchmark run ({results['created'][:10]}); marker area ~ model size", fontsize=9
+        f"Quality against speed, one benchmark run ({results['created'][:10]}); "
+        "marker area ~ model size; circles ours, squares rembg",
+        fontsize=9,
     )
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.06 * (1 + (len(names) - 1) // 4), 1, 1))
     save(figure, target, results)
     plt.close(figure)
     return target
