@@ -102,7 +102,7 @@ def stage_bars(results: dict[str, Any], target: Path) -> Path:
     (`session.predict`, with its resizing) and the rest of its `remove()`."""
     plt = pyplot()
     sizes = list(results["speed"]["warm"])
-    figure, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 3.6), squeeze=False)
+    figure, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 4.4), squeeze=False)
     for ax, size in zip(axes[0], sizes, strict=True):
         rows = results["speed"]["warm"][size]
         keys = list(rows)
@@ -116,7 +116,8 @@ def stage_bars(results: dict[str, Any], target: Path) -> Path:
             for stage, ms in parts:
                 ax.bar(i, ms, bottom=bottom, color=COLOURS[stage], label=stage.removesuffix("_ms"))
                 bottom += ms
-        ax.set_xticks(range(len(keys)), [label(results, k).replace(" (", "\n(") for k in keys], fontsize=7, rotation=20)
+        names = [label(results, k).replace(" (", "\n(") for k in keys]
+        ax.set_xticks(range(len(keys)), names, fontsize=7, rotation=35, ha="right", rotation_mode="anchor")
         ax.set_ylabel("ms (median of warm runs)")
         ax.set_title(
             f"{size}: {results['speed']['images'][size]['width']}x{results['speed']['images'][size]['height']}"
