@@ -78,3 +78,11 @@ def test_the_readme_is_the_long_description() -> None:
     project page, `importlib.metadata`'s Description missing). README.md is it, as Markdown."""
     assert PROJECT["readme"] == {"file": "README.md", "content-type": "text/markdown"}
     assert (ROOT / "README.md").read_text().startswith("# ")
+
+
+def test_the_readme_cuts_a_photo_out_within_its_first_40_lines() -> None:
+    """A new user reads the README from the top: the command that cuts out their own photo comes within
+    40 lines (rembg's README is the model), not after the demo's printed output."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines, 1) if line.startswith("bgremove photo.jpg"))
+    assert first <= 40, f"README.md's first cut-out command is on line {first}"
