@@ -44,7 +44,7 @@ from .files import (
 from .formats import FORMATS
 from .options import Options, OutputMode
 from .parallel import WorkerStartError, run_parallel
-from .pipeline import load_model, remove_background
+from .pipeline import load_model, recorded_recipe, remove_background
 from .result import FLAGS
 from .review import check_target as check_review_target
 from .review import write_review
@@ -207,7 +207,7 @@ def run_job(job: Job, options: Options, config: EngineSettings, skip_empty: bool
     written = not (skip_empty and cutout.no_subject)
     try:
         if written:
-            write_whole(job.target, cutout.data, options.recorded_recipe(config.model))
+            write_whole(job.target, cutout.data, recorded_recipe(options, config))
     except OSError as exc:
         return {**record, "ok": False, "error": "write_error", "reason": str(exc)}
     return {
@@ -524,7 +524,7 @@ def run_stream(source: Path, out: Path, options: Options, config: EngineSettings
         return EXIT_OK
     name = "stdin" if source == STREAM else source.name
     try:
-        write_whole(out / (name + options.output_format.suffix), cutout.data, options.recorded_recipe(config.model))
+        write_whole(out / (name + options.output_format.suffix), cutout.data, recorded_recipe(options, config))
     except OSError as exc:
         print(f"error: write_error: {exc}", file=sys.stderr)
         return EXIT_FAILURES
@@ -554,7 +554,7 @@ def run_files(args: argparse.Namespace, options: Options, config: EngineSettings
     screened = {job: batch.screen(job) for job in jobs}  # (prep: an image under --min-size, even one done before)
     left_out = [record for record in screened.values() if record is not None]
     taken = [job for job, record in screened.items() if record is None]
-    recipe = options.recorded_recipe(config.model)  # what each output records (files.py)
+    recipe = recorded_recipe(options, config)  # what each output records (files.py)
     done = [job for job in taken if args.skip_existing and is_done(job, recipe)]
     todo = [job for job in taken if job not in done]
     kept = [batch.finish(skipped_record(job)) for job in done]  # (prep: their captions brought up to date)

@@ -16,13 +16,15 @@ Invariants (tests/unit/test_cli.py and test_cli_naming.py have one test each):
   mid-write is removed by the run's end (`remove_dead_partials`), that of a live process never;
   `is_done` takes an output only when it is newer than its input, so a changed input is cut out again,
   and made with the options asked for now (below), so a rerun with other flags cuts it out again;
-- each output records the options that made it (`Options.recorded_recipe`, the model resolved; the
-  S3 outputs' `options` metadata) as the extended attribute `user.bgremove.options`, set on the
-  temporary file before the rename (which keeps it). Where the filesystem holds none (no
-  os.setxattr: macOS, Windows; ENOTSUP: some tmpfs, FAT, network mounts) or refuses it, the output
-  is written without it. An output without it (written there, by a version before it, or copied
-  without its attributes: `cp`, `rsync` without `-X`) was made by unknown options: it is taken as
-  done, as it was before options were recorded, rather than every such output cut out again;
+- each output records the options that made it (`Options.recorded_recipe`, the model resolved and
+  its weights; the S3 outputs' `options` metadata) as the extended attribute `user.bgremove.options`,
+  set on the temporary file before the rename (which keeps it), so a model replaced under its id
+  makes its cut-outs again; one recorded by a version before the weights were is made again once.
+  Where the filesystem holds none (no os.setxattr: macOS, Windows; ENOTSUP: some tmpfs, FAT,
+  network mounts) or refuses it, the output is written without it. An output without it (written
+  there, by a version before it, or copied without its attributes: `cp`, `rsync` without `-X`) was
+  made by unknown options: it is taken as done, as it was before options were recorded, rather
+  than every such output cut out again;
 - a file that looks like an image but cannot be read as one (a FIFO, a dangling link, a folder
   that cannot be listed, a format we do not read such as JPEG XL) is reported, never passed over.
 """
@@ -296,9 +298,9 @@ def _alive(pid: int) -> bool:
 
 def is_done(job: Job, recipe: str | None = None) -> bool:
     """Whether an earlier run made this output from the input as it is now: a file with content,
-    written after the input's last change, with the options `recipe` names (`Options.recorded_recipe`;
-    None: whatever the options). An output that records no options was made by unknown ones: it is
-    taken as done (module docstring)."""
+    written after the input's last change, with the options and model weights `recipe` names
+    (`Options.recorded_recipe`; None: whatever they were). An output that records no options was
+    made by unknown ones: it is taken as done (module docstring)."""
     try:
         made = job.target.stat()
         fresh = job.target.is_file() and made.st_size > 0 and made.st_mtime_ns >= job.source.stat().st_mtime_ns

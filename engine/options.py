@@ -4,8 +4,9 @@ refinement switches.
 Options travel as text (query parameters, DEFAULT_OPTIONS, Batch Operations arguments, CLI flags):
 `Options.from_strings` parses it, `merged` lays text over options, `to_strings` writes it back
 (`Options.from_strings(o.to_strings()) == o`), and `recipe` is the canonical text that recognises a
-repeat; `recorded_recipe` is that text as a cut-out records it (S3: the output's `options` metadata;
-the CLI: the output file's `user.bgremove.options` extended attribute, files.py).
+repeat; `recorded_recipe` is that text and the model's weights as a cut-out records it (S3: the
+output's `options` metadata; the CLI: the output file's `user.bgremove.options` extended attribute,
+files.py).
 
 remove.bg's values are read too, so that its clients work unchanged (SIZE_ALIASES: size=auto,
 full, 4k, hd, medium are the input's own size, regular and small are preview; format=auto is
@@ -62,6 +63,7 @@ SIZE_ALIASES = {"auto": Size.FULL, "4k": Size.FULL, "50mp": Size.FULL, "hd": Siz
 AUTO_FORMAT = "auto"  # remove.bg's: JPEG when a background colour leaves no transparency, else PNG
 MAX_MARGIN_PIXELS = 500  # remove.bg's most margin in pixels
 MAX_RECORDED_RECIPE_CHARS = 512  # a longer recipe (roi=0px,0px,99...9px) is recorded by its hash
+WEIGHTS_DIGEST_CHARS = 16  # of a model file's sha256 in a recorded recipe: 64 bits tell two files apart
 
 
 RGB = tuple[int, int, int]
@@ -131,11 +133,14 @@ class Options:
         options that make the same cut-out give the same text. Stored with each cut-out."""
         return urlencode(sorted(replace(self, model=self.model or default_model).to_strings().items()))
 
-    def recorded_recipe(self, default_model: str) -> str:
-        """The recipe as a cut-out records it (S3 metadata, the CLI's extended attribute): itself, or
-        when option values make it long, `sha256:` and its hash, which tells a repeat just as well
-        in a bounded size (S3's 2 KB of metadata, ext4's 4 KB of attributes)."""
-        recipe = self.recipe(default_model)
+    def recorded_recipe(self, default_model: str, model_sha256: str) -> str:
+        """The recipe as a cut-out records it (S3 metadata, the CLI's extended attribute), with the
+        model's weights (`weights=`, the first WEIGHTS_DIGEST_CHARS of `model_sha256`, its file's
+        digest), so a model replaced under its id is a new recipe; a recipe recorded before the
+        weights were matches none, so its output is made again once. When option values make it
+        long, `sha256:` and its hash, which tells a repeat just as well in a bounded size (S3's
+        2 KB of metadata, ext4's 4 KB of attributes)."""
+        recipe = self.recipe(default_model) + "&" + urlencode({"weights": model_sha256[:WEIGHTS_DIGEST_CHARS]})
         if len(recipe) <= MAX_RECORDED_RECIPE_CHARS:
             return recipe
         return "sha256:" + hashlib.sha256(recipe.encode()).hexdigest()

@@ -136,6 +136,14 @@ def load_model(config: EngineSettings, model_id: str | None = None) -> Model:
         raise _unknown_model(config, model_id) from None
 
 
+def recorded_recipe(options: Options, config: EngineSettings) -> str:
+    """What a cut-out made now with `options` records (`Options.recorded_recipe`): the options, the
+    model resolved and its weights, the sha256 its manifest names, which the file this process
+    loaded was checked against (`get_model`, once per process): nothing is hashed for the recipe."""
+    model = load_model(config, options.model)
+    return options.recorded_recipe(config.model, model.manifest.sha256)
+
+
 def check_model(config: EngineSettings, model_id: str | None) -> None:
     """UnknownModelError when a caller asks for a model this deployment does not have, without
     loading it (for a route that only hands the request on, as POST /uploads does)."""

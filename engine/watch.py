@@ -6,7 +6,8 @@ Hidden files (an uploader's `.partial`) are passed over. A file that then fails 
 while it is younger than `QUIET_S` is not reported yet: a writer may only have paused, so it is
 taken again when it changes, or reported once it has been quiet that long. Outputs are named as in
 a batch run (files.py: `a.jpg` -> `a.png`), and one already newer than its input and made with the
-same options (files.is_done) is not made again, so a restarted watcher picks up where it stopped.
+same options and model weights (files.is_done) is not made again, so a restarted watcher picks up
+where it stopped.
 """
 
 from __future__ import annotations

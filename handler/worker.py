@@ -18,6 +18,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, quote
 
 from engine import InputError, InvalidOptionError, Options
+from engine.pipeline import recorded_recipe
 
 from .errors import PermanentError
 from .keys import failure_key, output_key
@@ -153,12 +154,13 @@ class Worker:
         self, key: str, options: Options, known: str | None = None, recorded: dict[str, str] | None = None
     ) -> tuple[str, str, dict[str, str] | None]:
         """(output key, recipe, metadata of the output already there) for these options; the
-        metadata is read again only when the key is not `known`."""
+        metadata is read again only when the key is not `known`. The recipe names the weights of
+        the model the options ask for, which is loaded for it (once per process, as a cut-out would)."""
         target = output_key(key, self.settings.output_prefix, options.output_format.suffix)
         if target != known:
             with tracer.provider.in_subsegment("## check_output"):
                 recorded = self.storage.metadata(self.output_bucket, target)
-        return target, options.recorded_recipe(self.settings.engine.model), recorded
+        return target, recorded_recipe(options, self.settings.engine), recorded
 
     def _duplicate(self, target: str) -> Result:
         record_skip("duplicate")

@@ -16,8 +16,9 @@ from PIL import Image
 from engine import cli
 from engine.cli import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, main
 from engine.files import RECIPE_XATTR, Job, is_done, partial_name, remove_dead_partials, write_whole
+from engine.manifest import load_manifest
 from engine.options import Options
-from engine.settings import DEFAULT_MODEL
+from engine.settings import DEFAULT_MODEL, MODELS_DIR
 from tests.synthetic import encode, scene
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,8 +138,10 @@ def test_skip_existing_redoes_the_outputs_made_with_other_options(
     out = tmp_path / "out"
     assert main([str(photos), "--out", str(out), "--quiet"]) == EXIT_OK
     plain = (out / "a.jpg.png").read_bytes()
-    assert os.getxattr(out / "a.jpg.png", RECIPE_XATTR).decode() == Options().recorded_recipe(DEFAULT_MODEL)
-    assert _recipe_of(out / "a.jpg.png") == Options(model=DEFAULT_MODEL).to_strings()  # the model resolved, no time
+    weights = load_manifest(DEFAULT_MODEL, MODELS_DIR).sha256
+    assert os.getxattr(out / "a.jpg.png", RECIPE_XATTR).decode() == Options().recorded_recipe(DEFAULT_MODEL, weights)
+    resolved = Options(model=DEFAULT_MODEL).to_strings()  # the model resolved and its weights, no time
+    assert _recipe_of(out / "a.jpg.png") == {**resolved, "weights": weights[:16]}
     capsys.readouterr()
     again = [str(photos), "--out", str(out), "--quiet", "--skip-existing", "--background", "ffffff", "--crop"]
     assert main(again) == EXIT_OK
@@ -170,6 +173,60 @@ def test_skip_existing_redoes_the_outputs_of_another_model_however_it_was_chosen
     assert _recipe_of(out / "deeper" / "b.png")["model"] == "u2netp-int8"
     monkeypatch.delenv("ENGINE_MODEL")
     assert main([deeper, "--out", str(out), "--quiet", "--skip-existing", "--model", "u2netp-int8"]) == EXIT_OK
+    assert "1 inputs: 0 written, 1 skipped" in capsys.readouterr().out
+
+
+def _install(folder: Path, model_id: str, weights: str) -> Path:
+    """The model file and manifest of the shipped model `weights` installed in `folder` under
+    `model_id`, as a user installs a fine-tuned model under the id it had (ENGINE_MODEL_DIR)."""
+    folder.mkdir()
+    manifest = json.loads((MODELS_DIR / f"{weights}.json").read_text())
+    (folder / f"{model_id}.onnx").symlink_to((MODELS_DIR / manifest["file"]).resolve())
+    (folder / f"{model_id}.json").write_text(json.dumps({**manifest, "id": model_id, "file": f"{model_id}.onnx"}))
+    return folder
+
+
+@pytest.mark.usefixtures("user_xattrs")
+def test_skip_existing_redoes_the_outputs_of_other_weights_under_the_same_model_id(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model replaced under its id (fine-tuned and installed again, a new default shipped) kept
+    the cut-outs of the old weights: the recipe names the weights too, the sha256 of the manifest
+    that the model file is checked against when it is loaded."""
+    out, deeper = tmp_path / "out", str(photos / "nested")
+    monkeypatch.setenv("ENGINE_MODEL", "mine")
+    monkeypatch.setenv("ENGINE_MODEL_DIR", str(_install(tmp_path / "old", "mine", "u2netp-int8")))
+    assert main([deeper, "--out", str(out), "--quiet"]) == EXIT_OK
+    capsys.readouterr()
+    assert main([deeper, "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
+    assert "1 inputs: 0 written, 1 skipped" in capsys.readouterr().out  # the same weights: kept
+    monkeypatch.setenv("ENGINE_MODEL_DIR", str(_install(tmp_path / "moved", "mine", "u2netp-int8")))
+    assert main([deeper, "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
+    assert "1 inputs: 0 written, 1 skipped" in capsys.readouterr().out  # in another folder: the same weights
+    monkeypatch.setenv("ENGINE_MODEL_DIR", str(_install(tmp_path / "new", "mine", "u2netp-256-int8")))
+    assert main([deeper, "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
+    assert "1 inputs: 1 written, 0 skipped" in capsys.readouterr().out
+    recorded, new_weights = _recipe_of(out / "deeper" / "b.png"), load_manifest("u2netp-256-int8", MODELS_DIR).sha256
+    assert recorded["model"] == "mine" and recorded["weights"] == new_weights[:16]
+    assert main([deeper, "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
+    assert "1 inputs: 0 written, 1 skipped" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("user_xattrs")
+def test_skip_existing_redoes_once_an_output_whose_recipe_names_no_weights(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An output of a version that recorded the options alone was made by weights unknown: it is
+    cut out again once, and then records them and is kept."""
+    out = tmp_path / "out"
+    assert main([str(photos / "nested"), "--out", str(out), "--quiet"]) == EXIT_OK
+    output = out / "deeper" / "b.png"
+    os.setxattr(output, RECIPE_XATTR, Options().recipe(DEFAULT_MODEL).encode())  # as recorded before
+    capsys.readouterr()
+    assert main([str(photos / "nested"), "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
+    assert "1 inputs: 1 written, 0 skipped" in capsys.readouterr().out
+    assert "weights" in _recipe_of(output)
+    assert main([str(photos / "nested"), "--out", str(out), "--quiet", "--skip-existing"]) == EXIT_OK
     assert "1 inputs: 0 written, 1 skipped" in capsys.readouterr().out
 
 

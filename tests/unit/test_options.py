@@ -109,13 +109,33 @@ def test_the_recipe_resolves_the_model_and_reads_back() -> None:
     assert Options.from_strings(dict(parse_qsl(recipe, keep_blank_values=True))) == EVERY_FIELD_SET
 
 
-def test_the_recorded_recipe_is_the_recipe_or_when_long_its_hash() -> None:
+WEIGHTS, OTHER_WEIGHTS = "ab" * 32, "cd" * 32  # two models' sha256, as their manifests name them
+
+
+def test_the_recorded_recipe_is_the_recipe_and_the_weights_or_when_long_its_hash() -> None:
     """What an output records (S3 metadata, the CLI's extended attribute) stays bounded."""
-    assert Options(crop=True).recorded_recipe("u2netp") == Options(crop=True).recipe("u2netp")
+    recorded = Options(crop=True).recorded_recipe("u2netp", WEIGHTS)
+    assert recorded == Options(crop=True).recipe("u2netp") + "&weights=" + WEIGHTS[:16]
     long = Options.from_strings({"roi": f"0px,0px,{'9' * 600}px,10px"})
     other = Options.from_strings({"roi": f"0px,0px,{'9' * 599}8px,10px"})
-    assert long.recorded_recipe("u2netp").startswith("sha256:") and len(long.recorded_recipe("u2netp")) == 71
-    assert long.recorded_recipe("u2netp") != other.recorded_recipe("u2netp")
+    assert long.recorded_recipe("u2netp", WEIGHTS).startswith("sha256:")
+    assert len(long.recorded_recipe("u2netp", WEIGHTS)) == 71
+    assert long.recorded_recipe("u2netp", WEIGHTS) != other.recorded_recipe("u2netp", WEIGHTS)
+    assert long.recorded_recipe("u2netp", WEIGHTS) != long.recorded_recipe("u2netp", OTHER_WEIGHTS)
+
+
+def test_the_recorded_recipe_tells_the_weights_behind_a_model_id_apart() -> None:
+    """A model re-installed under its id (fine-tuned, a new default) is another recipe, the same
+    weights the same one; a recipe recorded before the weights were (the options alone) is never
+    this one, so such an output is made again once."""
+    recorded = Options(crop=True).recorded_recipe("u2netp", WEIGHTS)
+    assert recorded != Options(crop=True).recorded_recipe("u2netp", OTHER_WEIGHTS)
+    assert recorded == Options(crop=True, model="u2netp").recorded_recipe("other", WEIGHTS)
+    assert dict(parse_qsl(recorded, keep_blank_values=True)) == {
+        **Options(crop=True, model="u2netp").to_strings(),
+        "weights": WEIGHTS[:16],
+    }
+    assert recorded != Options(crop=True).recipe("u2netp")
 
 
 @pytest.mark.parametrize(
