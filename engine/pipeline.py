@@ -51,6 +51,8 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         opencv_jpeg = decodes_with_opencv(header, data)
         check_budget(header, len(data), options, opencv_jpeg, config.memory_budget_mb, model.pending_arena_mb)
     decoded = decode_opened(header, data, options.max_pixels)
+    first_frame_only = has_more_frames(header)
+    header.close()  # the pixels Pillow decoded into it (PNG, TIFF, WebP, HEIC...): a copy no estimate counts
     decoded_at = time.perf_counter()
     region = _region(options.roi, decoded.width, decoded.height) if options.roi else None
     searched = (
@@ -108,7 +110,7 @@ def remove_background(data: bytes, options: Options | None = None, config: Engin
         subject_cut=subject.subject_cut,
         small_subject=subject.small_subject,
         estimated_error=model.manifest.error_model.estimate(features),
-        first_frame_only=has_more_frames(header),
+        first_frame_only=first_frame_only,
         quality_features=features,
         timings=StageTimings(
             decode=(decoded_at - start) * 1000,
