@@ -52,7 +52,7 @@ print(json.dumps({"peak": peak, "estimate": estimate, "width": cutout.width}))
     ],
 )
 def test_the_estimate_is_never_below_a_fresh_interpreters_peak(name: str, arguments: dict[str, str]) -> None:
-    ran = subprocess.run(  # noqa: S603 - our own child, in a fresh interpreter
+    ran = subprocess.run(  # our own child, in a fresh interpreter
         [sys.executable, "-c", CHILD, name, str(MEGAPIXELS), json.dumps(arguments)],
         cwd=REPO,
         capture_output=True,
