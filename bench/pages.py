@@ -217,6 +217,66 @@ def pages() -> list[Path]:
     return sorted({path for pattern in PAGES for path in ROOT.glob(pattern)})
 
 
+# Lines of bench/results/latest.md that docs/benchmark.md quotes in its prose, under no marker: the
+# run (its time and versions) and the warm and cold parts' method, with the other processes' CPU. A
+# page line holding one of these openings is brought up to date from it on (its own words before it kept).
+QUOTED_FROM = "bench/results/latest.md"
+QUOTED_PAGE = "docs/benchmark.md"
+QUOTED = ("Full run. ", "Median of ", "Cold = ")
+
+
+def quoted_lines() -> dict[str, str]:
+    """QUOTED's lines of the last run's results, by opening."""
+    results = (ROOT / QUOTED_FROM).read_text(encoding="utf-8").splitlines()
+    return {opening: line for line in results for opening in QUOTED if line.startswith(opening)}
+
+
+def _requote(lines: list[str], page: Path) -> list[str]:
+    """Bring the quoted lines of `page` up to date in place; the stale ones ("page:line <- source")."""
+    stale = []
+    for number, line in enumerate(lines):
+        for opening, current in quoted_lines().items():
+            at = line.find(opening)
+            if at >= 0 and line[at:] != current:
+                stale.append(f"{page.relative_to(ROOT)}:{number + 1} <- {QUOTED_FROM} ({opening.strip()})")
+                lines[number] = line[:at] + current
+    return stale
+
+
+# README.md's models table: its warm 2 MP ratio and SOD MAE columns (3rd and 4th) come from the last
+# run's results, its other cells (file size, notes) are written by hand.
+MODELS_PAGE, MODELS_HEADING, MODELS_RESULTS = "README.md", "## Models", "bench/results/latest.json"
+
+
+def _model_figures(results: dict[str, Any], name: str) -> tuple[str, str]:
+    """(warm 2 MP ratio to rembg u2netp, SOD MAE) of the models table's row named `name` ("—" for a
+    model the run left out)."""
+    warm, sod = results["speed"]["warm"]["2MP"], results["quality"]["sod"]
+    model = re.findall(r"`([^`]+)`", name)[0]
+    default = results["contenders"]["engine"]["model_id"]
+    key = f"rembg:{model}" if name.startswith("rembg") else "engine" if model == default else f"engine:{model}"
+    ratio = f"{warm[key]['median_s'] / warm[BASELINE]['median_s']:.2f}×" if key in warm else "—"
+    return ratio, f"{sod[key]['mae']:.4f}" if key in sod else "—"
+
+
+def _refigure(lines: list[str], page: Path) -> list[str]:
+    """Bring the models table's figures up to date in place; the stale rows ("page:line <- source")."""
+    results = json.loads((ROOT / MODELS_RESULTS).read_text(encoding="utf-8"))
+    at = next(i for i, line in enumerate(lines) if line.startswith(MODELS_HEADING))
+    first = next(i for i in range(at + 1, len(lines)) if lines[i].startswith("|")) + 2  # under its rule
+    stale = []
+    for number in range(first, len(lines)):
+        if not lines[number].startswith("|"):
+            break
+        cells = lines[number].strip().strip("|").split("|")
+        ratio, mae = _model_figures(results, cells[0].strip())
+        cells[2:4] = [f" {ratio} ", f" {mae} "]
+        if (updated := "|" + "|".join(cells) + "|") != lines[number]:
+            stale.append(f"{page.relative_to(ROOT)}:{number + 1} <- {MODELS_RESULTS} (models table)")
+            lines[number] = updated
+    return stale
+
+
 def refresh(page: Path, write: bool) -> list[str]:
     """The stale blocks of `page` ("page:line <- source"), rewritten from their sources when `write`."""
     lines = page.read_text(encoding="utf-8").splitlines()
@@ -226,9 +286,11 @@ def refresh(page: Path, write: bool) -> list[str]:
         if lines[block.start : block.end] != want:
             stale.append(f"{page.relative_to(ROOT)}:{block.start + 1} <- {block.source} ({block.what})")
             lines[block.start : block.end] = want
+    stale = stale[::-1] + (_requote(lines, page) if page == ROOT / QUOTED_PAGE else [])
+    stale += _refigure(lines, page) if page == ROOT / MODELS_PAGE else []
     if stale and write:
         page.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return stale[::-1]
+    return stale
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -92,18 +92,23 @@ def test_headline_rounds_as_the_readme_writes() -> None:
     ]
 
 
-# The lines of bench/results/latest.md that docs/benchmark.md quotes in its prose rather than under a
-# marker: the run (its time and versions) and the warm and cold parts' method, with the other processes'
-# CPU. bench.pages rewrites tables and lists only, so these are checked here.
-QUOTED = ("Full run.", "Median of ", "Cold = ")
-
-
 def test_the_benchmark_page_quotes_the_run_its_tables_come_from() -> None:
-    results = (pages.ROOT / "bench/results/latest.md").read_text(encoding="utf-8").splitlines()
-    quoted = [line for line in results if line.startswith(QUOTED)]
-    assert len(quoted) == len(QUOTED), "latest.md's run line or a part's method line changed its wording"
-    page = (pages.ROOT / "docs/benchmark.md").read_text(encoding="utf-8")
-    assert [line for line in quoted if line not in page] == [], "copy these lines of latest.md into docs/benchmark.md"
+    """docs/benchmark.md quotes the run's line and the warm and cold parts' method lines in its prose;
+    bench.pages brings them up to date with the tables (it quoted the 17:30 run over the 19:09 run's tables)."""
+    quoted = pages.quoted_lines()
+    assert set(quoted) == set(pages.QUOTED), "latest.md's run line or a part's method line changed its wording"
+    page = (pages.ROOT / pages.QUOTED_PAGE).read_text(encoding="utf-8")
+    assert [line for line in quoted.values() if line not in page] == [], "run python -m bench.pages"
+
+
+def test_bench_pages_brings_a_stale_quote_up_to_date_keeping_the_words_before_it() -> None:
+    quoted = pages.quoted_lines()
+    run = "Last full run, on this machine: Full run. 2026-01-01T00:00:00+0000; old."
+    lines = [run, "Median of 3, old.", "Cold, said"]
+    stale = pages._requote(lines, pages.ROOT / pages.QUOTED_PAGE)
+    assert lines == ["Last full run, on this machine: " + quoted["Full run. "], quoted["Median of "], "Cold, said"]
+    assert [entry.split(" <- ")[0] for entry in stale] == ["docs/benchmark.md:1", "docs/benchmark.md:2"]
+    assert pages._requote(lines, pages.ROOT / pages.QUOTED_PAGE) == []
 
 
 def test_the_readme_models_table_has_the_last_runs_speed_and_sod_mae() -> None:
@@ -121,6 +126,21 @@ def test_the_readme_models_table_has_the_last_runs_speed_and_sod_mae() -> None:
         want_ratio = f"{warm[key]['median_s'] / warm[BASELINE]['median_s']:.2f}×" if key in warm else "—"
         want_mae = f"{sod[key]['mae']:.4f}" if key in sod else "—"
         assert (ratio, mae) == (want_ratio, want_mae), f"README.md's models table, {name}"
+
+
+def test_bench_pages_rewrites_the_models_tables_figures_and_leaves_its_words() -> None:
+    lines = (pages.ROOT / pages.MODELS_PAGE).read_text(encoding="utf-8").splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("| `u2netp-int8` |"))
+    kept = lines[row]
+    lines[row] = (
+        kept.replace("1.4 MB", "1.4 MB (ours)")
+        .replace(kept.split("|")[3], " 9.99× ")
+        .replace(kept.split("|")[4], " 0.9999 ")
+    )
+    stale = pages._refigure(lines, pages.ROOT / pages.MODELS_PAGE)
+    assert stale == [f"README.md:{row + 1} <- bench/results/latest.json (models table)"]
+    assert lines[row] == kept.replace("1.4 MB", "1.4 MB (ours)")
+    assert pages._refigure(lines, pages.ROOT / pages.MODELS_PAGE) == []
 
 
 @pytest.mark.parametrize("plot", ["quality-vs-speed.png", "stages.png"])
