@@ -233,9 +233,9 @@ def quoted_lines() -> dict[str, str]:
 
 def _requote(lines: list[str], page: Path) -> list[str]:
     """Bring the quoted lines of `page` up to date in place; the stale ones ("page:line <- source")."""
-    stale = []
+    stale, quoted = [], quoted_lines()  # (the results file read once, not once a line)
     for number, line in enumerate(lines):
-        for opening, current in quoted_lines().items():
+        for opening, current in quoted.items():
             at = line.find(opening)
             if at >= 0 and line[at:] != current:
                 stale.append(f"{page.relative_to(ROOT)}:{number + 1} <- {QUOTED_FROM} ({opening.strip()})")

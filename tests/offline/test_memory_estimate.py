@@ -17,12 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 MEGAPIXELS = 24  # where the Pillow copy (4 bytes a pixel) was 90 MiB over the estimate's slack
 
 CHILD = """
-import json, sys
+import json, os, sys
 from engine.decode import decodes_with_opencv, open_image
 from engine.memory import resident_mb, working_mb
 from engine.options import Options
 from engine.pipeline import remove_background
 from engine.settings import settings
+from local.processes import peak_rss_mb, reset_peak_rss
 from reliability.memory import INPUTS, photo_jpeg
 
 name, megapixels, arguments = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
@@ -32,12 +33,9 @@ header = open_image(data, config.max_megapixels)
 needed = working_mb(header, len(data), options, decodes_with_opencv(header, data))
 del header
 estimate = resident_mb() + needed
-with open("/proc/self/clear_refs", "w") as reset:
-    reset.write("5")
+reset_peak_rss(os.getpid())
 cutout = remove_background(data, options, config)
-with open("/proc/self/status") as status:
-    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
-print(json.dumps({"peak": peak, "estimate": estimate, "width": cutout.width}))
+print(json.dumps({"peak": peak_rss_mb(os.getpid()), "estimate": estimate, "width": cutout.width}))
 """
 
 
