@@ -5,6 +5,7 @@ Steps (each cached and resumable; `all` runs fetch ... error-model in order):
   compare-teachers  every teacher candidate on the validation split's labelled photos
   teacher           the teacher's soft labels for every photo of the data folders, cached as 8-bit PNG
   train             distillation from the published U²-Netp weights; kept weights scored on the validation split
+  reconstruct       instead of train, for a student made from U²-Net: its layers refitted to U²-Net's by least squares
   blends            weight-space blends (WiSE-FT) of the chosen weights with the initial ones, on validation
   average           the mean of kept weights (--average; default the run's late steps) as average.pt, on validation
   export            the chosen weights' fused output to ONNX (opset 13)
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
     from . import pipeline
 
 PIPELINE = ("fetch", "teacher", "train", "export", "quantize", "evaluate", "error-model")
-STEPS = (*PIPELINE, "compare-teachers", "blends", "average", "validate", "pack", "send-back", "receive")
+STEPS = (*PIPELINE, "compare-teachers", "reconstruct", "blends", "average", "validate", "pack", "send-back", "receive")
 
 
 DEFAULT_RUN, DEFAULT_MODEL_ID = "student", "u2netp-distilled-int8"  # the shipped default's (make train)
@@ -173,7 +174,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--weights",
         default="best",
-        help="what export takes: best (on validation), last, a kept step-N, or average (the `average` step's)",
+        help="what export takes: best (on validation), last, a kept step-N, average (the `average` step's) "
+        "or reconstructed (the `reconstruct` step's)",
     )
     parser.add_argument(
         "--average",

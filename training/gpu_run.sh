@@ -22,6 +22,8 @@
 #
 # The low-rank student (docs/training.md) the same way: WIDTH=1 EXTRA="--middle 0.5 --low-rank 11", and the same
 # three settings in the pack's and S's commands (U²-Net does not travel, so it teaches by its cached labels).
+# Its best start is U²-Net refitted layer by layer (`python -m training reconstruct --run R ...`, 25 minutes on
+# CPU): pack with --init-weights .cache/training/runs/R/reconstructed.pt (docs/training.md).
 #
 # Expected time: about 1 minute to start and load, MINUTES of training (default 7), under a minute to send back:
 # one call of about 9 minutes. Nothing here is timed on a GPU yet: the step count is measured, not assumed.
