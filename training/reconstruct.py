@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .prune import filter_norms, strongest
-from .u2net import ConvRelu, Factored, U2Net
+from .u2net import ConvRelu, Factored, OutputTap, U2Net
 
 POSITIONS = 1024  # sampled output positions per photo and layer (all of them where fewer)
 
@@ -55,14 +55,9 @@ def layers_in_order(student: U2Net, teacher: U2Net) -> list[Layer]:
     and a pruned middle keeps the teacher's strongest filters (training.prune's choice)."""
     if [out for _, out in student.widths] != [out for _, out in teacher.widths]:
         raise ValueError("reconstruction pairs layers of a student whose stages keep the teacher's outputs")
-    order: list[str] = []
     names = {module: name for name, module in student.named_modules()}
     watched = [m for m in student.modules() if isinstance(m, ConvRelu)] + [*student.sides, student.fuse]
-    hooks = [m.register_forward_pre_hook(lambda m, _: order.append(names[m])) for m in watched]
-    with torch.no_grad():
-        student(torch.zeros(1, 3, 64, 64))
-    for hook in hooks:
-        hook.remove()
+    order = [names[m] for m in student.execution_order(watched)]
     layers = []
     for path in order:
         module = student.get_submodule(path)
@@ -121,25 +116,22 @@ def layer_input(model: U2Net, module: nn.Module, x: torch.Tensor) -> torch.Tenso
     raise RuntimeError("the layer did not run")
 
 
+def _seed(layer: int, photo: int) -> int:
+    """The seed of the positions sampled for one layer on one photo (teacher and student alike)."""
+    return layer * 100_003 + photo
+
+
 def teacher_targets(
     teacher: U2Net, layers: Sequence[Layer], inputs: Sequence[torch.Tensor]
 ) -> list[list[torch.Tensor]]:
     """Per layer, per photo: the teacher's outputs (before any ReLU) at the sampled positions."""
     targets: list[list[torch.Tensor]] = [[] for _ in layers]
-    index = {layer.target: i for i, layer in enumerate(layers)}
-
-    def record(conv: nn.Module, _args: object, out: torch.Tensor) -> None:
-        i = index[conv]
-        flat = out[0].flatten(1)
-        positions = sample_positions(flat.shape[1], seed=i * 100_003 + len(targets[i]))
-        targets[i].append(flat[layers[i].channels][:, positions].clone())
-
-    hooks = [layer.target.register_forward_hook(record) for layer in layers]
-    with torch.no_grad():
-        for x in inputs:
+    with OutputTap([layer.target for layer in layers]) as tap, torch.no_grad():
+        for n, x in enumerate(inputs):
             teacher(x)
-    for hook in hooks:
-        hook.remove()
+            for i, (layer, out) in enumerate(zip(layers, tap.take(), strict=True)):
+                flat = out[0].flatten(1)
+                targets[i].append(flat[layer.channels][:, sample_positions(flat.shape[1], _seed(i, n))].clone())
     return targets
 
 
@@ -228,7 +220,7 @@ def reconstruct(
         xs = []
         for n, x in enumerate(inputs):
             seen = layer_input(student, layer.module, x)
-            positions = sample_positions(seen.shape[2] * seen.shape[3], seed=i * 100_003 + n)
+            positions = sample_positions(seen.shape[2] * seen.shape[3], _seed(i, n))
             xs.append(patches(seen, first, positions))
         error = fit_layer(layer, xs, targets[i], ridge)
         if log:

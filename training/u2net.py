@@ -17,12 +17,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 Widths = tuple[tuple[int, int], ...]  # (middle, output) channels of stage1 ... stage6, stage5d ... stage1d
 Ranks = dict[str, int]  # a ConvRelu's module path ("stages.4.encoder.0") -> the rank of its factored convolution
 ENCODER_DEPTHS = ((7, False), (6, False), (5, False), (4, False), (4, True), (4, True))  # (levels, dilated)
@@ -183,17 +185,19 @@ class U2Net(nn.Module):
         fused = self.fuse(torch.cat(side_maps, 1))
         return tuple(torch.sigmoid(d) for d in (fused, *side_maps))
 
-    def execution_order_convs(self) -> list[nn.Conv2d]:
-        """The convolutions in the order a forward pass runs them."""
-        convs: list[nn.Conv2d] = []
-        hooks = [
-            m.register_forward_hook(lambda m, *_: convs.append(m)) for m in self.modules() if isinstance(m, nn.Conv2d)
-        ]
+    def execution_order(self, modules: Sequence[ModuleT]) -> list[ModuleT]:
+        """`modules` (each run once a pass) in the order a forward pass runs them."""
+        ran: list[ModuleT] = []
+        hooks = [m.register_forward_pre_hook(lambda m, _: ran.append(m)) for m in modules]
         with torch.no_grad():
             self(torch.zeros(1, 3, 64, 64))
         for hook in hooks:
             hook.remove()
-        return convs
+        return ran
+
+    def execution_order_convs(self) -> list[nn.Conv2d]:
+        """The convolutions in the order a forward pass runs them."""
+        return self.execution_order([m for m in self.modules() if isinstance(m, nn.Conv2d)])
 
 
 class OutputTap:

@@ -21,10 +21,17 @@ from tests.offline.test_student import U2NET, tiny_student  # noqa: E402
 from training import pipeline  # noqa: E402
 from training.lowrank import low_rank  # noqa: E402
 from training.prune import calibrate_heads, prune  # noqa: E402
-from training.reconstruct import fit_layer, layers_in_order, patches, reconstruct, sample_positions  # noqa: E402
+from training.reconstruct import (  # noqa: E402
+    fit_layer,
+    layer_input,
+    layers_in_order,
+    patches,
+    reconstruct,
+    sample_positions,
+)
 from training.split import validation_stems  # noqa: E402
 from training.train import student_from_state  # noqa: E402
-from training.u2net import U2Net, load_onnx_weights, narrower_middles, parameter_count, scaled_widths  # noqa: E402
+from training.u2net import OutputTap, U2Net, load_onnx_weights, narrower_middles, parameter_count, scaled_widths  # noqa: E402
 
 
 def photos(count: int, seed: int, side: int = 64) -> list[torch.Tensor]:
@@ -50,20 +57,14 @@ def test_a_layer_reading_the_teacher_s_inputs_gets_the_teacher_s_weights_back():
     assert isinstance(layer.conv, torch.nn.Conv2d)
     inputs = photos(3, seed=1)
     xs, ys = [], []
-    for x in inputs:
-        seen: list[torch.Tensor] = []
-        out: list[torch.Tensor] = []
-        hooks = [
-            student.get_submodule(layer.path).register_forward_pre_hook(lambda _m, args, s=seen: s.append(args[0])),
-            layer.target.register_forward_hook(lambda _m, _a, output, o=out: o.append(output)),
-        ]
-        with torch.no_grad():
-            student(x), teacher(x)
-        for hook in hooks:
-            hook.remove()
-        positions = sample_positions(seen[0].shape[2] * seen[0].shape[3], seed=0)
-        xs.append(patches(seen[0], layer.conv, positions))
-        ys.append(out[0][0].flatten(1)[:, positions])
+    with OutputTap([layer.target]) as tap:
+        for x in inputs:
+            seen = layer_input(student, layer.module, x)
+            with torch.no_grad():
+                teacher(x)
+            positions = sample_positions(seen.shape[2] * seen.shape[3], seed=0)
+            xs.append(patches(seen, layer.conv, positions))
+            ys.append(tap.take()[0][0].flatten(1)[:, positions])
     error = fit_layer(layer, xs, ys, ridge=1e-9)
     assert error < 1e-8
     assert torch.allclose(layer.conv.weight, layer.target.weight, atol=1e-4)
